@@ -1,0 +1,55 @@
+"""A first tour of vfunc: eager arrays, dtype rules, staged jaxprs and pytrees.
+
+Run: python examples/quickstart.py
+"""
+
+from dataclasses import dataclass
+
+import vfunc
+import vfunc.numpy as vnp
+from vfunc import tree
+
+
+def main() -> None:
+    # Eager arrays: NumPy's API, immutable results, JAX's dtype rules.
+    x = vnp.linspace(-1.0, 1.0, 5)
+    print("x           =", x)
+    print("x * 2       =", x * 2)  # a Python scalar keeps x's float32
+    print("tanh(x).sum =", vnp.tanh(x).sum())
+    m = vnp.arange(6).reshape(2, 3)
+    print("m @ m.T     =", (m @ m.T).tolist())
+    try:
+        m[0] = 1
+    except TypeError as err:
+        print("immutable   :", err)
+
+    # Staging: the program a function computes, printed like jax.make_jaxpr.
+    def predict(params, inputs):
+        hidden = vnp.tanh(inputs @ params["w1"] + params["b1"])
+        return vnp.mean(hidden @ params["w2"], axis=0)
+
+    params = {
+        "w1": vnp.ones((4, 8)) * 0.1,
+        "b1": vnp.zeros(8),
+        "w2": vnp.ones((8, 2)),
+    }
+    inputs = vnp.ones((16, 4))
+    print(vfunc.make_jaxpr(predict)(params, inputs))
+    print("output shape:", vfunc.eval_shape(predict, params, inputs))
+    print("predict     =", predict(params, inputs))
+
+    # Pytrees: models are plain containers of arrays.
+    @tree.register_dataclass
+    @dataclass(frozen=True)
+    class Linear:
+        weight: vfunc.Array
+        bias: vfunc.Array
+
+    layer = Linear(vnp.ones((2, 3)), vnp.zeros(2))
+    scaled = tree.map(lambda leaf: leaf * 0.5, layer)
+    print("leaves      :", [leaf.shape for leaf in tree.leaves(scaled)])
+    print("total       :", tree.reduce(lambda acc, leaf: acc + leaf.sum(), scaled, 0.0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,849 @@
+"""The core: arrays, abstract values, primitives, traces and jaxprs.
+
+Everything above this module (primitives, transformations, front ends) is written against the
+small vocabulary defined here:
+
+* ``ShapedArray`` -- an abstract value: shape, dtype and weak type, nothing else.
+* ``Array`` -- the public array type. Concrete values are ``ArrayImpl`` (an immutable wrapper of a
+  numpy array); values under a transformation are ``Tracer`` subclasses.
+* ``Primitive`` -- an operation declared once with its impl, shape rule and (later) its
+  differentiation and batching rules. ``Primitive.bind`` dispatches: eagerly straight to ``impl``
+  when no transformation is active, otherwise to the innermost trace that owns an argument.
+* ``Trace`` -- an interpreter. Traces live on a thread-local stack; a trace's level is its position
+  on that stack, so nested transformations compose and two threads never see each other's traces.
+* ``Jaxpr`` -- a staged program: typed variables, literals and equations, printed like JAX's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from vfunc import dtypes
+from vfunc.config import config
+from vfunc.errors import ConcretizationTypeError, DtypeError, UnexpectedTracerError
+
+# --------------------------------------------------------------------------------------------
+# Abstract values
+
+
+class ShapedArray:
+    """The abstract value of an array: shape, dtype and whether its dtype is weak.
+
+    Weak types come from Python scalars; they let ``x * 2.0`` keep ``x``'s dtype.
+    """
+
+    __slots__ = ("shape", "dtype", "weak_type")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, weak_type: bool = False):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.weak_type = bool(weak_type)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def update(self, **changes: Any) -> ShapedArray:
+        """A copy with some of shape, dtype, weak_type replaced."""
+        fields = {"shape": self.shape, "dtype": self.dtype, "weak_type": self.weak_type}
+        fields.update(changes)
+        return ShapedArray(**fields)
+
+    def str_short(self) -> str:
+        """The jaxpr spelling, e.g. ``f32[3,4]``."""
+        return f"{dtypes.short_name(self.dtype)}[{','.join(map(str, self.shape))}]"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ShapedArray)
+            and self.shape == other.shape
+            and self.dtype == other.dtype
+            and self.weak_type == other.weak_type
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.dtype, self.weak_type))
+
+    def __repr__(self) -> str:
+        weak = ", weak_type=True" if self.weak_type else ""
+        return f"ShapedArray({self.str_short()}{weak})"
+
+
+class ShapeDtypeStruct:
+    """A shape and dtype standing in for an array (``eval_shape``'s result type, as in JAX)."""
+
+    __slots__ = ("shape", "dtype", "weak_type")
+
+    def __init__(self, shape: Sequence[int], dtype, weak_type: bool = False):
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = dtypes.canonicalize(dtype)
+        self.weak_type = bool(weak_type)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ShapeDtypeStruct) and (self.shape, self.dtype, self.weak_type) == (
+            other.shape,
+            other.dtype,
+            other.weak_type,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.dtype, self.weak_type))
+
+    def __repr__(self) -> str:
+        weak = ", weak_type=True" if self.weak_type else ""
+        return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name}{weak})"
+
+
+# --------------------------------------------------------------------------------------------
+# Arrays
+
+
+class Array:
+    """The public array type: immutable, with NumPy's operators and methods.
+
+    Concrete arrays are ``ArrayImpl``; inside ``make_jaxpr``/``jit``/``grad`` the values your
+    function sees are tracers, which are also ``Array`` instances with the same methods.
+    Arithmetic operators and methods are attached by ``vfunc.numpy`` from one table.
+    """
+
+    __slots__ = ()
+    # numpy defers binary operators to us (np.ones(3) + x is an Array), as it does for JAX arrays.
+    __array_priority__ = 100
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking values must not key dicts
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    weak_type: bool
+
+    @property
+    def aval(self) -> ShapedArray:
+        return ShapedArray(self.shape, self.dtype, self.weak_type)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object (a 0-d array)")
+        return self.shape[0]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise TypeError(
+            "vfunc arrays are immutable: instead of x[idx] = y, write "
+            "x = x.at[idx].set(y) (or .add, .multiply, .min, .max), which returns a new array."
+        )
+
+
+class ArrayImpl(Array):
+    """A concrete array: an immutable wrapper of a numpy array.
+
+    Never construct directly; use ``vfunc.numpy.asarray``. The wrapped array is made read-only
+    before it is ever handed out (``np.asarray(x)`` is zero-copy and cannot be written).
+    """
+
+    __slots__ = ("_value", "_weak")
+
+    _value: np.ndarray
+    _weak: bool
+
+    @property
+    def shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return self._value.shape
+
+    @property
+    def dtype(self) -> np.dtype:  # type: ignore[override]
+        return self._value.dtype
+
+    @property
+    def weak_type(self) -> bool:  # type: ignore[override]
+        return self._weak
+
+    @property
+    def ndim(self) -> int:
+        return self._value.ndim
+
+    @property
+    def size(self) -> int:
+        return self._value.size
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        value = self._value
+        # Outputs of impls are only made read-only here, on export, which keeps eager dispatch
+        # cheap; nothing inside vfunc ever writes to an impl's output.
+        value.flags.writeable = False
+        if copy:
+            value = value.copy()
+        if dtype is not None and np.dtype(dtype) != value.dtype:
+            if copy is False:
+                raise ValueError("converting an Array to another dtype requires a copy")
+            value = value.astype(dtype)
+        return value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __int__(self) -> int:
+        return int(self._value)
+
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __complex__(self) -> complex:
+        return complex(self._value)
+
+    def __index__(self) -> int:
+        if not dtypes.is_int(self.dtype) and self.dtype != dtypes.bool_:
+            raise TypeError(
+                f"only integer arrays can be used as an index, got dtype {self.dtype} "
+                f"with shape {self.shape}; use x.astype(int) first"
+            )
+        return self._value.__index__()
+
+    def __iter__(self) -> Iterator[Array]:
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        weak = self._weak
+        return (_wrap(row, weak) for row in self._value)
+
+    def __format__(self, spec: str) -> str:
+        if self._value.ndim == 0:
+            return format(self._value[()], spec)
+        return format(str(self), spec)
+
+    def __reduce__(self):
+        # Pickling stores the values, not the (possibly shared) buffer.
+        return (_unpickle, (np.array(self._value), self._weak))
+
+    def item(self, *args: Any) -> Any:
+        """The element as a Python scalar, like ``ndarray.item``."""
+        return self._value.item(*args)
+
+    def tolist(self) -> Any:
+        """Nested Python lists of Python scalars, like ``ndarray.tolist``."""
+        return self._value.tolist()
+
+    def __str__(self) -> str:
+        return str(self._value)
+
+    def __repr__(self) -> str:
+        prefix = "Array("
+        suffix = f", dtype={self.dtype.name}" + (", weak_type=True" if self._weak else "") + ")"
+        if self._value.size == 0:
+            body = "[]" if self._value.ndim == 1 else repr(self._value.shape)
+            return f"{prefix}{body}{suffix}"
+        body = np.array2string(self._value, prefix=prefix, suffix=suffix, separator=", ")
+        return prefix + body + suffix
+
+
+def _unpickle(value: np.ndarray, weak: bool) -> ArrayImpl:
+    return _wrap(value, weak)
+
+
+_new_array = object.__new__
+
+
+def _wrap(value: Any, weak: bool) -> ArrayImpl:
+    """Wrap an impl's numpy output (assumed canonical and never to be written) as an Array."""
+    if type(value) is not np.ndarray:
+        value = np.asarray(value)
+    out = _new_array(ArrayImpl)
+    out._value = value
+    out._weak = weak
+    return out
+
+
+def wrap_numpy(value: np.ndarray, weak: bool = False) -> ArrayImpl:
+    """Wrap a numpy array that vfunc owns (nobody else holds a writable reference to it)."""
+    return _wrap(value, weak)
+
+
+def to_numpy_canonical(value: Any, dtype=None) -> tuple[np.ndarray, bool]:
+    """Convert an array-like to a fresh numpy array of canonical dtype, and its weak type.
+
+    Python scalars are weak; everything else is strongly typed. The result never aliases the
+    input (a later write to the caller's numpy array must not change a vfunc Array).
+    """
+    weak = False
+    if isinstance(value, ArrayImpl):
+        arr, weak = value._value, value._weak
+        if dtype is None:
+            return arr, weak
+    elif isinstance(value, Tracer):
+        raise TypeError("to_numpy_canonical got a tracer; this is a vfunc bug")
+    elif isinstance(value, (bool, int, float, complex)) and dtype is None:
+        dt = dtypes.scalar_dtype(value)
+        weak = not isinstance(value, bool)
+        return scalar_to_numpy(value, dt), weak
+    else:
+        arr = np.asarray(value)
+        if arr.dtype.kind in "OUSVMm" and dtype is None:
+            dtypes.check_supported(arr.dtype, "asarray")
+    target = dtypes.canonicalize(dtype if dtype is not None else arr.dtype)
+    if dtype is not None:
+        weak = False
+    out = np.array(arr, dtype=target, copy=True)
+    return out, weak
+
+
+def scalar_to_numpy(value: bool | int | float | complex, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            raise OverflowError(
+                f"Python int {value} is too large for {dtype}; pass an explicit dtype or "
+                "enable 64-bit types with vfunc.config.update('enable_x64', True)"
+            )
+    return np.array(value, dtype=dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Tracers and traces
+
+
+class Tracer(Array):
+    """A value inside a transformation: an abstract value bound to the trace interpreting it."""
+
+    __slots__ = ("_trace", "aval")
+
+    _trace: Trace
+    aval: ShapedArray  # type: ignore[assignment]
+
+    @property
+    def shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return self.aval.shape
+
+    @property
+    def dtype(self) -> np.dtype:  # type: ignore[override]
+        return self.aval.dtype
+
+    @property
+    def weak_type(self) -> bool:  # type: ignore[override]
+        return self.aval.weak_type
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self._trace.concretize(self, "numpy.asarray")
+
+    def __bool__(self) -> bool:
+        return bool(self._trace.concretize(self, "bool"))
+
+    def __int__(self) -> int:
+        return int(self._trace.concretize(self, "int"))
+
+    def __float__(self) -> float:
+        return float(self._trace.concretize(self, "float"))
+
+    def __complex__(self) -> complex:
+        return complex(self._trace.concretize(self, "complex"))
+
+    def __index__(self) -> int:
+        return int(self._trace.concretize(self, "index"))
+
+    def item(self, *args: Any) -> Any:
+        """The element as a Python scalar (needs a concrete value)."""
+        return self._trace.concretize(self, "item").item(*args)
+
+    def tolist(self) -> Any:
+        """Nested lists of Python scalars (needs a concrete value)."""
+        return self._trace.concretize(self, "tolist").tolist()
+
+    def __iter__(self) -> Iterator[Array]:
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        from vfunc import lax  # the row view is a slice primitive, defined above core
+
+        return (lax.index_in_dim(self, i, keepdims=False) for i in range(self.shape[0]))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<{self.aval.str_short()}>"
+
+
+class Trace:
+    """An interpreter of primitives. Subclasses define how tracers are made and ops processed."""
+
+    level: int
+    alive: bool
+
+    def __init__(self, level: int):
+        self.level = level
+        self.alive = True
+
+    def pure(self, value: Any) -> Tracer:
+        """Lift a constant (ArrayImpl or Python scalar) into this trace."""
+        raise NotImplementedError
+
+    def lift(self, tracer: Tracer) -> Tracer:
+        """Lift a tracer of an enclosing (lower-level) trace into this trace."""
+        raise NotImplementedError
+
+    def process_primitive(self, prim: Primitive, tracers: list[Tracer], params: dict) -> Any:
+        """Apply ``prim`` to tracers of this trace; return a tracer (or a list of them)."""
+        raise NotImplementedError
+
+    def concretize(self, tracer: Tracer, fn_name: str) -> np.ndarray:
+        """Return a concrete value for ``tracer`` or raise ConcretizationTypeError."""
+        raise ConcretizationTypeError(
+            f"{fn_name}() needs a concrete value but got an abstract {tracer.aval.str_short()} "
+            f"inside {type(self).__name__}."
+        )
+
+    def full_raise(self, value: Any) -> Tracer:
+        """Bring any argument (constant or tracer of this or an outer trace) into this trace."""
+        if not isinstance(value, Tracer):
+            return self.pure(value)
+        trace = value._trace
+        if trace is self:
+            return value
+        check_tracer_alive(value)
+        if trace.level < self.level:
+            return self.lift(value)
+        raise UnexpectedTracerError(
+            f"a {type(value).__name__} of an inner transformation reached an outer one; "
+            "this is a vfunc bug unless a tracer was stored in a global or closure"
+        )
+
+
+class _TraceState(threading.local):
+    """Per-thread trace stack: tracing in one thread is invisible to every other thread."""
+
+    def __init__(self) -> None:
+        self.stack: list[Trace] = []
+        # The innermost staging trace (make_jaxpr/jit) captures every bind, even on constants.
+        self.dynamic: Trace | None = None
+
+
+_state = _TraceState()
+
+
+def check_tracer_alive(tracer: Tracer) -> None:
+    """Raise UnexpectedTracerError for a tracer whose transformation has already returned."""
+    trace = tracer._trace
+    stack = _state.stack
+    if not trace.alive or trace.level >= len(stack) or stack[trace.level] is not trace:
+        raise UnexpectedTracerError(
+            f"Encountered a leaked tracer {tracer!r}: it was created inside a transformation "
+            f"({type(trace).__name__}) that has already finished, or in another thread, and was "
+            "kept (in a global, a closure, or an attribute) and used afterwards. Return values "
+            "out of transformed functions instead of storing them."
+        )
+
+
+@contextmanager
+def new_trace(make_trace: Callable[[int], Trace], dynamic: bool = False) -> Iterator[Trace]:
+    """Push a trace built by ``make_trace(level)``; pop it (and mark it dead) on exit.
+
+    ``dynamic=True`` makes it capture every primitive bound while it is innermost, including
+    ones on constants only (how ``make_jaxpr`` stages ``vnp.zeros(3)`` instead of running it).
+    """
+    state = _state
+    trace = make_trace(len(state.stack))
+    state.stack.append(trace)
+    previous_dynamic = state.dynamic
+    if dynamic:
+        state.dynamic = trace
+    try:
+        yield trace
+    finally:
+        trace.alive = False
+        state.stack.pop()
+        state.dynamic = previous_dynamic
+
+
+def find_top_trace(args: Sequence[Any]) -> Trace | None:
+    """The innermost trace among the arguments' tracers and the dynamic trace, or None."""
+    top = _state.dynamic
+    for arg in args:
+        if isinstance(arg, Tracer):
+            trace = arg._trace
+            if top is None or trace.level > top.level:
+                top = trace
+    return top
+
+
+# --------------------------------------------------------------------------------------------
+# Primitives
+
+
+def _all_weak(weak: Sequence[bool], **params: Any) -> bool:
+    return bool(weak) and all(weak)
+
+
+def never_weak(weak: Sequence[bool], **params: Any) -> bool:
+    """Weak-type rule of ops whose output dtype does not follow their inputs (bool, indices)."""
+    return False
+
+
+registry: dict[str, Primitive] = {}
+
+
+class Primitive:
+    """An operation, declared once with every rule an interpreter needs.
+
+    Args:
+        name: the jaxpr name (``sin``, ``reduce_sum``).
+        impl: ``impl(*ndarrays, **params) -> ndarray`` -- the eager computation; must return the
+            dtype and shape the shape rule promises.
+        shape: ``shape(*avals, **params) -> ShapedArray`` (its weak_type is ignored) -- validates
+            operands and params, raising the user-facing error.
+        weak_type: ``rule(in_weak_types, **params) -> bool``; default: weak iff all inputs are.
+        vjp, jvp, batch: differentiation and batching rules, filled in by later modules.
+        multiple_results: impl and shape return sequences.
+        differentiable: False for ops whose outputs carry no gradient (comparisons, argmax).
+        elementwise: a hint for the compiler's fusion pass.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        impl: Callable[..., Any],
+        shape: Callable[..., Any],
+        *,
+        weak_type: Callable[..., bool] = _all_weak,
+        vjp: Callable[..., Any] | None = None,
+        jvp: Callable[..., Any] | None = None,
+        batch: Callable[..., Any] | None = None,
+        multiple_results: bool = False,
+        differentiable: bool = True,
+        elementwise: bool = False,
+    ):
+        if name in registry:
+            raise ValueError(f"primitive {name!r} is already registered")
+        self.name = name
+        self.impl = impl
+        self.shape_rule = shape
+        self.weak_type_rule = weak_type
+        self.vjp = vjp
+        self.jvp = jvp
+        self.batch = batch
+        self.multiple_results = multiple_results
+        self.differentiable = differentiable
+        self.elementwise = elementwise
+        # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of
+        # its key, so it can never go stale; failed evaluations are not stored.
+        self._eager_cache: dict[Any, Any] = {}
+        registry[name] = self
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        """Apply the primitive: eagerly, or through the innermost active trace."""
+        if _state.dynamic is None:
+            # The eager fast path, kept to a few attribute reads: with only concrete arrays
+            # and no staging trace, go straight to impl. The cache key covers everything the
+            # shape and weak-type rules read.
+            if len(args) == 2:
+                x, y = args
+                if type(x) is ArrayImpl and type(y) is ArrayImpl:
+                    vx, vy = x._value, y._value
+                    key = (vx.shape, vx.dtype, x._weak, vy.shape, vy.dtype, y._weak)
+                    weak = None if params else self._eager_cache.get(key)
+                    if weak is None:
+                        return self._eager(args, [vx, vy], key, params)
+                    out = self.impl(vx, vy)
+                    result = _new_array(ArrayImpl)
+                    result._value = out if type(out) is np.ndarray else np.asarray(out)
+                    result._weak = weak
+                    return result
+            elif len(args) == 1:
+                x = args[0]
+                if type(x) is ArrayImpl:
+                    vx = x._value
+                    return self._eager(args, [vx], (vx.shape, vx.dtype, x._weak), params)
+            if not any(isinstance(a, Tracer) for a in args):
+                args = [a if type(a) is ArrayImpl else _wrap(*to_numpy_canonical(a)) for a in args]
+                values = [a._value for a in args]
+                key = tuple(
+                    [(v.shape, v.dtype, a._weak) for v, a in zip(values, args, strict=True)]
+                )
+                return self._eager(args, values, key, params)
+        top = find_top_trace(args)
+        assert top is not None
+        return top.process_primitive(self, [top.full_raise(a) for a in args], params)
+
+    def abstract_eval(self, *avals: Any, **params: Any) -> Any:
+        """Output aval(s) from input avals: the shape rule plus the weak-type rule."""
+        out = self.shape_rule(*avals, **params)
+        weak = self.weak_type_rule([a.weak_type for a in avals], **params)
+        if self.multiple_results:
+            weaks = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
+            return [o.update(weak_type=w) for o, w in zip(out, weaks, strict=True)]
+        return out.update(weak_type=weak)
+
+    def _eager(self, args: Sequence[Any], values: list, key: Any, params: dict) -> Any:
+        if params:
+            key = (key, tuple(params.items()))
+        try:
+            weak_types = self._eager_cache.get(key)
+        except TypeError:  # an unhashable param: correct, just not cached
+            weak_types, key = None, None
+        if weak_types is None:
+            # First time at these shapes: run the shape rule so bad input gets our error, not
+            # numpy's (or worse, a silently different dtype).
+            avals = [
+                ShapedArray(v.shape, v.dtype, a._weak) for v, a in zip(values, args, strict=True)
+            ]
+            out_avals = self.abstract_eval(*avals, **params)
+            if self.multiple_results:
+                weak_types = tuple(a.weak_type for a in out_avals)
+                dtypes_out = tuple(a.dtype for a in out_avals)
+            else:
+                weak_types, dtypes_out = out_avals.weak_type, out_avals.dtype
+            out = self.impl(*values, **params)
+            _check_impl_dtype(self, out, dtypes_out)
+            if key is not None:
+                if len(self._eager_cache) > 4096:
+                    self._eager_cache.clear()
+                self._eager_cache[key] = weak_types
+        else:
+            out = self.impl(*values, **params)
+        if self.multiple_results:
+            return [_wrap(o, w) for o, w in zip(out, weak_types, strict=True)]
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        result = _new_array(ArrayImpl)
+        result._value = out
+        result._weak = weak_types
+        return result
+
+
+def _check_impl_dtype(prim: Primitive, out: Any, expected: Any) -> None:
+    outs, expected = (out, expected) if prim.multiple_results else ([out], (expected,))
+    got = tuple(np.asarray(o).dtype for o in outs)
+    if got != tuple(expected):  # pragma: no cover - guarded by the registry consistency tests
+        raise DtypeError(f"{prim.name}: impl returned {got}, shape rule promised {expected}")
+
+
+# --------------------------------------------------------------------------------------------
+# Jaxprs
+
+
+class Var:
+    """A jaxpr variable: an identity and an abstract value (named only when printed)."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+    def __repr__(self) -> str:
+        return f"Var({self.aval.str_short()})"
+
+
+class Literal:
+    """A constant scalar written inline in a jaxpr (``2.0:f32[]``)."""
+
+    __slots__ = ("value", "aval")
+
+    def __init__(self, value: ArrayImpl, aval: ShapedArray):
+        self.value = value
+        self.aval = aval
+
+    def __repr__(self) -> str:
+        return f"Literal({self.value._value.item()!r})"
+
+
+class JaxprEqn:
+    """One equation: ``outvars = primitive[params] invars``."""
+
+    __slots__ = ("primitive", "invars", "outvars", "params")
+
+    def __init__(self, primitive: Primitive, invars: list, outvars: list[Var], params: dict):
+        self.primitive = primitive
+        self.invars = invars
+        self.outvars = outvars
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"JaxprEqn({self.primitive.name}, {len(self.invars)} in, {len(self.outvars)} out)"
+
+
+class Jaxpr:
+    """A staged program: constant vars, input vars, equations and outputs."""
+
+    __slots__ = ("constvars", "invars", "outvars", "eqns")
+
+    def __init__(self, constvars: list[Var], invars: list[Var], outvars: list, eqns: list):
+        self.constvars = constvars
+        self.invars = invars
+        self.outvars = outvars
+        self.eqns = eqns
+
+    @property
+    def in_avals(self) -> list[ShapedArray]:
+        return [v.aval for v in self.invars]
+
+    @property
+    def out_avals(self) -> list[ShapedArray]:
+        return [v.aval for v in self.outvars]
+
+    def pretty_print(self) -> str:
+        """The program in ``jax.make_jaxpr``'s notation."""
+        return _JaxprPrinter().jaxpr(self, indent=0)
+
+    def __str__(self) -> str:
+        return self.pretty_print()
+
+    def __repr__(self) -> str:
+        return self.pretty_print()
+
+
+class ClosedJaxpr:
+    """A jaxpr together with the values of its constant vars."""
+
+    __slots__ = ("jaxpr", "consts")
+
+    def __init__(self, jaxpr: Jaxpr, consts: list[Any]):
+        self.jaxpr = jaxpr
+        self.consts = consts
+
+    @property
+    def in_avals(self) -> list[ShapedArray]:
+        return self.jaxpr.in_avals
+
+    @property
+    def out_avals(self) -> list[ShapedArray]:
+        return self.jaxpr.out_avals
+
+    @property
+    def eqns(self) -> list[JaxprEqn]:
+        return self.jaxpr.eqns
+
+    def pretty_print(self) -> str:
+        """The program in ``jax.make_jaxpr``'s notation."""
+        return self.jaxpr.pretty_print()
+
+    def __str__(self) -> str:
+        return self.pretty_print()
+
+    def __repr__(self) -> str:
+        return self.pretty_print()
+
+
+def _var_name(index: int) -> str:
+    # a..z, then ba, bb, ... as JAX does: base-26 digits with 'a' as zero.
+    letters = []
+    index += 1
+    while index:
+        index, digit = divmod(index - 1, 26)
+        letters.append(chr(ord("a") + digit))
+    name = "".join(reversed(letters))
+    return name if len(name) == 1 else chr(ord(name[0]) + 1) + name[1:]
+
+
+class _JaxprPrinter:
+    """Names variables in order of appearance; nested jaxprs continue the same naming."""
+
+    def __init__(self) -> None:
+        self.names: dict[Var, str] = {}
+        self.counter = itertools.count()
+
+    def name(self, var: Any) -> str:
+        if isinstance(var, Literal):
+            return f"{_format_scalar(var.value._value)}:{var.aval.str_short()}"
+        if var not in self.names:
+            self.names[var] = _var_name(next(self.counter))
+        return self.names[var]
+
+    def binder(self, var: Var) -> str:
+        return f"{self.name(var)}:{var.aval.str_short()}"
+
+    def param(self, value: Any, indent: int) -> str:
+        if isinstance(value, (Jaxpr, ClosedJaxpr)):
+            jaxpr = value.jaxpr if isinstance(value, ClosedJaxpr) else value
+            return self.jaxpr(jaxpr, indent + 2)
+        if isinstance(value, (tuple, list)) and any(isinstance(v, _JAXPRS) for v in value):
+            return "(" + " ".join(self.param(v, indent) for v in value) + ")"
+        if isinstance(value, np.dtype):
+            return value.name
+        return repr(value)
+
+    def eqn(self, eqn: JaxprEqn, indent: int) -> str:
+        lhs = " ".join(self.binder(v) for v in eqn.outvars) if eqn.outvars else "_"
+        params = ""
+        if eqn.params:
+            items = " ".join(f"{k}={self.param(v, indent)}" for k, v in sorted(eqn.params.items()))
+            params = f"[{items}]"
+        args = " ".join(self.name(v) for v in eqn.invars)
+        return f"{lhs} = {eqn.primitive.name}{params}{' ' + args if args else ''}"
+
+    def jaxpr(self, jaxpr: Jaxpr, indent: int) -> str:
+        consts = " ".join(self.binder(v) for v in jaxpr.constvars)
+        invars = " ".join(self.binder(v) for v in jaxpr.invars)
+        head = f"{{ lambda {consts}; {invars}. let"
+        body = [self.eqn(e, indent) for e in jaxpr.eqns]
+        names = [self.name(v) for v in jaxpr.outvars]
+        outs = "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
+        one_line = f"{head} {' '.join(body)} in {outs} }}" if body else f"{head} in {outs} }}"
+        if len(body) <= 1 and "\n" not in one_line and len(one_line) + indent <= 100:
+            return one_line
+        pad = " " * indent
+        lines = [head] + [f"{pad}    {line}" for line in body] + [f"{pad}  in {outs} }}"]
+        return "\n".join(lines)
+
+
+_JAXPRS = (Jaxpr, ClosedJaxpr)
+
+
+def _format_scalar(value: np.ndarray) -> str:
+    item = value.item()
+    if isinstance(item, bool):
+        return str(item)
+    if isinstance(item, float):
+        return repr(float(item)) if np.isfinite(item) else str(item)
+    return str(item)
+
+
+def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
+    """Evaluate ``jaxpr`` by binding each equation's primitive (so it can itself be traced)."""
+    env: dict[Var, Any] = {}
+
+    def read(var: Any) -> Any:
+        return var.value if isinstance(var, Literal) else env[var]
+
+    if len(args) != len(jaxpr.invars):
+        raise TypeError(f"eval_jaxpr: jaxpr takes {len(jaxpr.invars)} inputs, got {len(args)}")
+    env.update(zip(jaxpr.constvars, consts, strict=True))
+    env.update(zip(jaxpr.invars, args, strict=True))
+    for eqn in jaxpr.eqns:
+        outs = eqn.primitive.bind(*[read(v) for v in eqn.invars], **eqn.params)
+        if not eqn.primitive.multiple_results:
+            outs = [outs]
+        env.update(zip(eqn.outvars, outs, strict=True))
+    return [read(v) for v in jaxpr.outvars]
+
+
+def jaxpr_as_fun(closed: ClosedJaxpr) -> Callable[..., list[Any]]:
+    """A function that evaluates ``closed`` on flat arguments and returns flat outputs."""
+
+    def fun(*args: Any) -> list[Any]:
+        return eval_jaxpr(closed.jaxpr, closed.consts, *args)
+
+    return fun
+
+
+def x64_enabled() -> bool:
+    """Whether 64-bit dtypes are on (``vfunc.config.enable_x64``)."""
+    return config.enable_x64

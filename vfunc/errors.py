@@ -1,0 +1,30 @@
+"""Exception types raised by vfunc.
+
+Each one subclasses the builtin exception a user would naturally catch (``ValueError`` for shape
+problems, ``TypeError`` for dtype and concretization problems), so ``except ValueError`` in user
+code keeps working while tests can match the precise vfunc type.
+"""
+
+
+class VfuncError(Exception):
+    """Base class of every error raised by vfunc itself."""
+
+
+class ShapeError(VfuncError, ValueError):
+    """An operation received operands or parameters with incompatible shapes or axes."""
+
+
+class DtypeError(VfuncError, TypeError):
+    """An operation received an operand whose dtype it does not accept."""
+
+
+class ConcretizationTypeError(VfuncError, TypeError):
+    """A concrete Python value was needed from an abstract (traced) array.
+
+    Raised by ``bool()``, ``int()``, ``float()``, ``np.asarray`` and Python control flow on a value
+    that only has a shape and dtype while a function is being staged (``make_jaxpr``, ``jit``).
+    """
+
+
+class UnexpectedTracerError(VfuncError):
+    """A tracer was used after the transformation that created it had finished."""

@@ -1,0 +1,305 @@
+"""``vfunc.lax``: the primitives with their exact semantics, as ``jax.lax``.
+
+Unlike ``vfunc.numpy``, these functions do not promote dtypes: binary ops need one dtype on both
+sides (Python scalars are weakly typed and adopt the other operand's dtype), and transcendental
+ops need floating-point input. Each function binds its primitive and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from vfunc import dtypes
+from vfunc.core import Array, ArrayImpl, Primitive, scalar_to_numpy, to_numpy_canonical, wrap_numpy
+from vfunc.primitives import elementwise as ew
+from vfunc.primitives.elementwise import ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN
+from vfunc.primitives.linalg import dot_general_p
+from vfunc.primitives.reduction import (
+    argmax_p,
+    argmin_p,
+    reduce_max_p,
+    reduce_min_p,
+    reduce_prod_p,
+    reduce_sum_p,
+)
+from vfunc.primitives.shape import (
+    broadcast_in_dim_p,
+    expand_dims_p,
+    iota_p,
+    reshape_p,
+    slice_p,
+    squeeze_p,
+    transpose_p,
+)
+
+ArrayLike = Array | np.ndarray | bool | int | float | complex
+_PY_SCALARS = (bool, int, float, complex)
+
+
+def as_array(x: Any) -> Array:
+    """``x`` as a vfunc Array (tracers and Arrays pass through; Python scalars stay weak)."""
+    if isinstance(x, Array):
+        return x
+    return wrap_numpy(*to_numpy_canonical(x))
+
+
+def _scalar_like(value: bool | int | float | complex, like: Array) -> Array:
+    # A Python scalar meeting an array takes the array's dtype and stays weakly typed.
+    if isinstance(value, bool) and like.dtype != dtypes.bool_:
+        return as_array(value)  # bool is strongly typed: let the shape rule report a mismatch
+    return wrap_numpy(scalar_to_numpy(value, like.dtype), True)
+
+
+def _operands(*args: Any) -> list[Array]:
+    arrays = [a for a in args if isinstance(a, Array)]
+    like = arrays[0] if arrays else None
+    if like is None:
+        return [as_array(a) for a in args]
+    return [_scalar_like(a, like) if isinstance(a, _PY_SCALARS) else as_array(a) for a in args]
+
+
+def _unary_fn(prim: Primitive, name: str):
+    def op(x: ArrayLike) -> Array:
+        return prim.bind(as_array(x))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{prim.name}`` of ``x`` (the ``{prim.name}`` primitive)."
+    return op
+
+
+def _binary_fn(prim: Primitive, name: str):
+    def op(x: ArrayLike, y: ArrayLike) -> Array:
+        return prim.bind(*_operands(x, y))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = (
+        f"Elementwise ``{prim.name}`` of ``x`` and ``y``, which must share a dtype (Python "
+        f"scalars adopt the other operand's); broadcasts like NumPy."
+    )
+    return op
+
+
+# fmt: off
+neg, abs, sign = (_unary_fn(ew.neg_p, "neg"), _unary_fn(ew.abs_p, "abs"),  # noqa: A001
+                  _unary_fn(ew.sign_p, "sign"))
+exp, log, log1p, expm1 = (_unary_fn(p, p.name) for p in (ew.exp_p, ew.log_p, ew.log1p_p,
+                                                         ew.expm1_p))
+sin, cos, tan, tanh = (_unary_fn(p, p.name) for p in (ew.sin_p, ew.cos_p, ew.tan_p, ew.tanh_p))
+sinh, cosh = _unary_fn(ew.sinh_p, "sinh"), _unary_fn(ew.cosh_p, "cosh")
+asin, acos, atan = (_unary_fn(p, p.name) for p in (ew.asin_p, ew.acos_p, ew.atan_p))
+sqrt, rsqrt = _unary_fn(ew.sqrt_p, "sqrt"), _unary_fn(ew.rsqrt_p, "rsqrt")
+logistic, erf = _unary_fn(ew.logistic_p, "logistic"), _unary_fn(ew.erf_p, "erf")
+floor, ceil = _unary_fn(ew.floor_p, "floor"), _unary_fn(ew.ceil_p, "ceil")
+is_finite, bitwise_not = _unary_fn(ew.is_finite_p, "is_finite"), _unary_fn(ew.not_p, "bitwise_not")
+
+add, sub, mul, div = (_binary_fn(p, p.name) for p in (ew.add_p, ew.sub_p, ew.mul_p, ew.div_p))
+rem, pow, atan2 = (_binary_fn(p, p.name) for p in (ew.rem_p, ew.pow_p, ew.atan2_p))  # noqa: A001
+max, min = _binary_fn(ew.max_p, "max"), _binary_fn(ew.min_p, "min")  # noqa: A001
+bitwise_and, bitwise_or, bitwise_xor = (_binary_fn(p, f"bitwise_{p.name}")
+                                        for p in (ew.and_p, ew.or_p, ew.xor_p))
+eq, ne, lt, le, gt, ge = (_binary_fn(p, p.name)
+                          for p in (ew.eq_p, ew.ne_p, ew.lt_p, ew.le_p, ew.gt_p, ew.ge_p))
+# fmt: on
+
+
+def round(x: ArrayLike, rounding_method: int = ROUND_AWAY_FROM_ZERO) -> Array:  # noqa: A001
+    """Round to the nearest integer: halves away from zero (default) or to even.
+
+    ``rounding_method`` is ``ROUND_AWAY_FROM_ZERO`` (0) or ``ROUND_TO_NEAREST_EVEN`` (1).
+    """
+    if rounding_method not in (ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN):
+        raise ValueError(f"round: rounding_method must be 0 or 1, got {rounding_method!r}")
+    return ew.round_p.bind(as_array(x), rounding_method=int(rounding_method))
+
+
+def select(pred: ArrayLike, on_true: ArrayLike, on_false: ArrayLike) -> Array:
+    """``on_true`` where ``pred`` else ``on_false``; the cases share shape and dtype, and
+    ``pred`` is bool of that shape or a scalar."""
+    on_true, on_false = _operands(on_true, on_false)
+    return ew.select_p.bind(as_array(pred), on_true, on_false)
+
+
+def convert_element_type(operand: ArrayLike, new_dtype: Any) -> Array:
+    """``operand`` converted to ``new_dtype`` (canonicalized; complex to real keeps the real
+    part; float to int truncates toward zero)."""
+    x = as_array(operand)
+    new_dtype = dtypes.canonicalize(new_dtype)
+    if x.dtype == new_dtype and not x.weak_type:
+        return x
+    return ew.convert_element_type_p.bind(x, new_dtype=new_dtype, weak_type=False)
+
+
+def _axes(axes: Sequence[int]) -> tuple[int, ...]:
+    return tuple(sorted(int(a) for a in axes))
+
+
+def reduce_sum(operand: ArrayLike, axes: Sequence[int]) -> Array:
+    """Sum over ``axes`` (non-negative ints)."""
+    return reduce_sum_p.bind(as_array(operand), axes=_axes(axes))
+
+
+def reduce_prod(operand: ArrayLike, axes: Sequence[int]) -> Array:
+    """Product over ``axes``."""
+    return reduce_prod_p.bind(as_array(operand), axes=_axes(axes))
+
+
+def reduce_max(operand: ArrayLike, axes: Sequence[int]) -> Array:
+    """Maximum over ``axes`` (``-inf`` for an empty float axis; NaN propagates)."""
+    return reduce_max_p.bind(as_array(operand), axes=_axes(axes))
+
+
+def reduce_min(operand: ArrayLike, axes: Sequence[int]) -> Array:
+    """Minimum over ``axes`` (``inf`` for an empty float axis; NaN propagates)."""
+    return reduce_min_p.bind(as_array(operand), axes=_axes(axes))
+
+
+def argmax(operand: ArrayLike, axis: int, index_dtype: Any) -> Array:
+    """Index of the first maximum along ``axis`` (NaN counts as the maximum, as in numpy)."""
+    return argmax_p.bind(as_array(operand), axis=int(axis), index_dtype=np.dtype(index_dtype))
+
+
+def argmin(operand: ArrayLike, axis: int, index_dtype: Any) -> Array:
+    """Index of the first minimum along ``axis``."""
+    return argmin_p.bind(as_array(operand), axis=int(axis), index_dtype=np.dtype(index_dtype))
+
+
+def broadcast_in_dim(
+    operand: ArrayLike, shape: Sequence[int], broadcast_dimensions: Sequence[int]
+) -> Array:
+    """Broadcast ``operand`` to ``shape``; operand axis i becomes axis
+    ``broadcast_dimensions[i]`` (zero-copy when eager)."""
+    x = as_array(operand)
+    shape, dims = tuple(int(d) for d in shape), tuple(int(d) for d in broadcast_dimensions)
+    if x.shape == shape and dims == tuple(range(len(shape))):
+        return x
+    return broadcast_in_dim_p.bind(x, shape=shape, broadcast_dimensions=dims)
+
+
+def broadcast(operand: ArrayLike, sizes: Sequence[int]) -> Array:
+    """Add leading axes of ``sizes`` to ``operand``."""
+    x = as_array(operand)
+    sizes = tuple(int(s) for s in sizes)
+    return broadcast_in_dim(x, sizes + x.shape, tuple(range(len(sizes), len(sizes) + x.ndim)))
+
+
+def reshape(
+    operand: ArrayLike, new_sizes: Sequence[int], dimensions: Sequence[int] | None = None
+) -> Array:
+    """Row-major reshape, after transposing by ``dimensions`` when given."""
+    x = as_array(operand)
+    if dimensions is not None:
+        x = transpose(x, dimensions)
+    new_sizes = tuple(int(d) for d in new_sizes)
+    if x.shape == new_sizes:
+        return x
+    return reshape_p.bind(x, new_sizes=new_sizes)
+
+
+def transpose(operand: ArrayLike, permutation: Sequence[int]) -> Array:
+    """Permute the axes: output axis i is input axis ``permutation[i]``."""
+    x = as_array(operand)
+    perm = tuple(int(p) for p in permutation)
+    if perm == tuple(range(x.ndim)):
+        return x
+    return transpose_p.bind(x, permutation=perm)
+
+
+def squeeze(array: ArrayLike, dimensions: Sequence[int]) -> Array:
+    """Remove the size-1 axes ``dimensions``."""
+    x = as_array(array)
+    dims = tuple(sorted(int(d) % x.ndim if x.ndim else int(d) for d in dimensions))
+    return squeeze_p.bind(x, dimensions=dims) if dims else x
+
+
+def expand_dims(array: ArrayLike, dimensions: Sequence[int]) -> Array:
+    """Insert size-1 axes at positions ``dimensions`` of the output."""
+    x = as_array(array)
+    out_ndim = x.ndim + len(dimensions)
+    dims = tuple(sorted(int(d) % out_ndim if out_ndim else int(d) for d in dimensions))
+    return expand_dims_p.bind(x, dimensions=dims) if dims else x
+
+
+def slice(  # noqa: A001
+    operand: ArrayLike,
+    start_indices: Sequence[int],
+    limit_indices: Sequence[int],
+    strides: Sequence[int] | None = None,
+) -> Array:
+    """The static slice ``operand[start:limit:stride, ...]`` (a view when eager)."""
+    return slice_p.bind(
+        as_array(operand),
+        start_indices=tuple(int(i) for i in start_indices),
+        limit_indices=tuple(int(i) for i in limit_indices),
+        strides=None if strides is None else tuple(int(s) for s in strides),
+    )
+
+
+def index_in_dim(operand: ArrayLike, index: int, axis: int = 0, keepdims: bool = True) -> Array:
+    """Element ``index`` (negative counts from the end) of ``axis``, as ``jax.lax.index_in_dim``.
+
+    Raises:
+        IndexError: if ``index`` is out of range for that axis.
+    """
+    x = as_array(operand)
+    size = x.shape[axis]
+    if not -size <= index < size:
+        raise IndexError(
+            f"index_in_dim: index {index} is out of range for axis {axis} of size {size}"
+        )
+    index %= size
+    start = [0] * x.ndim
+    limit = list(x.shape)
+    start[axis], limit[axis] = index, index + 1
+    out = slice(x, start, limit)
+    return out if keepdims else squeeze(out, (axis,))
+
+
+def dot_general(
+    lhs: ArrayLike,
+    rhs: ArrayLike,
+    dimension_numbers: Any,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> Array:
+    """General tensor contraction, as ``jax.lax.dot_general``.
+
+    ``dimension_numbers`` is ``((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch))``.
+    The output has the batch axes, then lhs's free axes, then rhs's free axes.
+    ``precision`` is accepted for JAX compatibility and ignored (CPU math is always full
+    precision); ``preferred_element_type`` converts the result.
+    """
+    del precision
+    lhs, rhs = _operands(lhs, rhs)
+    (lc, rc), (lb, rb) = dimension_numbers
+    dn = ((tuple(int(d) for d in lc), tuple(int(d) for d in rc)),
+          (tuple(int(d) for d in lb), tuple(int(d) for d in rb)))  # fmt: skip
+    out = dot_general_p.bind(lhs, rhs, dimension_numbers=dn)
+    if preferred_element_type is not None:
+        out = convert_element_type(out, preferred_element_type)
+    return out
+
+
+def dot(lhs: ArrayLike, rhs: ArrayLike, precision: Any = None) -> Array:
+    """Vector/matrix product contracting lhs's last axis with rhs's first (rank <= 2)."""
+    lhs, rhs = as_array(lhs), as_array(rhs)
+    return dot_general(lhs, rhs, (((lhs.ndim - 1,), (0,)), ((), ())), precision)
+
+
+def iota(dtype: Any, size: int) -> Array:
+    """``[0, 1, ..., size-1]`` of ``dtype``."""
+    return iota_p.bind(dtype=dtypes.canonicalize(dtype), shape=(int(size),), dimension=0)
+
+
+def broadcasted_iota(dtype: Any, shape: Sequence[int], dimension: int) -> Array:
+    """An array of ``shape`` whose value is the index along ``dimension``."""
+    shape = tuple(int(d) for d in shape)
+    return iota_p.bind(dtype=dtypes.canonicalize(dtype), shape=shape, dimension=int(dimension))
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in (
+    "annotations", "Sequence", "Any", "np", "dtypes", "Array", "ArrayImpl", "Primitive", "ew",
+    "to_numpy_canonical", "wrap_numpy", "ArrayLike")] + ["ArrayLike"]  # fmt: skip
+_ = ArrayImpl

@@ -1,0 +1,114 @@
+"""``vfunc.numpy`` (import as ``vnp``): the NumPy API on vfunc primitives.
+
+Results are immutable ``vfunc.Array``s; dtypes follow JAX's promotion rules (float32 by default,
+Python scalars weakly typed). In-place assignment becomes ``x.at[...]``.
+"""
+
+import numpy as _np
+
+from vfunc.core import Array as ndarray
+from vfunc.dtypes import promote as _promote  # noqa: F401
+from vfunc.numpy import _methods
+from vfunc.numpy.creation import (
+    arange,
+    array,
+    asarray,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    zeros,
+    zeros_like,
+)
+from vfunc.numpy.products import dot, matmul
+from vfunc.numpy.reductions import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    max,
+    mean,
+    min,
+    prod,
+    std,
+    sum,
+    var,
+)
+from vfunc.numpy.shapes import (
+    astype,
+    expand_dims,
+    ndim,
+    ravel,
+    reshape,
+    shape,
+    size,
+    squeeze,
+    transpose,
+)
+from vfunc.numpy.ufuncs import (
+    abs,
+    absolute,
+    add,
+    arccos,
+    arcsin,
+    arctan,
+    arctan2,
+    around,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    ceil,
+    cos,
+    cosh,
+    divide,
+    equal,
+    exp,
+    expm1,
+    floor,
+    floor_divide,
+    greater,
+    greater_equal,
+    invert,
+    isfinite,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    positive,
+    power,
+    remainder,
+    round,
+    sign,
+    sin,
+    sinh,
+    sqrt,
+    subtract,
+    tan,
+    tanh,
+    true_divide,
+)  # fmt: skip
+
+# dtype names, usable as `dtype=vnp.float32` and as scalar constructors, as in jax.numpy.
+bool_, int8, int16, int32, int64 = _np.bool_, _np.int8, _np.int16, _np.int32, _np.int64
+uint8, uint16, uint32, uint64 = _np.uint8, _np.uint16, _np.uint32, _np.uint64
+float16, float32, float64 = _np.float16, _np.float32, _np.float64
+complex64, complex128 = _np.complex64, _np.complex128
+pi, e, inf, nan = _np.pi, _np.e, _np.inf, _np.nan
+newaxis = None
+
+_methods.install()

@@ -1,0 +1,74 @@
+"""NumPy-style argument handling: JAX dtype promotion and conversion to vfunc arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vfunc import dtypes
+from vfunc.core import Array, Tracer, scalar_to_numpy, to_numpy_canonical, wrap_numpy
+from vfunc.primitives.elementwise import convert_element_type_p
+
+PY_SCALARS = (bool, int, float, complex)
+
+
+def typed(x: Any) -> tuple[np.dtype, bool]:
+    """``(dtype, weak_type)`` of an array-like, as promotion sees it."""
+    if isinstance(x, Array):
+        return x.dtype, x.weak_type
+    if isinstance(x, PY_SCALARS):
+        return dtypes.scalar_dtype(x), not isinstance(x, bool)
+    dtype = np.asarray(x).dtype if not hasattr(x, "dtype") else np.dtype(x.dtype)
+    return dtypes.canonicalize(dtypes.check_supported(dtype, "vfunc.numpy")), False
+
+
+def convert(x: Any, dtype: np.dtype, weak: bool = False) -> Array:
+    """``x`` as an Array of exactly ``dtype`` (a primitive only when a traced value changes)."""
+    if isinstance(x, Array):
+        if x.dtype == dtype and x.weak_type == weak:
+            return x
+        return convert_element_type_p.bind(x, new_dtype=dtype, weak_type=weak)
+    if isinstance(x, PY_SCALARS):
+        return wrap_numpy(scalar_to_numpy(x, dtype), weak)
+    return wrap_numpy(to_numpy_canonical(x, dtype)[0], weak)
+
+
+def promote_args(*args: Any, inexact: bool = False) -> list[Array]:
+    """Convert ``args`` to Arrays of their common dtype under JAX's promotion rules.
+
+    With ``inexact=True`` an integer or bool result is promoted further to the default float
+    (as NumPy does for ``sin`` or ``/``). Python scalars stay weakly typed.
+    """
+    dtype, weak = dtypes.promote(*[typed(a) for a in args])
+    if inexact and dtype.kind not in "fc":
+        dtype = dtypes.default_float()
+    out = []
+    for a in args:
+        if isinstance(a, PY_SCALARS):
+            out.append(wrap_numpy(scalar_to_numpy(a, dtype), not isinstance(a, bool)))
+        elif isinstance(a, Array) and a.dtype == dtype:
+            out.append(a)  # weak or strong, the primitive's weak-type rule sorts out the result
+        else:
+            out.append(convert(a, dtype, weak))
+    return out
+
+
+def as_array(x: Any, op: str = "vfunc.numpy") -> Array:
+    """Any array-like as an Array (no dtype change beyond canonicalization)."""
+    if isinstance(x, Array):
+        return x
+    if isinstance(x, (list, tuple)) and any(isinstance(v, Tracer) for v in _flat(x)):
+        raise TypeError(
+            f"{op}: got a list containing traced arrays; build it with vnp.stack(...) "
+            "instead of a Python list"
+        )
+    return wrap_numpy(*to_numpy_canonical(x))
+
+
+def _flat(items: Any):
+    for v in items:
+        if isinstance(v, (list, tuple)):
+            yield from _flat(v)
+        else:
+            yield v

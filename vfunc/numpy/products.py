@@ -1,0 +1,65 @@
+"""``dot`` and ``matmul`` with NumPy semantics, both lowered to ``dot_general``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vfunc import lax
+from vfunc.core import Array
+from vfunc.errors import ShapeError
+from vfunc.numpy._promote import promote_args
+from vfunc.numpy.ufuncs import multiply
+from vfunc.primitives._checks import broadcast_shapes
+
+ArrayLike = Any
+
+
+def dot(a: ArrayLike, b: ArrayLike) -> Array:
+    """``numpy.dot``: scalar product for 0-d, inner product for vectors, matrix product for
+    matrices, and for N-d the sum over ``a``'s last axis and ``b``'s second-to-last.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.dot(vnp.ones((2, 3)), vnp.ones(3))
+        Array([3., 3.], dtype=float32)
+    """
+    a, b = promote_args(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        return multiply(a, b)
+    rhs_axis = 0 if b.ndim == 1 else b.ndim - 2
+    _check_contraction("dot", a, b, a.ndim - 1, rhs_axis)
+    return lax.dot_general(a, b, (((a.ndim - 1,), (rhs_axis,)), ((), ())))
+
+
+def matmul(a: ArrayLike, b: ArrayLike) -> Array:
+    """``numpy.matmul`` (``a @ b``): matrix product over the last two axes, broadcasting the
+    leading (batch) axes; 1-D operands are treated as a row or column vector."""
+    a, b = promote_args(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(
+            f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}; use "
+            "multiply (*) for scalars"
+        )
+    a_vec, b_vec = a.ndim == 1, b.ndim == 1
+    if a_vec:
+        a = lax.expand_dims(a, (0,))
+    if b_vec:
+        b = lax.expand_dims(b, (1,))
+    _check_contraction("matmul", a, b, a.ndim - 1, b.ndim - 2)
+    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    nb = len(batch)
+    a = lax.broadcast_in_dim(a, batch + a.shape[-2:], tuple(range(nb + 2 - a.ndim, nb + 2)))
+    b = lax.broadcast_in_dim(b, batch + b.shape[-2:], tuple(range(nb + 2 - b.ndim, nb + 2)))
+    batch_dims = tuple(range(nb))
+    out = lax.dot_general(a, b, (((nb + 1,), (nb,)), (batch_dims, batch_dims)))
+    drop = ((nb,) if a_vec else ()) + ((out.ndim - 1,) if b_vec else ())
+    return lax.squeeze(out, drop) if drop else out
+
+
+def _check_contraction(op: str, a: Array, b: Array, a_axis: int, b_axis: int) -> None:
+    if a.shape[a_axis] != b.shape[b_axis]:
+        raise ShapeError(
+            f"{op}: shapes {a.shape} and {b.shape} are not aligned: axis {a_axis} of the first "
+            f"has size {a.shape[a_axis]} but axis {b_axis} of the second has size "
+            f"{b.shape[b_axis]}"
+        )

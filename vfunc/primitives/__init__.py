@@ -1,0 +1,10 @@
+"""The primitive registry: importing this package declares every primitive.
+
+Each family module declares its primitives once, with impl, shape rule and room for the
+differentiation and batching rules; ``vfunc.core.registry`` maps names to them.
+"""
+
+from vfunc.core import registry
+from vfunc.primitives import elementwise, linalg, reduction, shape  # noqa: F401  (registration)
+
+__all__ = ["registry"]
