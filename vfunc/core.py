@@ -476,6 +476,7 @@ def find_top_trace(args: Sequence[Any]) -> Trace | None:
     top = _state.dynamic
     for arg in args:
         if isinstance(arg, Tracer):
+            check_tracer_alive(arg)
             trace = arg._trace
             if top is None or trace.level > top.level:
                 top = trace
