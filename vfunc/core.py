@@ -499,13 +499,40 @@ def never_weak(weak: Sequence[bool], **params: Any) -> bool:
 registry: dict[str, Primitive] = {}
 
 
+# vfunc follows IEEE semantics silently, as JAX does (log(0) is -inf, inf - inf is NaN), so impls
+# run with numpy's floating-point warnings off. `np.errstate` costs about a microsecond per call,
+# several times numpy's own dispatch on small arrays, so the eager path sets numpy's error-state
+# context variable directly; if a numpy release moves that private variable, `np.errstate` is
+# used instead.
+try:
+    from numpy._core._ufunc_config import _extobj_contextvar as _numpy_errstate
+    from numpy._core.umath import _make_extobj
+
+    _IGNORE_ALL = _make_extobj(all="ignore")
+except (ImportError, AttributeError, TypeError):  # pragma: no cover - other numpy releases
+    _numpy_errstate = None
+
+
+def call_quietly(fn: Callable[..., Any], *args: Any, **params: Any) -> Any:
+    """``fn(*args, **params)`` with numpy's floating-point warnings off."""
+    if _numpy_errstate is None:  # pragma: no cover
+        with np.errstate(all="ignore"):
+            return fn(*args, **params)
+    token = _numpy_errstate.set(_IGNORE_ALL)
+    try:
+        return fn(*args, **params)
+    finally:
+        _numpy_errstate.reset(token)
+
+
 class Primitive:
     """An operation, declared once with every rule an interpreter needs.
 
     Args:
         name: the jaxpr name (``sin``, ``reduce_sum``).
         impl: ``impl(*ndarrays, **params) -> ndarray`` -- the eager computation; must return the
-            dtype and shape the shape rule promises.
+            dtype and shape the shape rule promises. Callers run it with numpy's floating-point
+            warnings off (``call_quietly``): IEEE results, no warnings, as in JAX.
         shape: ``shape(*avals, **params) -> ShapedArray`` (its weak_type is ignored) -- validates
             operands and params, raising the user-facing error.
         weak_type: ``rule(in_weak_types, **params) -> bool``; default: weak iff all inputs are.
@@ -563,7 +590,14 @@ class Primitive:
                     weak = None if params else self._eager_cache.get(key)
                     if weak is None:
                         return self._eager(args, [vx, vy], key, params)
-                    out = self.impl(vx, vy)
+                    if _numpy_errstate is None:  # pragma: no cover
+                        out = call_quietly(self.impl, vx, vy)
+                    else:
+                        token = _numpy_errstate.set(_IGNORE_ALL)
+                        try:
+                            out = self.impl(vx, vy)
+                        finally:
+                            _numpy_errstate.reset(token)
                     result = _new_array(ArrayImpl)
                     result._value = out if type(out) is np.ndarray else np.asarray(out)
                     result._weak = weak
@@ -612,14 +646,14 @@ class Primitive:
                 dtypes_out = tuple(a.dtype for a in out_avals)
             else:
                 weak_types, dtypes_out = out_avals.weak_type, out_avals.dtype
-            out = self.impl(*values, **params)
+            out = call_quietly(self.impl, *values, **params)
             _check_impl_dtype(self, out, dtypes_out)
             if key is not None:
                 if len(self._eager_cache) > 4096:
                     self._eager_cache.clear()
                 self._eager_cache[key] = weak_types
         else:
-            out = self.impl(*values, **params)
+            out = call_quietly(self.impl, *values, **params)
         if self.multiple_results:
             return [_wrap(o, w) for o, w in zip(out, weak_types, strict=True)]
         if type(out) is not np.ndarray:

@@ -7,7 +7,6 @@ Python scalars weakly typed). In-place assignment becomes ``x.at[...]``.
 import numpy as _np
 
 from vfunc.core import Array as ndarray
-from vfunc.dtypes import promote as _promote  # noqa: F401
 from vfunc.numpy import _methods
 from vfunc.numpy.creation import (
     arange,
@@ -26,10 +25,14 @@ from vfunc.numpy.creation import (
 )
 from vfunc.numpy.products import dot, matmul
 from vfunc.numpy.reductions import (
+    all,
+    allclose,
     amax,
     amin,
+    any,
     argmax,
     argmin,
+    count_nonzero,
     max,
     mean,
     min,
@@ -62,9 +65,14 @@ from vfunc.numpy.ufuncs import (
     bitwise_not,
     bitwise_or,
     bitwise_xor,
+    broadcast_arrays,
+    broadcast_to,
     ceil,
+    clip,
     cos,
     cosh,
+    deg2rad,
+    degrees,
     divide,
     equal,
     exp,
@@ -73,12 +81,19 @@ from vfunc.numpy.ufuncs import (
     floor_divide,
     greater,
     greater_equal,
+    hypot,
     invert,
+    isclose,
     isfinite,
+    isinf,
+    isnan,
+    isneginf,
+    isposinf,
     less,
     less_equal,
     log,
     log1p,
+    logaddexp,
     logical_and,
     logical_not,
     logical_or,
@@ -87,21 +102,27 @@ from vfunc.numpy.ufuncs import (
     minimum,
     mod,
     multiply,
+    nan_to_num,
     negative,
     not_equal,
     positive,
     power,
+    rad2deg,
+    radians,
+    reciprocal,
     remainder,
     round,
     sign,
     sin,
     sinh,
     sqrt,
+    square,
     subtract,
     tan,
     tanh,
     true_divide,
-)  # fmt: skip
+    where,
+)
 
 # dtype names, usable as `dtype=vnp.float32` and as scalar constructors, as in jax.numpy.
 bool_, int8, int16, int32, int64 = _np.bool_, _np.int8, _np.int16, _np.int32, _np.int64

@@ -12,7 +12,7 @@ from vfunc import dtypes, lax
 from vfunc.core import Array
 from vfunc.errors import ShapeError
 from vfunc.numpy._promote import as_array, convert, promote_args
-from vfunc.numpy.ufuncs import absolute, multiply, sqrt, subtract
+from vfunc.numpy.ufuncs import absolute, isclose, multiply, not_equal, sqrt, subtract
 from vfunc.primitives._checks import normalize_axis
 from vfunc.primitives.reduction import argmax_p, argmin_p
 
@@ -139,3 +139,32 @@ def _arg(name: str, prim):
 
 argmax = _arg("argmax", argmax_p)
 argmin = _arg("argmin", argmin_p)
+
+
+def _logical_reduction(name: str, reducer):
+    def op(a: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array:
+        x = as_array(a, name)
+        axes = canonical_axes(name, axis, x.ndim)
+        truth = x if x.dtype == dtypes.bool_ else not_equal(x, 0)
+        return _keep(reducer(truth, axes), axes, keepdims)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"``numpy.{name}``: whether {name} elements along ``axis`` are nonzero."
+    return op
+
+
+all = _logical_reduction("all", lax.reduce_min)  # noqa: A001  (min over bools is `and`)
+any = _logical_reduction("any", lax.reduce_max)  # noqa: A001  (max over bools is `or`)
+
+
+def count_nonzero(a: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array:
+    """Number of nonzero elements along ``axis`` (default int dtype)."""
+    x = as_array(a, "count_nonzero")
+    return sum(not_equal(x, 0), axis=axis, keepdims=keepdims)
+
+
+def allclose(
+    a: ArrayLike, b: ArrayLike, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Array:
+    """Whether every element pair is ``isclose`` (a 0-d bool Array)."""
+    return all(isclose(a, b, rtol, atol, equal_nan))

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vfunc import dtypes
-from vfunc.core import Array, Primitive
+import numpy as np
+
+from vfunc import dtypes, lax
+from vfunc.core import Array, ArrayImpl, Primitive
 from vfunc.numpy._promote import as_array, convert, promote_args
 from vfunc.primitives import elementwise as ew
+from vfunc.primitives._checks import broadcast_shapes
 from vfunc.primitives.elementwise import ROUND_TO_NEAREST_EVEN
 from vfunc.primitives.shape import broadcast_in_dim_p
 
@@ -123,10 +126,10 @@ def add(x: ArrayLike, y: ArrayLike, /) -> Array:
         >>> vnp.add(vnp.array([1.0, 2.0]), 1)
         Array([2., 3.], dtype=float32)
     """
-    # The eager hot path: two arrays of one non-bool dtype go straight to the primitive.
-    if isinstance(x, Array) and isinstance(y, Array):
-        dtype = x.dtype
-        if dtype == y.dtype and dtype.kind != "b":
+    # The eager hot path: two concrete arrays of one non-bool dtype go straight to the primitive.
+    if type(x) is ArrayImpl and type(y) is ArrayImpl:
+        dtype = x._value.dtype
+        if dtype == y._value.dtype and dtype.kind != "b":
             return ew.add_p.bind(x, y)
     return _add_general(x, y)
 
@@ -224,3 +227,162 @@ def remainder(x: ArrayLike, y: ArrayLike, /) -> Array:
 
 
 mod = remainder
+
+
+def broadcast_arrays(*args: ArrayLike) -> list[Array]:
+    """Broadcast all arguments to their common shape (zero-copy views when eager)."""
+    arrays = [as_array(a, "broadcast_arrays") for a in args]
+    shape = broadcast_shapes("broadcast_arrays", *[a.shape for a in arrays])
+    return [broadcast_to(a, shape) for a in arrays]
+
+
+def broadcast_to(array: ArrayLike, shape: int | tuple[int, ...]) -> Array:
+    """``array`` broadcast to ``shape`` with NumPy's rules (a zero-copy view when eager)."""
+    x = as_array(array, "broadcast_to")
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if len(shape) < x.ndim:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to fewer axes {shape}")
+    return lax.broadcast_in_dim(x, shape, tuple(range(len(shape) - x.ndim, len(shape))))
+
+
+def where(condition: ArrayLike, x: ArrayLike = None, y: ArrayLike = None, /) -> Any:
+    """``x`` where ``condition`` else ``y``, broadcasting all three, as ``numpy.where``.
+
+    With only ``condition``, returns the indices of its nonzero elements (``nonzero``), which
+    needs a concrete value (the result's length depends on the data).
+    """
+    if x is None and y is None:
+        from vfunc.numpy.indexing import nonzero
+
+        return nonzero(condition)
+    if x is None or y is None:
+        raise ValueError("where: pass both x and y, or neither")
+    x, y = promote_args(x, y)
+    cond, x, y = broadcast_arrays(_to_bool(condition), x, y)
+    return ew.select_p.bind(cond, x, y)
+
+
+def clip(
+    arr: ArrayLike, min: ArrayLike | None = None, max: ArrayLike | None = None, /, **legacy: Any
+) -> Array:  # noqa: A002
+    """Limit values to ``[min, max]`` (either may be None), as ``jax.numpy.clip``.
+
+    NumPy's ``a_min``/``a_max`` keyword names are accepted too.
+    """
+    min = legacy.pop("a_min", min)  # noqa: A001
+    max = legacy.pop("a_max", max)  # noqa: A001
+    if legacy:
+        raise TypeError(f"clip: unexpected keyword arguments {sorted(legacy)}")
+    out = as_array(arr, "clip")
+    if min is not None:
+        out = maximum(out, min)
+    if max is not None:
+        out = minimum(out, max)
+    return out
+
+
+def square(x: ArrayLike, /) -> Array:
+    """``x * x``."""
+    x = as_array(x, "square")
+    return multiply(x, x)
+
+
+def reciprocal(x: ArrayLike, /) -> Array:
+    """``1 / x`` (integer inputs stay integer, as in NumPy: 1/2 -> 0)."""
+    x = as_array(x, "reciprocal")
+    return ew.div_p.bind(*promote_args(1, x))
+
+
+def hypot(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """``sqrt(x**2 + y**2)`` without overflow for large inputs."""
+    x, y = promote_args(x, y, inexact=True)
+    x, y = absolute(x), absolute(y)
+    big, small = maximum(x, y), minimum(x, y)
+    ratio = divide(small, where(equal(big, 0), 1, big))
+    return multiply(big, sqrt(add(1, multiply(ratio, ratio))))
+
+
+def deg2rad(x: ArrayLike, /) -> Array:
+    """Degrees to radians."""
+    (x,) = promote_args(x, inexact=True)
+    return multiply(x, float(np.pi / 180))
+
+
+def rad2deg(x: ArrayLike, /) -> Array:
+    """Radians to degrees."""
+    (x,) = promote_args(x, inexact=True)
+    return multiply(x, float(180 / np.pi))
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def logaddexp(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """``log(exp(x) + exp(y))`` computed stably (no overflow; -inf inputs allowed)."""
+    x, y = promote_args(x, y, inexact=True)
+    biggest = maximum(x, y)
+    delta = subtract(x, y)
+    # delta is NaN only when both are the same infinity (or a NaN is involved); x + y is then
+    # the right answer (inf, -inf or NaN).
+    stable = add(biggest, log1p(exp(negative(absolute(delta)))))
+    return where(isnan(delta), add(x, y), stable)
+
+
+def isnan(x: ArrayLike, /) -> Array:
+    """True where ``x`` is NaN (always False for integers and bools)."""
+    x = as_array(x, "isnan")
+    return not_equal(x, x)
+
+
+def isinf(x: ArrayLike, /) -> Array:
+    """True where ``x`` is positive or negative infinity."""
+    x = as_array(x, "isinf")
+    if x.dtype.kind in "biu":
+        return not_equal(x, x)
+    return equal(absolute(x), np.inf)
+
+
+def isposinf(x: ArrayLike, /) -> Array:
+    """True where ``x`` is +inf."""
+    x = as_array(x, "isposinf")
+    return equal(x, np.inf) if x.dtype.kind in "fc" else not_equal(x, x)
+
+
+def isneginf(x: ArrayLike, /) -> Array:
+    """True where ``x`` is -inf."""
+    x = as_array(x, "isneginf")
+    return equal(x, -np.inf) if x.dtype.kind in "fc" else not_equal(x, x)
+
+
+def nan_to_num(
+    x: ArrayLike,
+    copy: bool = True,
+    nan: float = 0.0,
+    posinf: float | None = None,
+    neginf: float | None = None,
+) -> Array:
+    """Replace NaN with ``nan`` and infinities with ``posinf``/``neginf`` (default: the
+    dtype's largest/smallest finite values), as ``numpy.nan_to_num``."""
+    del copy  # arrays are immutable
+    x = as_array(x, "nan_to_num")
+    if x.dtype.kind not in "f":
+        return x
+    info = np.finfo(x.dtype)
+    x = where(isnan(x), nan, x)
+    x = where(isposinf(x), info.max if posinf is None else posinf, x)
+    return where(isneginf(x), info.min if neginf is None else neginf, x)
+
+
+def isclose(
+    a: ArrayLike, b: ArrayLike, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Array:
+    """Elementwise ``|a - b| <= atol + rtol * |b|``, with infinities equal only to themselves."""
+    a, b = promote_args(a, b)
+    if a.dtype.kind not in "fc":
+        return equal(a, b)
+    close = less_equal(absolute(subtract(a, b)), add(atol, multiply(rtol, absolute(b))))
+    finite = logical_and(isfinite(a), isfinite(b))
+    out = where(finite, close, equal(a, b))
+    if equal_nan:
+        out = logical_or(out, logical_and(isnan(a), isnan(b)))
+    return out

@@ -24,17 +24,6 @@ from vfunc.primitives._checks import (
 FLOAT, REAL_FLOAT, NUM, INT_OR_BOOL, REAL, ANY = "fc", "f", "iufc", "biu", "biuf", "biufc"
 
 
-def _quiet(impl):
-    """Silence numpy's floating-point warnings: log(0) is -inf and 0/0 is nan, as in JAX."""
-
-    @functools.wraps(impl)
-    def quiet_impl(*args, **params):
-        with np.errstate(all="ignore"):
-            return impl(*args, **params)
-
-    return quiet_impl
-
-
 def _unary_shape(name: str, kinds: str, out_dtype=None):
     def shape(x: ShapedArray, **params) -> ShapedArray:
         del params
@@ -119,8 +108,7 @@ def _convert_impl(x: np.ndarray, *, new_dtype: np.dtype, weak_type: bool) -> np.
         x = x.real  # as JAX: converting complex to real keeps the real part
     if new_dtype == np.bool_:
         return x != 0
-    with np.errstate(all="ignore"):
-        return x.astype(new_dtype)
+    return x.astype(new_dtype)
 
 
 def _convert_shape(x: ShapedArray, *, new_dtype: np.dtype, weak_type: bool) -> ShapedArray:
@@ -145,22 +133,22 @@ def _select_shape(pred: ShapedArray, on_true: ShapedArray, on_false: ShapedArray
 neg_p      = unary("neg",      np.negative,         NUM)
 abs_p      = unary("abs",      np.abs,              NUM, out_dtype=_real_dtype)
 sign_p     = unary("sign",     np.sign,             NUM)
-exp_p      = unary("exp",      _quiet(np.exp),      FLOAT)
-log_p      = unary("log",      _quiet(np.log),      FLOAT)
-log1p_p    = unary("log1p",    _quiet(np.log1p),    FLOAT)
-expm1_p    = unary("expm1",    _quiet(np.expm1),    FLOAT)
-sin_p      = unary("sin",      _quiet(np.sin),      FLOAT)
-cos_p      = unary("cos",      _quiet(np.cos),      FLOAT)
-tan_p      = unary("tan",      _quiet(np.tan),      FLOAT)
+exp_p      = unary("exp",      np.exp,      FLOAT)
+log_p      = unary("log",      np.log,      FLOAT)
+log1p_p    = unary("log1p",    np.log1p,    FLOAT)
+expm1_p    = unary("expm1",    np.expm1,    FLOAT)
+sin_p      = unary("sin",      np.sin,      FLOAT)
+cos_p      = unary("cos",      np.cos,      FLOAT)
+tan_p      = unary("tan",      np.tan,      FLOAT)
 tanh_p     = unary("tanh",     np.tanh,             FLOAT)
-sinh_p     = unary("sinh",     _quiet(np.sinh),     FLOAT)
-cosh_p     = unary("cosh",     _quiet(np.cosh),     FLOAT)
-asin_p     = unary("asin",     _quiet(np.arcsin),   FLOAT)
-acos_p     = unary("acos",     _quiet(np.arccos),   FLOAT)
+sinh_p     = unary("sinh",     np.sinh,     FLOAT)
+cosh_p     = unary("cosh",     np.cosh,     FLOAT)
+asin_p     = unary("asin",     np.arcsin,   FLOAT)
+acos_p     = unary("acos",     np.arccos,   FLOAT)
 atan_p     = unary("atan",     np.arctan,           FLOAT)
-sqrt_p     = unary("sqrt",     _quiet(np.sqrt),     FLOAT)
-rsqrt_p    = unary("rsqrt",    _quiet(lambda x: np.reciprocal(np.sqrt(x))), FLOAT)
-logistic_p = unary("logistic", _quiet(_logistic),   REAL_FLOAT)
+sqrt_p     = unary("sqrt",     np.sqrt,     FLOAT)
+rsqrt_p    = unary("rsqrt",    lambda x: np.reciprocal(np.sqrt(x)), FLOAT)
+logistic_p = unary("logistic", _logistic,   REAL_FLOAT)
 erf_p      = unary("erf",      _erf,                REAL_FLOAT)
 floor_p    = unary("floor",    np.floor,            REAL_FLOAT)
 ceil_p     = unary("ceil",     np.ceil,             REAL_FLOAT)
@@ -172,23 +160,23 @@ not_p      = unary("not",      np.invert,           INT_OR_BOOL, differentiable=
 add_p   = binary("add",   np.add,                  NUM)
 sub_p   = binary("sub",   np.subtract,             NUM)
 mul_p   = binary("mul",   np.multiply,             NUM)
-div_p   = binary("div",   _quiet(_div),            NUM)
-rem_p   = binary("rem",   _quiet(np.fmod),         "iuf")
-pow_p   = binary("pow",   _quiet(np.power),        NUM)
+div_p   = binary("div",   _div,            NUM)
+rem_p   = binary("rem",   np.fmod,         "iuf")
+pow_p   = binary("pow",   np.power,        NUM)
 max_p   = binary("max",   np.maximum,              ANY)
 min_p   = binary("min",   np.minimum,              ANY)
-atan2_p = binary("atan2", _quiet(np.arctan2),      REAL_FLOAT)
+atan2_p = binary("atan2", np.arctan2,      REAL_FLOAT)
 and_p   = binary("and",   np.bitwise_and,          INT_OR_BOOL, differentiable=False)
 or_p    = binary("or",    np.bitwise_or,           INT_OR_BOOL, differentiable=False)
 xor_p   = binary("xor",   np.bitwise_xor,          INT_OR_BOOL, differentiable=False)
 # Comparisons return bool: never weak, never differentiable.
 _cmp = dict(out_dtype=dtypes.bool_, weak_type=never_weak, differentiable=False)
 eq_p    = binary("eq",    np.equal,                ANY,  **_cmp)
-ne_p    = binary("ne",    _quiet(np.not_equal),    ANY,  **_cmp)
-lt_p    = binary("lt",    _quiet(np.less),         REAL, **_cmp)
-le_p    = binary("le",    _quiet(np.less_equal),   REAL, **_cmp)
-gt_p    = binary("gt",    _quiet(np.greater),      REAL, **_cmp)
-ge_p    = binary("ge",    _quiet(np.greater_equal), REAL, **_cmp)
+ne_p    = binary("ne",    np.not_equal,    ANY,  **_cmp)
+lt_p    = binary("lt",    np.less,         REAL, **_cmp)
+le_p    = binary("le",    np.less_equal,   REAL, **_cmp)
+gt_p    = binary("gt",    np.greater,      REAL, **_cmp)
+ge_p    = binary("ge",    np.greater_equal, REAL, **_cmp)
 # fmt: on
 
 select_p = Primitive(
