@@ -28,3 +28,7 @@ class ConcretizationTypeError(VfuncError, TypeError):
 
 class UnexpectedTracerError(VfuncError):
     """A tracer was used after the transformation that created it had finished."""
+
+
+class NonConcreteBooleanIndexError(VfuncError, IndexError):
+    """A boolean mask was used as an index on a traced array (its result shape is unknown)."""

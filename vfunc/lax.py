@@ -13,9 +13,17 @@ from typing import Any
 import numpy as np
 
 from vfunc import dtypes
-from vfunc.core import Array, ArrayImpl, Primitive, scalar_to_numpy, to_numpy_canonical, wrap_numpy
+from vfunc.core import Array, Primitive, scalar_to_numpy, to_numpy_canonical, wrap_numpy
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives.elementwise import ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN
+from vfunc.primitives.indexing import (
+    gather_p,
+    scatter_add_p,
+    scatter_max_p,
+    scatter_min_p,
+    scatter_mul_p,
+    scatter_p,
+)
 from vfunc.primitives.linalg import dot_general_p
 from vfunc.primitives.reduction import (
     argmax_p,
@@ -27,13 +35,19 @@ from vfunc.primitives.reduction import (
 )
 from vfunc.primitives.shape import (
     broadcast_in_dim_p,
+    concatenate_p,
+    dynamic_slice_p,
+    dynamic_update_slice_p,
     expand_dims_p,
     iota_p,
+    pad_p,
     reshape_p,
+    rev_p,
     slice_p,
     squeeze_p,
     transpose_p,
 )
+from vfunc.primitives.sorting import cummax_p, cummin_p, cumprod_p, cumsum_p, sort_p
 
 ArrayLike = Array | np.ndarray | bool | int | float | complex
 _PY_SCALARS = (bool, int, float, complex)
@@ -299,7 +313,131 @@ def broadcasted_iota(dtype: Any, shape: Sequence[int], dimension: int) -> Array:
     return iota_p.bind(dtype=dtypes.canonicalize(dtype), shape=shape, dimension=int(dimension))
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "Sequence", "Any", "np", "dtypes", "Array", "ArrayImpl", "Primitive", "ew",
-    "to_numpy_canonical", "wrap_numpy", "ArrayLike")] + ["ArrayLike"]  # fmt: skip
-_ = ArrayImpl
+def rev(operand: ArrayLike, dimensions: Sequence[int]) -> Array:
+    """Reverse ``operand`` along ``dimensions`` (a negative-stride view when eager)."""
+    x = as_array(operand)
+    dims = tuple(sorted(int(d) for d in dimensions))
+    return rev_p.bind(x, dimensions=dims) if dims else x
+
+
+def concatenate(operands: Sequence[ArrayLike], dimension: int) -> Array:
+    """Join arrays of one dtype along ``dimension`` (all other axes must agree)."""
+    arrays = [as_array(o) for o in operands]
+    if len(arrays) == 1:
+        return arrays[0]
+    return concatenate_p.bind(*arrays, dimension=int(dimension))
+
+
+def pad(operand: ArrayLike, padding_value: ArrayLike, padding_config: Sequence) -> Array:
+    """Pad with ``padding_value``: ``padding_config`` holds one ``(low, high, interior)`` per axis.
+
+    Negative ``low``/``high`` crop; ``interior`` inserts that many values between elements.
+    """
+    x, value = _operands(operand, padding_value)
+    config = tuple((int(lo), int(hi), int(mid)) for lo, hi, mid in padding_config)
+    return pad_p.bind(x, value, padding_config=config)
+
+
+def _index_scalars(op: str, indices: Sequence[ArrayLike]) -> list[Array]:
+    out = []
+    for i in indices:
+        i = as_array(i)
+        if i.dtype.kind not in "iu":
+            raise TypeError(f"{op}: start indices must be integers, got dtype {i.dtype}")
+        out.append(i)
+    return out
+
+
+def dynamic_slice(
+    operand: ArrayLike, start_indices: Sequence[ArrayLike], slice_sizes: Sequence[int]
+) -> Array:
+    """The window of ``slice_sizes`` starting at (possibly traced) ``start_indices``.
+
+    As in JAX, start indices are clamped so the window fits: a start past the end gives the last
+    full window rather than an error.
+    """
+    starts = _index_scalars("dynamic_slice", start_indices)
+    sizes = tuple(int(k) for k in slice_sizes)
+    return dynamic_slice_p.bind(as_array(operand), *starts, slice_sizes=sizes)
+
+
+def dynamic_update_slice(
+    operand: ArrayLike, update: ArrayLike, start_indices: Sequence[ArrayLike]
+) -> Array:
+    """``operand`` with ``update`` written at ``start_indices`` (clamped so it fits, as JAX)."""
+    x, upd = _operands(operand, update)
+    starts = _index_scalars("dynamic_update_slice", start_indices)
+    return dynamic_update_slice_p.bind(x, upd, *starts)
+
+
+def dynamic_index_in_dim(
+    operand: ArrayLike, index: ArrayLike, axis: int = 0, keepdims: bool = True
+) -> Array:
+    """Element ``index`` (may be traced; clamped) of ``axis``."""
+    x = as_array(operand)
+    starts = [0] * x.ndim
+    starts[axis] = index
+    sizes = list(x.shape)
+    sizes[axis] = 1
+    out = dynamic_slice(x, starts, sizes)
+    return out if keepdims else squeeze(out, (axis,))
+
+
+def gather(operand: ArrayLike, indices: Sequence[ArrayLike], spec: tuple) -> Array:
+    """NumPy-style advanced indexing: ``operand[index]`` for the index described by ``spec``.
+
+    See ``vfunc.primitives.indexing`` for the spec format. Out-of-range indices are clamped.
+    Differs from JAX: takes a NumPy-shaped index spec instead of GatherDimensionNumbers.
+    """
+    return gather_p.bind(as_array(operand), *[as_array(i) for i in indices], spec=spec)
+
+
+def scatter(
+    operand: ArrayLike,
+    indices: Sequence[ArrayLike],
+    updates: ArrayLike,
+    spec: tuple,
+    mode: str = "set",
+) -> Array:
+    """``operand`` with ``updates`` combined into ``operand[index]``; out-of-range indices are
+    dropped. ``mode`` is one of set, add, mul, min, max (add, mul, min and max accumulate
+    duplicate indices). Differs from JAX: takes a NumPy-shaped index spec."""
+    prims = {"set": scatter_p, "add": scatter_add_p, "mul": scatter_mul_p,
+             "min": scatter_min_p, "max": scatter_max_p}  # fmt: skip
+    if mode not in prims:
+        raise ValueError(f"scatter: mode must be one of {sorted(prims)}, got {mode!r}")
+    x, upd = _operands(operand, updates)
+    return prims[mode].bind(x, upd, *[as_array(i) for i in indices], spec=spec)
+
+
+def sort(
+    operand: ArrayLike | Sequence[ArrayLike],
+    dimension: int = -1,
+    is_stable: bool = True,
+    num_keys: int = 1,
+) -> Array | list[Array]:
+    """Sort along ``dimension``; with several operands, all are permuted by the first
+    ``num_keys`` (lexicographic keys). Always stable; NaNs sort last."""
+    del is_stable  # the sort is always stable
+    single = isinstance(operand, Array) or not isinstance(operand, (list, tuple))
+    arrays = [as_array(operand)] if single else [as_array(o) for o in operand]
+    dim = int(dimension) % arrays[0].ndim if arrays[0].ndim else int(dimension)
+    out = sort_p.bind(*arrays, dimension=dim, num_keys=int(num_keys))
+    return out[0] if single else out
+
+
+def _cumulative(prim: Primitive, name: str):
+    def op(operand: ArrayLike, axis: int = 0, reverse: bool = False) -> Array:
+        x = as_array(operand)
+        ax = int(axis) % x.ndim if x.ndim else int(axis)
+        return prim.bind(x, axis=ax, reverse=bool(reverse))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Cumulative ``{name[3:]}`` along ``axis`` (from the end when ``reverse``)."
+    return op
+
+
+cumsum = _cumulative(cumsum_p, "cumsum")
+cumprod = _cumulative(cumprod_p, "cumprod")
+cummax = _cumulative(cummax_p, "cummax")
+cummin = _cumulative(cummin_p, "cummin")

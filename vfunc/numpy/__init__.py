@@ -23,6 +23,34 @@ from vfunc.numpy.creation import (
     zeros,
     zeros_like,
 )
+from vfunc.numpy.indexing import nonzero, take, take_along_axis
+from vfunc.numpy.movement import (
+    argsort,
+    array_split,
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    column_stack,
+    concatenate,
+    cumprod,
+    cumsum,
+    diff,
+    dstack,
+    flip,
+    fliplr,
+    flipud,
+    hstack,
+    moveaxis,
+    pad,
+    repeat,
+    roll,
+    sort,
+    split,
+    stack,
+    swapaxes,
+    tile,
+    vstack,
+)
 from vfunc.numpy.products import dot, matmul
 from vfunc.numpy.reductions import (
     all,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from vfunc.core import Array
-from vfunc.numpy import products, reductions, shapes, ufuncs
+from vfunc.numpy import indexing, products, reductions, shapes, ufuncs
 
 _OPERAND_TYPES = (Array, np.ndarray, np.generic, bool, int, float, complex)
 
@@ -73,11 +73,13 @@ _METHODS = {
     "std": reductions.std, "argmax": reductions.argmax, "argmin": reductions.argmin,
     "squeeze": shapes.squeeze, "ravel": shapes.ravel, "flatten": shapes.ravel,
     "astype": shapes.astype, "dot": products.dot, "round": ufuncs.round,
+    "__getitem__": indexing.getitem, "clip": ufuncs.clip,
     "reshape": _reshape_method, "transpose": _transpose_method, "__divmod__": _divmod,
     "__round__": lambda self, ndigits=None: ufuncs.round(self, ndigits or 0),
 }  # fmt: skip
 _PROPERTIES = {
     "T": lambda self: shapes.transpose(self),
+    "at": indexing.at_property,
     "mT": lambda self: shapes.transpose(self, (*range(self.ndim - 2), -1, -2)),
 }  # fmt: skip
 

@@ -5,6 +5,13 @@ differentiation and batching rules; ``vfunc.core.registry`` maps names to them.
 """
 
 from vfunc.core import registry
-from vfunc.primitives import elementwise, linalg, reduction, shape  # noqa: F401  (registration)
+from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
+    elementwise,
+    indexing,
+    linalg,
+    reduction,
+    shape,
+    sorting,
+)
 
 __all__ = ["registry"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray
-from vfunc.errors import ShapeError
+from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._checks import check_axes, check_dtype_kind, check_shape
 
 
@@ -157,3 +157,168 @@ def _iota_impl(*, dtype, shape, dimension):
 
 
 iota_p = Primitive("iota", _iota_impl, _iota_shape)
+
+
+def _rev_shape(x: ShapedArray, *, dimensions: tuple[int, ...]) -> ShapedArray:
+    check_axes("rev", x.ndim, dimensions, "dimensions")
+    return ShapedArray(x.shape, x.dtype)
+
+
+rev_p = Primitive("rev", lambda x, *, dimensions: np.flip(x, dimensions), _rev_shape)
+
+
+def _concatenate_shape(*xs: ShapedArray, dimension: int) -> ShapedArray:
+    if not xs:
+        raise ShapeError("concatenate: needs at least one operand")
+    first = xs[0]
+    if not 0 <= dimension < first.ndim:
+        raise ShapeError(
+            f"concatenate: dimension {dimension} is out of range for operands of rank "
+            f"{first.ndim} (shapes {[x.shape for x in xs]})"
+        )
+    for x in xs[1:]:
+        if x.dtype != first.dtype:
+            raise DtypeError(
+                f"concatenate: operands must share a dtype, got {[str(x.dtype) for x in xs]}"
+            )
+        other = x.shape[:dimension] + x.shape[dimension + 1 :]
+        if x.ndim != first.ndim or other != first.shape[:dimension] + first.shape[dimension + 1 :]:
+            raise ShapeError(
+                f"concatenate: operand shapes {[x.shape for x in xs]} must agree on every axis "
+                f"except the concatenation axis {dimension}"
+            )
+    size = sum(x.shape[dimension] for x in xs)
+    shape = first.shape[:dimension] + (size,) + first.shape[dimension + 1 :]
+    return ShapedArray(shape, first.dtype)
+
+
+concatenate_p = Primitive(
+    "concatenate",
+    lambda *xs, dimension: np.concatenate(xs, axis=dimension),
+    _concatenate_shape,
+)
+
+
+def _pad_shape(x: ShapedArray, padding_value: ShapedArray, *, padding_config: tuple) -> ShapedArray:
+    if padding_value.shape != () or padding_value.dtype != x.dtype:
+        raise ShapeError(
+            f"pad: padding_value must be a scalar of the operand's dtype {x.dtype}, got "
+            f"{padding_value.dtype}{list(padding_value.shape)}"
+        )
+    if len(padding_config) != x.ndim:
+        raise ShapeError(
+            f"pad: padding_config has {len(padding_config)} (low, high, interior) triples but "
+            f"the operand has shape {x.shape}"
+        )
+    out = []
+    for axis, (size, (low, high, interior)) in enumerate(zip(x.shape, padding_config, strict=True)):
+        if interior < 0:
+            raise ShapeError(f"pad: interior padding must be >= 0, got {interior} on axis {axis}")
+        padded = low + high + size + max(size - 1, 0) * interior
+        if padded < 0:
+            raise ShapeError(
+                f"pad: axis {axis} of size {size} with padding (low={low}, high={high}, "
+                f"interior={interior}) would have negative size {padded}"
+            )
+        out.append(padded)
+    return ShapedArray(tuple(out), x.dtype)
+
+
+def _pad_impl(x, padding_value, *, padding_config):
+    # Pad with the non-negative parts first, then crop the negative parts off: negative
+    # padding removes elements, as in lax.pad.
+    inner = [size + max(size - 1, 0) * interior for size, (_, _, interior) in
+             zip(x.shape, padding_config, strict=True)]  # fmt: skip
+    grown = [
+        max(lo, 0) + n + max(hi, 0) for n, (lo, hi, _) in zip(inner, padding_config, strict=True)
+    ]
+    out = np.full(grown, padding_value, dtype=x.dtype)
+    place = tuple(
+        slice(max(lo, 0), max(lo, 0) + n, interior + 1)
+        for n, (lo, _, interior) in zip(inner, padding_config, strict=True)
+    )
+    out[place] = x
+    crop = tuple(
+        slice(max(-lo, 0), g - max(-hi, 0))
+        for g, (lo, hi, _) in zip(grown, padding_config, strict=True)
+    )
+    return out[crop]
+
+
+pad_p = Primitive("pad", _pad_impl, _pad_shape)
+
+
+def _check_start_indices(op: str, x: ShapedArray, starts: tuple[ShapedArray, ...]) -> None:
+    if len(starts) != x.ndim:
+        raise ShapeError(
+            f"{op}: needs one start index per axis of the operand (shape {x.shape}), got "
+            f"{len(starts)}"
+        )
+    for s in starts:
+        if s.shape != () or s.dtype.kind not in "iu":
+            raise ShapeError(
+                f"{op}: start indices must be integer scalars, got {s.dtype}{list(s.shape)}"
+            )
+
+
+def _clamped_starts(shape, starts, sizes):
+    # As JAX: start indices are clamped so the whole window lies inside the operand.
+    return [min(max(int(s), 0), n - k) for s, n, k in zip(starts, shape, sizes, strict=True)]
+
+
+def _dynamic_slice_shape(
+    x: ShapedArray, *starts: ShapedArray, slice_sizes: tuple[int, ...]
+) -> ShapedArray:
+    _check_start_indices("dynamic_slice", x, starts)
+    sizes = check_shape("dynamic_slice", slice_sizes, "slice_sizes")
+    if len(sizes) != x.ndim or any(k > n for k, n in zip(sizes, x.shape, strict=True)):
+        raise ShapeError(
+            f"dynamic_slice: slice_sizes {sizes} must have one entry per axis of the operand "
+            f"(shape {x.shape}), each no larger than that axis"
+        )
+    return ShapedArray(sizes, x.dtype)
+
+
+def _dynamic_slice_impl(x, *starts, slice_sizes):
+    begin = _clamped_starts(x.shape, starts, slice_sizes)
+    return x[tuple(slice(b, b + k) for b, k in zip(begin, slice_sizes, strict=True))]
+
+
+dynamic_slice_p = Primitive(
+    "dynamic_slice",
+    _dynamic_slice_impl,
+    _dynamic_slice_shape,
+    weak_type=lambda weak, **_: weak[0],
+)
+
+
+def _dynamic_update_slice_shape(
+    x: ShapedArray, update: ShapedArray, *starts: ShapedArray
+) -> ShapedArray:
+    _check_start_indices("dynamic_update_slice", x, starts)
+    if update.dtype != x.dtype:
+        raise DtypeError(
+            f"dynamic_update_slice: update dtype {update.dtype} differs from operand dtype "
+            f"{x.dtype}"
+        )
+    if update.ndim != x.ndim or any(u > n for u, n in zip(update.shape, x.shape, strict=True)):
+        raise ShapeError(
+            f"dynamic_update_slice: update of shape {update.shape} does not fit in operand of "
+            f"shape {x.shape}"
+        )
+    return ShapedArray(x.shape, x.dtype)
+
+
+def _dynamic_update_slice_impl(x, update, *starts):
+    begin = _clamped_starts(x.shape, starts, update.shape)
+    out = x.copy()  # the operand is immutable: the update goes into a fresh buffer
+    out[tuple(slice(b, b + k) for b, k in zip(begin, update.shape, strict=True))] = update
+    return out
+
+
+dynamic_update_slice_p = Primitive(
+    "dynamic_update_slice",
+    _dynamic_update_slice_impl,
+    _dynamic_update_slice_shape,
+    weak_type=lambda weak, **_: weak[0] and weak[1],
+)

@@ -1,0 +1,402 @@
+"""NumPy indexing on immutable arrays: ``x[idx]``, ``x.at[idx].set/add/...``, take, nonzero.
+
+Basic indices (Python ints, slices, None, Ellipsis) become ``slice``/``rev``/``squeeze``/
+``expand_dims`` -- views, never copies. Anything holding an array (integer arrays, vfunc Arrays
+even when 0-d, lists, boolean masks) becomes one ``gather``, or one scatter for ``.at``.
+
+Static Python ints out of range raise IndexError, as NumPy does. Array indices are dynamic:
+negative values count from the end once, and out-of-range values are clamped when reading and
+dropped when writing, as in JAX.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from vfunc import dtypes, lax
+from vfunc.core import Array, Tracer, wrap_numpy
+from vfunc.errors import NonConcreteBooleanIndexError
+from vfunc.numpy._promote import as_array, convert
+from vfunc.numpy.ufuncs import (
+    clip,
+    divide,
+    greater_equal,
+    less,
+    logical_and,
+    power,
+    remainder,
+    where,
+)
+from vfunc.primitives._checks import normalize_axis
+
+ArrayLike = Any
+_NEWAXIS = ("newaxis",)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _index_array(value: Any, op: str) -> Array:
+    """An array-valued index as an Array: lists and numpy arrays are converted."""
+    arr = value if isinstance(value, Array) else as_array(value, op)
+    if arr.dtype.kind not in "iub":
+        raise IndexError(
+            f"{op}: arrays used as indices must be of integer or boolean type, got "
+            f"{arr.dtype}{list(arr.shape)}"
+        )
+    return arr
+
+
+def _expand(shape: tuple[int, ...], index: Any, op: str) -> list[tuple]:
+    """Index entries, one per output position: ("newaxis",), ("int", i), ("slice", s),
+    ("array", Array); Ellipsis expanded, boolean masks turned into integer arrays."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    items: list[tuple] = []
+    for item in index:
+        if item is None:
+            items.append(_NEWAXIS)
+        elif item is Ellipsis:
+            if any(e[0] == "ellipsis" for e in items):
+                raise IndexError(f"{op}: an index can only have a single ellipsis ('...')")
+            items.append(("ellipsis",))
+        elif isinstance(item, slice):
+            items.append(("slice", item))
+        elif _is_int(item):
+            items.append(("int", operator.index(item)))
+        elif isinstance(item, (bool, np.bool_)):
+            raise IndexError(f"{op}: a scalar boolean index is not supported; use vnp.where")
+        else:
+            arr = _index_array(item, op)
+            if arr.dtype == dtypes.bool_:
+                items.append(("mask", arr))
+            else:
+                items.append(("array", arr))
+    consumed = sum(e[1].ndim if e[0] == "mask" else 1 for e in items if e[0] in
+                   ("int", "slice", "array", "mask"))  # fmt: skip
+    if consumed > len(shape):
+        raise IndexError(
+            f"{op}: too many indices for array: array is {len(shape)}-dimensional, but "
+            f"{consumed} were indexed"
+        )
+    fill = [("slice", slice(None))] * (len(shape) - consumed)
+    if any(e[0] == "ellipsis" for e in items):
+        at = next(i for i, e in enumerate(items) if e[0] == "ellipsis")
+        items = items[:at] + fill + items[at + 1 :]
+    else:
+        items = items + fill
+    return _masks_to_arrays(shape, items, op)
+
+
+def _masks_to_arrays(shape: tuple[int, ...], items: list[tuple], op: str) -> list[tuple]:
+    out: list[tuple] = []
+    axis = 0
+    for entry in items:
+        if entry[0] == "mask":
+            mask = entry[1]
+            if isinstance(mask, Tracer):
+                raise NonConcreteBooleanIndexError(
+                    f"{op}: a boolean mask index needs concrete values (the result's shape "
+                    f"depends on how many are True), but got a traced {mask.aval.str_short()}. "
+                    "Use vnp.where(mask, x, fill) to keep the shape static."
+                )
+            covered = shape[axis : axis + mask.ndim]
+            if tuple(covered) != mask.shape:
+                raise IndexError(
+                    f"{op}: boolean index of shape {mask.shape} does not match the indexed "
+                    f"axes {axis}..{axis + mask.ndim - 1} of shape {tuple(covered)}"
+                )
+            out.extend(("array", wrap_numpy(i.astype(dtypes.default_int())))
+                       for i in np.nonzero(np.asarray(mask)))  # fmt: skip
+            axis += mask.ndim
+        else:
+            out.append(entry)
+            if entry[0] != "newaxis":
+                axis += 1
+    return out
+
+
+def _static_int(index: int, size: int, axis: int, op: str) -> int:
+    if not -size <= index < size:
+        raise IndexError(f"{op}: index {index} is out of bounds for axis {axis} with size {size}")
+    return index % size
+
+
+def _basic(x: Array, entries: list[tuple]) -> Array:
+    """Ints, slices and newaxis only: slice + rev + squeeze + expand_dims, all views."""
+    starts, limits, strides, flips, drops, new_axes = [], [], [], [], [], []
+    axis = out_axis = 0
+    for entry in entries:
+        if entry[0] == "newaxis":
+            new_axes.append(out_axis)
+            out_axis += 1
+            continue
+        size = x.shape[axis]
+        if entry[0] == "int":
+            i = _static_int(entry[1], size, axis, "getitem")
+            starts.append(i), limits.append(i + 1), strides.append(1), drops.append(axis)
+        else:
+            start, stop, step = entry[1].indices(size)
+            count = len(range(start, stop, step))
+            if step < 0 and count:
+                # Take the same elements with a positive stride, then reverse them.
+                last = start + (count - 1) * step
+                start, stop, step = last, start + 1, -step
+                flips.append(axis)
+            elif not count:
+                start = stop = 0
+                step = 1
+            starts.append(start), limits.append(max(stop, start)), strides.append(step)
+            out_axis += 1
+        axis += 1
+    out = x
+    if (tuple(starts), tuple(strides)) != ((0,) * x.ndim, (1,) * x.ndim) or \
+            tuple(limits) != x.shape:  # fmt: skip
+        out = lax.slice(out, starts, limits, strides)
+    out = lax.rev(out, flips)
+    out = lax.squeeze(out, drops)
+    return lax.expand_dims(out, new_axes)
+
+
+def _spec(x_shape: tuple[int, ...], entries: list[tuple], op: str):
+    """The gather/scatter spec and its index operands (static ints become 0-d indices)."""
+    spec, arrays = [], []
+    axis = 0
+    for entry in entries:
+        if entry[0] == "newaxis":
+            spec.append(_NEWAXIS)
+            continue
+        size = x_shape[axis]
+        if entry[0] == "slice":
+            start, stop, step = entry[1].indices(size)
+            if step < 0 and stop < 0:
+                stop = None  # -1 would mean "the last element" to a slice
+            spec.append(("slice", start, stop, step))
+        elif entry[0] == "int":
+            index = _static_int(entry[1], size, axis, op)
+            spec.append(("array", len(arrays)))
+            arrays.append(wrap_numpy(np.array(index, dtype=dtypes.default_int())))
+        else:
+            spec.append(("array", len(arrays)))
+            arrays.append(entry[1])
+        axis += 1
+    return tuple(spec), arrays
+
+
+def getitem(x: ArrayLike, index: Any) -> Array:
+    """``x[index]`` with NumPy semantics (see the module docstring for bounds behaviour)."""
+    x = as_array(x, "getitem")
+    entries = _expand(x.shape, index, "getitem")
+    if not any(e[0] == "array" for e in entries):
+        return _basic(x, entries)
+    spec, arrays = _spec(x.shape, entries, "getitem")
+    return lax.gather(x, arrays, spec)
+
+
+def nonzero(a: ArrayLike, *, size: int | None = None, fill_value: Any = None) -> tuple:
+    """Indices of the nonzero elements, one integer array per axis, as ``numpy.nonzero``.
+
+    Needs a concrete ``a`` unless ``size`` is given, in which case the result is truncated or
+    padded with ``fill_value`` (default 0) to exactly ``size`` entries, as in JAX.
+    """
+    x = as_array(a, "nonzero")
+    if isinstance(x, Tracer) and size is None:
+        raise NonConcreteBooleanIndexError(
+            "nonzero: the number of nonzero elements of a traced array is unknown; pass "
+            "size=... for a fixed-length result, or use vnp.where(cond, x, y)"
+        )
+    if isinstance(x, Tracer):
+        raise NotImplementedError("nonzero(size=...) of a traced array is not supported yet")
+    found = np.nonzero(np.asarray(x))
+    int_dtype = dtypes.default_int()
+    if size is not None:
+        fill = 0 if fill_value is None else fill_value
+        found = tuple(
+            np.concatenate([f[:size], np.full(max(size - len(f), 0), fill)]) for f in found
+        )
+    return tuple(wrap_numpy(f.astype(int_dtype)) for f in found)
+
+
+def _fill_value(dtype: np.dtype, fill_value: Any) -> Any:
+    if fill_value is not None:
+        return fill_value
+    if dtype.kind in "fc":
+        return np.nan
+    if dtype.kind == "i":
+        return np.iinfo(dtype).min
+    if dtype.kind == "u":
+        return np.iinfo(dtype).max
+    return True
+
+
+def take(
+    a: ArrayLike,
+    indices: ArrayLike,
+    axis: int | None = None,
+    mode: str | None = None,
+    fill_value: Any = None,
+) -> Array:
+    """Elements of ``a`` at ``indices`` along ``axis`` (flattened when None), as JAX's take.
+
+    ``mode``: "fill" (default, as JAX: out-of-range indices give ``fill_value``, NaN for
+    floats), "clip" (clamp), "wrap" (modulo), or "promise_in_bounds" (clamp).
+    """
+    x = as_array(a, "take")
+    if axis is None:
+        x, axis = lax.reshape(x, (x.size,)), 0
+    axis = operator.index(axis)
+    axis = normalize_axis("take", axis, x.ndim)
+    idx = _index_array(indices, "take")
+    size = x.shape[axis]
+    mode = mode or "fill"
+    if mode == "wrap":
+        idx = remainder(idx, size)
+    elif mode not in ("fill", "clip", "promise_in_bounds"):
+        raise ValueError(f"take: mode must be fill, clip, wrap or promise_in_bounds, got {mode!r}")
+    spec = tuple(("slice", 0, n, 1) if d != axis else ("array", 0) for d, n in enumerate(x.shape))
+    out = lax.gather(x, [idx], spec)
+    if mode != "fill":
+        return out
+    valid = logical_and(greater_equal(idx, -size), less(idx, size))
+    valid = lax.reshape(valid, (1,) * axis + idx.shape + (1,) * (x.ndim - axis - 1))
+    return where(valid, out, _fill_value(x.dtype, fill_value))
+
+
+def take_along_axis(
+    arr: ArrayLike, indices: ArrayLike, axis: int | None, mode: str | None = None,
+    fill_value: Any = None,
+) -> Array:  # fmt: skip
+    """Pick values along ``axis`` with an index array of the same rank, as
+    ``numpy.take_along_axis`` (out-of-range indices: ``mode`` as in ``take``, default fill)."""
+    x = as_array(arr, "take_along_axis")
+    idx = _index_array(indices, "take_along_axis")
+    if axis is None:
+        x, idx, axis = lax.reshape(x, (x.size,)), lax.reshape(idx, (idx.size,)), 0
+    axis = normalize_axis("take_along_axis", operator.index(axis), x.ndim)
+    if idx.ndim != x.ndim:
+        raise ValueError(
+            f"take_along_axis: indices of shape {idx.shape} must have the same rank as the "
+            f"array of shape {x.shape}"
+        )
+    size = x.shape[axis]
+    mode = mode or "fill"
+    if mode == "wrap":
+        idx = remainder(idx, size)
+    arrays = []
+    for d, n in enumerate(x.shape):
+        if d == axis:
+            arrays.append(idx)
+        else:
+            shape = [1] * x.ndim
+            shape[d] = n
+            arrays.append(wrap_numpy(np.arange(n, dtype=idx.dtype).reshape(shape)))
+    out = lax.gather(x, arrays, tuple(("array", d) for d in range(x.ndim)))
+    if mode in ("clip", "promise_in_bounds", "wrap"):
+        return out
+    valid = logical_and(greater_equal(idx, -size), less(idx, size))
+    return where(valid, out, _fill_value(x.dtype, fill_value))
+
+
+class _IndexUpdateHelper:
+    """``x.at``: index it to get a reference for a functional update."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Array):
+        self.array = array
+
+    def __getitem__(self, index: Any) -> _IndexUpdateRef:
+        return _IndexUpdateRef(self.array, index)
+
+    def __repr__(self) -> str:
+        return f"_IndexUpdateHelper({self.array!r})"
+
+
+class _IndexUpdateRef:
+    """``x.at[idx]``: each method returns a new array; ``x`` itself never changes.
+
+    Out-of-range indices are dropped for updates (``mode="clip"`` clamps them instead);
+    ``add``, ``multiply``, ``min`` and ``max`` accumulate duplicate indices like ``np.add.at``;
+    with ``set`` the last duplicate wins.
+    """
+
+    __slots__ = ("array", "index")
+
+    def __init__(self, array: Array, index: Any):
+        self.array = array
+        self.index = index
+
+    def get(self, *, mode: str | None = None, fill_value: Any = None) -> Array:
+        """``x[idx]`` (clamped indices; ``mode="fill"`` is not supported here)."""
+        if mode not in (None, "clip", "promise_in_bounds"):
+            raise ValueError(f"at[].get: mode {mode!r} is not supported; use clip")
+        del fill_value
+        return getitem(self.array, self.index)
+
+    def _scatter(self, values: ArrayLike, kind: str, mode: str | None) -> Array:
+        x = self.array
+        entries = _expand(x.shape, self.index, f"at[].{kind}")
+        spec, arrays = _spec(x.shape, entries, f"at[].{kind}")
+        if mode == "clip":
+            arrays = _clamp_arrays(x.shape, spec, arrays)
+        elif mode not in (None, "drop", "promise_in_bounds"):
+            raise ValueError(f"at[].{kind}: mode must be drop, clip or promise_in_bounds")
+        updates = convert(values, x.dtype)
+        return lax.scatter(x, arrays, updates, spec, kind)
+
+    def set(self, values: ArrayLike, *, mode: str | None = None) -> Array:
+        """A copy of ``x`` with ``x[idx] = values``."""
+        return self._scatter(values, "set", mode)
+
+    def add(self, values: ArrayLike, *, mode: str | None = None) -> Array:
+        """A copy of ``x`` with ``x[idx] += values`` (duplicates accumulate)."""
+        return self._scatter(values, "add", mode)
+
+    def multiply(self, values: ArrayLike, *, mode: str | None = None) -> Array:
+        """A copy of ``x`` with ``x[idx] *= values`` (duplicates accumulate)."""
+        return self._scatter(values, "mul", mode)
+
+    mul = multiply
+
+    def min(self, values: ArrayLike, *, mode: str | None = None) -> Array:  # noqa: A003
+        """A copy of ``x`` with ``x[idx] = minimum(x[idx], values)``."""
+        return self._scatter(values, "min", mode)
+
+    def max(self, values: ArrayLike, *, mode: str | None = None) -> Array:  # noqa: A003
+        """A copy of ``x`` with ``x[idx] = maximum(x[idx], values)``."""
+        return self._scatter(values, "max", mode)
+
+    def divide(self, values: ArrayLike, *, mode: str | None = None) -> Array:
+        """A copy of ``x`` with ``x[idx] /= values`` (duplicates divide repeatedly)."""
+        x = self.array
+        if x.dtype.kind not in "fc":
+            raise TypeError(f"at[].divide: needs a floating array, got {x.dtype}")
+        ones = lax.broadcast_in_dim(convert(1, x.dtype), x.shape, ())
+        return divide(x, _IndexUpdateRef(ones, self.index).multiply(values, mode=mode))
+
+    def power(self, values: ArrayLike, *, mode: str | None = None) -> Array:
+        """A copy of ``x`` with ``x[idx] **= values``."""
+        raised = power(getitem(self.array, self.index), values)
+        return self.set(convert(raised, self.array.dtype), mode=mode)
+
+    def __repr__(self) -> str:
+        return f"_IndexUpdateRef({self.array!r}, {self.index!r})"
+
+
+def _clamp_arrays(shape, spec, arrays):
+    axis, out = 0, list(arrays)
+    for entry in spec:
+        if entry[0] == "array":
+            out[entry[1]] = clip(arrays[entry[1]], -shape[axis], shape[axis] - 1)
+        if entry[0] != "newaxis":
+            axis += 1
+    return out
+
+
+def at_property(self: Array) -> _IndexUpdateHelper:
+    """``x.at[idx].set(v)`` and friends: functional versions of in-place updates."""
+    return _IndexUpdateHelper(self)
