@@ -536,7 +536,15 @@ class Primitive:
         shape: ``shape(*avals, **params) -> ShapedArray`` (its weak_type is ignored) -- validates
             operands and params, raising the user-facing error.
         weak_type: ``rule(in_weak_types, **params) -> bool``; default: weak iff all inputs are.
-        vjp, jvp, batch: differentiation and batching rules, filled in by later modules.
+        vjp: ``vjp(g, *primals, out, **params) -> tuple`` -- one cotangent per operand (None for
+            a zero or non-differentiable operand), written with vfunc operations so it can be
+            traced and differentiated again. ``g`` is a list for multiple results.
+        jvp: ``jvp(primals, tangents, *, out, **params)`` -- the output tangent (tangents are
+            None for zero); optional: forward mode derives it from ``linear`` or ``vjp``.
+        linear: operand positions in which the primitive is jointly linear (the others, such
+            as indices, are passed through); forward mode then applies the primitive itself to
+            the tangents.
+        batch: the vmap rule.
         multiple_results: impl and shape return sequences.
         differentiable: False for ops whose outputs carry no gradient (comparisons, argmax).
         elementwise: a hint for the compiler's fusion pass.
@@ -551,6 +559,7 @@ class Primitive:
         weak_type: Callable[..., bool] = _all_weak,
         vjp: Callable[..., Any] | None = None,
         jvp: Callable[..., Any] | None = None,
+        linear: tuple[int, ...] | None = None,
         batch: Callable[..., Any] | None = None,
         multiple_results: bool = False,
         differentiable: bool = True,
@@ -564,6 +573,7 @@ class Primitive:
         self.weak_type_rule = weak_type
         self.vjp = vjp
         self.jvp = jvp
+        self.linear = linear
         self.batch = batch
         self.multiple_results = multiple_results
         self.differentiable = differentiable

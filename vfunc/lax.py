@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vfunc import dtypes
+from vfunc import dtypes, tree
 from vfunc.core import Array, Primitive, scalar_to_numpy, to_numpy_canonical, wrap_numpy
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives.elementwise import ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN
@@ -441,3 +441,19 @@ cumsum = _cumulative(cumsum_p, "cumsum")
 cumprod = _cumulative(cumprod_p, "cumprod")
 cummax = _cumulative(cummax_p, "cummax")
 cummin = _cumulative(cummin_p, "cummin")
+
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` unchanged (pytrees too), but with zero derivative in every mode.
+
+    Example:
+        >>> import vfunc
+        >>> vfunc.grad(lambda x: x * vfunc.lax.stop_gradient(x))(3.0)
+        Array(3., dtype=float32, weak_type=True)
+    """
+
+    def stop(leaf: Any) -> Any:
+        leaf = as_array(leaf)
+        return ew.stop_gradient_p.bind(leaf) if leaf.dtype.kind in "fc" else leaf
+
+    return tree.map(stop, x)

@@ -68,7 +68,7 @@ def _extremum(name: str, reducer):
     def op(a: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array:
         x = as_array(a, name)
         axes = canonical_axes(name, axis, x.ndim)
-        if any(x.shape[i] == 0 for i in axes):
+        if 0 in (x.shape[i] for i in axes):
             raise ShapeError(
                 f"{name}: zero-size reduction over axis {axis} of an array of shape {x.shape} "
                 "has no identity"

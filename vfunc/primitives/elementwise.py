@@ -1,8 +1,9 @@
 """Elementwise primitives, declared as a table: name, numpy impl, accepted dtype kinds.
 
 Binary primitives broadcast like NumPy (shapes need not be equal) but require one dtype: the
-front ends (``vfunc.numpy``, operators) promote first. Differentiation and batching rules join
-each row in the AD and vmap issues; nothing about an op is written anywhere else.
+front ends (``vfunc.numpy``, operators) promote first. A row's VJP rule multiplies the cotangent
+``g`` by the derivative; the factories derive the JVP and the un-broadcasting from it, so nothing
+about an op is written anywhere else.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import math
 import numpy as np
 
 from vfunc import dtypes
-from vfunc.core import Primitive, ShapedArray, never_weak
+from vfunc.core import Primitive, ShapedArray, never_weak, wrap_numpy
 from vfunc.errors import ShapeError
 from vfunc.primitives._checks import (
     broadcast_shapes,
     check_dtype_kind,
     check_same_dtypes,
 )
+from vfunc.primitives.reduction import reduce_sum_p
+from vfunc.primitives.shape import broadcast_in_dim_p, reshape_p
 
 FLOAT, REAL_FLOAT, NUM, INT_OR_BOOL, REAL, ANY = "fc", "f", "iufc", "biu", "biuf", "biufc"
 
@@ -33,8 +36,19 @@ def _unary_shape(name: str, kinds: str, out_dtype=None):
     return shape
 
 
-def unary(name: str, impl, kinds: str, *, out_dtype=None, **rules) -> Primitive:
-    """Declare an elementwise unary primitive accepting dtype ``kinds``."""
+def unary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) -> Primitive:
+    """Declare an elementwise unary primitive accepting dtype ``kinds``.
+
+    ``vjp(g, x, out)`` multiplies ``g`` by the derivative; the Jacobian of an elementwise op is
+    diagonal, so the same rule applied to a tangent is the JVP.
+    """
+    if vjp is not None:
+        rules.update(
+            vjp=lambda g, x, *, out, **params: (vjp(g, x, out=out, **params),),
+            jvp=lambda primals, tangents, *, out, **params: vjp(
+                tangents[0], primals[0], out=out, **params
+            ),
+        )
     return Primitive(name, impl, _unary_shape(name, kinds, out_dtype), elementwise=True, **rules)
 
 
@@ -48,13 +62,96 @@ def _binary_shape(name: str, kinds: str, out_dtype=None):
     return shape
 
 
-def binary(name: str, impl, kinds: str, *, out_dtype=None, **rules) -> Primitive:
-    """Declare an elementwise binary primitive (NumPy broadcasting, one shared dtype)."""
+def binary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) -> Primitive:
+    """Declare an elementwise binary primitive (NumPy broadcasting, one shared dtype).
+
+    ``vjp(g, x, y, out)`` ignores broadcasting (it returns broadcast-shaped cotangents); they
+    are summed back to each input's shape here. Applied to one input's tangent it is also that
+    input's contribution to the JVP.
+    """
+    if vjp is not None:
+
+        def vjp_rule(g, x, y, *, out):
+            gx, gy = vjp(g, x, y, out=out)
+            return unbroadcast(gx, x.shape), unbroadcast(gy, y.shape)
+
+        def jvp_rule(primals, tangents, *, out):
+            total = None
+            for i, t in enumerate(tangents):
+                if t is not None:
+                    term = broadcast_to_shape(vjp(t, *primals, out=out)[i], out.shape)
+                    total = term if total is None else add_p.bind(total, term)
+            return total
+
+        rules.update(vjp=vjp_rule, jvp=jvp_rule)
     return Primitive(name, impl, _binary_shape(name, kinds, out_dtype), elementwise=True, **rules)
+
+
+def unbroadcast(g, shape: tuple[int, ...]):
+    """Sum ``g`` (broadcast-shaped) back down to ``shape``."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
+    )
+    summed = reduce_sum_p.bind(g, axes=axes) if axes else g
+    return reshape_p.bind(summed, new_sizes=shape) if summed.shape != shape else summed
+
+
+def broadcast_to_shape(x, shape: tuple[int, ...]):
+    """``x`` broadcast (NumPy rules) to ``shape``; a view when eager."""
+    if x.shape == shape:
+        return x
+    dims = tuple(range(len(shape) - x.ndim, len(shape)))
+    return broadcast_in_dim_p.bind(x, shape=shape, broadcast_dimensions=dims)
+
+
+def _share(x, y, wins):
+    # Where x wins it takes the whole cotangent, at a tie each side takes half (as JAX).
+    won = convert_element_type_p.bind(wins.bind(x, y), new_dtype=x.dtype, weak_type=False)
+    tie = convert_element_type_p.bind(eq_p.bind(x, y), new_dtype=x.dtype, weak_type=False)
+    return won + tie * 0.5
+
+
+def _inv_sqrt_1m(x):
+    return rsqrt_p.bind(1 - x * x)
+
+
+def _pow_vjp(g, x, y, *, out):
+    zero_x = eq_p.bind(x, _like(x, 0))
+    safe_x = _where(zero_x, _like(x, 1), x)
+    # 0 ** y: d/dy is 0 (not 0 * log 0 = nan); y == 0: d/dx is 0 (not 0 * 0 ** -1 = nan).
+    dy = _where(zero_x, _like(out, 0), out * log_p.bind(safe_x))
+    dx = _where(eq_p.bind(y, _like(y, 0)), _like(out, 0), y * pow_p.bind(x, y - 1))
+    return g * dx, g * dy
+
+
+def _rem_vjp(g, x, y, *, out):
+    quotient = x / y
+    truncated = sign_p.bind(quotient) * floor_p.bind(abs_p.bind(quotient))
+    return g, -g * truncated
+
+
+def _like(x, value):
+    return wrap_numpy(np.array(value, dtype=x.dtype))
+
+
+def _where(pred, on_true, on_false):
+    shape = broadcast_shapes("where", pred.shape, on_true.shape, on_false.shape)
+    return select_p.bind(
+        broadcast_to_shape(pred, shape),
+        broadcast_to_shape(on_true, shape),
+        broadcast_to_shape(on_false, shape),
+    )
 
 
 def _real_dtype(dtype: np.dtype) -> np.dtype:
     return np.empty((), dtype).real.dtype
+
+
+def _rsqrt(x: np.ndarray) -> np.ndarray:
+    return np.reciprocal(np.sqrt(x))
 
 
 def _logistic(x: np.ndarray) -> np.ndarray:
@@ -111,6 +208,13 @@ def _convert_impl(x: np.ndarray, *, new_dtype: np.dtype, weak_type: bool) -> np.
     return x.astype(new_dtype)
 
 
+def _convert_vjp(g, x, *, out, new_dtype, weak_type):
+    del out, new_dtype, weak_type
+    if not dtypes.is_float(x.dtype):
+        return (None,)
+    return (convert_element_type_p.bind(g, new_dtype=x.dtype, weak_type=x.weak_type),)
+
+
 def _convert_shape(x: ShapedArray, *, new_dtype: np.dtype, weak_type: bool) -> ShapedArray:
     del weak_type
     dtypes.check_supported(np.dtype(new_dtype), "convert_element_type")
@@ -130,42 +234,47 @@ def _select_shape(pred: ShapedArray, on_true: ShapedArray, on_false: ShapedArray
 
 
 # fmt: off
-neg_p      = unary("neg",      np.negative,         NUM)
-abs_p      = unary("abs",      np.abs,              NUM, out_dtype=_real_dtype)
-sign_p     = unary("sign",     np.sign,             NUM)
-exp_p      = unary("exp",      np.exp,      FLOAT)
-log_p      = unary("log",      np.log,      FLOAT)
-log1p_p    = unary("log1p",    np.log1p,    FLOAT)
-expm1_p    = unary("expm1",    np.expm1,    FLOAT)
-sin_p      = unary("sin",      np.sin,      FLOAT)
-cos_p      = unary("cos",      np.cos,      FLOAT)
-tan_p      = unary("tan",      np.tan,      FLOAT)
-tanh_p     = unary("tanh",     np.tanh,             FLOAT)
-sinh_p     = unary("sinh",     np.sinh,     FLOAT)
-cosh_p     = unary("cosh",     np.cosh,     FLOAT)
-asin_p     = unary("asin",     np.arcsin,   FLOAT)
-acos_p     = unary("acos",     np.arccos,   FLOAT)
-atan_p     = unary("atan",     np.arctan,           FLOAT)
-sqrt_p     = unary("sqrt",     np.sqrt,     FLOAT)
-rsqrt_p    = unary("rsqrt",    lambda x: np.reciprocal(np.sqrt(x)), FLOAT)
-logistic_p = unary("logistic", _logistic,   REAL_FLOAT)
-erf_p      = unary("erf",      _erf,                REAL_FLOAT)
-floor_p    = unary("floor",    np.floor,            REAL_FLOAT)
-ceil_p     = unary("ceil",     np.ceil,             REAL_FLOAT)
-round_p    = unary("round",    _round,              REAL_FLOAT)
+neg_p      = unary("neg",      np.negative, NUM,   vjp=lambda g, x, out: -g)
+abs_p      = unary("abs",      np.abs,      NUM,   vjp=lambda g, x, out: g * sign_p.bind(x),
+                   out_dtype=_real_dtype)
+sign_p     = unary("sign",     np.sign,     NUM,   differentiable=False)  # zero derivative
+exp_p      = unary("exp",      np.exp,      FLOAT, vjp=lambda g, x, out: g * out)
+log_p      = unary("log",      np.log,      FLOAT, vjp=lambda g, x, out: g / x)
+log1p_p    = unary("log1p",    np.log1p,    FLOAT, vjp=lambda g, x, out: g / (x + 1))
+expm1_p    = unary("expm1",    np.expm1,    FLOAT, vjp=lambda g, x, out: g * (out + 1))
+sin_p      = unary("sin",      np.sin,      FLOAT, vjp=lambda g, x, out: g * cos_p.bind(x))
+cos_p      = unary("cos",      np.cos,      FLOAT, vjp=lambda g, x, out: -g * sin_p.bind(x))
+tan_p      = unary("tan",      np.tan,      FLOAT, vjp=lambda g, x, out: g * (out * out + 1))
+tanh_p     = unary("tanh",     np.tanh,     FLOAT, vjp=lambda g, x, out: g * (1 - out * out))
+sinh_p     = unary("sinh",     np.sinh,     FLOAT, vjp=lambda g, x, out: g * cosh_p.bind(x))
+cosh_p     = unary("cosh",     np.cosh,     FLOAT, vjp=lambda g, x, out: g * sinh_p.bind(x))
+asin_p     = unary("asin",     np.arcsin,   FLOAT, vjp=lambda g, x, out: g * _inv_sqrt_1m(x))
+acos_p     = unary("acos",     np.arccos,   FLOAT, vjp=lambda g, x, out: -g * _inv_sqrt_1m(x))
+atan_p     = unary("atan",     np.arctan,   FLOAT, vjp=lambda g, x, out: g / (x * x + 1))
+sqrt_p     = unary("sqrt",     np.sqrt,     FLOAT, vjp=lambda g, x, out: g / (out * 2))
+rsqrt_p    = unary("rsqrt",    _rsqrt,      FLOAT, vjp=lambda g, x, out: g * out / x * -0.5)
+logistic_p = unary("logistic", _logistic,   REAL_FLOAT, vjp=lambda g, x, out: g * out * (1 - out))
+erf_p      = unary("erf",      _erf,        REAL_FLOAT,
+                   vjp=lambda g, x, out: g * exp_p.bind(-x * x) * (2 / math.sqrt(math.pi)))
+floor_p    = unary("floor",    np.floor,    REAL_FLOAT, differentiable=False)  # piecewise constant
+ceil_p     = unary("ceil",     np.ceil,     REAL_FLOAT, differentiable=False)
+round_p    = unary("round",    _round,      REAL_FLOAT, differentiable=False)
 is_finite_p = unary("is_finite", np.isfinite,       REAL_FLOAT, out_dtype=lambda _: dtypes.bool_,
                     weak_type=never_weak, differentiable=False)
 not_p      = unary("not",      np.invert,           INT_OR_BOOL, differentiable=False)
 
-add_p   = binary("add",   np.add,                  NUM)
-sub_p   = binary("sub",   np.subtract,             NUM)
-mul_p   = binary("mul",   np.multiply,             NUM)
-div_p   = binary("div",   _div,            NUM)
-rem_p   = binary("rem",   np.fmod,         "iuf")
-pow_p   = binary("pow",   np.power,        NUM)
-max_p   = binary("max",   np.maximum,              ANY)
-min_p   = binary("min",   np.minimum,              ANY)
-atan2_p = binary("atan2", np.arctan2,      REAL_FLOAT)
+add_p   = binary("add",   np.add,        NUM, vjp=lambda g, x, y, out: (g, g))
+sub_p   = binary("sub",   np.subtract,   NUM, vjp=lambda g, x, y, out: (g, -g))
+mul_p   = binary("mul",   np.multiply,   NUM, vjp=lambda g, x, y, out: (g * y, g * x))
+div_p   = binary("div",   _div,          NUM, vjp=lambda g, x, y, out: (g / y, -g * out / y))
+rem_p   = binary("rem",   np.fmod,       "iuf", vjp=_rem_vjp)
+pow_p   = binary("pow",   np.power,      NUM, vjp=_pow_vjp)
+max_p   = binary("max",   np.maximum,    ANY,
+                 vjp=lambda g, x, y, out: (g * _share(x, y, gt_p), g * _share(y, x, gt_p)))
+min_p   = binary("min",   np.minimum,    ANY,
+                 vjp=lambda g, x, y, out: (g * _share(x, y, lt_p), g * _share(y, x, lt_p)))
+atan2_p = binary("atan2", np.arctan2,    REAL_FLOAT,
+                 vjp=lambda g, x, y, out: (g * y / (x * x + y * y), -g * x / (x * x + y * y)))
 and_p   = binary("and",   np.bitwise_and,          INT_OR_BOOL, differentiable=False)
 or_p    = binary("or",    np.bitwise_or,           INT_OR_BOOL, differentiable=False)
 xor_p   = binary("xor",   np.bitwise_xor,          INT_OR_BOOL, differentiable=False)
@@ -179,11 +288,19 @@ gt_p    = binary("gt",    np.greater,      REAL, **_cmp)
 ge_p    = binary("ge",    np.greater_equal, REAL, **_cmp)
 # fmt: on
 
+
+def _select_vjp(g, pred, on_true, on_false, *, out):
+    zeros = broadcast_to_shape(_like(g, 0), g.shape)
+    return None, select_p.bind(pred, g, zeros), select_p.bind(pred, zeros, g)
+
+
 select_p = Primitive(
     "select",
     np.where,
     _select_shape,
     weak_type=lambda weak: all(weak[1:]),
+    vjp=_select_vjp,
+    linear=(1, 2),
     elementwise=True,
 )
 convert_element_type_p = Primitive(
@@ -191,5 +308,14 @@ convert_element_type_p = Primitive(
     _convert_impl,
     _convert_shape,
     weak_type=lambda weak, *, new_dtype, weak_type: weak_type,
+    vjp=_convert_vjp,
+    linear=(0,),
+    elementwise=True,
+)
+stop_gradient_p = Primitive(
+    "stop_gradient",
+    lambda x: x,
+    lambda x: ShapedArray(x.shape, x.dtype),
+    differentiable=False,
     elementwise=True,
 )

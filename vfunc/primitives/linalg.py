@@ -7,6 +7,7 @@ import numpy as np
 from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
+from vfunc.primitives.shape import transpose_p
 
 DimensionNumbers = tuple[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], ...]]
 
@@ -61,4 +62,74 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     return out.reshape(nb + nlf + nrf)
 
 
-dot_general_p = Primitive("dot_general", _dot_general_impl, _dot_general_shape)
+def _consecutive(*lengths: int) -> list[list[int]]:
+    out, start = [], 0
+    for n in lengths:
+        out.append(list(range(start, start + n)))
+        start += n
+    return out
+
+
+def _cotangent_of(g, other, *, mine: int, dims, mine_is_lhs: bool):
+    """The cotangent of one operand of dot_general: g contracted with the other operand.
+
+    ``dims`` is ``((my_contract, other_contract), (my_batch, other_batch))``; g's axes are
+    batch, lhs-free, rhs-free.
+    """
+    (my_contract, other_contract), (my_batch, other_batch) = dims
+    my_free = [i for i in range(mine) if i not in my_contract + my_batch]
+    other_free = [i for i in range(other.ndim) if i not in other_contract + other_batch]
+    batch, lhs_free, rhs_free = _consecutive(
+        len(my_batch), *((len(my_free), len(other_free)) if mine_is_lhs else
+                         (len(other_free), len(my_free))),
+    )  # fmt: skip
+    g_other_free = rhs_free if mine_is_lhs else lhs_free
+    # Contract g's "other-free" axes with the other operand's free axes; the result's axes are
+    # batch, my free axes, then my contracting axes ordered as the other's contracting axes.
+    result = dot_general_p.bind(
+        g, other,
+        dimension_numbers=((tuple(g_other_free), tuple(other_free)),
+                           (tuple(batch), tuple(other_batch))),
+    )  # fmt: skip
+    contract_in_other_order = [my_contract[i] for i in np.argsort(other_contract)]
+    layout = list(my_batch) + my_free + contract_in_other_order
+    permutation = tuple(int(i) for i in np.argsort(layout))
+    if permutation == tuple(range(len(permutation))):
+        return result
+    return transpose_p.bind(result, permutation=permutation)
+
+
+def _dot_general_vjp(g, lhs, rhs, *, out, dimension_numbers, wants=(True, True)):
+    del out
+    (lc, rc), (lb, rb) = dimension_numbers
+    ct_lhs = ct_rhs = None
+    if wants[0]:
+        ct_lhs = _cotangent_of(g, rhs, mine=lhs.ndim, dims=((lc, rc), (lb, rb)), mine_is_lhs=True)
+    if wants[1]:
+        ct_rhs = _cotangent_of(g, lhs, mine=rhs.ndim, dims=((rc, lc), (rb, lb)), mine_is_lhs=False)
+    return ct_lhs, ct_rhs
+
+
+def _dot_general_jvp(primals, tangents, *, out, dimension_numbers):
+    del out
+    lhs, rhs = primals
+    t_lhs, t_rhs = tangents
+    total = None
+    if t_lhs is not None:
+        total = dot_general_p.bind(t_lhs, rhs, dimension_numbers=dimension_numbers)
+    if t_rhs is not None:
+        term = dot_general_p.bind(lhs, t_rhs, dimension_numbers=dimension_numbers)
+        total = term if total is None else total + term
+    return total
+
+
+dot_general_p = Primitive(
+    "dot_general",
+    _dot_general_impl,
+    _dot_general_shape,
+    vjp=_dot_general_vjp,
+    jvp=_dot_general_jvp,
+)
+# Computing a cotangent nobody needs (e.g. for the data input of a layer) would cost a whole
+# matrix product, so the backward pass tells this rule which operands it must differentiate.
+dot_general_p.vjp_wants = True

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfunc.core import Primitive, ShapedArray, never_weak
+import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
+from vfunc.core import Primitive, ShapedArray, never_weak, wrap_numpy
 from vfunc.errors import ShapeError
 from vfunc.primitives._checks import check_axes, check_dtype_kind, normalize_axis
 
@@ -47,18 +48,77 @@ def _min_impl(x, *, axes):
     return np.min(x, axis=axes, initial=_identity_for_min(x.dtype))
 
 
+def _kept(x, axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(i for i in range(x.ndim) if i not in axes)
+
+
+def _sum_vjp(g, x, *, out, axes):
+    del out
+    return (lax.broadcast_in_dim(g, x.shape, _kept(x, axes)),)
+
+
+def _extremum_vjp(g, x, *, out, axes):
+    # The cotangent is shared equally among the elements that attain the extremum.
+    kept = _kept(x, axes)
+    hits = lax.convert_element_type(lax.eq(x, lax.broadcast_in_dim(out, x.shape, kept)), x.dtype)
+    counts = lax.broadcast_in_dim(lax.reduce_sum(hits, axes), x.shape, kept)
+    return (lax.broadcast_in_dim(g, x.shape, kept) * hits / counts,)
+
+
+def _prod_vjp(g, x, *, out, axes):
+    # d prod / d x_i is the product of all the other elements: exclusive prefix products times
+    # exclusive suffix products, which stays exact when some x_i are zero (out / x would not).
+    del out
+    kept = _kept(x, axes)
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    kept_shape = tuple(x.shape[i] for i in kept)
+    moved = lax.reshape(lax.transpose(x, kept + axes), kept_shape + (n,))
+    one = lax.broadcast_in_dim(wrap_numpy(np.ones((), x.dtype)), kept_shape + (1,), ())
+    last = len(kept_shape)
+
+    def exclusive(reverse: bool):
+        running = lax.cumprod(moved, axis=last, reverse=reverse)
+        if reverse:
+            return lax.concatenate([_tail(running, last, 1), one], last)
+        return lax.concatenate([one, _head(running, last, n - 1)], last)
+
+    others = exclusive(False) * exclusive(True)
+    ct = lax.broadcast_in_dim(g, kept_shape + (n,), tuple(range(last))) * others
+    ct = lax.reshape(ct, kept_shape + tuple(x.shape[a] for a in axes))
+    return (lax.transpose(ct, tuple(np.argsort(kept + axes))),)
+
+
+def _head(x, axis: int, count: int):
+    limit = list(x.shape)
+    limit[axis] = count
+    return lax.slice(x, [0] * x.ndim, limit)
+
+
+def _tail(x, axis: int, start: int):
+    begin = [0] * x.ndim
+    begin[axis] = start
+    return lax.slice(x, begin, x.shape)
+
+
 reduce_sum_p = Primitive(
     "reduce_sum",
     lambda x, *, axes: np.sum(x, axis=axes, dtype=x.dtype),
     _reduce_shape("reduce_sum", "iufc"),
+    vjp=_sum_vjp,
+    linear=(0,),
 )
 reduce_prod_p = Primitive(
     "reduce_prod",
     lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype),
     _reduce_shape("reduce_prod", "iufc"),
+    vjp=_prod_vjp,
 )
-reduce_max_p = Primitive("reduce_max", _max_impl, _reduce_shape("reduce_max", "biuf"))
-reduce_min_p = Primitive("reduce_min", _min_impl, _reduce_shape("reduce_min", "biuf"))
+reduce_max_p = Primitive(
+    "reduce_max", _max_impl, _reduce_shape("reduce_max", "biuf"), vjp=_extremum_vjp
+)
+reduce_min_p = Primitive(
+    "reduce_min", _min_impl, _reduce_shape("reduce_min", "biuf"), vjp=_extremum_vjp
+)
 
 
 def _arg_shape(name: str):

@@ -1,0 +1,540 @@
+"""Automatic differentiation: reverse mode (vjp, grad) and forward mode (jvp), to any order.
+
+Reverse mode is a tape: ``VJPTrace`` evaluates each primitive on the primal values (at the level
+below, so an enclosing transformation sees it) and records a node; the backward pass visits the
+nodes in reverse creation order and calls each primitive's VJP rule. Rules are written with
+vfunc operations, so a backward pass run under an enclosing ``VJPTrace`` is itself recorded:
+``grad(grad(f))`` needs nothing more.
+
+Forward mode (``JVPTrace``) uses a primitive's ``jvp`` rule when it has one (elementwise ops get
+theirs from their VJP: the Jacobian is diagonal), pushes tangents through primitives declared
+``linear``, and otherwise derives the JVP from the VJP rule, which is linear in its cotangent:
+``J t`` is the VJP of ``g -> vjp(g)`` applied to ``t``.
+
+Zero cotangents and tangents are symbolic (``None``): unused inputs, integer values and
+non-differentiable primitives (comparisons, argmax) allocate nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from vfunc import tree
+from vfunc.core import (
+    Array,
+    Primitive,
+    ShapedArray,
+    Trace,
+    Tracer,
+    new_trace,
+    to_numpy_canonical,
+    wrap_numpy,
+)
+from vfunc.primitives import elementwise as ew
+from vfunc.primitives.shape import broadcast_in_dim_p
+
+# ----------------------------------------------------------------------------------------------
+# Helpers on values that may be arrays or tracers of any level
+
+
+def _as_value(x: Any) -> Array:
+    return x if isinstance(x, Array) else wrap_numpy(*to_numpy_canonical(x))
+
+
+def is_differentiable_dtype(dtype: np.dtype) -> bool:
+    """Float and complex values carry derivatives; integers and bools do not."""
+    return dtype.kind in "fc"
+
+
+def zeros_like_aval(aval: ShapedArray) -> Array:
+    """A zero array of ``aval``'s shape and dtype (a broadcast scalar: allocates nothing)."""
+    scalar = wrap_numpy(np.zeros((), dtype=aval.dtype))
+    if not aval.shape:
+        return scalar
+    return broadcast_in_dim_p.bind(scalar, shape=aval.shape, broadcast_dimensions=())
+
+
+def add_any(a: Any, b: Any) -> Any:
+    """Sum of two cotangents/tangents where ``None`` is a symbolic zero."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return ew.add_p.bind(a, b)
+
+
+def _match_dtype(ct: Array, aval: ShapedArray) -> Array:
+    if ct.dtype != aval.dtype:
+        return ew.convert_element_type_p.bind(ct, new_dtype=aval.dtype, weak_type=aval.weak_type)
+    return ct
+
+
+# ----------------------------------------------------------------------------------------------
+# Reverse mode
+
+
+class _Node:
+    """One recorded primitive application (or an input, when ``prim`` is None)."""
+
+    __slots__ = ("prim", "params", "parents", "primals", "out", "order")
+
+    def __init__(self, prim, params, parents, primals, out, order):
+        self.prim = prim
+        self.params = params
+        self.parents = parents  # per input: (node, output index) or None for constants
+        self.primals = primals
+        self.out = out
+        self.order = order
+
+
+class VJPTracer(Tracer):
+    """A value under reverse-mode differentiation: its primal and where it came from."""
+
+    __slots__ = ("primal", "node", "index")
+
+    def __init__(self, trace: VJPTrace, primal: Any, node: _Node | None, index: int = 0):
+        self._trace = trace
+        self.primal = primal
+        self.aval = primal.aval if isinstance(primal, Array) else _as_value(primal).aval
+        self.node = node
+        self.index = index
+
+
+class VJPTrace(Trace):
+    """Records primitives applied to its tracers for a later backward pass."""
+
+    def __init__(self, level: int):
+        super().__init__(level)
+        self.counter = itertools.count()
+
+    def pure(self, value: Any) -> VJPTracer:
+        return VJPTracer(self, _as_value(value), None)
+
+    lift = pure
+
+    def new_input(self, primal: Array) -> VJPTracer:
+        node = _Node(None, None, (), (), primal, next(self.counter))
+        return VJPTracer(self, primal, node)
+
+    def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
+        primals = [t.primal for t in tracers]
+        out = prim.bind(*primals, **params)
+        parents = [(t.node, t.index) if t.node is not None else None for t in tracers]
+        if not prim.differentiable or all(p is None for p in parents):
+            return out  # constants as far as this trace is concerned: symbolic zero gradient
+        node = _Node(prim, params, parents, primals, out, next(self.counter))
+        if prim.multiple_results:
+            return [self._output(o, node, i) for i, o in enumerate(out)]
+        return self._output(out, node, 0)
+
+    def _output(self, value: Any, node: _Node, index: int) -> Any:
+        if not is_differentiable_dtype(value.dtype):
+            return value
+        return VJPTracer(self, value, node, index)
+
+    def concretize(self, tracer: Tracer, fn_name: str) -> np.ndarray:
+        # Python control flow on concrete values works under grad, as in JAX.
+        primal = tracer.primal
+        if isinstance(primal, Tracer):
+            return primal._trace.concretize(primal, fn_name)
+        return np.asarray(primal)
+
+
+def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
+    """Run VJP rules from the outputs back; return the cotangent of every reached input node."""
+    cts: dict[tuple[_Node, int], Any] = {}
+    for ref, ct in zip(out_refs, out_cts, strict=True):
+        if ref is not None and ct is not None:
+            cts[ref] = add_any(cts.get(ref), ct)
+    nodes: dict[_Node, None] = {}
+    stack = [ref[0] for ref in out_refs if ref is not None]
+    while stack:
+        node = stack.pop()
+        if node in nodes:
+            continue
+        nodes[node] = None
+        stack.extend(p[0] for p in node.parents if p is not None)
+    inputs: dict[_Node, Any] = {}
+    for node in sorted(nodes, key=lambda n: n.order, reverse=True):
+        if node.prim is None:
+            inputs[node] = cts.pop((node, 0), None)
+            continue
+        prim = node.prim
+        if prim.multiple_results:
+            gs = [cts.pop((node, i), None) for i in range(len(node.out))]
+            if all(g is None for g in gs):
+                continue
+            g = [zeros_like_aval(o.aval) if gi is None else gi
+                 for gi, o in zip(gs, node.out, strict=True)]  # fmt: skip
+        else:
+            g = cts.pop((node, 0), None)
+            if g is None:
+                continue
+        if prim.vjp is None:
+            raise NotImplementedError(
+                f"reverse-mode differentiation of {prim.name!r} is not implemented"
+            )
+        if getattr(prim, "vjp_wants", False):
+            wants = tuple(p is not None for p in node.parents)
+            in_cts = prim.vjp(g, *node.primals, out=node.out, wants=wants, **node.params)
+        else:
+            in_cts = prim.vjp(g, *node.primals, out=node.out, **node.params)
+        for parent, ct, primal in zip(node.parents, in_cts, node.primals, strict=True):
+            if parent is None or ct is None:
+                continue
+            cts[parent] = add_any(cts.get(parent), _match_dtype(ct, primal.aval))
+    return inputs
+
+
+def _check_differentiable_inputs(fun_name: str, leaves_with_path: list, what: str) -> None:
+    for path, leaf in leaves_with_path:
+        dtype = leaf.dtype if isinstance(leaf, Array) else _as_value(leaf).dtype
+        if not is_differentiable_dtype(dtype):
+            raise TypeError(
+                f"{fun_name} requires real- or complex-valued inputs, but {what}"
+                f"{tree.keystr(path)} has dtype {dtype}. Differentiate with respect to float "
+                "arguments only (use argnums to pick them), or convert with .astype(float)."
+            )
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+    """Evaluate ``fun(*primals)`` and return its output with a function computing VJPs.
+
+    Args:
+        fun: a function of arrays / pytrees of arrays.
+        *primals: the point at which to differentiate.
+        has_aux: ``fun`` returns ``(output, aux)``; aux is returned as a third value, undiffed.
+
+    Returns:
+        ``(primals_out, vjp_fn)`` or ``(primals_out, vjp_fn, aux)``. ``vjp_fn(cotangent)`` takes a
+        cotangent shaped like ``primals_out`` and returns a tuple with one cotangent per primal.
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> y, f_vjp = vfunc.vjp(vnp.sin, vnp.array(0.0))
+        >>> f_vjp(vnp.array(1.0))
+        (Array(1., dtype=float32),)
+    """
+    in_leaves, in_tree = tree.flatten(primals)
+    in_values = [_as_value(x) for x in in_leaves]
+    with new_trace(VJPTrace) as trace:
+        in_tracers = [trace.new_input(v) for v in in_values]
+        out = fun(*tree.unflatten(in_tree, in_tracers))
+        if has_aux:
+            out, aux = _split_aux(out, "vjp")
+        out_leaves, out_tree = tree.flatten(out)
+        out_refs, out_primals = [], []
+        for leaf in out_leaves:
+            if isinstance(leaf, VJPTracer) and leaf._trace is trace:
+                out_refs.append((leaf.node, leaf.index) if leaf.node is not None else None)
+                out_primals.append(leaf.primal)
+            else:
+                out_refs.append(None)
+                out_primals.append(leaf)
+        if has_aux:
+            aux = tree.map(lambda a: a.primal if isinstance(a, VJPTracer) and a._trace is trace
+                           else a, aux)  # fmt: skip
+    input_nodes = [t.node for t in in_tracers]
+    out_avals = [_as_value(p).aval for p in out_primals]
+    primals_out = tree.unflatten(out_tree, out_primals)
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        ct_leaves, ct_tree = tree.flatten(cotangent)
+        if ct_tree != out_tree:
+            raise ValueError(
+                f"vjp_fn: the cotangent must have the structure of the output, {out_tree}, "
+                f"but got {ct_tree}"
+            )
+        cts = []
+        for ct, aval in zip(ct_leaves, out_avals, strict=True):
+            ct = _as_value(ct)
+            if ct.shape != aval.shape:
+                raise ValueError(
+                    f"vjp_fn: cotangent of shape {ct.shape} given for an output of shape "
+                    f"{aval.shape}"
+                )
+            cts.append(_match_dtype(ct, aval) if is_differentiable_dtype(aval.dtype) else None)
+        reached = _backward(out_refs, cts)
+        in_cts = []
+        for node, value in zip(input_nodes, in_values, strict=True):
+            ct = reached.get(node)
+            in_cts.append(zeros_like_aval(value.aval) if ct is None else ct)
+        return tuple(tree.unflatten(in_tree, in_cts))
+
+    if has_aux:
+        return primals_out, vjp_fn, aux
+    return primals_out, vjp_fn
+
+
+def _split_aux(out: Any, name: str) -> tuple[Any, Any]:
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(
+            f"{name} with has_aux=True requires the function to return a pair (output, aux), "
+            f"got {type(out).__name__}"
+        )
+    return out[0], out[1]
+
+
+def _argnums_tuple(argnums: int | Sequence[int]) -> tuple[int, ...]:
+    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+
+def value_and_grad(
+    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable:
+    """A function returning ``(fun(*args), gradient)``; see ``grad``.
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.value_and_grad(lambda x: (x ** 2).sum())(vnp.array([1.0, 2.0]))
+        (Array(5., dtype=float32), Array([2., 4.], dtype=float32))
+    """
+    nums = _argnums_tuple(argnums)
+    name = getattr(fun, "__name__", "function")
+
+    @functools.wraps(fun)
+    def value_and_grad_fun(*args: Any, **kwargs: Any) -> Any:
+        for i in nums:
+            if not -len(args) <= i < len(args):
+                raise ValueError(
+                    f"grad: argnums {argnums} out of range for {len(args)} positional arguments"
+                )
+        nums_pos = tuple(i % len(args) for i in nums)
+        diff_args = tuple(args[i] for i in nums_pos)
+        _check_differentiable_inputs("grad", tree.flatten_with_path(diff_args)[0], "argument ")
+
+        def partial_fun(*diff: Any) -> Any:
+            full = list(args)
+            for i, d in zip(nums_pos, diff, strict=True):
+                full[i] = d
+            return fun(*full, **kwargs)
+
+        result = vjp(partial_fun, *diff_args, has_aux=has_aux)
+        out, vjp_fn = result[0], result[1]
+        _check_scalar_output(name, out)
+        grads = vjp_fn(wrap_numpy(np.ones((), dtype=_as_value(out).dtype)))
+        grads = grads[0] if isinstance(argnums, int) else grads
+        if has_aux:
+            return (out, result[2]), grads
+        return out, grads
+
+    return value_and_grad_fun
+
+
+def _check_scalar_output(name: str, out: Any) -> None:
+    if not isinstance(out, (Array, float, int, np.ndarray, np.generic)):
+        raise TypeError(
+            f"grad requires {name} to return a real scalar array, got a "
+            f"{type(out).__name__}. Use vjp or jacrev for non-scalar or pytree outputs."
+        )
+    value = _as_value(out)
+    if value.shape != () or value.dtype.kind != "f":
+        raise TypeError(
+            f"grad requires {name} to return a real scalar (shape ()), but it returned "
+            f"{value.aval.str_short()}. Sum or index it to a scalar first, or use vjp or jacrev "
+            "for non-scalar outputs."
+        )
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The gradient of a real scalar function with respect to argument(s) ``argnums``.
+
+    Args:
+        fun: returns a real scalar (or ``(scalar, aux)`` with ``has_aux``).
+        argnums: an int, or a tuple of ints for a tuple of gradients.
+        has_aux: return ``(gradient, aux)``.
+
+    Returns:
+        A function with ``fun``'s signature returning gradients shaped like the chosen
+        arguments (pytrees included).
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.grad(vnp.sin)(0.0)
+        Array(1., dtype=float32, weak_type=True)
+    """
+    value_and_grad_fun = value_and_grad(fun, argnums, has_aux)
+
+    @functools.wraps(fun)
+    def grad_fun(*args: Any, **kwargs: Any) -> Any:
+        (_, aux), grads = _unpack(value_and_grad_fun(*args, **kwargs), has_aux)
+        return (grads, aux) if has_aux else grads
+
+    return grad_fun
+
+
+def _unpack(result: Any, has_aux: bool) -> tuple:
+    value, grads = result
+    return (value if has_aux else (value, None)), grads
+
+
+# ----------------------------------------------------------------------------------------------
+# Forward mode
+
+
+class JVPTracer(Tracer):
+    """A value under forward-mode differentiation: primal and tangent (None = zero)."""
+
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, trace: JVPTrace, primal: Any, tangent: Any):
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+        self.aval = primal.aval if isinstance(primal, Array) else _as_value(primal).aval
+
+
+class JVPTrace(Trace):
+    """Pushes tangents forward alongside primals."""
+
+    def pure(self, value: Any) -> JVPTracer:
+        return JVPTracer(self, _as_value(value), None)
+
+    lift = pure
+
+    def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
+        primals = [t.primal for t in tracers]
+        tangents = [t.tangent for t in tracers]
+        out = prim.bind(*primals, **params)
+        if not prim.differentiable or all(t is None for t in tangents):
+            return out
+        out_tangent = jvp_of(prim, primals, tangents, out, params)
+        if prim.multiple_results:
+            return [self._output(o, t) for o, t in zip(out, out_tangent, strict=True)]
+        return self._output(out, out_tangent)
+
+    def _output(self, value: Any, tangent: Any) -> Any:
+        if tangent is None or not is_differentiable_dtype(value.dtype):
+            return value
+        return JVPTracer(self, value, _match_dtype(tangent, value.aval))
+
+    def concretize(self, tracer: Tracer, fn_name: str) -> np.ndarray:
+        primal = tracer.primal
+        if isinstance(primal, Tracer):
+            return primal._trace.concretize(primal, fn_name)
+        return np.asarray(primal)
+
+
+def jvp_of(prim: Primitive, primals: list, tangents: list, out: Any, params: dict) -> Any:
+    """The output tangent of ``prim`` at ``primals`` along ``tangents`` (None = zero)."""
+    if prim.jvp is not None:
+        return prim.jvp(primals, tangents, out=out, **params)
+    if prim.linear is not None:
+        if all(tangents[i] is None for i in prim.linear):
+            return None
+        args = [
+            (zeros_like_aval(p.aval) if t is None else t) if i in prim.linear else p
+            for i, (p, t) in enumerate(zip(primals, tangents, strict=True))
+        ]
+        return prim.bind(*args, **params)
+    return _jvp_from_vjp(prim, primals, tangents, out, params)
+
+
+def _jvp_from_vjp(prim: Primitive, primals: list, tangents: list, out: Any, params: dict) -> Any:
+    # The VJP rule is linear in its cotangent g: g -> J^T g. Its own VJP, applied to the
+    # tangents, is J t. The point g0 at which we linearize is irrelevant; zeros cost nothing.
+    if prim.vjp is None:
+        raise NotImplementedError(f"forward-mode differentiation of {prim.name!r}")
+    outs = out if prim.multiple_results else [out]
+    g0 = [zeros_like_aval(o.aval) for o in outs]
+    wanted = [i for i, t in enumerate(tangents) if t is not None]
+
+    def transpose(*g: Any) -> tuple:
+        cts = prim.vjp(list(g) if prim.multiple_results else g[0], *primals, out=out, **params)
+        return tuple(zeros_like_aval(primals[i].aval) if cts[i] is None else cts[i] for i in wanted)
+
+    _, transpose_vjp = vjp(transpose, *g0)
+    result = transpose_vjp(tuple(tangents[i] for i in wanted))
+    return list(result) if prim.multiple_results else result[0]
+
+
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False):
+    """Evaluate ``fun`` and its directional derivative along ``tangents`` (forward mode).
+
+    Args:
+        fun: a function of arrays / pytrees of arrays.
+        primals: a tuple (or list) of arguments.
+        tangents: a tuple with the structure, shapes and dtypes of ``primals``.
+        has_aux: ``fun`` returns ``(output, aux)``.
+
+    Returns:
+        ``(primals_out, tangents_out)`` (plus ``aux`` with has_aux).
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.jvp(vnp.sin, (0.0,), (2.0,))
+        (Array(0., dtype=float32, weak_type=True), Array(2., dtype=float32, weak_type=True))
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples or lists of arguments")
+    p_leaves, p_tree = tree.flatten(tuple(primals))
+    t_leaves, t_tree = tree.flatten(tuple(tangents))
+    if p_tree != t_tree:
+        raise ValueError(
+            f"jvp: primals and tangents must share a structure, got {p_tree} and {t_tree}"
+        )
+    p_values = [_as_value(p) for p in p_leaves]
+    t_values = []
+    for p, t in zip(p_values, t_leaves, strict=True):
+        t = _as_value(t)
+        if t.shape != p.shape:
+            raise ValueError(
+                f"jvp: tangent of shape {t.shape} given for a primal of shape {p.shape}"
+            )
+        t_values.append(_match_dtype(t, p.aval) if is_differentiable_dtype(p.dtype) else None)
+    with new_trace(JVPTrace) as trace:
+        in_tracers = [JVPTracer(trace, p, t) for p, t in zip(p_values, t_values, strict=True)]
+        out = fun(*tree.unflatten(p_tree, in_tracers))
+        if has_aux:
+            out, aux = _split_aux(out, "jvp")
+        out_leaves, out_tree = tree.flatten(out)
+        primals_out, tangents_out = [], []
+        for leaf in out_leaves:
+            if isinstance(leaf, JVPTracer) and leaf._trace is trace:
+                primals_out.append(leaf.primal)
+                tangents_out.append(leaf.tangent)
+            else:
+                primals_out.append(_as_value(leaf))
+                tangents_out.append(None)
+        if has_aux:
+            aux = tree.map(lambda a: a.primal if isinstance(a, JVPTracer) and a._trace is trace
+                           else a, aux)  # fmt: skip
+    tangents_out = [zeros_like_aval(p.aval) if t is None else t
+                    for p, t in zip(primals_out, tangents_out, strict=True)]  # fmt: skip
+    result = (tree.unflatten(out_tree, primals_out), tree.unflatten(out_tree, tangents_out))
+    return result + (aux,) if has_aux else result
+
+
+def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """Evaluate ``fun`` once and return ``(output, f_jvp)`` with ``f_jvp(*tangents)`` the JVP.
+
+    ``f_jvp`` reuses the recorded evaluation (it transposes the reverse-mode tape), so calling
+    it does not recompute ``fun``.
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> y, f_jvp = vfunc.linearize(vnp.sin, vnp.array(0.0))
+        >>> f_jvp(vnp.array(3.0))
+        Array(3., dtype=float32)
+    """
+    out, vjp_fn = vjp(fun, *primals)
+    out_leaves, out_tree = tree.flatten(out)
+    zero_cts = tree.unflatten(out_tree, [zeros_like_aval(_as_value(o).aval) for o in out_leaves])
+    _, transpose_fn = vjp(vjp_fn, zero_cts)
+
+    def f_jvp(*tangents: Any) -> Any:
+        if len(tangents) != len(primals):
+            raise TypeError(f"f_jvp takes {len(primals)} tangents, got {len(tangents)}")
+        return transpose_fn(tuple(tangents))[0]
+
+    return out, f_jvp
+
+
+def is_tracer_of(x: Any, trace_type: type) -> bool:
+    """Whether ``x`` is a tracer of a trace of ``trace_type`` (used by custom rules)."""
+    return isinstance(x, Tracer) and isinstance(x._trace, trace_type)
