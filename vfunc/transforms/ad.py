@@ -216,7 +216,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
-        >>> y, f_vjp = vfunc.vjp(vnp.sin, vnp.array(0.0))
+        >>> y, f_vjp = vfunc.vjp(vnp.sin, vnp.zeros(()))
         >>> f_vjp(vnp.array(1.0))
         (Array(1., dtype=float32),)
     """
@@ -263,7 +263,13 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
         in_cts = []
         for node, value in zip(input_nodes, in_values, strict=True):
             ct = reached.get(node)
-            in_cts.append(zeros_like_aval(value.aval) if ct is None else ct)
+            if ct is None:
+                ct = zeros_like_aval(value.aval)
+            elif ct.weak_type != value.weak_type:  # as JAX: the gradient has the input's type
+                ct = ew.convert_element_type_p.bind(
+                    ct, new_dtype=value.dtype, weak_type=value.weak_type
+                )
+            in_cts.append(ct)
         return tuple(tree.unflatten(in_tree, in_cts))
 
     if has_aux:
