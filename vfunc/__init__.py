@@ -3,15 +3,26 @@
 This module only re-exports the public API; nothing is defined here.
 """
 
-from vfunc import dtypes, errors, lax, numpy, tree, tree_util  # noqa: F401
+from vfunc import dtypes, errors, lax, numpy, testing, tree, tree_util  # noqa: F401
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct
-from vfunc.transforms.ad import grad, jvp, linearize, value_and_grad, vjp
+from vfunc.transforms.ad import (
+    grad,
+    hessian,
+    jacfwd,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+    vjp,
+)
+from vfunc.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
 from vfunc.transforms.staging import eval_shape, make_jaxpr
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Array", "ShapeDtypeStruct", "config", "dtypes", "errors", "eval_shape", "grad", "jvp",
-    "lax", "linearize", "make_jaxpr", "numpy", "tree", "tree_util", "value_and_grad", "vjp",
+    "Array", "ShapeDtypeStruct", "checkpoint", "config", "custom_jvp", "custom_vjp", "dtypes",
+    "errors", "eval_shape", "grad", "hessian", "jacfwd", "jacrev", "jvp", "lax", "linearize",
+    "make_jaxpr", "numpy", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp",
 ]  # fmt: skip

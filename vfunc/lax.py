@@ -15,6 +15,7 @@ import numpy as np
 from vfunc import dtypes, tree
 from vfunc.core import Array, Primitive, scalar_to_numpy, to_numpy_canonical, wrap_numpy
 from vfunc.primitives import elementwise as ew
+from vfunc.primitives._checks import normalize_axis
 from vfunc.primitives.elementwise import ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN
 from vfunc.primitives.indexing import (
     gather_p,
@@ -224,7 +225,7 @@ def transpose(operand: ArrayLike, permutation: Sequence[int]) -> Array:
 def squeeze(array: ArrayLike, dimensions: Sequence[int]) -> Array:
     """Remove the size-1 axes ``dimensions``."""
     x = as_array(array)
-    dims = tuple(sorted(int(d) % x.ndim if x.ndim else int(d) for d in dimensions))
+    dims = tuple(sorted(normalize_axis("squeeze", int(d), x.ndim) for d in dimensions))
     return squeeze_p.bind(x, dimensions=dims) if dims else x
 
 
@@ -232,7 +233,7 @@ def expand_dims(array: ArrayLike, dimensions: Sequence[int]) -> Array:
     """Insert size-1 axes at positions ``dimensions`` of the output."""
     x = as_array(array)
     out_ndim = x.ndim + len(dimensions)
-    dims = tuple(sorted(int(d) % out_ndim if out_ndim else int(d) for d in dimensions))
+    dims = tuple(sorted(normalize_axis("expand_dims", int(d), out_ndim) for d in dimensions))
     return expand_dims_p.bind(x, dimensions=dims) if dims else x
 
 
@@ -338,12 +339,24 @@ def pad(operand: ArrayLike, padding_value: ArrayLike, padding_config: Sequence) 
     return pad_p.bind(x, value, padding_config=config)
 
 
-def _index_scalars(op: str, indices: Sequence[ArrayLike]) -> list[Array]:
+def _start_indices(op: str, indices: Sequence[ArrayLike], shape: tuple[int, ...]) -> list[Array]:
+    """Start indices as integer scalars, a negative one counting from the end (as JAX)."""
+    if len(indices) != len(shape):
+        raise ValueError(
+            f"{op}: got {len(indices)} start indices for an operand of shape {shape}; pass one "
+            "per axis"
+        )
     out = []
-    for i in indices:
+    for i, size in zip(indices, shape, strict=True):
+        if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+            i = int(i) + size if i < 0 else int(i)
+            out.append(wrap_numpy(np.array(i, dtype=dtypes.default_int())))
+            continue
         i = as_array(i)
         if i.dtype.kind not in "iu":
             raise TypeError(f"{op}: start indices must be integers, got dtype {i.dtype}")
+        if i.dtype.kind == "i":
+            i = select(lt(i, 0), add(i, size), i)
         out.append(i)
     return out
 
@@ -353,20 +366,22 @@ def dynamic_slice(
 ) -> Array:
     """The window of ``slice_sizes`` starting at (possibly traced) ``start_indices``.
 
-    As in JAX, start indices are clamped so the window fits: a start past the end gives the last
-    full window rather than an error.
+    As in JAX, a negative start counts from the end, and starts are then clamped so the window
+    fits: a start past the end gives the last full window rather than an error.
     """
-    starts = _index_scalars("dynamic_slice", start_indices)
+    x = as_array(operand)
+    starts = _start_indices("dynamic_slice", start_indices, x.shape)
     sizes = tuple(int(k) for k in slice_sizes)
-    return dynamic_slice_p.bind(as_array(operand), *starts, slice_sizes=sizes)
+    return dynamic_slice_p.bind(x, *starts, slice_sizes=sizes)
 
 
 def dynamic_update_slice(
     operand: ArrayLike, update: ArrayLike, start_indices: Sequence[ArrayLike]
 ) -> Array:
-    """``operand`` with ``update`` written at ``start_indices`` (clamped so it fits, as JAX)."""
+    """``operand`` with ``update`` written at ``start_indices`` (negative ones count from the
+    end; then clamped so the update fits, as JAX)."""
     x, upd = _operands(operand, update)
-    starts = _index_scalars("dynamic_update_slice", start_indices)
+    starts = _start_indices("dynamic_update_slice", start_indices, x.shape)
     return dynamic_update_slice_p.bind(x, upd, *starts)
 
 
@@ -421,7 +436,7 @@ def sort(
     del is_stable  # the sort is always stable
     single = isinstance(operand, Array) or not isinstance(operand, (list, tuple))
     arrays = [as_array(operand)] if single else [as_array(o) for o in operand]
-    dim = int(dimension) % arrays[0].ndim if arrays[0].ndim else int(dimension)
+    dim = normalize_axis("sort", int(dimension), arrays[0].ndim)
     out = sort_p.bind(*arrays, dimension=dim, num_keys=int(num_keys))
     return out[0] if single else out
 
@@ -429,7 +444,7 @@ def sort(
 def _cumulative(prim: Primitive, name: str):
     def op(operand: ArrayLike, axis: int = 0, reverse: bool = False) -> Array:
         x = as_array(operand)
-        ax = int(axis) % x.ndim if x.ndim else int(axis)
+        ax = normalize_axis(name, int(axis), x.ndim)
         return prim.bind(x, axis=ax, reverse=bool(reverse))
 
     op.__name__ = op.__qualname__ = name

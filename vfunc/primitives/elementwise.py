@@ -189,6 +189,16 @@ def _round(x: np.ndarray, *, rounding_method: int) -> np.ndarray:
     return np.where(np.abs(x - whole) >= 0.5, whole + np.sign(x), whole).astype(x.dtype)
 
 
+def _round_shape(x: ShapedArray, *, rounding_method: int) -> ShapedArray:
+    check_dtype_kind("round", x.dtype, REAL_FLOAT)
+    if rounding_method not in (ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN):
+        raise ValueError(
+            f"round: rounding_method must be {ROUND_AWAY_FROM_ZERO} (away from zero) or "
+            f"{ROUND_TO_NEAREST_EVEN} (to nearest even), got {rounding_method!r}"
+        )
+    return ShapedArray(x.shape, x.dtype)
+
+
 def _div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if x.dtype.kind in "iu":
         # C semantics: the quotient truncates toward zero (numpy's // floors).
@@ -258,7 +268,7 @@ erf_p      = unary("erf",      _erf,        REAL_FLOAT,
                    vjp=lambda g, x, out: g * exp_p.bind(-x * x) * (2 / math.sqrt(math.pi)))
 floor_p    = unary("floor",    np.floor,    REAL_FLOAT, differentiable=False)  # piecewise constant
 ceil_p     = unary("ceil",     np.ceil,     REAL_FLOAT, differentiable=False)
-round_p    = unary("round",    _round,      REAL_FLOAT, differentiable=False)
+round_p    = Primitive("round", _round, _round_shape, differentiable=False, elementwise=True)
 is_finite_p = unary("is_finite", np.isfinite,       REAL_FLOAT, out_dtype=lambda _: dtypes.bool_,
                     weak_type=never_weak, differentiable=False)
 not_p      = unary("not",      np.invert,           INT_OR_BOOL, differentiable=False)

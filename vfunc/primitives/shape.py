@@ -152,7 +152,7 @@ def _iota_shape(*, dtype: np.dtype, shape: tuple[int, ...], dimension: int) -> S
 
 
 def _iota_impl(*, dtype, shape, dimension):
-    line = np.arange(shape[dimension], dtype=dtype)
+    line = np.arange(shape[dimension], dtype=dtypes.canonicalize(dtype))
     return _broadcast_in_dim_impl(line, shape=shape, broadcast_dimensions=(dimension,))
 
 

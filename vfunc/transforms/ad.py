@@ -36,7 +36,7 @@ from vfunc.core import (
     wrap_numpy,
 )
 from vfunc.primitives import elementwise as ew
-from vfunc.primitives.shape import broadcast_in_dim_p
+from vfunc.primitives.shape import broadcast_in_dim_p, concatenate_p, reshape_p, transpose_p
 
 # ----------------------------------------------------------------------------------------------
 # Helpers on values that may be arrays or tracers of any level
@@ -136,6 +136,19 @@ class VJPTrace(Trace):
         if not is_differentiable_dtype(value.dtype):
             return value
         return VJPTracer(self, value, node, index)
+
+    def record(self, rule: Any, tracers: list[VJPTracer], outs: list[Any]) -> list[Any]:
+        """Record a node for a custom rule (custom_vjp, custom_jvp, checkpoint).
+
+        ``rule`` looks like a multiple-results primitive: it has ``name``, ``vjp`` and
+        ``multiple_results = True``; ``outs`` are the (lower-level) output values.
+        """
+        parents = [(t.node, t.index) if t.node is not None else None for t in tracers]
+        if all(p is None for p in parents):
+            return outs
+        primals = [t.primal for t in tracers]
+        node = _Node(rule, {}, parents, primals, outs, next(self.counter))
+        return [self._output(_as_value(o), node, i) for i, o in enumerate(outs)]
 
     def concretize(self, tracer: Tracer, fn_name: str) -> np.ndarray:
         # Python control flow on concrete values works under grad, as in JAX.
@@ -544,3 +557,144 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
 def is_tracer_of(x: Any, trace_type: type) -> bool:
     """Whether ``x`` is a tracer of a trace of ``trace_type`` (used by custom rules)."""
     return isinstance(x, Tracer) and isinstance(x._trace, trace_type)
+
+
+# ----------------------------------------------------------------------------------------------
+# Jacobians and Hessians (one backward or forward pass per basis vector; vmap batches them later)
+
+
+def _basis(aval: ShapedArray) -> list[Array]:
+    eye = np.eye(aval.size, dtype=aval.dtype)
+    return [wrap_numpy(row.reshape(aval.shape)) for row in eye]
+
+
+def _diff_args(fun: Callable, argnums: int | Sequence[int], args: tuple, kwargs: dict):
+    nums = tuple(i % len(args) for i in _argnums_tuple(argnums))
+    diff = tuple(args[i] for i in nums)
+
+    def partial_fun(*d: Any) -> Any:
+        full = list(args)
+        for i, v in zip(nums, d, strict=True):
+            full[i] = v
+        return fun(*full, **kwargs)
+
+    return partial_fun, diff
+
+
+def _stack(rows: list[Array], shape: tuple[int, ...]) -> Array:
+    """Stack equally shaped rows along a new leading axis, then reshape to ``shape``."""
+    flat = [reshape_p.bind(r, new_sizes=(1, r.size)) for r in rows]
+    joined = flat[0] if len(flat) == 1 else concatenate_p.bind(*flat, dimension=0)
+    return reshape_p.bind(joined, new_sizes=shape)
+
+
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Jacobian of ``fun`` by reverse mode: one VJP per output element.
+
+    Returns a function whose result, for each output leaf and each differentiated argument
+    leaf, has shape ``out.shape + arg.shape`` (nested output structure outside, argument
+    structure inside; a tuple over ``argnums`` when it is a tuple).
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.jacrev(lambda x: x ** 2)(vnp.array([1.0, 2.0]))
+        Array([[2., 0.],
+               [0., 4.]], dtype=float32)
+    """
+
+    @functools.wraps(fun)
+    def jac_fun(*args: Any, **kwargs: Any) -> Any:
+        partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
+        _check_differentiable_inputs("jacrev", tree.flatten_with_path(diff)[0], "argument ")
+        result = vjp(partial_fun, *diff, has_aux=has_aux)
+        out, vjp_fn = result[0], result[1]
+        out_leaves, out_tree = tree.flatten(out)
+        in_leaves, in_tree = tree.flatten(diff)
+        jac_by_out = []
+        for k, leaf in enumerate(out_leaves):
+            leaf_aval = _as_value(leaf).aval
+            rows = []
+            for e in _basis(leaf_aval):
+                cts = [e if j == k else zeros_like_aval(_as_value(o).aval)
+                       for j, o in enumerate(out_leaves)]  # fmt: skip
+                rows.append(tree.leaves(vjp_fn(tree.unflatten(out_tree, cts))))
+            per_input = [
+                _stack([r[i] for r in rows], leaf_aval.shape + _as_value(x).shape)
+                if rows else zeros_like_aval(ShapedArray(leaf_aval.shape + _as_value(x).shape,
+                                                         _as_value(x).dtype))
+                for i, x in enumerate(in_leaves)
+            ]  # fmt: skip
+            inner = tree.unflatten(in_tree, per_input)
+            jac_by_out.append(inner[0] if isinstance(argnums, int) else inner)
+        jac = tree.unflatten(out_tree, jac_by_out)
+        return (jac, result[2]) if has_aux else jac
+
+    return jac_fun
+
+
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Jacobian of ``fun`` by forward mode: one JVP per input element (after one
+    linearization, so ``fun`` itself runs once). Same output layout as ``jacrev``.
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.jacfwd(lambda x: vnp.sin(x).sum())(vnp.zeros(2))
+        Array([1., 1.], dtype=float32)
+    """
+
+    @functools.wraps(fun)
+    def jac_fun(*args: Any, **kwargs: Any) -> Any:
+        partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
+        _check_differentiable_inputs("jacfwd", tree.flatten_with_path(diff)[0], "argument ")
+        aux = None
+        if has_aux:
+            main_fun = partial_fun
+
+            def partial_fun(*d: Any) -> Any:  # noqa: F811 - the output without aux
+                nonlocal aux
+                out, aux = _split_aux(main_fun(*d), "jacfwd")
+                return out
+
+        out, f_jvp = linearize(partial_fun, *diff)
+        out_leaves, out_tree = tree.flatten(out)
+        in_leaves, in_tree = tree.flatten(diff)
+        in_values = [_as_value(x) for x in in_leaves]
+        columns_by_input = []
+        for i, x in enumerate(in_values):
+            columns = []
+            for e in _basis(x.aval):
+                tangents = [e if j == i else zeros_like_aval(v.aval)
+                            for j, v in enumerate(in_values)]  # fmt: skip
+                columns.append(tree.leaves(f_jvp(*tree.unflatten(in_tree, tangents))))
+            columns_by_input.append(columns)
+        jac_by_out = []
+        for k, leaf in enumerate(out_leaves):
+            leaf_shape = _as_value(leaf).shape
+            per_input = []
+            for x, columns in zip(in_values, columns_by_input, strict=True):
+                if not columns:
+                    per_input.append(zeros_like_aval(ShapedArray(leaf_shape + x.shape, x.dtype)))
+                    continue
+                stacked = _stack([c[k] for c in columns], (x.size,) + leaf_shape)
+                # Columns are per input element; the Jacobian puts input axes last.
+                perm = tuple(range(1, stacked.ndim)) + (0,)
+                moved = transpose_p.bind(stacked, permutation=perm) if stacked.ndim > 1 else stacked
+                per_input.append(reshape_p.bind(moved, new_sizes=leaf_shape + x.shape))
+            inner = tree.unflatten(in_tree, per_input)
+            jac_by_out.append(inner[0] if isinstance(argnums, int) else inner)
+        jac = tree.unflatten(out_tree, jac_by_out)
+        return (jac, aux) if has_aux else jac
+
+    return jac_fun
+
+
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Hessian of a scalar ``fun``: ``jacfwd(jacrev(fun))``.
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.hessian(lambda x: (x ** 3).sum())(vnp.array([1.0, 2.0]))
+        Array([[ 6.,  0.],
+               [ 0., 12.]], dtype=float32)
+    """
+    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)

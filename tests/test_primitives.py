@@ -1,0 +1,1357 @@
+"""The registry battery: every primitive in ``vfunc.core.registry``, checked through ``bind``.
+
+One examples table (``EXAMPLES``: primitive name -> cases) drives the forward tests against a
+float64 NumPy reference and the shape-rule/impl consistency tests; a primitive added to the
+registry without rows here fails ``test_every_primitive_has_rules_and_examples``. Hypothesis
+draws shapes, axes, permutations and slices for the shape rules; the remaining sections check
+bad input, views, dot_general layouts and x64 mode.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import vfunc
+from vfunc import lax
+from vfunc.core import eval_jaxpr, registry
+from vfunc.errors import DtypeError, ShapeError
+
+F16, F32, F64 = np.dtype("float16"), np.dtype("float32"), np.dtype("float64")
+C64, C128 = np.dtype("complex64"), np.dtype("complex128")
+I32, I64, U8, BOOL = np.dtype("int32"), np.dtype("int64"), np.dtype("uint8"), np.dtype("bool")
+NAN, INF = np.nan, np.inf
+
+EXACT: dict[str, float] = {"rtol": 0.0, "atol": 0.0}
+F32_TOL: dict[str, float] = {"rtol": 2e-6, "atol": 1e-6}
+C64_TOL: dict[str, float] = {"rtol": 1e-5, "atol": 1e-6}
+SUM_TOL: dict[str, float] = {"rtol": 1e-5, "atol": 1e-5}
+
+# ----------------------------------------------------------------------------------------------
+# The examples table
+
+
+@dataclass
+class Case:
+    """One call ``prim.bind(*args, **params)`` and what it must return.
+
+    ``args`` are numpy arrays (converted with ``lax.as_array``, so strongly typed) or Python
+    scalars (weakly typed). ``expected`` is the float64/int64/bool reference (a list for
+    primitives with several results) and ``dtype`` the exact output dtype (a list likewise).
+    """
+
+    prim: str
+    name: str
+    args: tuple
+    params: dict
+    expected: Any
+    dtype: Any
+    tol: dict = field(default_factory=lambda: dict(EXACT))
+    weak: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.prim}-{self.name}"
+
+
+EXAMPLES: dict[str, list[Case]] = defaultdict(list)
+
+
+def add_case(prim, name, args, expected, out_dtype, /, tol=EXACT, weak=False, **params):
+    case = Case(prim, name, tuple(args), params, expected, out_dtype, dict(tol), weak)
+    EXAMPLES[prim].append(case)
+
+
+def rng_for(*key: Any) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def uniform(lo: float, hi: float):
+    return lambda rng, shape: rng.uniform(lo, hi, shape)
+
+
+def nonzero(rng, shape):
+    return rng.uniform(0.5, 4.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def ties(rng, shape):
+    # small integers as floats: equal pairs and repeated extremes happen often
+    return rng.integers(-2, 3, shape).astype(np.float64)
+
+
+def f64(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
+
+
+UNARY_SHAPES = [("scalar", ()), ("vector", (7,)), ("matrix", (3, 4)), ("empty", (0,)),
+                ("empty2d", (2, 0))]  # fmt: skip
+BINARY_SHAPES = [
+    ("scalar", (), ()),
+    ("vector", (5,), (5,)),
+    ("matrix", (3, 4), (3, 4)),
+    ("outer", (3, 1), (1, 4)),
+    ("scalar_matrix", (), (2, 3)),
+    ("row", (2, 3), (3,)),
+    ("empty", (0,), (0,)),
+    ("empty_broadcast", (0, 3), (1, 3)),
+]
+SPECIAL = np.array([NAN, INF, -INF, 0.0, -0.0, 1.0, -1.0, 2.5], np.float32)
+
+
+def _round_half_away(x, rounding_method=0):
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _round_half_even(x, rounding_method=1):
+    return np.round(x)
+
+
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _logistic(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# name: (float64 reference, domain of the float32 examples)
+UNARY_FLOAT = {
+    "neg": (np.negative, uniform(-5, 5)),
+    "abs": (np.abs, uniform(-5, 5)),
+    "sign": (np.sign, ties),
+    "exp": (np.exp, uniform(-5, 5)),
+    "log": (np.log, uniform(0.05, 10)),
+    "log1p": (np.log1p, uniform(-0.9, 10)),
+    "expm1": (np.expm1, uniform(-5, 5)),
+    "sin": (np.sin, uniform(-5, 5)),
+    "cos": (np.cos, uniform(-5, 5)),
+    "tan": (np.tan, uniform(-1.4, 1.4)),
+    "tanh": (np.tanh, uniform(-5, 5)),
+    "sinh": (np.sinh, uniform(-5, 5)),
+    "cosh": (np.cosh, uniform(-5, 5)),
+    "asin": (np.arcsin, uniform(-0.95, 0.95)),
+    "acos": (np.arccos, uniform(-0.95, 0.95)),
+    "atan": (np.arctan, uniform(-5, 5)),
+    "sqrt": (np.sqrt, uniform(0.05, 10)),
+    "rsqrt": (lambda x: 1.0 / np.sqrt(x), uniform(0.05, 10)),
+    "logistic": (_logistic, uniform(-10, 10)),
+    "erf": (_erf, uniform(-3, 3)),
+    "floor": (np.floor, uniform(-5, 5)),
+    "ceil": (np.ceil, uniform(-5, 5)),
+    "is_finite": (np.isfinite, uniform(-5, 5)),
+}
+UNARY_PARAMS = {"round": [({"rounding_method": 0}, _round_half_away),
+                          ({"rounding_method": 1}, _round_half_even)]}  # fmt: skip
+# ops whose dtype kinds include complex ("fc" or "iufc")
+COMPLEX_UNARY = ["neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
+                 "tanh", "sinh", "cosh", "asin", "acos", "atan", "sqrt", "rsqrt"]  # fmt: skip
+TRANSCENDENTAL = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sinh", "cosh",
+                  "asin", "acos", "atan", "sqrt", "rsqrt", "logistic", "erf"]  # fmt: skip
+
+
+def _unary_variants():
+    """(prim, label, params, reference, domain) for every float unary primitive."""
+    for name, (ref, domain) in UNARY_FLOAT.items():
+        yield name, "", {}, ref, domain
+    for name, variants in UNARY_PARAMS.items():
+        for params, ref in variants:
+            yield name, f"m{params['rounding_method']}_", params, ref, uniform(-5, 5)
+
+
+def _unary_out_dtype(name: str, dtype: np.dtype) -> np.dtype:
+    if name == "is_finite":
+        return BOOL
+    if name == "abs" and dtype.kind == "c":
+        return np.empty((), dtype).real.dtype
+    return dtype
+
+
+def _build_unary():
+    for name, label, params, ref, domain in _unary_variants():
+        tol = EXACT if name in ("neg", "abs", "sign", "floor", "ceil", "round") else F32_TOL
+        for shape_name, shape in UNARY_SHAPES:
+            x = domain(rng_for(name, label, shape), shape).astype(F32)
+            out = _unary_out_dtype(name, F32)
+            add_case(name, label + shape_name, [x], ref(f64(x), **params), out, tol, **params)
+        # nan, +-inf and signed zeros: IEEE results, as the float64 reference gives them
+        add_case(name, label + "special", [SPECIAL], ref(f64(SPECIAL), **params),
+                 _unary_out_dtype(name, F32), tol, **params)  # fmt: skip
+    for name in COMPLEX_UNARY:
+        rng = rng_for(name, "complex")
+        z = (rng.uniform(-1, 1, (2, 3)) + 1j * rng.uniform(-1, 1, (2, 3))).astype(C64)
+        ref = UNARY_FLOAT[name][0]
+        add_case(name, "complex64", [z], ref(f64(z)), _unary_out_dtype(name, C64), C64_TOL)
+    for name, ref in (("neg", np.negative), ("abs", np.abs), ("sign", np.sign)):
+        k = np.array([-3, -1, 0, 1, 2, 7], I32)
+        add_case(name, "int32", [k], ref(k.astype(I64)), I32)
+    # float16 goes through float32 in erf's kernel
+    h = np.linspace(-3, 3, 13).astype(F16)
+    add_case("erf", "float16", [h], _erf(f64(h)), F16, {"rtol": 1e-3, "atol": 1e-3})
+    add_case("logistic", "float16", [h], _logistic(f64(h)), F16, {"rtol": 1e-3, "atol": 1e-3})
+    # rounding ties: 0 rounds halves away from zero, 1 to even
+    halves = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 0.49999997, -0.49999997, 3.0], F32)
+    add_case("round", "m0_ties", [halves], _round_half_away(f64(halves)), F32, rounding_method=0)
+    add_case("round", "m1_ties", [halves], _round_half_even(f64(halves)), F32, rounding_method=1)
+    # logistic is stable for large |x|: no overflow, the tiny tail is not flushed to 0 early
+    big = np.array([-100.0, -50.0, -20.0, 0.0, 20.0, 50.0, 100.0, 1000.0, -1000.0], F32)
+    # (exp(-100) is a float32 subnormal: compare with the correctly rounded float32 value)
+    tail = _logistic(f64(big)).astype(F32)
+    add_case("logistic", "large", [big], tail, F32, {"rtol": 2e-6, "atol": 0.0})
+    ints = np.array([0, 1, -1, 5, -128, 2**31 - 1], I32)
+    m = np.array([[1.5, -0.0], [NAN, INF]], F32)
+    add_case("stop_gradient", "matrix", [m], m, F32)
+    add_case("stop_gradient", "int32", [ints], ints, I32)
+    add_case("stop_gradient", "weak_scalar", [2.5], np.array(2.5), F32, weak=True)
+    add_case("stop_gradient", "empty", [np.zeros((0, 3), F32)], np.zeros((0, 3)), F32)
+    add_case("not", "int32", [ints], np.invert(ints), I32)
+    flags = np.array([True, False, True])
+    add_case("not", "bool", [flags], ~flags, BOOL)
+    add_case("not", "scalar", [np.array(True)], np.array(False), BOOL)
+    add_case("not", "empty", [np.zeros((0, 2), BOOL)], np.zeros((0, 2), BOOL), BOOL)
+
+
+# name: (reference, domain of x, domain of y)
+BINARY_FLOAT = {
+    "add": (np.add, uniform(-5, 5), uniform(-5, 5)),
+    "sub": (np.subtract, uniform(-5, 5), uniform(-5, 5)),
+    "mul": (np.multiply, uniform(-5, 5), uniform(-5, 5)),
+    "div": (np.divide, uniform(-5, 5), nonzero),
+    "rem": (np.fmod, uniform(-5, 5), nonzero),
+    "pow": (np.power, uniform(0.1, 4), uniform(-2, 2)),
+    "max": (np.maximum, ties, ties),
+    "min": (np.minimum, ties, ties),
+    "atan2": (np.arctan2, uniform(-5, 5), uniform(-5, 5)),
+}
+COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+               "gt": np.greater, "ge": np.greater_equal}  # fmt: skip
+BITWISE = {"and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor}
+BINARY_NAMES = [*BINARY_FLOAT, *COMPARISONS, *BITWISE]
+
+
+def _trunc_div(x, y):
+    return np.trunc(x / y).astype(np.int64)
+
+
+def _build_binary():
+    sx, sy = np.meshgrid(SPECIAL, SPECIAL)
+    for name, (ref, dom_x, dom_y) in [
+        *BINARY_FLOAT.items(),
+        *((n, (f, ties, ties)) for n, f in COMPARISONS.items()),
+    ]:
+        out = BOOL if name in COMPARISONS else F32
+        tol = EXACT if name in ("max", "min", "rem", *COMPARISONS) else F32_TOL
+        for shape_name, xs, ys in BINARY_SHAPES:
+            rng = rng_for(name, xs, ys)
+            x, y = dom_x(rng, xs).astype(F32), dom_y(rng, ys).astype(F32)
+            add_case(name, shape_name, [x, y], ref(f64(x), f64(y)), out, tol)
+        add_case(name, "special", [sx, sy], ref(f64(sx), f64(sy)), out, tol)
+    # integers: exact, with C semantics for div (truncate) and rem (sign of the dividend)
+    a = np.array([-7, -7, 7, 7, -6, 6, 0, 5, -1, 9], I32)
+    b = np.array([2, -2, 2, -2, 2, -3, 3, 7, 2, 4], I32)
+    a64, b64 = a.astype(I64), b.astype(I64)
+    int_refs = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": _trunc_div,
+                "rem": np.fmod, "max": np.maximum, "min": np.minimum, **BITWISE,
+                **COMPARISONS}  # fmt: skip
+    for name, ref in int_refs.items():
+        out = BOOL if name in COMPARISONS else I32
+        add_case(name, "int32", [a, b], ref(a64, b64), out)
+        col = a[:, None][:4]
+        add_case(name, "int32_outer", [col, b], ref(col.astype(I64), b64), out)
+    add_case("div", "int32_signs", [np.array([-7, 7, -7, 7], I32), np.array([2, 2, -2, -2], I32)],
+             np.array([-3, 3, 3, -3]), I32)  # fmt: skip
+    add_case("rem", "int32_signs", [np.array([-7, 7, -7, 7], I32), np.array([2, 2, -2, -2], I32)],
+             np.array([-1, 1, -1, 1]), I32)  # fmt: skip
+    add_case("rem", "float_signs", [np.array([-5.5, 5.5, -5.5], F32), np.array([2, -2, -2], F32)],
+             np.array([-1.5, 1.5, -1.5]), F32)  # fmt: skip
+    base = np.array([-3, -2, -1, 0, 1, 2, 3], I32)
+    expo = np.array([0, 1, 2, 3, 4], I32)
+    add_case("pow", "int32", [base[:, None], expo], base[:, None].astype(I64) ** expo, I32)
+    u = np.array([0, 1, 200, 255], U8)
+    v = np.array([3, 1, 100, 0], U8)
+    add_case("sub", "uint8_wraps", [u, v], (u.astype(I64) - v) % 256, U8)
+    p = np.array([True, True, False, False])
+    q = np.array([True, False, True, False])
+    for name, ref in {**BITWISE, **COMPARISONS, "max": np.maximum, "min": np.minimum}.items():
+        add_case(name, "bool", [p, q], ref(p, q), BOOL)
+    z = np.array([1 + 2j, -1j, 3], C64)
+    w = np.array([2 - 1j, 1j, 0.5], C64)
+    for name, ref in (("add", np.add), ("mul", np.multiply), ("div", np.divide)):
+        add_case(name, "complex64", [z, w], ref(f64(z), f64(w)), C64, C64_TOL)
+    for name in ("eq", "ne"):
+        add_case(name, "complex64", [z, z[::-1].copy()], COMPARISONS[name](z, z[::-1]), BOOL)
+    # Python scalars are weakly typed: two of them give a weak result, one meets the array dtype
+    add_case("add", "weak_scalars", [2.0, 3.5], np.array(5.5), F32, weak=True)
+    add_case("mul", "weak_and_strong", [np.array([1.0, -2.0], F32), 2.0], np.array([2.0, -4.0]),
+             F32)  # fmt: skip
+    add_case("lt", "weak_scalars", [1.0, 2.0], np.array(True), BOOL)
+
+
+def _build_select_convert():
+    rng = rng_for("select")
+    pred = rng.random((3, 4)) < 0.5
+    x, y = rng.normal(size=(3, 4)).astype(F32), rng.normal(size=(3, 4)).astype(F32)
+    add_case("select", "matrix", [pred, x, y], np.where(pred, x, y), F32)
+    add_case("select", "scalar_pred", [np.array(False), x, y], y, F32)
+    add_case("select", "scalar", [np.array(True), np.float32(1.5), np.float32(2.5)],
+             np.array(1.5), F32)  # fmt: skip
+    i, j = np.arange(12, dtype=I32).reshape(3, 4), -np.arange(12, dtype=I32).reshape(3, 4)
+    add_case("select", "int32", [pred, i, j], np.where(pred, i, j), I32)
+    e = np.zeros((0, 2), F32)
+    add_case("select", "empty", [np.zeros((0, 2), BOOL), e, e], e, F32)
+    add_case("select", "weak_cases", [np.array(True), 1.0, 2.0], np.array(1.0), F32, weak=True)
+
+    def conv(name, x, new_dtype, expected, weak_type=False):
+        add_case("convert_element_type", name, [x], expected, new_dtype, weak=weak_type,
+                 new_dtype=np.dtype(new_dtype), weak_type=weak_type)  # fmt: skip
+
+    frac = np.array([-1.7, -0.5, 0.0, 0.5, 1.7, 100.25], F32)
+    conv("f32_to_i32_truncates", frac, I32, np.array([-1, 0, 0, 0, 1, 100]))
+    conv("i32_to_f32", np.array([-3, 0, 2**24 + 1], I32), F32, np.array([-3.0, 0, 2.0**24]))
+    conv("f32_to_bool", np.array([0.0, -0.0, 0.5, NAN, -INF], F32), BOOL,
+         np.array([False, False, True, True, True]))  # fmt: skip
+    conv("bool_to_f32", np.array([True, False]), F32, np.array([1.0, 0.0]))
+    conv("c64_to_f32_real_part", np.array([1 + 2j, -3 - 4j], C64), F32, np.array([1.0, -3.0]))
+    conv("f32_to_f16", np.array([1.0, 65504.0, 1e-3], F32), F16,
+         np.array([1.0, 65504.0, 1e-3]).astype(F16))  # fmt: skip
+    conv("i32_to_u8", np.array([0, 7, 255], I32), U8, np.array([0, 7, 255]))
+    conv("to_weak", np.array([1.5, 2.5], F32), F32, np.array([1.5, 2.5]), weak_type=True)
+    conv("empty", np.zeros((0, 3), F32), I32, np.zeros((0, 3)))
+    conv("scalar", np.array(2.75, F32), I32, np.array(2))
+
+
+REDUCTIONS = {
+    "reduce_sum": (lambda x, axes: np.sum(x, axis=axes), uniform(-5, 5), SUM_TOL),
+    "reduce_prod": (lambda x, axes: np.prod(x, axis=axes), uniform(0.5, 1.5), SUM_TOL),
+    "reduce_max": (lambda x, axes: np.max(x, axis=axes, initial=-INF), ties, EXACT),
+    "reduce_min": (lambda x, axes: np.min(x, axis=axes, initial=INF), ties, EXACT),
+}
+
+
+def _build_reductions():
+    for name, (ref, domain, tol) in REDUCTIONS.items():
+        x = domain(rng_for(name), (3, 4)).astype(F32)
+        for axes in [(), (0,), (1,), (0, 1)]:
+            label = "axes_" + ("".join(map(str, axes)) or "none")
+            add_case(name, label, [x], ref(f64(x), axes), F32, tol, axes=axes)
+        s = np.array(1.25, F32)
+        add_case(name, "scalar", [s], ref(f64(s), ()), F32, tol, axes=())
+        for axes in [(0,), (1,), (0, 1)]:
+            e = np.zeros((0, 3), F32)  # sum 0, prod 1, max -inf, min inf: the identities
+            add_case(name, f"empty_{axes}", [e], ref(f64(e), axes), F32, EXACT, axes=axes)
+        k = np.arange(-5, 19, dtype=I32).reshape(2, 3, 4) % 7 - 2
+        add_case(name, "int32", [k], ref(f64(k), (0, 2)).astype(I64), I32, axes=(0, 2))
+    add_case("reduce_max", "nan", [np.array([[1, NAN], [INF, 2]], F32)], np.array([NAN, INF]),
+             F32, axes=(1,))  # fmt: skip
+    add_case("reduce_min", "nan", [np.array([[1, NAN], [-INF, 2]], F32)], np.array([-INF, NAN]),
+             F32, axes=(0,))  # fmt: skip
+    lo, hi = np.iinfo(I32).min, np.iinfo(I32).max
+    add_case("reduce_max", "int32_empty", [np.zeros((0,), I32)], np.array(lo), I32, axes=(0,))
+    add_case("reduce_min", "int32_empty", [np.zeros((0,), I32)], np.array(hi), I32, axes=(0,))
+    b = np.array([[True, False], [False, False]])
+    add_case("reduce_max", "bool", [b], np.array([True, False]), BOOL, axes=(1,))
+    add_case("reduce_min", "bool", [b], np.array([False, False]), BOOL, axes=(0,))
+
+    for name, ref in (("argmax", np.argmax), ("argmin", np.argmin)):
+        x = ties(rng_for(name), (3, 4)).astype(F32)  # ties: the first index wins
+        for axis in (0, 1):
+            add_case(name, f"axis{axis}", [x], ref(x, axis=axis), I32, axis=axis, index_dtype=I32)
+        nan = np.array([[1, NAN, 5, NAN], [3, 2, 2, 3]], F32)  # NaN counts as the extreme
+        add_case(name, "nan", [nan], np.array([1, ref(nan[1])]), I32, axis=1, index_dtype=I32)
+        k = np.array([[4, -1, 4], [0, 9, 9]], I32)
+        add_case(name, "int32", [k], ref(k, axis=1), I32, axis=1, index_dtype=I32)
+        add_case(name, "bool", [np.array([False, True, True])], ref(np.array([0, 1, 1])), I32,
+                 axis=0, index_dtype=I32)  # fmt: skip
+        add_case(name, "uint8_index", [x], ref(x, axis=0), U8, axis=0, index_dtype=U8)
+        add_case(name, "empty_other_axis", [np.zeros((0, 3), F32)], np.zeros((0,)), I32, axis=1,
+                 index_dtype=I32)  # fmt: skip
+
+
+def np_pad(x: np.ndarray, value, config) -> np.ndarray:
+    """lax.pad in plain numpy: interior dilation, then grow or crop each edge."""
+    out = x
+    for axis, (lo, hi, mid) in enumerate(config):
+        n = out.shape[axis]
+        if n and mid:
+            shape = list(out.shape)
+            shape[axis] = (n - 1) * (mid + 1) + 1
+            dilated = np.full(shape, value, out.dtype)
+            index = [slice(None)] * out.ndim
+            index[axis] = slice(None, None, mid + 1)
+            dilated[tuple(index)] = out
+            out = dilated
+        widths = [(0, 0)] * out.ndim
+        widths[axis] = (max(lo, 0), max(hi, 0))
+        out = np.pad(out, widths, constant_values=value)
+        index = [slice(None)] * out.ndim
+        index[axis] = slice(max(-lo, 0), out.shape[axis] - max(-hi, 0))
+        out = out[tuple(index)]
+    return out
+
+
+def _build_movement():
+    x = np.arange(12, dtype=F32).reshape(3, 4)
+    x3 = np.arange(24, dtype=F32).reshape(2, 3, 4)
+
+    def bid(name, operand, shape, dims):
+        expanded = [1] * len(shape)
+        for size, d in zip(operand.shape, dims, strict=True):
+            expanded[d] = size
+        ref = np.broadcast_to(operand.reshape(expanded), shape)
+        add_case("broadcast_in_dim", name, [operand], ref, operand.dtype, shape=shape,
+                 broadcast_dimensions=dims)  # fmt: skip
+
+    v = np.arange(3, dtype=F32)
+    bid("leading", v, (2, 3), (1,))
+    bid("trailing", v, (3, 2), (0,))
+    bid("size_one", np.arange(3, dtype=F32).reshape(3, 1), (3, 4), (0, 1))
+    bid("middle", np.arange(3, dtype=I32).reshape(1, 3), (2, 4, 3), (0, 2))
+    bid("scalar", np.array(7.0, F32), (2, 2), ())
+    bid("to_empty", np.arange(3, dtype=F32).reshape(1, 3), (0, 3), (0, 1))
+    bid("identity", x, (3, 4), (0, 1))
+
+    for name, operand, sizes in [("flatten", x, (12,)), ("regroup", x, (2, 6)),
+                                 ("add_one", x, (4, 3, 1)), ("scalar", np.array(3.0, F32), (1, 1)),
+                                 ("to_scalar", np.array([2.0], F32), ()),
+                                 ("empty", np.zeros((0, 3), F32), (3, 0))]:  # fmt: skip
+        add_case("reshape", name, [operand], operand.reshape(sizes), F32, new_sizes=sizes)
+
+    for perm in [(0, 1, 2), (2, 0, 1), (1, 2, 0), (2, 1, 0)]:
+        add_case("transpose", "p" + "".join(map(str, perm)), [x3], x3.transpose(perm), F32,
+                 permutation=perm)  # fmt: skip
+    add_case("transpose", "matrix", [x], x.T, F32, permutation=(1, 0))
+    add_case("transpose", "empty", [np.zeros((0, 2), I32)], np.zeros((2, 0)), I32,
+             permutation=(1, 0))  # fmt: skip
+    add_case("transpose", "scalar", [np.array(1.0, F32)], np.array(1.0), F32, permutation=())
+
+    s = np.arange(3, dtype=F32).reshape(1, 3, 1)
+    add_case("squeeze", "both", [s], s.reshape(3), F32, dimensions=(0, 2))
+    add_case("squeeze", "last", [s], s.reshape(1, 3), F32, dimensions=(2,))
+    add_case("squeeze", "to_scalar", [np.ones((1, 1), I32)], np.array(1), I32, dimensions=(0, 1))
+    add_case("squeeze", "empty", [np.zeros((0, 1), F32)], np.zeros((0,)), F32, dimensions=(1,))
+
+    add_case("expand_dims", "front", [v], v[None], F32, dimensions=(0,))
+    add_case("expand_dims", "back", [v], v[:, None], F32, dimensions=(1,))
+    add_case("expand_dims", "both", [v], v[None, :, None], F32, dimensions=(0, 2))
+    add_case("expand_dims", "scalar", [np.array(2, I32)], np.array([[2]]), I32, dimensions=(0, 1))
+
+    m = np.arange(30, dtype=F32).reshape(5, 6)
+    add_case("slice", "strided", [m], m[1:4:2, 0:6:3], F32, start_indices=(1, 0),
+             limit_indices=(4, 6), strides=(2, 3))  # fmt: skip
+    add_case("slice", "unit_strides", [m], m[2:5, 1:3], F32, start_indices=(2, 1),
+             limit_indices=(5, 3), strides=None)  # fmt: skip
+    add_case("slice", "stride_past_end", [m], m[0:5:4, 5:6:7], F32, start_indices=(0, 5),
+             limit_indices=(5, 6), strides=(4, 7))  # fmt: skip
+    add_case("slice", "empty", [m], m[3:3, :], F32, start_indices=(3, 0), limit_indices=(3, 6),
+             strides=None)  # fmt: skip
+    add_case("slice", "scalar", [np.array(4.0, F32)], np.array(4.0), F32, start_indices=(),
+             limit_indices=(), strides=None)  # fmt: skip
+
+    for dims in [(0,), (1,), (0, 1)]:
+        add_case("rev", f"dims{dims}", [x], np.flip(x, dims), F32, dimensions=dims)
+    add_case("rev", "empty", [np.zeros((0, 2), I32)], np.zeros((0, 2)), I32, dimensions=(0,))
+    add_case("rev", "scalar", [np.array(1.0, F32)], np.array(1.0), F32, dimensions=())
+
+    a, b, c = np.ones((2, 1), F32), np.zeros((2, 0), F32), np.arange(4, dtype=F32).reshape(2, 2)
+    add_case("concatenate", "rows", [x, x[:1]], np.concatenate([x, x[:1]]), F32, dimension=0)
+    add_case("concatenate", "three_with_empty", [a, b, c], np.concatenate([a, b, c], 1), F32,
+             dimension=1)  # fmt: skip
+    add_case("concatenate", "single", [v], v, F32, dimension=0)
+    i = np.arange(3, dtype=I32)
+    add_case("concatenate", "int32", [i, i], np.concatenate([i, i]), I32, dimension=0)
+
+    pad_configs = {
+        "edges": ((1, 2, 0), (0, 1, 0)),
+        "interior": ((0, 0, 1), (1, 1, 2)),
+        "negative": ((-1, 1, 0), (2, -2, 1)),
+        "crop_all": ((-1, -2, 0), (0, 0, 0)),
+    }
+    for name, config in pad_configs.items():
+        add_case("pad", name, [x, np.array(-9.0, F32)], np_pad(x, -9.0, config), F32,
+                 padding_config=config)  # fmt: skip
+    add_case("pad", "scalar_operand", [np.array(2.0, F32), np.array(0.0, F32)], np.array(2.0),
+             F32, padding_config=())  # fmt: skip
+    add_case("pad", "empty_operand", [np.zeros((0, 2), I32), np.array(5, I32)],
+             np.full((2, 2), 5), I32, padding_config=((1, 1, 3), (0, 0, 0)))  # fmt: skip
+
+    def starts(*values):
+        return [np.array(s, I32) for s in values]
+
+    m = np.arange(20, dtype=F32).reshape(5, 4)
+    # the primitive clamps every start so the window fits (negative wrapping is lax's job)
+    for name, st_, sizes, begin in [("inside", (1, 2), (2, 2), (1, 2)),
+                                    ("clamped_high", (4, 3), (3, 2), (2, 2)),
+                                    ("clamped_low", (-1, -3), (2, 2), (0, 0)),
+                                    ("whole", (0, 0), (5, 4), (0, 0)),
+                                    ("zero_size", (3, 1), (0, 2), (3, 1))]:  # fmt: skip
+        ref = m[begin[0] : begin[0] + sizes[0], begin[1] : begin[1] + sizes[1]]
+        add_case("dynamic_slice", name, [m, *starts(*st_)], ref, F32, slice_sizes=sizes)
+    upd = -np.ones((2, 3), F32)
+    for name, st_, begin in [("inside", (1, 1), (1, 1)), ("clamped_high", (9, 3), (3, 1)),
+                             ("clamped_low", (-4, -1), (0, 0))]:  # fmt: skip
+        ref = m.copy()
+        ref[begin[0] : begin[0] + 2, begin[1] : begin[1] + 3] = upd
+        add_case("dynamic_update_slice", name, [m, upd, *starts(*st_)], ref, F32)
+    add_case("dynamic_update_slice", "empty_update", [m, np.zeros((0, 4), F32), *starts(2, 0)],
+             m, F32)  # fmt: skip
+
+    add_case("iota", "int32", [], np.arange(5), I32, dtype=I32, shape=(5,), dimension=0)
+    add_case("iota", "float32_2d", [], np.broadcast_to(np.arange(3.0), (2, 3)), F32, dtype=F32,
+             shape=(2, 3), dimension=1)  # fmt: skip
+    add_case("iota", "dim0", [], np.broadcast_to(np.arange(2)[:, None], (2, 3)), I32, dtype=I32,
+             shape=(2, 3), dimension=0)  # fmt: skip
+    add_case("iota", "empty", [], np.zeros((0,)), I32, dtype=I32, shape=(0,), dimension=0)
+
+
+def _build_indexing():
+    x = np.arange(20, dtype=F32).reshape(5, 4)
+    x3 = np.arange(24, dtype=F32).reshape(2, 3, 4)
+    rows = (("array", 0), ("slice", 0, 4, 1))
+
+    def idx(*values, shape=None):
+        out = np.array(values, I32)
+        return out.reshape(shape) if shape is not None else out
+
+    add_case("gather", "rows", [x, idx(4, 0, 2)], x[[4, 0, 2]], F32, spec=rows)
+    add_case("gather", "negative_and_clamped", [x, idx(-1, 7, -9)], x[[4, 4, 0]], F32, spec=rows)
+    add_case("gather", "scalar_index", [x, np.array(2, I32)], x[2], F32, spec=rows)
+    add_case("gather", "empty_index", [x, idx(shape=(0,))], x[:0], F32, spec=rows)
+    i0, i1 = idx(1, 0, shape=(2, 1)), idx(3, 0, 2)
+    add_case("gather", "adjacent_arrays", [x3, i0, i1], x3[:, i0, i1], F32,
+             spec=(("slice", 0, 2, 1), ("array", 0), ("array", 1)))  # fmt: skip
+    add_case("gather", "separated_arrays", [x3, i0 % 2, i1], x3[i0 % 2, :, i1], F32,
+             spec=(("array", 0), ("slice", 0, 3, 1), ("array", 1)))  # fmt: skip
+    add_case("gather", "newaxis_reversed_slice", [x, idx(3, 1)], x[None, 4::-2, [3, 1]], F32,
+             spec=(("newaxis",), ("slice", 4, None, -2), ("array", 0)))  # fmt: skip
+    add_case("gather", "int32_operand", [x.astype(I32), idx(1)], x[[1]], I32, spec=rows)
+
+    def scatter(prim, name, operand, indices, updates, spec, ref_fn):
+        ref = operand.astype(np.float64 if operand.dtype.kind == "f" else I64)
+        ref_fn(ref)
+        add_case(prim, name, [operand, updates, *indices], ref, operand.dtype, spec=spec)
+
+    upd = -np.arange(12, dtype=F32).reshape(3, 4) - 1
+
+    def set_rows(ref):
+        ref[[4, 0, 2]] = upd
+
+    scatter("scatter", "rows", x, [idx(4, 0, 2)], upd, rows, set_rows)
+
+    def set_broadcast(ref):
+        ref[[1, 3]] = np.array([9, 8, 7, 6])
+
+    scatter("scatter", "broadcast_updates", x, [idx(1, 3)], np.array([9, 8, 7, 6], F32), rows,
+            set_broadcast)  # fmt: skip
+
+    def set_dropped(ref):
+        ref[[4]] = 100.0  # 5 is past the end and -6 wraps to -1: both dropped; -1 is row 4
+
+    scatter("scatter", "out_of_range_dropped", x, [idx(5, -6, -1)],
+            np.full((3, 4), 100.0, F32), rows, set_dropped)  # fmt: skip
+    basic = (("slice", 1, 3, 1), ("slice", 0, 4, 2))
+
+    def set_basic(ref):
+        ref[1:3, 0:4:2] = [[-1, -2], [-3, -4]]
+
+    scatter("scatter", "slices_only", x, [], np.array([[-1, -2], [-3, -4]], F32), basic, set_basic)
+    dup = [idx(1, 1, 3)]
+    ups = np.array([[2, 3, 4, 5], [0.5, -1, 7, 2], [1, 1, 1, 1]], F32)
+    for prim, ufunc in [("scatter_add", np.add), ("scatter_mul", np.multiply),
+                        ("scatter_min", np.minimum), ("scatter_max", np.maximum)]:  # fmt: skip
+
+        def accumulate(ref, ufunc=ufunc):
+            ufunc.at(ref, [1, 1, 3], ups)
+
+        scatter(prim, "duplicates", x, dup, ups, rows, accumulate)
+
+        def basic_combine(ref, ufunc=ufunc):
+            ref[1:3, 0:4:2] = ufunc(ref[1:3, 0:4:2], [[2, -1], [0.5, 3]])
+
+        scatter(prim, "slices_only", x, [], np.array([[2, -1], [0.5, 3]], F32), basic,
+                basic_combine)  # fmt: skip
+
+        def dropped(ref, ufunc=ufunc):
+            ref[0] = ufunc(ref[0], 3.0)
+
+        scatter(prim, "out_of_range_dropped", x, [idx(0, 9, -7)], np.full((3, 4), 3.0, F32),
+                rows, dropped)  # fmt: skip
+    k = np.arange(6, dtype=I32).reshape(3, 2)
+
+    def add_int(ref):
+        np.add.at(ref, [0, 0, 2], np.array([[1, 1], [2, 2], [5, 5]]))
+
+    scatter("scatter_add", "int32", k, [idx(0, 0, 2)], np.array([[1, 1], [2, 2], [5, 5]], I32),
+            (("array", 0), ("slice", 0, 2, 1)), add_int)  # fmt: skip
+
+
+def _build_sorting():
+    rng = rng_for("sort")
+    x = ties(rng, (3, 5)).astype(F32)
+    x[0, 1] = NAN
+    x[2, 4] = -INF
+    add_case("sort", "float_nan_last", [x], [np.sort(x, axis=1)], [F32], dimension=1, num_keys=1)
+    add_case("sort", "dim0", [x], [np.sort(x, axis=0)], [F32], dimension=0, num_keys=1)
+    keys = np.array([3, 1, 2, 1, 3, 1], I32)
+    vals = np.arange(6, dtype=F32)
+    order = np.argsort(keys, kind="stable")
+    add_case("sort", "one_key_stable", [keys, vals], [keys[order], vals[order]], [I32, F32],
+             dimension=0, num_keys=1)  # fmt: skip
+    k2 = np.array([0, 1, 0, 1, 0, 1], I32)
+    order2 = np.lexsort((k2, keys))
+    add_case("sort", "two_keys", [keys, k2, vals], [keys[order2], k2[order2], vals[order2]],
+             [I32, I32, F32], dimension=0, num_keys=2)  # fmt: skip
+    flags = np.array([True, False, True, False])
+    add_case("sort", "bool", [flags], [np.sort(flags)], [BOOL], dimension=0, num_keys=1)
+    add_case("sort", "empty", [np.zeros((0, 3), F32)], [np.zeros((0, 3))], [F32], dimension=0,
+             num_keys=1)  # fmt: skip
+
+    cumulative = {
+        "cumsum": (np.cumsum, uniform(-5, 5), F32_TOL),
+        "cumprod": (np.cumprod, uniform(0.5, 1.5), F32_TOL),
+        "cummax": (np.maximum.accumulate, ties, EXACT),
+        "cummin": (np.minimum.accumulate, ties, EXACT),
+    }
+    for name, (ref, domain, tol) in cumulative.items():
+        x = domain(rng_for(name), (3, 4)).astype(F32)
+        for axis in (0, 1):
+            for reverse in (False, True):
+                expected = ref(f64(x), axis=axis)
+                if reverse:
+                    expected = np.flip(ref(np.flip(f64(x), axis), axis=axis), axis)
+                add_case(name, f"axis{axis}_{'rev' if reverse else 'fwd'}", [x], expected, F32,
+                         tol, axis=axis, reverse=reverse)  # fmt: skip
+        k = np.array([[3, -1, 2], [0, 2, -2]], I32)
+        add_case(name, "int32", [k], ref(k.astype(I64), axis=1), I32, axis=1, reverse=False)
+        add_case(name, "empty", [np.zeros((0, 2), F32)], np.zeros((0, 2)), F32, axis=0,
+                 reverse=False)  # fmt: skip
+    nan = np.array([1, NAN, 3, 0], F32)
+    add_case("cummax", "nan", [nan], np.array([1, NAN, NAN, NAN]), F32, axis=0, reverse=False)
+    add_case("cumsum", "single_reverse", [np.array([2.0], F32)], np.array([2.0]), F32,
+             axis=0, reverse=True)  # fmt: skip
+
+
+# (name, lhs shape, rhs shape, dimension_numbers, einsum spec)
+DOT_LAYOUTS = [
+    ("matmul", (3, 4), (4, 5), (((1,), (0,)), ((), ())), "ij,jk->ik"),
+    ("vecdot", (4,), (4,), (((0,), (0,)), ((), ())), "i,i->"),
+    ("matvec", (3, 4), (4,), (((1,), (0,)), ((), ())), "ij,j->i"),
+    ("vecmat", (4,), (4, 5), (((0,), (0,)), ((), ())), "j,jk->k"),
+    ("outer", (3,), (4,), (((), ()), ((), ())), "i,j->ij"),
+    ("lhs_first_axis", (4, 3), (5, 4), (((0,), (1,)), ((), ())), "ji,kj->ik"),
+    ("rank3_times_matrix", (2, 3, 4), (4, 5), (((2,), (0,)), ((), ())), "bij,jk->bik"),
+    ("batch_matmul", (2, 3, 4), (2, 4, 5), (((2,), (1,)), ((0,), (0,))), "bij,bjk->bik"),
+    ("batch_in_middle", (3, 2, 4), (4, 2, 5), (((2,), (0,)), ((1,), (1,))), "ibj,jbk->bik"),
+    ("two_contracting", (2, 3, 4), (3, 4, 5), (((1, 2), (0, 1)), ((), ())), "ijk,jkl->il"),
+    ("contracting_pairs_permuted", (2, 3, 4), (4, 3, 5), (((1, 2), (1, 0)), ((), ())),
+     "ijk,kjl->il"),
+    ("two_batch_swapped", (2, 3, 4, 5), (3, 2, 5, 6), (((3,), (2,)), ((0, 1), (1, 0))),
+     "abij,bajk->abik"),
+    ("batch_only", (2, 3), (2, 4), (((), ()), ((0,), (0,))), "bi,bj->bij"),
+    ("empty_contraction", (3, 0), (0, 4), (((1,), (0,)), ((), ())), "ij,jk->ik"),
+    ("empty_batch", (0, 3, 4), (0, 4, 2), (((2,), (1,)), ((0,), (0,))), "bij,bjk->bik"),
+]  # fmt: skip
+
+
+def _build_dot():
+    for name, ls, rs, dn, spec in DOT_LAYOUTS:
+        rng = rng_for("dot", name)
+        lhs, rhs = rng.normal(size=ls).astype(F32), rng.normal(size=rs).astype(F32)
+        ref = np.einsum(spec, f64(lhs), f64(rhs))
+        add_case("dot_general", name, [lhs, rhs], ref, F32, SUM_TOL, dimension_numbers=dn)
+    li, ri = np.arange(6, dtype=I32).reshape(2, 3) - 2, np.arange(12, dtype=I32).reshape(3, 4)
+    add_case("dot_general", "int32", [li, ri], li.astype(I64) @ ri, I32,
+             dimension_numbers=(((1,), (0,)), ((), ())))  # fmt: skip
+
+
+with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
+    _build_unary()
+    _build_binary()
+    _build_select_convert()
+    _build_reductions()
+    _build_movement()
+    _build_indexing()
+    _build_sorting()
+    _build_dot()
+
+ALL_CASES = [case for cases in EXAMPLES.values() for case in cases]
+
+
+def to_vfunc(value: Any) -> Any:
+    """numpy arrays become strongly typed vfunc Arrays; Python scalars stay weak."""
+    if isinstance(value, (bool, int, float, complex)):
+        return value
+    return lax.as_array(value)
+
+
+def assert_close(out, expected, dtype, rtol=0.0, atol=0.0) -> None:
+    """``out`` has exactly ``dtype`` and the shape of ``expected``, and its values match."""
+    got = np.asarray(out)
+    expected = np.asarray(expected)
+    assert got.dtype == np.dtype(dtype), f"dtype {got.dtype}, expected {np.dtype(dtype)}"
+    assert got.shape == expected.shape, f"shape {got.shape}, expected {expected.shape}"
+    if got.dtype.kind in "fc":
+        wide = np.complex128 if got.dtype.kind == "c" else np.float64
+        np.testing.assert_allclose(
+            got.astype(wide), expected.astype(wide), rtol=rtol, atol=atol, equal_nan=True
+        )
+    else:
+        np.testing.assert_array_equal(got, expected, strict=False)
+
+
+def run_case(case: Case) -> Any:
+    return registry[case.prim].bind(*[to_vfunc(a) for a in case.args], **case.params)
+
+
+def as_list(out: Any) -> list:
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. Completeness
+
+
+def _vfunc_primitives() -> dict:
+    # Only primitives declared by vfunc itself: a toy primitive registered by some test module
+    # must not make this battery demand examples for it.
+    return {
+        name: prim
+        for name, prim in registry.items()
+        if getattr(prim.shape_rule, "__module__", "").startswith("vfunc.")
+    }
+
+
+def test_every_primitive_has_rules_and_examples():
+    prims = _vfunc_primitives()
+    assert len(prims) >= 75
+    missing = sorted(set(prims) - set(EXAMPLES))
+    assert not missing, f"add rows for these primitives to tests/test_primitives.py: {missing}"
+    unknown = sorted(set(EXAMPLES) - set(registry))
+    assert not unknown, f"examples for primitives that are not registered: {unknown}"
+    for name, prim in prims.items():
+        assert prim.name == name
+        assert callable(prim.impl), name
+        assert callable(prim.shape_rule), name
+        assert callable(prim.weak_type_rule), name
+        assert len(EXAMPLES[name]) >= 3, f"{name} needs at least three examples"
+
+
+def test_example_ids_are_unique():
+    ids = [case.id for case in ALL_CASES]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Forward values against float64 numpy
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_forward_matches_numpy(case: Case):
+    outs = as_list(run_case(case))
+    expected = case.expected if isinstance(case.expected, list) else [case.expected]
+    dtypes = case.dtype if isinstance(case.dtype, list) else [case.dtype]
+    assert len(outs) == len(expected)
+    for out, ref, dtype in zip(outs, expected, dtypes, strict=True):
+        assert isinstance(out, vfunc.Array)
+        assert out.weak_type is case.weak
+        assert_close(out, ref, dtype, **case.tol)
+
+
+def test_lax_div_truncates_toward_zero_and_rem_takes_dividend_sign():
+    x = lax.as_array(np.array([-7, 7, -7, 7, -1, 1], I32))
+    y = lax.as_array(np.array([2, 2, -2, -2, 3, -3], I32))
+    assert lax.div(x, y).tolist() == [-3, 3, 3, -3, 0, 0]
+    assert lax.rem(x, y).tolist() == [-1, 1, -1, 1, -1, 1]
+    # the identity C guarantees: (x / y) * y + x % y == x
+    np.testing.assert_array_equal(
+        np.asarray(lax.add(lax.mul(lax.div(x, y), y), lax.rem(x, y))), np.asarray(x)
+    )
+    assert lax.div(x, 2).dtype == I32 and lax.rem(x, 2).dtype == I32
+    fx = lax.as_array(np.array([-7.5, 7.5], F32))
+    assert lax.rem(fx, 2.0).tolist() == [-1.5, 1.5]
+    assert lax.div(fx, 2.0).tolist() == [-3.75, 3.75]
+
+
+def test_round_methods_through_lax():
+    x = lax.as_array(np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5], F32))
+    assert lax.round(x).tolist() == [-3.0, -2.0, -1.0, 1.0, 2.0, 3.0]
+    assert lax.round(x, 0).tolist() == [-3.0, -2.0, -1.0, 1.0, 2.0, 3.0]
+    assert lax.round(x, 1).tolist() == [-2.0, -2.0, -0.0, 0.0, 2.0, 2.0]
+    assert lax.round(x, lax.ROUND_TO_NEAREST_EVEN).dtype == F32
+    with pytest.raises(ValueError, match="rounding_method"):
+        lax.round(x, 2)
+
+
+def test_erf_matches_math_erf():
+    values = [-4.0, -1.5, -0.3, 0.0, 1e-4, 0.5, 1.0, 2.0, 6.0]
+    got = lax.erf(lax.as_array(np.array(values, F32)))
+    assert got.dtype == F32
+    np.testing.assert_allclose(np.asarray(got), [math.erf(v) for v in values], rtol=1e-6, atol=0)
+
+
+def test_logistic_is_stable_for_large_inputs():
+    x = lax.as_array(np.array([-1000.0, -100.0, -30.0, 30.0, 100.0, 1000.0], F32))
+    out = np.asarray(lax.logistic(x))  # filterwarnings=error: an overflow warning would fail
+    assert out.dtype == F32
+    assert out[0] == 0.0 and out[-1] == 1.0 and out[-2] == 1.0
+    assert 0.0 < out[1] < 1e-42  # exp(-100) is a float32 subnormal, not flushed to 0
+    assert out[1] == np.float32(math.exp(-100.0))
+    np.testing.assert_allclose(out[2], math.exp(-30.0) / (1 + math.exp(-30.0)), rtol=1e-6)
+    assert not np.isnan(out).any()
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. The shape rule agrees with the impl
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_shape_rule_agrees_with_impl(case: Case):
+    prim = registry[case.prim]
+    args = [to_vfunc(a) for a in case.args]
+    eager = as_list(prim.bind(*args, **case.params))
+    closed = vfunc.make_jaxpr(lambda *a: prim.bind(*a, **case.params))(*args)
+    assert [e.primitive.name for e in closed.eqns] == [case.prim]
+    assert len(closed.out_avals) == len(eager)
+    for aval, out in zip(closed.out_avals, eager, strict=True):
+        assert (aval.shape, aval.dtype, aval.weak_type) == (out.shape, out.dtype, out.weak_type)
+    staged = eval_jaxpr(closed.jaxpr, closed.consts, *args)
+    for got, out in zip(staged, eager, strict=True):
+        assert (got.shape, got.dtype, got.weak_type) == (out.shape, out.dtype, out.weak_type)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(out))
+
+
+def test_eval_shape_agrees_with_eager():
+    x = lax.as_array(np.ones((2, 3), F32))
+    shape = vfunc.eval_shape(lambda a: lax.reduce_sum(a, (1,)), x)
+    assert shape == vfunc.ShapeDtypeStruct((2,), F32)
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Properties over random shapes
+
+FAST = settings(max_examples=50, deadline=None)
+UNARY_NAMES = [*UNARY_FLOAT, "round"]
+
+
+def _unary_ref(name: str):
+    if name == "round":
+        return _round_half_away, uniform(-5, 5), {"rounding_method": 0}
+    ref, domain = UNARY_FLOAT[name]
+    return ref, domain, {}
+
+
+@FAST
+@given(
+    name=st.sampled_from(UNARY_NAMES),
+    shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5),
+    seed=st.integers(0, 2**16),
+)
+def test_unary_keeps_shape(name, shape, seed):
+    ref, domain, params = _unary_ref(name)
+    x = domain(np.random.default_rng(seed), shape).astype(F32)
+    out = registry[name].bind(lax.as_array(x), **params)
+    assert out.shape == shape
+    assert out.dtype == _unary_out_dtype(name, F32)
+    with np.errstate(all="ignore"):
+        assert_close(out, ref(f64(x), **params), out.dtype, **F32_TOL)
+
+
+@FAST
+@given(
+    name=st.sampled_from([*BINARY_FLOAT, *COMPARISONS]),
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=5),
+    seed=st.integers(0, 2**16),
+)
+def test_binary_broadcasts_like_numpy(name, shapes, seed):
+    xs, ys = shapes.input_shapes
+    if name in COMPARISONS:
+        ref, dom_x, dom_y = COMPARISONS[name], ties, ties
+    else:
+        ref, dom_x, dom_y = BINARY_FLOAT[name]
+    rng = np.random.default_rng(seed)
+    x, y = dom_x(rng, xs).astype(F32), dom_y(rng, ys).astype(F32)
+    out = registry[name].bind(lax.as_array(x), lax.as_array(y))
+    assert out.shape == np.broadcast_shapes(xs, ys) == shapes.result_shape
+    assert_close(out, ref(f64(x), f64(y)), BOOL if name in COMPARISONS else F32, **F32_TOL)
+
+
+@st.composite
+def shape_and_axes(draw, max_dims=4):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=0, max_side=5))
+    axes = draw(st.sets(st.integers(0, len(shape) - 1), max_size=len(shape))) if shape else set()
+    return shape, tuple(sorted(axes))
+
+
+@FAST
+@given(name=st.sampled_from(list(REDUCTIONS)), shape_axes=shape_and_axes(), seed=st.integers())
+def test_reductions_over_random_axes(name, shape_axes, seed):
+    shape, axes = shape_axes
+    ref, domain, tol = REDUCTIONS[name]
+    x = domain(np.random.default_rng(seed % 2**32), shape).astype(F32)
+    out = registry[name].bind(lax.as_array(x), axes=axes)
+    assert out.shape == tuple(d for i, d in enumerate(shape) if i not in axes)
+    assert_close(out, ref(f64(x), axes), F32, **tol)
+
+
+@st.composite
+def shape_and_permutation(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=4))
+    return shape, tuple(draw(st.permutations(range(len(shape)))))
+
+
+@FAST
+@given(shape_and_permutation())
+def test_transpose_random_permutations(shape_perm):
+    shape, perm = shape_perm
+    x = np.arange(math.prod(shape), dtype=F32).reshape(shape)
+    out = lax.transpose(lax.as_array(x), perm)
+    assert_close(out, x.transpose(perm), F32)
+    out = registry["transpose"].bind(lax.as_array(x), permutation=perm)
+    assert_close(out, x.transpose(perm), F32)
+
+
+def _prime_factors(n: int) -> list[int]:
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return out
+
+
+@st.composite
+def reshape_pairs(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
+    total = math.prod(shape)
+    if total == 0:
+        rest = draw(st.lists(st.integers(0, 6), max_size=3))
+        new = rest + [0]
+        return shape, tuple(draw(st.permutations(new)))
+    factors = draw(st.permutations(_prime_factors(total)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(factors)), max_size=4)))
+    groups, start = [], 0
+    for cut in [*cuts, len(factors)]:
+        groups.append(math.prod(factors[start:cut]))
+        start = cut
+    ones = draw(st.integers(0, 2))
+    new = groups + [1] * ones
+    return shape, tuple(draw(st.permutations(new)))
+
+
+@FAST
+@given(reshape_pairs())
+def test_reshape_random_factorizations(pair):
+    shape, new = pair
+    assert math.prod(shape) == math.prod(new)
+    x = np.arange(math.prod(shape), dtype=I32).reshape(shape)
+    out = registry["reshape"].bind(lax.as_array(x), new_sizes=new)
+    assert_close(out, x.reshape(new), I32)
+
+
+@st.composite
+def broadcast_in_dim_args(draw):
+    operand = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    ndim = draw(st.integers(len(operand), 4))
+    dims = tuple(sorted(draw(st.permutations(range(ndim)))[: len(operand)]))
+    shape = [draw(st.integers(0, 4)) for _ in range(ndim)]
+    for size, d in zip(operand, dims, strict=True):
+        if size != 1 or draw(st.booleans()):
+            shape[d] = size
+    return operand, tuple(shape), dims
+
+
+@FAST
+@given(broadcast_in_dim_args())
+def test_broadcast_in_dim_random_dims(args):
+    operand, shape, dims = args
+    x = np.arange(math.prod(operand), dtype=F32).reshape(operand)
+    out = registry["broadcast_in_dim"].bind(lax.as_array(x), shape=shape, broadcast_dimensions=dims)
+    expanded = [1] * len(shape)
+    for size, d in zip(operand, dims, strict=True):
+        expanded[d] = size
+    assert_close(out, np.broadcast_to(x.reshape(expanded), shape), F32)
+
+
+@st.composite
+def slice_args(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6))
+    starts, limits, strides = [], [], []
+    for size in shape:
+        lo = draw(st.integers(0, size))
+        starts.append(lo)
+        limits.append(draw(st.integers(lo, size)))
+        strides.append(draw(st.integers(1, 3)))
+    return shape, tuple(starts), tuple(limits), tuple(strides)
+
+
+@FAST
+@given(slice_args())
+def test_slice_random_bounds(args):
+    shape, starts, limits, strides = args
+    x = np.arange(math.prod(shape), dtype=F32).reshape(shape)
+    expected = x[tuple(map(slice, starts, limits, strides))]
+    out = registry["slice"].bind(
+        lax.as_array(x), start_indices=starts, limit_indices=limits, strides=strides
+    )
+    assert_close(out, expected, F32)
+    assert_close(lax.slice(lax.as_array(x), starts, limits, strides), expected, F32)
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. Bad input
+
+
+def _operand_for(name: str, shape) -> Any:
+    dtype = I32 if name in BITWISE else F32
+    return lax.as_array(np.ones(shape, dtype))
+
+
+@pytest.mark.parametrize("name", BINARY_NAMES)
+@pytest.mark.parametrize("xs, ys", [((3,), (4,)), ((2, 3), (3, 2))], ids=["vectors", "matrices"])
+def test_binary_shape_mismatch_names_op_and_shapes(name, xs, ys):
+    x, y = _operand_for(name, xs), _operand_for(name, ys)
+    pattern = rf"{name}: shapes {_re(xs)} and {_re(ys)} cannot be broadcast"
+    with pytest.raises(ShapeError, match=pattern):
+        registry[name].bind(x, y)
+    with pytest.raises(ValueError, match=pattern):  # ShapeError is a ValueError
+        registry[name].bind(x, y)
+
+
+def _re(shape: tuple) -> str:
+    return re.escape(str(shape))
+
+
+@pytest.mark.parametrize("name", [n for n in BINARY_NAMES if n not in BITWISE])
+def test_binary_dtype_mix_names_both_dtypes(name):
+    x = lax.as_array(np.ones(3, F32))
+    y = lax.as_array(np.ones(3, I32))
+    with pytest.raises(DtypeError, match=rf"{name}: .*float32.*int32"):
+        registry[name].bind(x, y)
+    with pytest.raises(TypeError, match=r"int32.*float32"):
+        getattr(lax, name)(y, x)
+
+
+@pytest.mark.parametrize("name", TRANSCENDENTAL)
+def test_transcendental_rejects_integers(name):
+    x = lax.as_array(np.arange(3, dtype=I32))
+    with pytest.raises(DtypeError, match=rf"{name}: operand has dtype int32"):
+        registry[name].bind(x)
+    with pytest.raises(TypeError, match="int32"):
+        getattr(lax, name)(x)
+    with pytest.raises(TypeError, match="bool"):
+        getattr(lax, name)(lax.as_array(np.array([True])))
+
+
+@pytest.mark.parametrize(
+    "value, dtype_name",
+    [(np.array(["a", "b"]), "<U1"), (np.array([1, "x"], dtype=object), "object"),
+     (np.array([b"ab"]), "|S2")],
+    ids=["str", "object", "bytes"],
+)  # fmt: skip
+def test_string_and_object_arrays_are_rejected(value, dtype_name):
+    with pytest.raises(TypeError, match=re.escape(f"dtype {dtype_name}")):
+        lax.exp(value)
+    with pytest.raises(TypeError, match=re.escape(f"dtype {dtype_name}")):
+        registry["neg"].bind(value)
+    with pytest.raises(TypeError, match=re.escape(f"dtype {dtype_name}")):
+        registry["add"].bind(value, value)
+
+
+def _m(*shape, dtype=F32):
+    return lax.as_array(np.ones(shape, dtype))
+
+
+# Each call is out of range for its axis argument; the lax function must raise ValueError, not
+# reduce the axis modulo the rank (which silently picks some other axis).
+OUT_OF_RANGE_AXES = {
+    "reduce_sum": lambda: lax.reduce_sum(_m(2, 3), (2,)),
+    "reduce_max_negative": lambda: lax.reduce_max(_m(2, 3), (-3,)),
+    "argmax": lambda: lax.argmax(_m(2, 3), 2, I32),
+    "argmin_negative": lambda: lax.argmin(_m(2, 3), -1, I32),
+    "transpose": lambda: lax.transpose(_m(2, 3), (0, 2)),
+    "squeeze": lambda: lax.squeeze(_m(1, 1), (2,)),
+    "squeeze_negative": lambda: lax.squeeze(_m(1, 1), (-3,)),
+    "expand_dims": lambda: lax.expand_dims(_m(3), (2,)),
+    "expand_dims_negative": lambda: lax.expand_dims(_m(3), (-3,)),
+    "rev": lambda: lax.rev(_m(2, 3), (2,)),
+    "concatenate": lambda: lax.concatenate([_m(2, 3), _m(2, 3)], 2),
+    "sort": lambda: lax.sort(_m(2, 3), dimension=2),
+    "cumsum": lambda: lax.cumsum(_m(2, 3), axis=2),
+    "cummax_negative": lambda: lax.cummax(_m(2, 3), axis=-3),
+    "broadcasted_iota": lambda: lax.broadcasted_iota(I32, (2, 3), 2),
+    "broadcast_in_dim": lambda: lax.broadcast_in_dim(_m(3), (3, 2), (2,)),
+    "slice_limit": lambda: lax.slice(_m(2, 3), (0, 0), (2, 4)),
+    "squeeze_bind": lambda: registry["squeeze"].bind(_m(2, 1), dimensions=(2,)),
+}
+
+
+@pytest.mark.parametrize("name", list(OUT_OF_RANGE_AXES))
+def test_out_of_range_axes_raise_value_error(name):
+    with pytest.raises(ValueError):
+        OUT_OF_RANGE_AXES[name]()
+
+
+BAD_CALLS = {
+    "reshape_size": (lambda: lax.reshape(_m(2, 3), (4, 2)), ShapeError,
+                     r"reshape: .*\(2, 3\).*\(4, 2\)"),
+    "transpose_perm": (lambda: lax.transpose(_m(2, 3), (0, 0)), ShapeError,
+                       r"transpose: permutation \(0, 0\)"),
+    "squeeze_not_one": (lambda: lax.squeeze(_m(2, 3), (0,)), ShapeError,
+                        r"squeeze: .*\(2, 3\)"),
+    "broadcast_in_dim_size": (lambda: lax.broadcast_in_dim(_m(3), (2, 4), (1,)), ShapeError,
+                              r"broadcast_in_dim: .*\(3,\) to \(2, 4\)"),
+    "dot_general_contracting": (
+        lambda: lax.dot_general(_m(2, 3), _m(4, 5), (((1,), (0,)), ((), ()))), ShapeError,
+        r"dot_general: contracting .*\(2, 3\).*\(4, 5\)"),
+    "dot_general_dtypes": (
+        lambda: lax.dot_general(_m(2, 3), _m(3, 2, dtype=I32), (((1,), (0,)), ((), ()))),
+        DtypeError, r"dot_general: .*float32.*int32"),
+    "select_shapes": (lambda: lax.select(_m(2, dtype=BOOL), _m(2), _m(3)), ShapeError,
+                      r"select: .*\(2,\).*\(3,\)"),
+    "select_pred_dtype": (lambda: lax.select(_m(2), _m(2), _m(2)), DtypeError,
+                          r"select: predicate has dtype float32"),
+    "concatenate_shapes": (lambda: lax.concatenate([_m(2, 3), _m(2, 4)], 0), ShapeError,
+                           r"concatenate: .*\(2, 3\).*\(2, 4\)"),
+    "concatenate_dtypes": (lambda: lax.concatenate([_m(2), _m(2, dtype=I32)], 0), DtypeError,
+                           r"concatenate: .*float32.*int32"),
+    "pad_value_dtype": (
+        lambda: registry["pad"].bind(_m(2), _m(dtype=I32), padding_config=((1, 1, 0),)),
+        ShapeError, r"pad: .*float32.*int32"),
+    "pad_negative_size": (lambda: lax.pad(_m(2), 0.0, ((-2, -1, 0),)), ShapeError,
+                          r"pad: axis 0 of size 2 .*negative size"),
+    "dynamic_slice_size": (lambda: lax.dynamic_slice(_m(2, 3), (0, 0), (3, 1)), ShapeError,
+                           r"dynamic_slice: slice_sizes \(3, 1\) .*\(2, 3\)"),
+    "dynamic_slice_float_start": (lambda: lax.dynamic_slice(_m(2, 3), (0.0, 0), (1, 1)),
+                                  TypeError, r"dynamic_slice: .*float32"),
+    "dynamic_update_slice_big": (lambda: lax.dynamic_update_slice(_m(2), _m(3), (0,)),
+                                 ShapeError, r"dynamic_update_slice: .*\(3,\).*\(2,\)"),
+    "argmax_empty_axis": (lambda: lax.argmax(_m(0, 2), 0, I32), ShapeError,
+                          r"argmax: axis 0 of the operand \(shape \(0, 2\)\) is empty"),
+    "sort_shapes": (lambda: lax.sort([_m(2), _m(3)], num_keys=1), ShapeError,
+                    r"sort: .*\(2,\).*\(3,\)"),
+    "gather_float_index": (
+        lambda: lax.gather(_m(3), [_m(2)], (("array", 0),)), DtypeError,
+        r"gather: index arrays must be integers, got float32"),
+    "scatter_updates_shape": (
+        lambda: lax.scatter(_m(4, 2), [_m(3, dtype=I32)], _m(2, 2),
+                            (("array", 0), ("slice", 0, 2, 1))),
+        ShapeError, r"scatter: .*\(3, 2\).*\(2, 2\)"),
+    "reduce_sum_bool": (lambda: lax.reduce_sum(_m(2, dtype=BOOL), (0,)), DtypeError,
+                        r"reduce_sum: operand has dtype bool"),
+    "is_finite_int": (lambda: lax.is_finite(_m(2, dtype=I32)), DtypeError,
+                      r"is_finite: operand has dtype int32"),
+    "bitwise_float": (lambda: lax.bitwise_and(_m(2), _m(2)), DtypeError,
+                      r"and: operand has dtype float32"),
+    "lt_complex": (lambda: lax.lt(_m(2, dtype=C64), _m(2, dtype=C64)), DtypeError,
+                   r"lt: operand has dtype complex64"),
+    "rem_complex": (lambda: lax.rem(_m(2, dtype=C64), _m(2, dtype=C64)), DtypeError,
+                    r"rem: operand has dtype complex64"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(BAD_CALLS))
+def test_bad_calls_raise_named_errors(name):
+    call, error, pattern = BAD_CALLS[name]
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+def test_round_primitive_validates_rounding_method():
+    # lax.round checks the param, but the primitive's shape rule is what jaxprs, jit and
+    # eval_jaxpr rely on: an unknown method must not silently round half away from zero.
+    x = lax.as_array(np.array([0.5, 1.5, 2.5], F32))
+    with pytest.raises(ValueError, match="rounding_method"):
+        registry["round"].bind(x, rounding_method=7)
+
+
+def test_iota_primitive_canonicalizes_its_dtype_in_impl_too():
+    # The shape rule promises the canonical dtype (int32 without x64); the impl must deliver it.
+    closed = vfunc.make_jaxpr(lambda: registry["iota"].bind(dtype=I64, shape=(3,), dimension=0))()
+    assert closed.out_avals[0].dtype == I32
+    out = registry["iota"].bind(dtype=I64, shape=(3,), dimension=0)
+    assert out.dtype == I32
+    assert out.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "bad, good",
+    [
+        (lambda x, y: lax.add(x, y[:3]), lambda x, y: lax.add(x, y)),
+        (lambda x, y: lax.add(x, lax.convert_element_type(y, I32)), lambda x, y: lax.sub(x, y)),
+        (lambda x, y: lax.reshape(x, (5,)), lambda x, y: lax.reshape(x, (2, 2))),
+        (lambda x, y: lax.dot_general(x, y[:3], (((0,), (0,)), ((), ()))),
+         lambda x, y: lax.dot_general(x, y, (((0,), (0,)), ((), ())))),
+        (lambda x, y: lax.exp(lax.convert_element_type(x, I32)), lambda x, y: lax.exp(x)),
+        (lambda x, y: lax.dynamic_update_slice(x, lax.concatenate([y, y], 0), (0,)),
+         lambda x, y: lax.dynamic_update_slice(x, y, (0,))),
+    ],
+    ids=["broadcast", "dtype", "reshape", "dot_general", "int_exp", "update_slice"],
+)  # fmt: skip
+def test_failed_call_mutates_nothing(bad, good):
+    x_np = np.array([1.0, -2.0, 3.0, 0.5], F32)
+    y_np = np.array([0.25, 4.0, -1.0, 2.0], F32)
+    x, y = lax.as_array(x_np), lax.as_array(y_np)
+    expected = np.asarray(good(x, y)).copy()
+    for _ in range(2):  # the second failure must not have been cached as a success
+        with pytest.raises((ValueError, TypeError)):
+            bad(x, y)
+        np.testing.assert_array_equal(np.asarray(x), x_np)
+        np.testing.assert_array_equal(np.asarray(y), y_np)
+        np.testing.assert_array_equal(np.asarray(good(x, y)), expected)
+    # staging after the error still works and agrees
+    closed = vfunc.make_jaxpr(good)(x, y)
+    np.testing.assert_array_equal(
+        np.asarray(eval_jaxpr(closed.jaxpr, closed.consts, x, y)[0]), expected
+    )
+
+
+def test_error_while_staging_leaves_eager_mode_intact():
+    x = lax.as_array(np.ones(3, F32))
+    with pytest.raises(ShapeError):
+        vfunc.make_jaxpr(lambda a: lax.add(a, lax.as_array(np.ones(4, F32))))(x)
+    out = lax.add(x, x)  # must run eagerly again, not be captured by a dead trace
+    assert type(out).__name__ == "ArrayImpl"
+    assert out.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_impl_error_is_not_cached():
+    # pow on integers with a negative exponent passes the shape rule and fails in numpy; the
+    # eager cache must not remember that shape as good, and later valid calls must work.
+    base = lax.as_array(np.array([2, 3], I32))
+    with pytest.raises(ValueError):
+        lax.pow(base, lax.as_array(np.array([-1, 1], I32)))
+    assert lax.pow(base, lax.as_array(np.array([2, 1], I32))).tolist() == [4, 3]
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. Movement ops return views
+
+BIG = np.arange(2 * 500 * 1000, dtype=F32).reshape(2, 500, 1000)
+
+VIEWS = {
+    "reshape": lambda x: lax.reshape(x, (1000, 1000)),
+    "transpose": lambda x: lax.transpose(x, (2, 0, 1)),
+    "broadcast_in_dim": lambda x: lax.broadcast_in_dim(x, (3, 2, 500, 1000), (1, 2, 3)),
+    "broadcast_size_one": lambda x: lax.broadcast_in_dim(
+        lax.slice(x, (0, 0, 0), (1, 500, 1000)), (4, 500, 1000), (0, 1, 2)),
+    "squeeze": lambda x: lax.squeeze(lax.slice(x, (0, 0, 0), (1, 500, 1000)), (0,)),
+    "expand_dims": lambda x: lax.expand_dims(x, (0, 2)),
+    "slice": lambda x: lax.slice(x, (1, 10, 0), (2, 400, 1000), (1, 3, 7)),
+    "rev": lambda x: lax.rev(x, (1,)),
+    "dynamic_slice": lambda x: lax.dynamic_slice(x, (0, 5, 0), (2, 100, 1000)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(VIEWS))
+def test_movement_ops_are_views(name):
+    x = lax.as_array(BIG)
+    out = VIEWS[name](x)
+    assert np.shares_memory(np.asarray(out), np.asarray(x))
+    np.testing.assert_array_equal(np.asarray(x), BIG)  # and the operand is untouched
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. dot_general layouts against einsum
+
+
+@pytest.mark.parametrize("layout", DOT_LAYOUTS, ids=[d[0] for d in DOT_LAYOUTS])
+def test_dot_general_matches_einsum(layout):
+    name, ls, rs, dn, spec = layout
+    rng = rng_for("einsum", name)
+    lhs, rhs = rng.normal(size=ls).astype(F32), rng.normal(size=rs).astype(F32)
+    out = lax.dot_general(lax.as_array(lhs), lax.as_array(rhs), dn)
+    assert_close(out, np.einsum(spec, f64(lhs), f64(rhs)), F32, **SUM_TOL)
+    converted = lax.dot_general(lhs, rhs, dn, preferred_element_type=F16)
+    assert converted.dtype == F16
+
+
+def test_lax_dynamic_slice_negative_starts_count_from_the_end():
+    # jax.lax.dynamic_slice/dynamic_update_slice default to allow_negative_indices=True: a
+    # negative start is relative to the end (the primitive itself then clamps).
+    x = lax.as_array(np.arange(5, dtype=I32))
+    assert lax.dynamic_slice(x, (-2,), (2,)).tolist() == [3, 4]
+    update = lax.as_array(np.array([9], I32))
+    assert lax.dynamic_update_slice(x, update, (-1,)).tolist() == [0, 1, 2, 3, 9]
+    assert lax.dynamic_index_in_dim(x, -1, keepdims=False).tolist() == 4
+
+
+def test_dot_general_batch_dims_come_first():
+    lhs = lax.as_array(np.ones((3, 2, 4), F32))
+    rhs = lax.as_array(np.ones((4, 5, 2), F32))
+    out = lax.dot_general(lhs, rhs, (((2,), (0,)), ((1,), (2,))))
+    assert out.shape == (2, 3, 5)
+    assert np.all(np.asarray(out) == 4.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# 8. x64 mode
+
+
+def test_without_x64_float64_input_narrows():
+    previous = vfunc.config.enable_x64
+    vfunc.config.update("enable_x64", False)
+    try:
+        x = lax.as_array(np.array([1.0, 2.0]))
+        assert x.dtype == F32
+        assert lax.exp(x).dtype == F32
+        assert lax.as_array(np.array([1, 2], I64)).dtype == I32
+    finally:
+        vfunc.config.update("enable_x64", previous)
+
+
+def test_x64_keeps_float64_and_computes_in_it(x64):
+    x = lax.as_array(np.array([1e-10, 0.5, 3.0]))
+    assert x.dtype == F64
+    out = lax.exp(x)
+    assert out.dtype == F64
+    np.testing.assert_allclose(np.asarray(out), np.exp([1e-10, 0.5, 3.0]), rtol=1e-15)
+    # 1 + 1e-10 is not representable in float32: the sum proves the add ran in float64
+    one = lax.as_array(np.array(1.0))
+    assert float(lax.sub(lax.add(one, 1e-10), one)) == pytest.approx(1e-10, rel=1e-6)
+    assert lax.reduce_sum(x, (0,)).dtype == F64
+    lhs = np.random.default_rng(0).normal(size=(3, 4))
+    rhs = np.random.default_rng(1).normal(size=(4, 2))
+    dot = lax.dot_general(lhs, rhs, (((1,), (0,)), ((), ())))
+    assert dot.dtype == F64
+    np.testing.assert_allclose(np.asarray(dot), lhs @ rhs, rtol=1e-13)
+
+
+def test_x64_logistic_and_erf_in_float64(x64):
+    out = lax.logistic(lax.as_array(np.array([-100.0, -40.0, 0.0, 40.0])))
+    assert out.dtype == F64
+    tail = math.exp(-100.0) / (1.0 + math.exp(-100.0))
+    assert np.asarray(out)[0] == pytest.approx(tail, rel=1e-14)
+    assert np.asarray(out)[0] > 0
+    np.testing.assert_allclose(np.asarray(out)[1:], [math.exp(-40.0), 0.5, 1 - math.exp(-40.0)],
+                               rtol=1e-14)  # fmt: skip
+    values = [-3.0, -0.1, 0.0, 0.7, 2.5]
+    erf = lax.erf(lax.as_array(np.array(values)))
+    assert erf.dtype == F64
+    np.testing.assert_allclose(np.asarray(erf), [math.erf(v) for v in values], rtol=1e-15)
+    r = lax.round(lax.as_array(np.array([0.49999999999999994, 2.5])))
+    assert r.tolist() == [0.0, 3.0]
+
+
+def test_x64_integers_and_indices(x64):
+    k = lax.as_array(np.array([2**40, -(2**40) - 1, 3]))
+    assert k.dtype == I64
+    assert lax.div(k, 2).tolist() == [2**39, -(2**39), 1]
+    assert lax.argmax(k, 0, I64).dtype == I64
+    assert lax.iota(I64, 3).dtype == I64
+    assert lax.convert_element_type(k, F64).dtype == F64
+    closed = vfunc.make_jaxpr(lambda a: lax.mul(a, a))(lax.as_array(np.ones(2)))
+    assert closed.out_avals[0].dtype == F64
+    assert str(closed) == "{ lambda ; a:f64[2]. let b:f64[2] = mul a a in (b,) }"
+
+
+def test_x64_fixture_restores_the_flag(x64):
+    assert vfunc.config.enable_x64
