@@ -20,11 +20,16 @@ gather and dropped by scatter, as JAX does by default; negative indices count fr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from vfunc.core import Primitive, ShapedArray
+import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
+from vfunc import dtypes
+from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._checks import broadcast_shapes
+from vfunc.primitives.elementwise import broadcast_to_shape, unbroadcast
 
 IndexSpec = tuple[tuple, ...]
 _ADVANCED = object()
@@ -109,7 +114,78 @@ def _gather_impl(x, *indices, spec):
     return x[numpy_index(x.shape, spec, indices, drop=False)]
 
 
-gather_p = Primitive("gather", _gather_impl, _gather_shape, weak_type=lambda weak, **_: weak[0])
+# ----------------------------------------------------------------------------------------------
+# Helpers for the VJP rules. gather clamps out-of-range indices while scatter drops them, so a
+# rule that moves a cotangent from one to the other first normalizes the indices itself.
+
+
+def _full(shape: tuple[int, ...], value, dtype: np.dtype):
+    return lax.broadcast_in_dim(wrap_numpy(np.array(value, dtype)), shape, ())
+
+
+def _array_sizes(shape: tuple[int, ...], spec: IndexSpec) -> dict[int, int]:
+    """Index operand number -> the size of the operand axis it indexes."""
+    sizes, axes = {}, iter(shape)
+    for entry in spec:
+        if entry[0] == "slice":
+            next(axes)
+        elif entry[0] == "array":
+            sizes[entry[1]] = next(axes)
+    return sizes
+
+
+def _normalize_indices(
+    shape: tuple[int, ...], spec: IndexSpec, indices, *, want_valid: bool = True
+) -> tuple[list, object]:
+    """The index operands as gather reads them (negative ones wrapped once, then clamped into
+    range), and a bool mask over the indexed shape that is True where every index was in range
+    (where scatter writes rather than drops); None when there are no index arrays."""
+    sizes = _array_sizes(shape, spec)
+    clamped, valid = [], []
+    for k, index in enumerate(indices):
+        size = sizes[k]
+        if index.dtype.kind == "u" or index.dtype.itemsize < dtypes.default_int().itemsize:
+            index = lax.convert_element_type(index, dtypes.default_int())  # room for +size
+        wrapped = lax.select(lax.lt(index, 0), lax.add(index, size), index)
+        clamped.append(lax.min(lax.max(wrapped, 0), max(size - 1, 0)))
+        valid.append(lax.bitwise_and(lax.ge(wrapped, 0), lax.lt(wrapped, size)))
+    if not indices or not want_valid:
+        return clamped, None
+    index_shape = broadcast_shapes("scatter", *[i.shape for i in indices])
+    mask = broadcast_to_shape(valid[0], index_shape)
+    for v in valid[1:]:
+        mask = lax.bitwise_and(mask, broadcast_to_shape(v, index_shape))
+    # The broadcast index axes sit where the array entries are when those are adjacent, first
+    # otherwise (NumPy's rule, as index_result_shape).
+    target = index_result_shape("scatter", shape, spec, [i.shape for i in indices])
+    positions = [i for i, e in enumerate(spec) if e[0] == "array"]
+    first = positions[0] if positions == list(range(positions[0], positions[-1] + 1)) else 0
+    dims = tuple(range(first, first + len(index_shape)))
+    return clamped, lax.broadcast_in_dim(mask, target, dims)
+
+
+def _where_valid(valid, value, fill=0):
+    if valid is None:
+        return value
+    return lax.select(valid, value, _full(value.shape, fill, value.dtype))
+
+
+def _gather_vjp(g, x, *indices, out, spec):
+    del out
+    clamped, _ = _normalize_indices(x.shape, spec, indices, want_valid=False)
+    # Duplicate indices read one element several times: scatter_add sums their cotangents.
+    ct = scatter_add_p.bind(_full(x.shape, 0, g.dtype), g, *clamped, spec=spec)
+    return (ct,) + (None,) * len(indices)
+
+
+gather_p = Primitive(
+    "gather",
+    _gather_impl,
+    _gather_shape,
+    weak_type=lambda weak, **_: weak[0],
+    vjp=_gather_vjp,
+    linear=(0,),
+)
 
 
 def _scatter_shape(name: str):
@@ -175,25 +251,119 @@ def _ufunc_at(ufunc):
         if any(isinstance(p, np.ndarray) for p in place):
             ufunc.at(out, place, updates)  # accumulates duplicate indices, like np.add.at
         else:
-            view = out[place]
-            ufunc(view, updates, out=view)
+            # Assign rather than ufunc(..., out=view): a 0-d place reads as a numpy scalar,
+            # which cannot be an out= target.
+            out[place] = ufunc(out[place], updates)
 
     return combine
 
 
-def _scatter(name: str, combine) -> Primitive:
+def _scatter_vjp(g, x, updates, *indices, out, spec):
+    # The operand's cotangent is g where it survived; an update's is g where it was written
+    # and not overwritten by a later duplicate, nor dropped as out of range. To know which
+    # won, scatter the update ids the same way and read them back (JAX's trick).
+    del out
+    ct_x = scatter_p.bind(g, _full((), 0, g.dtype), *indices, spec=spec)
+    if not indices:  # static slices only: no duplicates, nothing dropped
+        return ct_x, unbroadcast(gather_p.bind(g, spec=spec), updates.shape)
+    target = index_result_shape("scatter", x.shape, spec, [i.shape for i in indices])
+    int_dtype = dtypes.default_int()
+    ids = lax.reshape(lax.iota(int_dtype, math.prod(target)), target)
+    winners = scatter_p.bind(_full(x.shape, -1, int_dtype), ids, *indices, spec=spec)
+    won = lax.eq(gather_p.bind(winners, *indices, spec=spec), ids)
+    ct_u = _where_valid(won, gather_p.bind(g, *indices, spec=spec))
+    return (ct_x, unbroadcast(ct_u, updates.shape)) + (None,) * len(indices)
+
+
+def _scatter_add_vjp(g, x, updates, *indices, out, spec):
+    del out
+    clamped, valid = _normalize_indices(x.shape, spec, indices)
+    ct_u = _where_valid(valid, gather_p.bind(g, *clamped, spec=spec))  # dropped: no effect
+    return (g, unbroadcast(ct_u, updates.shape)) + (None,) * len(indices)
+
+
+def _scatter_mul_vjp(g, x, updates, *indices, out, spec):
+    """Exact with zeros and duplicate indices, to any order (JAX requires unique indices).
+
+    An update's derivative is ``g * x`` at its position times the product of the *other*
+    updates there. Those products come without division: sort the updates by position, take
+    exclusive prefix and suffix products within each run of equal positions, and multiply.
+    """
+    del out
+    ct_x = scatter_mul_p.bind(g, updates, *indices, spec=spec)
+    clamped, valid = _normalize_indices(x.shape, spec, indices)
+    target = index_result_shape("scatter_mul", x.shape, spec, [i.shape for i in indices])
+    size = math.prod(target)
+    int_dtype = dtypes.default_int()
+    u = broadcast_to_shape(updates, target)
+    u = _where_valid(valid, u, fill=1)  # dropped updates multiply nothing
+    # Which element of x each update lands on, as a flat id (read through the same index).
+    x_ids = lax.reshape(lax.iota(int_dtype, math.prod(x.shape)), x.shape)
+    ids = lax.reshape(gather_p.bind(x_ids, *clamped, spec=spec), (size,))
+    order = lax.iota(int_dtype, size)
+    ids, flat, perm = lax.sort([ids, lax.reshape(u, (size,)), order], dimension=0, num_keys=1)
+    before = _exclusive_run_prod(flat, ids)
+    after = lax.rev(_exclusive_run_prod(lax.rev(flat, (0,)), lax.rev(ids, (0,))), (0,))
+    others = lax.sort([perm, before * after], dimension=0, num_keys=1)[1]
+    ct_u = gather_p.bind(g * x, *clamped, spec=spec) * lax.reshape(others, target)
+    return (ct_x, unbroadcast(_where_valid(valid, ct_u), updates.shape)) + (None,) * len(indices)
+
+
+def _exclusive_run_prod(values, ids):
+    """For 1-d ``values`` grouped into runs of equal ``ids``: the product of the earlier values
+    of the same run (1 for a run's first), by doubling: log2(n) shifted products."""
+    n = values.shape[0]
+    position = lax.iota(ids.dtype, n)
+    new_run = lax.ne(ids, _shift(ids, 1, -1))
+    start = lax.cummax(lax.select(new_run, position, _full((n,), 0, ids.dtype)), 0)
+    ones = _full((n,), 1, values.dtype)
+    running, step = values, 1  # running_i: product over the run's members in (i - step, i]
+    while step < n:
+        inside = lax.ge(lax.sub(position, step), start)
+        running = running * lax.select(inside, _shift(running, step, 1), ones)
+        step *= 2
+    inside = lax.ge(lax.sub(position, 1), start)
+    return lax.select(inside, _shift(running, 1, 1), ones)
+
+
+def _shift(x, by: int, fill):
+    """1-d ``x`` moved ``by`` places toward the end, ``fill`` coming in at the front."""
+    return lax.pad(x, wrap_numpy(np.array(fill, x.dtype)), ((by, -by, 0),))
+
+
+def _scatter_extremum_vjp(g, x, updates, *indices, out, spec):
+    """The cotangent goes to whichever of the operand and the updates attained the result; at
+    a tie it is shared equally among all that did (as reduce_max and max, and as JAX)."""
+    clamped, valid = _normalize_indices(x.shape, spec, indices)
+    target = index_result_shape("scatter", x.shape, spec, [i.shape for i in indices])
+    u = broadcast_to_shape(updates, target)
+    hits_x = lax.convert_element_type(lax.eq(x, out), g.dtype)
+    out_at = gather_p.bind(out, *clamped, spec=spec)
+    hits_u = _where_valid(valid, lax.convert_element_type(lax.eq(u, out_at), g.dtype))
+    count = hits_x + scatter_add_p.bind(_full(x.shape, 0, g.dtype), hits_u, *clamped, spec=spec)
+    # A NaN result equals nothing: give it count 1 (and so a zero cotangent), not 0 / 0.
+    count = count + lax.convert_element_type(lax.eq(count, _full(x.shape, 0, g.dtype)), g.dtype)
+    share = g / count
+    ct_u = gather_p.bind(share, *clamped, spec=spec) * hits_u
+    return (share * hits_x, unbroadcast(ct_u, updates.shape)) + (None,) * len(indices)
+
+
+def _scatter(name: str, combine, vjp, linear=None) -> Primitive:
     return Primitive(
         name,
         _scatter_impl(combine),
         _scatter_shape(name),
         weak_type=lambda weak, **_: weak[0],
+        vjp=vjp,
+        linear=linear,
     )
 
 
+# scatter_mul is linear in the operand alone, not jointly with the updates: no linear=.
 # fmt: off
-scatter_p     = _scatter("scatter",     _set)
-scatter_add_p = _scatter("scatter_add", _ufunc_at(np.add))
-scatter_mul_p = _scatter("scatter_mul", _ufunc_at(np.multiply))
-scatter_min_p = _scatter("scatter_min", _ufunc_at(np.minimum))
-scatter_max_p = _scatter("scatter_max", _ufunc_at(np.maximum))
+scatter_p     = _scatter("scatter",     _set,                 _scatter_vjp,     linear=(0, 1))
+scatter_add_p = _scatter("scatter_add", _ufunc_at(np.add),    _scatter_add_vjp, linear=(0, 1))
+scatter_mul_p = _scatter("scatter_mul", _ufunc_at(np.multiply), _scatter_mul_vjp)
+scatter_min_p = _scatter("scatter_min", _ufunc_at(np.minimum), _scatter_extremum_vjp)
+scatter_max_p = _scatter("scatter_max", _ufunc_at(np.maximum), _scatter_extremum_vjp)
 # fmt: on

@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 
+import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
 from vfunc import dtypes
-from vfunc.core import Primitive, ShapedArray
+from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._checks import check_axes, check_dtype_kind, check_shape
 
@@ -48,7 +49,35 @@ def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
     return np.broadcast_to(x.reshape(expanded), shape)
 
 
-broadcast_in_dim_p = Primitive("broadcast_in_dim", _broadcast_in_dim_impl, _broadcast_in_dim_shape)
+def _zeros(shape: tuple[int, ...], dtype: np.dtype):
+    """A zero array (a broadcast scalar: allocates nothing when eager)."""
+    return lax.broadcast_in_dim(wrap_numpy(np.zeros((), dtype)), shape, ())
+
+
+# The VJP of a movement op is the inverse movement; every one of them is linear in its array
+# operands, so forward mode applies the primitive itself to the tangents.
+
+
+def _broadcast_in_dim_vjp(g, x, *, out, shape, broadcast_dimensions):
+    del out
+    # Sum over the new axes and over the operand's size-1 axes that were stretched.
+    kept = {d for d, n in zip(broadcast_dimensions, x.shape, strict=True) if n == shape[d]}
+    axes = tuple(i for i in range(len(shape)) if i not in kept)
+    return (lax.reshape(lax.reduce_sum(g, axes) if axes else g, x.shape),)
+
+
+broadcast_in_dim_p = Primitive(
+    "broadcast_in_dim",
+    _broadcast_in_dim_impl,
+    _broadcast_in_dim_shape,
+    vjp=_broadcast_in_dim_vjp,
+    linear=(0,),
+)
+
+
+def _reshape_back_vjp(g, x, *, out, **params):
+    del out, params
+    return (lax.reshape(g, x.shape),)
 
 
 def _reshape_shape(x: ShapedArray, *, new_sizes: tuple[int, ...]) -> ShapedArray:
@@ -61,7 +90,13 @@ def _reshape_shape(x: ShapedArray, *, new_sizes: tuple[int, ...]) -> ShapedArray
     return ShapedArray(new_sizes, x.dtype)
 
 
-reshape_p = Primitive("reshape", lambda x, *, new_sizes: x.reshape(new_sizes), _reshape_shape)
+reshape_p = Primitive(
+    "reshape",
+    lambda x, *, new_sizes: x.reshape(new_sizes),
+    _reshape_shape,
+    vjp=_reshape_back_vjp,
+    linear=(0,),
+)
 
 
 def _transpose_shape(x: ShapedArray, *, permutation: tuple[int, ...]) -> ShapedArray:
@@ -74,8 +109,17 @@ def _transpose_shape(x: ShapedArray, *, permutation: tuple[int, ...]) -> ShapedA
     return ShapedArray(tuple(x.shape[p] for p in perm), x.dtype)
 
 
+def _transpose_vjp(g, x, *, out, permutation):
+    del x, out
+    return (lax.transpose(g, tuple(int(i) for i in np.argsort(permutation))),)
+
+
 transpose_p = Primitive(
-    "transpose", lambda x, *, permutation: x.transpose(permutation), _transpose_shape
+    "transpose",
+    lambda x, *, permutation: x.transpose(permutation),
+    _transpose_shape,
+    vjp=_transpose_vjp,
+    linear=(0,),
 )
 
 
@@ -91,7 +135,11 @@ def _squeeze_shape(x: ShapedArray, *, dimensions: tuple[int, ...]) -> ShapedArra
 
 
 squeeze_p = Primitive(
-    "squeeze", lambda x, *, dimensions: np.squeeze(x, axis=dimensions), _squeeze_shape
+    "squeeze",
+    lambda x, *, dimensions: np.squeeze(x, axis=dimensions),
+    _squeeze_shape,
+    vjp=_reshape_back_vjp,
+    linear=(0,),
 )
 
 
@@ -106,6 +154,8 @@ expand_dims_p = Primitive(
     "expand_dims",
     lambda x, *, dimensions: np.expand_dims(x, dimensions),
     _expand_dims_shape,
+    vjp=_reshape_back_vjp,
+    linear=(0,),
 )
 
 
@@ -140,7 +190,17 @@ def _slice_impl(x, *, start_indices, limit_indices, strides):
     return x[tuple(map(slice, start_indices, limit_indices, strides))]
 
 
-slice_p = Primitive("slice", _slice_impl, _slice_shape)
+def _slice_vjp(g, x, *, out, start_indices, limit_indices, strides):
+    del out, limit_indices
+    strides = strides or (1,) * x.ndim
+    config = []
+    for lo, st, n, size in zip(start_indices, strides, g.shape, x.shape, strict=True):
+        end = lo + (n - 1) * st + 1 if n else lo  # one past the last element taken
+        config.append((lo, size - end, st - 1))
+    return (lax.pad(g, _zeros((), g.dtype), config),)
+
+
+slice_p = Primitive("slice", _slice_impl, _slice_shape, vjp=_slice_vjp, linear=(0,))
 
 
 def _iota_shape(*, dtype: np.dtype, shape: tuple[int, ...], dimension: int) -> ShapedArray:
@@ -156,7 +216,8 @@ def _iota_impl(*, dtype, shape, dimension):
     return _broadcast_in_dim_impl(line, shape=shape, broadcast_dimensions=(dimension,))
 
 
-iota_p = Primitive("iota", _iota_impl, _iota_shape)
+# No operands, so nothing to differentiate: a constant to every transformation.
+iota_p = Primitive("iota", _iota_impl, _iota_shape, differentiable=False)
 
 
 def _rev_shape(x: ShapedArray, *, dimensions: tuple[int, ...]) -> ShapedArray:
@@ -164,7 +225,18 @@ def _rev_shape(x: ShapedArray, *, dimensions: tuple[int, ...]) -> ShapedArray:
     return ShapedArray(x.shape, x.dtype)
 
 
-rev_p = Primitive("rev", lambda x, *, dimensions: np.flip(x, dimensions), _rev_shape)
+def _rev_vjp(g, x, *, out, dimensions):
+    del x, out
+    return (lax.rev(g, dimensions),)
+
+
+rev_p = Primitive(
+    "rev",
+    lambda x, *, dimensions: np.flip(x, dimensions),
+    _rev_shape,
+    vjp=_rev_vjp,
+    linear=(0,),
+)
 
 
 def _concatenate_shape(*xs: ShapedArray, dimension: int) -> ShapedArray:
@@ -192,10 +264,31 @@ def _concatenate_shape(*xs: ShapedArray, dimension: int) -> ShapedArray:
     return ShapedArray(shape, first.dtype)
 
 
+def _concatenate_vjp(g, *xs, out, dimension):
+    del out
+    cts, start = [], 0
+    for x in xs:
+        begin, limit = [0] * g.ndim, list(g.shape)
+        begin[dimension], limit[dimension] = start, start + x.shape[dimension]
+        cts.append(lax.slice(g, begin, limit))
+        start += x.shape[dimension]
+    return tuple(cts)
+
+
+def _concatenate_jvp(primals, tangents, *, out, dimension):
+    # A rule rather than linear=...: the operand count varies, and linear names positions.
+    del out
+    filled = [_zeros(p.shape, p.dtype) if t is None else t
+              for p, t in zip(primals, tangents, strict=True)]  # fmt: skip
+    return concatenate_p.bind(*filled, dimension=dimension)
+
+
 concatenate_p = Primitive(
     "concatenate",
     lambda *xs, dimension: np.concatenate(xs, axis=dimension),
     _concatenate_shape,
+    vjp=_concatenate_vjp,
+    jvp=_concatenate_jvp,
 )
 
 
@@ -245,7 +338,24 @@ def _pad_impl(x, padding_value, *, padding_config):
     return out[crop]
 
 
-pad_p = Primitive("pad", _pad_impl, _pad_shape)
+def _pad_vjp(g, x, padding_value, *, out, padding_config):
+    del padding_value, out
+    # Undo the edges (padding by -low/-high crops what was added and restores, as zeros, what
+    # negative padding cropped), then take every (interior + 1)-th element.
+    unpadded = lax.pad(g, _zeros((), g.dtype), [(-lo, -hi, 0) for lo, hi, _ in padding_config])
+    ct_x = lax.slice(
+        unpadded,
+        [0] * x.ndim,
+        unpadded.shape,
+        [interior + 1 for _, _, interior in padding_config],
+    )
+    # Every output element is the padding value or a surviving operand element.
+    all_axes = tuple(range(g.ndim))
+    ct_value = lax.reduce_sum(g, all_axes) - lax.reduce_sum(ct_x, all_axes)
+    return ct_x, ct_value
+
+
+pad_p = Primitive("pad", _pad_impl, _pad_shape, vjp=_pad_vjp, linear=(0, 1))
 
 
 def _check_start_indices(op: str, x: ShapedArray, starts: tuple[ShapedArray, ...]) -> None:
@@ -284,11 +394,20 @@ def _dynamic_slice_impl(x, *starts, slice_sizes):
     return x[tuple(slice(b, b + k) for b, k in zip(begin, slice_sizes, strict=True))]
 
 
+def _dynamic_slice_vjp(g, x, *starts, out, slice_sizes):
+    del out, slice_sizes
+    # dynamic_update_slice clamps the starts exactly as dynamic_slice did (same window size).
+    ct = dynamic_update_slice_p.bind(_zeros(x.shape, g.dtype), g, *starts)
+    return (ct,) + (None,) * len(starts)
+
+
 dynamic_slice_p = Primitive(
     "dynamic_slice",
     _dynamic_slice_impl,
     _dynamic_slice_shape,
     weak_type=lambda weak, **_: weak[0],
+    vjp=_dynamic_slice_vjp,
+    linear=(0,),
 )
 
 
@@ -316,9 +435,18 @@ def _dynamic_update_slice_impl(x, update, *starts):
     return out
 
 
+def _dynamic_update_slice_vjp(g, x, update, *starts, out):
+    del x, out
+    ct_x = dynamic_update_slice_p.bind(g, _zeros(update.shape, g.dtype), *starts)
+    ct_update = dynamic_slice_p.bind(g, *starts, slice_sizes=update.shape)
+    return (ct_x, ct_update) + (None,) * len(starts)
+
+
 dynamic_update_slice_p = Primitive(
     "dynamic_update_slice",
     _dynamic_update_slice_impl,
     _dynamic_update_slice_shape,
     weak_type=lambda weak, **_: weak[0] and weak[1],
+    vjp=_dynamic_update_slice_vjp,
+    linear=(0, 1),
 )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfunc.core import Primitive, ShapedArray
+import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
+from vfunc import dtypes
+from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import ShapeError
 from vfunc.primitives._checks import check_dtype_kind
 
@@ -35,11 +37,46 @@ def _sort_impl(*operands, dimension, num_keys):
     return [np.take_along_axis(o, order, axis=dimension) for o in operands]
 
 
+def _differentiable(x) -> bool:
+    return x.dtype.kind in "fc"
+
+
+def _sort_vjp(g, *operands, out, dimension, num_keys):
+    # Sorting is a permutation: find it by sorting an iota along with the keys (stable, so the
+    # same one), then undo it by sorting the cotangents with the permutation as the key.
+    del out
+    wanted = [i for i, x in enumerate(operands) if _differentiable(x)]
+    if not wanted:
+        return (None,) * len(operands)
+    shape = operands[0].shape
+    iota = lax.broadcasted_iota(dtypes.default_int(), shape, dimension)
+    perm = sort_p.bind(*operands[:num_keys], iota, dimension=dimension, num_keys=num_keys)[-1]
+    unsorted = sort_p.bind(perm, *[g[i] for i in wanted], dimension=dimension, num_keys=1)[1:]
+    cts: list = [None] * len(operands)
+    for i, ct in zip(wanted, unsorted, strict=True):
+        cts[i] = ct
+    return tuple(cts)
+
+
+def _sort_jvp(primals, tangents, *, out, dimension, num_keys):
+    # The output tangents are the input tangents, permuted alongside by the same keys.
+    del out
+    wanted = [i for i, t in enumerate(tangents) if t is not None]
+    moved = sort_p.bind(*primals[:num_keys], *[tangents[i] for i in wanted],
+                        dimension=dimension, num_keys=num_keys)[num_keys:]  # fmt: skip
+    result: list = [None] * len(primals)
+    for i, t in zip(wanted, moved, strict=True):
+        result[i] = t
+    return result
+
+
 sort_p = Primitive(
     "sort",
     _sort_impl,
     _sort_shape,
     weak_type=lambda weak, **_: list(weak),
+    vjp=_sort_vjp,
+    jvp=_sort_jvp,
     multiple_results=True,
 )
 
@@ -64,13 +101,72 @@ def _cumulative_impl(accumulate):
     return impl
 
 
-def _cumulative(name: str, accumulate, kinds: str) -> Primitive:
-    return Primitive(name, _cumulative_impl(accumulate), _cumulative_shape(name, kinds))
+def _cumulative(name: str, accumulate, kinds: str, **rules) -> Primitive:
+    return Primitive(name, _cumulative_impl(accumulate), _cumulative_shape(name, kinds), **rules)
+
+
+def _cumsum_vjp(g, x, *, out, axis, reverse):
+    del x, out
+    return (lax.cumsum(g, axis, reverse=not reverse),)
+
+
+def _shift(x, axis: int, by: int, fill):
+    """``x`` moved ``by`` places along ``axis`` (toward higher indices when positive), the
+    vacated places filled with ``fill``: a pad whose negative side crops."""
+    config = [(0, 0, 0)] * x.ndim
+    config[axis] = (by, -by, 0)
+    return lax.pad(x, wrap_numpy(np.array(fill, x.dtype)), config)
+
+
+def _cumprod_vjp(g, x, *, out, axis, reverse):
+    """Exact, zeros included: no division.
+
+    With ``out_j = x_0 ... x_j``, the cotangent of ``x_i`` is ``(x_0 ... x_{i-1}) * h_i`` where
+    ``h_i = sum_{j >= i} g_j x_{i+1} ... x_j``, i.e. ``h_i = g_i + x_{i+1} h_{i+1}``. That
+    recurrence is solved by doubling: ``h_i = b_i + a_i h_{i+s}`` with ``s = 1, 2, 4, ...``
+    (log2(n) steps of shifts and products, all differentiable again).
+    """
+    if reverse:
+        x, g, out = lax.rev(x, (axis,)), lax.rev(g, (axis,)), lax.rev(out, (axis,))
+    n = x.shape[axis]
+    b, a = g, _shift(x, axis, -1, 0)
+    step = 1
+    while step < n:
+        b = b + a * _shift(b, axis, -step, 0)
+        a = a * _shift(a, axis, -step, 0)
+        step *= 2
+    ct = _shift(out, axis, 1, 1) * b
+    return (lax.rev(ct, (axis,)) if reverse else ct,)
+
+
+def _cumulative_extremum_vjp(g, x, *, out, axis, reverse):
+    """Each output's cotangent goes to the one input that attained it: the last position at or
+    before it (in the scan's direction) equal to the running extremum. At a tie the newest
+    equal element takes it; the cotangent is not split."""
+    if reverse:
+        x, g, out = lax.rev(x, (axis,)), lax.rev(g, (axis,)), lax.rev(out, (axis,))
+    int_dtype = dtypes.default_int()
+    position = lax.broadcasted_iota(int_dtype, x.shape, axis)
+    # x_k == out_k marks where the running extremum was (re)attained; the last such k <= j is
+    # the source of out_j, since the extremum only changes at such positions.
+    none = lax.broadcast_in_dim(wrap_numpy(np.array(-1, int_dtype)), x.shape, ())
+    source = lax.cummax(lax.select(lax.eq(x, out), position, none), axis)
+    source = lax.max(source, 0)  # a leading NaN attains nothing: keep the index in range
+    index = [lax.broadcasted_iota(int_dtype, x.shape, d) for d in range(x.ndim)]
+    index[axis] = source
+    spec = tuple(("array", d) for d in range(x.ndim))
+    zeros = lax.broadcast_in_dim(wrap_numpy(np.zeros((), g.dtype)), x.shape, ())
+    ct = lax.scatter(zeros, index, g, spec, mode="add")
+    return (lax.rev(ct, (axis,)) if reverse else ct,)
 
 
 # fmt: off
-cumsum_p  = _cumulative("cumsum",  lambda x, axis: np.cumsum(x, axis, dtype=x.dtype),  "iufc")
-cumprod_p = _cumulative("cumprod", lambda x, axis: np.cumprod(x, axis, dtype=x.dtype), "iufc")
-cummax_p  = _cumulative("cummax",  lambda x, axis: np.maximum.accumulate(x, axis),     "biuf")
-cummin_p  = _cumulative("cummin",  lambda x, axis: np.minimum.accumulate(x, axis),     "biuf")
+cumsum_p  = _cumulative("cumsum",  lambda x, axis: np.cumsum(x, axis, dtype=x.dtype),  "iufc",
+                        vjp=_cumsum_vjp, linear=(0,))
+cumprod_p = _cumulative("cumprod", lambda x, axis: np.cumprod(x, axis, dtype=x.dtype), "iufc",
+                        vjp=_cumprod_vjp)
+cummax_p  = _cumulative("cummax",  lambda x, axis: np.maximum.accumulate(x, axis),     "biuf",
+                        vjp=_cumulative_extremum_vjp)
+cummin_p  = _cumulative("cummin",  lambda x, axis: np.minimum.accumulate(x, axis),     "biuf",
+                        vjp=_cumulative_extremum_vjp)
 # fmt: on
