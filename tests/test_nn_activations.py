@@ -413,12 +413,9 @@ def test_elementwise_gradients_match_finite_differences(fn):
     check_grads(fn, (RNG.uniform(-3, 3, 7),), order=2)
 
 
-# softmax, log_softmax and glu pass their result through keepdims/split movement ops, whose
-# VJP rules are not in the registry yet; the mark tolerates exactly that error.
-@pytest.mark.xfail(raises=NotImplementedError, reason="movement-op VJPs not registered yet")
 @pytest.mark.parametrize("fn", [nn.softmax, nn.log_softmax, nn.glu, nn.standardize])
 def test_normalizing_gradients_match_finite_differences(fn):
-    check_grads(fn, (RNG.normal(size=(3, 4)),), order=1)
+    check_grads(fn, (RNG.normal(size=(3, 4)),), order=2)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 This module only re-exports the public API; nothing is defined here.
 """
 
-from vfunc import dtypes, errors, lax, numpy, testing, tree, tree_util  # noqa: F401
+from vfunc import dtypes, errors, lax, nn, numpy, testing, tree, tree_util  # noqa: F401
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct
 from vfunc.transforms.ad import (

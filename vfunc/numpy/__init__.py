@@ -7,7 +7,8 @@ Python scalars weakly typed). In-place assignment becomes ``x.at[...]``.
 import numpy as _np
 
 from vfunc.core import Array as ndarray
-from vfunc.numpy import _methods
+from vfunc.numpy import _methods, linalg
+from vfunc.numpy.contractions import einsum, inner, kron, outer, tensordot, vdot
 from vfunc.numpy.creation import (
     arange,
     array,
@@ -24,6 +25,7 @@ from vfunc.numpy.creation import (
     zeros_like,
 )
 from vfunc.numpy.indexing import nonzero, take, take_along_axis
+from vfunc.numpy.matrices import diag, diagonal, meshgrid, trace, tril, triu
 from vfunc.numpy.movement import (
     argsort,
     array_split,
