@@ -42,6 +42,10 @@ def _is_int(value: Any) -> bool:
 
 def _index_array(value: Any, op: str) -> Array:
     """An array-valued index as an Array: lists and numpy arrays are converted."""
+    if isinstance(value, (list, tuple)) and np.size(value) == 0:
+        # NumPy reads an empty (possibly nested) sequence as an empty integer index, where
+        # as_array would make it a float array.
+        return wrap_numpy(np.zeros(np.shape(value), dtypes.default_int()))
     arr = value if isinstance(value, Array) else as_array(value, op)
     if arr.dtype.kind not in "iub":
         raise IndexError(
@@ -173,7 +177,11 @@ def _spec(x_shape: tuple[int, ...], entries: list[tuple], op: str):
         size = x_shape[axis]
         if entry[0] == "slice":
             start, stop, step = entry[1].indices(size)
-            if step < 0 and stop < 0:
+            if not len(range(start, stop, step)):
+                # A normalized empty slice may hold -1 (e.g. start of slice(-5, None, -1) on
+                # 3 elements), which numpy would re-read as "the last element".
+                start, stop, step = 0, 0, 1
+            elif step < 0 and stop < 0:
                 stop = None  # -1 would mean "the last element" to a slice
             spec.append(("slice", start, stop, step))
         elif entry[0] == "int":
@@ -255,6 +263,9 @@ def take(
     mode = mode or "fill"
     if mode == "wrap":
         idx = remainder(idx, size)
+    elif mode == "clip":
+        # Clamp into [0, n-1] before gather, which would otherwise wrap negatives once.
+        idx = clip(idx, 0, max(size - 1, 0))
     elif mode not in ("fill", "clip", "promise_in_bounds"):
         raise ValueError(f"take: mode must be fill, clip, wrap or promise_in_bounds, got {mode!r}")
     spec = tuple(("slice", 0, n, 1) if d != axis else ("array", 0) for d, n in enumerate(x.shape))

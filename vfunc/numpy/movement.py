@@ -136,7 +136,8 @@ def _split(op: str, ary: ArrayLike, sections: Any, axis: int, even: bool) -> lis
     bounds = _split_points(op, size, sections, even)
     out = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        lo, hi = min(max(int(lo), 0), size), min(max(int(hi), 0), size)
+        # Each piece is ary[lo:hi] as NumPy slices it: negative points count from the end.
+        lo, hi, _ = slice(int(lo), int(hi)).indices(size)
         start, limit = [0] * x.ndim, list(x.shape)
         start[axis], limit[axis] = lo, max(hi, lo)
         out.append(lax.slice(x, start, limit))
@@ -197,6 +198,8 @@ def pad(
     x = as_array(array, "pad")
     widths = _pad_widths("pad", pad_width, x.ndim)
     if mode == "constant":
+        if not x.ndim:
+            return x  # no axes to pad, as numpy.pad
         values = np.broadcast_to(np.asarray(constant_values, dtype=object), (x.ndim, 2))
         if all(v == values.flat[0] for v in values.flat) and not isinstance(values.flat[0], Array):
             config = [(lo, hi, 0) for lo, hi in widths]
@@ -218,7 +221,7 @@ def pad(
         if x.shape[axis] == 0:
             raise ValueError(f"pad: cannot {mode}-pad an empty axis {axis} (shape {x.shape})")
         index = _reflect_index(mode, x.shape[axis], lo, hi)
-        x = take(x, wrap_numpy(index.astype(np.int32)), axis=axis, mode="clip")
+        x = take(x, wrap_numpy(index.astype(np.int32)), axis=axis, mode="promise_in_bounds")
     return x
 
 
@@ -260,7 +263,7 @@ def roll(a: ArrayLike, shift: Any, axis: int | Sequence[int] | None = None) -> A
             continue
         if isinstance(s, Tracer):
             index = remainder(subtract(lax.iota(s.dtype, size), s), size)
-            x = take(x, index, axis=ax, mode="clip")
+            x = take(x, index, axis=ax, mode="promise_in_bounds")
             continue
         k = operator.index(s) % size
         if k:
@@ -311,7 +314,7 @@ def repeat(
         )
     else:
         index = np.repeat(np.arange(x.shape[axis]), np.broadcast_to(counts, (x.shape[axis],)))
-        out = take(x, wrap_numpy(index.astype(np.int32)), axis=axis, mode="clip")
+        out = take(x, wrap_numpy(index.astype(np.int32)), axis=axis, mode="promise_in_bounds")
     if total_repeat_length is not None and out.shape[axis] != total_repeat_length:
         raise ValueError(
             f"repeat: total_repeat_length={total_repeat_length} differs from the actual "
