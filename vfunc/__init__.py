@@ -16,6 +16,7 @@ from vfunc.transforms.ad import (
     value_and_grad,
     vjp,
 )
+from vfunc.transforms.batching import vmap
 from vfunc.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
 from vfunc.transforms.staging import eval_shape, make_jaxpr
 
@@ -24,5 +25,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Array", "ShapeDtypeStruct", "checkpoint", "config", "custom_jvp", "custom_vjp", "dtypes",
     "errors", "eval_shape", "grad", "hessian", "jacfwd", "jacrev", "jvp", "lax", "linearize",
-    "make_jaxpr", "numpy", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp",
+    "make_jaxpr", "nn", "numpy", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp",
+    "vmap",
 ]  # fmt: skip

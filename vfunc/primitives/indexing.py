@@ -26,8 +26,9 @@ import numpy as np
 
 import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
 from vfunc import dtypes
-from vfunc.core import Primitive, ShapedArray, wrap_numpy
+from vfunc.core import Primitive, ShapedArray, registry, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
+from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives._checks import broadcast_shapes
 from vfunc.primitives.elementwise import broadcast_to_shape, unbroadcast
 
@@ -178,6 +179,93 @@ def _gather_vjp(g, x, *indices, out, spec):
     return (ct,) + (None,) * len(indices)
 
 
+# ----------------------------------------------------------------------------------------------
+# Batching. The batch of results is itself one NumPy index expression: a batched operand gets a
+# leading slice over the members (or, when indices are batched too, a leading iota index array
+# pairing member b of the operand with member b of the indices), and batched index arrays carry
+# the batch as their first broadcast axis. NumPy's placement rule then decides where the batch
+# axis lands; the rules below track it with axis tokens instead of special cases.
+
+
+def _result_tokens(entries: list, block: list) -> list:
+    """Axis tokens of ``x[index]``: ``entries`` is one (is_array, token) pair per spec entry,
+    ``block`` the tokens of the broadcast index shape (NumPy's placement rule)."""
+    positions = [i for i, (is_array, _) in enumerate(entries) if is_array]
+    basic = [t for is_array, t in entries if not is_array]
+    if not positions:
+        return basic
+    if positions == list(range(positions[0], positions[-1] + 1)):
+        before = sum(1 for is_array, _ in entries[: positions[0]] if not is_array)
+        return basic[:before] + block + basic[before:]
+    return block + basic
+
+
+def _batch_index(x, d, indices, index_dims, spec, size):
+    """One index expression computing every member's ``x[index]`` at once.
+
+    Returns the operand, index arrays and spec to use, and the axis tokens of the per-member
+    result and of the batched result ("B" marks the batch axis).
+    """
+    member_shapes = [
+        i.shape if k is None else i.shape[:k] + i.shape[k + 1 :]
+        for i, k in zip(indices, index_dims, strict=True)
+    ]
+    rank = len(broadcast_shapes("gather", *member_shapes)) if indices else 0
+    entries = [(e[0] == "array", ("entry", n)) for n, e in enumerate(spec)]
+    block = [("index", j) for j in range(rank)]
+    member = _result_tokens(entries, block)
+    if all(k is None for k in index_dims):
+        # Same indices for every member: a leading slice takes all of them.
+        x = move_axis(x, d, 0)
+        spec = (("slice", 0, size, 1), *spec)
+        return x, list(indices), spec, member, _result_tokens([(False, "B"), *entries], block)
+    moved = []
+    for i, k in zip(indices, index_dims, strict=True):
+        if k is not None:
+            i = move_axis(i, k, 0)
+            if i.ndim - 1 < rank:
+                i = lax.expand_dims(i, tuple(range(1, 1 + rank - (i.ndim - 1))))
+        moved.append(i)
+    if d is None:
+        return x, moved, spec, member, _result_tokens(entries, ["B", *block])
+    member_ids = lax.broadcasted_iota(dtypes.default_int(), (size,) + (1,) * rank, 0)
+    shifted = tuple(("array", e[1] + 1) if e[0] == "array" else e for e in spec)
+    tokens = _result_tokens([(True, None), *entries], ["B", *block])
+    return move_axis(x, d, 0), [member_ids, *moved], (("array", 0), *shifted), member, tokens
+
+
+def _gather_batch(args, dims, *, spec):
+    (x, *indices), (d, *index_dims) = args, dims
+    size = batch_size(args, dims)
+    x, indices, spec, member, tokens = _batch_index(x, d, indices, index_dims, spec, size)
+    out = gather_p.bind(x, *indices, spec=spec)
+    batch_axis = tokens.index("B")
+    if [t for t in tokens if t != "B"] == member:
+        return out, batch_axis
+    return lax.transpose(out, tuple(tokens.index(t) for t in ["B", *member])), 0
+
+
+def _scatter_batch(prim_name: str):
+    def rule(args, dims, *, spec):
+        (x, updates, *indices), (d, ud, *index_dims) = args, dims
+        size = batch_size(args, dims)
+        x = to_front(x, d, size)  # each member gets its own result
+        x, indices, new_spec, member, tokens = _batch_index(x, 0, indices, index_dims, spec, size)
+        layout = ["B", *member]
+        if ud is not None or tokens != layout:
+            # Lay the updates out as the batched indexed result: batch first, unit axes up to
+            # the result's rank, then the result's axis order.
+            updates = to_front(updates, ud, size)
+            missing = len(layout) - updates.ndim
+            if missing:
+                updates = lax.expand_dims(updates, tuple(range(1, 1 + missing)))
+            if tokens != layout:
+                updates = lax.transpose(updates, tuple(layout.index(t) for t in tokens))
+        return registry[prim_name].bind(x, updates, *indices, spec=new_spec), 0
+
+    return rule
+
+
 gather_p = Primitive(
     "gather",
     _gather_impl,
@@ -185,6 +273,7 @@ gather_p = Primitive(
     weak_type=lambda weak, **_: weak[0],
     vjp=_gather_vjp,
     linear=(0,),
+    batch=_gather_batch,
 )
 
 
@@ -356,6 +445,7 @@ def _scatter(name: str, combine, vjp, linear=None) -> Primitive:
         weak_type=lambda weak, **_: weak[0],
         vjp=vjp,
         linear=linear,
+        batch=_scatter_batch(name),
     )
 
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
+from vfunc.primitives._batching import move_axis, shift_axes
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
 from vfunc.primitives.shape import transpose_p
 
@@ -123,12 +124,41 @@ def _dot_general_jvp(primals, tangents, *, out, dimension_numbers):
     return total
 
 
+def _free_axes(ndim: int, used: tuple[int, ...]) -> list[int]:
+    return [i for i in range(ndim) if i not in used]
+
+
+def _dot_general_batch(args, dims, *, dimension_numbers):
+    (lhs, rhs), (ld, rd) = args, dims
+    (lc, rc), (lb, rb) = dimension_numbers
+    if ld is not None and rd is not None:
+        # Both batched: the mapped axis becomes one more dot_general batch axis, which the
+        # output puts first.
+        lhs, rhs = move_axis(lhs, ld, 0), move_axis(rhs, rd, 0)
+        numbers = (
+            (shift_axes(lc, 0), shift_axes(rc, 0)),
+            ((0, *shift_axes(lb, 0)), (0, *shift_axes(rb, 0))),
+        )
+        return dot_general_p.bind(lhs, rhs, dimension_numbers=numbers), 0
+    # One side batched: its mapped axis is simply one more free axis of that side.
+    if ld is not None:
+        lc, lb = shift_axes(lc, ld), shift_axes(lb, ld)
+        out_dim = len(lb) + _free_axes(lhs.ndim, lc + lb).index(ld)
+    else:
+        rc, rb = shift_axes(rc, rd), shift_axes(rb, rd)
+        lhs_free = lhs.ndim - len(lc) - len(lb)
+        out_dim = len(lb) + lhs_free + _free_axes(rhs.ndim, rc + rb).index(rd)
+    numbers = ((lc, rc), (lb, rb))
+    return dot_general_p.bind(lhs, rhs, dimension_numbers=numbers), out_dim
+
+
 dot_general_p = Primitive(
     "dot_general",
     _dot_general_impl,
     _dot_general_shape,
     vjp=_dot_general_vjp,
     jvp=_dot_general_jvp,
+    batch=_dot_general_batch,
 )
 # Computing a cotangent nobody needs (e.g. for the data input of a layer) would cost a whole
 # matrix product, so the backward pass tells this rule which operands it must differentiate.

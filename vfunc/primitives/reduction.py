@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
-from vfunc.core import Primitive, ShapedArray, never_weak, wrap_numpy
+from vfunc.core import Primitive, ShapedArray, never_weak, registry, wrap_numpy
 from vfunc.errors import ShapeError
+from vfunc.primitives._batching import shift_axes
 from vfunc.primitives._checks import check_axes, check_dtype_kind, normalize_axis
 
 
@@ -100,24 +101,43 @@ def _tail(x, axis: int, start: int):
     return lax.slice(x, begin, x.shape)
 
 
+def _reduce_batch(prim_name: str):
+    def rule(args, dims, *, axes):
+        (x,), (d,) = args, dims
+        axes = shift_axes(axes, d)
+        return registry[prim_name].bind(x, axes=axes), d - sum(1 for a in axes if a < d)
+
+    return rule
+
+
 reduce_sum_p = Primitive(
     "reduce_sum",
     lambda x, *, axes: np.sum(x, axis=axes, dtype=x.dtype),
     _reduce_shape("reduce_sum", "iufc"),
     vjp=_sum_vjp,
     linear=(0,),
+    batch=_reduce_batch("reduce_sum"),
 )
 reduce_prod_p = Primitive(
     "reduce_prod",
     lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype),
     _reduce_shape("reduce_prod", "iufc"),
     vjp=_prod_vjp,
+    batch=_reduce_batch("reduce_prod"),
 )
 reduce_max_p = Primitive(
-    "reduce_max", _max_impl, _reduce_shape("reduce_max", "biuf"), vjp=_extremum_vjp
+    "reduce_max",
+    _max_impl,
+    _reduce_shape("reduce_max", "biuf"),
+    vjp=_extremum_vjp,
+    batch=_reduce_batch("reduce_max"),
 )
 reduce_min_p = Primitive(
-    "reduce_min", _min_impl, _reduce_shape("reduce_min", "biuf"), vjp=_extremum_vjp
+    "reduce_min",
+    _min_impl,
+    _reduce_shape("reduce_min", "biuf"),
+    vjp=_extremum_vjp,
+    batch=_reduce_batch("reduce_min"),
 )
 
 
@@ -137,12 +157,23 @@ def _arg_shape(name: str):
     return shape
 
 
+def _arg_batch(prim_name: str):
+    def rule(args, dims, *, axis, index_dtype):
+        (x,), (d,) = args, dims
+        axis = axis + 1 if axis >= d else axis
+        out = registry[prim_name].bind(x, axis=axis, index_dtype=index_dtype)
+        return out, d - 1 if axis < d else d
+
+    return rule
+
+
 argmax_p = Primitive(
     "argmax",
     lambda x, *, axis, index_dtype: np.argmax(x, axis=axis).astype(index_dtype),
     _arg_shape("argmax"),
     weak_type=never_weak,
     differentiable=False,
+    batch=_arg_batch("argmax"),
 )
 argmin_p = Primitive(
     "argmin",
@@ -150,4 +181,5 @@ argmin_p = Primitive(
     _arg_shape("argmin"),
     weak_type=never_weak,
     differentiable=False,
+    batch=_arg_batch("argmin"),
 )

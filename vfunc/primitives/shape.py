@@ -15,6 +15,7 @@ import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
+from vfunc.primitives._batching import batch_size, move_axis, shift_axes, to_front
 from vfunc.primitives._checks import check_axes, check_dtype_kind, check_shape
 
 
@@ -66,12 +67,20 @@ def _broadcast_in_dim_vjp(g, x, *, out, shape, broadcast_dimensions):
     return (lax.reshape(lax.reduce_sum(g, axes) if axes else g, x.shape),)
 
 
+def _broadcast_in_dim_batch(args, dims, *, shape, broadcast_dimensions):
+    (x,), (d,) = args, dims
+    moved = move_axis(x, d, 0)
+    out_dims = (0, *(b + 1 for b in broadcast_dimensions))
+    return lax.broadcast_in_dim(moved, (x.shape[d], *shape), out_dims), 0
+
+
 broadcast_in_dim_p = Primitive(
     "broadcast_in_dim",
     _broadcast_in_dim_impl,
     _broadcast_in_dim_shape,
     vjp=_broadcast_in_dim_vjp,
     linear=(0,),
+    batch=_broadcast_in_dim_batch,
 )
 
 
@@ -90,12 +99,18 @@ def _reshape_shape(x: ShapedArray, *, new_sizes: tuple[int, ...]) -> ShapedArray
     return ShapedArray(new_sizes, x.dtype)
 
 
+def _reshape_batch(args, dims, *, new_sizes):
+    (x,), (d,) = args, dims
+    return lax.reshape(move_axis(x, d, 0), (x.shape[d], *new_sizes)), 0
+
+
 reshape_p = Primitive(
     "reshape",
     lambda x, *, new_sizes: x.reshape(new_sizes),
     _reshape_shape,
     vjp=_reshape_back_vjp,
     linear=(0,),
+    batch=_reshape_batch,
 )
 
 
@@ -114,12 +129,19 @@ def _transpose_vjp(g, x, *, out, permutation):
     return (lax.transpose(g, tuple(int(i) for i in np.argsort(permutation))),)
 
 
+def _transpose_batch(args, dims, *, permutation):
+    # One transpose does both jobs: the batch axis goes first, the others follow the permutation.
+    (x,), (d,) = args, dims
+    return lax.transpose(x, (d, *shift_axes(permutation, d))), 0
+
+
 transpose_p = Primitive(
     "transpose",
     lambda x, *, permutation: x.transpose(permutation),
     _transpose_shape,
     vjp=_transpose_vjp,
     linear=(0,),
+    batch=_transpose_batch,
 )
 
 
@@ -134,12 +156,19 @@ def _squeeze_shape(x: ShapedArray, *, dimensions: tuple[int, ...]) -> ShapedArra
     return ShapedArray(tuple(d for i, d in enumerate(x.shape) if i not in dims), x.dtype)
 
 
+def _squeeze_batch(args, dims, *, dimensions):
+    (x,), (d,) = args, dims
+    removed = shift_axes(dimensions, d)
+    return lax.squeeze(x, removed), d - sum(1 for r in removed if r < d)
+
+
 squeeze_p = Primitive(
     "squeeze",
     lambda x, *, dimensions: np.squeeze(x, axis=dimensions),
     _squeeze_shape,
     vjp=_reshape_back_vjp,
     linear=(0,),
+    batch=_squeeze_batch,
 )
 
 
@@ -150,12 +179,18 @@ def _expand_dims_shape(x: ShapedArray, *, dimensions: tuple[int, ...]) -> Shaped
     return ShapedArray(tuple(1 if i in dims else next(sizes) for i in range(out_ndim)), x.dtype)
 
 
+def _expand_dims_batch(args, dims, *, dimensions):
+    (x,), (d,) = args, dims
+    return lax.expand_dims(move_axis(x, d, 0), tuple(a + 1 for a in dimensions)), 0
+
+
 expand_dims_p = Primitive(
     "expand_dims",
     lambda x, *, dimensions: np.expand_dims(x, dimensions),
     _expand_dims_shape,
     vjp=_reshape_back_vjp,
     linear=(0,),
+    batch=_expand_dims_batch,
 )
 
 
@@ -200,7 +235,18 @@ def _slice_vjp(g, x, *, out, start_indices, limit_indices, strides):
     return (lax.pad(g, _zeros((), g.dtype), config),)
 
 
-slice_p = Primitive("slice", _slice_impl, _slice_shape, vjp=_slice_vjp, linear=(0,))
+def _slice_batch(args, dims, *, start_indices, limit_indices, strides):
+    (x,), (d,) = args, dims
+    start, limit = list(start_indices), list(limit_indices)
+    start.insert(d, 0)
+    limit.insert(d, x.shape[d])
+    step = None if strides is None else (*strides[:d], 1, *strides[d:])
+    return lax.slice(x, start, limit, step), d
+
+
+slice_p = Primitive(
+    "slice", _slice_impl, _slice_shape, vjp=_slice_vjp, linear=(0,), batch=_slice_batch
+)
 
 
 def _iota_shape(*, dtype: np.dtype, shape: tuple[int, ...], dimension: int) -> ShapedArray:
@@ -230,12 +276,18 @@ def _rev_vjp(g, x, *, out, dimensions):
     return (lax.rev(g, dimensions),)
 
 
+def _rev_batch(args, dims, *, dimensions):
+    (x,), (d,) = args, dims
+    return lax.rev(x, shift_axes(dimensions, d)), d
+
+
 rev_p = Primitive(
     "rev",
     lambda x, *, dimensions: np.flip(x, dimensions),
     _rev_shape,
     vjp=_rev_vjp,
     linear=(0,),
+    batch=_rev_batch,
 )
 
 
@@ -283,12 +335,19 @@ def _concatenate_jvp(primals, tangents, *, out, dimension):
     return concatenate_p.bind(*filled, dimension=dimension)
 
 
+def _concatenate_batch(args, dims, *, dimension):
+    size = batch_size(args, dims)
+    fronts = [to_front(x, d, size) for x, d in zip(args, dims, strict=True)]
+    return concatenate_p.bind(*fronts, dimension=dimension + 1), 0
+
+
 concatenate_p = Primitive(
     "concatenate",
     lambda *xs, dimension: np.concatenate(xs, axis=dimension),
     _concatenate_shape,
     vjp=_concatenate_vjp,
     jvp=_concatenate_jvp,
+    batch=_concatenate_batch,
 )
 
 
@@ -355,7 +414,25 @@ def _pad_vjp(g, x, padding_value, *, out, padding_config):
     return ct_x, ct_value
 
 
-pad_p = Primitive("pad", _pad_impl, _pad_shape, vjp=_pad_vjp, linear=(0, 1))
+def _pad_batch(args, dims, *, padding_config):
+    (x, value), (d, value_dim) = args, dims
+    if value_dim is None:
+        config = list(padding_config)
+        config.insert(d, (0, 0, 0))
+        return pad_p.bind(x, value, padding_config=tuple(config)), d
+    # One padding value per member: pad with zeros, then select the value where a mask padded
+    # with False says the element is padding.
+    size = value.shape[value_dim]
+    x = to_front(x, d, size)
+    config = ((0, 0, 0), *padding_config)
+    padded = pad_p.bind(x, _zeros((), x.dtype), padding_config=config)
+    inside = lax.broadcast_in_dim(wrap_numpy(np.array(True)), x.shape, ())
+    mask = pad_p.bind(inside, wrap_numpy(np.array(False)), padding_config=config)
+    fill = lax.broadcast_in_dim(value, padded.shape, (0,))
+    return lax.select(mask, padded, fill), 0
+
+
+pad_p = Primitive("pad", _pad_impl, _pad_shape, vjp=_pad_vjp, linear=(0, 1), batch=_pad_batch)
 
 
 def _check_start_indices(op: str, x: ShapedArray, starts: tuple[ShapedArray, ...]) -> None:
@@ -401,6 +478,44 @@ def _dynamic_slice_vjp(g, x, *starts, out, slice_sizes):
     return (ct,) + (None,) * len(starts)
 
 
+def window_indices(shape, starts, start_dims, sizes, size: int) -> list:
+    """Index arrays picking each batch member's window of ``sizes`` from an operand of
+    per-member ``shape`` (batch axis first), its starts clamped as ``dynamic_slice`` does.
+
+    The first array selects the member; together they broadcast to ``(size, *sizes)``, so a
+    ``gather`` with one ``("array", k)`` entry per axis returns the batch of windows.
+    """
+    int_dtype = dtypes.default_int()
+    rank = len(shape) + 1
+    indices = [lax.broadcasted_iota(int_dtype, (size,) + (1,) * len(shape), 0)]
+    for axis, (start, dim, n, k) in enumerate(zip(starts, start_dims, shape, sizes, strict=True)):
+        start = lax.min(lax.max(lax.convert_element_type(start, int_dtype), 0), n - k)
+        if dim is not None:
+            start = lax.reshape(start, (size,) + (1,) * len(shape))
+        line = [1] * rank
+        line[axis + 1] = k
+        indices.append(lax.broadcasted_iota(int_dtype, line, axis + 1) + start)
+    return indices
+
+
+def _all_arrays_spec(rank: int) -> tuple:
+    return tuple(("array", k) for k in range(rank))
+
+
+def _dynamic_slice_batch(args, dims, *, slice_sizes):
+    (x, *starts), (d, *start_dims) = args, dims
+    if all(sd is None for sd in start_dims):
+        zero = wrap_numpy(np.zeros((), starts[0].dtype if starts else dtypes.default_int()))
+        starts.insert(d, zero)
+        sizes = (*slice_sizes[:d], x.shape[d], *slice_sizes[d:])
+        return dynamic_slice_p.bind(x, *starts, slice_sizes=sizes), d
+    # Starts that differ per member: a gather of each member's window.
+    size = batch_size(args, dims)
+    x = to_front(x, d, size)
+    indices = window_indices(x.shape[1:], starts, start_dims, slice_sizes, size)
+    return lax.gather(x, indices, _all_arrays_spec(x.ndim)), 0
+
+
 dynamic_slice_p = Primitive(
     "dynamic_slice",
     _dynamic_slice_impl,
@@ -408,6 +523,7 @@ dynamic_slice_p = Primitive(
     weak_type=lambda weak, **_: weak[0],
     vjp=_dynamic_slice_vjp,
     linear=(0,),
+    batch=_dynamic_slice_batch,
 )
 
 
@@ -442,6 +558,17 @@ def _dynamic_update_slice_vjp(g, x, update, *starts, out):
     return (ct_x, ct_update) + (None,) * len(starts)
 
 
+def _dynamic_update_slice_batch(args, dims):
+    (x, update, *starts), (d, ud, *start_dims) = args, dims
+    size = batch_size(args, dims)
+    x, update = to_front(x, d, size), to_front(update, ud, size)
+    if all(sd is None for sd in start_dims):
+        zero = wrap_numpy(np.zeros((), starts[0].dtype if starts else dtypes.default_int()))
+        return dynamic_update_slice_p.bind(x, update, zero, *starts), 0
+    indices = window_indices(x.shape[1:], starts, start_dims, update.shape[1:], size)
+    return lax.scatter(x, indices, update, _all_arrays_spec(x.ndim)), 0
+
+
 dynamic_update_slice_p = Primitive(
     "dynamic_update_slice",
     _dynamic_update_slice_impl,
@@ -449,4 +576,5 @@ dynamic_update_slice_p = Primitive(
     weak_type=lambda weak, **_: weak[0] and weak[1],
     vjp=_dynamic_update_slice_vjp,
     linear=(0, 1),
+    batch=_dynamic_update_slice_batch,
 )

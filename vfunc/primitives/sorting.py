@@ -9,6 +9,7 @@ import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import ShapeError
+from vfunc.primitives._batching import batch_size, to_front
 from vfunc.primitives._checks import check_dtype_kind
 
 
@@ -70,6 +71,13 @@ def _sort_jvp(primals, tangents, *, out, dimension, num_keys):
     return result
 
 
+def _sort_batch(args, dims, *, dimension, num_keys):
+    size = batch_size(args, dims)
+    fronts = [to_front(x, d, size) for x, d in zip(args, dims, strict=True)]
+    outs = sort_p.bind(*fronts, dimension=dimension + 1, num_keys=num_keys)
+    return outs, [0] * len(outs)
+
+
 sort_p = Primitive(
     "sort",
     _sort_impl,
@@ -77,6 +85,7 @@ sort_p = Primitive(
     weak_type=lambda weak, **_: list(weak),
     vjp=_sort_vjp,
     jvp=_sort_jvp,
+    batch=_sort_batch,
     multiple_results=True,
 )
 
@@ -102,7 +111,14 @@ def _cumulative_impl(accumulate):
 
 
 def _cumulative(name: str, accumulate, kinds: str, **rules) -> Primitive:
-    return Primitive(name, _cumulative_impl(accumulate), _cumulative_shape(name, kinds), **rules)
+    def batch(args, dims, *, axis, reverse):
+        (x,), (d,) = args, dims
+        return prim.bind(x, axis=axis + 1 if axis >= d else axis, reverse=reverse), d
+
+    prim = Primitive(
+        name, _cumulative_impl(accumulate), _cumulative_shape(name, kinds), batch=batch, **rules
+    )
+    return prim
 
 
 def _cumsum_vjp(g, x, *, out, axis, reverse):

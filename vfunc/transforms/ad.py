@@ -36,7 +36,7 @@ from vfunc.core import (
     wrap_numpy,
 )
 from vfunc.primitives import elementwise as ew
-from vfunc.primitives.shape import broadcast_in_dim_p, concatenate_p, reshape_p, transpose_p
+from vfunc.primitives.shape import broadcast_in_dim_p, reshape_p
 
 # ----------------------------------------------------------------------------------------------
 # Helpers on values that may be arrays or tracers of any level
@@ -560,12 +560,13 @@ def is_tracer_of(x: Any, trace_type: type) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------
-# Jacobians and Hessians (one backward or forward pass per basis vector; vmap batches them later)
+# Jacobians and Hessians: one vmapped backward (or forward) pass over a basis of cotangents
+# (or tangents), so every Jacobian costs one batched pass per output (or input) leaf.
 
 
-def _basis(aval: ShapedArray) -> list[Array]:
-    eye = np.eye(aval.size, dtype=aval.dtype)
-    return [wrap_numpy(row.reshape(aval.shape)) for row in eye]
+def _basis(aval: ShapedArray) -> Array:
+    """The standard basis of ``aval``'s space, stacked: shape ``(aval.size, *aval.shape)``."""
+    return wrap_numpy(np.eye(aval.size, dtype=aval.dtype).reshape((aval.size, *aval.shape)))
 
 
 def _diff_args(fun: Callable, argnums: int | Sequence[int], args: tuple, kwargs: dict):
@@ -581,15 +582,12 @@ def _diff_args(fun: Callable, argnums: int | Sequence[int], args: tuple, kwargs:
     return partial_fun, diff
 
 
-def _stack(rows: list[Array], shape: tuple[int, ...]) -> Array:
-    """Stack equally shaped rows along a new leading axis, then reshape to ``shape``."""
-    flat = [reshape_p.bind(r, new_sizes=(1, r.size)) for r in rows]
-    joined = flat[0] if len(flat) == 1 else concatenate_p.bind(*flat, dimension=0)
-    return reshape_p.bind(joined, new_sizes=shape)
+def _one_hot_axes(n: int, k: int) -> list[int | None]:
+    return [0 if j == k else None for j in range(n)]
 
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The Jacobian of ``fun`` by reverse mode: one VJP per output element.
+    """The Jacobian of ``fun`` by reverse mode: the VJP vmapped over a basis of each output.
 
     Returns a function whose result, for each output leaf and each differentiated argument
     leaf, has shape ``out.shape + arg.shape`` (nested output structure outside, argument
@@ -601,6 +599,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         Array([[2., 0.],
                [0., 4.]], dtype=float32)
     """
+    from vfunc.transforms.batching import vmap  # batching builds on this module
 
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
@@ -610,20 +609,22 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         out, vjp_fn = result[0], result[1]
         out_leaves, out_tree = tree.flatten(out)
         in_leaves, in_tree = tree.flatten(diff)
+        out_avals = [_as_value(o).aval for o in out_leaves]
         jac_by_out = []
-        for k, leaf in enumerate(out_leaves):
-            leaf_aval = _as_value(leaf).aval
-            rows = []
-            for e in _basis(leaf_aval):
-                cts = [e if j == k else zeros_like_aval(_as_value(o).aval)
-                       for j, o in enumerate(out_leaves)]  # fmt: skip
-                rows.append(tree.leaves(vjp_fn(tree.unflatten(out_tree, cts))))
+        for k, aval in enumerate(out_avals):
+            cts = [_basis(a) if j == k else zeros_like_aval(a) for j, a in enumerate(out_avals)]
+            axes = tree.unflatten(out_tree, _one_hot_axes(len(out_avals), k))
+
+            def pullback(ct_tree: Any) -> list:
+                return tree.leaves(vjp_fn(ct_tree))
+
+            rows = vmap(pullback, in_axes=(axes,), axis_size=aval.size)(
+                tree.unflatten(out_tree, cts)
+            )
             per_input = [
-                _stack([r[i] for r in rows], leaf_aval.shape + _as_value(x).shape)
-                if rows else zeros_like_aval(ShapedArray(leaf_aval.shape + _as_value(x).shape,
-                                                         _as_value(x).dtype))
-                for i, x in enumerate(in_leaves)
-            ]  # fmt: skip
+                reshape_p.bind(r, new_sizes=aval.shape + _as_value(x).shape)
+                for r, x in zip(rows, in_leaves, strict=True)
+            ]
             inner = tree.unflatten(in_tree, per_input)
             jac_by_out.append(inner[0] if isinstance(argnums, int) else inner)
         jac = tree.unflatten(out_tree, jac_by_out)
@@ -633,14 +634,15 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The Jacobian of ``fun`` by forward mode: one JVP per input element (after one
-    linearization, so ``fun`` itself runs once). Same output layout as ``jacrev``.
+    """The Jacobian of ``fun`` by forward mode: the JVP vmapped over a basis of each input
+    (after one linearization, so ``fun`` itself runs once). Same output layout as ``jacrev``.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
         >>> vfunc.jacfwd(lambda x: vnp.sin(x).sum())(vnp.zeros(2))
         Array([1., 1.], dtype=float32)
     """
+    from vfunc.transforms.batching import vmap  # batching builds on this module
 
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
@@ -658,28 +660,23 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         out, f_jvp = linearize(partial_fun, *diff)
         out_leaves, out_tree = tree.flatten(out)
         in_leaves, in_tree = tree.flatten(diff)
-        in_values = [_as_value(x) for x in in_leaves]
-        columns_by_input = []
-        for i, x in enumerate(in_values):
-            columns = []
-            for e in _basis(x.aval):
-                tangents = [e if j == i else zeros_like_aval(v.aval)
-                            for j, v in enumerate(in_values)]  # fmt: skip
-                columns.append(tree.leaves(f_jvp(*tree.unflatten(in_tree, tangents))))
-            columns_by_input.append(columns)
+        in_avals = [_as_value(x).aval for x in in_leaves]
+
+        def push(*tangent_leaves: Any) -> list:
+            return tree.leaves(f_jvp(*tree.unflatten(in_tree, list(tangent_leaves))))
+
+        columns_by_input = []  # per input leaf: per output leaf, (out.shape..., in.size)
+        for i in range(len(in_avals)):
+            tangents = [_basis(a) if j == i else zeros_like_aval(a) for j, a in enumerate(in_avals)]
+            axes = tuple(_one_hot_axes(len(in_avals), i))
+            columns_by_input.append(vmap(push, in_axes=axes, out_axes=-1)(*tangents))
         jac_by_out = []
         for k, leaf in enumerate(out_leaves):
             leaf_shape = _as_value(leaf).shape
-            per_input = []
-            for x, columns in zip(in_values, columns_by_input, strict=True):
-                if not columns:
-                    per_input.append(zeros_like_aval(ShapedArray(leaf_shape + x.shape, x.dtype)))
-                    continue
-                stacked = _stack([c[k] for c in columns], (x.size,) + leaf_shape)
-                # Columns are per input element; the Jacobian puts input axes last.
-                perm = tuple(range(1, stacked.ndim)) + (0,)
-                moved = transpose_p.bind(stacked, permutation=perm) if stacked.ndim > 1 else stacked
-                per_input.append(reshape_p.bind(moved, new_sizes=leaf_shape + x.shape))
+            per_input = [
+                reshape_p.bind(columns[k], new_sizes=leaf_shape + a.shape)
+                for a, columns in zip(in_avals, columns_by_input, strict=True)
+            ]
             inner = tree.unflatten(in_tree, per_input)
             jac_by_out.append(inner[0] if isinstance(argnums, int) else inner)
         jac = tree.unflatten(out_tree, jac_by_out)
