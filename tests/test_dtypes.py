@@ -165,6 +165,14 @@ def test_promote_several(names, result, x64):
     assert dtypes.promote(*[typed(n, True) for n in reversed(names)]) == want
 
 
+def test_promote_of_equal_64_bit_dtypes_narrows_without_x64():
+    # The all-equal fast path canonicalizes too (an Array made while x64 was on).
+    f64, i64 = np.dtype(np.float64), np.dtype(np.int64)
+    assert dtypes.promote((f64, False), (f64, False)) == (np.dtype(np.float32), False)
+    assert dtypes.promote((i64, True), (i64, True)) == (np.dtype(np.int32), True)
+    assert dtypes.promote((f64, False)) == (np.dtype(np.float32), False)
+
+
 def test_promote_single_argument_keeps_weak_type():
     assert dtypes.promote((np.dtype(np.float32), True)) == (np.dtype(np.float32), True)
     assert dtypes.promote((np.dtype(np.int8), False)) == (np.dtype(np.int8), False)
@@ -267,6 +275,12 @@ def test_result_depends_on_dtypes_not_values():
     out = vnp.array(np.ones(2, np.float16)) + 1e6
     assert out.dtype == np.float16
     assert np.isinf(np.asarray(out)).all()
+    out = vnp.array(np.ones(2, np.float16)) * -1e6
+    assert out.dtype == np.float16 and (np.asarray(out) == -np.inf).all()
+    out = vnp.add(vnp.ones(2), 1e300)  # too big for float32: inf, quietly, as in JAX
+    assert out.dtype == np.float32 and np.isinf(np.asarray(out)).all()
+    big = vnp.array(np.array([1e300, -1e300]))  # float64 numpy input narrowed without x64
+    assert big.dtype == np.float32 and big.tolist() == [np.inf, -np.inf]
 
 
 @pytest.mark.parametrize(
@@ -280,6 +294,19 @@ def test_numpy_scalars_are_strongly_typed(value, dtype):
     # NumPy scalar with a definite dtype.
     out = vnp.array(value)
     assert (out.dtype, out.weak_type) == (np.dtype(dtype), False)
+
+
+def test_weak_and_strong_scalars_side_by_side():
+    # Only exact Python scalars are weak, wherever they appear.
+    half = vnp.array(np.ones(2, np.float16))
+    assert (half * 2.0).dtype == np.float16
+    assert (half * np.float32(2.0)).dtype == np.float32
+    assert vnp.where(True, half, np.float64(0.0)).dtype == np.float32
+    assert vnp.where(True, half, 0.0).dtype == np.float16
+    out = vnp.asarray(np.float64(2.0))
+    assert (out.dtype, out.weak_type) == (np.dtype(np.float32), False)
+    out = vnp.array(2.0)
+    assert (out.dtype, out.weak_type) == (np.dtype(np.float32), True)
 
 
 def test_numpy_float64_scalar_promotes_strongly():
@@ -466,6 +493,29 @@ def test_python_int_too_big_in_a_list_overflows():
         vnp.array([1, 2**40])
 
 
+@pytest.mark.parametrize(
+    "value", [[[1], [2**40]], ((1,), (2**31,)), [2**63], [1, 2**63], [2**64], [-(2**31) - 1]]
+)
+def test_python_ints_too_big_in_nested_lists_overflow(value):
+    with pytest.raises(OverflowError, match="int32"):
+        vnp.array(value)
+
+
+def test_lists_of_python_ints_that_fit_are_fine():
+    out = vnp.array([[1, -(2**31)], [2**31 - 1, True]])
+    assert (out.dtype, out.tolist()) == (np.dtype(np.int32), [[1, -(2**31)], [2**31 - 1, 1]])
+    out = vnp.array([1.5, 2**40])  # a float list: no integer range to check
+    assert out.dtype == np.float32 and out.tolist()[1] == 2.0**40
+
+
+def test_python_int_too_big_in_a_list_with_x64(x64):
+    assert vnp.array([1, 2**40]).tolist() == [1, 2**40]
+    with pytest.raises(OverflowError, match="int64"):
+        vnp.array([2**63])  # a list of Python ints is int64 in JAX, not numpy's uint64
+    with pytest.raises(OverflowError, match="int64"):
+        vnp.array([1, 2**63])  # (numpy infers float64 here)
+
+
 def test_python_int_out_of_range_for_small_dtype_overflows():
     with pytest.raises(OverflowError, match="300.*int8"):
         vnp.array(np.ones(2, np.int8)) + 300
@@ -511,6 +561,14 @@ def test_big_endian_numpy_input_in_arithmetic(dtype):
     out = vnp.ones(3, vnp.float32) * source
     assert out.tolist() == [1.0, 2.0, 3.0]
     assert vnp.sum(source).item() == 6
+
+
+def test_big_endian_numpy_input_in_more_functions():
+    source = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=">f4")
+    assert vnp.matmul(source, source).tolist() == [[7.0, 10.0], [15.0, 22.0]]
+    assert vnp.where(source > 2, source, 0.0).tolist() == [[0.0, 0.0], [3.0, 4.0]]
+    assert vnp.maximum(source, np.array(2, dtype=">i2")).tolist() == [[2.0, 2.0], [3.0, 4.0]]
+    assert vnp.sin(np.array([0.0], dtype=">f8")).tolist() == [0.0]
 
 
 def test_big_endian_with_x64(x64):

@@ -347,6 +347,17 @@ def test_floor_ceil_of_integers_keep_the_integer_dtype(name):
     check(getattr(vnp, name)(x), x, I32)
 
 
+def test_floor_ceil_round_of_ints_and_bools_return_the_input():
+    for fn in (vnp.floor, vnp.ceil, vnp.round):
+        b = np.array([True, False])
+        check(fn(b), np.floor(b), BOOL)
+        check(fn(np.array([200, 3], np.uint8)), [200, 3], U8)
+        check(fn(7), 7, I32, weak=True)
+    # Large integers are not rounded through float32.
+    big = np.array([2**31 - 1, -(2**31)], np.int32)
+    check(vnp.floor(big), big, I32)
+
+
 @pytest.mark.parametrize("name", ["negative", "absolute", "sign", "square", "positive"])
 def test_integer_unary_stays_integer(name):
     x = np.array([-3, 0, 2], np.int32)
@@ -534,6 +545,51 @@ def test_float_floor_divide_matches_numpy_when_quotient_rounds_up():
     np.testing.assert_allclose(np.asarray(quotient * np.float32(0.1) + rest), [1.0], rtol=1e-6)
 
 
+SPECIAL_F32 = np.array([0.0, -0.0, 1.0, -1.0, 0.1, -0.1, 3.0, 7.5, -7.5, 1e-40, 1e30, -1e30,
+                        np.inf, -np.inf, np.nan], np.float32)  # fmt: skip
+
+
+def _same_bits(out, want):
+    # Equal values with equal signs of zero (assert_array_equal calls 0.0 == -0.0); a NaN's
+    # sign bit means nothing.
+    out = np.asarray(out)
+    assert out.dtype == want.dtype
+    np.testing.assert_array_equal(out, want)
+    numbers = ~np.isnan(want)
+    np.testing.assert_array_equal(np.signbit(out[numbers]), np.signbit(want[numbers]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_float_floor_divide_and_remainder_match_numpy_bit_for_bit(dtype):
+    with np.errstate(all="ignore"):
+        x, y = (v.ravel().astype(dtype) for v in np.meshgrid(SPECIAL_F32, SPECIAL_F32))
+    _same_bits(vnp.floor_divide(x, y), ref(np.floor_divide, x, y))
+    _same_bits(vnp.remainder(x, y), ref(np.remainder, x, y))
+    q, r = divmod(vnp.array(x), vnp.array(y))
+    _same_bits(q, ref(np.floor_divide, x, y))
+    _same_bits(r, ref(np.remainder, x, y))
+
+
+@SETTINGS
+@given(
+    xy=hnp.arrays(np.float32, (2, 20), elements=st.floats(width=32, allow_subnormal=True)),
+)
+def test_property_float_floor_divide_and_remainder_are_exact(xy):
+    x, y = xy
+    _same_bits(vnp.floor_divide(x, y), ref(np.floor_divide, x, y))
+    _same_bits(vnp.remainder(x, y), ref(np.remainder, x, y))
+
+
+def test_floor_divide_and_remainder_gradients():
+    # x // y is piecewise constant; x % y = x - y * trunc-or-floor(x / y), as in JAX.
+    x = vnp.array([7.0, -7.0, 4.0, -4.0])
+    y = vnp.array([2.0, 2.0, -2.0, 2.0])
+    check(vfunc.grad(lambda a: vnp.floor_divide(a, y).sum())(x), [0.0] * 4, F32)
+    check(vfunc.grad(lambda a: vnp.remainder(a, y).sum())(x), [1.0] * 4, F32)
+    check(vfunc.grad(lambda b: vnp.remainder(x, b).sum())(y), [-3.0, 4.0, 2.0, 2.0], F32)
+    check(vfunc.grad(lambda a: vnp.remainder(a, np.float16(2.0)))(np.float16(3.0)), 1.0, F16)
+
+
 def test_remainder_by_infinity_follows_numpy():
     x = np.array([1.0, -1.0, 0.0], np.float32)
     inf = np.float32(np.inf)
@@ -626,6 +682,9 @@ def test_broadcast_to_and_broadcast_arrays():
     check(b, np.ones((2, 3)), F32)
     with pytest.raises(ValueError):
         vnp.broadcast_to(np.ones(3), (2, 4))
+    assert vnp.broadcast_arrays() == []  # as NumPy and JAX
+    (only,) = vnp.broadcast_arrays(np.float32(2))
+    check(only, 2.0, F32)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1104,6 +1163,38 @@ def test_shift_operators():
     check(1 << vnp.array([0, 3]), [1, 8], I32)
 
 
+def test_shift_functions_follow_numpy():
+    a = np.array([3, 5, -8, -1, 1], np.int32)
+    n = np.array([0, 1, 2, 31, 31], np.int32)
+    check(vnp.left_shift(a, n), np.left_shift(a, n), I32)
+    check(vnp.right_shift(a, n), np.right_shift(a, n), I32)  # arithmetic: -8 >> 2 == -2
+    u = np.array([255, 128, 7], np.uint8)
+    check(vnp.right_shift(u, 1), np.right_shift(u, 1), U8)  # logical for unsigned
+    check(vnp.left_shift(u, 1), np.left_shift(u, 1), U8)
+    # Amounts of the bit width or more shift every bit out (numpy defines the same).
+    check(vnp.left_shift(a, 32), np.zeros(5, np.int32), I32)
+    check(vnp.right_shift(a, 40), [0, 0, -1, -1, 0], I32)
+    # Python scalars stay weak; bools shift as the default int.
+    check(vnp.left_shift(1, 3), 8, I32, weak=True)
+    check(vnp.right_shift(np.array([True, False]), True), [0, 0], I32)
+    check(vnp.left_shift(np.int8(3), vnp.array(np.array([1, 2], np.int8))), [6, 12], I8)
+    with pytest.raises(TypeError, match="left_shift.*integer.*float32"):
+        vnp.left_shift(vnp.ones(2), 1)
+    with pytest.raises(TypeError, match="right_shift.*integer"):
+        vnp.right_shift(np.array([1, 2]), 0.5)
+
+
+def test_shifts_trace_and_lax_wrappers():
+    x = np.array([-8, 8], np.int32)
+    text = str(vfunc.make_jaxpr(lambda v: (v << 2) >> 1)(x))
+    assert "shift_left" in text and "shift_right_arithmetic" in text
+    u = vnp.array(np.array([255, 2], np.uint8))
+    assert "shift_right_logical" in str(vfunc.make_jaxpr(lambda v: v >> 1)(u))
+    check(vfunc.lax.shift_left(x, 1), [-16, 16], I32)
+    check(vfunc.lax.shift_right_arithmetic(x, 1), [-4, 4], I32)
+    check(vfunc.lax.shift_right_logical(x, 28), [15, 0], I32)
+
+
 def test_divmod():
     a = np.array([7, -7, 7, -7], np.int32)
     b = np.array([2, 2, -2, -2], np.int32)
@@ -1125,6 +1216,21 @@ def test_reflected_divmod():
     q, r = divmod(np.array([7.0, -7.0], np.float32), vnp.array([2.0, 2.0]))
     check(q, [3.0, -4.0], F32)
     check(r, [1.0, 1.0], F32)
+
+
+def test_divmod_and_shifts_with_other_types_defer():
+    class Other:
+        def __rdivmod__(self, other):
+            return "rdivmod"
+
+        def __rlshift__(self, other):
+            return "rlshift"
+
+    x = vnp.array([1, 2])
+    assert divmod(x, Other()) == "rdivmod"
+    assert (x << Other()) == "rlshift"
+    with pytest.raises(TypeError):
+        divmod("a", x)
 
 
 def test_unary_operators_and_builtins():
@@ -1369,10 +1475,23 @@ def _public_functions() -> set[str]:
     }
 
 
+def _imported_and_called(source: str) -> set[str]:
+    # Names a test file imports from vfunc.numpy (or one of its modules) and then calls.
+    pattern = r"^from vfunc\.numpy(?:\.\w+)* import (?:\(([^)]*)\)|([\w ,]+)$)"
+    imported = {
+        name.strip()
+        for groups in re.findall(pattern, source, re.MULTILINE)
+        for name in "".join(groups).split(",")
+    }
+    return {name for name in imported if name and re.search(rf"\b{name}\(", source)}
+
+
 def test_every_public_function_is_tested():
-    # Functions exported later (einsum, linalg, ...) may be tested in their own files.
+    # Functions exported later (einsum, linalg, ...) may be tested in their own files, called as
+    # vnp.name or imported from their module.
     sources = [p.read_text() for p in sorted(Path(__file__).parent.glob("test_*.py"))]
     called = {name for source in sources for name in re.findall(r"vnp\.(\w+)", source)}
+    called |= {name for source in sources for name in _imported_and_called(source)}
     called |= {row[0] for table in (UNARY_FLOAT, BINARY_FLOAT, REDUCTIONS) for row in table}
     called |= set(INEXACT) | set(COMPARISONS) | set(LOGICAL) | set(PREDICATES)
     called |= {row[0] for row in MOVEMENT}

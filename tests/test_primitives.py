@@ -296,6 +296,41 @@ def _build_binary():
     add_case("lt", "weak_scalars", [1.0, 2.0], np.array(True), BOOL)
 
 
+def _shift_reference(name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # Bit by bit on Python ints, independent of numpy's shifts: amounts outside [0, bits) shift
+    # every bit out (arithmetic right shifts then leave the sign bits).
+    bits = x.dtype.itemsize * 8
+    signed = np.dtype(f"i{x.dtype.itemsize}")
+    out = []
+    for a, n in zip(*np.broadcast_arrays(x, y), strict=True):
+        a, n = int(a), int(n)
+        pattern = a % 2**bits  # two's complement bit pattern
+        big = not 0 <= n < bits
+        if name == "shift_left":
+            pattern = 0 if big else (pattern << n) % 2**bits
+        elif name == "shift_right_logical":
+            pattern = 0 if big else pattern >> n
+        else:
+            value = int(np.array(pattern, np.uint64).astype(signed)) if x.dtype.kind == "u" else a
+            pattern = (value >> min(n if n >= 0 else bits, bits - 1)) % 2**bits
+        out.append(pattern)
+    return np.array(out, np.uint64).astype(x.dtype)
+
+
+SHIFTS = ("shift_left", "shift_right_arithmetic", "shift_right_logical")
+
+
+def _build_shifts():
+    x = np.array([1, -1, 5, -8, 7, -(2**31), 2**31 - 1, 3], I32)
+    n = np.array([0, 1, 2, 3, 31, 32, 40, -1], I32)
+    u = np.array([1, 128, 255, 200, 3], U8)
+    m = np.array([1, 1, 7, 8, 200], U8)
+    for name in SHIFTS:
+        add_case(name, "int32", [x, n], _shift_reference(name, x, n), I32)
+        add_case(name, "uint8", [u, m], _shift_reference(name, u, m), U8)
+        add_case(name, "scalar_amount", [x, 3], _shift_reference(name, x, np.array(3, I32)), I32)
+
+
 def _build_select_convert():
     rng = rng_for("select")
     pred = rng.random((3, 4)) < 0.5
@@ -675,6 +710,7 @@ def _build_dot():
 with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_unary()
     _build_binary()
+    _build_shifts()
     _build_select_convert()
     _build_reductions()
     _build_movement()
@@ -1038,6 +1074,14 @@ def test_binary_dtype_mix_names_both_dtypes(name):
         registry[name].bind(x, y)
     with pytest.raises(TypeError, match=r"int32.*float32"):
         getattr(lax, name)(y, x)
+
+
+@pytest.mark.parametrize("name", SHIFTS)
+def test_shifts_reject_non_integers(name):
+    for dtype in (F32, BOOL):
+        x = lax.as_array(np.ones(3, dtype))
+        with pytest.raises(DtypeError, match=rf"{name}: operand has dtype {dtype}.*integer"):
+            registry[name].bind(x, x)
 
 
 @pytest.mark.parametrize("name", TRANSCENDENTAL)

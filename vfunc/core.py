@@ -283,8 +283,12 @@ def wrap_numpy(value: np.ndarray, weak: bool = False) -> ArrayImpl:
 def to_numpy_canonical(value: Any, dtype=None) -> tuple[np.ndarray, bool]:
     """Convert an array-like to a fresh numpy array of canonical dtype, and its weak type.
 
-    Python scalars are weak; everything else is strongly typed. The result never aliases the
-    input (a later write to the caller's numpy array must not change a vfunc Array).
+    Only exact Python scalars are weak; NumPy scalars (even ``np.float64``, a float subclass)
+    and everything else are strongly typed. The result never aliases the input (a later write
+    to the caller's numpy array must not change a vfunc Array).
+
+    Raises:
+        OverflowError: for a Python int (alone or inside a list) that the dtype cannot hold.
     """
     weak = False
     if isinstance(value, ArrayImpl):
@@ -293,29 +297,85 @@ def to_numpy_canonical(value: Any, dtype=None) -> tuple[np.ndarray, bool]:
             return arr, weak
     elif isinstance(value, Tracer):
         raise TypeError("to_numpy_canonical got a tracer; this is a vfunc bug")
-    elif isinstance(value, (bool, int, float, complex)) and dtype is None:
-        dt = dtypes.scalar_dtype(value)
-        weak = not isinstance(value, bool)
-        return scalar_to_numpy(value, dt), weak
+    elif type(value) in _PY_SCALARS and dtype is None:
+        return scalar_to_numpy(value, dtypes.scalar_dtype(value)), type(value) is not bool
     else:
         arr = np.asarray(value)
+        if isinstance(value, (list, tuple)) and arr.dtype.kind in "iufO":
+            _check_python_ints(value, arr.dtype, dtype)
         if arr.dtype.kind in "OUSVMm" and dtype is None:
             dtypes.check_supported(arr.dtype, "asarray")
     target = dtypes.canonicalize(dtype if dtype is not None else arr.dtype)
     if dtype is not None:
         weak = False
-    out = np.array(arr, dtype=target, copy=True)
+    # Out-of-range floats become inf, as in JAX, without numpy's cast warning.
+    out = call_quietly(np.array, arr, dtype=target, copy=True)
     return out, weak
 
 
+_PY_SCALARS = (bool, int, float, complex)
+
+
+def _check_python_ints(value: list | tuple, inferred: np.dtype, dtype: Any) -> None:
+    # numpy infers int64, uint64, float64 or object for lists with big Python ints; narrowing
+    # or converting would then change them silently ([2**40] -> [0]), so check each one as JAX
+    # does. A list of Python ints only has the default int dtype in JAX, whatever numpy infers.
+    leaves = []
+    for leaf in _leaves(value):
+        if inferred.kind == "f" and type(leaf) is not int:
+            return  # a float list: Python ints in it become floats, as in JAX
+        leaves.append(leaf)
+    ints = [v for v in leaves if type(v) is int]
+    if not ints:
+        return
+    if dtype is not None:
+        target = dtypes.canonicalize(dtype)
+    elif len(ints) == len(leaves) or inferred.kind == "O":
+        target = dtypes.default_int()
+    else:
+        target = dtypes.canonicalize(inferred)
+    if target.kind not in "iu":
+        return
+    info = np.iinfo(target)
+    for v in ints:
+        if not info.min <= v <= info.max:
+            raise _int_overflow(v, target)
+
+
+def _leaves(items: list | tuple) -> Iterator[Any]:
+    for v in items:
+        if isinstance(v, (list, tuple)):
+            yield from _leaves(v)
+        else:
+            yield v
+
+
+def _int_overflow(value: int, dtype: np.dtype) -> OverflowError:
+    hint = (
+        ""
+        if config.enable_x64
+        else (" or enable 64-bit types with vfunc.config.update('enable_x64', True)")
+    )
+    return OverflowError(
+        f"Python int {value} is too large for {dtype}; pass an explicit dtype{hint}"
+    )
+
+
 def scalar_to_numpy(value: bool | int | float | complex, dtype: np.dtype) -> np.ndarray:
+    """A Python scalar as a 0-d numpy array of ``dtype``.
+
+    The result depends on the dtype only: a float too large for float16 becomes inf (without
+    numpy's overflow warning), while an int the integer dtype cannot hold raises.
+
+    Raises:
+        OverflowError: when ``dtype`` is an integer dtype that cannot hold ``value``.
+    """
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         if not info.min <= value <= info.max:
-            raise OverflowError(
-                f"Python int {value} is too large for {dtype}; pass an explicit dtype or "
-                "enable 64-bit types with vfunc.config.update('enable_x64', True)"
-            )
+            raise _int_overflow(value, dtype)
+    if dtype.kind in "fc":
+        return call_quietly(np.array, value, dtype=dtype)
     return np.array(value, dtype=dtype)
 
 

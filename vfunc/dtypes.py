@@ -145,7 +145,9 @@ def promote(*typed: tuple[np.dtype, bool]) -> tuple[np.dtype, bool]:
     """
     first_dtype, first_weak = typed[0]
     if all(d == first_dtype for d, _ in typed):
-        return first_dtype, all(w for _, w in typed)
+        # An operand made while x64 was on may still carry a 64-bit dtype: narrow it here too.
+        dtype = first_dtype if config.enable_x64 else _NARROW.get(first_dtype, first_dtype)
+        return dtype, all(w for _, w in typed)
     all_weak = all(w for _, w in typed)
     node = _node(first_dtype, first_weak and not all_weak)
     for dtype, weak in typed[1:]:

@@ -117,6 +117,9 @@ bitwise_and, bitwise_or, bitwise_xor = (_binary_fn(p, f"bitwise_{p.name}")
                                         for p in (ew.and_p, ew.or_p, ew.xor_p))
 eq, ne, lt, le, gt, ge = (_binary_fn(p, p.name)
                           for p in (ew.eq_p, ew.ne_p, ew.lt_p, ew.le_p, ew.gt_p, ew.ge_p))
+shift_left, shift_right_arithmetic, shift_right_logical = (
+    _binary_fn(p, p.name)
+    for p in (ew.shift_left_p, ew.shift_right_arithmetic_p, ew.shift_right_logical_p))
 # fmt: on
 
 

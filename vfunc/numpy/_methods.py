@@ -34,11 +34,16 @@ def _reflected(fn):
     return method
 
 
+def _divmod(x: Any, y: Any) -> tuple[Array, Array]:
+    return ufuncs.floor_divide(x, y), ufuncs.remainder(x, y)
+
+
 _BINARY = {
     "add": ufuncs.add, "sub": ufuncs.subtract, "mul": ufuncs.multiply,
     "truediv": ufuncs.divide, "floordiv": ufuncs.floor_divide, "mod": ufuncs.remainder,
     "pow": ufuncs.power, "matmul": products.matmul, "and": ufuncs.bitwise_and,
-    "or": ufuncs.bitwise_or, "xor": ufuncs.bitwise_xor,
+    "or": ufuncs.bitwise_or, "xor": ufuncs.bitwise_xor, "lshift": ufuncs.left_shift,
+    "rshift": ufuncs.right_shift, "divmod": _divmod,
 }  # fmt: skip
 _COMPARISONS = {
     "eq": ufuncs.equal, "ne": ufuncs.not_equal, "lt": ufuncs.less, "le": ufuncs.less_equal,
@@ -63,10 +68,6 @@ def _transpose_method(self: Array, *axes: Any) -> Array:
     return shapes.transpose(self, axes[0] if len(axes) == 1 else axes)
 
 
-def _divmod(self: Array, other: Any) -> tuple[Array, Array]:
-    return ufuncs.floor_divide(self, other), ufuncs.remainder(self, other)
-
-
 _METHODS = {
     "sum": reductions.sum, "prod": reductions.prod, "max": reductions.max,
     "min": reductions.min, "mean": reductions.mean, "var": reductions.var,
@@ -77,7 +78,7 @@ _METHODS = {
     "any": reductions.any, "cumsum": movement.cumsum, "cumprod": movement.cumprod,
     "sort": movement.sort, "argsort": movement.argsort, "take": indexing.take,
     "nonzero": indexing.nonzero, "swapaxes": movement.swapaxes, "repeat": movement.repeat,
-    "reshape": _reshape_method, "transpose": _transpose_method, "__divmod__": _divmod,
+    "reshape": _reshape_method, "transpose": _transpose_method,
     "__round__": lambda self, ndigits=None: ufuncs.round(self, ndigits or 0),
 }  # fmt: skip
 _PROPERTIES = {

@@ -10,6 +10,8 @@ from vfunc import dtypes
 from vfunc.core import Array, Tracer, scalar_to_numpy, to_numpy_canonical, wrap_numpy
 from vfunc.primitives.elementwise import convert_element_type_p
 
+# Only these exact types are weakly typed: NumPy scalars such as np.float64 subclass float but
+# carry a definite dtype, so they promote strongly (as in JAX): test with type(x) in PY_SCALARS.
 PY_SCALARS = (bool, int, float, complex)
 
 
@@ -17,9 +19,11 @@ def typed(x: Any) -> tuple[np.dtype, bool]:
     """``(dtype, weak_type)`` of an array-like, as promotion sees it."""
     if isinstance(x, Array):
         return x.dtype, x.weak_type
-    if isinstance(x, PY_SCALARS):
-        return dtypes.scalar_dtype(x), not isinstance(x, bool)
+    if type(x) in PY_SCALARS:
+        return dtypes.scalar_dtype(x), type(x) is not bool
     dtype = np.asarray(x).dtype if not hasattr(x, "dtype") else np.dtype(x.dtype)
+    if not dtype.isnative:
+        dtype = dtype.newbyteorder("=")  # big-endian input: only the byte order differs
     return dtypes.canonicalize(dtypes.check_supported(dtype, "vfunc.numpy")), False
 
 
@@ -29,7 +33,7 @@ def convert(x: Any, dtype: np.dtype, weak: bool = False) -> Array:
         if x.dtype == dtype and x.weak_type == weak:
             return x
         return convert_element_type_p.bind(x, new_dtype=dtype, weak_type=weak)
-    if isinstance(x, PY_SCALARS):
+    if type(x) in PY_SCALARS:
         return wrap_numpy(scalar_to_numpy(x, dtype), weak)
     return wrap_numpy(to_numpy_canonical(x, dtype)[0], weak)
 
@@ -45,8 +49,10 @@ def promote_args(*args: Any, inexact: bool = False) -> list[Array]:
         dtype = dtypes.default_float()
     out = []
     for a in args:
-        if isinstance(a, PY_SCALARS):
-            out.append(wrap_numpy(scalar_to_numpy(a, dtype), not isinstance(a, bool)))
+        if type(a) in PY_SCALARS:
+            # A Python bool is strong unless it lands on a weak result (True + 1 is a weak
+            # int, as in JAX); other Python scalars are always weak.
+            out.append(wrap_numpy(scalar_to_numpy(a, dtype), weak or type(a) is not bool))
         elif isinstance(a, Array) and a.dtype == dtype:
             out.append(a)  # weak or strong, the primitive's weak-type rule sorts out the result
         else:

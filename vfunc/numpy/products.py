@@ -40,13 +40,22 @@ def matmul(a: ArrayLike, b: ArrayLike) -> Array:
             f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}; use "
             "multiply (*) for scalars"
         )
+    # Check before 1-D operands become matrices, so errors name the shapes the caller passed.
+    _check_contraction("matmul", a, b, a.ndim - 1, max(b.ndim - 2, 0))
+    shapes = (a.shape, b.shape)
     a_vec, b_vec = a.ndim == 1, b.ndim == 1
     if a_vec:
         a = lax.expand_dims(a, (0,))
     if b_vec:
         b = lax.expand_dims(b, (1,))
-    _check_contraction("matmul", a, b, a.ndim - 1, b.ndim - 2)
-    batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    try:
+        batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+    except ShapeError as err:
+        raise ShapeError(
+            f"matmul: shapes {shapes[0]} and {shapes[1]} cannot be multiplied: their batch axes "
+            f"(all but the last two), {a.shape[:-2]} and {b.shape[:-2]}, cannot be broadcast "
+            "together. Sizes must match or be 1."
+        ) from err
     nb = len(batch)
     a = lax.broadcast_in_dim(a, batch + a.shape[-2:], tuple(range(nb + 2 - a.ndim, nb + 2)))
     b = lax.broadcast_in_dim(b, batch + b.shape[-2:], tuple(range(nb + 2 - b.ndim, nb + 2)))

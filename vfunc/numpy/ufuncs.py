@@ -75,8 +75,6 @@ arcsin   = _unary("arcsin",   ew.asin_p,  inexact=True)
 arccos   = _unary("arccos",   ew.acos_p,  inexact=True)
 arctan   = _unary("arctan",   ew.atan_p,  inexact=True)
 sqrt     = _unary("sqrt",     ew.sqrt_p,  inexact=True)
-floor    = _unary("floor",    ew.floor_p, inexact=True)
-ceil     = _unary("ceil",     ew.ceil_p,  inexact=True)
 
 subtract      = _binary("subtract",      ew.sub_p,   inexact=False)
 divide        = _binary("divide",        ew.div_p,   inexact=True)
@@ -96,6 +94,24 @@ greater_equal = _binary("greater_equal", ew.ge_p,    inexact=False)
 # fmt: on
 abs = absolute  # noqa: A001  (numpy's own alias)
 true_divide = divide
+
+
+def _rounding(name: str, prim: Primitive):
+    def op(x: ArrayLike, /) -> Array:
+        x = as_array(x, name)
+        # Integers and bools are already whole: NumPy 2 and JAX return them unchanged.
+        return x if x.dtype.kind in "biu" else prim.bind(x)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = (
+        f"Elementwise ``numpy.{name}`` (the ``{prim.name}`` primitive). Integer and bool inputs "
+        "are returned unchanged, with their dtype."
+    )
+    return op
+
+
+floor = _rounding("floor", ew.floor_p)
+ceil = _rounding("ceil", ew.ceil_p)
 
 
 def _bool_or(name: str, numeric: Any, on_bool: Primitive):
@@ -203,34 +219,104 @@ around = round
 
 
 def floor_divide(x: ArrayLike, y: ArrayLike, /) -> Array:
-    """``x // y``: the quotient rounded toward negative infinity, as NumPy."""
+    """``x // y``: the quotient rounded toward negative infinity, as NumPy.
+
+    Float results equal NumPy's bit for bit (including where ``x / y`` rounds up to a whole
+    number, e.g. ``1 // 0.1 == 9``); Python scalar operands keep their weak type.
+    """
     x, y = promote_args(x, y)
+    if x.dtype.kind == "b":
+        x, y = convert(x, dtypes.default_int()), convert(y, dtypes.default_int())
     if x.dtype.kind in "iu":
         quotient = ew.div_p.bind(x, y)  # truncates toward zero
         remainder = ew.rem_p.bind(x, y)
         needs_fix = logical_and(not_equal(remainder, 0), not_equal(less(remainder, 0), less(y, 0)))
-        return subtract(quotient, convert(needs_fix, x.dtype))
-    if x.dtype.kind == "b":
-        x, y = convert(x, dtypes.default_int()), convert(y, dtypes.default_int())
-        return floor_divide(x, y)
-    return ew.floor_p.bind(ew.div_p.bind(x, y))
+        return where(needs_fix, subtract(quotient, 1), quotient)
+    return _float_divmod(x, y, quotient=True)
 
 
 def remainder(x: ArrayLike, y: ArrayLike, /) -> Array:
-    """``x % y`` with the sign of ``y``, as NumPy (``lax.rem`` keeps the sign of ``x``)."""
+    """``x % y`` with the sign of ``y``, as NumPy (``lax.rem`` keeps the sign of ``x``).
+
+    Float results equal NumPy's, a zero taking the sign of ``y`` and ``x % inf`` being ``x``
+    (or ``inf`` for negative ``x``); Python scalar operands keep their weak type.
+    """
     x, y = promote_args(x, y)
     if x.dtype.kind == "b":
         x, y = convert(x, dtypes.default_int()), convert(y, dtypes.default_int())
-    r = ew.rem_p.bind(x, y)
-    needs_fix = logical_and(not_equal(r, 0), not_equal(less(r, 0), less(y, 0)))
-    return add(r, multiply(convert(needs_fix, r.dtype), y))
+    if x.dtype.kind in "iu":
+        r = ew.rem_p.bind(x, y)
+        needs_fix = logical_and(not_equal(r, 0), not_equal(less(r, 0), less(y, 0)))
+        return where(needs_fix, add(r, y), r)
+    return _float_divmod(x, y, quotient=False)
+
+
+def _float_divmod(x: Array, y: Array, quotient: bool) -> Array:
+    # NumPy's float divmod, step for step, in vfunc ops so it traces and differentiates; returns
+    # the quotient or the remainder. The quotient comes from the exact remainder fmod(x, y), not
+    # from rounding x / y (which can round up to the next whole number). float16 runs in
+    # float32, as in NumPy.
+    if x.dtype == dtypes.float16:
+        wide = [convert(v, dtypes.float32, v.weak_type) for v in (x, y)]
+        out = _float_divmod(*wide, quotient)
+        return convert(out, x.dtype, out.weak_type)
+    mod = ew.rem_p.bind(x, y)
+    y_negative = less(y, 0)
+    # Bring the remainder to the sign of y; select (not mod + mask * y) keeps y = +-inf exact.
+    fix = logical_and(not_equal(mod, 0), not_equal(y_negative, less(mod, 0)))
+    if not quotient:
+        mod = where(fix, add(mod, y), mod)
+        # A zero remainder takes the sign of y. Both branches equal mod exactly when it is
+        # nonzero and have derivative 1, so the gradient stays mod's: -(0 - mod) is -0 for +-0.
+        return where(y_negative, negative(subtract(0, mod)), add(mod, 0))
+    div = divide(subtract(x, mod), y)
+    div = where(fix, subtract(div, 1), div)
+    # div is within rounding of a whole number: floor it, then snap to the nearest one.
+    floored = ew.floor_p.bind(div)
+    floored = where(greater(subtract(div, floored), 0.5), add(floored, 1), floored)
+    # A zero quotient takes the sign of x / y; dividing by zero gives x / y itself (inf or nan).
+    true_quotient = divide(x, y)
+    floored = where(equal(div, 0), multiply(true_quotient, 0), floored)
+    out = where(equal(y, 0), true_quotient, floored)
+    # The quotient is piecewise constant: its gradient is zero (x / y must not leak one in).
+    return ew.stop_gradient_p.bind(out)
 
 
 mod = remainder
 
 
+def left_shift(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """``x << y`` for integers, as ``numpy.left_shift``; shifting by the bit width or more
+    (or by a negative amount) gives 0."""
+    x, y = _shift_operands("left_shift", x, y)
+    return ew.shift_left_p.bind(x, y)
+
+
+def right_shift(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """``x >> y`` for integers, as ``numpy.right_shift``: arithmetic (sign-filling) for signed
+    integers, logical for unsigned ones."""
+    x, y = _shift_operands("right_shift", x, y)
+    prim = ew.shift_right_arithmetic_p if x.dtype.kind == "i" else ew.shift_right_logical_p
+    return prim.bind(x, y)
+
+
+def _shift_operands(name: str, x: ArrayLike, y: ArrayLike) -> list[Array]:
+    x, y = promote_args(x, y)
+    if x.dtype.kind == "b":
+        # The shift primitives take integers only; bools shift as the default int.
+        return [convert(v, dtypes.default_int()) for v in (x, y)]
+    if x.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}: shifts need integer operands, but they promote to {x.dtype}; convert "
+            "them with .astype(int) first"
+        )
+    return [x, y]
+
+
 def broadcast_arrays(*args: ArrayLike) -> list[Array]:
     """Broadcast all arguments to their common shape (zero-copy views when eager)."""
+    if not args:
+        return []
     arrays = [as_array(a, "broadcast_arrays") for a in args]
     shape = broadcast_shapes("broadcast_arrays", *[a.shape for a in arrays])
     return [broadcast_to(a, shape) for a in arrays]

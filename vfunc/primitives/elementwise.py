@@ -25,6 +25,7 @@ from vfunc.primitives.reduction import reduce_sum_p
 from vfunc.primitives.shape import broadcast_in_dim_p, reshape_p
 
 FLOAT, REAL_FLOAT, NUM, INT_OR_BOOL, REAL, ANY = "fc", "f", "iufc", "biu", "biuf", "biufc"
+INT = "iu"
 
 
 def _unary_shape(name: str, kinds: str, out_dtype=None):
@@ -207,6 +208,35 @@ def _div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.true_divide(x, y)
 
 
+def _shift_amount(x: np.ndarray, y: np.ndarray, fill: int) -> tuple[np.ndarray, np.ndarray]:
+    # XLA reads the shift amount as unsigned, so a negative amount counts as too large. numpy's
+    # shift of an out-of-range amount is undefined in C, hence the explicit in-range mask.
+    bits = x.dtype.itemsize * 8
+    in_range = (y >= 0) & (y < bits)
+    return in_range, np.where(in_range, y, fill).astype(x.dtype, copy=False)
+
+
+def _shift_left(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    in_range, amount = _shift_amount(x, y, 0)
+    return np.where(in_range, np.left_shift(x, amount), 0).astype(x.dtype, copy=False)
+
+
+def _shift_right_arithmetic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # Shifting by width - 1 fills every bit with the sign, which is what a larger amount gives.
+    # Unsigned operands shift their bit pattern as if signed, as XLA does.
+    _, amount = _shift_amount(x, y, x.dtype.itemsize * 8 - 1)
+    signed = np.dtype(f"i{x.dtype.itemsize}")
+    shifted = np.right_shift(np.asarray(x).view(signed), amount.astype(signed, copy=False))
+    return np.asarray(shifted).view(x.dtype)
+
+
+def _shift_right_logical(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    in_range, amount = _shift_amount(x, y, 0)
+    unsigned = np.dtype(f"u{x.dtype.itemsize}")
+    shifted = np.right_shift(np.asarray(x).view(unsigned), amount.astype(unsigned, copy=False))
+    return np.where(in_range, np.asarray(shifted).view(x.dtype), 0).astype(x.dtype, copy=False)
+
+
 def _convert_impl(x: np.ndarray, *, new_dtype: np.dtype, weak_type: bool) -> np.ndarray:
     del weak_type
     if x.dtype == new_dtype:
@@ -288,6 +318,13 @@ atan2_p = binary("atan2", np.arctan2,    REAL_FLOAT,
 and_p   = binary("and",   np.bitwise_and,          INT_OR_BOOL, differentiable=False)
 or_p    = binary("or",    np.bitwise_or,           INT_OR_BOOL, differentiable=False)
 xor_p   = binary("xor",   np.bitwise_xor,          INT_OR_BOOL, differentiable=False)
+# Shifts: integers only; amounts outside [0, bits) give 0 (the sign bits for arithmetic).
+shift_left_p             = binary("shift_left",             _shift_left,             INT,
+                                  differentiable=False)
+shift_right_arithmetic_p = binary("shift_right_arithmetic", _shift_right_arithmetic, INT,
+                                  differentiable=False)
+shift_right_logical_p    = binary("shift_right_logical",    _shift_right_logical,    INT,
+                                  differentiable=False)
 # Comparisons return bool: never weak, never differentiable.
 _cmp = dict(out_dtype=dtypes.bool_, weak_type=never_weak, differentiable=False)
 eq_p    = binary("eq",    np.equal,                ANY,  **_cmp)
