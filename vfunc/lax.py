@@ -73,7 +73,7 @@ def _operands(*args: Any) -> list[Array]:
     like = arrays[0] if arrays else None
     if like is None:
         return [as_array(a) for a in args]
-    return [_scalar_like(a, like) if isinstance(a, _PY_SCALARS) else as_array(a) for a in args]
+    return [_scalar_like(a, like) if type(a) in _PY_SCALARS else as_array(a) for a in args]
 
 
 def _unary_fn(prim: Primitive, name: str):

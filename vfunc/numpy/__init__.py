@@ -155,6 +155,7 @@ from vfunc.numpy.ufuncs import (
     true_divide,
     where,
 )
+from vfunc.numpy.vectorize import vectorize
 
 # dtype names, usable as `dtype=vnp.float32` and as scalar constructors, as in jax.numpy.
 bool_, int8, int16, int32, int64 = _np.bool_, _np.int8, _np.int16, _np.int32, _np.int64

@@ -16,6 +16,7 @@ import numpy as np
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray, never_weak, wrap_numpy
 from vfunc.errors import ShapeError
+from vfunc.primitives._batching import select_batch
 from vfunc.primitives._checks import (
     broadcast_shapes,
     check_dtype_kind,
@@ -348,6 +349,7 @@ select_p = Primitive(
     weak_type=lambda weak: all(weak[1:]),
     vjp=_select_vjp,
     linear=(1, 2),
+    batch=lambda args, dims: select_batch(select_p, args, dims),
     elementwise=True,
 )
 convert_element_type_p = Primitive(

@@ -46,7 +46,7 @@ def _dot_general_shape(
 
 def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
-    if not lb and len(lc) == 1 and lc[0] == lhs.ndim - 1 and rc[0] == 0 and rhs.ndim <= 2:
+    if not lb and len(lc) == 1 and lc[0] == lhs.ndim - 1 == 1 and rc[0] == 0 and rhs.ndim <= 2:
         return np.dot(lhs, rhs)  # the plain matrix product: straight to BLAS
     lfree = [i for i in range(lhs.ndim) if i not in lc + lb]
     rfree = [i for i in range(rhs.ndim) if i not in rc + rb]
@@ -59,7 +59,12 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     k = int(np.prod([lhs.shape[d] for d in lc], dtype=np.int64))
     lm = lt.reshape(nb + [int(np.prod(nlf, dtype=np.int64)), k])
     rm = rt.reshape(nb + [k, int(np.prod(nrf, dtype=np.int64))])
-    out = np.matmul(lm, rm)
+    if k == 1:
+        # Nothing to contract (outer products, as in per-example weight gradients): numpy's
+        # matmul would run one tiny GEMM per batch member; a broadcast multiply streams.
+        out = np.multiply(lm, rm)
+    else:
+        out = np.matmul(lm, rm)
     return out.reshape(nb + nlf + nrf)
 
 
