@@ -70,6 +70,11 @@ def main() -> None:
             lambda: [grad(params, x[i], labels[i]) for i in range(BATCH)], repeat=2
         ),
     }
+    # A floor no per-example method can beat: allocating and writing the B gradient copies
+    # (BATCH x every parameter, 343 MB here) once, with numpy on one core.
+    rows["floor: write the output"] = best_time(
+        lambda: [np.full((BATCH, *p.shape), 1.0, np.float32) for p in params_np]
+    )
     # The per-example gradients agree with the loop's (checked once, outside the timing).
     got = per_example(params, x, labels)
     one = grad(params, x[5], labels[5])
@@ -125,6 +130,10 @@ def main() -> None:
             print(f"  {name:26s}  not installed")
         else:
             print(f"  {name:26s} {t * 1e3:9.2f} ms   this / vfunc vmap(grad) = {t / base:6.2f}")
+    print(
+        "  (vmap(grad) writes a gradient per example, so the output-writing floor above bounds "
+        "it,\n   not the batched grad, which writes one)"
+    )
     print(
         f"  vmap(grad) / batched grad = {base / rows['vfunc grad (batch loss)']:.2f}x "
         "(target <= 2x)"

@@ -305,3 +305,16 @@ def test_out_of_range_axes():
         vmap(vnp.sin, out_axes=None)(vnp.ones(3))
     with pytest.raises(ValueError, match="axis_size"):
         vmap(vnp.sin, in_axes=None)(vnp.ones(3))
+
+
+def test_large_batched_outer_products_use_the_parallel_kernel_and_match_numpy():
+    from vfunc.primitives import linalg_kernels
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(4, 512)).astype(np.float32)
+    b = rng.normal(size=(4, 600)).astype(np.float32)
+    assert 4 * 512 * 600 >= linalg_kernels.PARALLEL_OUTER_MIN_SIZE
+    got = vmap(lambda u, v: lax.dot_general(u, v, (((), ()), ((), ()))))(a, b)
+    np.testing.assert_array_equal(np.asarray(got), a[:, :, None] * b[:, None, :])
+    small = vmap(vnp.outer)(a[:, :3], b[:, :2])
+    np.testing.assert_array_equal(np.asarray(small), a[:, :3, None] * b[:, None, :2])

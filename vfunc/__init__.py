@@ -3,6 +3,14 @@
 This module only re-exports the public API; nothing is defined here.
 """
 
+import os
+
+# numba's OpenMP workers busy-wait after every parallel kernel by default, taking both cores
+# from the BLAS call that usually comes next (a 0.5 ms matmul took 20 ms). Waiting passively
+# costs microseconds per kernel launch. A user's own setting wins; it must be in place before
+# numba starts its thread pool, hence here, first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from vfunc import dtypes, errors, lax, nn, numpy, testing, tree, tree_util  # noqa: F401
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct

@@ -8,6 +8,7 @@ from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import move_axis, shift_axes
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
+from vfunc.primitives.linalg_kernels import PARALLEL_OUTER_MIN_SIZE, batched_outer
 from vfunc.primitives.shape import transpose_p
 
 DimensionNumbers = tuple[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, ...], ...]]
@@ -61,8 +62,15 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     rm = rt.reshape(nb + [k, int(np.prod(nrf, dtype=np.int64))])
     if k == 1:
         # Nothing to contract (outer products, as in per-example weight gradients): numpy's
-        # matmul would run one tiny GEMM per batch member; a broadcast multiply streams.
-        out = np.multiply(lm, rm)
+        # matmul would run one tiny GEMM per batch member; a broadcast multiply streams, and
+        # a parallel kernel streams on every core.
+        m, n = lm.shape[-2], rm.shape[-1]
+        size = m * n * int(np.prod(nb, dtype=np.int64))
+        if size >= PARALLEL_OUTER_MIN_SIZE and lm.dtype.kind == "f":
+            flat_l, flat_r = lm.reshape(-1, m), rm.reshape(-1, n)
+            out = batched_outer(flat_l, flat_r)
+        else:
+            out = np.multiply(lm, rm)
     else:
         out = np.matmul(lm, rm)
     return out.reshape(nb + nlf + nrf)
