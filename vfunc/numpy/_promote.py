@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,40 @@ def typed(x: Any) -> tuple[np.dtype, bool]:
     if not dtype.isnative:
         dtype = dtype.newbyteorder("=")  # big-endian input: only the byte order differs
     return dtypes.canonicalize(dtypes.check_supported(dtype, "vfunc.numpy")), False
+
+
+_WEAK_SCALARS: dict[tuple, Array] = {}
+
+
+def weak_scalar(value: int | float, dtype: np.dtype) -> Array:
+    """A Python int or float as a weakly typed 0-d Array of the float/complex ``dtype``.
+
+    Arrays are immutable, so the few constants a program uses (0, 1, 0.5, ...) are made once.
+    """
+    key = (value, type(value), dtype, value == 0 and math.copysign(1.0, value) < 0)
+    cached = _WEAK_SCALARS.get(key)
+    if cached is None:
+        cached = wrap_numpy(scalar_to_numpy(value, dtype), True)
+        if len(_WEAK_SCALARS) < 1024 and value == value:  # NaN keys never match: not cached
+            _WEAK_SCALARS[key] = cached
+    return cached
+
+
+def same_dtype_operands(x: Any, y: Any) -> tuple[Array, Array] | None:
+    """``(x, y)`` as Arrays when promotion has nothing to do, else None: both Arrays of one
+    dtype, or a float/complex Array with a Python int or float (which takes its dtype, weakly).
+    The caller's primitive settles the weak type of the result."""
+    if isinstance(x, Array):
+        if isinstance(y, Array):
+            return (x, y) if x.dtype == y.dtype else None
+        if type(y) in _NUMBERS and x.dtype.kind in "fc":
+            return x, weak_scalar(y, x.dtype)
+    elif isinstance(y, Array) and type(x) in _NUMBERS and y.dtype.kind in "fc":
+        return weak_scalar(x, y.dtype), y
+    return None
+
+
+_NUMBERS = (int, float)
 
 
 def convert(x: Any, dtype: np.dtype, weak: bool = False) -> Array:

@@ -13,7 +13,7 @@ import numpy as np
 
 from vfunc import dtypes, lax
 from vfunc.core import Array, ArrayImpl, Primitive
-from vfunc.numpy._promote import as_array, convert, promote_args
+from vfunc.numpy._promote import as_array, convert, promote_args, same_dtype_operands
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import broadcast_shapes
 from vfunc.primitives.elementwise import ROUND_TO_NEAREST_EVEN
@@ -42,10 +42,9 @@ def _unary(name: str, prim: Primitive, inexact: bool):
 
 def _binary(name: str, prim: Primitive, inexact: bool):
     def op(x: ArrayLike, y: ArrayLike, /) -> Array:
-        # Fast path: same dtype needs no promotion (weak types are settled by the primitive).
-        if isinstance(x, Array) and isinstance(y, Array) and x.dtype == y.dtype:
-            if not inexact or x.dtype.kind in "fc":
-                return prim.bind(x, y)
+        pair = same_dtype_operands(x, y)
+        if pair is not None and (not inexact or pair[0].dtype.kind in "fc"):
+            return prim.bind(*pair)
         return prim.bind(*promote_args(x, y, inexact=inexact))
 
     op.__name__ = op.__qualname__ = name
@@ -117,7 +116,8 @@ ceil = _rounding("ceil", ew.ceil_p)
 def _bool_or(name: str, numeric: Any, on_bool: Primitive):
     # NumPy adds bools with `or` and multiplies them with `and`; the primitives take numbers.
     def op(x: ArrayLike, y: ArrayLike, /) -> Array:
-        x, y = promote_args(x, y)
+        pair = same_dtype_operands(x, y)
+        x, y = pair if pair is not None else promote_args(x, y)
         return (on_bool if x.dtype == dtypes.bool_ else numeric).bind(x, y)
 
     op.__name__ = op.__qualname__ = name

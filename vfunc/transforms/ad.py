@@ -68,9 +68,10 @@ def add_any(a: Any, b: Any) -> Any:
     return ew.add_p.bind(a, b)
 
 
-def _match_dtype(ct: Array, aval: ShapedArray) -> Array:
-    if ct.dtype != aval.dtype:
-        return ew.convert_element_type_p.bind(ct, new_dtype=aval.dtype, weak_type=aval.weak_type)
+def _match_dtype(ct: Array, like: Any) -> Array:
+    """``ct`` converted to the dtype of ``like`` (an aval or an array) if it differs."""
+    if ct.dtype != like.dtype:
+        return ew.convert_element_type_p.bind(ct, new_dtype=like.dtype, weak_type=like.weak_type)
     return ct
 
 
@@ -97,12 +98,28 @@ class VJPTracer(Tracer):
 
     __slots__ = ("primal", "node", "index")
 
-    def __init__(self, trace: VJPTrace, primal: Any, node: _Node | None, index: int = 0):
+    def __init__(self, trace: VJPTrace, primal: Array, node: _Node | None, index: int = 0):
         self._trace = trace
         self.primal = primal
-        self.aval = primal.aval if isinstance(primal, Array) else _as_value(primal).aval
         self.node = node
         self.index = index
+
+    # Read through to the primal: most tracers never need an aval object of their own.
+    @property
+    def aval(self) -> ShapedArray:  # type: ignore[override]
+        return self.primal.aval
+
+    @property
+    def shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return self.primal.shape
+
+    @property
+    def dtype(self) -> np.dtype:  # type: ignore[override]
+        return self.primal.dtype
+
+    @property
+    def weak_type(self) -> bool:  # type: ignore[override]
+        return self.primal.weak_type
 
 
 class VJPTrace(Trace):
@@ -200,7 +217,7 @@ def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
         for parent, ct, primal in zip(node.parents, in_cts, node.primals, strict=True):
             if parent is None or ct is None:
                 continue
-            cts[parent] = add_any(cts.get(parent), _match_dtype(ct, primal.aval))
+            cts[parent] = add_any(cts.get(parent), _match_dtype(ct, primal))
     return inputs
 
 
