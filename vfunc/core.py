@@ -685,16 +685,23 @@ class Primitive:
                 if type(x) is ArrayImpl:
                     vx = x._value
                     return self._eager(args, [vx], (vx.shape, vx.dtype, x._weak), params)
-            if not any(isinstance(a, Tracer) for a in args):
-                args = [a if type(a) is ArrayImpl else _wrap(*to_numpy_canonical(a)) for a in args]
-                values = [a._value for a in args]
-                key = tuple(
-                    [(v.shape, v.dtype, a._weak) for v, a in zip(values, args, strict=True)]
-                )
-                return self._eager(args, values, key, params)
-        top = find_top_trace(args)
-        assert top is not None
-        return top.process_primitive(self, [top.full_raise(a) for a in args], params)
+        top = _state.dynamic
+        for a in args:
+            if isinstance(a, Tracer):
+                trace = a._trace
+                if trace is not top:
+                    check_tracer_alive(a)
+                    if top is None or trace.level > top.level:
+                        top = trace
+        if top is None:
+            args = [a if type(a) is ArrayImpl else _wrap(*to_numpy_canonical(a)) for a in args]
+            values = [a._value for a in args]
+            key = tuple([(v.shape, v.dtype, a._weak) for v, a in zip(values, args, strict=True)])
+            return self._eager(args, values, key, params)
+        tracers = [
+            a if isinstance(a, Tracer) and a._trace is top else top.full_raise(a) for a in args
+        ]
+        return top.process_primitive(self, tracers, params)
 
     def abstract_eval(self, *avals: Any, **params: Any) -> Any:
         """Output aval(s) from input avals: the shape rule plus the weak-type rule."""

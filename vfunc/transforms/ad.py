@@ -150,7 +150,7 @@ class VJPTrace(Trace):
         return self._output(out, node, 0)
 
     def _output(self, value: Any, node: _Node, index: int) -> Any:
-        if not is_differentiable_dtype(value.dtype):
+        if value.dtype.kind not in "fc":  # integers and bools carry no gradient
             return value
         return VJPTracer(self, value, node, index)
 
@@ -221,8 +221,16 @@ def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
     return inputs
 
 
-def _check_differentiable_inputs(fun_name: str, leaves_with_path: list, what: str) -> None:
-    for path, leaf in leaves_with_path:
+def _check_differentiable_inputs(fun_name: str, args: Any, what: str) -> None:
+    leaves = tree.leaves(args)
+    for leaf in leaves:
+        dtype = leaf.dtype if isinstance(leaf, Array) else _as_value(leaf).dtype
+        if dtype.kind not in "fc":
+            break
+    else:
+        return
+    # Only now pay for paths, to name the offending argument.
+    for path, leaf in tree.flatten_with_path(args)[0]:
         dtype = leaf.dtype if isinstance(leaf, Array) else _as_value(leaf).dtype
         if not is_differentiable_dtype(dtype):
             raise TypeError(
@@ -230,6 +238,61 @@ def _check_differentiable_inputs(fun_name: str, leaves_with_path: list, what: st
                 f"{tree.keystr(path)} has dtype {dtype}. Differentiate with respect to float "
                 "arguments only (use argnums to pick them), or convert with .astype(float)."
             )
+
+
+class _Recording:
+    """A forward pass under a ``VJPTrace``: the outputs and how to run the tape backward."""
+
+    __slots__ = (
+        "in_tree",
+        "in_values",
+        "input_nodes",
+        "out_tree",
+        "out_refs",
+        "out_primals",
+        "aux",
+    )
+
+    def __init__(self, fun: Callable, primals: tuple, has_aux: bool, name: str):
+        self.aux = None
+        in_leaves, self.in_tree = tree.flatten(primals)
+        self.in_values = [x if isinstance(x, Array) else _as_value(x) for x in in_leaves]
+        with new_trace(VJPTrace) as trace:
+            in_tracers = [trace.new_input(v) for v in self.in_values]
+            out = fun(*tree.unflatten(self.in_tree, in_tracers))
+            if has_aux:
+                out, aux = _split_aux(out, name)
+            out_leaves, self.out_tree = tree.flatten(out)
+            self.out_refs, self.out_primals = [], []
+            for leaf in out_leaves:
+                if isinstance(leaf, VJPTracer) and leaf._trace is trace:
+                    self.out_refs.append((leaf.node, leaf.index) if leaf.node is not None else None)
+                    self.out_primals.append(leaf.primal)
+                else:
+                    self.out_refs.append(None)
+                    self.out_primals.append(leaf)
+            if has_aux:
+                self.aux = tree.map(lambda a: a.primal if isinstance(a, VJPTracer)
+                                    and a._trace is trace else a, aux)  # fmt: skip
+        self.input_nodes = [t.node for t in in_tracers]
+
+    def outputs(self) -> Any:
+        return tree.unflatten(self.out_tree, self.out_primals)
+
+    def pullback(self, cts: list) -> list:
+        """Input cotangents (flat, as the inputs) from output cotangents (flat; None = zero)."""
+        reached = _backward(self.out_refs, cts)
+        in_cts = []
+        for node, value in zip(self.input_nodes, self.in_values, strict=True):
+            ct = reached.get(node)
+            if ct is None:
+                ct = zeros_like_aval(value.aval)
+            elif ct.weak_type != value.weak_type:  # as JAX: the gradient has the input's type
+                ct = ew.convert_element_type_p.bind(
+                    ct, new_dtype=value.dtype, weak_type=value.weak_type
+                )
+            in_cts.append(ct)
+        return in_cts
 
 
 def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
@@ -250,34 +313,14 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
         >>> f_vjp(vnp.array(1.0))
         (Array(1., dtype=float32),)
     """
-    in_leaves, in_tree = tree.flatten(primals)
-    in_values = [_as_value(x) for x in in_leaves]
-    with new_trace(VJPTrace) as trace:
-        in_tracers = [trace.new_input(v) for v in in_values]
-        out = fun(*tree.unflatten(in_tree, in_tracers))
-        if has_aux:
-            out, aux = _split_aux(out, "vjp")
-        out_leaves, out_tree = tree.flatten(out)
-        out_refs, out_primals = [], []
-        for leaf in out_leaves:
-            if isinstance(leaf, VJPTracer) and leaf._trace is trace:
-                out_refs.append((leaf.node, leaf.index) if leaf.node is not None else None)
-                out_primals.append(leaf.primal)
-            else:
-                out_refs.append(None)
-                out_primals.append(leaf)
-        if has_aux:
-            aux = tree.map(lambda a: a.primal if isinstance(a, VJPTracer) and a._trace is trace
-                           else a, aux)  # fmt: skip
-    input_nodes = [t.node for t in in_tracers]
-    out_avals = [_as_value(p).aval for p in out_primals]
-    primals_out = tree.unflatten(out_tree, out_primals)
+    rec = _Recording(fun, primals, has_aux, "vjp")
+    out_avals = [_as_value(p).aval for p in rec.out_primals]
 
     def vjp_fn(cotangent: Any) -> tuple:
         ct_leaves, ct_tree = tree.flatten(cotangent)
-        if ct_tree != out_tree:
+        if ct_tree != rec.out_tree:
             raise ValueError(
-                f"vjp_fn: the cotangent must have the structure of the output, {out_tree}, "
+                f"vjp_fn: the cotangent must have the structure of the output, {rec.out_tree}, "
                 f"but got {ct_tree}"
             )
         cts = []
@@ -289,22 +332,11 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
                     f"{aval.shape}"
                 )
             cts.append(_match_dtype(ct, aval) if is_differentiable_dtype(aval.dtype) else None)
-        reached = _backward(out_refs, cts)
-        in_cts = []
-        for node, value in zip(input_nodes, in_values, strict=True):
-            ct = reached.get(node)
-            if ct is None:
-                ct = zeros_like_aval(value.aval)
-            elif ct.weak_type != value.weak_type:  # as JAX: the gradient has the input's type
-                ct = ew.convert_element_type_p.bind(
-                    ct, new_dtype=value.dtype, weak_type=value.weak_type
-                )
-            in_cts.append(ct)
-        return tuple(tree.unflatten(in_tree, in_cts))
+        return tuple(tree.unflatten(rec.in_tree, rec.pullback(cts)))
 
     if has_aux:
-        return primals_out, vjp_fn, aux
-    return primals_out, vjp_fn
+        return rec.outputs(), vjp_fn, rec.aux
+    return rec.outputs(), vjp_fn
 
 
 def _split_aux(out: Any, name: str) -> tuple[Any, Any]:
@@ -342,7 +374,7 @@ def value_and_grad(
                 )
         nums_pos = tuple(i % len(args) for i in nums)
         diff_args = tuple(args[i] for i in nums_pos)
-        _check_differentiable_inputs("grad", tree.flatten_with_path(diff_args)[0], "argument ")
+        _check_differentiable_inputs("grad", diff_args, "argument ")
 
         def partial_fun(*diff: Any) -> Any:
             full = list(args)
@@ -350,13 +382,14 @@ def value_and_grad(
                 full[i] = d
             return fun(*full, **kwargs)
 
-        result = vjp(partial_fun, *diff_args, has_aux=has_aux)
-        out, vjp_fn = result[0], result[1]
+        rec = _Recording(partial_fun, diff_args, has_aux, "grad")
+        out = rec.outputs()
         _check_scalar_output(name, out)
-        grads = vjp_fn(wrap_numpy(np.ones((), dtype=_as_value(out).dtype)))
+        seed = wrap_numpy(np.ones((), dtype=_as_value(rec.out_primals[0]).dtype))
+        grads = tree.unflatten(rec.in_tree, rec.pullback([seed]))
         grads = grads[0] if isinstance(argnums, int) else grads
         if has_aux:
-            return (out, result[2]), grads
+            return (out, rec.aux), grads
         return out, grads
 
     return value_and_grad_fun
@@ -621,7 +654,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
         partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
-        _check_differentiable_inputs("jacrev", tree.flatten_with_path(diff)[0], "argument ")
+        _check_differentiable_inputs("jacrev", diff, "argument ")
         result = vjp(partial_fun, *diff, has_aux=has_aux)
         out, vjp_fn = result[0], result[1]
         out_leaves, out_tree = tree.flatten(out)
@@ -664,7 +697,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
         partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
-        _check_differentiable_inputs("jacfwd", tree.flatten_with_path(diff)[0], "argument ")
+        _check_differentiable_inputs("jacfwd", diff, "argument ")
         aux = None
         if has_aux:
             main_fun = partial_fun
