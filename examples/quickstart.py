@@ -1,4 +1,4 @@
-"""A first tour of vfunc: eager arrays, dtype rules, staged jaxprs and pytrees.
+"""A first tour of vfunc: eager arrays, dtype rules, staged jaxprs, pytrees, grad and vmap.
 
 Run: python examples/quickstart.py
 """
@@ -49,6 +49,20 @@ def main() -> None:
     scaled = tree.map(lambda leaf: leaf * 0.5, layer)
     print("leaves      :", [leaf.shape for leaf in tree.leaves(scaled)])
     print("total       :", tree.reduce(lambda acc, leaf: acc + leaf.sum(), scaled, 0.0))
+
+    # Transformations compose: gradients of a pytree model, per-example gradients, Hessians.
+    targets = vnp.ones((16, 2))
+
+    def loss(params, inputs, targets):
+        return vnp.mean((predict(params, inputs) - targets) ** 2)
+
+    grads = vfunc.grad(loss)(params, inputs, targets)
+    print("grad shapes :", tree.map(lambda g: g.shape, grads))
+    per_example = vfunc.vmap(vfunc.grad(loss), in_axes=(None, 0, 0))(
+        params, inputs[:, None], targets[:, None]
+    )
+    print("per-example :", per_example["w1"].shape)
+    print("hessian     =", vfunc.hessian(lambda v: (vnp.sin(v) * v).sum())(vnp.ones(2)))
 
 
 if __name__ == "__main__":
