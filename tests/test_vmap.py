@@ -318,3 +318,64 @@ def test_large_batched_outer_products_use_the_parallel_kernel_and_match_numpy():
     np.testing.assert_array_equal(np.asarray(got), a[:, :, None] * b[:, None, :])
     small = vmap(vnp.outer)(a[:, :3], b[:, :2])
     np.testing.assert_array_equal(np.asarray(small), a[:, :3, None] * b[:, None, :2])
+
+
+# ----------------------------------------------------------------------------------------------
+# Custom rules under vmap: the user's rule still decides the derivative
+
+
+@vfunc.custom_vjp
+def _scaled_grad(x, w):
+    return x * w
+
+
+def _scaled_grad_fwd(x, w):
+    return x * w, (x, w)
+
+
+def _scaled_grad_bwd(residuals, g):
+    x, w = residuals
+    return 10.0 * g * w, g * x  # a deliberately "wrong" rule for x, to see that it is used
+
+
+_scaled_grad.defvjp(_scaled_grad_fwd, _scaled_grad_bwd)
+
+
+def test_custom_vjp_under_vmap_keeps_the_rule():
+    xs = vnp.asarray([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    w = vnp.asarray([0.5, -1.0])
+    np.testing.assert_allclose(np.asarray(vmap(_scaled_grad, (0, None))(xs, w)), np.asarray(xs * w))
+    gx, gw = vfunc.grad(lambda a, b: vmap(_scaled_grad, (0, None))(a, b).sum(), (0, 1))(xs, w)
+    np.testing.assert_allclose(np.asarray(gx), np.broadcast_to(10 * np.asarray(w), (3, 2)))
+    np.testing.assert_allclose(np.asarray(gw), np.asarray(xs).sum(0))  # shared: summed
+    per = vmap(vfunc.grad(lambda a, b: _scaled_grad(a, b).sum()), (0, None))(xs, w)
+    np.testing.assert_allclose(np.asarray(per), np.broadcast_to(10 * np.asarray(w), (3, 2)))
+
+
+@vfunc.custom_jvp
+def _soft_abs(x):
+    return vnp.abs(x)
+
+
+@_soft_abs.defjvp
+def _soft_abs_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _soft_abs(x), t * vnp.tanh(x)
+
+
+def test_custom_jvp_under_vmap_keeps_the_rule():
+    xs = vnp.asarray([[-1.0, 0.5], [2.0, -0.1]])
+    _, tangent = vfunc.jvp(vmap(_soft_abs), (xs,), (vnp.ones((2, 2)),))
+    np.testing.assert_allclose(np.asarray(tangent), np.tanh(np.asarray(xs)), rtol=1e-6)
+    g = vfunc.grad(lambda a: vmap(_soft_abs)(a).sum())(xs)
+    np.testing.assert_allclose(np.asarray(g), np.tanh(np.asarray(xs)), rtol=1e-6)
+
+
+def test_checkpoint_under_vmap_gives_the_same_gradients():
+    def block(x):
+        return vnp.sin(vnp.tanh(x) * 2.0)
+
+    xs = vnp.asarray(np.random.default_rng(5).normal(size=(4, 3)).astype(np.float32))
+    plain = vfunc.grad(lambda a: vmap(block)(a).sum())(xs)
+    remat = vfunc.grad(lambda a: vmap(vfunc.checkpoint(block))(a).sum())(xs)
+    np.testing.assert_allclose(np.asarray(remat), np.asarray(plain), rtol=1e-6)

@@ -1,8 +1,10 @@
 """User-defined derivative rules (custom_vjp, custom_jvp) and rematerialization (checkpoint).
 
 Each works by recognizing the innermost differentiation trace among the arguments and recording
-one node whose backward rule is the user's (or a re-run of the function): under any other trace,
-or none, the plain function runs.
+one node whose backward rule is the user's (or a re-run of the function). Under vmap the
+function, its rules and its checkpoint are vmapped themselves and applied one level down, so a
+differentiation trace below still sees the user's rule. Under any other trace, or none, the
+plain function runs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from vfunc import tree
 from vfunc.core import Tracer, find_top_trace
+from vfunc.primitives._batching import to_front
 from vfunc.transforms.ad import (
     JVPTrace,
     JVPTracer,
@@ -23,6 +26,7 @@ from vfunc.transforms.ad import (
     vjp,
     zeros_like_aval,
 )
+from vfunc.transforms.batching import BatchTrace, BatchTracer, vmap
 
 
 def _lower(leaf: Any, trace: Any) -> Any:
@@ -108,6 +112,8 @@ class custom_vjp:  # noqa: N801 - named as in JAX
                 f"can't apply forward-mode autodiff (jvp) to the custom_vjp function {name}; "
                 "use custom_jvp for rules that must work in forward mode"
             )
+        if isinstance(top, BatchTrace):
+            return self._batched(top, leaves, in_tree, fixed, name)
         if not isinstance(top, VJPTrace):
             return self.fun(*args)
         _check_nondiff(name, fixed, top)
@@ -147,6 +153,47 @@ class custom_vjp:  # noqa: N801 - named as in JAX
         tracers = [top.full_raise(x) for x in leaves]
         outs = top.record(_RecordedRule(f"custom_vjp[{name}]", backward), tracers, out_leaves)
         return tree.unflatten(out_tree, outs)
+
+    def _batched(self, top: BatchTrace, leaves: list, in_tree: Any, fixed: list, name: str):
+        vals, dims = _unbatch(top, leaves, fixed, name)
+        size, nondiff = top.axis_size, self.nondiff_argnums
+        batched = custom_vjp(vmap(_flat(self.fun, in_tree, fixed, nondiff), dims, 0, size))
+        bwd = self.bwd
+
+        def batched_bwd(residuals: Any, g: Any) -> tuple:
+            cts = vmap(lambda r, c: bwd(*fixed, r, c), (0, 0), 0, size)(residuals, g)
+            ct_leaves = tree.leaves(tuple(cts))
+            # An argument shared by every member gets the sum of their cotangents.
+            return tuple(c if d == 0 else c.sum(0) for c, d in zip(ct_leaves, dims, strict=True))
+
+        batched.defvjp(vmap(_flat(self.fwd, in_tree, fixed, nondiff), dims, 0, size), batched_bwd)
+        return _rebatch(top, batched(*vals))
+
+
+def _unbatch(top: BatchTrace, leaves: list, fixed: list, name: str) -> tuple[list, tuple]:
+    """The lowered values of ``leaves`` with their batch axis first, and their in_axes."""
+    if any(isinstance(x, Tracer) and x._trace is top for x in tree.leaves(fixed)):
+        raise NotImplementedError(
+            f"{name}: a non-differentiable argument varies along the vmapped axis; pass it as "
+            "a regular argument instead"
+        )
+    vals, dims = [], []
+    for leaf in leaves:
+        t = top.full_raise(leaf)
+        vals.append(t.val if t.bdim is None else to_front(t.val, t.bdim, top.axis_size))
+        dims.append(None if t.bdim is None else 0)
+    return vals, tuple(dims)
+
+
+def _rebatch(top: BatchTrace, out: Any) -> Any:
+    return tree.map(lambda o: BatchTracer(top, _as_value(o), 0), out)
+
+
+def _flat(fun: Callable, in_tree: Any, fixed: list, nondiff_argnums: tuple[int, ...]):
+    def flat_fun(*leaves: Any) -> Any:
+        return fun(*_merge(tree.unflatten(in_tree, list(leaves)), fixed, nondiff_argnums))
+
+    return flat_fun
 
 
 def _describe(value: Any) -> str:
@@ -215,7 +262,26 @@ class custom_jvp:  # noqa: N801 - named as in JAX
         if isinstance(top, VJPTrace):
             _check_nondiff(name, fixed, top)
             return self._reverse(top, leaves, in_tree, fixed, name)
+        if isinstance(top, BatchTrace):
+            return self._batched(top, leaves, in_tree, fixed, name)
         return self.fun(*args)
+
+    def _batched(self, top: BatchTrace, leaves: list, in_tree: Any, fixed: list, name: str):
+        vals, dims = _unbatch(top, leaves, fixed, name)
+        size = top.axis_size
+        batched = custom_jvp(
+            vmap(_flat(self.fun, in_tree, fixed, self.nondiff_argnums), dims, 0, size)
+        )
+
+        def member_rule(primals: tuple, tangents: tuple) -> tuple:
+            return self._call_rule(
+                fixed,
+                tree.unflatten(in_tree, list(primals)),
+                tree.unflatten(in_tree, list(tangents)),
+            )
+
+        batched.defjvp(lambda p, t: vmap(member_rule, (dims, dims), 0, size)(p, t))
+        return _rebatch(top, batched(*vals))
 
     def _call_rule(self, fixed: list, primals: Any, tangents: Any) -> tuple:
         result = self.jvp_rule(*fixed, tuple(primals), tuple(tangents))
@@ -294,6 +360,10 @@ def checkpoint(
         diff, fixed = _split_nondiff(args, static)
         leaves, in_tree = tree.flatten(diff)
         top = find_top_trace(leaves)
+        if isinstance(top, BatchTrace):
+            vals, dims = _unbatch(top, leaves, fixed, "checkpoint")
+            batched = vmap(_flat(fun, in_tree, fixed, static), dims, 0, top.axis_size)
+            return _rebatch(top, checkpoint(batched)(*vals))
         if not isinstance(top, VJPTrace):
             return fun(*args)
         primals = [_lower(x, top) for x in leaves]
