@@ -188,6 +188,18 @@ class ArrayImpl(Array):
     def size(self) -> int:
         return self._value.size
 
+    def delete(self) -> None:
+        """Release the buffer (as ``jax.Array.delete``); any later use raises RuntimeError.
+
+        jit deletes the Arrays passed in ``donate_argnums``: their buffers may hold the
+        outputs now.
+        """
+        self._value = _DELETED
+
+    def is_deleted(self) -> bool:
+        """Whether ``delete`` (or a donating jit call) has released this Array."""
+        return self._value is _DELETED
+
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         value = self._value
         # Outputs of impls are only made read-only here, on export, which keeps eager dispatch
@@ -248,6 +260,8 @@ class ArrayImpl(Array):
         return str(self._value)
 
     def __repr__(self) -> str:
+        if self._value is _DELETED:
+            return "Array(<deleted>)"
         prefix = "Array("
         suffix = f", dtype={self.dtype.name}" + (", weak_type=True" if self._weak else "") + ")"
         if self._value.size == 0:
@@ -255,6 +269,30 @@ class ArrayImpl(Array):
             return f"{prefix}{body}{suffix}"
         body = np.array2string(self._value, prefix=prefix, suffix=suffix, separator=", ")
         return prefix + body + suffix
+
+
+class _DeletedBuffer:
+    """Stands in for the numpy buffer of a deleted (donated) Array: every use explains."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # protocol probes (doctest, copy, pickle) must stay quiet
+            raise AttributeError(name)
+        raise RuntimeError(
+            "Array has been deleted: it was passed in donate_argnums of a jit call, which may "
+            "have reused its buffer for the outputs. Use the call's outputs instead, or do not "
+            "donate arrays you still need."
+        )
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__getattr__("__array__")
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETED = _DeletedBuffer()
 
 
 def _unpickle(value: np.ndarray, weak: bool) -> ArrayImpl:

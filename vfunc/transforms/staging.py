@@ -162,14 +162,18 @@ def _arg_names(fun: Callable, nargs: int) -> list[str]:
 
 
 def trace_to_jaxpr(
-    fun: Callable, args: Sequence[Any], kwargs: dict | None = None
+    fun: Callable,
+    args: Sequence[Any],
+    kwargs: dict | None = None,
+    arg_names: Sequence[str] | None = None,
 ) -> tuple[ClosedJaxpr, Any, Any]:
     """Stage ``fun(*args, **kwargs)``; return the closed jaxpr and the in/out tree definitions.
 
     Every leaf of ``args`` and ``kwargs`` becomes an input variable, in flattening order.
+    ``arg_names`` names the positional arguments in error messages (default: ``fun``'s).
     """
     kwargs = kwargs or {}
-    names = _arg_names(fun, len(args))
+    names = list(arg_names) if arg_names is not None else _arg_names(fun, len(args))
     paths_leaves, in_tree = tree.flatten_with_path((tuple(args), kwargs))
     avals = []
     for path, leaf in paths_leaves:

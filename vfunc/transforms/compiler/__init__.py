@@ -1,0 +1,1 @@
+"""The jit compiler: jaxpr passes, Python code generation and numba elementwise fusion."""

@@ -1,0 +1,258 @@
+"""Code generation: a closed jaxpr becomes one Python function calling numpy (and numba) directly.
+
+The generated function takes the flat input arrays (numpy) and returns the flat outputs. Each
+equation is one line: a NumPy ufunc call for elementwise primitives backed by a ufunc, the
+primitive's own impl otherwise, or one call of a fused numba kernel for a chain of elementwise
+operations (see ``fusion``). There are no registry lookups, tracers or pytrees in it, and its
+source is kept so users can read (and step through) what runs.
+
+Buffers: a ufunc whose operand is a fresh temporary of the result's shape and dtype, read for
+the last time, writes its result into that operand (``out=``) instead of allocating; donated
+inputs (``donate_argnums``) join that pool when the caller proves nothing else can see them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from vfunc.core import _IGNORE_ALL, ClosedJaxpr, JaxprEqn, Literal, Var, _numpy_errstate
+from vfunc.transforms.compiler import fusion
+
+_SOURCE_IDS = itertools.count()
+
+
+class Compiled:
+    """A compiled jaxpr: ``fn(*flat_numpy_inputs) -> tuple of numpy outputs`` and its source."""
+
+    def __init__(self, fn: Callable, source: str, closed: ClosedJaxpr, kernels: list):
+        self.fn = fn
+        self.source = source
+        self.closed = closed
+        self.kernels = kernels
+        self.out_weak = tuple(a.weak_type for a in closed.out_avals)
+        self.donated: frozenset[int] = frozenset()
+
+    def as_text(self) -> str:
+        """The generated Python source (fused kernels' sources follow as comments)."""
+        parts = [self.source]
+        for kernel in self.kernels:
+            parts.append("\n".join("# " + line for line in kernel.source.splitlines()))
+        return "\n\n".join(parts)
+
+
+def _ufunc_name(impl: Any) -> str | None:
+    if isinstance(impl, np.ufunc) and getattr(np, impl.__name__, None) is impl:
+        return impl.__name__
+    return None
+
+
+class _Emitter:
+    def __init__(self, closed: ClosedJaxpr, name: str, donated: frozenset[int]):
+        self.closed = closed
+        self.name = name
+        self.donated = donated
+        self.names: dict[Any, str] = {}
+        self.namespace: dict[str, Any] = {
+            "np": np,
+            "_errstate": _numpy_errstate,
+            "_QUIET": _IGNORE_ALL,
+        }
+        self.lines: list[str] = []
+        self.header: list[str] = []
+        self.counter = itertools.count()
+        self.kernels: list = []
+        # Buffers this function may overwrite: fresh temporaries (and proven donated inputs).
+        self.owned: set[str] = set()
+        # Donated input name -> the variable holding its buffer when it may be overwritten.
+        self.donor: dict[str, str] = {}
+
+    def const(self, value: Any, hint: str) -> str:
+        name = f"{hint}{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def ref(self, var: Any) -> str:
+        if isinstance(var, Literal):
+            key = ("lit", id(var))
+            if key not in self.names:
+                name = self.const(var.value._value, "k")
+                self.header.append(f"# {name} = {var.value._value.item()!r}:{var.aval.str_short()}")
+                self.names[key] = name
+            return self.names[key]
+        return self.names[var]
+
+    def fresh(self, var: Var) -> str:
+        name = f"t{next(self.counter)}"
+        self.names[var] = name
+        return name
+
+    def param(self, value: Any) -> str:
+        if isinstance(value, np.dtype):
+            return self.const(value, f"{value.name}_")
+        if isinstance(value, (bool, int, float, str, type(None))):
+            return repr(value)
+        if isinstance(value, tuple) and _plain(value):
+            return repr(value)
+        return self.const(value, "p")
+
+    def emit(self) -> Compiled:
+        jaxpr = self.closed.jaxpr
+        args = []
+        for i, var in enumerate(jaxpr.invars):
+            args.append(self.fresh_input(var, i))
+        if self.donated:
+            # Donated inputs arrive twice: as operands, and (when the caller proved nobody
+            # else sees them) as buffers results may be written into; None otherwise.
+            args.append("_donated")
+            for i in sorted(self.donated):
+                name = self.names[jaxpr.invars[i]]
+                self.lines.append(f"d{i} = _donated[{i}]")
+                self.donor[name] = f"d{i}"
+        for var, value in zip(jaxpr.constvars, self.closed.consts, strict=True):
+            self.names[var] = self.const(np.asarray(value), "c")
+        last_use = _last_uses(jaxpr)
+        outputs = {v for v in jaxpr.outvars if isinstance(v, Var)}
+        for index, item in enumerate(fusion.plan(jaxpr)):
+            if isinstance(item, fusion.Cluster):
+                self.emit_cluster(item, index, last_use, outputs)
+            else:
+                self.emit_eqn(item, index, last_use, outputs)
+        outs = [self.output(v) for v in jaxpr.outvars]
+        body = "\n".join("        " + line for line in self.lines)
+        ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
+        source = ("\n".join(self.header + [""]) if self.header else "") + (
+            f"def {self.name}({', '.join(args)}):\n"
+            "    token = _errstate.set(_QUIET)  # IEEE results, no warnings, as eager\n"
+            "    try:\n" + (body + "\n" if body else "") + f"        return {ret}\n"
+            "    finally:\n"
+            "        _errstate.reset(token)\n"
+        )
+        filename = f"<vfunc.jit {self.name} #{next(_SOURCE_IDS)}>"
+        code = compile(source, filename, "exec")
+        # Registered with linecache so tracebacks and debuggers show the generated lines.
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(code, self.namespace)  # noqa: S102 - our own generated source
+        compiled = Compiled(self.namespace[self.name], source, self.closed, self.kernels)
+        compiled.donated = self.donated
+        return compiled
+
+    def fresh_input(self, var: Var, index: int) -> str:
+        name = f"a{index}"
+        self.names[var] = name
+        return name
+
+    def output(self, var: Any) -> str:
+        name = self.ref(var)
+        if var.aval.ndim == 0:
+            return f"np.asarray({name})"  # ufuncs return numpy scalars for 0-d operands
+        return name
+
+    def emit_eqn(self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set) -> None:
+        prim = eqn.primitive
+        args = [self.ref(v) for v in eqn.invars]
+        ufunc = _ufunc_name(prim.impl)
+        if ufunc is not None and not eqn.params and len(eqn.outvars) == 1:
+            out_var = eqn.outvars[0]
+            reuse = self.reusable(eqn, index, last_use, outputs)
+            name = self.fresh(out_var)
+            if reuse is not None:
+                self.lines.append(f"{name} = np.{ufunc}({', '.join(args)}, out={reuse})")
+            else:
+                self.lines.append(f"{name} = np.{ufunc}({', '.join(args)})")
+            if out_var.aval.ndim:
+                self.owned.add(name)
+            return
+        impl = self.namespace.setdefault(f"{prim.name}_impl", prim.impl)
+        assert impl is prim.impl, prim.name
+        kwargs = "".join(f", {k}={self.param(v)}" for k, v in sorted(eqn.params.items()))
+        call = f"{prim.name}_impl({', '.join(args)}{kwargs})".replace("(, ", "(")
+        if prim.multiple_results:
+            names = [self.fresh(v) for v in eqn.outvars]
+            self.lines.append(f"{', '.join(names)}, = {call}")
+        else:
+            self.lines.append(f"{self.fresh(eqn.outvars[0])} = {call}")
+
+    def reusable(self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set) -> str | None:
+        """An operand buffer the result can be written into, or None."""
+        out = eqn.outvars[0].aval
+        if out.ndim == 0:
+            return None
+        for var in eqn.invars:
+            if (
+                isinstance(var, Var)
+                and var not in outputs
+                and last_use.get(var) == index
+                and var.aval.shape == out.shape
+                and var.aval.dtype == out.dtype
+            ):
+                name = self.names[var]
+                if name in self.owned:
+                    self.owned.discard(name)  # its buffer now belongs to the result
+                    return name
+                if name in self.donor:
+                    return self.donor.pop(name)
+        return None
+
+    def emit_cluster(self, cluster: Any, index: int, last_use: dict, outputs: set) -> None:
+        kernel = fusion.build_kernel(cluster)
+        self.kernels.append(kernel)
+        kname = self.const(kernel.fn, "fused")
+        args = [self.ref(v) for v in cluster.inputs]
+        outs = [self.fresh(v) for v in cluster.outputs]
+        shape = cluster.shape
+        reusable = [
+            v for v in cluster.inputs
+            if isinstance(v, Var) and v not in outputs and last_use.get(v) == index
+            and v.aval.shape == shape
+        ]  # fmt: skip
+        for out_name, var in zip(outs, cluster.outputs, strict=True):
+            dtype = self.param(var.aval.dtype)
+            buffer = None
+            for v in reusable:
+                name = self.names[v]
+                if v.aval.dtype != var.aval.dtype:
+                    continue
+                if name in self.owned:
+                    # The kernel reads each element before writing that element's results.
+                    self.owned.discard(name)
+                    buffer = name
+                elif name in self.donor:
+                    donor = self.donor.pop(name)
+                    buffer = f"{donor} if {donor} is not None else np.empty({shape!r}, {dtype})"
+                if buffer is not None:
+                    reusable.remove(v)
+                    break
+            self.lines.append(f"{out_name} = {buffer or f'np.empty({shape!r}, {dtype})'}")
+        self.lines.append(f"{kname}({', '.join(args + outs)})")
+        for name in outs:
+            self.owned.add(name)
+
+
+def _plain(value: tuple) -> bool:
+    return all(
+        isinstance(v, (bool, int, float, str, type(None))) or (isinstance(v, tuple) and _plain(v))
+        for v in value
+    )
+
+
+def _last_uses(jaxpr: Any) -> dict[Var, int]:
+    """For each variable, the index (in the fusion plan) of the last item reading it."""
+    last: dict[Var, int] = {}
+    for index, item in enumerate(fusion.plan(jaxpr)):
+        invars = item.inputs if isinstance(item, fusion.Cluster) else item.invars
+        for v in invars:
+            if isinstance(v, Var):
+                last[v] = index
+    return last
+
+
+def compile_jaxpr(
+    closed: ClosedJaxpr, name: str, donated: frozenset[int] = frozenset()
+) -> Compiled:
+    """Generate, compile and return the Python function computing ``closed``."""
+    return _Emitter(closed, name, donated).emit()

@@ -1,0 +1,235 @@
+"""Optimisation passes over closed jaxprs, each a pure function ``ClosedJaxpr -> ClosedJaxpr``.
+
+``optimize`` runs them to a fixed point: algebraic simplification (only rewrites that are exact
+in IEEE arithmetic: ``x * 1``, ``x - 0``, ``x + -0.0``, double transposes, reshape chains,
+no-op converts and broadcasts), constant folding of small values, common-subexpression
+elimination and dead-code elimination. All primitives are pure, so an equation whose outputs
+nobody reads can go.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vfunc.core import ArrayImpl, ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, wrap_numpy
+
+# Constant folding evaluates equations at compile time; beyond this many elements a folded
+# constant would cost more memory (kept alive by the compiled function) than it saves.
+FOLD_MAX_SIZE = 1 << 12
+
+
+def optimize(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Simplify, fold, deduplicate and prune until nothing changes (at most a few rounds)."""
+    for _ in range(8):
+        before = _signature(closed)
+        closed = dead_code_elimination(
+            common_subexpression_elimination(fold_constants(simplify(closed)))
+        )
+        if _signature(closed) == before:
+            break
+    return closed
+
+
+def _signature(closed: ClosedJaxpr) -> tuple:
+    return (len(closed.jaxpr.eqns), len(closed.consts), tuple(map(id, closed.jaxpr.outvars)))
+
+
+class _Renamer:
+    """Substitutes variables as equations are rewritten (a union of replaced -> replacement)."""
+
+    def __init__(self) -> None:
+        self.subst: dict[Any, Any] = {}
+
+    def __call__(self, var: Any) -> Any:
+        while not isinstance(var, Literal) and var in self.subst:
+            var = self.subst[var]
+        return var
+
+
+def _rebuild(closed: ClosedJaxpr, eqns: list, rename: _Renamer, consts=None) -> ClosedJaxpr:
+    jaxpr = closed.jaxpr
+    constvars, constvals = list(jaxpr.constvars), list(closed.consts)
+    if consts:
+        for var, value in consts:
+            constvars.append(var)
+            constvals.append(value)
+    new = Jaxpr(constvars, list(jaxpr.invars), [rename(v) for v in jaxpr.outvars], eqns)
+    return ClosedJaxpr(new, constvals)
+
+
+# ----------------------------------------------------------------------------------------------
+# Dead code and common subexpressions
+
+
+def dead_code_elimination(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Drop equations whose outputs are never read, and constants nobody uses."""
+    jaxpr = closed.jaxpr
+    live = {v for v in jaxpr.outvars if isinstance(v, Var)}
+    kept = []
+    for eqn in reversed(jaxpr.eqns):
+        if any(v in live for v in eqn.outvars):
+            kept.append(eqn)
+            live.update(v for v in eqn.invars if isinstance(v, Var))
+    kept.reverse()
+    pairs = [(v, c) for v, c in zip(jaxpr.constvars, closed.consts, strict=True) if v in live]
+    new = Jaxpr([v for v, _ in pairs], list(jaxpr.invars), list(jaxpr.outvars), kept)
+    return ClosedJaxpr(new, [c for _, c in pairs])
+
+
+def _operand_key(var: Any) -> Any:
+    if isinstance(var, Literal):
+        value = var.value._value
+        return ("lit", value.dtype.str, value.tobytes(), var.aval.weak_type)
+    return var
+
+
+def common_subexpression_elimination(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Reuse the result of an identical earlier equation (same primitive, operands, params)."""
+    rename = _Renamer()
+    seen: dict[Any, JaxprEqn] = {}
+    eqns = []
+    for eqn in closed.jaxpr.eqns:
+        invars = [rename(v) for v in eqn.invars]
+        try:
+            key = (
+                eqn.primitive,
+                tuple(_operand_key(v) for v in invars),
+                tuple(sorted(eqn.params.items())),
+            )
+            hash(key)
+        except TypeError:  # unhashable params: never merged, always correct
+            key = None
+        earlier = seen.get(key) if key is not None else None
+        if earlier is not None:
+            for old, new in zip(eqn.outvars, earlier.outvars, strict=True):
+                rename.subst[old] = new
+            continue
+        new_eqn = JaxprEqn(eqn.primitive, invars, eqn.outvars, eqn.params)
+        if key is not None:
+            seen[key] = new_eqn
+        eqns.append(new_eqn)
+    return _rebuild(closed, eqns, rename)
+
+
+# ----------------------------------------------------------------------------------------------
+# Constant folding
+
+
+def fold_constants(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Evaluate equations whose operands are all known (constants, literals) and small."""
+    jaxpr = closed.jaxpr
+    known: dict[Var, Any] = {}
+    for var, value in zip(jaxpr.constvars, closed.consts, strict=True):
+        if isinstance(value, ArrayImpl) and value.size <= FOLD_MAX_SIZE:
+            known[var] = value
+    rename = _Renamer()
+    new_consts: list = []
+    eqns = []
+    for eqn in jaxpr.eqns:
+        invars = [rename(v) for v in eqn.invars]
+        out_small = all(v.aval.size <= FOLD_MAX_SIZE for v in eqn.outvars)
+        if out_small and all(isinstance(v, Literal) or v in known for v in invars):
+            args = [v.value if isinstance(v, Literal) else known[v] for v in invars]
+            outs = eqn.primitive.bind(*args, **eqn.params)
+            outs = outs if eqn.primitive.multiple_results else [outs]
+            for var, value in zip(eqn.outvars, outs, strict=True):
+                if value.ndim == 0:
+                    rename.subst[var] = Literal(value, var.aval)
+                else:
+                    new_var = Var(var.aval)
+                    rename.subst[var] = new_var
+                    known[new_var] = value
+                    new_consts.append((new_var, value))
+            continue
+        eqns.append(JaxprEqn(eqn.primitive, invars, eqn.outvars, eqn.params))
+    return _rebuild(closed, eqns, rename, new_consts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Algebraic simplification
+
+
+def _literal_equals(var: Any, value: float) -> bool:
+    if not isinstance(var, Literal):
+        return False
+    scalar = var.value._value
+    if scalar.dtype.kind not in "iufc" or scalar != value:
+        return False
+    if value == 0 and scalar.dtype.kind in "fc":
+        return bool(np.signbit(np.real(scalar))) == bool(np.signbit(value))
+    return True
+
+
+def _passthrough(eqn: JaxprEqn, invars: list) -> Any:
+    """The operand an equation provably returns unchanged (same aval), or None."""
+    name = eqn.primitive.name
+    out = eqn.outvars[0] if len(eqn.outvars) == 1 else None
+    if out is None:
+        return None
+
+    def same(var: Any) -> bool:
+        return not isinstance(var, Literal) and var.aval == out.aval
+
+    if name == "mul":
+        for a, b in ((0, 1), (1, 0)):
+            if _literal_equals(invars[b], 1) and same(invars[a]):
+                return invars[a]
+    elif name == "div" and _literal_equals(invars[1], 1) and same(invars[0]):
+        return invars[0]
+    elif name == "sub" and _literal_equals(invars[1], 0.0) and same(invars[0]):
+        return invars[0]  # x - (+0.0) == x, signed zeros included
+    elif name == "add":
+        for a, b in ((0, 1), (1, 0)):
+            lit = invars[b]
+            exact_zero = _literal_equals(lit, -0.0) or (
+                isinstance(lit, Literal)
+                and lit.aval.dtype.kind in "iub"
+                and _literal_equals(lit, 0)
+            )
+            if exact_zero and same(invars[a]):
+                return invars[a]
+    elif name in ("reshape", "broadcast_in_dim", "convert_element_type", "squeeze", "expand_dims"):
+        if same(invars[0]):
+            return invars[0]
+    elif name == "transpose":
+        if tuple(eqn.params["permutation"]) == tuple(range(out.aval.ndim)) and same(invars[0]):
+            return invars[0]
+    return None
+
+
+def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Remove no-op equations and merge transpose/transpose and reshape/reshape pairs."""
+    rename = _Renamer()
+    producer: dict[Var, JaxprEqn] = {}
+    eqns = []
+    for eqn in closed.jaxpr.eqns:
+        invars = [rename(v) for v in eqn.invars]
+        through = _passthrough(eqn, invars)
+        if through is not None:
+            rename.subst[eqn.outvars[0]] = through
+            continue
+        params = eqn.params
+        src = producer.get(invars[0]) if invars and isinstance(invars[0], Var) else None
+        name = eqn.primitive.name
+        if src is not None and src.primitive is eqn.primitive and name == "transpose":
+            inner = src.params["permutation"]
+            params = {"permutation": tuple(inner[p] for p in params["permutation"])}
+            invars = [src.invars[0]] + invars[1:]
+        elif src is not None and name == "reshape" and src.primitive.name == "reshape":
+            invars = [src.invars[0]] + invars[1:]
+        new_eqn = JaxprEqn(eqn.primitive, invars, eqn.outvars, params)
+        through = _passthrough(new_eqn, invars)
+        if through is not None:  # the merged pair may cancel out entirely
+            rename.subst[eqn.outvars[0]] = through
+            continue
+        for v in eqn.outvars:
+            producer[v] = new_eqn
+        eqns.append(new_eqn)
+    return _rebuild(closed, eqns, rename)
+
+
+def fold_literal(value: np.ndarray, aval: Any) -> Literal:
+    """A scalar Literal for ``value`` with ``aval`` (used by rewrites that create constants)."""
+    return Literal(wrap_numpy(np.asarray(value, aval.dtype), aval.weak_type), aval)
