@@ -314,3 +314,41 @@ def test_errors_leave_the_cache_consistent():
     assert f._cache_size() == 0
     assert f(vnp.ones(3)).shape == (3,)
     assert f._cache_size() == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Fusion of elementwise chains into numba kernels (large arrays only)
+
+
+def test_large_elementwise_chains_fuse_into_one_kernel_and_match_eager():
+    from vfunc.transforms.compiler import fusion
+
+    rng = np.random.default_rng(6)
+    x = vnp.asarray(rng.normal(size=(400, 400)).astype(np.float32))
+    bias = vnp.asarray(rng.normal(size=400).astype(np.float32))
+
+    def f(x, b):
+        h = vnp.maximum(x * 1.5 + b, 0.0)  # broadcasting bias: the N-d kernel
+        g = vnp.where(h > 1.0, h**3 - 2.0, h / 3.0)
+        return g, (x - 1.0) * (x + 1.0)  # two clusters, one flat
+
+    assert x.size >= fusion.MIN_FUSED_SIZE
+    compiled = jit(f)
+    text = compiled.lower(x, bias).compile().as_text()
+    assert text.count("numba.njit") >= 2 and "np.maximum" not in text
+    # Fused code may contract a * b + c into one FMA and computes h**3 as h * h * h: results
+    # differ from numpy's in the last bits (here, after the cancellation in h**3 - 2).
+    for got, want in zip(compiled(x, bias), f(x, bias), strict=True):
+        assert (got.shape, got.dtype) == (want.shape, want.dtype)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+def test_fused_kernels_are_written_to_the_disk_cache(tmp_path, monkeypatch):
+    from vfunc.transforms.compiler import fusion
+
+    monkeypatch.setenv("VFUNC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fusion, "_KERNELS", {})
+    x = vnp.asarray(np.linspace(-1, 1, fusion.MIN_FUSED_SIZE, dtype=np.float32))
+    out = jit(lambda v: (v * 2.0 - 1.0) * v)(x)
+    np.testing.assert_allclose(np.asarray(out), (np.asarray(x) * 2 - 1) * np.asarray(x))
+    assert list((tmp_path / "kernels").glob("fused_*.py"))

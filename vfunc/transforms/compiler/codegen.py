@@ -202,35 +202,47 @@ class _Emitter:
         kernel = fusion.build_kernel(cluster)
         self.kernels.append(kernel)
         kname = self.const(kernel.fn, "fused")
-        args = [self.ref(v) for v in cluster.inputs]
-        outs = [self.fresh(v) for v in cluster.outputs]
         shape = cluster.shape
+        args = []
+        for v in cluster.inputs:
+            name = self.ref(v)
+            if not kernel.flat:
+                args.append(f"np.broadcast_to({name}, {shape!r})")
+            elif v.aval.shape == ():
+                args.append(f"np.reshape({name}, (1,))")
+            else:
+                args.append(f"np.ravel({name})")  # a view when contiguous, else a copy
         reusable = [
             v for v in cluster.inputs
             if isinstance(v, Var) and v not in outputs and last_use.get(v) == index
             and v.aval.shape == shape
         ]  # fmt: skip
-        for out_name, var in zip(outs, cluster.outputs, strict=True):
+        outs = []
+        for var in cluster.outputs:
             dtype = self.param(var.aval.dtype)
+            fresh = f"np.empty({shape!r}, {dtype})"
             buffer = None
             for v in reusable:
                 name = self.names[v]
                 if v.aval.dtype != var.aval.dtype:
                     continue
+                # The kernel reads each element before writing that element's results, so an
+                # input's buffer can take an output (if C-ordered: the loop is over ravel()).
                 if name in self.owned:
-                    # The kernel reads each element before writing that element's results.
                     self.owned.discard(name)
-                    buffer = name
+                    buffer = f"{name} if {name}.flags.c_contiguous else {fresh}"
                 elif name in self.donor:
                     donor = self.donor.pop(name)
-                    buffer = f"{donor} if {donor} is not None else np.empty({shape!r}, {dtype})"
+                    buffer = f"{donor} if {donor} is not None else {fresh}"
                 if buffer is not None:
                     reusable.remove(v)
                     break
-            self.lines.append(f"{out_name} = {buffer or f'np.empty({shape!r}, {dtype})'}")
-        self.lines.append(f"{kname}({', '.join(args + outs)})")
-        for name in outs:
-            self.owned.add(name)
+            out_name = self.fresh(var)
+            self.lines.append(f"{out_name} = {buffer or fresh}")
+            outs.append(out_name)
+            self.owned.add(out_name)
+        views = [f"{o}.reshape(-1)" if kernel.flat else o for o in outs]
+        self.lines.append(f"{kname}({', '.join(args + views)})")
 
 
 def _plain(value: tuple) -> bool:

@@ -1,22 +1,325 @@
-"""Elementwise fusion: chains of elementwise equations become one numba loop (placeholder)."""
+"""Elementwise fusion: a chain of elementwise equations becomes one numba loop.
+
+``plan`` groups a jaxpr's equations greedily, in order: an elementwise float equation whose
+result has a cluster's shape joins the open cluster that produces one of its operands; a
+cluster closes as soon as anything outside it reads one of its values. Each cluster of two or
+more equations is then one kernel (``build_kernel``) that reads every input once and writes
+every output once, instead of one pass over memory (and one temporary) per operation.
+
+Only large arrays are fused: below ``MIN_FUSED_SIZE`` elements numpy's per-call cost is small
+and compiling a kernel would not pay for itself. Kernels are cached in this process by source
+and on disk by numba (the generated module is written to the cache directory, so a restarted
+process loads machine code instead of compiling).
+
+Transcendental functions come from ``fastmath`` when available: numba's libm calls (``math.tanh``)
+do not vectorize, and a fused loop calling them is slower than numpy.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from vfunc.core import Jaxpr, JaxprEqn, Literal, Var
+
+MIN_FUSED_SIZE = 1 << 17
+PARALLEL_MIN_SIZE = 1 << 16
+
+_FLOATS = (np.dtype("float32"), np.dtype("float64"))
+_BOOL = np.dtype("bool")
+
+# Expression templates over operand expressions; ``{f}`` is the operand dtype's constructor.
+_BINARY = {
+    "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
+    "pow": "({0} ** {1})",
+    "max": "({0} if ({0} >= {1} or {0} != {0}) else {1})",
+    "min": "({0} if ({0} <= {1} or {0} != {0}) else {1})",
+    "lt": "({0} < {1})", "le": "({0} <= {1})", "gt": "({0} > {1})", "ge": "({0} >= {1})",
+    "eq": "({0} == {1})", "ne": "({0} != {1})",
+}  # fmt: skip
+_UNARY = {
+    "neg": "(-{0})", "abs": "abs({0})", "sqrt": "math.sqrt({0})",
+    "rsqrt": "({f}(1) / math.sqrt({0}))", "stop_gradient": "{0}",
+    "floor": "np.floor({0})", "ceil": "np.ceil({0})", "is_finite": "math.isfinite({0})",
+}  # fmt: skip
+# Functions with a vectorizable implementation in ``fastmath`` (or math.* as a fallback).
+_MATH = ("exp", "expm1", "log", "log1p", "tanh", "logistic", "erf", "sin", "cos")
+_BOOL_OPS = {"and": "({0} and {1})", "or": "({0} or {1})", "not": "(not {0})"}
+
+
+def _math_functions() -> tuple[dict, str]:
+    try:
+        from vfunc.transforms.compiler import fastmath
+    except ImportError:  # pragma: no cover - the module ships with vfunc
+        return {}, ""
+    table = getattr(fastmath, "VECTORIZED", {})
+    return table, "vfunc.transforms.compiler.fastmath"
 
 
 class Cluster:
-    """A group of fused elementwise equations with its external inputs and outputs."""
+    """Fused elementwise equations with their external inputs and outputs, all of ``shape``."""
 
-    inputs: list
-    outputs: list
-    shape: tuple
+    def __init__(self, eqn: JaxprEqn):
+        self.eqns = [eqn]
+        self.shape = eqn.outvars[0].aval.shape
+        self.produced = set(eqn.outvars)
+        self.inputs: list = []
+        self.outputs: list = []
+        self.invars: list = []  # for liveness: every Var the cluster reads from outside
+
+    def add(self, eqn: JaxprEqn) -> None:
+        self.eqns.append(eqn)
+        self.produced.update(eqn.outvars)
+
+    def finish(self, readers_outside: set) -> None:
+        seen = set()
+        for eqn in self.eqns:
+            for v in eqn.invars:
+                if isinstance(v, Literal) or v in self.produced or v in seen:
+                    continue
+                seen.add(v)
+                self.inputs.append(v)
+        self.invars = list(self.inputs)
+        self.outputs = [v for e in self.eqns for v in e.outvars if v in readers_outside]
 
 
-def plan(jaxpr: Any) -> list:
-    """The equations of ``jaxpr`` in order, with fusible chains grouped into Clusters."""
-    return list(jaxpr.eqns)
+def _fusible(eqn: JaxprEqn, math_table: dict) -> bool:
+    prim = eqn.primitive
+    if not prim.elementwise or len(eqn.outvars) != 1:
+        return False
+    out = eqn.outvars[0].aval
+    if out.size < MIN_FUSED_SIZE:
+        return False
+    name = prim.name
+    dtypes_in = {v.aval.dtype for v in eqn.invars}
+    if name == "select":
+        return eqn.invars[0].aval.dtype == _BOOL and dtypes_in - {_BOOL} <= set(_FLOATS)
+    if name == "convert_element_type":
+        return dtypes_in <= {*_FLOATS, _BOOL} and out.dtype in _FLOATS
+    if name in _BOOL_OPS:
+        return dtypes_in == {_BOOL}
+    if not dtypes_in <= set(_FLOATS):
+        return False
+    return name in _BINARY or name in _UNARY or (name in _MATH and name in math_table)
 
 
-def build_kernel(cluster: Cluster) -> Any:  # pragma: no cover - filled in with fusion
-    raise NotImplementedError
+def plan(jaxpr: Jaxpr) -> list:
+    """The equations in a valid order, fusible chains grouped into ``Cluster``s."""
+    math_table, _ = _math_functions()
+    items: list = []
+    open_clusters: list[Cluster] = []
+    owner: dict[Var, Cluster] = {}
+
+    def close(cluster: Cluster) -> None:
+        open_clusters.remove(cluster)
+        items.append(cluster)
+
+    for eqn in jaxpr.eqns:
+        reads = [v for v in eqn.invars if isinstance(v, Var)]
+        target = None
+        if _fusible(eqn, math_table):
+            shape = eqn.outvars[0].aval.shape
+            for v in reads:
+                c = owner.get(v)
+                if c is not None and c in open_clusters and c.shape == shape:
+                    target = c
+                    break
+        # Any other open cluster this equation reads from must be complete before it runs.
+        for v in reads:
+            c = owner.get(v)
+            if c is not None and c is not target and c in open_clusters:
+                close(c)
+        if target is not None:
+            target.add(eqn)
+            for v in eqn.outvars:
+                owner[v] = target
+        elif _fusible(eqn, math_table):
+            cluster = Cluster(eqn)
+            open_clusters.append(cluster)
+            for v in eqn.outvars:
+                owner[v] = cluster
+        else:
+            items.append(eqn)
+    items.extend(open_clusters)
+
+    # Outputs: values read by anything outside their cluster, or returned.
+    read_outside: dict[Cluster, set] = {}
+    for item in items:
+        members = item.eqns if isinstance(item, Cluster) else [item]
+        for e in members:
+            for v in e.invars:
+                c = owner.get(v) if isinstance(v, Var) else None
+                if c is not None and c is not item:
+                    read_outside.setdefault(c, set()).add(v)
+    for v in jaxpr.outvars:
+        c = owner.get(v) if isinstance(v, Var) else None
+        if c is not None:
+            read_outside.setdefault(c, set()).add(v)
+    result = []
+    for item in items:
+        if isinstance(item, Cluster):
+            if len(item.eqns) == 1:
+                result.append(item.eqns[0])
+                continue
+            item.finish(read_outside.get(item, set()))
+        result.append(item)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Kernels
+
+
+class Kernel:
+    """A compiled fused loop: ``fn(*inputs, *outputs)`` and its source."""
+
+    def __init__(self, fn: Any, source: str, flat: bool):
+        self.fn = fn
+        self.source = source
+        self.flat = flat
+
+
+_KERNELS: dict[str, Kernel] = {}
+
+
+def _constructor(dtype: np.dtype) -> str:
+    return "np.bool_" if dtype == _BOOL else f"np.{dtype.name}"
+
+
+def _literal(var: Literal) -> str:
+    value = var.value._value
+    item = value.item()
+    if value.dtype == _BOOL:
+        return repr(bool(item))
+    return f"{_constructor(value.dtype)}({float(item)!r})"
+
+
+def _small_integer(var: Any) -> int | None:
+    if not isinstance(var, Literal):
+        return None
+    value = var.value._value.item()
+    if value == int(value) and 0 <= value <= 4:
+        return int(value)
+    return None
+
+
+def _expression(eqn: JaxprEqn, args: list[str]) -> str:
+    name = eqn.primitive.name
+    out = eqn.outvars[0].aval
+    f = _constructor(eqn.invars[0].aval.dtype)
+    power = _small_integer(eqn.invars[1]) if name == "pow" else None
+    if power is not None:
+        # x ** 3 as x * x * x: libm's pow does not vectorize (and costs far more).
+        return f"{f}(1)" if power == 0 else "(" + " * ".join([args[0]] * power) + ")"
+    if name in _BINARY:
+        return _BINARY[name].format(*args)
+    if name in _UNARY:
+        return _UNARY[name].format(*args, f=f)
+    if name in _BOOL_OPS:
+        return _BOOL_OPS[name].format(*args)
+    if name == "select":
+        return f"({args[1]} if {args[0]} else {args[2]})"
+    if name == "convert_element_type":
+        return f"{_constructor(out.dtype)}({args[0]})"
+    return f"fm.{name}({args[0]})"
+
+
+def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
+    """Numba source for ``cluster``; also whether it loops over flat (raveled) operands."""
+    shape = cluster.shape
+    ndim = len(shape)
+    flat = all(v.aval.shape in (shape, ()) for v in cluster.inputs)
+    parallel = int(np.prod(shape)) >= PARALLEL_MIN_SIZE
+    params = [f"in{i}" for i in range(len(cluster.inputs))]
+    outs = [f"out{i}" for i in range(len(cluster.outputs))]
+    lines = []
+    env: dict[Any, str] = {}
+    scalars = []
+    for var, p in zip(cluster.inputs, params, strict=True):
+        if var.aval.shape == () and flat:
+            scalars.append(f"    {p}_s = {p}[0]")
+            env[var] = f"{p}_s"
+    if flat:
+        index = "i"
+        loop = [f"    for i in {'prange' if parallel else 'range'}({outs[0]}.shape[0]):"]
+        indent = "        "
+    else:
+        names = [f"i{d}" for d in range(ndim)]
+        index = ", ".join(names)
+        loop = []
+        for d, n in enumerate(names):
+            rng = "prange" if (d == 0 and parallel) else "range"
+            loop.append("    " * (d + 1) + f"for {n} in {rng}({outs[0]}.shape[{d}]):")
+        indent = "    " * (ndim + 1)
+    for var, p in zip(cluster.inputs, params, strict=True):
+        if var not in env:
+            lines.append(f"{indent}{p}_v = {p}[{index}]")
+            env[var] = f"{p}_v"
+    counter = 0
+    for eqn in cluster.eqns:
+        args = [_literal(v) if isinstance(v, Literal) else env[v] for v in eqn.invars]
+        expr = _expression(eqn, args)
+        var = eqn.outvars[0]
+        local = f"v{counter}"
+        counter += 1
+        # Store as the equation's dtype, so float32 chains stay float32 as in numpy.
+        lines.append(f"{indent}{local} = {_constructor(var.aval.dtype)}({expr})")
+        env[var] = local
+    for var, o in zip(cluster.outputs, outs, strict=True):
+        lines.append(f"{indent}{o}[{index}] = {env[var]}")
+    decorator = (
+        f"@numba.njit(parallel={parallel}, fastmath={{'contract', 'nsz'}}, cache=True, "
+        "error_model='numpy')"
+    )
+    source = "\n".join(
+        [decorator, f"def {name}({', '.join(params + outs)}):", *scalars, *loop, *lines]
+    )
+    return source, flat
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("VFUNC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "vfunc"
+    )
+    path = Path(root) / "kernels"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError:  # an unwritable home: numba's cache then lives in a per-process temp dir
+        path = Path(tempfile.mkdtemp(prefix="vfunc-kernels-"))
+    return path
+
+
+def build_kernel(cluster: Cluster) -> Kernel:
+    """Compile (or fetch) the kernel for ``cluster``."""
+    body, flat = kernel_source(cluster, "kernel")
+    _, math_module = _math_functions()
+    header = "import math\n\nimport numba\nimport numpy as np\nfrom numba import prange\n"
+    if math_module:
+        header += f"import {math_module} as fm\n"
+    source = header + "\n\n" + body + "\n"
+    cached = _KERNELS.get(source)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha1(source.encode()).hexdigest()[:16]
+    path = _cache_dir() / f"fused_{digest}.py"
+    if not path.exists() or path.read_text() != source:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)  # atomic: concurrent processes never see half a file
+    spec = importlib.util.spec_from_file_location(f"vfunc_fused_{digest}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    kernel = Kernel(module.kernel, body, flat)
+    _KERNELS[source] = kernel
+    return kernel
