@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import ArrayImpl, ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, wrap_numpy
+from vfunc.core import ArrayImpl, ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 
 # Constant folding evaluates equations at compile time; beyond this many elements a folded
 # constant would cost more memory (kept alive by the compiled function) than it saves.
@@ -199,10 +199,37 @@ def _passthrough(eqn: JaxprEqn, invars: list) -> Any:
     return None
 
 
+def _swapped_dot(eqn: JaxprEqn, src: JaxprEqn | None, uses: dict) -> JaxprEqn | None:
+    """``transpose(dot_general(a, b))`` that only swaps the free axes is ``dot_general(b, a)``:
+    BLAS takes transposed operands for free, while the transpose would be copied later."""
+    if src is None or src.primitive.name != "dot_general" or uses.get(src.outvars[0], 0) != 1:
+        return None
+    (lc, rc), (lb, rb) = src.params["dimension_numbers"]
+    if lb or rb:
+        return None
+    lhs, rhs = src.invars
+    n_left = lhs.aval.ndim - len(lc)
+    n_right = rhs.aval.ndim - len(rc)
+    swap = tuple(range(n_left, n_left + n_right)) + tuple(range(n_left))
+    if tuple(eqn.params["permutation"]) != swap:
+        return None
+    params = {"dimension_numbers": ((tuple(rc), tuple(lc)), ((), ()))}
+    return JaxprEqn(src.primitive, [rhs, lhs], eqn.outvars, params)
+
+
 def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
-    """Remove no-op equations and merge transpose/transpose and reshape/reshape pairs."""
+    """Remove no-op equations, merge transpose/transpose and reshape/reshape pairs, and fold a
+    transpose of a matrix product into the product."""
     rename = _Renamer()
     producer: dict[Var, JaxprEqn] = {}
+    uses: dict[Var, int] = {}
+    for e in closed.jaxpr.eqns:
+        for v in e.invars:
+            if isinstance(v, Var):
+                uses[v] = uses.get(v, 0) + 1
+    for v in closed.jaxpr.outvars:
+        if isinstance(v, Var):
+            uses[v] = uses.get(v, 0) + 1
     eqns = []
     for eqn in closed.jaxpr.eqns:
         invars = [rename(v) for v in eqn.invars]
@@ -213,6 +240,13 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
         params = eqn.params
         src = producer.get(invars[0]) if invars and isinstance(invars[0], Var) else None
         name = eqn.primitive.name
+        swapped = _swapped_dot(eqn, src, uses) if name == "transpose" else None
+        if swapped is not None:
+            eqns.remove(src)
+            for v in eqn.outvars:
+                producer[v] = swapped
+            eqns.append(swapped)
+            continue
         if src is not None and src.primitive is eqn.primitive and name == "transpose":
             inner = src.params["permutation"]
             params = {"permutation": tuple(inner[p] for p in params["permutation"])}
@@ -228,8 +262,3 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
             producer[v] = new_eqn
         eqns.append(new_eqn)
     return _rebuild(closed, eqns, rename)
-
-
-def fold_literal(value: np.ndarray, aval: Any) -> Literal:
-    """A scalar Literal for ``value`` with ``aval`` (used by rewrites that create constants)."""
-    return Literal(wrap_numpy(np.asarray(value, aval.dtype), aval.weak_type), aval)
