@@ -128,9 +128,18 @@ def plan(jaxpr: Jaxpr) -> list:
             shape = eqn.outvars[0].aval.shape
             for v in reads:
                 c = owner.get(v)
-                if c is not None and c in open_clusters and c.shape == shape:
+                if c is None or c not in open_clusters or c.shape != shape or c is target:
+                    continue
+                if target is None:
                     target = c
-                    break
+                else:
+                    # Two open clusters feeding one equation are independent of each other
+                    # (neither read the other, or it would have joined or closed it): one loop.
+                    target.eqns.extend(c.eqns)
+                    target.produced.update(c.produced)
+                    for produced in c.produced:
+                        owner[produced] = target
+                    open_clusters.remove(c)
         # Any other open cluster this equation reads from must be complete before it runs.
         for v in reads:
             c = owner.get(v)
