@@ -7,15 +7,16 @@ used when JAX is not installed):
 
 1. Call overhead: a jitted ``a + b`` on 8-element arrays, per call: vfunc <= JAX [4.1 us, JAX's
    asynchronous dispatch without ``block_until_ready``; both JAX rows are printed].
-2. GELU (tanh form) over 4M elements: vfunc jit <= JAX jit [0.97 ms] and >= 9x faster than
-   NumPy [8.5 ms].
+2. GELU (tanh form, ``x**3`` as the issue writes it) over 4M elements: vfunc jit <= JAX jit
+   [0.97 ms] and >= 9x faster than NumPy [8.5 ms; NumPy cubes by ``x * x * x``, see below].
 3. Adam update of a 4M-element parameter (step count a traced scalar): vfunc jit with
    ``donate_argnums`` >= 5x faster than NumPy [16.9 ms; JAX 14.8 ms, 2.5 ms donated].
 4. MLP training step (784-512-512-10, ReLU, softmax cross-entropy, batch 128, SGD lr 0.01) as one
    jitted ``value_and_grad`` + update: vfunc <= 1.0x JAX's jit [1.56 ms].
-5. First-call compile of that step in a fresh process (so no in-process cache hides it):
-   <= 0.5 s [JAX 0.19 s]; a second fresh process sharing the first one's numba cache directory
-   shows what the on-disk cache saves.
+5. First-call compile of that step in a fresh process (so no in-process cache hides it) with an
+   empty on-disk cache (``VFUNC_CACHE_DIR`` and ``NUMBA_CACHE_DIR`` point at a new temporary
+   directory): <= 0.5 s [JAX 0.19 s]; more fresh processes sharing that directory show what
+   the on-disk numba cache saves.
 
 Every vfunc jit result is checked once against NumPy's (allclose), outside the timing. Until
 ``vfunc.jit`` exists its rows print "vfunc.jit not available" and the rest still runs.
@@ -47,6 +48,11 @@ BATCH = 128
 LR_SGD = 0.01
 LR, B1, B2, EPS = 1e-3, 0.9, 0.999, 1e-8
 ADAM_STEP = 10
+# This 2-core VM's timings drift (JAX's GELU: 1.2 to 4 ms from one second to the next), so the
+# fast jit rows take the best of more rounds, and each first-call figure is the best of two
+# processes.
+FAST_REPEAT = 20
+PROBES = 2
 GELU_C = math.sqrt(2.0 / math.pi)
 # The issue's JAX 0.10 CPU figures (seconds), the yardstick when JAX is not importable.
 ISSUE_JAX = {"overhead": 4.1e-6, "gelu": 0.97e-3, "mlp": 1.56e-3, "compile": 0.19}
@@ -88,9 +94,8 @@ def print_rows(title: str, rows: dict, unit: str = "ms") -> None:
             print(f"  {name:30s} {t * scale:9.3f} {unit}   numpy / this = {base / t:6.2f}")
 
 
-def check(name: str, target: str, ok: bool | None, detail: str) -> None:
-    verdict = "n/a" if ok is None else ("PASS" if ok else "FAIL")
-    print(f"  {name}: {detail} (target {target}): {verdict}")
+def check(name: str, target: str, ok: bool, detail: str) -> None:
+    print(f"  {name}: {detail} (target {target}): {'PASS' if ok else 'FAIL'}")
 
 
 def jax_or_issue(rows: dict, key: str, issue_key: str) -> tuple[float, str]:
@@ -174,7 +179,7 @@ def bench_gelu(show: bool) -> dict:
     if HAVE_JIT:
         jgelu = vfunc.jit(vgelu)
         allclose(jgelu(x), want, 1e-5, 1e-6)
-        rows["vfunc jit"] = best_time(lambda: jgelu(x), number=10)
+        rows["vfunc jit"] = best_time(lambda: jgelu(x), repeat=FAST_REPEAT, number=5)
         if show:
             show_code("GELU", jgelu, x)
     else:
@@ -182,7 +187,9 @@ def bench_gelu(show: bool) -> dict:
     if jax is not None:
         jax_gelu = jax.jit(lambda v: gelu(v, jnp.tanh))
         xj = jnp.asarray(x_np)
-        rows["JAX jit"] = best_time(lambda: jax.block_until_ready(jax_gelu(xj)), number=10)
+        rows["JAX jit"] = best_time(
+            lambda: jax.block_until_ready(jax_gelu(xj)), repeat=FAST_REPEAT, number=5
+        )
     if torch is not None:
         xt = torch.from_numpy(x_np)
         rows["PyTorch eager"] = best_time(lambda: gelu(xt, torch.tanh), number=3)
@@ -226,7 +233,7 @@ def bench_adam(show: bool) -> dict:
         """New vfunc copies: donation may overwrite them, and asarray would share numpy's."""
         return tuple(vnp.asarray(a.copy()) for a in (p_np, g_np, m_np, v_np)) + (vnp.asarray(t_np),)
 
-    def timed(step, args) -> float:
+    def timed(step, args, repeat: int = 7) -> float:
         """Time ``step`` fed back its own outputs, as a training loop does (needed for donation:
         a donated input is consumed)."""
         p, g, m, v, t = args
@@ -235,7 +242,7 @@ def bench_adam(show: bool) -> dict:
         def once():
             state[:] = step(state[0], g, state[1], state[2], t)
 
-        return best_time(once, number=5)
+        return best_time(once, repeat=repeat, number=5)
 
     rows = {"numpy": timed(make_adam_eager(np.sqrt), (p_np, g_np, m_np, v_np, t_np))}
     adam = make_adam(vnp.sqrt)
@@ -247,7 +254,7 @@ def bench_adam(show: bool) -> dict:
             allclose(step(*fresh()), want, 1e-5, 1e-7)
             if show and not donate:
                 show_code("Adam", step, *fresh())
-            rows[name] = timed(step, fresh())
+            rows[name] = timed(step, fresh(), FAST_REPEAT)
             # The step count is traced: new values of it reuse the one compiled version.
             p, g, m, v, _ = fresh()
             step(p, g, m, v, vnp.asarray(np.float32(ADAM_STEP + 1)))
@@ -262,6 +269,7 @@ def bench_adam(show: bool) -> dict:
             rows[name] = timed(
                 lambda *a, f=jstep: jax.block_until_ready(f(*a)),
                 tuple(jnp.array(a, copy=True) for a in jargs),
+                FAST_REPEAT,
             )
     if torch is not None:
         rows["PyTorch eager"] = timed(
@@ -351,14 +359,16 @@ def bench_mlp() -> dict:
     if HAVE_JIT:
         jstep = vfunc.jit(step)
         allclose(jstep(params, x, y), want, 1e-4, 1e-6)
-        rows["vfunc jit"] = best_time(lambda: jstep(params, x, y), number=5)
+        rows["vfunc jit"] = best_time(lambda: jstep(params, x, y), repeat=FAST_REPEAT, number=5)
     else:
         rows["vfunc jit"] = NO_JIT
     if jax is not None:
         jax_jstep = jax.jit(jax_step())
         jp = [jnp.asarray(p) for p in params_np]
         jx, jy = jnp.asarray(x_np), jnp.asarray(y_np)
-        rows["JAX jit"] = best_time(lambda: jax.block_until_ready(jax_jstep(jp, jx, jy)), number=5)
+        rows["JAX jit"] = best_time(
+            lambda: jax.block_until_ready(jax_jstep(jp, jx, jy)), repeat=FAST_REPEAT, number=5
+        )
     if torch is not None:
         tparams = [torch.from_numpy(p).requires_grad_() for p in params_np]
         tx, ty = torch.from_numpy(x_np), torch.from_numpy(y_np)
@@ -408,19 +418,29 @@ def run_probe(which: str, env: dict) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def cache_env(directory: str) -> dict:
+    return dict(os.environ, VFUNC_CACHE_DIR=directory, NUMBA_CACHE_DIR=directory)
+
+
 def bench_compile() -> dict:
     rows = {}
-    with tempfile.TemporaryDirectory(prefix="bench_jit_numba_cache_") as cache:
-        # An empty numba cache directory makes the first process cold; the second shares it.
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        if HAVE_JIT:
-            rows["vfunc, fresh process, empty cache"] = run_probe("vfunc", env)
-            rows["vfunc, second fresh process"] = run_probe("vfunc", env)
-        else:
-            rows["vfunc, fresh process"] = NO_JIT
+    if HAVE_JIT:
+        with tempfile.TemporaryDirectory(prefix="bench_jit_numba_cache_") as root:
+            # Each cold process gets empty cache directories of its own (vfunc's generated
+            # kernels, numba's compiled code); the warm ones then share the first's.
+            envs = [cache_env(os.path.join(root, str(i))) for i in range(PROBES)]
+            cold = [run_probe("vfunc", env) for env in envs]
+            warm = [run_probe("vfunc", envs[0]) for _ in range(PROBES)]
+        rows["vfunc, fresh process, empty cache"] = min(cold)
+        rows["vfunc, fresh process, warm cache"] = min(warm)
+    else:
+        rows["vfunc, fresh process"] = NO_JIT
     if jax is not None:
-        rows["JAX, fresh process"] = run_probe("jax", dict(os.environ))
-    print("First call of the jitted MLP step (trace + compile + one run), imports excluded")
+        rows["JAX, fresh process"] = min(run_probe("jax", dict(os.environ)) for _ in range(PROBES))
+    print(
+        "First call of the jitted MLP step (trace + compile + one run), imports excluded, "
+        f"best of {PROBES} processes"
+    )
     for name, t in rows.items():
         print(f"  {name:36s} {t if isinstance(t, str) else f'{t:8.3f} s'}")
     return rows
@@ -456,9 +476,15 @@ def main() -> None:
     ratio = mlp["vfunc jit"] / ref
     check("MLP step", f"<= 1.0x {src}", ratio <= 1.0, f"{ratio:.2f}x {src}")
     first = compile_rows["vfunc, fresh process, empty cache"]
-    check("MLP first call, cold", "<= 0.5 s", first <= 0.5, f"{first:.3f} s")
-    second = compile_rows["vfunc, second fresh process"]
+    ref, src = jax_or_issue(compile_rows, "JAX, fresh process", "compile")
+    check("MLP first call, cold", "<= 0.5 s", first <= 0.5, f"{first:.3f} s, {src} {ref:.3f} s")
+    second = compile_rows["vfunc, fresh process, warm cache"]
     print(f"  MLP first call with the on-disk cache: {second:.3f} s ({first / second:.1f}x less)")
+    print(
+        "  (the issue's JAX figures: call 4.1 us, GELU 0.97 ms, MLP step 1.56 ms, first call "
+        "0.19 s;\n   JAX's timings here swing between runs, GELU from 1.2 to 6 ms: rerun before "
+        "trusting a verdict against JAX)"
+    )
 
 
 if __name__ == "__main__":
