@@ -77,7 +77,7 @@ sqrt     = _unary("sqrt",     ew.sqrt_p,  inexact=True)
 
 subtract      = _binary("subtract",      ew.sub_p,   inexact=False)
 divide        = _binary("divide",        ew.div_p,   inexact=True)
-power         = _binary("power",         ew.pow_p,   inexact=False)
+_power       = _binary("power",         ew.pow_p,   inexact=False)
 maximum       = _binary("maximum",       ew.max_p,   inexact=False)
 minimum       = _binary("minimum",       ew.min_p,   inexact=False)
 arctan2       = _binary("arctan2",       ew.atan2_p, inexact=True)
@@ -92,6 +92,28 @@ greater       = _binary("greater",       ew.gt_p,    inexact=False)
 greater_equal = _binary("greater_equal", ew.ge_p,    inexact=False)
 # fmt: on
 abs = absolute  # noqa: A001  (numpy's own alias)
+
+
+def power(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """Elementwise ``numpy.power`` with NumPy broadcasting and JAX dtype promotion.
+
+    A float array to a small non-negative Python int power (``x ** 2``, ``x ** 3``) is computed
+    by multiplication, as JAX's ``integer_pow``: libm's ``pow`` is far slower and the result
+    agrees to the last bit or two.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.power(vnp.array([1.0, 2.0]), 3)
+        Array([1., 8.], dtype=float32)
+    """
+    if type(y) is int and 1 <= y <= 4 and isinstance(x, Array) and x.dtype.kind in "fc":
+        square = multiply(x, x) if y >= 2 else x
+        if y == 4:
+            return multiply(square, square)
+        return multiply(square, x) if y == 3 else square
+    return _power(x, y)
+
+
 true_divide = divide
 
 
