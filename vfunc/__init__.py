@@ -26,14 +26,14 @@ from vfunc.transforms.ad import (
 )
 from vfunc.transforms.batching import vmap
 from vfunc.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
-from vfunc.transforms.jit import disable_jit, jit
+from vfunc.transforms.jit import block_until_ready, disable_jit, jit
 from vfunc.transforms.staging import eval_shape, make_jaxpr
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Array", "ShapeDtypeStruct", "checkpoint", "config", "custom_jvp", "custom_vjp",
-    "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "jacfwd", "jacrev", "jit",
-    "jvp", "lax", "linearize", "make_jaxpr", "nn", "numpy", "remat", "testing", "tree",
-    "tree_util", "value_and_grad", "vjp", "vmap",
+    "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
+    "custom_vjp", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "jacfwd",
+    "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr", "nn", "numpy", "remat", "testing",
+    "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip

@@ -58,6 +58,19 @@ def disable_jit(disable: bool = True) -> Iterator[None]:
         _jit_state.disabled = previous
 
 
+def block_until_ready(x: Any) -> Any:
+    """Return ``x`` unchanged: vfunc computes synchronously, so every Array is ready.
+
+    Kept for JAX compatibility (benchmark code calls it after every step).
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.block_until_ready({"a": vnp.ones(2)})["a"].shape
+        (2,)
+    """
+    return x
+
+
 def _as_tuple(value: int | str | Sequence[Any] | None) -> tuple:
     if value is None:
         return ()
