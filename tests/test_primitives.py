@@ -707,6 +707,84 @@ def _build_dot():
              dimension_numbers=(((1,), (0,)), ((), ())))  # fmt: skip
 
 
+# Control flow: branches and bodies are closed jaxprs staged from small functions.
+
+
+def _staged(fun, *avals):
+    return vfunc.make_jaxpr(fun)(*[vfunc.ShapeDtypeStruct(s, d) for s, d in avals])
+
+
+def _build_control_flow():
+    rng = rng_for("control_flow")
+    x = rng.uniform(0.5, 2.0, 4).astype(F32)
+    neg, sin2 = _staged(lambda a: -a, ((4,), F32)), _staged(lambda a: lax.sin(a) * 2.0, ((4,), F32))
+    square = _staged(lambda a: a * a, ((4,), F32))
+    for name, index, ref in [("true", 1, np.sin(f64(x)) * 2), ("false", 0, -f64(x))]:
+        add_case("cond", name, [np.array(index, I32), x], [ref], [F32], F32_TOL,
+                 branches=(neg, sin2))  # fmt: skip
+    add_case("cond", "three_branches_clamped", [np.array(7, I32), x], [f64(x) ** 2], [F32],
+             F32_TOL, branches=(neg, sin2, square))  # fmt: skip
+    pair = [
+        _staged(lambda a, n: (a + 1.0, n + 1), ((4,), F32), ((), I32)),
+        _staged(lambda a, n: (a * 3.0, n * 2), ((4,), F32), ((), I32)),
+    ]
+    add_case("cond", "int_operand", [np.array(1, I32), x, np.array(5, I32)],
+             [f64(x) * 3, np.array(10)], [F32, I32], F32_TOL, branches=tuple(pair))  # fmt: skip
+
+    def while_ref(cond, body, carry):
+        while cond(*carry):
+            carry = body(*carry)
+        return list(carry)
+
+    v = rng.uniform(0.5, 2.0, 3).astype(F32)
+    add_case("while", "doubling", [v],
+             while_ref(lambda a: a.sum() < 50, lambda a: (a * 2 + 1,), (f64(v),)), [F32],
+             F32_TOL, cond_jaxpr=_staged(lambda a: a.sum() < 50.0, ((3,), F32)),
+             body_jaxpr=_staged(lambda a: a * 2.0 + 1.0, ((3,), F32)), cond_nconsts=0,
+             body_nconsts=0)  # fmt: skip
+    w = rng.uniform(0.5, 2.0, 2).astype(F32)
+    add_case("while", "counter", [np.array(0, I32), w],
+             while_ref(lambda i, a: i < 5, lambda i, a: (i + 1, np.sin(a) + a), (0, f64(w))),
+             [I32, F32], F32_TOL,
+             cond_jaxpr=_staged(lambda i, a: i < 5, ((), I32), ((2,), F32)),
+             body_jaxpr=_staged(lambda i, a: (i + 1, lax.sin(a) + a), ((), I32), ((2,), F32)),
+             cond_nconsts=0, body_nconsts=0)  # fmt: skip
+    limit, step = np.array(10.0, F32), rng.uniform(0.5, 2.0, 2).astype(F32)
+    add_case("while", "consts", [limit, step, w],
+             while_ref(lambda a: a.sum() < 10.0, lambda a: (a + f64(step),), (f64(w),)), [F32],
+             F32_TOL, cond_jaxpr=_staged(lambda lim, a: a.sum() < lim, ((), F32), ((2,), F32)),
+             body_jaxpr=_staged(lambda s, a: a + s, ((2,), F32), ((2,), F32)),
+             cond_nconsts=1, body_nconsts=1)  # fmt: skip
+
+    def scan_ref(body, consts, carry, xs, length, reverse=False):
+        ys = [None] * length
+        for i in range(length - 1, -1, -1) if reverse else range(length):
+            carry, y = body(*consts, carry, *[x[i] for x in xs])
+            ys[i] = y
+        return carry, np.stack(ys)
+
+    seq = rng.uniform(-1.0, 1.0, 5).astype(F32)
+    add_case("scan", "cumulative", [np.array(0.5, F32), seq],
+             list(scan_ref(lambda c, x: (c + x, c * x), (), 0.5, [f64(seq)], 5)), [F32, F32],
+             F32_TOL, jaxpr=_staged(lambda c, x: (c + x, c * x), ((), F32), ((), F32)),
+             num_consts=0, num_carry=1, length=5, reverse=False, unroll=1)  # fmt: skip
+    wv, h0 = rng.uniform(-1, 1, 3).astype(F32), rng.uniform(-1, 1, 3).astype(F32)
+    xs = rng.uniform(-1, 1, (4, 3)).astype(F32)
+    ref = scan_ref(lambda w_, h, x_: (np.tanh(w_ * h + x_),) * 2, (f64(wv),), f64(h0), [f64(xs)],
+                   4, reverse=True)  # fmt: skip
+    add_case("scan", "reverse_consts", [wv, h0, xs], list(ref), [F32, F32], F32_TOL,
+             jaxpr=_staged(lambda w_, h, x_: (lax.tanh(w_ * h + x_),) * 2, ((3,), F32),
+                           ((3,), F32), ((3,), F32)),
+             num_consts=1, num_carry=1, length=4, reverse=True, unroll=1)  # fmt: skip
+    (i_end, a_end), ys = scan_ref(lambda carry: ((carry[0] + 1, carry[1] * 2 + carry[0]),
+                                                  carry[0]), (), (0, f64(w)), [], 3)  # fmt: skip
+    add_case("scan", "int_carry_no_xs", [np.array(0, I32), w], [np.array(i_end), a_end, ys],
+             [I32, F32, I32], F32_TOL,
+             jaxpr=_staged(lambda i, a: (i + 1, a * 2.0 + lax.convert_element_type(i, F32), i),
+                           ((), I32), ((2,), F32)),
+             num_consts=0, num_carry=2, length=3, reverse=False, unroll=1)  # fmt: skip
+
+
 with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_unary()
     _build_binary()
@@ -717,6 +795,7 @@ with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_indexing()
     _build_sorting()
     _build_dot()
+    _build_control_flow()
 
 ALL_CASES = [case for cases in EXAMPLES.values() for case in cases]
 

@@ -929,11 +929,14 @@ class _JaxprPrinter:
         return f"{self.name(var)}:{var.aval.str_short()}"
 
     def param(self, value: Any, indent: int) -> str:
+        # ``indent`` is the column the parameter starts at; nested jaxprs continue below it.
         if isinstance(value, (Jaxpr, ClosedJaxpr)):
             jaxpr = value.jaxpr if isinstance(value, ClosedJaxpr) else value
-            return self.jaxpr(jaxpr, indent + 2)
+            return self.jaxpr(jaxpr, indent)
         if isinstance(value, (tuple, list)) and any(isinstance(v, _JAXPRS) for v in value):
-            return "(" + " ".join(self.param(v, indent) for v in value) + ")"
+            pad = " " * (indent + 2)
+            items = "".join(f"{pad}{self.param(v, indent + 2)}\n" for v in value)
+            return f"(\n{items}{' ' * indent})"
         if isinstance(value, np.dtype):
             return value.name
         return repr(value)
@@ -941,7 +944,18 @@ class _JaxprPrinter:
     def eqn(self, eqn: JaxprEqn, indent: int) -> str:
         lhs = " ".join(self.binder(v) for v in eqn.outvars) if eqn.outvars else "_"
         params = ""
-        if eqn.params:
+        nested = any(
+            isinstance(v, _JAXPRS)
+            or (isinstance(v, (tuple, list)) and any(isinstance(x, _JAXPRS) for x in v))
+            for v in eqn.params.values()
+        )
+        if nested:  # as JAX: one parameter per line, sub-jaxprs indented below the equation
+            inner = indent + 6
+            items = "".join(
+                f"{' ' * inner}{k}={self.param(v, inner)}\n" for k, v in sorted(eqn.params.items())
+            )
+            params = f"[\n{items}{' ' * (indent + 4)}]"
+        elif eqn.params:
             items = " ".join(f"{k}={self.param(v, indent)}" for k, v in sorted(eqn.params.items()))
             params = f"[{items}]"
         args = " ".join(self.name(v) for v in eqn.invars)
