@@ -578,9 +578,27 @@ def _scan_jvp(primals, tangents, *, out, jaxpr, num_consts, num_carry, length, r
     ]
 
 
-def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, reverse, unroll):
-    """A reverse scan over the body's VJP. The carries of every step are recomputed by a
-    forward scan first (the primal pass stores none), so memory is one carry per step."""
+def _with_carries_out(jaxpr: ClosedJaxpr, num_consts: int, num_carry: int) -> ClosedJaxpr:
+    """The scan body also returning the carry it received (stacked, the VJP's residuals)."""
+    jx = jaxpr.jaxpr
+    carry_in = jx.invars[num_consts : num_consts + num_carry]
+    return ClosedJaxpr(Jaxpr(jx.constvars, jx.invars, jx.outvars + carry_in, jx.eqns), jaxpr.consts)
+
+
+def _scan_vjp_forward(*args, jaxpr, num_consts, num_carry, length, reverse, unroll):
+    """The primal scan under reverse mode: it also stacks the carry entering each step."""
+    outs = scan_p.bind(*args, jaxpr=_with_carries_out(jaxpr, num_consts, num_carry),
+                       num_consts=num_consts, num_carry=num_carry, length=length,
+                       reverse=reverse, unroll=unroll)  # fmt: skip
+    n = len(jaxpr.out_avals)
+    return outs[:n], tuple(outs[n:])
+
+
+def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, reverse, unroll,
+              residuals=None):  # fmt: skip
+    """A reverse scan over the body's VJP, reading the carry of every step from ``residuals``
+    (stacked by ``_scan_vjp_forward``; recomputed by a forward scan when absent). Memory is one
+    carry per step; the body's own intermediates are recomputed step by step."""
     del out
     from vfunc.transforms import ad
 
@@ -594,14 +612,10 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
     init_d = [w and f for w, f in zip(w_init, carry_f, strict=True)]
     if not any(consts_d) and not any(xs_d) and not any(init_d):
         return (None,) * len(args)
-    # Forward: the carry entering each step, stacked.
-    jx = jaxpr.jaxpr
-    residual = ClosedJaxpr(
-        Jaxpr(jx.constvars, jx.invars, jx.outvars[:m] + jx.invars[c : c + m], jx.eqns),
-        jaxpr.consts,
-    )
-    carries = scan_p.bind(*args, jaxpr=residual, num_consts=c, num_carry=m, length=length,
-                          reverse=reverse, unroll=unroll)[m:]  # fmt: skip
+    carries = residuals
+    if carries is None:  # forward mode derived from this rule, or a direct call
+        carries = _scan_vjp_forward(*args, jaxpr=jaxpr, num_consts=c, num_carry=m, length=length,
+                                    reverse=reverse, unroll=unroll)[1]  # fmt: skip
     # Backward: carry = (accumulated const cotangents, carry cotangent); xs = (carry, x, g_y).
     body_vjp = vjp_jaxpr(jaxpr, consts_d + carry_f + xs_d)
     y_f = [_is_float(a) for a in y_avals]
@@ -688,3 +702,4 @@ scan_p = Primitive(
     multiple_results=True,
 )
 scan_p.vjp_wants = True
+scan_p.vjp_forward = _scan_vjp_forward

@@ -140,10 +140,18 @@ class VJPTrace(Trace):
 
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
         primals = [t.primal for t in tracers]
-        out = prim.bind(*primals, **params)
         parents = [(t.node, t.index) if t.node is not None else None for t in tracers]
         if not prim.differentiable or all(p is None for p in parents):
-            return out  # constants as far as this trace is concerned: symbolic zero gradient
+            # constants as far as this trace is concerned: symbolic zero gradient
+            return prim.bind(*primals, **params)
+        forward = getattr(prim, "vjp_forward", None)
+        if forward is None:
+            out = prim.bind(*primals, **params)
+        else:
+            # The primitive keeps what its VJP needs from this same pass (a scan's carries),
+            # instead of the VJP recomputing it; the rule receives it as ``residuals``.
+            out, residuals = forward(*primals, **params)
+            params = {**params, "residuals": residuals}
         node = _Node(prim, params, parents, primals, out, next(self.counter))
         if prim.multiple_results:
             return [self._output(o, node, i) for i, o in enumerate(out)]
