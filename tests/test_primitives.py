@@ -785,6 +785,69 @@ def _build_control_flow():
              num_consts=0, num_carry=2, length=3, reverse=False, unroll=1)  # fmt: skip
 
 
+def _conv_params(nsp, strides=None, padding=None, ld=None, rd=None, groups=1):
+    return {
+        "window_strides": tuple(strides or (1,) * nsp),
+        "padding": tuple(padding or ((0, 0),) * nsp),
+        "lhs_dilation": tuple(ld or (1,) * nsp),
+        "rhs_dilation": tuple(rd or (1,) * nsp),
+        "feature_group_count": groups,
+    }
+
+
+def _build_conv():
+    import conv_reference as cref
+
+    layouts = [  # name, lhs shape, rhs shape, params
+        ("1d_strided", (2, 3, 9), (4, 3, 3), _conv_params(1, (2,), ((1, 2),))),
+        ("2d_dilated_grouped", (2, 4, 7, 6), (6, 2, 3, 2),
+         _conv_params(2, (1, 2), ((1, 0), (2, -1)), (2, 1), (1, 2), groups=2)),
+        ("3d", (1, 2, 4, 5, 3), (3, 2, 2, 3, 1), _conv_params(3, (1, 2, 1), ((1, 1),) * 3)),
+        ("depthwise", (2, 3, 5, 5), (3, 1, 3, 3), _conv_params(2, padding=((1, 1), (1, 1)),
+                                                               groups=3)),
+    ]  # fmt: skip
+    for name, xs, ws, p in layouts:
+        rng = rng_for("conv", name)
+        x, w = rng.normal(size=xs).astype(F32), rng.normal(size=ws).astype(F32)
+        args = [p[k] for k in ("window_strides", "padding", "lhs_dilation", "rhs_dilation",
+                               "feature_group_count")]  # fmt: skip
+        y = cref.conv(x, w, *args)
+        g = rng.normal(size=y.shape).astype(F32)
+        dx, dw = cref.conv_vjp(x, w, g, *args)
+        add_case("conv_general_dilated", name, [x, w], y, F32, SUM_TOL, **p)
+        add_case("conv_input_grad", name, [g, w], dx, F32, SUM_TOL, lhs_shape=xs, **p)
+        add_case("conv_weight_grad", name, [x, g], dw, F32, SUM_TOL, rhs_shape=ws, **p)
+    windows = [  # name, operand shape, window, strides, padding
+        ("pool2x2", (2, 3, 4, 6), (1, 1, 2, 2), (1, 1, 2, 2), ((0, 0),) * 4),
+        ("overlap_padded", (2, 5, 5), (1, 3, 3), (1, 2, 1), ((0, 0), (1, 1), (1, 0))),
+        ("1d", (7,), (3,), (2,), ((1, 1),)),
+    ]
+    for name, xs, win, st_, pad in windows:
+        rng = rng_for("window", name)
+        x = rng.normal(size=xs).astype(F32)
+        p = {"window_dimensions": win, "window_strides": st_, "padding": pad,
+             "base_dilation": (1,) * len(xs), "window_dilation": (1,) * len(xs)}  # fmt: skip
+        mx = cref.reduce_window("max", x, win, st_, pad)
+        sm = cref.reduce_window("sum", x, win, st_, pad)
+        g = rng.normal(size=mx.shape).astype(F32)
+        t = rng.normal(size=xs).astype(F32)
+        ones = np.ones(xs)
+        sum_t = np.zeros(xs)
+        # The windowed sum is linear: its transpose maps g to sum_o g[o] * (window o's mask).
+        for i in np.ndindex(*xs):
+            e = np.zeros(xs)
+            e[i] = 1.0
+            sum_t[i] = (cref.reduce_window("sum", e * ones, win, st_, pad) * g).sum()
+        add_case("reduce_window_max", name, [x], mx, F32, **p)
+        add_case("reduce_window_sum", name, [x], sm, F32, SUM_TOL, **p)
+        add_case("reduce_window_sum_transpose", name, [g], sum_t, F32, SUM_TOL,
+                 operand_shape=xs, **p)  # fmt: skip
+        add_case("select_and_scatter_add", name, [g, x],
+                 cref.window_argmax_vjp(f64(g), x, win, st_, pad), F32, SUM_TOL, **p)  # fmt: skip
+        gathered = cref.window_argmax_gather(f64(t), x, win, st_, pad, mx.shape)
+        add_case("select_and_gather_add", name, [t, x], gathered, F32, **p)
+
+
 with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_unary()
     _build_binary()
@@ -796,6 +859,7 @@ with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_sorting()
     _build_dot()
     _build_control_flow()
+    _build_conv()
 
 ALL_CASES = [case for cases in EXAMPLES.values() for case in cases]
 

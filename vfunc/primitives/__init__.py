@@ -7,12 +7,14 @@ differentiation and batching rules; ``vfunc.core.registry`` maps names to them.
 from vfunc.core import registry
 from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
     control_flow,
+    conv,
     elementwise,
     indexing,
     linalg,
     reduction,
     shape,
     sorting,
+    window,
 )
 
 __all__ = ["registry"]
