@@ -26,6 +26,7 @@ from vfunc import dtypes
 from vfunc.core import (
     ClosedJaxpr,
     Jaxpr,
+    Literal,
     Primitive,
     ShapedArray,
     ShapeDtypeStruct,
@@ -521,10 +522,65 @@ def _scan_weak(weak, *, jaxpr, num_consts, num_carry, length, reverse, unroll):
     ]
 
 
+# (id(jaxpr), length) -> (jaxpr, plan): how the scan's step-independent work is hoisted.
+_PLANS: dict[tuple, tuple[ClosedJaxpr, Any]] = {}
+
+
+def _hoisting_plan(jaxpr: ClosedJaxpr, num_consts: int, num_carry: int, length: int) -> Any:
+    """Split off the body's equations that read no carry (only consts and xs).
+
+    They do not depend on the loop, so they run once, batched over all steps (``x_t @ W`` for
+    every t is one large matrix product instead of ``length`` small ones). Returns
+    ``(pre, batched, body)``: ``pre`` maps (consts, xs) to the hoisted values, stacked along
+    the scan axis where ``batched`` (else loop-invariant); ``body`` reads those as extra
+    consts and xs. None when nothing can be hoisted.
+    """
+    key = (id(jaxpr), length)
+    entry = _PLANS.get(key)
+    if entry is not None and entry[0] is jaxpr:
+        return entry[1]
+    plan = None
+    jx = jaxpr.jaxpr
+    consts_v = jx.invars[:num_consts]
+    carry_v = jx.invars[num_consts : num_consts + num_carry]
+    xs_v = jx.invars[num_consts + num_carry :]
+    known = set(consts_v) | set(xs_v) | set(jx.constvars)
+    hoisted, rest = [], []
+    for eqn in jx.eqns:
+        if all(isinstance(v, Literal) or v in known for v in eqn.invars):
+            hoisted.append(eqn)
+            known.update(eqn.outvars)
+        else:
+            rest.append(eqn)
+    if hoisted and length > 0:
+        produced = {v for e in hoisted for v in e.outvars}
+        reads = [v for e in rest for v in e.invars] + list(jx.outvars)
+        boundary = list(dict.fromkeys(v for v in reads if isinstance(v, Var) and v in produced))
+        pre = ClosedJaxpr(Jaxpr(jx.constvars, consts_v + xs_v, boundary, hoisted), jaxpr.consts)
+        pre, batched = batch_jaxpr(pre, length, [False] * len(consts_v) + [True] * len(xs_v))
+        invariant = [v for v, b in zip(boundary, batched, strict=True) if not b]
+        stacked = [v for v, b in zip(boundary, batched, strict=True) if b]
+        body = Jaxpr(jx.constvars, consts_v + invariant + carry_v + xs_v + stacked, jx.outvars,
+                     rest)  # fmt: skip
+        plan = (pre, batched, ClosedJaxpr(body, jaxpr.consts))
+    if len(_PLANS) >= _COMPILED_MAX:
+        _PLANS.clear()
+    _PLANS[key] = (jaxpr, plan)
+    return plan
+
+
 def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse, unroll):
     del unroll
-    body = compiled(jaxpr)
     consts, carry, xs = _split_scan(args, num_consts, num_carry)
+    plan = _hoisting_plan(jaxpr, num_consts, num_carry, length)
+    if plan is None:
+        body = compiled(jaxpr)
+    else:
+        pre, batched, reduced = plan
+        values = compiled(pre)(*consts, *xs)
+        consts = (*consts, *[v for v, b in zip(values, batched, strict=True) if not b])
+        xs = (*xs, *[v for v, b in zip(values, batched, strict=True) if b])
+        body = compiled(reduced)
     ys = [np.empty((length, *a.shape), a.dtype) for a in jaxpr.out_avals[num_carry:]]
     for i in range(length - 1, -1, -1) if reverse else range(length):
         outs = body(*consts, *carry, *[x[i] for x in xs])
