@@ -328,3 +328,20 @@ def test_loop_carry_errors_show_both_structures():
         lax.scan(lambda c, x: (c, x), 0.0, None)
     with pytest.raises(TypeError, match="pair"):
         lax.scan(lambda c, x: c, 0.0, vnp.zeros(3))
+
+
+def test_scan_hoists_carry_independent_work_out_of_the_loop():
+    from vfunc.primitives import control_flow
+
+    w, h0, xs = randn(3, 3, scale=0.5), randn(3), randn(4, 3)
+    jaxpr = vfunc.make_jaxpr(lambda x: lax.scan(lambda h, v: (vnp.tanh(h + v @ w), h), h0, x))(xs)
+    (eqn,) = jaxpr.eqns
+    p = eqn.params
+    pre, batched, body = control_flow._hoisting_plan(p["jaxpr"], p["num_consts"],
+                                                     p["num_carry"], p["length"])  # fmt: skip
+    assert batched == [True]  # v @ w, stacked over all steps
+    assert [e.primitive.name for e in body.eqns] == ["add", "tanh"]
+    h = h0
+    for v in xs:
+        h = vnp.tanh(h + v @ w)
+    close(lax.scan(lambda h, v: (vnp.tanh(h + v @ w), h), h0, xs)[0], h)
