@@ -24,7 +24,9 @@ Kernels compile on first use and are cached on disk (``cache=True``).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -141,9 +143,12 @@ def _fwd_direct(x, w, y, td, th, tw, lo, hi, off, sw, affine):  # pragma: no cov
                                 row = xc[idd, ih]
                                 out = yp[od, oh]
                                 if affine:
-                                    b = off[kw]
-                                    for ow in range(lo[kw], hi[kw]):
-                                        out[ow] += wv * row[ow * sw + b]
+                                    a, z, b = lo[kw], hi[kw], off[kw]
+                                    if z > a:
+                                        xs = row[a * sw + b : (z - 1) * sw + b + 1 : sw]
+                                        ys = out[a:z]
+                                        for i in range(z - a):
+                                            ys[i] += wv * xs[i]
                                 else:
                                     for ow in range(ow_n):
                                         iw = tw[ow, kw]
@@ -183,9 +188,12 @@ def _dx_direct(g, w, dx, td, th, tw, lo, hi, off, sw, affine):  # pragma: no cov
                                 row = xp[idd, ih]
                                 src = go[od, oh]
                                 if affine:
-                                    b = off[kw]
-                                    for ow in range(lo[kw], hi[kw]):
-                                        row[ow * sw + b] += wv * src[ow]
+                                    a, z, b = lo[kw], hi[kw], off[kw]
+                                    if z > a:
+                                        xs = row[a * sw + b : (z - 1) * sw + b + 1 : sw]
+                                        gs = src[a:z]
+                                        for i in range(z - a):
+                                            xs[i] += wv * gs[i]
                                 else:
                                     for ow in range(ow_n):
                                         iw = tw[ow, kw]
@@ -222,9 +230,12 @@ def _dw_direct(x, g, dw, td, th, tw, lo, hi, off, sw, affine):  # pragma: no cov
                                 row = xc[idd, ih]
                                 src = go[od, oh]
                                 if affine:
-                                    b = off[kw]
-                                    for ow in range(lo[kw], hi[kw]):
-                                        acc += src[ow] * row[ow * sw + b]
+                                    a, z, b = lo[kw], hi[kw], off[kw]
+                                    if z > a:
+                                        xs = row[a * sw + b : (z - 1) * sw + b + 1 : sw]
+                                        gs = src[a:z]
+                                        for i in range(z - a):
+                                            acc += gs[i] * xs[i]
                                 else:
                                     for ow in range(ow_n):
                                         iw = tw[ow, kw]
@@ -238,7 +249,7 @@ def _dw_direct(x, g, dw, td, th, tw, lo, hi, off, sw, affine):  # pragma: no cov
 # Tile packing for the BLAS path
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pack(x, c0, cg, ksp, td, th, tw, lo, hi, off, sw, affine, r0, r1, cols):  # pragma: no cover
     # cols[(cl, kd, kh, kw), j]: j walks output rows r in [r0, r1) over (image, od, oh), each
     # contributing OW columns.
@@ -246,7 +257,7 @@ def _pack(x, c0, cg, ksp, td, th, tw, lo, hi, off, sw, affine, r0, r1, cols):  #
     od_n, oh_n, ow_n = td.shape[0], th.shape[0], tw.shape[0]
     per_img = od_n * oh_n
     taps = kd_n * kh_n * kw_n
-    for row in numba.prange(cg * taps):
+    for row in range(cg * taps):
         cl = row // taps
         rem = row - cl * taps
         kd = rem // (kh_n * kw_n)
@@ -269,12 +280,10 @@ def _pack(x, c0, cg, ksp, td, th, tw, lo, hi, off, sw, affine, r0, r1, cols):  #
                 src = x[n, c0 + cl, idd, ih]
                 if affine:
                     a, b, e = lo[kw], hi[kw], off[kw]
-                    for ow in range(a):
-                        dst[j + ow] = 0
-                    for ow in range(a, b):
-                        dst[j + ow] = src[ow * sw + e]
-                    for ow in range(b, ow_n):
-                        dst[j + ow] = 0
+                    dst[j : j + a] = 0
+                    if b > a:
+                        dst[j + a : j + b] = src[a * sw + e : (b - 1) * sw + e + 1 : sw]
+                    dst[j + max(a, b) : j + ow_n] = 0
                 else:
                     for ow in range(ow_n):
                         iw = tw[ow, kw]
@@ -283,7 +292,7 @@ def _pack(x, c0, cg, ksp, td, th, tw, lo, hi, off, sw, affine, r0, r1, cols):  #
     return cols
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, nogil=True)
 def _unpack_add(
     cols, dx, c0, cg, ksp, td, th, tw, lo, hi, off, sw, affine, r0, r1
 ):  # pragma: no cover
@@ -292,7 +301,7 @@ def _unpack_add(
     od_n, oh_n, ow_n = td.shape[0], th.shape[0], tw.shape[0]
     per_img = od_n * oh_n
     taps = kd_n * kh_n * kw_n
-    for cl in numba.prange(cg):
+    for cl in range(cg):
         for kd in range(kd_n):
             for kh in range(kh_n):
                 for kw in range(kw_n):
@@ -308,9 +317,12 @@ def _unpack_add(
                         if idd >= 0 and ih >= 0:
                             dst = dx[n, c0 + cl, idd, ih]
                             if affine:
-                                e = off[kw]
-                                for ow in range(lo[kw], hi[kw]):
-                                    dst[ow * sw + e] += src[j + ow]
+                                a, z, e = lo[kw], hi[kw], off[kw]
+                                if z > a:
+                                    xs = dst[a * sw + e : (z - 1) * sw + e + 1 : sw]
+                                    cs = src[j + a : j + z]
+                                    for i in range(z - a):
+                                        xs[i] += cs[i]
                             else:
                                 for ow in range(ow_n):
                                     iw = tw[ow, kw]
@@ -318,6 +330,148 @@ def _unpack_add(
                                         dst[iw] += src[j + ow]
                         j += ow_n
     return dx
+
+
+# ----------------------------------------------------------------------------------------------
+# Direct kernels on a padded grid, for unit strides without lhs dilation: each (image, channel)
+# plane is copied once into a zero-padded buffer, and the output is computed on the buffer's
+# pitch, so every tap is one long contiguous multiply-add (offset kd*HpWp + kh*Wp + kw) instead
+# of many short rows. The extra columns of that grid are dropped (or zero) afterwards.
+
+
+@numba.njit(cache=True, nogil=True)
+def _pad_plane(src, dst, pd, ph, pw, hp, wp):  # pragma: no cover - compiled
+    d_n, h_n, w_n = src.shape
+    for d in range(d_n):
+        for h in range(h_n):
+            base = ((d + pd) * hp + h + ph) * wp + pw
+            for w in range(w_n):
+                dst[base + w] = src[d, h, w]
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _fwd_grid(x, w, y, pads, offs):  # pragma: no cover - compiled
+    n_img, c_in = x.shape[0], x.shape[1]
+    n_out, cg = w.shape[0], w.shape[1]
+    od_n, oh_n, ow_n = y.shape[2], y.shape[3], y.shape[4]
+    hp = x.shape[3] + pads[1]
+    wp = x.shape[4] + pads[2]
+    plane = (x.shape[2] + pads[0]) * hp * wp
+    length = (od_n - 1) * hp * wp + (oh_n - 1) * wp + ow_n
+    og = n_out // (c_in // cg)
+    wf = w.reshape(n_out, -1)
+    taps = offs.shape[0]
+    for t in numba.prange(n_img * n_out):
+        n = t // n_out
+        o = t - n * n_out
+        c0 = (o // og) * cg
+        buf = np.zeros(plane, x.dtype)
+        acc = np.zeros(length, x.dtype)
+        for cl in range(cg):
+            _pad_plane(x[n, c0 + cl], buf, pads[3], pads[4], pads[5], hp, wp)
+            for k in range(taps):
+                wv = wf[o, cl * taps + k]
+                # A slice, not buf[j + off]: a signed index costs a wraparound check per
+                # element, which keeps LLVM from vectorising the loop (7x slower).
+                src = buf[offs[k] : offs[k] + length]
+                for j in range(length):
+                    acc[j] += wv * src[j]
+        for od in range(od_n):
+            for oh in range(oh_n):
+                base = (od * hp + oh) * wp
+                for ow in range(ow_n):
+                    y[n, o, od, oh, ow] = acc[base + ow]
+    return y
+
+
+@numba.njit(cache=True, nogil=True)
+def _grid_of(g, dst, hp, wp):  # pragma: no cover - compiled
+    # g (OD, OH, OW) onto the padded pitch; the extra columns stay zero.
+    for od in range(g.shape[0]):
+        for oh in range(g.shape[1]):
+            base = (od * hp + oh) * wp
+            for ow in range(g.shape[2]):
+                dst[base + ow] = g[od, oh, ow]
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _dx_grid(g, w, dx, pads, offs):  # pragma: no cover - compiled
+    n_img, c_in = dx.shape[0], dx.shape[1]
+    n_out, cg = w.shape[0], w.shape[1]
+    od_n, oh_n, ow_n = g.shape[2], g.shape[3], g.shape[4]
+    hp = dx.shape[3] + pads[1]
+    wp = dx.shape[4] + pads[2]
+    plane = (dx.shape[2] + pads[0]) * hp * wp
+    length = (od_n - 1) * hp * wp + (oh_n - 1) * wp + ow_n
+    og = n_out // (c_in // cg)
+    wf = w.reshape(n_out, -1)
+    taps = offs.shape[0]
+    pd, ph, pw = pads[3], pads[4], pads[5]
+    for t in numba.prange(n_img * c_in):
+        n = t // c_in
+        c = t - n * c_in
+        grp = c // cg
+        cl = c - grp * cg
+        buf = np.zeros(plane, dx.dtype)
+        gg = np.zeros(length, dx.dtype)
+        for ol in range(og):
+            o = grp * og + ol
+            _grid_of(g[n, o], gg, hp, wp)
+            for k in range(taps):
+                wv = wf[o, cl * taps + k]
+                dst = buf[offs[k] : offs[k] + length]
+                for j in range(length):
+                    dst[j] += wv * gg[j]
+        for d in range(dx.shape[2]):
+            for h in range(dx.shape[3]):
+                base = ((d + pd) * hp + h + ph) * wp + pw
+                for x_ in range(dx.shape[4]):
+                    dx[n, c, d, h, x_] = buf[base + x_]
+    return dx
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _dw_grid(x, g, dw, pads, offs):  # pragma: no cover - compiled
+    n_img, c_in = x.shape[0], x.shape[1]
+    n_out, cg = dw.shape[0], dw.shape[1]
+    od_n, oh_n, ow_n = g.shape[2], g.shape[3], g.shape[4]
+    hp = x.shape[3] + pads[1]
+    wp = x.shape[4] + pads[2]
+    plane = (x.shape[2] + pads[0]) * hp * wp
+    length = (od_n - 1) * hp * wp + (oh_n - 1) * wp + ow_n
+    og = n_out // (c_in // cg)
+    dwf = dw.reshape(n_out, -1)
+    taps = offs.shape[0]
+    for t in numba.prange(n_out * cg):
+        o = t // cg
+        cl = t - o * cg
+        c = (o // og) * cg + cl
+        buf = np.zeros(plane, x.dtype)
+        gg = np.zeros(length, x.dtype)
+        acc = np.zeros(taps)
+        for n in range(n_img):
+            _pad_plane(x[n, c], buf, pads[3], pads[4], pads[5], hp, wp)
+            _grid_of(g[n, o], gg, hp, wp)
+            for k in range(taps):
+                src = buf[offs[k] : offs[k] + length]
+                s = 0.0
+                for j in range(length):
+                    s += gg[j] * src[j]
+                acc[k] += s
+        for k in range(taps):
+            dwf[o, cl * taps + k] = acc[k]
+    return dw
+
+
+def _grid_args(pr: _Problem, padding3, rhs_dil3):
+    """(pads, offsets) for the grid kernels: pads = (total D, H, W, low D, H, W)."""
+    totals = [lo + hi for lo, hi in padding3]
+    lows = [lo for lo, _ in padding3]
+    hp = pr.in_sp[1] + totals[1]
+    wp = pr.in_sp[2] + totals[2]
+    kd, kh, kw = np.meshgrid(*(np.arange(k) for k in pr.k_sp), indexing="ij")
+    offs = (kd * rhs_dil3[0] * hp * wp + kh * rhs_dil3[1] * wp + kw * rhs_dil3[2]).ravel()
+    return np.array(totals + lows, np.int64), offs.astype(np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,43 +484,57 @@ def _use_blas(og: int, cg: int, taps: int) -> bool:
     return og >= 16 and cg * taps >= 16
 
 
-def _tile_rows(n_rows: int, per_img: int, row_cols: int, k: int, itemsize: int, total: int):
-    """Rows (of OW outputs each) per slab: whole images when they fit, else part of one."""
-    budget = int(min(MAX_TILE_BYTES, max(MIN_TILE_BYTES, total // 16)))
-    rows = max(1, budget // max(1, k * row_cols * itemsize))
-    if rows >= per_img:
-        return (rows // per_img) * per_img
-    return rows
+def _blas_thread_setter():
+    """``openblas_set_num_threads_local`` of the OpenBLAS numpy links, or None."""
+    import ctypes
+    import glob
+    import os
+
+    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in glob.glob(os.path.join(libs, "*openblas*")):
+        try:
+            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
+        return fn
+    return None
 
 
-def _tiles(n_img: int, per_img: int, rows: int):
-    """Slabs [r0, r1) that either cover whole images or lie inside one image."""
-    if rows >= per_img:
-        for n0 in range(0, n_img, rows // per_img):
-            n1 = min(n_img, n0 + rows // per_img)
-            yield n0 * per_img, n1 * per_img
-    else:
-        for n in range(n_img):
-            for q0 in range(0, per_img, rows):
-                yield n * per_img + q0, n * per_img + min(per_img, q0 + rows)
+_POOL: ThreadPoolExecutor | None = None
+_WORKERS = 1
 
 
-def _slab_view(a3: np.ndarray, o0: int, o1: int, r0: int, r1: int, per_img: int, ow: int):
-    """The (channels, slab columns) block of an (N, channels, P) array, as a view or copy."""
-    n0, n1 = r0 // per_img, (r1 - 1) // per_img + 1
-    if n1 - n0 == 1:
-        q0 = (r0 - n0 * per_img) * ow
-        return a3[n0, o0:o1, q0 : q0 + (r1 - r0) * ow]
-    return a3[n0:n1, o0:o1].transpose(1, 0, 2).reshape(o1 - o0, -1)
+def _pool() -> ThreadPoolExecutor:
+    # The BLAS path runs one single-threaded BLAS per core, each worker owning whole images.
+    # Multithreaded BLAS on these short, wide products mostly waits: its threads spin between
+    # calls and then compete with the packing, and the same product varied 100x in time.
+    global _POOL, _WORKERS
+    if _POOL is None:
+        _WORKERS = max(1, min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
+        setter = _blas_thread_setter()
+        _POOL = ThreadPoolExecutor(
+            max_workers=_WORKERS,
+            initializer=(lambda: setter(1)) if setter is not None else None,
+            thread_name_prefix="vfunc-conv",
+        )
+    return _POOL
 
 
-def _store_slab(a3, block, o0, o1, r0, r1, per_img, ow):
-    n0, n1 = r0 // per_img, (r1 - 1) // per_img + 1
-    if n1 - n0 == 1:
-        q0 = (r0 - n0 * per_img) * ow
-        a3[n0, o0:o1, q0 : q0 + (r1 - r0) * ow] = block
-    else:
-        a3[n0:n1, o0:o1] = block.reshape(o1 - o0, n1 - n0, -1).transpose(1, 0, 2)
+def _run_over_images(work, n_img: int) -> list:
+    """``work(n0, n1)`` on contiguous image ranges, one per worker; results in order."""
+    pool = _pool()
+    chunks = min(n_img, _WORKERS)
+    if chunks <= 1:
+        return [work(0, n_img)]
+    bounds = [n_img * i // chunks for i in range(chunks + 1)]
+    futures = [pool.submit(work, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [f.result() for f in futures]
+
+
+def _row_chunks(per_img: int, rows: int):
+    for q0 in range(0, per_img, rows):
+        yield q0, min(per_img, q0 + rows)
 
 
 class _Problem:
@@ -386,6 +554,8 @@ class _Problem:
         self.plans = _plans(self.in_sp, self.out_sp, self.k_sp, s3, p3, ld3, rd3)
         self.taps = math.prod(self.k_sp)
         self.ksp = np.array(self.k_sp, np.int64)
+        self.grid = all(v == 1 for v in s3 + ld3) and all(lo >= 0 and hi >= 0 for lo, hi in p3)
+        self.padding3, self.rhs_dil3 = p3, rd3
 
     def args(self):
         d, h, w = self.plans
@@ -405,17 +575,16 @@ class _Problem:
             + self.o * self.cg * self.taps
             + self.n * self.o * math.prod(self.out_sp)
         )
-        return _tile_rows(
-            self.n * self.per_img, self.per_img, self.out_sp[2], self.cg * self.taps, itemsize,
-            total,
-        )  # fmt: skip
+        budget = int(min(MAX_TILE_BYTES, max(MIN_TILE_BYTES, total // 16)))
+        row_bytes = max(1, self.cg * self.taps * self.out_sp[2] * itemsize)
+        return int(min(self.per_img, max(1, budget // row_bytes)))
 
 
 def conv_forward(x, w, strides, padding, lhs_dil, rhs_dil, groups) -> np.ndarray:
     """``y = conv(x, w)`` in the canonical layout (``x``: N, C, *spatial; ``w``: O, I, *k)."""
     pr = _Problem(x.shape, w.shape, strides, padding, lhs_dil, rhs_dil, groups)
-    out_shape = (pr.n, pr.o) + tuple(conv_out_size_list(x.shape, w.shape, strides, padding,
-                                                        lhs_dil, rhs_dil))  # fmt: skip
+    out_shape = (pr.n, pr.o, *conv_out_size_list(x.shape, w.shape, strides, padding, lhs_dil,
+                                                  rhs_dil))  # fmt: skip
     x5, w5 = _as5(x), _as5(w)
     y5 = np.empty((pr.n, pr.o) + pr.out_sp, dtype=x.dtype)
     if y5.size == 0:
@@ -424,21 +593,33 @@ def conv_forward(x, w, strides, padding, lhs_dil, rhs_dil, groups) -> np.ndarray
         y5[...] = 0
         return y5.reshape(out_shape)
     if not _use_blas(pr.og, pr.cg, pr.taps):
-        _fwd_direct(x5, w5, y5, *pr.args())
+        if pr.grid:
+            _fwd_grid(x5, w5, y5, *_grid_args(pr, pr.padding3, pr.rhs_dil3))
+        else:
+            _fwd_direct(x5, w5, y5, *pr.args())
         return y5.reshape(out_shape)
     rows = pr.tile_rows(x.dtype.itemsize)
-    ow = pr.out_sp[2]
+    ow, per_img = pr.out_sp[2], pr.per_img
     y3 = y5.reshape(pr.n, pr.o, -1)
     w2 = w5.reshape(pr.o, -1)
     k = pr.cg * pr.taps
     pack_args = pr.pack_args()
-    buf = np.empty(k * rows * ow, dtype=x.dtype)
-    for r0, r1 in _tiles(pr.n, pr.per_img, rows):
-        cols = buf[: k * (r1 - r0) * ow].reshape(k, (r1 - r0) * ow)
-        for grp in range(groups):
-            _pack(x5, grp * pr.cg, pr.cg, *pack_args, r0, r1, cols)
-            o0, o1 = grp * pr.og, (grp + 1) * pr.og
-            _store_slab(y3, np.dot(w2[o0:o1], cols), o0, o1, r0, r1, pr.per_img, ow)
+
+    def work(n0, n1):
+        buf = np.empty(k * rows * ow, dtype=x.dtype)
+        for n in range(n0, n1):
+            for q0, q1 in _row_chunks(per_img, rows):
+                cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
+                r0, r1 = n * per_img + q0, n * per_img + q1
+                for grp in range(groups):
+                    _pack(x5, grp * pr.cg, pr.cg, *pack_args, r0, r1, cols)
+                    o0, o1 = grp * pr.og, (grp + 1) * pr.og
+                    if groups == 1 and q1 - q0 == per_img:
+                        np.dot(w2, cols, out=y3[n])
+                    else:
+                        y3[n, o0:o1, q0 * ow : q1 * ow] = np.dot(w2[o0:o1], cols)
+
+    _run_over_images(work, pr.n)
     return y5.reshape(out_shape)
 
 
@@ -460,18 +641,28 @@ def conv_input_grad(g, w, x_shape, strides, padding, lhs_dil, rhs_dil, groups) -
     if dx5.size == 0 or g5.size == 0 or w5.size == 0:
         return dx5.reshape(x_shape)
     if not _use_blas(pr.og, pr.cg, pr.taps):
-        _dx_direct(g5, w5, dx5, *pr.args())
+        if pr.grid:
+            _dx_grid(g5, w5, dx5, *_grid_args(pr, pr.padding3, pr.rhs_dil3))
+        else:
+            _dx_direct(g5, w5, dx5, *pr.args())
         return dx5.reshape(x_shape)
     rows = pr.tile_rows(g.dtype.itemsize)
-    ow = pr.out_sp[2]
+    ow, per_img = pr.out_sp[2], pr.per_img
     g3 = g5.reshape(pr.n, pr.o, -1)
-    w2 = w5.reshape(pr.o, -1)
+    w2t = [np.ascontiguousarray(w5.reshape(pr.o, -1)[i * pr.og : (i + 1) * pr.og].T)
+           for i in range(groups)]  # fmt: skip
     pack_args = pr.pack_args()
-    for r0, r1 in _tiles(pr.n, pr.per_img, rows):
-        for grp in range(groups):
-            o0, o1 = grp * pr.og, (grp + 1) * pr.og
-            cols = np.dot(w2[o0:o1].T, _slab_view(g3, o0, o1, r0, r1, pr.per_img, ow))
-            _unpack_add(cols, dx5, grp * pr.cg, pr.cg, *pack_args, r0, r1)
+
+    def work(n0, n1):
+        for n in range(n0, n1):
+            for q0, q1 in _row_chunks(per_img, rows):
+                r0, r1 = n * per_img + q0, n * per_img + q1
+                for grp in range(groups):
+                    o0, o1 = grp * pr.og, (grp + 1) * pr.og
+                    cols = np.dot(w2t[grp], g3[n, o0:o1, q0 * ow : q1 * ow])
+                    _unpack_add(cols, dx5, grp * pr.cg, pr.cg, *pack_args, r0, r1)
+
+    _run_over_images(work, pr.n)
     return dx5.reshape(x_shape)
 
 
@@ -483,21 +674,34 @@ def conv_weight_grad(x, g, w_shape, strides, padding, lhs_dil, rhs_dil, groups) 
     if dw5.size == 0 or g5.size == 0 or x5.size == 0:
         return dw5.reshape(w_shape)
     if not _use_blas(pr.og, pr.cg, pr.taps):
-        _dw_direct(x5, g5, dw5, *pr.args())
+        if pr.grid:
+            _dw_grid(x5, g5, dw5, *_grid_args(pr, pr.padding3, pr.rhs_dil3))
+        else:
+            _dw_direct(x5, g5, dw5, *pr.args())
         return dw5.reshape(w_shape)
     rows = pr.tile_rows(x.dtype.itemsize)
-    ow = pr.out_sp[2]
+    ow, per_img = pr.out_sp[2], pr.per_img
     g3 = g5.reshape(pr.n, pr.o, -1)
-    dw2 = dw5.reshape(pr.o, -1)
     k = pr.cg * pr.taps
     pack_args = pr.pack_args()
-    buf = np.empty(k * rows * ow, dtype=x.dtype)
-    for r0, r1 in _tiles(pr.n, pr.per_img, rows):
-        cols = buf[: k * (r1 - r0) * ow].reshape(k, (r1 - r0) * ow)
-        for grp in range(groups):
-            _pack(x5, grp * pr.cg, pr.cg, *pack_args, r0, r1, cols)
-            o0, o1 = grp * pr.og, (grp + 1) * pr.og
-            dw2[o0:o1] += np.dot(_slab_view(g3, o0, o1, r0, r1, pr.per_img, ow), cols.T)
+
+    def work(n0, n1):
+        buf = np.empty(k * rows * ow, dtype=x.dtype)
+        part = np.zeros((pr.o, k), dtype=x.dtype)
+        for n in range(n0, n1):
+            for q0, q1 in _row_chunks(per_img, rows):
+                cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
+                r0, r1 = n * per_img + q0, n * per_img + q1
+                for grp in range(groups):
+                    _pack(x5, grp * pr.cg, pr.cg, *pack_args, r0, r1, cols)
+                    o0, o1 = grp * pr.og, (grp + 1) * pr.og
+                    part[o0:o1] += np.dot(g3[n, o0:o1, q0 * ow : q1 * ow], cols.T)
+        return part
+
+    parts = _run_over_images(work, pr.n)
+    dw2 = dw5.reshape(pr.o, -1)
+    for part in parts:
+        dw2 += part
     return dw5.reshape(w_shape)
 
 
