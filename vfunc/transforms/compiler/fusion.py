@@ -63,6 +63,14 @@ def _math_functions() -> tuple[dict, str]:
     return table, "vfunc.transforms.compiler.fastmath"
 
 
+def _math_version() -> str:
+    # numba's disk cache only watches a kernel's own file; the kernels inline fastmath's
+    # functions, so its digest goes into their source (a changed fastmath: new files).
+    from vfunc.transforms.compiler import fastmath
+
+    return getattr(fastmath, "CODE_HASH", "")
+
+
 class Cluster:
     """Fused elementwise equations with their external inputs and outputs, all of ``shape``."""
 
@@ -314,7 +322,7 @@ def build_kernel(cluster: Cluster) -> Kernel:
     _, math_module = _math_functions()
     header = "import math\n\nimport numba\nimport numpy as np\nfrom numba import prange\n"
     if math_module:
-        header += f"import {math_module} as fm\n"
+        header += f"import {math_module} as fm  # fastmath {_math_version()}\n"
     source = header + "\n\n" + body + "\n"
     cached = _KERNELS.get(source)
     if cached is not None:
