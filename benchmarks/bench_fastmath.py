@@ -15,27 +15,16 @@ Run with the OpenBLAS overrides unset:
 from __future__ import annotations
 
 import math
-import time
 
 import numba
 import numpy as np
 from numba import njit, prange
+from timing import best_time
 
 from vfunc.transforms.compiler import fastmath as fm
 
 N = 4_000_000
 _PAR = {"parallel": True, "fastmath": True, "cache": True}
-
-
-def best_time(fn, repeat: int = 30) -> float:
-    """Best wall time per call in seconds over ``repeat`` calls, after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _math_logistic(x):

@@ -36,6 +36,7 @@ import tempfile
 import time
 
 import numpy as np
+from timing import best_time
 
 import vfunc
 import vfunc.numpy as vnp
@@ -68,18 +69,6 @@ try:
     torch.set_num_threads(2)
 except ImportError:
     torch = None
-
-
-def best_time(fn, repeat: int = 7, number: int = 1) -> float:
-    """Best wall time per call in seconds over ``repeat`` runs of ``number`` calls."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
 
 
 def print_rows(title: str, rows: dict, unit: str = "ms") -> None:

@@ -13,26 +13,14 @@ Run with the OpenBLAS overrides unset:
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from timing import best_time
 
 import vfunc
 import vfunc.numpy as vnp
 from vfunc import lax
 
 HIDDEN, BATCH, STEPS = 128, 32, 1000
-
-
-def best_time(fn, repeat: int = 5) -> float:
-    """Best wall time of one call in seconds over ``repeat`` calls (after one warm-up)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def make_data(rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray]:

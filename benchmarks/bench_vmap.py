@@ -13,27 +13,14 @@ Run with the OpenBLAS overrides unset:
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from timing import best_time
 
 import vfunc
 import vfunc.numpy as vnp
 
 SIZES = [784, 512, 512, 10]
 BATCH = 128
-
-
-def best_time(fn, repeat: int = 5, number: int = 1) -> float:
-    """Best wall time per call in seconds over ``repeat`` runs of ``number`` calls."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
 
 
 def numpy_data(rng: np.random.Generator):
