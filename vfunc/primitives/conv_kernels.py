@@ -293,6 +293,61 @@ def _pack(x, c0, cg, ksp, td, th, tw, lo, hi, off, sw, affine, r0, r1, cols):  #
 
 
 @numba.njit(cache=True, nogil=True)
+def _pack_contig(x, c0, cg, ksp, td, th, lo, hi, off, r0, r1, cols):  # pragma: no cover
+    # _pack when output rows are as wide as input rows and both H and W are unit-stride and
+    # undilated (SAME-padded stride-1 convolutions): the valid rows of a tap are one
+    # contiguous run of the input plane, copied at once; only the few columns a row's shift
+    # pulls from its neighbour are zeroed afterwards.
+    kd_n, kh_n, kw_n = ksp[0], ksp[1], ksp[2]
+    od_n, oh_n = td.shape[0], th.shape[0]
+    ow_n = x.shape[4]
+    per_img = od_n * oh_n
+    taps = kd_n * kh_n * kw_n
+    for row in range(cg * taps):
+        cl = row // taps
+        rem = row - cl * taps
+        kd = rem // (kh_n * kw_n)
+        rem -= kd * kh_n * kw_n
+        kh = rem // kw_n
+        kw = rem - kh * kw_n
+        dst = cols[row]
+        a, b, e = lo[kw], hi[kw], off[kw]
+        j = 0
+        r = r0
+        while r < r1:
+            n = r // per_img
+            q = r - n * per_img
+            od = q // oh_n
+            oh0 = q - od * oh_n
+            cnt = min(r1 - r, oh_n - oh0)
+            idd = td[od, kd]
+            if idd < 0 or b <= a:
+                dst[j : j + cnt * ow_n] = 0
+            else:
+                va = oh0
+                while va < oh0 + cnt and th[va, kh] < 0:
+                    va += 1
+                vb = va
+                while vb < oh0 + cnt and th[vb, kh] >= 0:
+                    vb += 1
+                dst[j : j + (va - oh0) * ow_n] = 0
+                dst[j + (vb - oh0) * ow_n : j + cnt * ow_n] = 0
+                if vb > va:
+                    plane = x[n, c0 + cl, idd].ravel()
+                    s0 = th[va, kh] * ow_n + a + e
+                    length = (vb - va - 1) * ow_n + (b - a)
+                    d0 = j + (va - oh0) * ow_n + a
+                    dst[d0 : d0 + length] = plane[s0 : s0 + length]
+                    for i in range(va, vb):
+                        base = j + (i - oh0) * ow_n
+                        dst[base : base + a] = 0
+                        dst[base + b : base + ow_n] = 0
+            j += cnt * ow_n
+            r += cnt
+    return cols
+
+
+@numba.njit(cache=True, nogil=True)
 def _unpack_add(
     cols, dx, c0, cg, ksp, td, th, tw, lo, hi, off, sw, affine, r0, r1
 ):  # pragma: no cover
@@ -556,6 +611,7 @@ class _Problem:
         self.ksp = np.array(self.k_sp, np.int64)
         self.grid = all(v == 1 for v in s3 + ld3) and all(lo >= 0 and hi >= 0 for lo, hi in p3)
         self.padding3, self.rhs_dil3 = p3, rd3
+        self.contig = s3[1] == s3[2] == ld3[1] == ld3[2] == 1 and self.out_sp[2] == self.in_sp[2]
 
     def args(self):
         d, h, w = self.plans
@@ -564,6 +620,15 @@ class _Problem:
     def pack_args(self):
         d, h, w = self.plans
         return (self.ksp, d.table, h.table, w.table, w.lo, w.hi, w.off, w.stride, w.affine)
+
+    def pack(self, x5, c0, r0, r1, cols):
+        """Fill ``cols`` with the im2col slab of output rows [r0, r1), channels c0..."""
+        d, h, w = self.plans
+        if self.contig:
+            return _pack_contig(
+                x5, c0, self.cg, self.ksp, d.table, h.table, w.lo, w.hi, w.off, r0, r1, cols
+            )
+        return _pack(x5, c0, self.cg, *self.pack_args(), r0, r1, cols)
 
     @property
     def per_img(self) -> int:
@@ -603,7 +668,6 @@ def conv_forward(x, w, strides, padding, lhs_dil, rhs_dil, groups) -> np.ndarray
     y3 = y5.reshape(pr.n, pr.o, -1)
     w2 = w5.reshape(pr.o, -1)
     k = pr.cg * pr.taps
-    pack_args = pr.pack_args()
 
     def work(n0, n1):
         buf = np.empty(k * rows * ow, dtype=x.dtype)
@@ -612,7 +676,7 @@ def conv_forward(x, w, strides, padding, lhs_dil, rhs_dil, groups) -> np.ndarray
                 cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
                 r0, r1 = n * per_img + q0, n * per_img + q1
                 for grp in range(groups):
-                    _pack(x5, grp * pr.cg, pr.cg, *pack_args, r0, r1, cols)
+                    pr.pack(x5, grp * pr.cg, r0, r1, cols)
                     o0, o1 = grp * pr.og, (grp + 1) * pr.og
                     if groups == 1 and q1 - q0 == per_img:
                         np.dot(w2, cols, out=y3[n])
@@ -637,15 +701,25 @@ def conv_input_grad(g, w, x_shape, strides, padding, lhs_dil, rhs_dil, groups) -
     """The cotangent of ``x`` in ``y = conv(x, w)`` for the cotangent ``g`` of ``y``."""
     pr = _Problem(x_shape, w.shape, strides, padding, lhs_dil, rhs_dil, groups)
     g5, w5 = _as5(g), _as5(w)
-    dx5 = np.zeros((pr.n, pr.c) + pr.in_sp, dtype=g.dtype)
-    if dx5.size == 0 or g5.size == 0 or w5.size == 0:
-        return dx5.reshape(x_shape)
+    if math.prod(x_shape) == 0 or g5.size == 0 or w5.size == 0:
+        return np.zeros(x_shape, dtype=g.dtype)
     if not _use_blas(pr.og, pr.cg, pr.taps):
+        dx5 = np.empty((pr.n, pr.c) + pr.in_sp, dtype=g.dtype)  # the kernels clear each plane
         if pr.grid:
             _dx_grid(g5, w5, dx5, *_grid_args(pr, pr.padding3, pr.rhs_dil3))
         else:
             _dx_direct(g5, w5, dx5, *pr.args())
         return dx5.reshape(x_shape)
+    if all(s == 1 for s in strides) and all(d == 1 for d in lhs_dil):
+        # Unit strides: the input gradient is itself a convolution of g with the flipped,
+        # transposed kernel, whose packing is cheaper than scattering a slab back (col2im).
+        nsp = len(strides)
+        wt = w.reshape(groups, pr.og, pr.cg, *w.shape[2:]).swapaxes(1, 2)
+        wt = wt[(Ellipsis, *[slice(None, None, -1)] * nsp)].reshape(pr.c, pr.og, *w.shape[2:])
+        pads = [((k - 1) * rd - lo, (k - 1) * rd - hi)
+                for k, rd, (lo, hi) in zip(w.shape[2:], rhs_dil, padding, strict=True)]  # fmt: skip
+        return conv_forward(g, np.ascontiguousarray(wt), strides, pads, lhs_dil, rhs_dil, groups)
+    dx5 = np.zeros((pr.n, pr.c) + pr.in_sp, dtype=g.dtype)
     rows = pr.tile_rows(g.dtype.itemsize)
     ow, per_img = pr.out_sp[2], pr.per_img
     g3 = g5.reshape(pr.n, pr.o, -1)
@@ -683,7 +757,6 @@ def conv_weight_grad(x, g, w_shape, strides, padding, lhs_dil, rhs_dil, groups) 
     ow, per_img = pr.out_sp[2], pr.per_img
     g3 = g5.reshape(pr.n, pr.o, -1)
     k = pr.cg * pr.taps
-    pack_args = pr.pack_args()
 
     def work(n0, n1):
         buf = np.empty(k * rows * ow, dtype=x.dtype)
@@ -693,7 +766,7 @@ def conv_weight_grad(x, g, w_shape, strides, padding, lhs_dil, rhs_dil, groups) 
                 cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
                 r0, r1 = n * per_img + q0, n * per_img + q1
                 for grp in range(groups):
-                    _pack(x5, grp * pr.cg, pr.cg, *pack_args, r0, r1, cols)
+                    pr.pack(x5, grp * pr.cg, r0, r1, cols)
                     o0, o1 = grp * pr.og, (grp + 1) * pr.og
                     part[o0:o1] += np.dot(g3[n, o0:o1, q0 * ow : q1 * ow], cols.T)
         return part
