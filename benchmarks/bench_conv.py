@@ -194,6 +194,7 @@ def role_compile() -> dict:
         "direct grid (unit stride)": ((4, 4, 3, 3), (1, 1), ((1, 1), (1, 1))),
         "direct strided": ((4, 4, 3, 3), (2, 2), ((1, 1), (1, 1))),
         "packed tiles + BLAS": ((32, 4, 3, 3), (1, 1), ((1, 1), (1, 1))),
+        "packed tiles, strided (col2im)": ((32, 4, 3, 3), (2, 2), ((0, 0), (1, 1))),
     }
     out = {}
     for family, (ws, s, pad) in probs.items():
@@ -207,9 +208,16 @@ def role_compile() -> dict:
         ck.conv_weight_grad(x, y, w.shape, *args)
         t3 = time.perf_counter()
         out[family] = [t1 - t0, t2 - t1, t3 - t2]
-    t0 = time.perf_counter()
-    y = ck.window_reduce("max", x, (1, 1, 2, 2), (1, 1, 2, 2), ((0, 0),) * 4, (1,) * 4, (1,) * 4)
-    out["pooling (max)"] = [time.perf_counter() - t0]
+    win = ((1, 1, 2, 2), (1, 1, 2, 2), ((0, 0),) * 4, (1,) * 4, (1,) * 4)
+    for kind in ("max", "sum"):
+        t0 = time.perf_counter()
+        y = ck.window_reduce(kind, x, *win)
+        t1 = time.perf_counter()
+        if kind == "max":
+            ck.window_select(True, y, x, *win)
+        else:
+            ck.window_sum_transpose(y, x.shape, *win)
+        out[f"pooling ({kind}) [fwd, vjp]"] = [t1 - t0, time.perf_counter() - t1]
     return out
 
 
@@ -313,7 +321,7 @@ def main() -> None:
         c = ", ".join(f"{t:.2f}" for t in cold[family])
         h = ", ".join(f"{t:.3f}" for t in warm[family])
         worst = max(worst, *cold[family])
-        print(f"  {family:<28} empty cache [{c}]   cached, new process [{h}]")
+        print(f"  {family:<30} empty cache [{c}]   cached, new process [{h}]")
     print("\nVerdicts:")
     for name, ratio, limit in verdicts:
         ok = ratio <= limit if name == "resnet3x3" else ratio < limit

@@ -14,11 +14,16 @@ Two strategies, chosen per problem:
 * direct loops, parallel over (image, channel) planes -- for few channels per group (depthwise,
   LeNet-sized layers), where a matrix product would be tiny;
 * packed tiles for BLAS -- numba packs a bounded slab of the im2col matrix (a few MB at most,
-  never the whole input) and ``np.dot`` multiplies it, so the heavy lifting runs at BLAS speed
-  on every core. The input gradient multiplies first and scatters the slab back (col2im); the
-  weight gradient accumulates ``g_tile @ cols_tile.T``.
+  never the whole input) and ``np.dot`` multiplies it, so the heavy lifting runs at BLAS speed.
+  The input gradient multiplies first and scatters the slab back (col2im) -- or, for unit
+  strides, is the forward convolution of ``g`` with the flipped, transposed kernel; the weight
+  gradient accumulates ``g_tile @ cols_tile.T``. Here the parallelism is one worker thread per
+  core, each owning whole images and calling a single-threaded BLAS (``nogil`` packing
+  kernels): multithreaded OpenBLAS on these short, wide products spent most of its time
+  waking and spinning threads between calls.
 
-Kernels compile on first use and are cached on disk (``cache=True``).
+Direct kernels are ``parallel=True``; every kernel compiles on first use and is cached on disk
+(``cache=True``).
 """
 
 from __future__ import annotations
@@ -595,6 +600,16 @@ def _pool() -> ThreadPoolExecutor:
             thread_name_prefix="vfunc-conv",
         )
     return _POOL
+
+
+def _forget_pool_in_child() -> None:
+    # A forked child inherits the executor but not its threads: start a new one on demand.
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _run_over_images(work, n_img: int) -> list:
