@@ -950,6 +950,12 @@ def conv_general_dilated(
     x = transpose(lhs, dn.lhs_spec)
     w = transpose(rhs, dn.rhs_spec)
     if isinstance(padding, str):
+        if any(d != 1 for d in lhs_dil):
+            # As JAX: what SAME means for a transposed convolution is ambiguous.
+            raise ValueError(
+                f"{op}: string padding {padding!r} is not supported with lhs_dilation {lhs_dil}; "
+                "give explicit (low, high) pairs or use conv_transpose"
+            )
         k_eff = [(k - 1) * d + 1 for k, d in zip(w.shape[2:], rhs_dil, strict=True)]
         pads = padtype_to_pads(x.shape[2:], k_eff, strides, padding)
     else:
