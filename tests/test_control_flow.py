@@ -345,3 +345,14 @@ def test_scan_hoists_carry_independent_work_out_of_the_loop():
     for v in xs:
         h = vnp.tanh(h + v @ w)
     close(lax.scan(lambda h, v: (vnp.tanh(h + v @ w), h), h0, xs)[0], h)
+
+
+def test_jacfwd_through_while_loop_is_pure_forward_mode():
+    def f(x):
+        return lax.while_loop(lambda c: c[1] < 3, lambda c: (c[0] * x, c[1] + 1), (x, 0))[0]
+
+    x = vnp.asarray([0.5, 2.0])
+    jac = vfunc.jacfwd(f)(x)  # x ** 4 elementwise: a diagonal Jacobian 4 x ** 3
+    np.testing.assert_allclose(np.asarray(jac), np.diag(4 * np.asarray(x) ** 3), rtol=1e-6)
+    with pytest.raises(TypeError, match="fori_loop"):
+        vfunc.jacrev(f)(x)

@@ -692,8 +692,9 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The Jacobian of ``fun`` by forward mode: the JVP vmapped over a basis of each input
-    (after one linearization, so ``fun`` itself runs once). Same output layout as ``jacrev``.
+    """The Jacobian of ``fun`` by forward mode: its JVP vmapped over a basis of each input
+    (pure forward mode, so it also works where reverse mode does not, as through
+    ``while_loop``). Same output layout as ``jacrev``.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
@@ -706,28 +707,26 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
         partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
         _check_differentiable_inputs("jacfwd", diff, "argument ")
-        aux = None
-        if has_aux:
-            main_fun = partial_fun
-
-            def partial_fun(*d: Any) -> Any:  # noqa: F811 - the output without aux
-                nonlocal aux
-                out, aux = _split_aux(main_fun(*d), "jacfwd")
-                return out
-
-        out, f_jvp = linearize(partial_fun, *diff)
-        out_leaves, out_tree = tree.flatten(out)
         in_leaves, in_tree = tree.flatten(diff)
         in_avals = [_as_value(x).aval for x in in_leaves]
 
-        def push(*tangent_leaves: Any) -> list:
-            return tree.leaves(f_jvp(*tree.unflatten(in_tree, list(tangent_leaves))))
+        def push(*tangent_leaves: Any) -> tuple:
+            tangents = tree.unflatten(in_tree, list(tangent_leaves))
+            result = jvp(partial_fun, diff, tangents, has_aux=has_aux)
+            aux = result[2] if has_aux else None
+            # The primal output and aux do not depend on the tangent: vmap returns them once.
+            return result[0], tree.leaves(result[1]), aux
 
-        columns_by_input = []  # per input leaf: per output leaf, (out.shape..., in.size)
+        out, columns_by_input, aux = None, [], None
         for i in range(len(in_avals)):
             tangents = [_basis(a) if j == i else zeros_like_aval(a) for j, a in enumerate(in_avals)]
             axes = tuple(_one_hot_axes(len(in_avals), i))
-            columns_by_input.append(vmap(push, in_axes=axes, out_axes=-1)(*tangents))
+            out, columns, aux = vmap(push, in_axes=axes, out_axes=(None, -1, None))(*tangents)
+            columns_by_input.append(columns)  # per output leaf: (out.shape..., in.size)
+        if out is None:  # no differentiable inputs at all: the output alone
+            out = partial_fun(*diff)
+            out, aux = _split_aux(out, "jacfwd") if has_aux else (out, None)
+        out_leaves, out_tree = tree.flatten(out)
         jac_by_out = []
         for k, leaf in enumerate(out_leaves):
             leaf_shape = _as_value(leaf).shape
