@@ -623,6 +623,14 @@ def _run_over_images(work, n_img: int) -> list:
     return [f.result() for f in futures]
 
 
+def _run_over_planes(work, planes: int, size: int) -> None:
+    # Small problems are not worth a hand-off to the pool.
+    if size < (1 << 15):
+        work(0, planes)
+    else:
+        _run_over_images(work, planes)
+
+
 def _row_chunks(per_img: int, rows: int):
     for q0 in range(0, per_img, rows):
         yield q0, min(per_img, q0 + rows)
@@ -816,12 +824,13 @@ def conv_weight_grad(x, g, w_shape, strides, padding, lhs_dil, rhs_dil, groups) 
 
 # ----------------------------------------------------------------------------------------------
 # Windowed reductions (pooling) on (B, D, H, W) with per-axis tables as above; B collects every
-# axis the window leaves alone, so the parallel loop runs over planes.
+# axis the window leaves alone. The kernels are serial and release the GIL; the worker pool runs
+# them over blocks of planes (serial kernels compile 5x faster than parfor ones).
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, nogil=True)
 def _window_max(x, y, td, th, tw):  # pragma: no cover - compiled
-    for b in numba.prange(x.shape[0]):
+    for b in range(x.shape[0]):
         for od in range(td.shape[0]):
             for oh in range(th.shape[0]):
                 for ow in range(tw.shape[0]):
@@ -845,9 +854,9 @@ def _window_max(x, y, td, th, tw):  # pragma: no cover - compiled
     return y
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, nogil=True)
 def _window_sum(x, y, td, th, tw):  # pragma: no cover - compiled
-    for b in numba.prange(x.shape[0]):
+    for b in range(x.shape[0]):
         for od in range(td.shape[0]):
             for oh in range(th.shape[0]):
                 for ow in range(tw.shape[0]):
@@ -868,9 +877,9 @@ def _window_sum(x, y, td, th, tw):  # pragma: no cover - compiled
     return y
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, nogil=True)
 def _window_sum_transpose(g, dx, td, th, tw):  # pragma: no cover - compiled
-    for b in numba.prange(g.shape[0]):
+    for b in range(g.shape[0]):
         dx[b] = 0
         for od in range(td.shape[0]):
             for oh in range(th.shape[0]):
@@ -891,12 +900,12 @@ def _window_sum_transpose(g, dx, td, th, tw):  # pragma: no cover - compiled
     return dx
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, nogil=True)
 def _window_argmax_apply(src, x, dst, td, th, tw, scatter):  # pragma: no cover - compiled
     # The first maximum of each window (NaN counts as the maximum) selects one input element:
     # scatter adds src[out] there (the max-pool VJP); gather reads src[in] from there (its
     # transpose, which is also the JVP).
-    for b in numba.prange(x.shape[0]):
+    for b in range(x.shape[0]):
         if scatter:
             dst[b] = 0
         for od in range(td.shape[0]):
@@ -973,7 +982,8 @@ def window_reduce(kind: str, x, window, strides, padding, base_dil, window_dil) 
     xp = wp.to_planes(x, wp.in3)
     y = np.empty((wp.planes,) + wp.out3, x.dtype)
     if y.size:
-        (_window_max if kind == "max" else _window_sum)(xp, y, *wp.tables)
+        kernel = _window_max if kind == "max" else _window_sum
+        _run_over_planes(lambda b0, b1: kernel(xp[b0:b1], y[b0:b1], *wp.tables), wp.planes, y.size)
     return wp.from_planes(y, wp.out_shape)
 
 
@@ -982,7 +992,11 @@ def window_sum_transpose(g, shape, window, strides, padding, base_dil, window_di
     wp = WindowProblem(shape, window, strides, padding, base_dil, window_dil)
     dx = np.zeros((wp.planes,) + wp.in3, g.dtype)
     if g.size and dx.size:
-        _window_sum_transpose(wp.to_planes(g, wp.out3), dx, *wp.tables)
+        gp = wp.to_planes(g, wp.out3)
+        _run_over_planes(
+            lambda b0, b1: _window_sum_transpose(gp[b0:b1], dx[b0:b1], *wp.tables),
+            wp.planes, dx.size,
+        )  # fmt: skip
     return wp.from_planes(dx, tuple(shape))
 
 
@@ -1000,5 +1014,10 @@ def window_select(scatter: bool, src, x, window, strides, padding, base_dil, win
         sp = wp.to_planes(src, wp.in3)
         full = wp.out_shape
     if dst.size and sp.size:
-        _window_argmax_apply(sp, xp, dst, *wp.tables, scatter)
+        _run_over_planes(
+            lambda b0, b1: _window_argmax_apply(
+                sp[b0:b1], xp[b0:b1], dst[b0:b1], *wp.tables, scatter
+            ),
+            wp.planes, xp.size,
+        )  # fmt: skip
     return wp.from_planes(dst, full)
