@@ -569,25 +569,40 @@ def _hoisting_plan(jaxpr: ClosedJaxpr, num_consts: int, num_carry: int, length: 
     return plan
 
 
+# (id(jaxpr), num_consts, num_carry, length, reverse) -> (jaxpr, compiled whole-loop function)
+_LOOPS: dict[tuple, tuple[ClosedJaxpr, Callable]] = {}
+
+
+def compiled_loop(
+    closed: ClosedJaxpr, num_consts: int, num_carry: int, length: int, reverse: bool
+) -> Callable:
+    """The scan over body ``closed`` as one compiled function ``(*consts, *init, *xs)``."""
+    key = (id(closed), num_consts, num_carry, length, reverse)
+    entry = _LOOPS.get(key)
+    if entry is None or entry[0] is not closed:
+        from vfunc.transforms.compiler import codegen, passes
+
+        fn = codegen.compile_scan_loop(
+            passes.optimize(closed), num_consts, num_carry, length, reverse
+        ).fn
+        if len(_LOOPS) >= _COMPILED_MAX:
+            _LOOPS.clear()
+        _LOOPS[key] = entry = (closed, fn)
+    return entry[1]
+
+
 def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse, unroll):
     del unroll
     consts, carry, xs = _split_scan(args, num_consts, num_carry)
     plan = _hoisting_plan(jaxpr, num_consts, num_carry, length)
-    if plan is None:
-        body = compiled(jaxpr)
-    else:
-        pre, batched, reduced = plan
+    body = jaxpr
+    if plan is not None:
+        pre, batched, body = plan
         values = compiled(pre)(*consts, *xs)
         consts = (*consts, *[v for v, b in zip(values, batched, strict=True) if not b])
         xs = (*xs, *[v for v, b in zip(values, batched, strict=True) if b])
-        body = compiled(reduced)
-    ys = [np.empty((length, *a.shape), a.dtype) for a in jaxpr.out_avals[num_carry:]]
-    for i in range(length - 1, -1, -1) if reverse else range(length):
-        outs = body(*consts, *carry, *[x[i] for x in xs])
-        carry = outs[:num_carry]
-        for buffer, y in zip(ys, outs[num_carry:], strict=True):
-            buffer[i] = y
-    return [np.asarray(c) for c in carry] + ys
+    loop = compiled_loop(body, len(consts), num_carry, length, reverse)
+    return list(loop(*consts, *carry, *xs))
 
 
 def _scan_jvp(primals, tangents, *, out, jaxpr, num_consts, num_carry, length, reverse, unroll):
@@ -675,48 +690,140 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
     # Backward: carry = (accumulated const cotangents, carry cotangent); xs = (carry, x, g_y).
     body_vjp = vjp_jaxpr(jaxpr, consts_d + carry_f + xs_d)
     y_f = [_is_float(a) for a in y_avals]
-    nkc, nf = sum(consts_d), sum(carry_f)
+    nkc, nf, nx = sum(consts_d), sum(carry_f), len(xs)
     const_avals = [v.aval for v, d in zip(consts, consts_d, strict=True) if d]
     f_carry_avals = [a for a, f in zip(jaxpr.in_avals[c : c + m], carry_f, strict=True) if f]
-    x_avals = jaxpr.in_avals[c + m :]
     gy_avals = [a for a, f in zip(y_avals, y_f, strict=True) if f]
-
-    def backward_step(*a: Any) -> list:
-        k = 0
-        cs = a[k : k + c]
-        k += c
-        acc = a[k : k + nkc]
-        k += nkc
-        ct_carry = a[k : k + nf]
-        k += nf
-        carry = a[k : k + m]
-        k += m
-        x = a[k : k + len(xs)]
-        k += len(xs)
-        gy = a[k:]
-        cts = eval_jaxpr(body_vjp.jaxpr, body_vjp.consts, *cs, *carry, *x, *ct_carry, *gy)
-        ct_consts, ct_prev, ct_x = cts[:nkc], cts[nkc : nkc + nf], cts[nkc + nf :]
-        return [lax.add(s, t) for s, t in zip(acc, ct_consts, strict=True)] + ct_prev + ct_x
-
-    avals = [
-        *jaxpr.in_avals[:c], *const_avals, *f_carry_avals, *jaxpr.in_avals[c : c + m], *x_avals,
-        *gy_avals,
-    ]  # fmt: skip
-    backward = _trace_flat(backward_step, avals)
     g_carry = [gi for gi, f in zip(g[:m], carry_f, strict=True) if f]
     g_ys = [gi for gi, f in zip(g[m:], y_f, strict=True) if f]
-    zeros = [ad.zeros_like_aval(a.update(weak_type=False)) for a in const_avals]
+
+    # One step's cotangents, without accumulation: (consts, ct_carry, carry, x, g_y) ->
+    # (ct of the previous carry, ct of x, this step's ct of the consts).
+    def step(*a: Any) -> list:
+        cs, ct_carry = a[:c], a[c : c + nf]
+        carry, x, gy = a[c + nf : c + nf + m], a[c + nf + m : c + nf + m + nx], a[c + nf + m + nx :]
+        cts = eval_jaxpr(body_vjp.jaxpr, body_vjp.consts, *cs, *carry, *x, *ct_carry, *gy)
+        return cts[nkc:] + cts[:nkc]
+
+    step_avals = [*jaxpr.in_avals[:c], *f_carry_avals, *jaxpr.in_avals[c:], *gy_avals]
+    step_jaxpr = _trace_flat(step, step_avals)
+    # Stacked operands of the backward scan, by the step jaxpr's input they feed a row of.
+    stacked_inputs = dict(zip(step_jaxpr.jaxpr.invars[c + nf :], [*carries, *xs, *g_ys],
+                              strict=True))  # fmt: skip
+    ct_outs = step_jaxpr.jaxpr.outvars[nf + sum(xs_d) :]
+    recipes = [
+        _sum_recipe(step_jaxpr.jaxpr, v, a) for v, a in zip(ct_outs, const_avals, strict=True)
+    ]
+    leaves = list(dict.fromkeys(
+        leaf for r in recipes if r is not None for leaf in _recipe_leaves(r)
+        if leaf not in stacked_inputs
+    ))  # fmt: skip
+    kept = [k for k, r in enumerate(recipes) if r is None]
+    kept_avals = [const_avals[k] for k in kept]
+
+    def backward_step(*a: Any) -> list:
+        cs, acc, rest = a[:c], a[c : c + len(kept)], a[c + len(kept) :]
+        env = _eval_capturing(step_jaxpr, [*cs, *rest], leaves)
+        outs, captured = env[: len(step_jaxpr.jaxpr.outvars)], env[len(step_jaxpr.jaxpr.outvars) :]
+        ct_consts = outs[nf + sum(xs_d) :]
+        sums = [lax.add(acc_k, ct_consts[k]) for acc_k, k in zip(acc, kept, strict=True)]
+        return sums + outs[: nf + sum(xs_d)] + captured
+
+    backward = _trace_flat(backward_step, [*jaxpr.in_avals[:c], *kept_avals, *step_avals[c:]])
+    zeros = [ad.zeros_like_aval(a.update(weak_type=False)) for a in kept_avals]
     res = scan_p.bind(
         *consts, *zeros, *g_carry, *carries, *xs, *g_ys,
-        jaxpr=backward, num_consts=c, num_carry=nkc + nf, length=length,
+        jaxpr=backward, num_consts=c, num_carry=len(kept) + nf, length=length,
         reverse=not reverse, unroll=unroll,
     )  # fmt: skip
-    ct_consts, ct_init, ct_xs = iter(res[:nkc]), iter(res[nkc : nkc + nf]), iter(res[nkc + nf :])
-    out_consts = [next(ct_consts) if d else None for d in consts_d]
+    nk = len(kept)
+    ct_kept = iter(res[:nk])
+    ct_init = iter(res[nk : nk + nf])
+    ct_xs = iter(res[nk + nf : nk + nf + sum(xs_d)])
+    stacks = {**stacked_inputs, **dict(zip(leaves, res[nk + nf + sum(xs_d) :], strict=True))}
+    ct_const_vals = iter(
+        next(ct_kept) if r is None else _sum_from_recipe(r, stacks, a)
+        for r, a in zip(recipes, const_avals, strict=True)
+    )
+    out_consts = [next(ct_const_vals) if d else None for d in consts_d]
     out_init = [next(ct_init) if f else None for f in carry_f]
     out_init = [ct if d else None for ct, d in zip(out_init, init_d, strict=True)]
     out_xs = [next(ct_xs) if d else None for d in xs_d]
     return (*out_consts, *out_init, *out_xs)
+
+
+# A recipe for the sum over all steps of a per-step value, computed after the loop from stacked
+# per-step operands: ("leaf", var) | ("transpose", perm, recipe) | ("reduce_sum", axes, var)
+# | ("dot", dimension_numbers, lhs_var, rhs_var).
+
+
+def _sum_recipe(jaxpr: Jaxpr, var: Any, aval: ShapedArray) -> Any:
+    """How to sum ``var`` over the steps after the loop, or None to accumulate it in a carry.
+
+    A weight gradient accumulated as ``acc += h_t^T @ g_t`` costs one small matrix product per
+    step; summed after the loop it is one large contraction over (steps, batch) of the stacked
+    ``h`` and ``g``, which BLAS runs several times faster. Only sums whose last operation is a
+    contraction or a reduction are lifted: for anything else stacking costs more than adding.
+    """
+    if not isinstance(var, Var) or var.aval.dtype != aval.dtype or var.aval.shape != aval.shape:
+        return None
+    producer = {v: e for e in jaxpr.eqns for v in e.outvars}
+    inputs = set(jaxpr.invars)
+
+    def per_step(v: Any) -> bool:
+        return isinstance(v, Var) and (v in producer or v in inputs)
+
+    def walk(v: Any) -> Any:
+        eqn = producer.get(v)
+        if eqn is None:
+            return None
+        name = eqn.primitive.name
+        if name == "transpose":
+            inner = walk(eqn.invars[0])
+            return None if inner is None else ("transpose", eqn.params["permutation"], inner)
+        if name == "reduce_sum" and per_step(eqn.invars[0]):
+            return ("reduce_sum", tuple(eqn.params["axes"]), eqn.invars[0])
+        if name == "dot_general" and all(per_step(x) for x in eqn.invars):
+            (_, _), (lb, rb) = eqn.params["dimension_numbers"]
+            if not lb and not rb:
+                return ("dot", eqn.params["dimension_numbers"], *eqn.invars)
+        return None
+
+    return walk(var)
+
+
+def _recipe_leaves(recipe: Any) -> list:
+    if recipe[0] == "transpose":
+        return _recipe_leaves(recipe[2])
+    return list(recipe[2:])
+
+
+def _sum_from_recipe(recipe: Any, stacks: dict, aval: ShapedArray) -> Any:
+    kind = recipe[0]
+    if kind == "transpose":
+        return lax.transpose(_sum_from_recipe(recipe[2], stacks, aval), recipe[1])
+    if kind == "reduce_sum":
+        return lax.reduce_sum(stacks[recipe[2]], (0, *[a + 1 for a in recipe[1]]))
+    (lc, rc), _ = recipe[1]
+    lhs, rhs = stacks[recipe[2]], stacks[recipe[3]]
+    dims = (((0, *[d + 1 for d in lc]), (0, *[d + 1 for d in rc])), ((), ()))
+    return lax.dot_general(lhs, rhs, dims)
+
+
+def _eval_capturing(closed: ClosedJaxpr, args: Sequence[Any], capture: Sequence[Var]) -> list:
+    """``closed``'s outputs on ``args``, followed by the values of the variables ``capture``."""
+    jaxpr = closed.jaxpr
+    env: dict[Var, Any] = dict(zip(jaxpr.constvars, closed.consts, strict=True))
+    env.update(zip(jaxpr.invars, args, strict=True))
+
+    def read(v: Any) -> Any:
+        return v.value if isinstance(v, Literal) else env[v]
+
+    for eqn in jaxpr.eqns:
+        outs = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
+        env.update(zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs],
+                       strict=True))  # fmt: skip
+    return [read(v) for v in jaxpr.outvars] + [env[v] for v in capture]
 
 
 def _scan_batch(args, dims, *, jaxpr, num_consts, num_carry, length, reverse, unroll):

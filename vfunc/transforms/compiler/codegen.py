@@ -268,3 +268,126 @@ def compile_jaxpr(
 ) -> Compiled:
     """Generate, compile and return the Python function computing ``closed``."""
     return _Emitter(closed, name, donated).emit()
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole scan loops
+
+# dot_general dimension numbers of a 2-D by 2-D product -> (transpose lhs, transpose rhs): the
+# product is then one ``np.dot`` (BLAS reads transposed operands in place), without the impl's
+# generic reshaping.
+_MATMUL_2D = {
+    (((1,), (0,)), ((), ())): (False, False),
+    (((0,), (0,)), ((), ())): (True, False),
+    (((1,), (1,)), ((), ())): (False, True),
+    (((0,), (1,)), ((), ())): (True, True),
+}
+
+
+class _LoopEmitter(_Emitter):
+    """Emits one function running a whole scan: the body inlined as straight-line code in a
+    ``for`` loop, carries as locals, rows of xs as views and ys written into preallocated
+    arrays. Calling a compiled body per step would cost a call, the error-state switch and
+    tuple packing every iteration, several times the arithmetic of a small body."""
+
+    def __init__(self, closed: ClosedJaxpr, name: str, num_consts: int, num_carry: int,
+                 length: int, reverse: bool):  # fmt: skip
+        super().__init__(closed, name, frozenset())
+        self.num_consts = num_consts
+        self.num_carry = num_carry
+        self.length = length
+        self.reverse = reverse
+        self.invariant: set[Any] = set()  # variables the same in every iteration
+        self.preamble: list[str] = []
+        self.hoisted: dict[tuple[str, str], str] = {}
+
+    def emit(self) -> Compiled:
+        jaxpr = self.closed.jaxpr
+        c, m = self.num_consts, self.num_carry
+        for i, var in enumerate(jaxpr.invars):
+            self.fresh_input(var, i)
+        self.invariant.update(jaxpr.invars[:c])
+        for var, value in zip(jaxpr.constvars, self.closed.consts, strict=True):
+            self.names[var] = self.const(np.asarray(value), "c")
+            self.invariant.add(var)
+        last_use = _last_uses(jaxpr)
+        outputs = {v for v in jaxpr.outvars if isinstance(v, Var)}
+        for index, item in enumerate(fusion.plan(jaxpr)):
+            if isinstance(item, fusion.Cluster):
+                self.emit_cluster(item, index, last_use, outputs)
+            else:
+                self.emit_eqn(item, index, last_use, outputs)
+        n_in = len(jaxpr.invars)
+        params = [f"a{i}" for i in range(c)] + [f"init{j}" for j in range(m)]
+        params += [f"xs{k}" for k in range(n_in - c - m)]
+        pre = [f"a{c + j} = init{j}" for j in range(m)]
+        ys_avals = [v.aval for v in jaxpr.outvars[m:]]
+        for k, aval in enumerate(ys_avals):
+            dtype = self.param(aval.dtype)
+            pre.append(f"ys{k} = np.empty({(self.length, *aval.shape)!r}, {dtype})")
+        read = {v for e in jaxpr.eqns for v in e.invars if isinstance(v, Var)} | set(jaxpr.outvars)
+        loop = [
+            f"a{c + m + k} = xs{k}[i]" for k, var in enumerate(jaxpr.invars[c + m :]) if var in read
+        ] + self.lines
+        # ys first: a y may be the carry this step received, rebound just below.
+        for k, var in enumerate(jaxpr.outvars[m:]):
+            loop.append(f"ys{k}[i] = {self.ref(var)}")
+        carry_out = [self.output(v) for v in jaxpr.outvars[:m]]
+        if m:
+            targets = ", ".join(f"a{c + j}" for j in range(m))
+            loop.append(f"{targets}, = {', '.join(carry_out)},")
+        steps = f"range({self.length - 1}, -1, -1)" if self.reverse else f"range({self.length})"
+        outs = [f"np.asarray(a{c + j})" for j in range(m)] + [
+            f"ys{k}" for k in range(len(ys_avals))
+        ]
+        ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
+        indent = "        "
+        source = ("\n".join(self.header + [""]) if self.header else "") + (
+            f"def {self.name}({', '.join(params)}):\n"
+            "    token = _errstate.set(_QUIET)  # IEEE results, no warnings, as eager\n"
+            "    try:\n"
+            + "".join(f"{indent}{line}\n" for line in pre + self.preamble)
+            + f"{indent}for i in {steps}:\n"
+            + "".join(f"{indent}    {line}\n" for line in loop or ["pass"])
+            + f"{indent}return {ret}\n"
+            "    finally:\n"
+            "        _errstate.reset(token)\n"
+        )
+        filename = f"<vfunc.jit {self.name} #{next(_SOURCE_IDS)}>"
+        code = compile(source, filename, "exec")
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(code, self.namespace)  # noqa: S102 - our own generated source
+        return Compiled(self.namespace[self.name], source, self.closed, self.kernels)
+
+    def operand(self, var: Any, transpose: bool) -> str:
+        name = self.ref(var)
+        if not transpose:
+            return name
+        if isinstance(var, Var) and var in self.invariant:
+            # A loop-invariant operand read transposed: one contiguous copy before the loop
+            # (BLAS on a transposed view is markedly slower at these sizes).
+            key = (name, "T")
+            if key not in self.hoisted:
+                self.hoisted[key] = hoisted = f"{name}_T"
+                self.preamble.append(f"{hoisted} = np.ascontiguousarray({name}.T)")
+            return self.hoisted[key]
+        return f"{name}.T"
+
+    def emit_eqn(self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set) -> None:
+        if eqn.primitive.name == "dot_general" and len(eqn.invars) == 2:
+            lhs, rhs = eqn.invars
+            flags = _MATMUL_2D.get(eqn.params["dimension_numbers"])
+            if flags is not None and lhs.aval.ndim == 2 and rhs.aval.ndim == 2:
+                a, b = self.operand(lhs, flags[0]), self.operand(rhs, flags[1])
+                self.lines.append(f"{self.fresh(eqn.outvars[0])} = np.dot({a}, {b})")
+                self.owned.add(self.names[eqn.outvars[0]])
+                return
+        super().emit_eqn(eqn, index, last_use, outputs)
+
+
+def compile_scan_loop(
+    closed: ClosedJaxpr, num_consts: int, num_carry: int, length: int, reverse: bool
+) -> Compiled:
+    """One function ``fn(*consts, *init, *xs) -> (*final_carry, *stacked_ys)`` running the scan
+    whose body is ``closed`` (inputs: consts, carry, x; outputs: carry, y)."""
+    return _LoopEmitter(closed, "scan_loop", num_consts, num_carry, length, reverse).emit()
