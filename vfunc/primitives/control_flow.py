@@ -26,6 +26,7 @@ from vfunc import dtypes
 from vfunc.core import (
     ClosedJaxpr,
     Jaxpr,
+    JaxprEqn,
     Literal,
     Primitive,
     ShapedArray,
@@ -649,27 +650,119 @@ def _scan_jvp(primals, tangents, *, out, jaxpr, num_consts, num_carry, length, r
     ]
 
 
-def _with_carries_out(jaxpr: ClosedJaxpr, num_consts: int, num_carry: int) -> ClosedJaxpr:
-    """The scan body also returning the carry it received (stacked, the VJP's residuals)."""
-    jx = jaxpr.jaxpr
-    carry_in = jx.invars[num_consts : num_consts + num_carry]
-    return ClosedJaxpr(Jaxpr(jx.constvars, jx.invars, jx.outvars + carry_in, jx.eqns), jaxpr.consts)
+class _VJPSplit:
+    """A scan body's VJP split by what each equation depends on (partial evaluation).
+
+    ``vjp`` maps (consts, carry, x, cotangents of the float outputs) to the cotangents of every
+    float input. Its equations that read the carry but no cotangent (``forward``) run in the
+    primal scan, whose body ``fwd`` also outputs, stacked, the ``residuals`` the rest reads;
+    the backward scan then skips them instead of recomputing the cell every step. Equations
+    of consts and xs alone stay in the backward body, where the scan hoists them out of the
+    loop.
+    """
+
+    def __init__(self, jaxpr: ClosedJaxpr, num_consts: int, num_carry: int):
+        from vfunc.transforms.compiler import passes
+
+        c, m = num_consts, num_carry
+        self.vjp = vjp = passes.dead_code_elimination(
+            vjp_jaxpr(jaxpr, [_is_float(a) for a in jaxpr.in_avals])
+        )
+        jx = vjp.jaxpr
+        n_in = len(jaxpr.in_avals)
+        carry_dep = set(jx.invars[c : c + m])
+        ct_dep = set(jx.invars[n_in:])
+        self.forward: set[int] = set()
+        for k, eqn in enumerate(jx.eqns):
+            ins = [v for v in eqn.invars if isinstance(v, Var)]
+            if any(v in ct_dep for v in ins):
+                ct_dep.update(eqn.outvars)
+            elif any(v in carry_dep for v in ins):
+                carry_dep.update(eqn.outvars)
+                self.forward.add(k)
+        reads = [
+            v for k, e in enumerate(jx.eqns) if k not in self.forward for v in e.invars
+        ] + list(jx.outvars)
+        self.residuals = list(
+            dict.fromkeys(v for v in reads if isinstance(v, Var) and v in carry_dep)
+        )
+        # The primal body plus the VJP's cotangent-free equations over the same inputs; CSE
+        # merges the primal computation the VJP repeats.
+        body = jaxpr.jaxpr
+        rename = dict(zip(jx.invars[:n_in], body.invars, strict=True))
+
+        def r(v: Any) -> Any:
+            return rename.get(v, v) if isinstance(v, Var) else v
+
+        extra = [
+            JaxprEqn(e.primitive, [r(v) for v in e.invars], e.outvars, e.params)
+            for e in jx.eqns
+            if not any(isinstance(v, Var) and v in ct_dep for v in e.outvars)
+        ]
+        fwd = ClosedJaxpr(
+            Jaxpr(
+                list(body.constvars) + list(jx.constvars), list(body.invars),
+                list(body.outvars) + [r(v) for v in self.residuals], list(body.eqns) + extra,
+            ),
+            list(jaxpr.consts) + list(vjp.consts),
+        )  # fmt: skip
+        self.fwd = passes.dead_code_elimination(passes.common_subexpression_elimination(fwd))
+
+    def backward(self, consts: Sequence, x: Sequence, cts: Sequence, res: Sequence) -> list:
+        """The input cotangents of one step, from the residuals instead of the carry."""
+        jx = self.vjp.jaxpr
+        c, n_in = len(consts), len(jx.invars) - len(cts)
+        env: dict[Var, Any] = dict(zip(jx.constvars, self.vjp.consts, strict=True))
+        env.update(zip(jx.invars[:c], consts, strict=True))
+        env.update(zip(jx.invars[n_in - len(x) : n_in], x, strict=True))
+        env.update(zip(jx.invars[n_in:], cts, strict=True))
+        env.update(zip(self.residuals, res, strict=True))
+
+        def read(v: Any) -> Any:
+            return v.value if isinstance(v, Literal) else env[v]
+
+        for k, eqn in enumerate(jx.eqns):
+            if k in self.forward:
+                continue
+            outs = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
+            env.update(zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs],
+                           strict=True))  # fmt: skip
+        return [read(v) for v in jx.outvars]
+
+
+_SPLITS: dict[tuple, tuple[ClosedJaxpr, _VJPSplit]] = {}
+
+
+def _vjp_split(jaxpr: ClosedJaxpr, num_consts: int, num_carry: int) -> _VJPSplit:
+    key = (id(jaxpr), num_consts, num_carry)
+    entry = _SPLITS.get(key)
+    if entry is None or entry[0] is not jaxpr:
+        if len(_SPLITS) >= _COMPILED_MAX:
+            _SPLITS.clear()
+        _SPLITS[key] = entry = (jaxpr, _VJPSplit(jaxpr, num_consts, num_carry))
+    return entry[1]
 
 
 def _scan_vjp_forward(*args, jaxpr, num_consts, num_carry, length, reverse, unroll):
-    """The primal scan under reverse mode: it also stacks the carry entering each step."""
-    outs = scan_p.bind(*args, jaxpr=_with_carries_out(jaxpr, num_consts, num_carry),
-                       num_consts=num_consts, num_carry=num_carry, length=length,
-                       reverse=reverse, unroll=unroll)  # fmt: skip
+    """The primal scan under reverse mode: it also stacks the residuals of every step."""
+    split = _vjp_split(jaxpr, num_consts, num_carry)
+    outs = scan_p.bind(*args, jaxpr=split.fwd, num_consts=num_consts, num_carry=num_carry,
+                       length=length, reverse=reverse, unroll=unroll)  # fmt: skip
     n = len(jaxpr.out_avals)
     return outs[:n], tuple(outs[n:])
 
 
+def _positions(wanted: Sequence[bool], present: Sequence[bool]) -> list[int]:
+    """Indices, among the ``present`` entries, of those also ``wanted``."""
+    kept = [w for w, p in zip(wanted, present, strict=True) if p]
+    return [k for k, w in enumerate(kept) if w]
+
+
 def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, reverse, unroll,
               residuals=None):  # fmt: skip
-    """A reverse scan over the body's VJP, reading the carry of every step from ``residuals``
-    (stacked by ``_scan_vjp_forward``; recomputed by a forward scan when absent). Memory is one
-    carry per step; the body's own intermediates are recomputed step by step."""
+    """A reverse scan over the body's VJP, reading what each step needs from ``residuals``
+    (stacked by ``_scan_vjp_forward``; recomputed by a forward scan when absent). Cotangents of
+    consts that end in a contraction or reduction are summed after the loop."""
     del out
     from vfunc.transforms import ad
 
@@ -683,32 +776,43 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
     init_d = [w and f for w, f in zip(w_init, carry_f, strict=True)]
     if not any(consts_d) and not any(xs_d) and not any(init_d):
         return (None,) * len(args)
-    carries = residuals
-    if carries is None:  # forward mode derived from this rule, or a direct call
-        carries = _scan_vjp_forward(*args, jaxpr=jaxpr, num_consts=c, num_carry=m, length=length,
-                                    reverse=reverse, unroll=unroll)[1]  # fmt: skip
-    # Backward: carry = (accumulated const cotangents, carry cotangent); xs = (carry, x, g_y).
-    body_vjp = vjp_jaxpr(jaxpr, consts_d + carry_f + xs_d)
+    if residuals is None:  # forward mode derived from this rule, or a direct call
+        residuals = _scan_vjp_forward(*args, jaxpr=jaxpr, num_consts=c, num_carry=m,
+                                      length=length, reverse=reverse, unroll=unroll)[1]  # fmt: skip
+    split = _vjp_split(jaxpr, c, m)
     y_f = [_is_float(a) for a in y_avals]
-    nkc, nf, nx = sum(consts_d), sum(carry_f), len(xs)
+    nf, nx, nr = sum(carry_f), len(xs), len(split.residuals)
     const_avals = [v.aval for v, d in zip(consts, consts_d, strict=True) if d]
     f_carry_avals = [a for a, f in zip(jaxpr.in_avals[c : c + m], carry_f, strict=True) if f]
     gy_avals = [a for a, f in zip(y_avals, y_f, strict=True) if f]
     g_carry = [gi for gi, f in zip(g[:m], carry_f, strict=True) if f]
     g_ys = [gi for gi, f in zip(g[m:], y_f, strict=True) if f]
+    # The VJP's outputs are the cotangents of all float inputs: pick the wanted ones.
+    consts_f = [_is_float(a) for a in jaxpr.in_avals[:c]]
+    xs_f = [_is_float(a) for a in jaxpr.in_avals[c + m :]]
+    pick_consts = _positions(consts_d, consts_f)
+    pick_xs = _positions(xs_d, xs_f)
+    n_cf = sum(consts_f)
 
-    # One step's cotangents, without accumulation: (consts, ct_carry, carry, x, g_y) ->
+    # One step's cotangents, without accumulation: (consts, ct_carry, residuals, x, g_y) ->
     # (ct of the previous carry, ct of x, this step's ct of the consts).
     def step(*a: Any) -> list:
         cs, ct_carry = a[:c], a[c : c + nf]
-        carry, x, gy = a[c + nf : c + nf + m], a[c + nf + m : c + nf + m + nx], a[c + nf + m + nx :]
-        cts = eval_jaxpr(body_vjp.jaxpr, body_vjp.consts, *cs, *carry, *x, *ct_carry, *gy)
-        return cts[nkc:] + cts[:nkc]
+        res, x, gy = (
+            a[c + nf : c + nf + nr],
+            a[c + nf + nr : c + nf + nr + nx],
+            a[c + nf + nr + nx :],
+        )
+        cts = split.backward(cs, x, [*ct_carry, *gy], res)
+        ct_c, ct_prev, ct_x = cts[:n_cf], cts[n_cf : n_cf + nf], cts[n_cf + nf :]
+        return ct_prev + [ct_x[k] for k in pick_xs] + [ct_c[k] for k in pick_consts]
 
-    step_avals = [*jaxpr.in_avals[:c], *f_carry_avals, *jaxpr.in_avals[c:], *gy_avals]
+    res_avals = [v.aval for v in split.residuals]
+    step_avals = [*jaxpr.in_avals[:c], *f_carry_avals, *res_avals, *jaxpr.in_avals[c + m :],
+                  *gy_avals]  # fmt: skip
     step_jaxpr = _trace_flat(step, step_avals)
     # Stacked operands of the backward scan, by the step jaxpr's input they feed a row of.
-    stacked_inputs = dict(zip(step_jaxpr.jaxpr.invars[c + nf :], [*carries, *xs, *g_ys],
+    stacked_inputs = dict(zip(step_jaxpr.jaxpr.invars[c + nf :], [*residuals, *xs, *g_ys],
                               strict=True))  # fmt: skip
     ct_outs = step_jaxpr.jaxpr.outvars[nf + sum(xs_d) :]
     recipes = [
@@ -732,7 +836,7 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
     backward = _trace_flat(backward_step, [*jaxpr.in_avals[:c], *kept_avals, *step_avals[c:]])
     zeros = [ad.zeros_like_aval(a.update(weak_type=False)) for a in kept_avals]
     res = scan_p.bind(
-        *consts, *zeros, *g_carry, *carries, *xs, *g_ys,
+        *consts, *zeros, *g_carry, *residuals, *xs, *g_ys,
         jaxpr=backward, num_consts=c, num_carry=len(kept) + nf, length=length,
         reverse=not reverse, unroll=unroll,
     )  # fmt: skip
