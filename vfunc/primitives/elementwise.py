@@ -67,26 +67,32 @@ def _binary_shape(name: str, kinds: str, out_dtype=None):
 def binary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) -> Primitive:
     """Declare an elementwise binary primitive (NumPy broadcasting, one shared dtype).
 
-    ``vjp(g, x, y, out)`` ignores broadcasting (it returns broadcast-shaped cotangents); they
-    are summed back to each input's shape here. Applied to one input's tangent it is also that
-    input's contribution to the JVP.
+    ``vjp`` is a pair ``(dx, dy)``, each ``d(g, x, y, out)`` giving one operand's cotangent
+    with broadcasting ignored (the result is summed back to the operand's shape here). The
+    backward pass calls only the sides it needs (``x * 0.5`` never computes the constant's
+    cotangent), and a side applied to that operand's tangent is its JVP contribution.
     """
     if vjp is not None:
+        sides = vjp
 
-        def vjp_rule(g, x, y, *, out):
-            gx, gy = vjp(g, x, y, out=out)
-            return unbroadcast(gx, x.shape), unbroadcast(gy, y.shape)
+        def vjp_rule(g, x, y, *, out, wants=(True, True)):
+            return tuple(
+                unbroadcast(side(g, x, y, out), operand.shape) if wanted else None
+                for side, operand, wanted in zip(sides, (x, y), wants, strict=True)
+            )
 
         def jvp_rule(primals, tangents, *, out):
             total = None
-            for i, t in enumerate(tangents):
+            for side, t in zip(sides, tangents, strict=True):
                 if t is not None:
-                    term = broadcast_to_shape(vjp(t, *primals, out=out)[i], out.shape)
+                    term = broadcast_to_shape(side(t, *primals, out), out.shape)
                     total = term if total is None else add_p.bind(total, term)
             return total
 
         rules.update(vjp=vjp_rule, jvp=jvp_rule)
-    return Primitive(name, impl, _binary_shape(name, kinds, out_dtype), elementwise=True, **rules)
+    prim = Primitive(name, impl, _binary_shape(name, kinds, out_dtype), elementwise=True, **rules)
+    prim.vjp_wants = vjp is not None
+    return prim
 
 
 def unbroadcast(g, shape: tuple[int, ...]):
@@ -120,19 +126,21 @@ def _inv_sqrt_1m(x):
     return rsqrt_p.bind(1 - x * x)
 
 
-def _pow_vjp(g, x, y, *, out):
+def _pow_dx(g, x, y, out):
+    # y == 0: d/dx is 0 (not 0 * 0 ** -1 = nan).
+    return g * _where(eq_p.bind(y, _like(y, 0)), _like(out, 0), y * pow_p.bind(x, y - 1))
+
+
+def _pow_dy(g, x, y, out):
+    # 0 ** y: d/dy is 0 (not 0 * log 0 = nan).
     zero_x = eq_p.bind(x, _like(x, 0))
     safe_x = _where(zero_x, _like(x, 1), x)
-    # 0 ** y: d/dy is 0 (not 0 * log 0 = nan); y == 0: d/dx is 0 (not 0 * 0 ** -1 = nan).
-    dy = _where(zero_x, _like(out, 0), out * log_p.bind(safe_x))
-    dx = _where(eq_p.bind(y, _like(y, 0)), _like(out, 0), y * pow_p.bind(x, y - 1))
-    return g * dx, g * dy
+    return g * _where(zero_x, _like(out, 0), out * log_p.bind(safe_x))
 
 
-def _rem_vjp(g, x, y, *, out):
+def _rem_dy(g, x, y, out):
     quotient = x / y
-    truncated = sign_p.bind(quotient) * floor_p.bind(abs_p.bind(quotient))
-    return g, -g * truncated
+    return -g * (sign_p.bind(quotient) * floor_p.bind(abs_p.bind(quotient)))
 
 
 def _like(x, value):
@@ -304,18 +312,21 @@ is_finite_p = unary("is_finite", np.isfinite,       REAL_FLOAT, out_dtype=lambda
                     weak_type=never_weak, differentiable=False)
 not_p      = unary("not",      np.invert,           INT_OR_BOOL, differentiable=False)
 
-add_p   = binary("add",   np.add,        NUM, vjp=lambda g, x, y, out: (g, g))
-sub_p   = binary("sub",   np.subtract,   NUM, vjp=lambda g, x, y, out: (g, -g))
-mul_p   = binary("mul",   np.multiply,   NUM, vjp=lambda g, x, y, out: (g * y, g * x))
-div_p   = binary("div",   _div,          NUM, vjp=lambda g, x, y, out: (g / y, -g * out / y))
-rem_p   = binary("rem",   np.fmod,       "iuf", vjp=_rem_vjp)
-pow_p   = binary("pow",   np.power,      NUM, vjp=_pow_vjp)
-max_p   = binary("max",   np.maximum,    ANY,
-                 vjp=lambda g, x, y, out: (_share(g, x, y, gt_p), _share(g, y, x, gt_p)))
-min_p   = binary("min",   np.minimum,    ANY,
-                 vjp=lambda g, x, y, out: (_share(g, x, y, lt_p), _share(g, y, x, lt_p)))
+add_p   = binary("add",   np.add,        NUM, vjp=(lambda g, x, y, out: g, lambda g, x, y, out: g))
+sub_p   = binary("sub",   np.subtract,   NUM, vjp=(lambda g, x, y, out: g, lambda g, x, y, out: -g))
+mul_p   = binary("mul",   np.multiply,   NUM,
+                 vjp=(lambda g, x, y, out: g * y, lambda g, x, y, out: g * x))
+div_p   = binary("div",   _div,          NUM,
+                 vjp=(lambda g, x, y, out: g / y, lambda g, x, y, out: -g * out / y))
+rem_p   = binary("rem",   np.fmod,       "iuf", vjp=(lambda g, x, y, out: g, _rem_dy))
+pow_p   = binary("pow",   np.power,      NUM, vjp=(_pow_dx, _pow_dy))
+max_p   = binary("max",   np.maximum,    ANY, vjp=(lambda g, x, y, out: _share(g, x, y, gt_p),
+                                               lambda g, x, y, out: _share(g, y, x, gt_p)))
+min_p   = binary("min",   np.minimum,    ANY, vjp=(lambda g, x, y, out: _share(g, x, y, lt_p),
+                                               lambda g, x, y, out: _share(g, y, x, lt_p)))
 atan2_p = binary("atan2", np.arctan2,    REAL_FLOAT,
-                 vjp=lambda g, x, y, out: (g * y / (x * x + y * y), -g * x / (x * x + y * y)))
+                 vjp=(lambda g, x, y, out: g * y / (x * x + y * y),
+                      lambda g, x, y, out: -g * x / (x * x + y * y)))
 and_p   = binary("and",   np.bitwise_and,          INT_OR_BOOL, differentiable=False)
 or_p    = binary("or",    np.bitwise_or,           INT_OR_BOOL, differentiable=False)
 xor_p   = binary("xor",   np.bitwise_xor,          INT_OR_BOOL, differentiable=False)
