@@ -20,16 +20,8 @@ import vfunc.numpy as vnp
 from vfunc import dtypes
 from vfunc.errors import DtypeError
 
-
-@pytest.fixture(autouse=True)
-def x64_off():
-    """Run every test with x64 off unless it also asks for ``x64`` (whatever the environment)."""
-    previous = vfunc.config.enable_x64
-    vfunc.config.update("enable_x64", False)
-    try:
-        yield
-    finally:
-        vfunc.config.update("enable_x64", previous)
+# 32-bit defaults whatever the environment says; a test asking for ``x64`` overrides it.
+pytestmark = pytest.mark.usefixtures("x64_off")
 
 
 # ----------------------------------------------------------------------------------------------

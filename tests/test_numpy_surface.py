@@ -32,15 +32,8 @@ SUM_TOL = {"rtol": 1e-5, "atol": 1e-5}
 SETTINGS = settings(max_examples=50, deadline=None)
 
 
-@pytest.fixture(autouse=True)
-def x64_off():
-    """Every test here runs with x64 off (32-bit defaults), whatever the environment says."""
-    previous = vfunc.config.enable_x64
-    vfunc.config.update("enable_x64", False)
-    try:
-        yield
-    finally:
-        vfunc.config.update("enable_x64", previous)
+# 32-bit defaults whatever the environment says; a test asking for ``x64`` overrides it.
+pytestmark = pytest.mark.usefixtures("x64_off")
 
 
 def check(out, expected, dtype, *, weak=False, tol=None):
