@@ -36,6 +36,7 @@ import tempfile
 import time
 
 import numpy as np
+from mlp_data import BATCH, SIZES, mlp_data
 from timing import best_time
 
 import vfunc
@@ -44,8 +45,6 @@ import vfunc.numpy as vnp
 HAVE_JIT = hasattr(vfunc, "jit")
 NO_JIT = "vfunc.jit not available"
 N = 4 * 1024 * 1024
-SIZES = [784, 512, 512, 10]
-BATCH = 128
 LR_SGD = 0.01
 LR, B1, B2, EPS = 1e-3, 0.9, 0.999, 1e-8
 ADAM_STEP = 10
@@ -270,17 +269,6 @@ def bench_adam(show: bool) -> dict:
 
 
 # 4./5. MLP training step -----------------------------------------------------------------------
-
-
-def mlp_data():
-    rng = np.random.default_rng(0)
-    params = []
-    for n_in, n_out in zip(SIZES[:-1], SIZES[1:], strict=True):
-        params.append(rng.normal(0, n_in**-0.5, (n_in, n_out)).astype(np.float32))
-        params.append(np.zeros(n_out, np.float32))
-    x = rng.normal(size=(BATCH, SIZES[0])).astype(np.float32)
-    labels = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], BATCH)]
-    return params, x, labels
 
 
 def make_step(vg, tree_map, maximum, log_softmax):

@@ -14,23 +14,11 @@ Run with the OpenBLAS overrides unset:
 from __future__ import annotations
 
 import numpy as np
+from mlp_data import BATCH, SIZES, mlp_data
 from timing import best_time
 
 import vfunc
 import vfunc.numpy as vnp
-
-SIZES = [784, 512, 512, 10]
-BATCH = 128
-
-
-def numpy_data(rng: np.random.Generator):
-    params = []
-    for n_in, n_out in zip(SIZES[:-1], SIZES[1:], strict=True):
-        params.append(rng.normal(0, n_in**-0.5, (n_in, n_out)).astype(np.float32))
-        params.append(np.zeros(n_out, np.float32))
-    x = rng.normal(size=(BATCH, SIZES[0])).astype(np.float32)
-    labels = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], BATCH)]
-    return params, x, labels
 
 
 def loss(params, x, labels):
@@ -44,7 +32,7 @@ def loss(params, x, labels):
 
 
 def main() -> None:
-    params_np, x_np, labels_np = numpy_data(np.random.default_rng(0))
+    params_np, x_np, labels_np = mlp_data(0)
     params = [vnp.asarray(p) for p in params_np]
     x, labels = vnp.asarray(x_np), vnp.asarray(labels_np)
 
