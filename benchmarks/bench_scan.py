@@ -5,7 +5,8 @@ The cell is ``h = tanh(x_t @ W_x + h @ W_h + b)`` with hidden size 128, batch 32
 128, over 1000 steps; the loss is the mean of the last hidden state plus the mean of all hidden
 states. Targets: ``jit(scan)`` at least 5x faster than the eager Python loop, for the forward
 pass and for ``value_and_grad``. JAX and PyTorch (eager loop) rows are added when importable
-(install them in a scratch environment, never as vfunc dependencies).
+(install them in a scratch environment, never as vfunc dependencies). The forward table also
+times the pass's matrix products alone in numpy: a floor for any implementation on this BLAS.
 
 Run with the OpenBLAS overrides unset:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_scan.py
@@ -85,6 +86,22 @@ def bench_vfunc(params_np: dict, xs_np: np.ndarray, h0_np: np.ndarray) -> dict:
     }
 
 
+def matmuls_alone(params_np: dict, xs_np: np.ndarray, h0_np: np.ndarray) -> float:
+    """Best time of the forward pass's matrix products alone in numpy: ``x_t @ W_x`` for every
+    t as one product and the 1000 ``h @ W_h`` (about 2.1 GFLOP). No implementation of the loop
+    runs faster than this on the same BLAS, which bounds the reachable forward ratio."""
+    wx, wh = params_np["wx"], params_np["wh"]
+    flat = xs_np.reshape(-1, HIDDEN)
+
+    def run() -> None:
+        np.dot(flat, wx)
+        h = h0_np
+        for _ in range(STEPS):
+            h = np.dot(h, wh)
+
+    return best_time(run)
+
+
 def bench_jax(params_np: dict, xs_np: np.ndarray, h0_np: np.ndarray, rows: dict) -> None:
     try:
         import jax
@@ -136,6 +153,7 @@ def bench_torch(params_np: dict, xs_np: np.ndarray, h0_np: np.ndarray, rows: dic
 def main() -> None:
     params, xs, h0 = make_data(np.random.default_rng(0))
     rows = bench_vfunc(params, xs, h0)
+    rows["forward"]["numpy matmuls alone"] = matmuls_alone(params, xs, h0)
     bench_jax(params, xs, h0, rows)
     bench_torch(params, xs, h0, rows)
     print(f"RNN cell, hidden {HIDDEN}, batch {BATCH}, {STEPS} steps (best wall time per call)")
