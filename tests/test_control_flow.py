@@ -244,6 +244,24 @@ def test_scan_weight_gradients_summed_after_the_loop_match_the_python_loop(rever
     check_grads(lambda *a: batched_rnn_loss(*a, reverse), (params, h0, xs), order=2)
 
 
+def test_scan_gradient_through_a_product_of_loop_invariants():
+    # ct(w1) = ct(w1 @ w2) @ w2^T each step: an invariant operand, so it stays a carried sum.
+    w1, w2, h0, xs = randn(4, 4, scale=0.5), randn(4, 4, scale=0.5), randn(2, 4), randn(5, 2, 4)
+
+    def loss(w1, w2, h0, xs):
+        return lax.scan(lambda h, x: (vnp.tanh(h @ (w1 @ w2) + x), None), h0, xs)[0].sum()
+
+    def loss_loop(w1, w2, h0, xs):
+        h = h0
+        for t in range(xs.shape[0]):
+            h = vnp.tanh(h @ (w1 @ w2) + xs[t])
+        return h.sum()
+
+    want = vfunc.grad(loss_loop, argnums=(0, 1, 2, 3))(w1, w2, h0, xs)
+    close(jit(vfunc.grad(loss, argnums=(0, 1, 2, 3)))(w1, w2, h0, xs), want, tol=1e-4)
+    check_grads(loss, (w1, w2, h0, xs), order=2)
+
+
 def test_scan_backward_reads_residuals_instead_of_recomputing():
     params = {"wx": randn(5, 4), "wh": randn(4, 4), "b": randn(4), "s": randn(4)}
     jaxpr = vfunc.make_jaxpr(vfunc.grad(batched_rnn_loss))(params, randn(3, 4), randn(6, 3, 5))

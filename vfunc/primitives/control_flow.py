@@ -816,7 +816,7 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
                               strict=True))  # fmt: skip
     ct_outs = step_jaxpr.jaxpr.outvars[nf + sum(xs_d) :]
     recipes = [
-        _sum_recipe(step_jaxpr.jaxpr, v, a) for v, a in zip(ct_outs, const_avals, strict=True)
+        _sum_recipe(step_jaxpr.jaxpr, v, a, c) for v, a in zip(ct_outs, const_avals, strict=True)
     ]
     leaves = list(dict.fromkeys(
         leaf for r in recipes if r is not None for leaf in _recipe_leaves(r)
@@ -861,7 +861,7 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
 # | ("dot", dimension_numbers, lhs_var, rhs_var).
 
 
-def _sum_recipe(jaxpr: Jaxpr, var: Any, aval: ShapedArray) -> Any:
+def _sum_recipe(jaxpr: Jaxpr, var: Any, aval: ShapedArray, num_consts: int) -> Any:
     """How to sum ``var`` over the steps after the loop, or None to accumulate it in a carry.
 
     A weight gradient accumulated as ``acc += h_t^T @ g_t`` costs one small matrix product per
@@ -872,10 +872,15 @@ def _sum_recipe(jaxpr: Jaxpr, var: Any, aval: ShapedArray) -> Any:
     if not isinstance(var, Var) or var.aval.dtype != aval.dtype or var.aval.shape != aval.shape:
         return None
     producer = {v: e for e in jaxpr.eqns for v in e.outvars}
-    inputs = set(jaxpr.invars)
+    # Values that change from step to step; a loop-invariant operand stacked once per step
+    # would cost a copy per step and ``length`` times its memory, so those sums stay carried.
+    varying = set(jaxpr.invars[num_consts:])
+    for e in jaxpr.eqns:
+        if any(isinstance(v, Var) and v in varying for v in e.invars):
+            varying.update(e.outvars)
 
     def per_step(v: Any) -> bool:
-        return isinstance(v, Var) and (v in producer or v in inputs)
+        return isinstance(v, Var) and v in varying
 
     def walk(v: Any) -> Any:
         eqn = producer.get(v)
