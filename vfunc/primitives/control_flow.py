@@ -5,11 +5,15 @@ Operands are flat: a sub-jaxpr's closed-over *tracers* (values of an enclosing t
 are passed as explicit leading operands, so grad, vmap and jit see them like any other input;
 concrete closed-over arrays stay in the sub-jaxpr's consts.
 
-The impls run Python loops over *compiled* bodies (``compiler.codegen``, cached per jaxpr
-object): eagerly and under ``jit`` alike, no iteration re-enters the tracer.
+The impls run *compiled* code (``compiler.codegen``, cached per jaxpr object), eagerly and
+under ``jit`` alike; no iteration re-enters the tracer. cond and while call compiled branches
+and bodies; a scan first runs the body's step-independent work once over all steps, then one
+generated function holding the whole loop with the rest of the body inlined.
 
 The rules of this family are themselves programs: the VJP of a scan is a reverse scan over the
-VJP of its body, and a batched while loop is a while loop over a masked batched body. They build
+VJP of its body, reading residuals the primal scan stacked (partial evaluation) and summing
+weight cotangents after the loop; a batched while loop is a while loop over a masked batched
+body. They build
 those sub-jaxprs with staging, AD and batching, imported at call time. This is the one family
 that reaches up into the transforms; it does so only inside rules, never at import.
 """
