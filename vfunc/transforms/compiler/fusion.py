@@ -29,8 +29,8 @@ import numpy as np
 
 from vfunc.core import Jaxpr, JaxprEqn, Literal, Var
 
-MIN_FUSED_SIZE = 1 << 19
-PARALLEL_MIN_SIZE = 1 << 16
+MIN_FUSED_SIZE = 1 << 17
+PARALLEL_MIN_SIZE = 1 << 20
 
 _FLOATS = (np.dtype("float32"), np.dtype("float64"))
 _BOOL = np.dtype("bool")
