@@ -313,3 +313,17 @@ def test_bad_input_raises_value_error_naming_the_parameter(name):
     fn, pattern = BAD[name]
     with pytest.raises(ValueError, match=pattern):
         fn()
+
+
+def test_convolution_leaves_the_process_blas_thread_count_alone():
+    # Single-threaded BLAS inside the conv worker pool must not leak into later products.
+    controls = conv_kernels._openblas_thread_controls()
+    if controls is None:
+        pytest.skip("numpy is not linked to a recognised OpenBLAS")
+    get, _ = controls
+    before = get()
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(4, 32, 12, 12)).astype(np.float32)  # the packed-slab BLAS path
+    w = rng.normal(size=(32, 32, 3, 3)).astype(np.float32)
+    lax.conv_general_dilated(x, w, (1, 1), "SAME")
+    assert get() == before

@@ -28,10 +28,13 @@ Direct kernels are ``parallel=True``; every kernel compiles on first use and is 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numba
 import numpy as np
@@ -565,25 +568,41 @@ def _use_blas(og: int, cg: int, taps: int) -> bool:
     return og >= 16 and cg * taps >= 16
 
 
-def _blas_thread_setter():
-    """``openblas_set_num_threads_local`` of the OpenBLAS numpy links, or None."""
+def _openblas_thread_controls():
+    """``(get, set)`` for the process-wide thread count of the OpenBLAS numpy links, or None.
+
+    The symbols carry a build-dependent prefix and suffix (scipy-openblas wheels export
+    ``scipy_openblas_set_num_threads64_``). OpenBLAS's ``openblas_set_num_threads_local`` is
+    not thread-local in pthreads builds: called in a worker it left every later matrix product
+    in the process single-threaded (twice as slow), so the count is set and restored around
+    each parallel region instead.
+    """
     import ctypes
     import glob
-    import os
 
     libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
     for path in glob.glob(os.path.join(libs, "*openblas*")):
         try:
-            fn = ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
+            lib = ctypes.CDLL(path)
+        except OSError:
             continue
-        fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
-        return fn
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
+                               ("openblas", "64_"), ("openblas", "")):  # fmt: skip
+            try:
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}")
+                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}")
+            except AttributeError:
+                continue
+            get.restype, get.argtypes = ctypes.c_int, []
+            set_.restype, set_.argtypes = None, [ctypes.c_int]
+            return get, set_
     return None
 
 
 _POOL: ThreadPoolExecutor | None = None
 _WORKERS = 1
+_BLAS_CONTROLS: Any = False  # not looked up yet
+_BLAS_LOCK = threading.RLock()
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -593,13 +612,27 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL, _WORKERS
     if _POOL is None:
         _WORKERS = max(1, min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
-        setter = _blas_thread_setter()
-        _POOL = ThreadPoolExecutor(
-            max_workers=_WORKERS,
-            initializer=(lambda: setter(1)) if setter is not None else None,
-            thread_name_prefix="vfunc-conv",
-        )
+        _POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="vfunc-conv")
     return _POOL
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """BLAS runs single-threaded inside (each pool worker is one core's worth of BLAS)."""
+    global _BLAS_CONTROLS
+    if _BLAS_CONTROLS is False:
+        _BLAS_CONTROLS = _openblas_thread_controls()
+    if _BLAS_CONTROLS is None:
+        yield
+        return
+    get, set_ = _BLAS_CONTROLS
+    with _BLAS_LOCK:  # two threads running convolutions must not restore each other's count
+        previous = get()
+        set_(1)
+        try:
+            yield
+        finally:
+            set_(previous)
 
 
 def _forget_pool_in_child() -> None:
@@ -619,8 +652,9 @@ def _run_over_images(work, n_img: int) -> list:
     if chunks <= 1:
         return [work(0, n_img)]
     bounds = [n_img * i // chunks for i in range(chunks + 1)]
-    futures = [pool.submit(work, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return [f.result() for f in futures]
+    with _single_threaded_blas():
+        futures = [pool.submit(work, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [f.result() for f in futures]
 
 
 def _run_over_planes(work, planes: int, size: int) -> None:
