@@ -75,11 +75,12 @@ def binary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) ->
     if vjp is not None:
         sides = vjp
 
+        dx, dy = sides
+
         def vjp_rule(g, x, y, *, out, wants=(True, True)):
-            return tuple(
-                unbroadcast(side(g, x, y, out), operand.shape) if wanted else None
-                for side, operand, wanted in zip(sides, (x, y), wants, strict=True)
-            )
+            gx = unbroadcast(dx(g, x, y, out), x.shape) if wants[0] else None
+            gy = unbroadcast(dy(g, x, y, out), y.shape) if wants[1] else None
+            return gx, gy
 
         def jvp_rule(primals, tangents, *, out):
             total = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -183,6 +184,19 @@ class VJPTrace(Trace):
         return np.asarray(primal)
 
 
+_ORDER = operator.attrgetter("order")
+_ONES: dict[np.dtype, Array] = {}
+
+
+def _one(dtype: np.dtype) -> Array:
+    """The cotangent seed of a scalar output: a strong 1 of its dtype (Arrays are immutable,
+    so one per dtype serves every call)."""
+    seed = _ONES.get(dtype)
+    if seed is None:
+        seed = _ONES[dtype] = wrap_numpy(np.ones((), dtype=dtype))
+    return seed
+
+
 def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
     """Run VJP rules from the outputs back; return the cotangent of every reached input node."""
     cts: dict[tuple[_Node, int], Any] = {}
@@ -198,7 +212,7 @@ def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
         nodes[node] = None
         stack.extend(p[0] for p in node.parents if p is not None)
     inputs: dict[_Node, Any] = {}
-    for node in sorted(nodes, key=lambda n: n.order, reverse=True):
+    for node in sorted(nodes, key=_ORDER, reverse=True):
         if node.prim is None:
             inputs[node] = cts.pop((node, 0), None)
             continue
@@ -393,7 +407,7 @@ def value_and_grad(
         rec = _Recording(partial_fun, diff_args, has_aux, "grad")
         out = rec.outputs()
         _check_scalar_output(name, out)
-        seed = wrap_numpy(np.ones((), dtype=_as_value(rec.out_primals[0]).dtype))
+        seed = _one(_as_value(rec.out_primals[0]).dtype)
         grads = tree.unflatten(rec.in_tree, rec.pullback([seed]))
         grads = grads[0] if isinstance(argnums, int) else grads
         if has_aux:
