@@ -654,7 +654,15 @@ class Primitive:
         multiple_results: impl and shape return sequences.
         differentiable: False for ops whose outputs carry no gradient (comparisons, argmax).
         elementwise: a hint for the compiler's fusion pass.
+
+    Two optional attributes refine reverse mode: ``vjp_wants = True`` makes the backward pass
+    pass ``wants`` (which operands need a cotangent) to ``vjp``; ``vjp_forward(*args,
+    **params) -> (out, residuals)`` replaces ``impl`` under reverse mode, and the VJP receives
+    ``residuals``.
     """
+
+    vjp_wants: bool = False
+    vjp_forward: Callable[..., Any] | None = None
 
     def __init__(
         self,

@@ -142,10 +142,10 @@ class VJPTrace(Trace):
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
         primals = [t.primal for t in tracers]
         parents = [(t.node, t.index) if t.node is not None else None for t in tracers]
-        if not prim.differentiable or all(p is None for p in parents):
+        if not prim.differentiable or parents.count(None) == len(parents):
             # constants as far as this trace is concerned: symbolic zero gradient
             return prim.bind(*primals, **params)
-        forward = getattr(prim, "vjp_forward", None)
+        forward = prim.vjp_forward
         if forward is None:
             out = prim.bind(*primals, **params)
         else:
@@ -231,7 +231,7 @@ def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
             raise NotImplementedError(
                 f"reverse-mode differentiation of {prim.name!r} is not implemented"
             )
-        if getattr(prim, "vjp_wants", False):
+        if prim.vjp_wants:
             wants = tuple(p is not None for p in node.parents)
             in_cts = prim.vjp(g, *node.primals, out=node.out, wants=wants, **node.params)
         else:

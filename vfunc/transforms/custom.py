@@ -40,6 +40,7 @@ class _RecordedRule:
     """Looks like a multiple-results primitive to the backward pass."""
 
     multiple_results = True
+    vjp_wants = False
 
     def __init__(self, name: str, backward: Callable[[list], list]):
         self.name = name
