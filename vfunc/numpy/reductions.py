@@ -14,7 +14,7 @@ from vfunc.errors import ShapeError
 from vfunc.numpy._promote import as_array, convert, promote_args
 from vfunc.numpy.ufuncs import absolute, isclose, multiply, not_equal, sqrt, subtract
 from vfunc.primitives._checks import normalize_axis
-from vfunc.primitives.reduction import argmax_p, argmin_p
+from vfunc.primitives.reduction import argmax_p, argmin_p, reduce_prod_p, reduce_sum_p
 
 ArrayLike = Any
 Axis = int | Sequence[int] | None
@@ -44,8 +44,12 @@ def _sum_dtype(dtype: np.dtype) -> np.dtype:
     return dtype
 
 
-def _accumulating(name: str, reducer):
+def _accumulating(name: str, reducer, prim):
     def op(a: ArrayLike, axis: Axis = None, dtype: Any = None, keepdims: bool = False) -> Array:
+        if dtype is None and isinstance(a, Array) and a.dtype.kind in "fc":
+            # The common case (a float array, its own dtype) skips conversion entirely.
+            axes = tuple(range(a.ndim)) if axis is None else canonical_axes(name, axis, a.ndim)
+            return _keep(prim.bind(a, axes=axes), axes, keepdims)
         x = as_array(a, name)
         axes = canonical_axes(name, axis, x.ndim)
         target = dtypes.canonicalize(dtype) if dtype is not None else _sum_dtype(x.dtype)
@@ -60,8 +64,8 @@ def _accumulating(name: str, reducer):
     return op
 
 
-sum = _accumulating("sum", lax.reduce_sum)  # noqa: A001
-prod = _accumulating("prod", lax.reduce_prod)
+sum = _accumulating("sum", lax.reduce_sum, reduce_sum_p)  # noqa: A001
+prod = _accumulating("prod", lax.reduce_prod, reduce_prod_p)
 
 
 def _extremum(name: str, reducer):

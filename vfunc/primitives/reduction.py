@@ -13,6 +13,7 @@ from vfunc.core import Primitive, ShapedArray, never_weak, registry, wrap_numpy
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import shift_axes
 from vfunc.primitives._checks import check_axes, check_dtype_kind, normalize_axis
+from vfunc.primitives.shape import broadcast_in_dim_p
 
 
 def _reduce_shape(name: str, kinds: str):
@@ -55,7 +56,7 @@ def _kept(x, axes: tuple[int, ...]) -> tuple[int, ...]:
 
 def _sum_vjp(g, x, *, out, axes):
     del out
-    return (lax.broadcast_in_dim(g, x.shape, _kept(x, axes)),)
+    return (broadcast_in_dim_p.bind(g, shape=x.shape, broadcast_dimensions=_kept(x, axes)),)
 
 
 def _extremum_vjp(g, x, *, out, axes):
