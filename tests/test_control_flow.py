@@ -418,3 +418,18 @@ def test_jacfwd_through_while_loop_is_pure_forward_mode():
     np.testing.assert_allclose(np.asarray(jac), np.diag(4 * np.asarray(x) ** 3), rtol=1e-6)
     with pytest.raises(TypeError, match="fori_loop"):
         vfunc.jacrev(f)(x)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 7, 10])
+def test_map_with_batch_size_matches_plain_map(batch_size):
+    xs = {"a": vnp.asarray(np.arange(14.0, dtype=np.float32).reshape(7, 2)), "b": vnp.arange(7)}
+
+    def f(row):
+        return row["a"].sum() * row["b"], vnp.tanh(row["a"])
+
+    want = lax.map(f, xs)
+    got = lax.map(f, xs, batch_size=batch_size)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-6)
+    with pytest.raises(ValueError, match="batch_size"):
+        lax.map(f, xs, batch_size=0)

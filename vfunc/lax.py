@@ -772,18 +772,52 @@ def scan(f: Any, init: Any, xs: Any = None, length: int | None = None, reverse: 
     return tree.unflatten(carry_tree, outs[:m]), tree.unflatten(y_tree, outs[m:])
 
 
-def map(f: Any, xs: Any) -> Any:  # noqa: A001
+def map(f: Any, xs: Any, *, batch_size: int | None = None) -> Any:  # noqa: A001
     """``f`` applied to each slice of ``xs`` along its leading axis, results stacked: a
     ``scan`` without a carry (one compiled body call per slice, unlike ``vmap``).
+
+    With ``batch_size``, each step applies ``vmap(f)`` to that many slices at once (a trade
+    between vmap's speed and scan's memory, as in JAX); a remainder that does not fill a batch
+    is mapped in one more vmapped call.
 
     Example:
         >>> import vfunc.numpy as vnp
         >>> from vfunc import lax
         >>> lax.map(lambda row: row.sum(), vnp.ones((3, 2)))
         Array([2., 2., 2.], dtype=float32)
+        >>> lax.map(lambda row: row.sum(), vnp.ones((5, 2)), batch_size=2)
+        Array([2., 2., 2., 2., 2.], dtype=float32)
     """
-    _, ys = scan(lambda carry, x: (carry, f(x)), (), xs)
-    return ys
+    if batch_size is None:
+        _, ys = scan(lambda carry, x: (carry, f(x)), (), xs)
+        return ys
+    from vfunc.transforms.batching import vmap  # transforms build on lax
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"map: batch_size must be a positive int, got {batch_size!r}")
+    xs = tree.map(as_array, xs)
+    lengths = {x.shape[0] if x.ndim else None for x in tree.leaves(xs)}
+    if len(lengths) != 1 or None in lengths:
+        raise ValueError(
+            f"map: every leaf of xs needs one common leading axis, got lengths {lengths}"
+        )
+    n = lengths.pop()
+    steps, full = n // batch_size, n // batch_size * batch_size
+    mapped = vmap(f)
+
+    def rows(x: Array, lo: int, hi: int) -> Array:
+        return slice(x, (lo,) + (0,) * (x.ndim - 1), (hi, *x.shape[1:]))
+
+    parts = []
+    if steps:
+        head = tree.map(lambda x: reshape(rows(x, 0, full), (steps, batch_size, *x.shape[1:])), xs)
+        _, ys = scan(lambda carry, x: (carry, mapped(x)), (), head)
+        parts.append(tree.map(lambda y: reshape(y, (full, *y.shape[2:])), ys))
+    if full < n:
+        parts.append(mapped(tree.map(lambda x: rows(x, full, n), xs)))
+    if len(parts) == 1:
+        return parts[0]
+    return tree.map(lambda a, b: concatenate([a, b], 0), *parts)
 
 
 # ==============================================================================================
