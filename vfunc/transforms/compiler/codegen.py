@@ -123,13 +123,17 @@ class _Emitter:
             else:
                 self.emit_eqn(item, index, last_use, outputs)
         outs = [self.output(v) for v in jaxpr.outvars]
-        body = "\n".join("        " + line for line in self.lines)
         ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
+        compiled = self.load(args, [*self.lines, f"return {ret}"])
+        compiled.donated = self.donated
+        return compiled
+
+    def load(self, params: list[str], body: list[str]) -> Compiled:
+        """Define ``def name(*params): body`` (numpy's error state quiet inside) and wrap it."""
         source = ("\n".join(self.header + [""]) if self.header else "") + (
-            f"def {self.name}({', '.join(args)}):\n"
+            f"def {self.name}({', '.join(params)}):\n"
             "    token = _errstate.set(_QUIET)  # IEEE results, no warnings, as eager\n"
-            "    try:\n" + (body + "\n" if body else "") + f"        return {ret}\n"
-            "    finally:\n"
+            "    try:\n" + "".join(f"        {line}\n" for line in body) + "    finally:\n"
             "        _errstate.reset(token)\n"
         )
         filename = f"<vfunc.jit {self.name} #{next(_SOURCE_IDS)}>"
@@ -137,9 +141,7 @@ class _Emitter:
         # Registered with linecache so tracebacks and debuggers show the generated lines.
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(code, self.namespace)  # noqa: S102 - our own generated source
-        compiled = Compiled(self.namespace[self.name], source, self.closed, self.kernels)
-        compiled.donated = self.donated
-        return compiled
+        return Compiled(self.namespace[self.name], source, self.closed, self.kernels)
 
     def fresh_input(self, var: Var, index: int) -> str:
         name = f"a{index}"
@@ -341,23 +343,9 @@ class _LoopEmitter(_Emitter):
             f"ys{k}" for k in range(len(ys_avals))
         ]
         ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
-        indent = "        "
-        source = ("\n".join(self.header + [""]) if self.header else "") + (
-            f"def {self.name}({', '.join(params)}):\n"
-            "    token = _errstate.set(_QUIET)  # IEEE results, no warnings, as eager\n"
-            "    try:\n"
-            + "".join(f"{indent}{line}\n" for line in pre + self.preamble)
-            + f"{indent}for i in {steps}:\n"
-            + "".join(f"{indent}    {line}\n" for line in loop or ["pass"])
-            + f"{indent}return {ret}\n"
-            "    finally:\n"
-            "        _errstate.reset(token)\n"
-        )
-        filename = f"<vfunc.jit {self.name} #{next(_SOURCE_IDS)}>"
-        code = compile(source, filename, "exec")
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        exec(code, self.namespace)  # noqa: S102 - our own generated source
-        return Compiled(self.namespace[self.name], source, self.closed, self.kernels)
+        body = [*pre, *self.preamble, f"for i in {steps}:"]
+        body += [f"    {line}" for line in loop or ["pass"]]
+        return self.load(params, [*body, f"return {ret}"])
 
     def operand(self, var: Any, transpose: bool) -> str:
         name = self.ref(var)
