@@ -113,20 +113,26 @@ class _Emitter:
                 name = self.names[jaxpr.invars[i]]
                 self.lines.append(f"d{i} = _donated[{i}]")
                 self.donor[name] = f"d{i}"
-        for var, value in zip(jaxpr.constvars, self.closed.consts, strict=True):
-            self.names[var] = self.const(np.asarray(value), "c")
-        last_use = _last_uses(jaxpr)
-        outputs = {v for v in jaxpr.outvars if isinstance(v, Var)}
-        for index, item in enumerate(fusion.plan(jaxpr)):
-            if isinstance(item, fusion.Cluster):
-                self.emit_cluster(item, index, last_use, outputs)
-            else:
-                self.emit_eqn(item, index, last_use, outputs)
+        self.emit_body()
         outs = [self.output(v) for v in jaxpr.outvars]
         ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
         compiled = self.load(args, [*self.lines, f"return {ret}"])
         compiled.donated = self.donated
         return compiled
+
+    def emit_body(self) -> None:
+        """Name the constants and emit every equation (fusible chains as one kernel call)."""
+        jaxpr = self.closed.jaxpr
+        for var, value in zip(jaxpr.constvars, self.closed.consts, strict=True):
+            self.names[var] = self.const(np.asarray(value), "c")
+        plan = fusion.plan(jaxpr)
+        last_use = _last_uses(plan)
+        outputs = {v for v in jaxpr.outvars if isinstance(v, Var)}
+        for index, item in enumerate(plan):
+            if isinstance(item, fusion.Cluster):
+                self.emit_cluster(item, index, last_use, outputs)
+            else:
+                self.emit_eqn(item, index, last_use, outputs)
 
     def load(self, params: list[str], body: list[str]) -> Compiled:
         """Define ``def name(*params): body`` (numpy's error state quiet inside) and wrap it."""
@@ -254,10 +260,10 @@ def _plain(value: tuple) -> bool:
     )
 
 
-def _last_uses(jaxpr: Any) -> dict[Var, int]:
+def _last_uses(plan: list) -> dict[Var, int]:
     """For each variable, the index (in the fusion plan) of the last item reading it."""
     last: dict[Var, int] = {}
-    for index, item in enumerate(fusion.plan(jaxpr)):
+    for index, item in enumerate(plan):
         invars = item.inputs if isinstance(item, fusion.Cluster) else item.invars
         for v in invars:
             if isinstance(v, Var):
@@ -309,16 +315,8 @@ class _LoopEmitter(_Emitter):
         for i, var in enumerate(jaxpr.invars):
             self.fresh_input(var, i)
         self.invariant.update(jaxpr.invars[:c])
-        for var, value in zip(jaxpr.constvars, self.closed.consts, strict=True):
-            self.names[var] = self.const(np.asarray(value), "c")
-            self.invariant.add(var)
-        last_use = _last_uses(jaxpr)
-        outputs = {v for v in jaxpr.outvars if isinstance(v, Var)}
-        for index, item in enumerate(fusion.plan(jaxpr)):
-            if isinstance(item, fusion.Cluster):
-                self.emit_cluster(item, index, last_use, outputs)
-            else:
-                self.emit_eqn(item, index, last_use, outputs)
+        self.invariant.update(jaxpr.constvars)
+        self.emit_body()
         n_in = len(jaxpr.invars)
         params = [f"a{i}" for i in range(c)] + [f"init{j}" for j in range(m)]
         params += [f"xs{k}" for k in range(n_in - c - m)]
