@@ -164,7 +164,7 @@ class JitFunction:
 
     def _split(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple, list[str]]:
         nargs = len(args)
-        static_pos = {i % nargs for i in self.static_argnums if -nargs <= i < nargs}
+        static_pos = _positions(self.static_argnums, nargs)
         statics = []
         for i in sorted(static_pos):
             statics.append((i, _check_hashable(args[i], f"static argument {i}", self.fun)))
@@ -183,7 +183,7 @@ class JitFunction:
 
     def _bind_statics(self, args: tuple, kwargs: dict) -> Callable:
         nargs = len(args)
-        static_pos = {i % nargs for i in self.static_argnums if -nargs <= i < nargs}
+        static_pos = _positions(self.static_argnums, nargs)
         static_kw = {k: v for k, v in kwargs.items() if k in self.static_argnames}
 
         def staged(*dyn: Any, **dyn_kw: Any) -> Any:
@@ -260,8 +260,8 @@ class JitFunction:
         if not self.donate_argnums:
             return frozenset()
         nargs = len(args)
-        donated_pos = {i % nargs for i in self.donate_argnums if -nargs <= i < nargs}
-        static_pos = {i % nargs for i in self.static_argnums if -nargs <= i < nargs}
+        donated_pos = _positions(self.donate_argnums, nargs)
+        static_pos = _positions(self.static_argnums, nargs)
         flat, start = set(), 0
         dyn_index = 0
         for i in range(nargs):
@@ -297,6 +297,12 @@ class JitFunction:
         else:
             dyn_args, dyn_kwargs, names = args, kwargs, None
         return self._lower(args, kwargs, dyn_args, dyn_kwargs, names)
+
+
+def _positions(argnums: tuple[int, ...], nargs: int) -> set[int]:
+    """The non-negative positions ``argnums`` name among ``nargs`` positional arguments (as in
+    JAX, numbers beyond the call's arguments are ignored)."""
+    return {i % nargs for i in argnums if -nargs <= i < nargs}
 
 
 def _only_owner(value: np.ndarray) -> bool:

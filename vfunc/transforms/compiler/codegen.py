@@ -29,13 +29,15 @@ _SOURCE_IDS = itertools.count()
 class Compiled:
     """A compiled jaxpr: ``fn(*flat_numpy_inputs) -> tuple of numpy outputs`` and its source."""
 
-    def __init__(self, fn: Callable, source: str, closed: ClosedJaxpr, kernels: list):
+    def __init__(
+        self, fn: Callable, source: str, closed: ClosedJaxpr, kernels: list, donated: frozenset
+    ):
         self.fn = fn
         self.source = source
         self.closed = closed
         self.kernels = kernels
         self.out_weak = tuple(a.weak_type for a in closed.out_avals)
-        self.donated: frozenset[int] = frozenset()
+        self.donated = donated  # flat input positions whose buffers the function may reuse
 
     def as_text(self) -> str:
         """The generated Python source (fused kernels' sources follow as comments)."""
@@ -116,9 +118,7 @@ class _Emitter:
         self.emit_body()
         outs = [self.output(v) for v in jaxpr.outvars]
         ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
-        compiled = self.load(args, [*self.lines, f"return {ret}"])
-        compiled.donated = self.donated
-        return compiled
+        return self.load(args, [*self.lines, f"return {ret}"])
 
     def emit_body(self) -> None:
         """Name the constants and emit every equation (fusible chains as one kernel call)."""
@@ -147,7 +147,7 @@ class _Emitter:
         # Registered with linecache so tracebacks and debuggers show the generated lines.
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(code, self.namespace)  # noqa: S102 - our own generated source
-        return Compiled(self.namespace[self.name], source, self.closed, self.kernels)
+        return Compiled(self.namespace[self.name], source, self.closed, self.kernels, self.donated)
 
     def fresh_input(self, var: Var, index: int) -> str:
         name = f"a{index}"
