@@ -17,9 +17,10 @@ import numpy as np
 import optree
 
 from vfunc import tree
-from vfunc.core import Array, Primitive, Trace, Tracer, new_trace, to_numpy_canonical, wrap_numpy
+from vfunc.core import Primitive, Trace, Tracer, new_trace
 from vfunc.errors import ConcretizationTypeError
 from vfunc.primitives._batching import elementwise_batch, move_axis, to_front
+from vfunc.transforms.ad import _as_value
 
 AxisTree = Any  # an int, None, or a pytree prefix of the arguments with those at its leaves
 
@@ -48,9 +49,7 @@ class BatchTrace(Trace):
         self.axis_size = axis_size
 
     def pure(self, value: Any) -> BatchTracer:
-        if not isinstance(value, Array):
-            value = wrap_numpy(*to_numpy_canonical(value))
-        return BatchTracer(self, value, None)
+        return BatchTracer(self, _as_value(value), None)
 
     lift = pure
 
@@ -152,7 +151,7 @@ def vmap(
                 values.append(None)
                 dims.append(None)
                 continue
-            value = leaf if isinstance(leaf, Array) else wrap_numpy(*to_numpy_canonical(leaf))
+            value = _as_value(leaf)
             dim = None if axis is None else _check_in_axis(axis, value.ndim, where)
             if dim is not None:
                 sizes[where] = value.shape[dim]
@@ -221,7 +220,7 @@ def _move_out(leaf: Any, trace: BatchTrace, out_axis: Any, size: int, name: str)
     elif leaf is None:
         return None
     else:  # computed from unmapped values only (or a constant): the same for every member
-        val = leaf if isinstance(leaf, Array) else wrap_numpy(*to_numpy_canonical(leaf))
+        val = _as_value(leaf)
         dim = None
     if out_axis is None:
         if dim is not None:
