@@ -80,7 +80,6 @@ class Cluster:
         self.produced = set(eqn.outvars)
         self.inputs: list = []
         self.outputs: list = []
-        self.invars: list = []  # for liveness: every Var the cluster reads from outside
 
     def add(self, eqn: JaxprEqn) -> None:
         self.eqns.append(eqn)
@@ -94,7 +93,6 @@ class Cluster:
                     continue
                 seen.add(v)
                 self.inputs.append(v)
-        self.invars = list(self.inputs)
         self.outputs = [v for e in self.eqns for v in e.outvars if v in readers_outside]
 
 
