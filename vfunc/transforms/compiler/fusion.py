@@ -130,7 +130,8 @@ def plan(jaxpr: Jaxpr) -> list:
     for eqn in jaxpr.eqns:
         reads = [v for v in eqn.invars if isinstance(v, Var)]
         target = None
-        if _fusible(eqn, math_table):
+        fusible = _fusible(eqn, math_table)
+        if fusible:
             shape = eqn.outvars[0].aval.shape
             for v in reads:
                 c = owner.get(v)
@@ -151,17 +152,16 @@ def plan(jaxpr: Jaxpr) -> list:
             c = owner.get(v)
             if c is not None and c is not target and c in open_clusters:
                 close(c)
-        if target is not None:
-            target.add(eqn)
-            for v in eqn.outvars:
-                owner[v] = target
-        elif _fusible(eqn, math_table):
-            cluster = Cluster(eqn)
-            open_clusters.append(cluster)
-            for v in eqn.outvars:
-                owner[v] = cluster
-        else:
+        if not fusible:
             items.append(eqn)
+            continue
+        if target is None:
+            target = Cluster(eqn)
+            open_clusters.append(target)
+        else:
+            target.add(eqn)
+        for v in eqn.outvars:
+            owner[v] = target
     items.extend(open_clusters)
 
     # Outputs: values read by anything outside their cluster, or returned.
