@@ -134,6 +134,30 @@ def test_cache_keys_on_shapes_dtypes_weak_types_and_structure():
     assert g._cache_size() == 2
 
 
+def test_cache_keys_on_enable_x64_in_both_directions():
+    # Issue 11: a function jitted before the flag changed kept its float32 program.
+    from vfunc.testing import enable_x64
+
+    x = vnp.ones(3)  # float32, created before any switch
+
+    def f(v):
+        return v + vnp.ones(3) * 0.5  # vnp.ones follows the flag
+
+    jf = jit(f)
+    assert jf(x).dtype == np.float32
+    with enable_x64(True):
+        eager, compiled = f(x), jf(x)
+        assert eager.dtype == np.float64 and compiled.dtype == np.float64
+        np.testing.assert_array_equal(np.asarray(compiled), np.asarray(eager))
+        y = vnp.ones(2, dtype=np.float64)
+        jg = jit(lambda v: v.sum() + vnp.arange(2).sum())
+        assert jg(y).dtype == np.float64
+    # Back again: the float32 program, not the float64 one compiled meanwhile.
+    assert jf(x).dtype == np.float32 and f(x).dtype == np.float32
+    assert jg(y.astype(np.float32)).dtype == np.float32
+    assert jf._cache_size() == 2
+
+
 def test_static_arguments_by_position_and_name():
     traces = []
 

@@ -1,7 +1,8 @@
 """jit: stage a function to a jaxpr once per input signature, optimise it, compile it to Python.
 
 ``jit(f)(*args)`` looks up a cache keyed on the pytree structure of the arguments, each leaf's
-shape, dtype and weak type, and the static arguments' values. On a miss it traces ``f`` on
+shape, dtype and weak type, the static arguments' values and the configuration flags
+(``config.trace_key``: ``enable_x64`` changes what tracing produces). On a miss it traces ``f`` on
 abstract values (``make_jaxpr``), runs the passes in ``compiler.passes`` and generates one
 Python function (``compiler.codegen``) that calls numpy and fused numba kernels directly. On a
 hit the call costs a flatten, a dict lookup and the generated function.
@@ -26,6 +27,7 @@ import numpy as np
 import optree
 
 from vfunc import tree
+from vfunc.config import config
 from vfunc.core import ArrayImpl, ClosedJaxpr, Tracer, _new_array, _state, to_numpy_canonical
 from vfunc.transforms.compiler import codegen, passes
 from vfunc.transforms.staging import trace_to_jaxpr
@@ -222,7 +224,8 @@ class JitFunction:
                 value, weak = _leaf_value(leaf, self.fun)
                 signature.append((value.shape, value.dtype, weak))
             values.append(value)
-        key = (treedef, statics, tuple(signature))
+        # The flags' values are part of the key: enable_x64 changes what tracing produces.
+        key = (treedef, statics, tuple(signature), config.trace_key)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(args, kwargs, dyn_args, dyn_kwargs, names, key)
