@@ -658,11 +658,21 @@ class Primitive:
     Two optional attributes refine reverse mode: ``vjp_wants = True`` makes the backward pass
     pass ``wants`` (which operands need a cotangent) to ``vjp``; ``vjp_forward(*args,
     **params) -> (out, residuals)`` replaces ``impl`` under reverse mode, and the VJP receives
-    ``residuals``.
+    ``residuals``. Likewise ``jvp_full(primals, tangents, **params) -> (out, tangent)``
+    replaces ``impl`` plus ``jvp`` under forward mode, for rules that compute the output
+    themselves (a custom JVP rule returns both; evaluating the primal first would run the
+    function twice).
+
+    Primitives that apply a function given as a jaxpr in their params (custom rules,
+    checkpoint) name that param in ``call_jaxpr_param``, and ``compiler_inline(params)`` says
+    whether the compiler may replace the equation by that jaxpr's equations.
     """
 
     vjp_wants: bool = False
     vjp_forward: Callable[..., Any] | None = None
+    jvp_full: Callable[..., Any] | None = None
+    call_jaxpr_param: str | None = None
+    compiler_inline: Callable[[dict], bool] | None = None
 
     def __init__(
         self,

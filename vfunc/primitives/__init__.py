@@ -8,6 +8,7 @@ from vfunc.core import registry
 from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
     control_flow,
     conv,
+    custom,
     elementwise,
     indexing,
     linalg,

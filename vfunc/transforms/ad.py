@@ -163,19 +163,6 @@ class VJPTrace(Trace):
             return value
         return VJPTracer(self, value, node, index)
 
-    def record(self, rule: Any, tracers: list[VJPTracer], outs: list[Any]) -> list[Any]:
-        """Record a node for a custom rule (custom_vjp, custom_jvp, checkpoint).
-
-        ``rule`` looks like a multiple-results primitive: it has ``name``, ``vjp`` and
-        ``multiple_results = True``; ``outs`` are the (lower-level) output values.
-        """
-        parents = [(t.node, t.index) if t.node is not None else None for t in tracers]
-        if all(p is None for p in parents):
-            return outs
-        primals = [t.primal for t in tracers]
-        node = _Node(rule, {}, parents, primals, outs, next(self.counter))
-        return [self._output(_as_value(o), node, i) for i, o in enumerate(outs)]
-
     def concretize(self, tracer: Tracer, fn_name: str) -> np.ndarray:
         # Python control flow on concrete values works under grad, as in JAX.
         primal = tracer.primal
@@ -491,10 +478,13 @@ class JVPTrace(Trace):
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
         primals = [t.primal for t in tracers]
         tangents = [t.tangent for t in tracers]
-        out = prim.bind(*primals, **params)
         if not prim.differentiable or all(t is None for t in tangents):
-            return out
-        out_tangent = jvp_of(prim, primals, tangents, out, params)
+            return prim.bind(*primals, **params)
+        if prim.jvp_full is not None:  # the rule computes the output too (custom_jvp)
+            out, out_tangent = prim.jvp_full(primals, tangents, **params)
+        else:
+            out = prim.bind(*primals, **params)
+            out_tangent = jvp_of(prim, primals, tangents, out, params)
         if prim.multiple_results:
             return [self._output(o, t) for o, t in zip(out, out_tangent, strict=True)]
         return self._output(out, out_tangent)
@@ -624,11 +614,6 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
         return transpose_fn(tuple(tangents))[0]
 
     return out, f_jvp
-
-
-def is_tracer_of(x: Any, trace_type: type) -> bool:
-    """Whether ``x`` is a tracer of a trace of ``trace_type`` (used by custom rules)."""
-    return isinstance(x, Tracer) and isinstance(x._trace, trace_type)
 
 
 # ----------------------------------------------------------------------------------------------

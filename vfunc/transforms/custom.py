@@ -1,10 +1,11 @@
 """User-defined derivative rules (custom_vjp, custom_jvp) and rematerialization (checkpoint).
 
-Each works by recognizing the innermost differentiation trace among the arguments and recording
-one node whose backward rule is the user's (or a re-run of the function). Under vmap the
-function, its rules and its checkpoint are vmapped themselves and applied one level down, so a
-differentiation trace below still sees the user's rule. Under any other trace, or none, the
-plain function runs.
+Under any transformation each stages its function to a jaxpr and binds one primitive
+(``custom_jvp_call``, ``custom_vjp_call``, ``checkpoint``; see ``vfunc.primitives.custom``)
+that carries the function and the user's rules. Every interpreter then sees the rule, however
+the call is nested: inside ``lax.scan``/``cond``/``while_loop`` bodies, under ``vmap``, ``jit``
+and ``make_jaxpr``, and to any order of differentiation. With no transformation active the
+function simply runs.
 """
 
 from __future__ import annotations
@@ -14,41 +15,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vfunc import tree
-from vfunc.core import Tracer, find_top_trace
-from vfunc.primitives._batching import to_front
-from vfunc.transforms.ad import (
-    JVPTrace,
-    JVPTracer,
-    VJPTrace,
-    _as_value,
-    _match_dtype,
-    is_differentiable_dtype,
-    vjp,
-    zeros_like_aval,
+from vfunc.core import ShapeDtypeStruct, Tracer, find_top_trace
+from vfunc.primitives import control_flow as cf
+from vfunc.primitives.custom import (
+    JVPRule,
+    VJPBwd,
+    VJPFwd,
+    checkpoint_p,
+    custom_jvp_call_p,
+    custom_vjp_call_p,
 )
-from vfunc.transforms.batching import BatchTrace, BatchTracer, vmap
-
-
-def _lower(leaf: Any, trace: Any) -> Any:
-    """The value of ``leaf`` one level below ``trace`` (its primal if it is ``trace``'s)."""
-    if isinstance(leaf, Tracer) and leaf._trace is trace:
-        return leaf.primal
-    return leaf
-
-
-class _RecordedRule:
-    """Looks like a multiple-results primitive to the backward pass."""
-
-    multiple_results = True
-    vjp_wants = False
-
-    def __init__(self, name: str, backward: Callable[[list], list]):
-        self.name = name
-        self._backward = backward
-
-    def vjp(self, g: list, *primals: Any, out: list) -> list:
-        del primals, out
-        return self._backward(g)
+from vfunc.transforms.ad import _as_value
 
 
 def _split_nondiff(args: tuple, nondiff_argnums: tuple[int, ...]) -> tuple[tuple, list]:
@@ -63,22 +40,36 @@ def _merge(diff: Sequence[Any], fixed: Sequence[Any], nondiff_argnums: tuple[int
     return [next(fixed_it) if i in nondiff_argnums else next(diff_it) for i in range(total)]
 
 
-def _check_nondiff(name: str, fixed: list, trace: Any) -> None:
-    for leaf in tree.leaves(fixed):
-        if isinstance(leaf, Tracer) and leaf._trace is trace:
-            raise TypeError(
-                f"{name}: an argument listed in nondiff_argnums is being differentiated; move it "
-                "out of nondiff_argnums or stop its gradient with lax.stop_gradient"
-            )
+def _stage(fun: Callable, values: Sequence[Any]) -> tuple[Any, list, Any]:
+    """``fun`` of flat arguments staged on their abstract values: (jaxpr, consts, out_tree),
+    the closed-over values of enclosing transformations lifted into ``consts``."""
+    avals = tuple(ShapeDtypeStruct(v.shape, v.dtype, v.weak_type) for v in values)
+    return cf.trace_callable(fun, avals)
+
+
+def _name(fun: Callable, default: str) -> str:
+    return getattr(fun, "__name__", default)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"a {type(value).__name__}"
 
 
 class custom_vjp:  # noqa: N801 - named as in JAX
     """A function with a user-defined reverse-mode rule, as ``jax.custom_vjp``.
 
     Define ``fwd(*args) -> (out, residuals)`` and ``bwd(*nondiff_args, residuals, g) ->
-    tuple`` (one cotangent per differentiable argument, each shaped like it) and attach them with
-    ``f.defvjp(fwd, bwd)``. Forward mode (``jvp``) of a custom_vjp function raises TypeError, as
-    in JAX.
+    tuple`` (one cotangent per differentiable argument, shaped like it; ``None`` for a zero
+    cotangent) and attach them with ``f.defvjp(fwd, bwd)``. The rule holds inside ``jit``,
+    ``vmap`` and the bodies of ``lax.scan``/``cond``. Forward mode (``jvp``) of a custom_vjp
+    function raises TypeError, as in JAX.
+
+    ``nondiff_argnums`` are for non-array arguments (functions, ints, configuration): as in
+    JAX, passing a traced array there raises TypeError. Values the function closes over that
+    are being differentiated get their gradient by ordinary differentiation of the function
+    (JAX raises and asks for ``closure_convert``).
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
@@ -102,105 +93,86 @@ class custom_vjp:  # noqa: N801 - named as in JAX
         self.fwd, self.bwd = fwd, bwd
 
     def __call__(self, *args: Any) -> Any:
-        name = getattr(self.fun, "__name__", "custom_vjp function")
+        name = _name(self.fun, "custom_vjp function")
         if self.fwd is None or self.bwd is None:
             raise AttributeError(f"{name}: call defvjp(fwd, bwd) before using the function")
         diff, fixed = _split_nondiff(args, self.nondiff_argnums)
+        for leaf in tree.leaves(fixed):
+            if isinstance(leaf, Tracer):
+                raise TypeError(
+                    f"{name}: a traced array ({leaf.aval.str_short()}) was passed in a position "
+                    "listed in nondiff_argnums. As in JAX, nondiff_argnums are for values that "
+                    "are not arrays (functions, ints, configuration); pass arrays as regular "
+                    "arguments and return None as their cotangent from bwd."
+                )
         leaves, in_tree = tree.flatten(diff)
-        top = find_top_trace(leaves)
-        if isinstance(top, JVPTrace):
-            raise TypeError(
-                f"can't apply forward-mode autodiff (jvp) to the custom_vjp function {name}; "
-                "use custom_jvp for rules that must work in forward mode"
-            )
-        if isinstance(top, BatchTrace):
-            return self._batched(top, leaves, in_tree, fixed, name)
-        if not isinstance(top, VJPTrace):
+        if find_top_trace(leaves) is None:
             return self.fun(*args)
-        _check_nondiff(name, fixed, top)
-        primal_diff = tree.unflatten(in_tree, [_lower(x, top) for x in leaves])
-        result = self.fwd(*_merge(primal_diff, fixed, self.nondiff_argnums))
-        if not (isinstance(result, (tuple, list)) and len(result) == 2):
-            raise TypeError(f"{name}: fwd must return a pair (output, residuals)")
-        out, residuals = result
-        out_leaves, out_tree = tree.flatten(out)
-        primal_leaves = [_as_value(x) for x in tree.leaves(primal_diff)]
-        bwd = self.bwd
+        values = [_as_value(x) for x in leaves]
+        nondiff = self.nondiff_argnums
 
-        def backward(g: list) -> list:
-            cts = bwd(*fixed, residuals, tree.unflatten(out_tree, g))
-            if not isinstance(cts, (tuple, list)) or len(cts) != len(diff):
-                raise ValueError(
-                    f"{name}: bwd must return a tuple with one cotangent per differentiable "
-                    f"argument ({len(diff)}, structured as {in_tree}), got {_describe(cts)}"
-                )
-            ct_leaves, ct_tree = tree.flatten(tuple(cts))
-            if ct_tree != in_tree:
-                raise ValueError(
-                    f"{name}: bwd returned cotangents structured as {ct_tree}, but the "
-                    f"differentiable arguments are structured as {in_tree}"
-                )
-            out_cts = []
-            for ct, primal in zip(ct_leaves, primal_leaves, strict=True):
-                ct = _as_value(ct)
-                if ct.shape != primal.shape:
-                    raise ValueError(
-                        f"{name}: bwd returned a cotangent of shape {ct.shape} for an argument "
-                        f"of shape {primal.shape}"
-                    )
-                out_cts.append(_match_dtype(ct, primal.aval))
-            return out_cts
+        def fun_flat(*xs: Any) -> Any:
+            return self.fun(*_merge(tree.unflatten(in_tree, list(xs)), fixed, nondiff))
 
-        tracers = [top.full_raise(x) for x in leaves]
-        outs = top.record(_RecordedRule(f"custom_vjp[{name}]", backward), tracers, out_leaves)
+        call_jaxpr, consts, out_tree = _stage(fun_flat, values)
+        fwd, bwd = self._rules(name, in_tree, out_tree, fixed, values)
+        outs = custom_vjp_call_p.bind(*consts, *values, call_jaxpr=call_jaxpr, fwd=fwd, bwd=bwd,
+                                      num_consts=len(consts))  # fmt: skip
         return tree.unflatten(out_tree, outs)
 
-    def _batched(self, top: BatchTrace, leaves: list, in_tree: Any, fixed: list, name: str):
-        vals, dims = _unbatch(top, leaves, fixed, name)
-        size, nondiff = top.axis_size, self.nondiff_argnums
-        batched = custom_vjp(vmap(_flat(self.fun, in_tree, fixed, nondiff), dims, 0, size))
-        bwd = self.bwd
+    def _rules(self, name: str, in_tree: Any, out_tree: Any, fixed: list, values: list):
+        user_fwd, user_bwd, nondiff = self.fwd, self.bwd, self.nondiff_argnums
+        n_diff = in_tree.num_children
+        arg_trees = [tree.structure(a) for a in tree.unflatten(in_tree, list(values))]
+        shapes = [v.shape for v in values]
 
-        def batched_bwd(residuals: Any, g: Any) -> tuple:
-            cts = vmap(lambda r, c: bwd(*fixed, r, c), (0, 0), 0, size)(residuals, g)
-            ct_leaves = tree.leaves(tuple(cts))
-            # An argument shared by every member gets the sum of their cotangents.
-            return tuple(c if d == 0 else c.sum(0) for c, d in zip(ct_leaves, dims, strict=True))
+        def fwd(arg_leaves: list) -> tuple[list, Any]:
+            result = user_fwd(*_merge(tree.unflatten(in_tree, arg_leaves), fixed, nondiff))
+            if not (isinstance(result, (tuple, list)) and len(result) == 2):
+                raise TypeError(
+                    f"{name}: fwd must return a pair (output, residuals), got {_describe(result)}"
+                )
+            out, residuals = result
+            out_leaves, fwd_tree = tree.flatten(out)
+            if fwd_tree != out_tree:
+                raise ValueError(
+                    f"{name}: fwd's output is structured as {fwd_tree}, but the function's "
+                    f"output is {out_tree}; fwd must return the function's output first"
+                )
+            return out_leaves, residuals
 
-        batched.defvjp(vmap(_flat(self.fwd, in_tree, fixed, nondiff), dims, 0, size), batched_bwd)
-        return _rebatch(top, batched(*vals))
+        def bwd(residuals: Any, g: list) -> list:
+            cts = user_bwd(*fixed, residuals, tree.unflatten(out_tree, g))
+            if not isinstance(cts, (tuple, list)) or len(cts) != n_diff:
+                raise ValueError(
+                    f"{name}: bwd must return a tuple with one cotangent per differentiable "
+                    f"argument ({n_diff}, structured as {in_tree}), got {_describe(cts)}"
+                )
+            flat: list = []
+            for k, (ct, arg_tree) in enumerate(zip(cts, arg_trees, strict=True)):
+                if ct is None:  # a zero cotangent for the whole argument, as JAX allows
+                    flat.extend([None] * arg_tree.num_leaves)
+                    continue
+                ct_leaves, ct_tree = tree.flatten(ct)
+                if ct_tree != arg_tree:
+                    raise ValueError(
+                        f"{name}: bwd returned a cotangent structured as {ct_tree} for "
+                        f"argument {k}, which is structured as {arg_tree}"
+                    )
+                flat.extend(ct_leaves)
+            out = []
+            for ct, shape in zip(flat, shapes, strict=True):
+                if ct is not None:
+                    ct = _as_value(ct)
+                    if ct.shape != shape:
+                        raise ValueError(
+                            f"{name}: bwd returned a cotangent of shape {ct.shape} for an "
+                            f"argument of shape {shape}"
+                        )
+                out.append(ct)
+            return out
 
-
-def _unbatch(top: BatchTrace, leaves: list, fixed: list, name: str) -> tuple[list, tuple]:
-    """The lowered values of ``leaves`` with their batch axis first, and their in_axes."""
-    if any(isinstance(x, Tracer) and x._trace is top for x in tree.leaves(fixed)):
-        raise NotImplementedError(
-            f"{name}: a non-differentiable argument varies along the vmapped axis; pass it as "
-            "a regular argument instead"
-        )
-    vals, dims = [], []
-    for leaf in leaves:
-        t = top.full_raise(leaf)
-        vals.append(t.val if t.bdim is None else to_front(t.val, t.bdim, top.axis_size))
-        dims.append(None if t.bdim is None else 0)
-    return vals, tuple(dims)
-
-
-def _rebatch(top: BatchTrace, out: Any) -> Any:
-    return tree.map(lambda o: BatchTracer(top, _as_value(o), 0), out)
-
-
-def _flat(fun: Callable, in_tree: Any, fixed: list, nondiff_argnums: tuple[int, ...]):
-    def flat_fun(*leaves: Any) -> Any:
-        return fun(*_merge(tree.unflatten(in_tree, list(leaves)), fixed, nondiff_argnums))
-
-    return flat_fun
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of length {len(value)}"
-    return f"a {type(value).__name__}"
+        return VJPFwd(fwd, name), VJPBwd(bwd, name)
 
 
 class custom_jvp:  # noqa: N801 - named as in JAX
@@ -208,13 +180,19 @@ class custom_jvp:  # noqa: N801 - named as in JAX
 
     ``f.defjvp(rule)`` with ``rule(primals, tangents) -> (out, tangent_out)`` (nondiff arguments
     come first, as in JAX), or ``f.defjvps(*per_argument)`` with ``d(tangent, out, *primals)``.
-    Reverse mode transposes the rule's (linear) tangent map, so ``grad`` works too.
+    Reverse mode transposes the rule's (linear) tangent map, running the rule once: the
+    function itself is not evaluated a second time. The rule holds inside ``jit``, ``vmap``
+    and the bodies of ``lax.scan``/``cond``/``while_loop``.
+
+    Arguments in ``nondiff_argnums`` get no derivative (traced arrays there are treated as
+    ``stop_gradient``-ed, as in JAX). Values the function closes over that are being
+    differentiated get their derivative by ordinary differentiation of the function.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
         >>> @vfunc.custom_jvp
         ... def safe_log1pexp(x):
-        ...     return vnp.logaddexp(x, 0.0)
+        ...     return vnp.log1p(vnp.exp(x))
         >>> @safe_log1pexp.defjvp
         ... def _(primals, tangents):
         ...     (x,), (t,) = primals, tangents
@@ -236,6 +214,7 @@ class custom_jvp:  # noqa: N801 - named as in JAX
 
     def defjvps(self, *per_argument: Callable | None) -> None:
         """Set one ``d(tangent, out, *primals)`` per argument (None: no dependence)."""
+        from vfunc.transforms.ad import zeros_like_aval
 
         def rule(primals: tuple, tangents: tuple) -> tuple:
             out = self.fun(*primals)
@@ -251,86 +230,53 @@ class custom_jvp:  # noqa: N801 - named as in JAX
         self.jvp_rule = rule
 
     def __call__(self, *args: Any) -> Any:
-        name = getattr(self.fun, "__name__", "custom_jvp function")
+        name = _name(self.fun, "custom_jvp function")
         if self.jvp_rule is None:
             raise AttributeError(f"{name}: call defjvp(rule) before using the function")
         diff, fixed = _split_nondiff(args, self.nondiff_argnums)
         leaves, in_tree = tree.flatten(diff)
-        top = find_top_trace(leaves)
-        if isinstance(top, JVPTrace):
-            _check_nondiff(name, fixed, top)
-            return self._forward(top, leaves, in_tree, fixed)
-        if isinstance(top, VJPTrace):
-            _check_nondiff(name, fixed, top)
-            return self._reverse(top, leaves, in_tree, fixed, name)
-        if isinstance(top, BatchTrace):
-            return self._batched(top, leaves, in_tree, fixed, name)
-        return self.fun(*args)
+        fixed_leaves, fixed_tree = tree.flatten(fixed)
+        # Traced nondiff values travel as operands (a rule called later, e.g. when a scan body
+        # is differentiated, must not read a tracer of a finished trace), with zero derivative.
+        traced = [i for i, x in enumerate(fixed_leaves) if isinstance(x, Tracer)]
+        if find_top_trace(leaves + [fixed_leaves[i] for i in traced]) is None:
+            return self.fun(*args)
+        values = [_as_value(x) for x in [fixed_leaves[i] for i in traced] + leaves]
+        n_fixed, nondiff = len(traced), self.nondiff_argnums
 
-    def _batched(self, top: BatchTrace, leaves: list, in_tree: Any, fixed: list, name: str):
-        vals, dims = _unbatch(top, leaves, fixed, name)
-        size = top.axis_size
-        batched = custom_jvp(
-            vmap(_flat(self.fun, in_tree, fixed, self.nondiff_argnums), dims, 0, size)
-        )
+        def unpack(flat: Sequence[Any]) -> tuple[list, Any]:
+            fixed_now = list(fixed_leaves)
+            for i, v in zip(traced, flat[:n_fixed], strict=True):
+                fixed_now[i] = v
+            return tree.unflatten(fixed_tree, fixed_now), tree.unflatten(in_tree, list(flat[n_fixed:]))
 
-        def member_rule(primals: tuple, tangents: tuple) -> tuple:
-            return self._call_rule(
-                fixed,
-                tree.unflatten(in_tree, list(primals)),
-                tree.unflatten(in_tree, list(tangents)),
-            )
+        def fun_flat(*xs: Any) -> Any:
+            fixed_now, diff_now = unpack(xs)
+            return self.fun(*_merge(diff_now, fixed_now, nondiff))
 
-        batched.defjvp(lambda p, t: vmap(member_rule, (dims, dims), 0, size)(p, t))
-        return _rebatch(top, batched(*vals))
+        call_jaxpr, consts, out_tree = _stage(fun_flat, values)
+        user_rule = self.jvp_rule
 
-    def _call_rule(self, fixed: list, primals: Any, tangents: Any) -> tuple:
-        result = self.jvp_rule(*fixed, tuple(primals), tuple(tangents))
-        if not (isinstance(result, (tuple, list)) and len(result) == 2):
-            raise TypeError("custom_jvp: the rule must return a pair (out, tangent_out)")
-        return result
+        def rule(flat_args: list, flat_tangents: list) -> tuple[list, list]:
+            fixed_now, primals = unpack(flat_args)
+            _, tangents = unpack(flat_tangents)  # tangents of nondiff values are ignored
+            result = user_rule(*fixed_now, tuple(primals), tuple(tangents))
+            if not (isinstance(result, (tuple, list)) and len(result) == 2):
+                raise TypeError(
+                    f"{name}: the custom_jvp rule must return a pair (out, tangent_out), got "
+                    f"{_describe(result)}"
+                )
+            out, t_out = result
+            out_leaves, rule_tree = tree.flatten(out)
+            if rule_tree != out_tree:
+                raise ValueError(
+                    f"{name}: the rule's primal output is structured as {rule_tree}, but the "
+                    f"function's output is {out_tree}"
+                )
+            return out_leaves, tree.leaves(t_out)
 
-    def _forward(self, trace: JVPTrace, leaves: list, in_tree: Any, fixed: list) -> Any:
-        primals = [_as_value(_lower(x, trace)) for x in leaves]
-        tangents = []
-        for x, p in zip(leaves, primals, strict=True):
-            t = x.tangent if isinstance(x, JVPTracer) and x._trace is trace else None
-            tangents.append(zeros_like_aval(p.aval) if t is None else t)
-        out, t_out = self._call_rule(
-            fixed, tree.unflatten(in_tree, primals), tree.unflatten(in_tree, tangents)
-        )
-        out_leaves, out_tree = tree.flatten(out)
-        t_leaves = tree.leaves(t_out)
-        if len(t_leaves) != len(out_leaves):
-            raise ValueError(
-                f"custom_jvp: the tangent output ({len(t_leaves)} leaves) must match the "
-                f"primal output structure {out_tree}"
-            )
-        results = []
-        for o, t in zip(out_leaves, t_leaves, strict=True):
-            o = _as_value(o)
-            ok = is_differentiable_dtype(o.dtype)
-            results.append(JVPTracer(trace, o, _match_dtype(_as_value(t), o.aval)) if ok else o)
-        return tree.unflatten(out_tree, results)
-
-    def _reverse(self, trace: VJPTrace, leaves: list, in_tree: Any, fixed: list, name: str):
-        primals = [_as_value(_lower(x, trace)) for x in leaves]
-        primal_args = tree.unflatten(in_tree, primals)
-        out = self.fun(*_merge(primal_args, fixed, self.nondiff_argnums))
-        out_leaves, out_tree = tree.flatten(out)
-
-        def tangent_map(*tangent_leaves: Any) -> list:
-            tangents = tree.unflatten(in_tree, list(tangent_leaves))
-            return tree.leaves(self._call_rule(fixed, primal_args, tangents)[1])
-
-        def backward(g: list) -> list:
-            # The tangent map is linear, so its VJP is the transpose we need.
-            zeros = [zeros_like_aval(p.aval) for p in primals]
-            _, pullback = vjp(tangent_map, *zeros)
-            return list(pullback(list(g)))
-
-        tracers = [trace.full_raise(x) for x in leaves]
-        outs = trace.record(_RecordedRule(f"custom_jvp[{name}]", backward), tracers, out_leaves)
+        outs = custom_jvp_call_p.bind(*consts, *values, call_jaxpr=call_jaxpr,
+                                      jvp=JVPRule(rule, name), num_consts=len(consts))  # fmt: skip
         return tree.unflatten(out_tree, outs)
 
 
@@ -342,10 +288,12 @@ def checkpoint(
 ) -> Callable:
     """Rematerialize ``fun`` in the backward pass instead of storing its intermediates.
 
-    Under ``grad``, only the inputs and outputs of ``fun`` are kept on the tape; the backward
-    pass runs ``fun`` again to differentiate it. This trades compute for memory (as
-    ``jax.checkpoint``/``jax.remat``). ``prevent_cse`` and ``policy`` are accepted for JAX
-    compatibility: everything inside is recomputed.
+    Under ``grad``, only the inputs of ``fun`` are kept for the backward pass, which runs
+    ``fun`` again to differentiate it: compute traded for memory (as ``jax.checkpoint`` /
+    ``jax.remat``). The call is one ``checkpoint`` equation carrying ``fun``'s jaxpr, so this
+    holds under ``jit`` and inside ``lax.scan`` too. With ``prevent_cse`` (the default) the
+    compiler never merges the recomputation with the forward pass; ``policy`` is accepted for
+    JAX compatibility: everything inside is recomputed.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
@@ -353,35 +301,23 @@ def checkpoint(
         >>> float(vfunc.grad(lambda x: layer(x).sum())(vnp.zeros(3))[0])
         1.0
     """
-    del prevent_cse, policy
+    del policy
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
 
     @functools.wraps(fun)
     def remat_fun(*args: Any) -> Any:
         diff, fixed = _split_nondiff(args, static)
         leaves, in_tree = tree.flatten(diff)
-        top = find_top_trace(leaves)
-        if isinstance(top, BatchTrace):
-            vals, dims = _unbatch(top, leaves, fixed, "checkpoint")
-            batched = vmap(_flat(fun, in_tree, fixed, static), dims, 0, top.axis_size)
-            return _rebatch(top, checkpoint(batched)(*vals))
-        if not isinstance(top, VJPTrace):
+        if find_top_trace(leaves) is None:
             return fun(*args)
-        primals = [_lower(x, top) for x in leaves]
+        values = [_as_value(x) for x in leaves]
 
-        def flat_fun(*flat: Any) -> list:
-            return tree.leaves(fun(*_merge(tree.unflatten(in_tree, list(flat)), fixed, static)))
+        def fun_flat(*xs: Any) -> Any:
+            return fun(*_merge(tree.unflatten(in_tree, list(xs)), fixed, static))
 
-        out = fun(*_merge(tree.unflatten(in_tree, primals), fixed, static))
-        out_leaves, out_tree = tree.flatten(out)
-
-        def backward(g: list) -> list:
-            _, pullback = vjp(flat_fun, *primals)
-            return list(pullback(list(g)))
-
-        name = getattr(fun, "__name__", "function")
-        tracers = [top.full_raise(x) for x in leaves]
-        outs = top.record(_RecordedRule(f"checkpoint[{name}]", backward), tracers, out_leaves)
+        jaxpr, consts, out_tree = _stage(fun_flat, values)
+        outs = checkpoint_p.bind(*consts, *values, jaxpr=jaxpr, prevent_cse=bool(prevent_cse),
+                                 differentiated=False)  # fmt: skip
         return tree.unflatten(out_tree, outs)
 
     return remat_fun

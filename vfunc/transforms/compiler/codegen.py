@@ -175,6 +175,15 @@ class _Emitter:
             if out_var.aval.ndim:
                 self.owned.add(name)
             return
+        if prim.call_jaxpr_param is not None:
+            # A call the passes kept (a checkpoint's recomputation): its own compiled
+            # function, so its intermediates are freed when it returns.
+            from vfunc.primitives.control_flow import compiled
+
+            fn = self.const(compiled(eqn.params[prim.call_jaxpr_param]), "call")
+            names = [self.fresh(v) for v in eqn.outvars]
+            self.lines.append(f"{', '.join(names)}, = {fn}({', '.join(args)})")
+            return
         impl = self.namespace.setdefault(f"{prim.name}_impl", prim.impl)
         assert impl is prim.impl, prim.name
         kwargs = "".join(f", {k}={self.param(v)}" for k, v in sorted(eqn.params.items()))

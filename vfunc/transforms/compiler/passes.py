@@ -5,6 +5,11 @@ in IEEE arithmetic: ``x * 1``, ``x - 0``, ``x + -0.0``, double transposes, resha
 no-op converts and broadcasts), constant folding of small values, common-subexpression
 elimination and dead-code elimination. All primitives are pure, so an equation whose outputs
 nobody reads can go.
+
+Calls of a function given as a jaxpr (custom rules, a forward ``checkpoint``) are inlined
+first, so fusion and CSE see through them; a ``checkpoint`` recomputation in a backward pass
+(``prevent_cse``) is never inlined, so no pass can merge it into the forward pass and keep
+the intermediates alive that rematerialization exists to free.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ FOLD_MAX_SIZE = 1 << 12
 
 
 def optimize(closed: ClosedJaxpr) -> ClosedJaxpr:
-    """Simplify, fold, deduplicate and prune until nothing changes (at most a few rounds)."""
+    """Inline calls, then simplify, fold, deduplicate and prune until nothing changes (at
+    most a few rounds). Only for programs that are about to run: after inlining, a custom
+    rule's call is an ordinary computation that no transformation can see any more."""
+    closed = inline_calls(closed)
     for _ in range(8):
         before = _signature(closed)
         closed = dead_code_elimination(
@@ -57,6 +65,52 @@ def _rebuild(closed: ClosedJaxpr, eqns: list, rename: _Renamer, consts=None) -> 
             constvals.append(value)
     new = Jaxpr(constvars, list(jaxpr.invars), [rename(v) for v in jaxpr.outvars], eqns)
     return ClosedJaxpr(new, constvals)
+
+
+# ----------------------------------------------------------------------------------------------
+# Inlining
+
+
+def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Replace every equation whose primitive allows it (``compiler_inline``) by the equations
+    of the jaxpr it applies, with fresh variables (one jaxpr may be inlined several times)."""
+    jaxpr = closed.jaxpr
+    if not any(_inlinable(e) for e in jaxpr.eqns):
+        return closed
+    rename = _Renamer()
+    new_consts: list = []
+    eqns: list = []
+
+    def expand(eqn: JaxprEqn, env: dict) -> None:
+        def read(v: Any) -> Any:
+            return rename(env.get(v, v)) if isinstance(v, Var) else v
+
+        invars = [read(v) for v in eqn.invars]
+        if not _inlinable(eqn):
+            eqns.append(JaxprEqn(eqn.primitive, invars, eqn.outvars, eqn.params))
+            return
+        sub = eqn.params[eqn.primitive.call_jaxpr_param]
+        inner: dict = dict(zip(sub.jaxpr.invars, invars, strict=True))
+        for var, value in zip(sub.jaxpr.constvars, sub.consts, strict=True):
+            inner[var] = fresh = Var(var.aval)
+            new_consts.append((fresh, value))
+        for sub_eqn in sub.jaxpr.eqns:
+            outs = [Var(v.aval) for v in sub_eqn.outvars]
+            copied = JaxprEqn(sub_eqn.primitive, sub_eqn.invars, outs, sub_eqn.params)
+            for old, new in zip(sub_eqn.outvars, outs, strict=True):
+                inner[old] = new
+            expand(copied, inner)
+        for out, value in zip(eqn.outvars, sub.jaxpr.outvars, strict=True):
+            rename.subst[out] = inner.get(value, value) if isinstance(value, Var) else value
+
+    for eqn in jaxpr.eqns:
+        expand(eqn, {})
+    return _rebuild(closed, eqns, rename, new_consts)
+
+
+def _inlinable(eqn: JaxprEqn) -> bool:
+    allow = eqn.primitive.compiler_inline
+    return allow is not None and allow(eqn.params)
 
 
 # ----------------------------------------------------------------------------------------------

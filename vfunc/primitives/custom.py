@@ -1,0 +1,492 @@
+"""User-defined derivatives and rematerialization as primitives that carry their function.
+
+``custom_jvp_call``, ``custom_vjp_call`` and ``checkpoint`` hold the function they apply as a
+closed jaxpr in their params (as JAX's ``custom_jvp_call``, ``custom_vjp_call`` and
+``checkpoint``/``remat``), so staging (``make_jaxpr``, ``jit``, the bodies of ``scan``,
+``cond`` and ``while_loop``), ``vmap`` and the compiler see one equation whose rules are the
+user's, however late the function is differentiated: a rule is never lost because the
+function was traced inside a loop body first.
+
+Operands are ``(*consts, *args)``: ``consts`` are the values of enclosing transformations the
+function closes over (lifted by staging, as for control flow), ``args`` its explicit
+arguments. The user's rules speak about ``args`` only; a closed-over value that is being
+differentiated gets its derivative by ordinary differentiation of the function (JAX raises and
+asks for ``closure_convert`` instead).
+
+The rules are Python callables over flat lists (``JVPRule``, ``VJPFwd``, ``VJPBwd``, built by
+``vfunc.transforms.custom``), called when a transformation needs them, never at staging time:
+a rule that calls its own function (``fwd`` returning ``f(x)``) then stages a nested call
+instead of recursing forever.
+
+Like the control-flow family, the rules reach up into the transforms (AD, vmap, the
+jaxpr-level VJP/JVP/batching of ``control_flow``), importing them at call time only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from vfunc.core import ArrayImpl, ClosedJaxpr, Primitive, ShapedArray, eval_jaxpr, wrap_numpy
+from vfunc.primitives import control_flow as cf
+
+# ----------------------------------------------------------------------------------------------
+# Shared by the three: shape, weak types, impl and batching of "apply this jaxpr"
+
+
+def _call_shape(*avals: ShapedArray, jaxpr: ClosedJaxpr, op: str) -> list[ShapedArray]:
+    cf._check_avals(op, "operands", avals, jaxpr.in_avals)
+    return [ShapedArray(a.shape, a.dtype) for a in jaxpr.out_avals]
+
+
+def _eval(jaxpr: ClosedJaxpr, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+    # Interpreted, not compiled: eager calls stage a fresh jaxpr every time, and compiling it
+    # would cost more than running it. jit compiles these equations itself (see codegen).
+    values = [a if isinstance(a, ArrayImpl) else wrap_numpy(np.asarray(a)) for a in args]
+    return [np.asarray(o) for o in eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *values)]
+
+
+def _batch_operands(args: Sequence[Any], dims: Sequence[int | None]) -> tuple[int, list, list]:
+    from vfunc.primitives._batching import batch_size, to_front
+
+    size = batch_size(args, dims)
+    moved = [x if d is None else to_front(x, d, size) for x, d in zip(args, dims, strict=True)]
+    return size, moved, [d is not None for d in dims]
+
+
+def _is_float(aval: Any) -> bool:
+    return aval.dtype.kind in "fc"
+
+
+def _split(operands: Sequence[Any], num_consts: int) -> tuple[list, list]:
+    return list(operands[:num_consts]), list(operands[num_consts:])
+
+
+def _closure_vjp(jaxpr: ClosedJaxpr, consts: list, args: list, g: list, wanted: list) -> list:
+    """Cotangents of the closed-over ``consts`` marked ``wanted``, by differentiating the
+    function itself (the user's rule says nothing about them)."""
+    from vfunc.transforms import ad
+
+    picked = [i for i, w in enumerate(wanted) if w]
+
+    def partial(*chosen: Any) -> list:
+        full = list(consts)
+        for i, v in zip(picked, chosen, strict=True):
+            full[i] = v
+        outs = eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *full, *args)
+        return [o for o, a in zip(outs, jaxpr.out_avals, strict=True) if _is_float(a)]
+
+    _, pullback = ad.vjp(partial, *[consts[i] for i in picked])
+    float_g = [gi for gi, a in zip(g, jaxpr.out_avals, strict=True) if _is_float(a)]
+    cts = iter(pullback(float_g))
+    return [next(cts) if w else None for w in wanted]
+
+
+def _closure_jvp(jaxpr: ClosedJaxpr, consts: list, args: list, tangents: list) -> list:
+    """Output tangents from the tangents of closed-over ``consts`` (None: zero), by
+    differentiating the function itself."""
+    from vfunc.transforms import ad
+
+    seeds = [
+        ad.zeros_like_aval(c.aval.update(weak_type=False)) if t is None else t
+        for c, t in zip(consts, tangents, strict=True)
+    ]
+    _, out_t = ad.jvp(lambda *c: eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *c, *args), consts, seeds)
+    return list(out_t)
+
+
+def _add_tangents(a: list, b: list) -> list:
+    from vfunc.transforms.ad import add_any
+
+    return [add_any(x, y) for x, y in zip(a, b, strict=True)]
+
+
+# ----------------------------------------------------------------------------------------------
+# custom_jvp_call[call_jaxpr jvp num_consts] *consts *args
+
+
+class JVPRule:
+    """A custom JVP rule over flat lists: ``rule(args, tangents) -> (outs, tangents_out)``.
+
+    ``tangents`` has one entry per argument (zeros, never None); the results are checked
+    against the function's output types by ``custom_jvp_call``. ``batched`` makes the rule of
+    the vmapped function.
+    """
+
+    def __init__(self, fn: Callable[[list, list], tuple[list, list]], name: str):
+        self.fn = fn
+        self.name = name
+
+    def __call__(self, args: list, tangents: list) -> tuple[list, list]:
+        return self.fn(args, tangents)
+
+    def batched(self, size: int, dims: Sequence[int | None]) -> JVPRule:
+        """The rule applied to every member of a batch (arguments batched along ``dims``)."""
+        from vfunc.transforms.batching import vmap
+
+        axes = tuple(dims)
+
+        def member(a: tuple, t: tuple) -> tuple:
+            return self.fn(list(a), list(t))
+
+        def fn(args: list, tangents: list) -> tuple[list, list]:
+            outs, touts = vmap(member, (axes, axes), 0, size)(tuple(args), tuple(tangents))
+            return list(outs), list(touts)
+
+        return JVPRule(fn, self.name)
+
+    def __repr__(self) -> str:
+        return f"<jvp rule of {self.name}>"
+
+
+def _check_outs(name: str, what: str, outs: Sequence[Any], avals: Sequence[ShapedArray]) -> list:
+    """``outs`` as arrays of the function's output types (dtype converted, shapes checked)."""
+    from vfunc.transforms.ad import _as_value, _match_dtype
+
+    if len(outs) != len(avals):
+        raise ValueError(
+            f"{name}: {what} has {len(outs)} leaves, but the function returns {len(avals)}"
+        )
+    checked = []
+    for o, a in zip(outs, avals, strict=True):
+        o = _as_value(o)
+        if o.shape != a.shape:
+            raise ValueError(
+                f"{name}: {what} has a leaf of shape {o.shape} where the function returns "
+                f"{a.str_short()}; the rule must match the function's output shapes"
+            )
+        checked.append(_match_dtype(o, a))
+    return checked
+
+
+def _check_no_escape(name: str, operands: Sequence[Any], results: Sequence[Any]) -> None:
+    """Raise if a rule's primal results belong to a transformation above its operands: the rule
+    closes over a value being differentiated, which only the function's arguments may be."""
+    from vfunc.core import Tracer, _state
+
+    levels = [x._trace.level for x in operands if isinstance(x, Tracer)]
+    if _state.dynamic is not None:
+        levels.append(_state.dynamic.level)
+    ceiling = max(levels, default=-1)
+    for r in results:
+        if isinstance(r, Tracer) and r._trace.level > ceiling:
+            raise TypeError(
+                f"{name}: a custom rule closes over a value that is being differentiated. The "
+                "rule only says how to differentiate the function with respect to its "
+                "arguments: pass that value as an argument (and give its derivative in the rule)."
+            )
+
+
+def _cjvp_jvp_full(primals, tangents, *, call_jaxpr, jvp, num_consts):
+    from vfunc.transforms.ad import zeros_like_aval
+
+    consts, args = _split(primals, num_consts)
+    consts_t, args_t = _split(tangents, num_consts)
+    seeds = [
+        zeros_like_aval(a.aval.update(weak_type=False)) if t is None else t
+        for a, t in zip(args, args_t, strict=True)
+    ]
+    outs, touts = jvp(args, seeds)
+    outs = _check_outs(jvp.name, "the rule's primal output", outs, call_jaxpr.out_avals)
+    _check_no_escape(jvp.name, primals, outs)
+    touts = _check_outs(jvp.name, "the rule's tangent output", touts, call_jaxpr.out_avals)
+    if any(t is not None for t in consts_t):
+        touts = _add_tangents(touts, _closure_jvp(call_jaxpr, consts, args, consts_t))
+    return outs, touts
+
+
+def _cjvp_jvp(primals, tangents, *, out, call_jaxpr, jvp, num_consts):
+    del out  # only reached through jvp_of directly; JVPTrace uses jvp_full
+    return _cjvp_jvp_full(primals, tangents, call_jaxpr=call_jaxpr, jvp=jvp,
+                          num_consts=num_consts)[1]  # fmt: skip
+
+
+def _cjvp_vjp_forward(*operands, call_jaxpr, jvp, num_consts):
+    """Reverse mode: run the rule once, linearizing it in the tangents. The primal outputs come
+    from that same run (the function is not evaluated again), and the residual is the
+    transpose of the rule's tangent map."""
+    from vfunc.transforms import ad
+
+    consts, args = _split(operands, num_consts)
+    seeds = [ad.zeros_like_aval(a.aval.update(weak_type=False)) for a in args]
+    out_avals = call_jaxpr.out_avals
+
+    def tangent_map(*ts: Any) -> tuple:
+        outs, touts = jvp(args, list(ts))
+        outs = _check_outs(jvp.name, "the rule's primal output", outs, out_avals)
+        touts = _check_outs(jvp.name, "the rule's tangent output", touts, out_avals)
+        return touts, outs
+
+    _, pullback, outs = ad.vjp(tangent_map, *seeds, has_aux=True)
+    _check_no_escape(jvp.name, operands, outs)
+    return outs, pullback
+
+
+def _cjvp_vjp(g, *operands, out, wants, call_jaxpr, jvp, num_consts, residuals=None):
+    del out
+    consts, args = _split(operands, num_consts)
+    if residuals is None:  # called directly rather than after vjp_forward
+        residuals = _cjvp_vjp_forward(*operands, call_jaxpr=call_jaxpr, jvp=jvp,
+                                      num_consts=num_consts)[1]  # fmt: skip
+    # The tangent map's pullback takes a cotangent for every output (zeros for integer ones).
+    arg_cts = list(residuals(list(g)))
+    arg_cts = [
+        ct if w and _is_float(a.aval) else None
+        for ct, w, a in zip(arg_cts, wants[num_consts:], args, strict=True)
+    ]
+    wanted = [w and _is_float(c.aval) for w, c in zip(wants[:num_consts], consts, strict=True)]
+    const_cts = _closure_vjp(call_jaxpr, consts, args, g, wanted) if any(wanted) else [None] * len(
+        consts
+    )
+    return (*const_cts, *arg_cts)
+
+
+def _cjvp_batch(args, dims, *, call_jaxpr, jvp, num_consts):
+    size, moved, batched = _batch_operands(args, dims)
+    n_out = len(call_jaxpr.out_avals)
+    body, _ = cf.batch_jaxpr(call_jaxpr, size, batched, [True] * n_out)
+    rule = jvp.batched(size, [0 if b else None for b in batched[num_consts:]])
+    outs = custom_jvp_call_p.bind(*moved, call_jaxpr=body, jvp=rule, num_consts=num_consts)
+    return outs, [0] * n_out
+
+
+def _call_impl(*args, call_jaxpr, **params):
+    del params
+    return _eval(call_jaxpr, args)
+
+
+def _cjvp_shape(*avals, call_jaxpr, jvp, num_consts):
+    del num_consts
+    return _call_shape(*avals, jaxpr=call_jaxpr, op=f"custom_jvp_call[{jvp.name}]")
+
+
+def _call_weak(weak, *, call_jaxpr, **params):
+    del weak, params
+    return [a.weak_type for a in call_jaxpr.out_avals]
+
+
+custom_jvp_call_p = Primitive(
+    "custom_jvp_call",
+    _call_impl,
+    _cjvp_shape,
+    weak_type=_call_weak,
+    vjp=_cjvp_vjp,
+    jvp=_cjvp_jvp,
+    batch=_cjvp_batch,
+    multiple_results=True,
+)
+custom_jvp_call_p.vjp_wants = True
+custom_jvp_call_p.vjp_forward = _cjvp_vjp_forward
+custom_jvp_call_p.jvp_full = _cjvp_jvp_full
+custom_jvp_call_p.call_jaxpr_param = "call_jaxpr"
+custom_jvp_call_p.compiler_inline = lambda params: True
+
+
+# ----------------------------------------------------------------------------------------------
+# custom_vjp_call[call_jaxpr fwd bwd num_consts] *consts *args
+
+
+class VJPFwd:
+    """A custom VJP's forward rule over flat lists: ``fwd(args) -> (outs, residuals)``, with
+    ``residuals`` any pytree; ``batched`` makes the rule of the vmapped function."""
+
+    def __init__(self, fn: Callable[[list], tuple[list, Any]], name: str):
+        self.fn = fn
+        self.name = name
+
+    def __call__(self, args: list) -> tuple[list, Any]:
+        return self.fn(args)
+
+    def batched(self, size: int, dims: Sequence[int | None]) -> VJPFwd:
+        from vfunc.transforms.batching import vmap
+
+        def fn(args: list) -> tuple[list, Any]:
+            outs, res = vmap(lambda *a: self.fn(list(a)), tuple(dims), 0, size)(*args)
+            return list(outs), res
+
+        return VJPFwd(fn, self.name)
+
+    def __repr__(self) -> str:
+        return f"<fwd of {self.name}>"
+
+
+class VJPBwd:
+    """A custom VJP's backward rule over flat lists: ``bwd(residuals, cts) -> arg cotangents``
+    (None for a zero cotangent); ``batched`` makes the rule of the vmapped function, summing
+    the members' cotangents of an argument they share."""
+
+    def __init__(self, fn: Callable[[Any, list], list], name: str):
+        self.fn = fn
+        self.name = name
+
+    def __call__(self, residuals: Any, cts: list) -> list:
+        return self.fn(residuals, cts)
+
+    def batched(self, size: int, dims: Sequence[int | None]) -> VJPBwd:
+        from vfunc import lax
+        from vfunc.transforms.batching import vmap
+
+        def fn(residuals: Any, cts: list) -> list:
+            per_member = vmap(lambda r, c: self.fn(r, list(c)), (0, 0), 0, size)(
+                residuals, tuple(cts)
+            )
+            return [
+                None if ct is None else ct if d is not None else lax.reduce_sum(ct, (0,))
+                for ct, d in zip(per_member, dims, strict=True)
+            ]
+
+        return VJPBwd(fn, self.name)
+
+    def __repr__(self) -> str:
+        return f"<bwd of {self.name}>"
+
+
+def _cvjp_shape(*avals, call_jaxpr, fwd, bwd, num_consts):
+    del bwd, num_consts
+    return _call_shape(*avals, jaxpr=call_jaxpr, op=f"custom_vjp_call[{fwd.name}]")
+
+
+def _cvjp_vjp_forward(*operands, call_jaxpr, fwd, bwd, num_consts):
+    del bwd
+    _, args = _split(operands, num_consts)
+    outs, residuals = fwd(args)
+    outs = _check_outs(fwd.name, "fwd's output", outs, call_jaxpr.out_avals)
+    _check_no_escape(fwd.name, operands, outs)
+    return outs, residuals
+
+
+def _cvjp_vjp(g, *operands, out, wants, call_jaxpr, fwd, bwd, num_consts, residuals=None):
+    del out
+    from vfunc.transforms.ad import _match_dtype
+
+    consts, args = _split(operands, num_consts)
+    if residuals is None:  # called directly rather than after vjp_forward
+        residuals = fwd(args)[1]
+    cts = bwd(residuals, list(g))
+    arg_cts = []
+    for ct, w, a in zip(cts, wants[num_consts:], args, strict=True):
+        keep = ct is not None and w and _is_float(a.aval)
+        arg_cts.append(_match_dtype(ct, a.aval) if keep else None)
+    wanted = [w and _is_float(c.aval) for w, c in zip(wants[:num_consts], consts, strict=True)]
+    const_cts = _closure_vjp(call_jaxpr, consts, args, g, wanted) if any(wanted) else [None] * len(
+        consts
+    )
+    return (*const_cts, *arg_cts)
+
+
+def _cvjp_jvp(primals, tangents, *, out, call_jaxpr, fwd, bwd, num_consts):
+    raise TypeError(
+        f"can't apply forward-mode autodiff (jvp) to the custom_vjp function {fwd.name}; use "
+        "custom_jvp for rules that must work in forward mode (or reverse mode: grad, vjp)"
+    )
+
+
+def _cvjp_batch(args, dims, *, call_jaxpr, fwd, bwd, num_consts):
+    size, moved, batched = _batch_operands(args, dims)
+    n_out = len(call_jaxpr.out_avals)
+    body, _ = cf.batch_jaxpr(call_jaxpr, size, batched, [True] * n_out)
+    arg_dims = [0 if b else None for b in batched[num_consts:]]
+    outs = custom_vjp_call_p.bind(
+        *moved, call_jaxpr=body, fwd=fwd.batched(size, arg_dims),
+        bwd=bwd.batched(size, arg_dims), num_consts=num_consts,
+    )  # fmt: skip
+    return outs, [0] * n_out
+
+
+custom_vjp_call_p = Primitive(
+    "custom_vjp_call",
+    _call_impl,
+    _cvjp_shape,
+    weak_type=_call_weak,
+    vjp=_cvjp_vjp,
+    jvp=_cvjp_jvp,
+    batch=_cvjp_batch,
+    multiple_results=True,
+)
+custom_vjp_call_p.vjp_wants = True
+custom_vjp_call_p.vjp_forward = _cvjp_vjp_forward
+custom_vjp_call_p.call_jaxpr_param = "call_jaxpr"
+custom_vjp_call_p.compiler_inline = lambda params: True
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoint[jaxpr prevent_cse differentiated] *operands
+#
+# Reverse mode keeps only the operands; the VJP is one more checkpoint equation whose jaxpr
+# recomputes the function and differentiates it (``differentiated=True``). With prevent_cse
+# the compiler never inlines that equation, so no pass can merge its recomputation with the
+# forward computation (which would keep every intermediate alive until the backward pass).
+
+
+def _remat_shape(*avals, jaxpr, prevent_cse, differentiated):
+    del prevent_cse, differentiated
+    return _call_shape(*avals, jaxpr=jaxpr, op="checkpoint")
+
+
+def _remat_impl(*args, jaxpr, prevent_cse, differentiated):
+    del prevent_cse, differentiated
+    return _eval(jaxpr, args)
+
+
+def _remat_weak(weak, *, jaxpr, prevent_cse, differentiated):
+    del weak, prevent_cse, differentiated
+    return [a.weak_type for a in jaxpr.out_avals]
+
+
+def _remat_vjp(g, *primals, out, wants, jaxpr, prevent_cse, differentiated):
+    del out, differentiated
+    diff = [w and _is_float(p.aval) for w, p in zip(wants, primals, strict=True)]
+    if not any(diff):
+        return (None,) * len(primals)
+    float_g = [gi for gi, a in zip(g, jaxpr.out_avals, strict=True) if _is_float(a)]
+    backward = cf.vjp_jaxpr(jaxpr, diff)
+    cts = iter(checkpoint_p.bind(*primals, *float_g, jaxpr=backward, prevent_cse=prevent_cse,
+                                 differentiated=True))  # fmt: skip
+    return tuple(next(cts) if d else None for d in diff)
+
+
+def _remat_jvp_full(primals, tangents, *, jaxpr, prevent_cse, differentiated):
+    nonzero = [t is not None for t in tangents]
+    forward = cf.jvp_jaxpr(jaxpr, nonzero, primals_out=True)
+    outs = checkpoint_p.bind(*primals, *[t for t in tangents if t is not None], jaxpr=forward,
+                             prevent_cse=prevent_cse, differentiated=differentiated)  # fmt: skip
+    n = len(jaxpr.out_avals)
+    tans = iter(outs[n:])
+    return outs[:n], [next(tans) if _is_float(a) else None for a in jaxpr.out_avals]
+
+
+def _remat_jvp(primals, tangents, *, out, jaxpr, prevent_cse, differentiated):
+    del out
+    return _remat_jvp_full(primals, tangents, jaxpr=jaxpr, prevent_cse=prevent_cse,
+                           differentiated=differentiated)[1]  # fmt: skip
+
+
+def _remat_batch(args, dims, *, jaxpr, prevent_cse, differentiated):
+    size, moved, batched = _batch_operands(args, dims)
+    n_out = len(jaxpr.out_avals)
+    body, _ = cf.batch_jaxpr(jaxpr, size, batched, [True] * n_out)
+    outs = checkpoint_p.bind(*moved, jaxpr=body, prevent_cse=prevent_cse,
+                             differentiated=differentiated)  # fmt: skip
+    return outs, [0] * n_out
+
+
+checkpoint_p = Primitive(
+    "checkpoint",
+    _remat_impl,
+    _remat_shape,
+    weak_type=_remat_weak,
+    vjp=_remat_vjp,
+    jvp=_remat_jvp,
+    batch=_remat_batch,
+    multiple_results=True,
+)
+checkpoint_p.vjp_wants = True
+checkpoint_p.jvp_full = _remat_jvp_full
+checkpoint_p.call_jaxpr_param = "jaxpr"
+# The forward application may be inlined (its values are needed anyway); a recomputation in a
+# backward pass may not, unless the user allowed CSE to merge it (prevent_cse=False).
+checkpoint_p.compiler_inline = lambda params: not (
+    params["prevent_cse"] and params["differentiated"]
+)
