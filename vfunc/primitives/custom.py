@@ -9,9 +9,10 @@ function was traced inside a loop body first.
 
 Operands are ``(*consts, *args)``: ``consts`` are the values of enclosing transformations the
 function closes over (lifted by staging, as for control flow), ``args`` its explicit
-arguments. The user's rules speak about ``args`` only; a closed-over value that is being
-differentiated gets its derivative by ordinary differentiation of the function (JAX raises and
-asks for ``closure_convert`` instead).
+arguments. The user's rules speak about ``args`` only. A closed-over value that is being
+differentiated gets its derivative by ordinary differentiation of the function (what a
+checkpointed closure needs); a rule whose primal results depend on such a value raises
+TypeError (``_check_no_escape``), as JAX does for every differentiated closure.
 
 The rules are Python callables over flat lists (``JVPRule``, ``VJPFwd``, ``VJPBwd``, built by
 ``vfunc.transforms.custom``), called when a transformation needs them, never at staging time:

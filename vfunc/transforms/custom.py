@@ -67,9 +67,9 @@ class custom_vjp:  # noqa: N801 - named as in JAX
     function raises TypeError, as in JAX.
 
     ``nondiff_argnums`` are for non-array arguments (functions, ints, configuration): as in
-    JAX, passing a traced array there raises TypeError. Values the function closes over that
-    are being differentiated get their gradient by ordinary differentiation of the function
-    (JAX raises and asks for ``closure_convert``).
+    JAX, passing a traced array there raises TypeError. Differentiating with respect to a value
+    that ``fwd`` closes over raises TypeError too (the rule only covers the arguments): pass
+    such values as arguments.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
@@ -185,8 +185,8 @@ class custom_jvp:  # noqa: N801 - named as in JAX
     and the bodies of ``lax.scan``/``cond``/``while_loop``.
 
     Arguments in ``nondiff_argnums`` get no derivative (traced arrays there are treated as
-    ``stop_gradient``-ed, as in JAX). Values the function closes over that are being
-    differentiated get their derivative by ordinary differentiation of the function.
+    ``stop_gradient``-ed, as in JAX). A rule that reads a value being differentiated which is
+    not one of the arguments (a closure) raises TypeError: pass it as an argument.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
