@@ -30,7 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import ArrayImpl, ClosedJaxpr, Primitive, ShapedArray, eval_jaxpr, wrap_numpy
+from vfunc.core import (
+    ArrayImpl,
+    ClosedJaxpr,
+    Literal,
+    Primitive,
+    ShapedArray,
+    Var,
+    eval_jaxpr,
+    wrap_numpy,
+)
 from vfunc.primitives import control_flow as cf
 
 # ----------------------------------------------------------------------------------------------
@@ -42,11 +51,36 @@ def _call_shape(*avals: ShapedArray, jaxpr: ClosedJaxpr, op: str) -> list[Shaped
     return [ShapedArray(a.shape, a.dtype) for a in jaxpr.out_avals]
 
 
-def _eval(jaxpr: ClosedJaxpr, args: Sequence[np.ndarray]) -> list[np.ndarray]:
-    # Interpreted, not compiled: eager calls stage a fresh jaxpr every time, and compiling it
-    # would cost more than running it. jit compiles these equations itself (see codegen).
-    values = [a if isinstance(a, ArrayImpl) else wrap_numpy(np.asarray(a)) for a in args]
-    return [np.asarray(o) for o in eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *values)]
+def _eval(closed: ClosedJaxpr, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run ``closed`` on numpy arrays, dropping each value after its last use.
+
+    Interpreted, not compiled: eager calls stage a fresh jaxpr every time, and compiling it
+    would cost more than running it (jit compiles these equations itself, see codegen).
+    Freeing dead values is what keeps a checkpoint's backward pass, which recomputes the
+    forward intermediates, within the memory rematerialization promises.
+    """
+    jaxpr = closed.jaxpr
+    env: dict[Var, Any] = dict(zip(jaxpr.constvars, closed.consts, strict=True))
+    for var, a in zip(jaxpr.invars, args, strict=True):
+        env[var] = a if isinstance(a, ArrayImpl) else wrap_numpy(np.asarray(a))
+    last: dict[Var, int] = {}
+    for k, eqn in enumerate(jaxpr.eqns):
+        for v in eqn.invars:
+            if isinstance(v, Var):
+                last[v] = k
+    keep = {v for v in jaxpr.outvars if isinstance(v, Var)}
+
+    def read(v: Any) -> Any:
+        return v.value if isinstance(v, Literal) else env[v]
+
+    for k, eqn in enumerate(jaxpr.eqns):
+        outs = eqn.primitive.bind(*[read(v) for v in eqn.invars], **eqn.params)
+        env.update(zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs],
+                       strict=True))  # fmt: skip
+        for v in eqn.invars:
+            if isinstance(v, Var) and last[v] == k and v not in keep:
+                env.pop(v, None)
+    return [np.asarray(read(v)) for v in jaxpr.outvars]
 
 
 def _batch_operands(args: Sequence[Any], dims: Sequence[int | None]) -> tuple[int, list, list]:
