@@ -426,3 +426,107 @@ def test_fused_kernel_vectorizes_without_libm_calls():
     # a mangled vfunc.transforms.compiler.fastmath name would be a call that was not inlined
     scalar = {c for c in calls if re.fullmatch(libm, c) or "8compiler8fastmath" in c}
     assert not scalar, scalar
+
+
+# ----------------------------------------------------------------------------------------------
+# Through the compiler: fused kernels against eager NumPy over the whole float range (issue 11:
+# fused sin/cos returned NaN beyond 1.3e10). The property tests of elementwise chains use small
+# arrays and never reach fusion, so these build arrays past its threshold and check that the
+# generated code really calls the fused kernel.
+
+
+def _extremes(dtype) -> np.ndarray:
+    info = np.finfo(dtype)
+    values = [
+        0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 0.5, -0.5, 1.0, -1.0, 2.0, 20.0, -20.0,
+        float(info.tiny), -float(info.tiny), float(info.smallest_subnormal),
+        -float(info.smallest_subnormal), float(info.tiny) / 3, float(info.max), -float(info.max),
+        float(info.eps), 1e-30, -1e-30, 88.72, 89.0, -103.0, -104.0, -150.0, 709.78, 710.0,
+        -745.0, -1.0 + float(info.eps), 1e10, 1.3e10, 1.31e10, -2e10, 1e15, 1e20, -1e30, 3e38,
+        np.pi / 2 * 2.0**40, np.pi * 2.0**60, 1e300, -1.7e308,
+    ]
+    with np.errstate(over="ignore"):
+        fixed = np.array(values, dtype=np.float64).astype(dtype)
+    rng = np.random.default_rng(11)
+    itype = np.int32 if dtype == np.float32 else np.int64
+    bits = rng.integers(np.iinfo(itype).min, np.iinfo(itype).max, 1 << 17, dtype=itype)
+    huge = rng.uniform(-1, 1, 4096) * 10.0 ** rng.uniform(9, np.log10(float(info.max)), 4096)
+    return np.concatenate([fixed, bits.view(dtype), huge.astype(dtype)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("name", NAMES)
+def test_fused_kernels_agree_with_eager_over_the_whole_range(name, dtype):
+    import vfunc
+    import vfunc.numpy as vnp
+    from vfunc import lax
+    from vfunc.testing import enable_x64
+    from vfunc.transforms.compiler import fusion
+
+    op = {"logistic": lax.logistic, "erf": lax.erf}.get(name) or getattr(vnp, name)
+    x = _extremes(dtype)
+    assert x.size >= fusion.MIN_FUSED_SIZE
+    with enable_x64(dtype == np.float64):
+        xv = vnp.asarray(x)
+        assert xv.dtype == dtype
+
+        def f(v):
+            return -op(v)  # two equations: one fused kernel (neg is exact, keeps signed zeros)
+
+        jf = vfunc.jit(f)
+        got = np.asarray(jf(xv))
+        eager = np.asarray(f(xv))
+        source = jf.lower(xv).compile().as_text()
+    # The code path under test: one fused kernel calling the fastmath function.
+    assert "fused" in source and f"fm.{name}(" in source, source
+    assert got.dtype == eager.dtype == dtype
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(eager))
+    np.testing.assert_array_equal(got[np.isinf(eager)], eager[np.isinf(eager)])
+    zero = eager == 0
+    np.testing.assert_array_equal(got[zero], eager[zero])
+    np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(eager[zero]))
+    # Values: within the module's bound of a wider reference (NumPy's own eager result may be
+    # a few ulp off in float32, so it is not the yardstick for accuracy).
+    want = -reference(name, x)
+    finite = np.isfinite(eager)
+    err = ulp_error(got[finite], want[finite], dtype)
+    worst = int(np.argmax(err)) if err.size else 0
+    assert err.size == 0 or err[worst] <= bound(name, dtype), (
+        f"fused {name}({x[finite][worst]!r}) = {-got[finite][worst]!r}, want "
+        f"{-want[finite][worst]!r}: {err[worst]:.3g} ulp"
+    )
+    if name in ("sin", "cos"):
+        # The libm pass ran: beyond 1.3e10 the vectorized path alone gives NaN.
+        assert "math." + name in source
+        big = np.isfinite(x) & (np.abs(x) > fm.SIN_COS_MAX_ABS)
+        assert big.any() and np.isfinite(got[big]).all()
+
+
+def test_fused_sin_cos_beyond_the_fast_range_do_not_reuse_input_buffers():
+    # The libm pass reads the kernel's inputs again, so no output may have overwritten them:
+    # ``t`` below is a fresh temporary read for the last time by the sin/cos kernel, the case
+    # in which the compiler would otherwise hand its buffer to the kernel's output.
+    import vfunc
+    import vfunc.numpy as vnp
+
+    x = np.linspace(-3, 3, 1 << 17).astype(np.float32)
+    x[::1000] = 4e8  # times 2e12: beyond the fast range
+
+    def f(v):
+        t = (v * 2.0) * 1e12  # exactly rounded products: the same t as NumPy's
+        total = t.sum()
+        return vnp.sin(t) + vnp.cos(t), total
+
+    jf = vfunc.jit(f)
+    got, _ = jf(vnp.asarray(x))
+    source = jf.lower(vnp.asarray(x)).compile().as_text()
+    assert source.count("fused") >= 2, source
+    t = (x * np.float32(2) * np.float32(1e12)).astype(np.float64)
+    np.testing.assert_allclose(np.asarray(got), np.sin(t) + np.cos(t), rtol=1e-5, atol=2e-6)
+
+
+def test_beyond_sin_cos_marks_finite_arguments_past_the_range():
+    for dtype in DTYPES:
+        x = np.array([0.0, 1e10, 1.3e10, 1.31e10, -2e10, np.inf, -np.inf, np.nan], dtype=dtype)
+        got = [fm.beyond_sin_cos(v) for v in x]
+        assert got == [0, 0, 0, 1, 1, 0, 0, 0]

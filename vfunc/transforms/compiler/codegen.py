@@ -232,7 +232,7 @@ class _Emitter:
         reusable = [
             v for v in cluster.inputs
             if isinstance(v, Var) and v not in outputs and last_use.get(v) == index
-            and v.aval.shape == shape
+            and v.aval.shape == shape and not kernel.rereads
         ]  # fmt: skip
         outs = []
         for var in cluster.outputs:

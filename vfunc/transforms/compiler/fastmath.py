@@ -20,7 +20,10 @@ patterns, subnormals, infinities and NaN: at most 2.5 ulp in float32 and 3 ulp i
 
 * ``sin``/``cos`` reduce the argument exactly for ``|x| <= SIN_COS_MAX_ABS`` (1.3e10) and
   return NaN beyond it rather than a silently wrong value. For float32 they work in float64
-  internally (within 0.51 ulp, at half the vector width).
+  internally (within 0.51 ulp, at half the vector width). ``beyond_sin_cos(x)`` tells the
+  finite arguments beyond that range: the fused kernels count them in their vectorized loop
+  and, when there are any, compute the cluster again with libm's ``sin``/``cos`` (which
+  reduce any argument exactly), so a fused kernel agrees with NumPy over the whole range.
 * A NaN input gives a NaN, not necessarily with the input's payload or sign.
 
 Robustness under the caller's fastmath flags: a kernel compiled with ``fastmath=True`` lets
@@ -56,6 +59,7 @@ __all__ = [
     "CODE_HASH",
     "SIN_COS_MAX_ABS",
     "VECTORIZED",
+    "beyond_sin_cos",
     "cos",
     "erf",
     "exp",
@@ -818,6 +822,15 @@ def cos(x: float) -> float:
     if _abs_gt(x, c.sin_cos_max):
         y = c.nan
     return y
+
+
+@njit(**_JIT)
+def beyond_sin_cos(x: float) -> int:
+    """1 if ``x`` is finite with ``|x| > SIN_COS_MAX_ABS`` (``sin``/``cos`` return NaN there
+    and the caller must use libm), else 0; a vectorizable compare, meant to be summed."""
+    x = _float(x)
+    c = _constants(x)
+    return 1 if _abs_gt(x, c.sin_cos_max) and _abs_lt(x, c.inf) else 0
 
 
 VECTORIZED = {

@@ -193,12 +193,17 @@ def plan(jaxpr: Jaxpr) -> list:
 
 
 class Kernel:
-    """A compiled fused loop: ``fn(*inputs, *outputs)`` and its source."""
+    """A compiled fused loop: ``fn(*inputs, *outputs)`` and its source.
 
-    def __init__(self, fn: Any, source: str, flat: bool):
+    ``rereads``: the kernel may read its inputs again after writing outputs (the libm pass of
+    ``sin``/``cos``), so no output may share an input's buffer.
+    """
+
+    def __init__(self, fn: Any, source: str, flat: bool, rereads: bool = False):
         self.fn = fn
         self.source = source
         self.flat = flat
+        self.rereads = rereads
 
 
 _KERNELS: dict[str, Kernel] = {}
@@ -225,7 +230,12 @@ def _small_integer(var: Any) -> int | None:
     return None
 
 
-def _expression(eqn: JaxprEqn, args: list[str]) -> str:
+# fastmath functions correct on part of the range only, with the test telling the arguments
+# beyond it and the libm expression (over a float64 argument) the kernel falls back to there.
+_PARTIAL = {"sin": ("fm.beyond_sin_cos", "math.sin"), "cos": ("fm.beyond_sin_cos", "math.cos")}
+
+
+def _expression(eqn: JaxprEqn, args: list[str], exact: bool = False) -> str:
     name = eqn.primitive.name
     out = eqn.outvars[0].aval
     f = _constructor(eqn.invars[0].aval.dtype)
@@ -243,7 +253,13 @@ def _expression(eqn: JaxprEqn, args: list[str]) -> str:
         return f"({args[1]} if {args[0]} else {args[2]})"
     if name == "convert_element_type":
         return f"{_constructor(out.dtype)}({args[0]})"
+    if exact and name in _PARTIAL:
+        return f"{_PARTIAL[name][1]}(np.float64({args[0]}))"
     return f"fm.{name}({args[0]})"
+
+
+def _partial_args(cluster: Cluster) -> bool:
+    return any(e.primitive.name in _PARTIAL for e in cluster.eqns)
 
 
 def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
@@ -254,7 +270,6 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
     parallel = int(np.prod(shape)) >= PARALLEL_MIN_SIZE
     params = [f"in{i}" for i in range(len(cluster.inputs))]
     outs = [f"out{i}" for i in range(len(cluster.outputs))]
-    lines = []
     env: dict[Any, str] = {}
     scalars = []
     for var, p in zip(cluster.inputs, params, strict=True):
@@ -273,30 +288,46 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
             rng = "prange" if (d == 0 and parallel) else "range"
             loop.append("    " * (d + 1) + f"for {n} in {rng}({outs[0]}.shape[{d}]):")
         indent = "    " * (ndim + 1)
-    for var, p in zip(cluster.inputs, params, strict=True):
-        if var not in env:
-            lines.append(f"{indent}{p}_v = {p}[{index}]")
-            env[var] = f"{p}_v"
-    counter = 0
-    for eqn in cluster.eqns:
-        args = [_literal(v) if isinstance(v, Literal) else env[v] for v in eqn.invars]
-        expr = _expression(eqn, args)
-        var = eqn.outvars[0]
-        local = f"v{counter}"
-        counter += 1
-        # Store as the equation's dtype, so float32 chains stay float32 as in numpy.
-        lines.append(f"{indent}{local} = {_constructor(var.aval.dtype)}({expr})")
-        env[var] = local
-    for var, o in zip(cluster.outputs, outs, strict=True):
-        lines.append(f"{indent}{o}[{index}] = {env[var]}")
+
+    def body(exact: bool) -> list[str]:
+        local_env = dict(env)
+        lines = []
+        for var, p in zip(cluster.inputs, params, strict=True):
+            if var not in local_env:
+                lines.append(f"{indent}{p}_v = {p}[{index}]")
+                local_env[var] = f"{p}_v"
+        counted = set()
+        for counter, eqn in enumerate(cluster.eqns):
+            args = [_literal(v) if isinstance(v, Literal) else local_env[v] for v in eqn.invars]
+            var = eqn.outvars[0]
+            local = f"v{counter}"
+            check = _PARTIAL.get(eqn.primitive.name, (None,))[0]
+            if not exact and check is not None and (check, args[0]) not in counted:
+                counted.add((check, args[0]))  # sin and cos of one value: one test
+                lines.append(f"{indent}beyond += {check}({args[0]})")
+            # Store as the equation's dtype, so float32 chains stay float32 as in numpy.
+            expr = _expression(eqn, args, exact)
+            lines.append(f"{indent}{local} = {_constructor(var.aval.dtype)}({expr})")
+            local_env[var] = local
+        for var, o in zip(cluster.outputs, outs, strict=True):
+            lines.append(f"{indent}{o}[{index}] = {local_env[var]}")
+        return lines
+
     decorator = (
         f"@numba.njit(parallel={parallel}, fastmath={{'contract', 'nsz'}}, cache=True, "
         "error_model='numpy')"
     )
-    source = "\n".join(
-        [decorator, f"def {name}({', '.join(params + outs)}):", *scalars, *loop, *lines]
-    )
-    return source, flat
+    code = [decorator, f"def {name}({', '.join(params + outs)}):", *scalars]
+    if not _partial_args(cluster):
+        code += [*loop, *body(False)]
+    else:
+        # The vectorized loop counts the sin/cos arguments fastmath cannot reduce (an add
+        # reduction, which vectorizes); when there are any, the whole cluster runs again with
+        # libm's sin/cos. Rare (|x| > 1.3e10), and exact wherever it happens.
+        again = [line.replace("prange(", "range(") for line in loop]
+        code += ["    beyond = 0", *loop, *body(False), "    if beyond:"]
+        code += ["    " + line for line in again + body(True)]
+    return "\n".join(code), flat
 
 
 def _cache_dir() -> Path:
@@ -335,6 +366,6 @@ def build_kernel(cluster: Cluster) -> Kernel:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    kernel = Kernel(module.kernel, body, flat)
+    kernel = Kernel(module.kernel, body, flat, rereads=_partial_args(cluster))
     _KERNELS[source] = kernel
     return kernel
