@@ -46,9 +46,39 @@ from vfunc.primitives import control_flow as cf
 # Shared by the three: shape, weak types, impl and batching of "apply this jaxpr"
 
 
-def _call_shape(*avals: ShapedArray, jaxpr: ClosedJaxpr, op: str) -> list[ShapedArray]:
-    cf._check_avals(op, "operands", avals, jaxpr.in_avals)
-    return [ShapedArray(a.shape, a.dtype) for a in jaxpr.out_avals]
+def _call_primitive(
+    name: str,
+    param: str,
+    *,
+    vjp: Callable,
+    jvp: Callable,
+    batch: Callable,
+    inline: Callable[[dict], bool],
+    vjp_forward: Callable | None = None,
+    jvp_full: Callable | None = None,
+) -> Primitive:
+    """Declare primitive ``name`` applying the jaxpr in its param ``param`` to its operands:
+    the impl, shape and weak-type rules are those of the jaxpr, the others given."""
+
+    def impl(*args: np.ndarray, **params: Any) -> list[np.ndarray]:
+        return _eval(params[param], args)
+
+    def shape(*avals: ShapedArray, **params: Any) -> list[ShapedArray]:
+        jaxpr = params[param]
+        cf._check_avals(name, "operands", avals, jaxpr.in_avals)
+        return [ShapedArray(a.shape, a.dtype) for a in jaxpr.out_avals]
+
+    def weak(weak: Sequence[bool], **params: Any) -> list[bool]:
+        return [a.weak_type for a in params[param].out_avals]
+
+    prim = Primitive(name, impl, shape, weak_type=weak, vjp=vjp, jvp=jvp, batch=batch,
+                     multiple_results=True)  # fmt: skip
+    prim.vjp_wants = True
+    prim.vjp_forward = vjp_forward
+    prim.jvp_full = jvp_full
+    prim.call_jaxpr_param = param
+    prim.compiler_inline = inline
+    return prim
 
 
 def _eval(closed: ClosedJaxpr, args: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -287,36 +317,10 @@ def _cjvp_batch(args, dims, *, call_jaxpr, jvp, num_consts):
     return outs, [0] * n_out
 
 
-def _call_impl(*args, call_jaxpr, **params):
-    del params
-    return _eval(call_jaxpr, args)
-
-
-def _cjvp_shape(*avals, call_jaxpr, jvp, num_consts):
-    del num_consts
-    return _call_shape(*avals, jaxpr=call_jaxpr, op=f"custom_jvp_call[{jvp.name}]")
-
-
-def _call_weak(weak, *, call_jaxpr, **params):
-    del weak, params
-    return [a.weak_type for a in call_jaxpr.out_avals]
-
-
-custom_jvp_call_p = Primitive(
-    "custom_jvp_call",
-    _call_impl,
-    _cjvp_shape,
-    weak_type=_call_weak,
-    vjp=_cjvp_vjp,
-    jvp=_cjvp_jvp,
-    batch=_cjvp_batch,
-    multiple_results=True,
-)
-custom_jvp_call_p.vjp_wants = True
-custom_jvp_call_p.vjp_forward = _cjvp_vjp_forward
-custom_jvp_call_p.jvp_full = _cjvp_jvp_full
-custom_jvp_call_p.call_jaxpr_param = "call_jaxpr"
-custom_jvp_call_p.compiler_inline = lambda params: True
+custom_jvp_call_p = _call_primitive(
+    "custom_jvp_call", "call_jaxpr", vjp=_cjvp_vjp, jvp=_cjvp_jvp, batch=_cjvp_batch,
+    inline=lambda params: True, vjp_forward=_cjvp_vjp_forward, jvp_full=_cjvp_jvp_full,
+)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -378,11 +382,6 @@ class VJPBwd:
         return f"<bwd of {self.name}>"
 
 
-def _cvjp_shape(*avals, call_jaxpr, fwd, bwd, num_consts):
-    del bwd, num_consts
-    return _call_shape(*avals, jaxpr=call_jaxpr, op=f"custom_vjp_call[{fwd.name}]")
-
-
 def _cvjp_vjp_forward(*operands, call_jaxpr, fwd, bwd, num_consts):
     del bwd
     _, args = _split(operands, num_consts)
@@ -430,20 +429,10 @@ def _cvjp_batch(args, dims, *, call_jaxpr, fwd, bwd, num_consts):
     return outs, [0] * n_out
 
 
-custom_vjp_call_p = Primitive(
-    "custom_vjp_call",
-    _call_impl,
-    _cvjp_shape,
-    weak_type=_call_weak,
-    vjp=_cvjp_vjp,
-    jvp=_cvjp_jvp,
-    batch=_cvjp_batch,
-    multiple_results=True,
-)
-custom_vjp_call_p.vjp_wants = True
-custom_vjp_call_p.vjp_forward = _cvjp_vjp_forward
-custom_vjp_call_p.call_jaxpr_param = "call_jaxpr"
-custom_vjp_call_p.compiler_inline = lambda params: True
+custom_vjp_call_p = _call_primitive(
+    "custom_vjp_call", "call_jaxpr", vjp=_cvjp_vjp, jvp=_cvjp_jvp, batch=_cvjp_batch,
+    inline=lambda params: True, vjp_forward=_cvjp_vjp_forward,
+)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -453,21 +442,6 @@ custom_vjp_call_p.compiler_inline = lambda params: True
 # recomputes the function and differentiates it (``differentiated=True``). With prevent_cse
 # the compiler never inlines that equation, so no pass can merge its recomputation with the
 # forward computation (which would keep every intermediate alive until the backward pass).
-
-
-def _remat_shape(*avals, jaxpr, prevent_cse, differentiated):
-    del prevent_cse, differentiated
-    return _call_shape(*avals, jaxpr=jaxpr, op="checkpoint")
-
-
-def _remat_impl(*args, jaxpr, prevent_cse, differentiated):
-    del prevent_cse, differentiated
-    return _eval(jaxpr, args)
-
-
-def _remat_weak(weak, *, jaxpr, prevent_cse, differentiated):
-    del weak, prevent_cse, differentiated
-    return [a.weak_type for a in jaxpr.out_avals]
 
 
 def _remat_vjp(g, *primals, out, wants, jaxpr, prevent_cse, differentiated):
@@ -507,21 +481,10 @@ def _remat_batch(args, dims, *, jaxpr, prevent_cse, differentiated):
     return outs, [0] * n_out
 
 
-checkpoint_p = Primitive(
-    "checkpoint",
-    _remat_impl,
-    _remat_shape,
-    weak_type=_remat_weak,
-    vjp=_remat_vjp,
-    jvp=_remat_jvp,
-    batch=_remat_batch,
-    multiple_results=True,
-)
-checkpoint_p.vjp_wants = True
-checkpoint_p.jvp_full = _remat_jvp_full
-checkpoint_p.call_jaxpr_param = "jaxpr"
-# The forward application may be inlined (its values are needed anyway); a recomputation in a
-# backward pass may not, unless the user allowed CSE to merge it (prevent_cse=False).
-checkpoint_p.compiler_inline = lambda params: not (
-    params["prevent_cse"] and params["differentiated"]
-)
+checkpoint_p = _call_primitive(
+    "checkpoint", "jaxpr", vjp=_remat_vjp, jvp=_remat_jvp, batch=_remat_batch,
+    # The forward application may be inlined (its values are needed anyway); a recomputation
+    # in a backward pass may not, unless the user allowed CSE to merge it (prevent_cse=False).
+    inline=lambda params: not (params["prevent_cse"] and params["differentiated"]),
+    jvp_full=_remat_jvp_full,
+)  # fmt: skip

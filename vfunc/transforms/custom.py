@@ -57,6 +57,23 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def _output_and(result: Any, out_tree: Any, name: str, rule: str, second: str) -> tuple:
+    """A rule's ``(output, second)`` pair as (output leaves, second), checked against the
+    function's output structure."""
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise TypeError(
+            f"{name}: {rule} must return a pair (output, {second}), got {_describe(result)}"
+        )
+    out, other = result
+    out_leaves, rule_tree = tree.flatten(out)
+    if rule_tree != out_tree:
+        raise ValueError(
+            f"{name}: {rule} returned an output structured as {rule_tree}, but the function's "
+            f"output is {out_tree}; the rule's output comes first and must match it"
+        )
+    return out_leaves, other
+
+
 class custom_vjp:  # noqa: N801 - named as in JAX
     """A function with a user-defined reverse-mode rule, as ``jax.custom_vjp``.
 
@@ -128,18 +145,7 @@ class custom_vjp:  # noqa: N801 - named as in JAX
 
         def fwd(arg_leaves: list) -> tuple[list, Any]:
             result = user_fwd(*_merge(tree.unflatten(in_tree, arg_leaves), fixed, nondiff))
-            if not (isinstance(result, (tuple, list)) and len(result) == 2):
-                raise TypeError(
-                    f"{name}: fwd must return a pair (output, residuals), got {_describe(result)}"
-                )
-            out, residuals = result
-            out_leaves, fwd_tree = tree.flatten(out)
-            if fwd_tree != out_tree:
-                raise ValueError(
-                    f"{name}: fwd's output is structured as {fwd_tree}, but the function's "
-                    f"output is {out_tree}; fwd must return the function's output first"
-                )
-            return out_leaves, residuals
+            return _output_and(result, out_tree, name, "fwd", "residuals")
 
         def bwd(residuals: Any, g: list) -> list:
             cts = user_bwd(*fixed, residuals, tree.unflatten(out_tree, g))
@@ -248,7 +254,8 @@ class custom_jvp:  # noqa: N801 - named as in JAX
             fixed_now = list(fixed_leaves)
             for i, v in zip(traced, flat[:n_fixed], strict=True):
                 fixed_now[i] = v
-            return tree.unflatten(fixed_tree, fixed_now), tree.unflatten(in_tree, list(flat[n_fixed:]))
+            diff_now = tree.unflatten(in_tree, list(flat[n_fixed:]))
+            return tree.unflatten(fixed_tree, fixed_now), diff_now
 
         def fun_flat(*xs: Any) -> Any:
             fixed_now, diff_now = unpack(xs)
@@ -261,18 +268,7 @@ class custom_jvp:  # noqa: N801 - named as in JAX
             fixed_now, primals = unpack(flat_args)
             _, tangents = unpack(flat_tangents)  # tangents of nondiff values are ignored
             result = user_rule(*fixed_now, tuple(primals), tuple(tangents))
-            if not (isinstance(result, (tuple, list)) and len(result) == 2):
-                raise TypeError(
-                    f"{name}: the custom_jvp rule must return a pair (out, tangent_out), got "
-                    f"{_describe(result)}"
-                )
-            out, t_out = result
-            out_leaves, rule_tree = tree.flatten(out)
-            if rule_tree != out_tree:
-                raise ValueError(
-                    f"{name}: the rule's primal output is structured as {rule_tree}, but the "
-                    f"function's output is {out_tree}"
-                )
+            out_leaves, t_out = _output_and(result, out_tree, name, "the jvp rule", "tangent_out")
             return out_leaves, tree.leaves(t_out)
 
         outs = custom_jvp_call_p.bind(*consts, *values, call_jaxpr=call_jaxpr,
