@@ -785,6 +785,58 @@ def _build_control_flow():
              num_consts=0, num_carry=2, length=3, reverse=False, unroll=1)  # fmt: skip
 
 
+# Custom rules and checkpoint: the function as a staged jaxpr, the rules over flat lists.
+
+
+def _build_custom_calls():
+    from vfunc.primitives.custom import JVPRule, VJPBwd, VJPFwd
+
+    rng = rng_for("custom_calls")
+    x, y = rng.uniform(-2.0, 2.0, 4).astype(F32), rng.uniform(0.5, 2.0, 4).astype(F32)
+    c = np.array(1.5, F32)
+    softplus = _staged(lambda a: lax.log1p(lax.exp(a)), ((4,), F32))
+    pair = _staged(lambda a, b: (a * b, lax.sin(a)), ((4,), F32), ((4,), F32))
+    scaled = _staged(lambda k, a: a * k, ((), F32), ((4,), F32))  # k: a closed-over value
+    ref_softplus = np.log1p(np.exp(f64(x)))
+    ref_pair = [f64(x) * f64(y), np.sin(f64(x))]
+    jvp_rules = {
+        "softplus": JVPRule(lambda a, t: ([lax.log1p(lax.exp(a[0]))],
+                                          [t[0] * lax.logistic(a[0])]), "softplus"),
+        "pair": JVPRule(lambda a, t: ([a[0] * a[1], lax.sin(a[0])],
+                                      [t[0] * a[1] + a[0] * t[1], t[0] * lax.cos(a[0])]), "pair"),
+        "scaled": JVPRule(lambda a, t: ([a[0] * 1.5], [t[0] * 1.5]), "scaled"),
+    }  # fmt: skip
+    fwd_rules = {
+        "softplus": VJPFwd(lambda a: ([lax.log1p(lax.exp(a[0]))], a[0]), "softplus"),
+        "pair": VJPFwd(lambda a: ([a[0] * a[1], lax.sin(a[0])], tuple(a)), "pair"),
+        "scaled": VJPFwd(lambda a: ([a[0] * 1.5], None), "scaled"),
+    }
+    bwd_rules = {
+        "softplus": VJPBwd(lambda r, g: [g[0] * lax.logistic(r)], "softplus"),
+        "pair": VJPBwd(lambda r, g: [g[0] * r[1] + g[1] * lax.cos(r[0]), g[0] * r[0]], "pair"),
+        "scaled": VJPBwd(lambda r, g: [g[0] * 1.5], "scaled"),
+    }
+    cases = [("softplus", softplus, [x], [ref_softplus], [F32], 0),
+             ("pair", pair, [x, y], ref_pair, [F32, F32], 0),
+             ("closed_over", scaled, [c, x], [f64(x) * 1.5], [F32], 1)]  # fmt: skip
+    for name, jaxpr, args, ref, dtypes, k in cases:
+        rule = "scaled" if name == "closed_over" else name
+        add_case("custom_jvp_call", name, args, ref, dtypes, F32_TOL, call_jaxpr=jaxpr,
+                 jvp=jvp_rules[rule], num_consts=k)  # fmt: skip
+        add_case("custom_vjp_call", name, args, ref, dtypes, F32_TOL, call_jaxpr=jaxpr,
+                 fwd=fwd_rules[rule], bwd=bwd_rules[rule], num_consts=k)  # fmt: skip
+    add_case("checkpoint", "tanh_chain", [x], [np.tanh(np.tanh(f64(x)))], [F32], F32_TOL,
+             jaxpr=_staged(lambda a: lax.tanh(lax.tanh(a)), ((4,), F32)), prevent_cse=True,
+             differentiated=False)  # fmt: skip
+    add_case("checkpoint", "pair_recomputed", [x, y], ref_pair, [F32, F32], F32_TOL,
+             jaxpr=pair, prevent_cse=True, differentiated=True)  # fmt: skip
+    add_case("checkpoint", "int_operand", [x, np.array(3, I32)], [f64(x) * 3, np.array(4)],
+             [F32, I32], F32_TOL,
+             jaxpr=_staged(lambda a, n: (a * lax.convert_element_type(n, F32), n + 1),
+                           ((4,), F32), ((), I32)),
+             prevent_cse=False, differentiated=False)  # fmt: skip
+
+
 def _conv_params(nsp, strides=None, padding=None, ld=None, rd=None, groups=1):
     return {
         "window_strides": tuple(strides or (1,) * nsp),
@@ -859,6 +911,7 @@ with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_sorting()
     _build_dot()
     _build_control_flow()
+    _build_custom_calls()
     _build_conv()
 
 ALL_CASES = [case for cases in EXAMPLES.values() for case in cases]
