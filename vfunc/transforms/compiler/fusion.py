@@ -12,7 +12,10 @@ and on disk by numba (the generated module is written to the cache directory, so
 process loads machine code instead of compiling).
 
 Transcendental functions come from ``fastmath`` when available: numba's libm calls (``math.tanh``)
-do not vectorize, and a fused loop calling them is slower than numpy.
+do not vectorize, and a fused loop calling them is slower than numpy. ``fastmath``'s sin/cos
+reduce arguments up to 1.3e10 only: a kernel using them counts larger finite arguments in its
+vectorized loop and, if there are any, computes everything again with libm's sin/cos, so fused
+results agree with NumPy over the whole float range.
 """
 
 from __future__ import annotations
