@@ -465,3 +465,17 @@ def test_checkpoint_with_static_argnums_and_closure_over_traced_value():
             num_w = (float(loss(x64, w64 + dx)) - float(loss(x64, w64 - dx))) / (2 * eps)
             assert math.isclose(float(gx[k]), num_x, rel_tol=1e-6)
             assert math.isclose(float(gw[k]), num_w, rel_tol=1e-6)
+
+
+def test_checkpoint_of_a_constant_input_closing_over_parameters_still_rematerializes():
+    # The first layer of a network sees the data (a constant) and closes over the weights.
+    w = vnp.asarray([0.5, -1.5, 2.0])
+    x = vnp.asarray([1.0, 2.0, 3.0])
+
+    def loss(w):
+        return vfunc.checkpoint(lambda v: vnp.tanh(v * w))(x).sum()
+
+    jaxpr = vfunc.make_jaxpr(vfunc.grad(loss))(w)
+    assert "differentiated=True" in str(jaxpr)
+    want = (1 - np.tanh(np.asarray(x) * np.asarray(w)) ** 2) * np.asarray(x)
+    np.testing.assert_allclose(np.asarray(vfunc.grad(loss)(w)), want, rtol=1e-6)

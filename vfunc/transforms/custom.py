@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vfunc import tree
-from vfunc.core import ShapeDtypeStruct, Tracer, find_top_trace
+from vfunc.core import ShapeDtypeStruct, Tracer, _state, find_top_trace
 from vfunc.primitives import control_flow as cf
 from vfunc.primitives.custom import (
     JVPRule,
@@ -304,7 +304,9 @@ def checkpoint(
     def remat_fun(*args: Any) -> Any:
         diff, fixed = _split_nondiff(args, static)
         leaves, in_tree = tree.flatten(diff)
-        if find_top_trace(leaves) is None:
+        # Any active transformation, not only the arguments': a layer applied to a constant
+        # input may close over parameters being differentiated, and must still rematerialize.
+        if find_top_trace(leaves) is None and not _state.stack:
             return fun(*args)
         values = [_as_value(x) for x in leaves]
 
