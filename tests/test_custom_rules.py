@@ -479,3 +479,19 @@ def test_checkpoint_of_a_constant_input_closing_over_parameters_still_rematerial
     assert "differentiated=True" in str(jaxpr)
     want = (1 - np.tanh(np.asarray(x) * np.asarray(w)) ** 2) * np.asarray(x)
     np.testing.assert_allclose(np.asarray(vfunc.grad(loss)(w)), want, rtol=1e-6)
+
+
+def test_custom_vjp_bwd_none_inside_a_pytree_cotangent():
+    @vfunc.custom_vjp
+    def prod(d):
+        return d["a"] * d["b"]
+
+    prod.defvjp(lambda d: (prod(d), d), lambda d, g: ({"a": g * d["b"], "b": None},))
+    g = vfunc.grad(prod)({"a": 2.0, "b": 3.0})
+    assert float(g["a"]) == 3.0 and float(g["b"]) == 0.0
+    g = vfunc.jit(vfunc.grad(lambda d: lax.scan(lambda c, _: (c, prod(d)), 0.0, None,
+                                                length=2)[1].sum()))({"a": 2.0, "b": 3.0})
+    assert float(g["a"]) == 6.0 and float(g["b"]) == 0.0
+    prod.defvjp(lambda d: (prod(d), d), lambda d, g: ({"a": g * d["b"]},))
+    with pytest.raises(ValueError, match="structured as"):
+        vfunc.grad(prod)({"a": 2.0, "b": 3.0})

@@ -14,6 +14,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import optree
+
 from vfunc import tree
 from vfunc.core import ShapeDtypeStruct, Tracer, _state, find_top_trace
 from vfunc.primitives import control_flow as cf
@@ -72,6 +74,26 @@ def _output_and(result: Any, out_tree: Any, name: str, rule: str, second: str) -
             f"output is {out_tree}; the rule's output comes first and must match it"
         )
     return out_leaves, other
+
+
+def _cotangent_leaves(name: str, k: int, ct: Any, arg: Any) -> list:
+    """bwd's cotangent for argument ``k`` as one entry per leaf of ``arg``; None (a zero, as
+    JAX allows) may stand for the whole argument or any part of it."""
+    arg_tree = tree.structure(arg)
+    ct_leaves, ct_tree = tree.flatten(ct)
+    if ct_tree == arg_tree:
+        return ct_leaves
+    try:  # None subtrees: each stands for every leaf below it
+        leaves = optree.broadcast_prefix(ct, arg, none_is_leaf=True, namespace=tree.NAMESPACE)
+    except ValueError:
+        leaves = None
+    arrays = [x for x in leaves or [] if x is not None]
+    if leaves is None or len(leaves) != arg_tree.num_leaves or len(arrays) != len(ct_leaves):
+        raise ValueError(
+            f"{name}: bwd returned a cotangent structured as {ct_tree} for argument {k}, which "
+            f"is structured as {arg_tree} (None may stand for a zero part)"
+        )
+    return leaves
 
 
 class custom_vjp:  # noqa: N801 - named as in JAX
@@ -140,7 +162,7 @@ class custom_vjp:  # noqa: N801 - named as in JAX
     def _rules(self, name: str, in_tree: Any, out_tree: Any, fixed: list, values: list):
         user_fwd, user_bwd, nondiff = self.fwd, self.bwd, self.nondiff_argnums
         n_diff = in_tree.num_children
-        arg_trees = [tree.structure(a) for a in tree.unflatten(in_tree, list(values))]
+        args = tree.unflatten(in_tree, list(values))
         shapes = [v.shape for v in values]
 
         def fwd(arg_leaves: list) -> tuple[list, Any]:
@@ -155,17 +177,8 @@ class custom_vjp:  # noqa: N801 - named as in JAX
                     f"argument ({n_diff}, structured as {in_tree}), got {_describe(cts)}"
                 )
             flat: list = []
-            for k, (ct, arg_tree) in enumerate(zip(cts, arg_trees, strict=True)):
-                if ct is None:  # a zero cotangent for the whole argument, as JAX allows
-                    flat.extend([None] * arg_tree.num_leaves)
-                    continue
-                ct_leaves, ct_tree = tree.flatten(ct)
-                if ct_tree != arg_tree:
-                    raise ValueError(
-                        f"{name}: bwd returned a cotangent structured as {ct_tree} for "
-                        f"argument {k}, which is structured as {arg_tree}"
-                    )
-                flat.extend(ct_leaves)
+            for k, (ct, arg) in enumerate(zip(cts, args, strict=True)):
+                flat.extend(_cotangent_leaves(name, k, ct, arg))
             out = []
             for ct, shape in zip(flat, shapes, strict=True):
                 if ct is not None:
