@@ -495,3 +495,22 @@ def test_custom_vjp_bwd_none_inside_a_pytree_cotangent():
     prod.defvjp(lambda d: (prod(d), d), lambda d, g: ({"a": g * d["b"]},))
     with pytest.raises(ValueError, match="structured as"):
         vfunc.grad(prod)({"a": 2.0, "b": 3.0})
+
+
+def test_rule_closing_over_a_value_of_a_finished_staging_is_explained():
+    # Defined inside a scan body, the rules close over the body's x; they run only when the
+    # scan is differentiated, after the body's staging has finished (JAX has the same limit).
+    from vfunc.errors import UnexpectedTracerError
+
+    def step(c, x):
+        @vfunc.custom_vjp
+        def f(v):
+            return v * x
+
+        f.defvjp(lambda v: (v * x, None), lambda _, g: (g * x,))
+        return f(c), None
+
+    xs = vnp.asarray([1.0, 2.0])
+    assert float(lax.scan(step, 1.0, xs)[0]) == 2.0  # evaluating is fine
+    with pytest.raises(UnexpectedTracerError, match="Pass the value to the custom function"):
+        vfunc.grad(lambda c0: lax.scan(step, c0, xs)[0])(1.0)

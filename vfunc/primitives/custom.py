@@ -40,6 +40,7 @@ from vfunc.core import (
     eval_jaxpr,
     wrap_numpy,
 )
+from vfunc.errors import UnexpectedTracerError
 from vfunc.primitives import control_flow as cf
 
 # ----------------------------------------------------------------------------------------------
@@ -169,6 +170,24 @@ def _add_tangents(a: list, b: list) -> list:
 
 
 # ----------------------------------------------------------------------------------------------
+# The rules: Python callables over flat lists
+
+
+def _run_rule(rule: Any, what: str, *args: Any) -> Any:
+    """``rule.fn(*args)``, explaining the one way a rule fails only here: it reads a traced value
+    of a transformation that finished before the rule ran."""
+    try:
+        return rule.fn(*args)
+    except UnexpectedTracerError as err:
+        raise UnexpectedTracerError(
+            f"{rule.name}: its {what} uses a traced value it closes over, from a transformation "
+            "that has finished: the function was staged (in a loop or cond body, or jit) and its "
+            "rule runs later, when that is differentiated or batched. Pass the value to the "
+            f"custom function as an argument instead of closing over it. ({err})"
+        ) from err
+
+
+# ----------------------------------------------------------------------------------------------
 # custom_jvp_call[call_jaxpr jvp num_consts] *consts *args
 
 
@@ -185,7 +204,7 @@ class JVPRule:
         self.name = name
 
     def __call__(self, args: list, tangents: list) -> tuple[list, list]:
-        return self.fn(args, tangents)
+        return _run_rule(self, "jvp rule", args, tangents)
 
     def batched(self, size: int, dims: Sequence[int | None]) -> JVPRule:
         """The rule applied to every member of a batch (arguments batched along ``dims``)."""
@@ -336,7 +355,7 @@ class VJPFwd:
         self.name = name
 
     def __call__(self, args: list) -> tuple[list, Any]:
-        return self.fn(args)
+        return _run_rule(self, "fwd", args)
 
     def batched(self, size: int, dims: Sequence[int | None]) -> VJPFwd:
         from vfunc.transforms.batching import vmap
@@ -361,7 +380,7 @@ class VJPBwd:
         self.name = name
 
     def __call__(self, residuals: Any, cts: list) -> list:
-        return self.fn(residuals, cts)
+        return _run_rule(self, "bwd", residuals, cts)
 
     def batched(self, size: int, dims: Sequence[int | None]) -> VJPBwd:
         from vfunc import lax
