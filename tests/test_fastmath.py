@@ -530,3 +530,22 @@ def test_beyond_sin_cos_marks_finite_arguments_past_the_range():
         x = np.array([0.0, 1e10, 1.3e10, 1.31e10, -2e10, np.inf, -np.inf, np.nan], dtype=dtype)
         got = [fm.beyond_sin_cos(v) for v in x]
         assert got == [0, 0, 0, 1, 1, 0, 0, 0]
+
+
+def test_fused_sin_cos_with_broadcast_operands_and_huge_rows():
+    # A broadcast operand makes the kernel loop over both axes (not flat); rows meeting a huge
+    # argument are redone with libm, the others stay on the vectorized path.
+    import vfunc
+    import vfunc.numpy as vnp
+
+    rng = np.random.default_rng(5)
+    a = rng.uniform(-3, 3, (512, 256)).astype(np.float32)
+    b = rng.uniform(-3, 3, 256).astype(np.float32)
+    a[7, 3] = 3e25
+    a[300, :] = -1e15
+    jf = vfunc.jit(lambda u, v: vnp.cos(u + v) * vnp.sin(u + v))
+    got = np.asarray(jf(vnp.asarray(a), vnp.asarray(b)))
+    source = jf.lower(vnp.asarray(a), vnp.asarray(b)).compile().as_text()
+    assert "fused" in source and "for i1 in" in source and "math.sin" in source, source
+    s = (a + b).astype(np.float64)
+    np.testing.assert_allclose(got, np.cos(s) * np.sin(s), rtol=1e-5, atol=2e-6)

@@ -236,6 +236,8 @@ def _small_integer(var: Any) -> int | None:
 # fastmath functions correct on part of the range only, with the test telling the arguments
 # beyond it and the libm expression (over a float64 argument) the kernel falls back to there.
 _PARTIAL = {"sin": ("fm.beyond_sin_cos", "math.sin"), "cos": ("fm.beyond_sin_cos", "math.cos")}
+# Elements per block of a flat kernel using them: a block meeting such an argument is redone.
+_PARTIAL_BLOCK = 4096
 
 
 def _expression(eqn: JaxprEqn, args: list[str], exact: bool = False) -> str:
@@ -279,25 +281,45 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
         if var.aval.shape == () and flat:
             scalars.append(f"    {p}_s = {p}[0]")
             env[var] = f"{p}_s"
-    if flat:
-        index = "i"
-        loop = [f"    for i in {'prange' if parallel else 'range'}({outs[0]}.shape[0]):"]
-        indent = "        "
-    else:
-        names = [f"i{d}" for d in range(ndim)]
-        index = ", ".join(names)
-        loop = []
-        for d, n in enumerate(names):
-            rng = "prange" if (d == 0 and parallel) else "range"
-            loop.append("    " * (d + 1) + f"for {n} in {rng}({outs[0]}.shape[{d}]):")
+    rng0 = "prange" if parallel else "range"
+    names = ["i"] if flat else [f"i{d}" for d in range(ndim)]
+    index = ", ".join(names)
+    partial = _partial_args(cluster)
+    arrays = {p: p for p in params + outs}  # how the loop body names each array
+    if partial and len(names) == 1:
+        # Blocks of the one axis: each block counts the sin/cos arguments fastmath cannot
+        # reduce and, if it met any, runs again with libm; the other blocks stay vectorized.
+        # The body loops over views of the block from 0 (an offset range does not vectorize).
+        size, b = f"{outs[0]}.shape[0]", _PARTIAL_BLOCK
+        outer = [f"    for blk in {rng0}(({size} + {b - 1}) // {b}):",
+                 f"        lo = blk * {b}", f"        hi = min(lo + {b}, {size})"]  # fmt: skip
+        for var, p in zip([*cluster.inputs, *cluster.outputs], params + outs, strict=True):
+            if var not in env:
+                outer.append(f"        {p}_b = {p}[lo:hi]")
+                arrays[p] = f"{p}_b"
+        outer.append("        beyond = 0")
+        inner = [f"        for {names[0]} in range(hi - lo):"]
+        indent = " " * 12
+    elif partial:  # the same with one row of the first axis as the block
+        outer = [f"    for i0 in {rng0}({outs[0]}.shape[0]):", "        beyond = 0"]
+        inner = [
+            "    " * (d + 1) + f"for i{d} in range({outs[0]}.shape[{d}]):" for d in range(1, ndim)
+        ]
         indent = "    " * (ndim + 1)
+    else:
+        outer = [
+            "    " * (d + 1) + f"for {n} in {rng0 if d == 0 else 'range'}({outs[0]}.shape[{d}]):"
+            for d, n in enumerate(names)
+        ]
+        inner = []
+        indent = "    " * (len(names) + 1)
 
     def body(exact: bool) -> list[str]:
         local_env = dict(env)
         lines = []
         for var, p in zip(cluster.inputs, params, strict=True):
             if var not in local_env:
-                lines.append(f"{indent}{p}_v = {p}[{index}]")
+                lines.append(f"{indent}{p}_v = {arrays[p]}[{index}]")
                 local_env[var] = f"{p}_v"
         counted = set()
         for counter, eqn in enumerate(cluster.eqns):
@@ -313,23 +335,17 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
             lines.append(f"{indent}{local} = {_constructor(var.aval.dtype)}({expr})")
             local_env[var] = local
         for var, o in zip(cluster.outputs, outs, strict=True):
-            lines.append(f"{indent}{o}[{index}] = {local_env[var]}")
+            lines.append(f"{indent}{arrays[o]}[{index}] = {local_env[var]}")
         return lines
 
     decorator = (
         f"@numba.njit(parallel={parallel}, fastmath={{'contract', 'nsz'}}, cache=True, "
         "error_model='numpy')"
     )
-    code = [decorator, f"def {name}({', '.join(params + outs)}):", *scalars]
-    if not _partial_args(cluster):
-        code += [*loop, *body(False)]
-    else:
-        # The vectorized loop counts the sin/cos arguments fastmath cannot reduce (an add
-        # reduction, which vectorizes); when there are any, the whole cluster runs again with
-        # libm's sin/cos. Rare (|x| > 1.3e10), and exact wherever it happens.
-        again = [line.replace("prange(", "range(") for line in loop]
-        code += ["    beyond = 0", *loop, *body(False), "    if beyond:"]
-        code += ["    " + line for line in again + body(True)]
+    code = [decorator, f"def {name}({', '.join(params + outs)}):", *scalars, *outer, *inner]
+    code += body(False)
+    if partial:  # the block again, exactly (rare: only blocks holding |x| > 1.3e10)
+        code += ["        if beyond:", *["    " + line for line in inner + body(True)]]
     return "\n".join(code), flat
 
 
