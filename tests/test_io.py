@@ -181,14 +181,19 @@ def test_like_accepts_shape_dtype_structs_and_numpy(tmp_path):
 def test_python_scalar_template_rejects_array(tmp_path):
     path = str(tmp_path / "p.safetensors")
     io.save(path, {"step": vnp.ones(2)})
-    with pytest.raises(ValueError, match="'step': float32\\[2\\] in the file, like wants a Python int"):
+    expected = r"'step': float32\[2\] in the file, like wants a Python int"
+    with pytest.raises(ValueError, match=expected):
         io.load(path, like={"step": 0})
 
 
 @pytest.mark.parametrize(
     "tree, error, match",
     [
-        ({"a.b": vnp.ones(1), "a": {"b": vnp.ones(1)}}, ValueError, r"\['a'\]\['b'\] and \['a.b'\] would both"),
+        (
+            {"a.b": vnp.ones(1), "a": {"b": vnp.ones(1)}},
+            ValueError,
+            r"\['a'\]\['b'\] and \['a.b'\] would both",
+        ),
         (vnp.ones(2), ValueError, "single leaf"),
         ({"s": "text"}, TypeError, "'s' is a str; only arrays and numbers"),
         ({"c": np.ones(2, np.complex128)}, TypeError, "complex128.*cast to complex64"),
@@ -240,7 +245,7 @@ def test_keys_select_tensors_and_read_only_those(tmp_path, monkeypatch):
     io.save(path, {"layers": [{"w": vnp.ones(2), "b": vnp.zeros(2)}, {"w": vnp.full(2, 3.0)}]})
     read = []
     original = fmt.iter_arrays
-    monkeypatch.setattr(fmt, "iter_arrays", lambda h, names: read.extend(names) or original(h, names))
+    monkeypatch.setattr(fmt, "iter_arrays", lambda h, n: read.extend(n) or original(h, n))
     out = io.load(path, keys=["layers.1", "layers.0.b"])
     assert sorted(read) == ["layers.0.b", "layers.1.w"]
     np.testing.assert_array_equal(out["layers"]["1"]["w"], [3.0, 3.0])
@@ -256,7 +261,8 @@ def test_keys_select_tensors_and_read_only_those(tmp_path, monkeypatch):
 def test_open_file_is_lazy_and_memory_mapped(tmp_path):
     path = str(tmp_path / "lazy.safetensors")
     big = np.arange(1000, dtype=np.float32)
-    io.save(path, {"big": big, "small": vnp.asarray(np.array([1, 2], np.int32))}, metadata={"k": "v"})
+    small = vnp.asarray(np.array([1, 2], np.int32))
+    io.save(path, {"big": big, "small": small}, metadata={"k": "v"})
     with io.open_file(path) as f:
         assert f.keys() == ["big", "small"] and len(f) == 2 and "big" in f and list(f) == f.keys()
         assert f.shape("big") == (1000,) and f.dtype("small") == np.int32
@@ -474,7 +480,9 @@ def damaged(draw) -> bytes:
     return bytes(content)
 
 
-@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(content=damaged())
 def test_fuzzed_files_raise_only_documented_errors(tmp_path, content):
     path = write(tmp_path, content, "fuzz.safetensors")

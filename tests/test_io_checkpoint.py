@@ -40,7 +40,9 @@ def train_state(step: int) -> dict:
     value = float(step)
     return {
         "model": {"w": vnp.full((3, 2), value), "b": vnp.full((2,), value)},
-        "opt": OptState({"w": vnp.full((3, 2), -value)}, {"w": vnp.zeros((3, 2))}, vnp.asarray(step)),
+        "opt": OptState(
+            {"w": vnp.full((3, 2), -value)}, {"w": vnp.zeros((3, 2))}, vnp.asarray(step)
+        ),
         "key": vnp.asarray(np.array([0, step], np.uint32)),
         "step": step,
     }

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.usefixtures("x64_off")
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "io")
 NET = os.path.join(FIXTURES, "torch_net.safetensors")
+DATA_PARALLEL = os.path.join(FIXTURES, "torch_dataparallel.safetensors")
 REF = dict(np.load(os.path.join(FIXTURES, "torch_net_io.npz")))
 KEYS = sorted(k[4:] for k in REF if k.startswith("f32/"))
 
@@ -90,7 +91,7 @@ def test_16_bit_files_load_as_float32_with_torch_values(name):
 
 def test_strip_prefix_of_data_parallel_files():
     model = {"fc1.weight": vnp.zeros((8, 4)), "fc1.bias": vnp.zeros(8)}
-    path = os.path.join(FIXTURES, "torch_dataparallel.safetensors")
+    path = DATA_PARALLEL
     with pytest.raises(ValueError, match=r"missing from the file: \['fc1.bias', 'fc1.weight'\]"):
         io.load_state_dict(model, path)
     loaded = io.load_state_dict(model, path, map=[io.StripPrefix("module.")])
@@ -119,7 +120,9 @@ def test_split_fused_qkv_transpose_rename_and_report():
     fused_w = REF["f32/qkv.weight"]
     np.testing.assert_array_equal(loaded["k.w"], fused_w[8:16].T)
     np.testing.assert_array_equal(loaded["v.b"], REF["f32/qkv.bias"][16:])
-    back = {k.replace(".w", ".weight").replace(".b", ".bias"): np.asarray(v) for k, v in loaded.items()}
+    back = {
+        k.replace(".w", ".weight").replace(".b", ".bias"): np.asarray(v) for k, v in loaded.items()
+    }
     for key in ("fc1.weight", "out.weight", "q.weight", "k.weight", "v.weight"):
         back[key] = back[key].T
     np.testing.assert_allclose(forward(back, REF["x"]), REF["y"], rtol=1e-5, atol=1e-6)
@@ -186,9 +189,9 @@ def test_mismatches_are_listed_together_even_when_not_strict():
 @pytest.mark.parametrize(
     "rules, error, match",
     [
-        ([io.Rename(r"\.(weight|bias)$", "")], ValueError, "maps both 'bn.bias' and 'bn.weight' to 'bn'"),
+        ([io.Rename(r"\.(weight|bias)$", "")], ValueError, "maps both 'bn.bias' and 'bn.weight'"),
         ([io.Split(r"fc1\.weight", ("a", "b", "c"))], ValueError, "axis 0 does not split in 3"),
-        ([io.Split(r"fc1\.weight", ("a", "b"), sizes=(1, 2))], ValueError, r"sizes \(1, 2\) must be 2 summing to 8"),
+        ([io.Split(r"fc1\.weight", ("a", "b"), sizes=(1, 2))], ValueError, r"\(1, 2\) must be 2"),
         ([io.Split(r"fc1\.weight", ("a", "b"), axis=2)], ValueError, "axis 2 is out of range"),
         ([io.Transpose(r"fc1\.bias", (1, 0))], ValueError, r"on 'fc1.bias' \(shape \(8,\)\)"),
         ([io.Transpose(r"fc1\.weight", (0, 0))], ValueError, "axes must permute 0..1"),
@@ -280,4 +283,4 @@ def test_nn_module_round_trip_through_a_file(tmp_path):
         np.testing.assert_array_equal(np.asarray(value), REF[f"f32/{key}"], err_msg=key)
     assert report.missing == [] and report.unexpected == []
     with pytest.raises(ValueError, match="missing from the file"):
-        io.load_state_dict(torch_like_net(), os.path.join(FIXTURES, "torch_dataparallel.safetensors"))
+        io.load_state_dict(torch_like_net(), DATA_PARALLEL)

@@ -89,7 +89,9 @@ def save_checkpoint(
     try:
         header_info = json.dumps({"step": step, "metadata": metadata}, allow_nan=False)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{op}: metadata must be JSON-encodable, got {metadata!r:.200} ({err})") from None
+        raise TypeError(
+            f"{op}: metadata must be JSON-encodable, got {metadata!r:.200} ({err})"
+        ) from None
     flat, _, _ = flatten_keys(state, op)
     arrays = {key: as_saveable(key, leaf, op) for key, leaf in flat.items()}
     directory = os.fspath(directory)
@@ -102,7 +104,8 @@ def save_checkpoint(
 
 def _named_steps(directory: str) -> list[int]:
     """Steps of the files named like checkpoints, ascending (complete or not)."""
-    return sorted(int(m.group(1)) for name in fmt.iter_dir(directory) if (m := _NAME.fullmatch(name)))
+    matches = (_NAME.fullmatch(name) for name in fmt.iter_dir(directory))
+    return sorted(int(m.group(1)) for m in matches if m)
 
 
 def _prune(directory: str, keep: int | None, just_saved: int) -> None:

@@ -183,7 +183,9 @@ def _tensor_info(path: str, name: str, entry: Any, data_start: int) -> TensorInf
     if code not in _STORAGE:
         raise _fault(path, f"{where}: unknown dtype {code!r:.50}")
     if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-        raise _fault(path, f"{where}: shape must be a list of non-negative ints, got {shape!r:.200}")
+        raise _fault(
+            path, f"{where}: shape must be a list of non-negative ints, got {shape!r:.200}"
+        )  # fmt: skip
     if not (
         isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)
         and 0 <= offsets[0] <= offsets[1]

@@ -197,9 +197,9 @@ def fits(entry: Entry, want: Want) -> bool:
 
 
 def describe(entry: Entry) -> str:
-    """`F64 float64[3, 4]`-style text for messages."""
-    code = f"{entry.code} as " if entry.code and entry.dtype.name.upper()[0] != entry.code[0] else ""
-    return f"{code}{entry.dtype.name}{list(entry.shape)}"
+    """`float64[3, 4]`-style text for messages; `BF16 as float32[3]` for widened tensors."""
+    widened = entry.code in ("F16", "BF16") and entry.dtype == np.float32
+    return f"{entry.code + ' as ' if widened else ''}{entry.dtype.name}{list(entry.shape)}"
 
 
 def finish(array: np.ndarray, want: Want | None, key: str, where: str) -> Any:

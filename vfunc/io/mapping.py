@@ -162,7 +162,8 @@ class Split(Rule):
                 raise _shape_error(self, key, entry, f"axis {axis} does not split in {parts}")
             sizes = (extent // parts,) * parts
         if len(sizes) != parts or sum(sizes) != extent:
-            raise _shape_error(self, key, entry, f"sizes {sizes} must be {parts} summing to {extent}")
+            why = f"sizes {sizes} must be {parts} summing to {extent}"
+            raise _shape_error(self, key, entry, why)
         out, start = [], 0
         for i, (template, size) in enumerate(zip(self.into, sizes, strict=True)):
             index = (slice(None),) * axis + (slice(start, start + size),)
@@ -215,9 +216,11 @@ class MappingReport:
         for key, actions in self.actions.items():
             lines.append(f"  {self.sources[key]} -> {key}: {', '.join(actions)}")
         for label, items in [
-            ("dropped", self.dropped), ("rules that matched nothing", self.unused_rules),
-            ("missing (kept as they were)", self.missing), ("unexpected (ignored)", self.unexpected),
-        ]:  # fmt: skip
+            ("dropped", self.dropped),
+            ("rules that matched nothing", self.unused_rules),
+            ("missing (kept as they were)", self.missing),
+            ("unexpected (ignored)", self.unexpected),
+        ]:
             if items:
                 lines.append(f"{label}: {items}")
         return "\n".join(lines)
@@ -241,7 +244,9 @@ def _rules(spec: MapSpec) -> list[Rule]:
     return rules
 
 
-def apply_rules(entries: Mapping[str, Entry], spec: MapSpec) -> tuple[dict[str, Entry], MappingReport]:
+def apply_rules(
+    entries: Mapping[str, Entry], spec: MapSpec
+) -> tuple[dict[str, Entry], MappingReport]:
     """Apply mapping rules, in order, to every key of `entries` (nothing is read).
 
     Raises:
@@ -333,7 +338,8 @@ def save_state_dict(
     Raises:
         TypeError, ValueError: as `save`; ValueError also for a rule that does not fit.
     """
-    arrays = {k: as_saveable(k, v, "save_state_dict") for k, v in state_dict_of(model, "save_state_dict").items()}
+    op = "save_state_dict"
+    arrays = {k: as_saveable(k, v, op) for k, v in state_dict_of(model, op).items()}
     entries = {k: Entry(k, a.shape, a.dtype) for k, a in arrays.items()}
     mapped, report = apply_rules(entries, map)
     out = {}
