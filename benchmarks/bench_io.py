@@ -31,7 +31,7 @@ from safetensors.numpy import load_file, save_file
 
 import vfunc
 import vfunc.numpy as vnp
-from vfunc import io, tree
+from vfunc import io
 
 try:
     import torch
@@ -50,11 +50,14 @@ def make_state(params: int, layers: int) -> dict[str, Any]:
 
 
 def time_round_robin(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, list[float]]:
-    """Wall times of each function; the functions take turns, so a slow spell of the shared
-    disk hits them all alike instead of one, each starting from a clean page cache."""
+    """Wall times of each function; the functions take turns in a rotating order, so a slow
+    spell of the shared disk hits them all alike, each starting from a clean page cache."""
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
+    names = list(fns)
+    for round_ in range(repeat):
+        # Each round starts with the next function: none is always first after the sync.
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            fn = fns[name]
             # Flush every dirty page first: otherwise the next fsync (ours or a peer's) also
             # waits for the data an earlier, unsynced save left behind.
             os.sync()

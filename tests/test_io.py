@@ -228,6 +228,12 @@ def test_strided_arrays_are_saved_by_value(tmp_path):
     np.testing.assert_array_equal(theirs["a"], base.T)
 
 
+def test_save_into_a_missing_folder_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="the folder .*nope does not exist"):
+        io.save(str(tmp_path / "nope" / "x.safetensors"), {"x": vnp.ones(1)})
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 def test_saved_file_has_normal_permissions(tmp_path):
     path = str(tmp_path / "p.safetensors")
     io.save(path, {"a": vnp.ones(1)})
@@ -301,6 +307,7 @@ def test_failed_write_leaves_previous_file_and_no_temporaries(tmp_path, monkeypa
     np.testing.assert_array_equal(io.load(path)["x"], np.ones(3))
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/fd")
 def test_write_fsyncs_file_then_renames_then_fsyncs_folder(tmp_path, monkeypatch):
     events = []
     real_fsync, real_replace = os.fsync, os.replace

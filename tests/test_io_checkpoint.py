@@ -26,6 +26,7 @@ from vfunc import io
 
 pytest.importorskip("safetensors.numpy")
 pytestmark = pytest.mark.usefixtures("x64_off")
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork semantics")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -192,6 +193,7 @@ def check_restorable(folder) -> int:
     return step
 
 
+@posix_only
 def test_killed_writers_never_leave_a_torn_checkpoint(tmp_path):
     folder = tmp_path / "ckpt"
     rng = random.Random(0)
@@ -210,6 +212,7 @@ def test_killed_writers_never_leave_a_torn_checkpoint(tmp_path):
     assert start > 5
 
 
+@posix_only
 @pytest.mark.parametrize("mode", ["before_fsync", "before_replace", "before_dir_fsync"])
 def test_death_at_each_point_of_the_write_protocol(tmp_path, mode):
     folder = tmp_path / "ckpt"

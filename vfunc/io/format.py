@@ -331,6 +331,8 @@ def write_file(
     st = _safetensors_numpy()
     path = os.fspath(path)
     folder, base = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
     scratch = os.path.join(folder, f".{base}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(scratch)  # mode 0o777 less the umask: tells the mode a new file should get
     try:

@@ -11,7 +11,17 @@ import numpy as np
 from vfunc import tree
 from vfunc.core import Array
 from vfunc.io import format as fmt
-from vfunc.io.keys import Entry, as_saveable, fill, finish, flatten_keys, nest, select, want_of
+from vfunc.io.keys import (
+    Entry,
+    as_saveable,
+    fill,
+    finish,
+    flatten_keys,
+    materialise,
+    nest,
+    select,
+    want_of,
+)
 
 PathLike = str | os.PathLike
 
@@ -144,8 +154,6 @@ def load(
     if keys is not None:
         entries = {k: entries[k] for k in select(entries, keys, where)}
     if like is None:
-        from vfunc.io.keys import materialise
-
         values = materialise(entries, list(entries), file_reader(header), None, where)
         return values if flat else nest(values, where)
     leaves, treedef, order = flatten_keys(like, "load")
