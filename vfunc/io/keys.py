@@ -17,6 +17,7 @@ import numpy as np
 
 from vfunc import dtypes, tree
 from vfunc.core import Array, ArrayImpl, wrap_numpy
+from vfunc.io.format import save_dtype_code
 
 Reader = Callable[[list[str]], Iterator[tuple[str, np.ndarray]]]
 
@@ -134,8 +135,6 @@ def as_saveable(key: str, leaf: Any, op: str) -> np.ndarray:
     Raises:
         TypeError: the leaf is a traced value, not numeric, or of a dtype safetensors lacks.
     """
-    from vfunc.io.format import save_dtype_code
-
     if isinstance(leaf, Array) and not isinstance(leaf, ArrayImpl):
         raise TypeError(
             f"{op}: {key!r} is a traced value (inside jit/grad/vmap); save concrete arrays, "

@@ -13,6 +13,7 @@ from vfunc.core import Array
 from vfunc.io import format as fmt
 from vfunc.io.keys import (
     Entry,
+    Reader,
     as_saveable,
     fill,
     finish,
@@ -87,7 +88,7 @@ def header_entries(header: fmt.Header) -> dict[str, Entry]:
     }
 
 
-def file_reader(header: fmt.Header):
+def file_reader(header: fmt.Header) -> Reader:
     """A `Reader` of the tensors of `header`'s file."""
 
     def read(names: list[str]) -> Iterator[tuple[str, np.ndarray]]:
