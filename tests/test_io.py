@@ -521,3 +521,42 @@ def test_fuzz_base_file_is_valid(tmp_path):
     np.testing.assert_array_equal(out["b"], [1.0, 2.0])
     np.testing.assert_array_equal(out["m"], [True, False, True])
     assert float(out["h"]["x"]) == 1.5 and int(out["n"][0]) == 5
+
+
+DTYPE_CODES = ["F32", "F16", "BF16", "I64", "I32", "U8", "BOOL", "C64", "F8_E5M2", "X", 7, None]
+
+
+@st.composite
+def random_headers(draw) -> tuple[dict, int]:
+    """Headers whose claims are plausible but often wrong: sizes, offsets, dtypes, shapes."""
+    header, offset = {}, 0
+    for i in range(draw(st.integers(0, 4))):
+        shape = draw(st.lists(st.integers(-1, 4), max_size=3))
+        code = draw(st.sampled_from(DTYPE_CODES))
+        itemsize = {"F32": 4, "I32": 4, "I64": 8, "C64": 8, "U8": 1, "BOOL": 1}.get(code, 2)
+        size = int(np.prod([max(d, 0) for d in shape])) * itemsize
+        start = offset + draw(st.sampled_from([0, 0, 0, -2, 1]))
+        stop = start + size + draw(st.sampled_from([0, 0, 0, 1, -1]))
+        header[f"t{i}"] = {"dtype": code, "shape": shape, "data_offsets": [start, stop]}
+        offset = max(offset, stop)
+    return header, max(offset + draw(st.sampled_from([0, 0, -1, 3])), 0)
+
+
+@settings(
+    max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=random_headers())
+def test_random_headers_load_or_raise_format_error(tmp_path, case):
+    header, data_size = case
+    path = write(tmp_path, raw_file(header, bytes(data_size)), "hdr.safetensors")
+    try:
+        flat = io.load(path, flat=True)
+    except io.FormatError:
+        return
+    # Accepted: then every claim held, and the tensors tile the data exactly.
+    assert sorted(flat) == sorted(header)
+    ends = sorted(tuple(e["data_offsets"]) for e in header.values())
+    assert all(a[1] == b[0] for a, b in zip(ends, ends[1:], strict=False))
+    assert (ends[-1][1] if ends else 0) == data_size
+    for key, entry in header.items():
+        assert flat[key].shape == tuple(entry["shape"])
