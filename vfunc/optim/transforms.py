@@ -508,7 +508,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
         e_g = _moment("scale_by_adadelta", "e_g", updates, state.e_g, rho, 2)
         updates = map_checked(
             "scale_by_adadelta",
-            ("updates", "state.e_x"),
+            ("updates", "e_g", "state.e_x"),
             lambda g, cur, prev: vnp.sqrt(prev + eps) / vnp.sqrt(cur + eps) * g,
             updates,
             e_g,
