@@ -303,8 +303,11 @@ def test_zero_nans_and_ema():
     np.testing.assert_allclose(np.asarray(u), [2.5 / 0.75], rtol=1e-6)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("vfunc.random") is None,
-                    reason="vfunc.random not merged yet")  # fmt: skip
+NEEDS_RANDOM = pytest.mark.skipif(importlib.util.find_spec("vfunc.random") is None,
+                                  reason="vfunc.random is not merged yet")  # fmt: skip
+
+
+@NEEDS_RANDOM
 def test_add_noise_variance_and_determinism():
     from vfunc import random
 
@@ -317,6 +320,23 @@ def test_add_noise_variance_and_determinism():
     assert np.std(np.asarray(u1["a"])) == pytest.approx(np.sqrt(0.5), rel=0.05)
     u3, _ = opt.update(grads, state1)
     assert not np.allclose(np.asarray(u1["a"]), np.asarray(u3["a"]))
+
+
+@NEEDS_RANDOM
+def test_add_noise_draws_optax_noise():
+    from pathlib import Path
+
+    recorded = np.load(Path(__file__).parent / "fixtures" / "optim" / "noise.npz")
+    opt = optim.add_noise(eta=0.01, gamma=0.55, key=0)
+    updates = {"a": vnp.zeros((3, 4)), "b": vnp.zeros(5)}
+    state = opt.init(updates)
+    for step in range(3):
+        out, state = opt.update(updates, state)
+        for k in ("a", "b"):
+            np.testing.assert_allclose(np.asarray(out[k]), recorded[f"step{step}/{k}"],
+                                       rtol=1e-6, atol=1e-7)  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(state.rng_key).ravel(),
+                                  recorded["final_key"].ravel())  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------

@@ -151,8 +151,25 @@ def run_torch(loss, x0, spec, lr):
     return np.stack(out)
 
 
+def record_noise() -> None:
+    """add_noise's updates for three steps from key 0: the check, once vfunc.random exists,
+    that vfunc draws optax's noise (JAX's Threefry streams)."""
+    opt = optax.add_noise(eta=0.01, gamma=0.55, key=0)
+    updates = {"a": jnp.zeros((3, 4), jnp.float32), "b": jnp.zeros(5, jnp.float32)}
+    state = opt.init(updates)
+    arrays = {}
+    for step in range(3):
+        out, state = opt.update(updates, state)
+        arrays[f"step{step}/a"], arrays[f"step{step}/b"] = np.asarray(out["a"]), np.asarray(out["b"])
+    arrays["final_key"] = np.asarray(jax.random.key_data(state.rng_key))
+    np.savez(OUT / "noise.npz", **arrays)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    record_noise()
+    if sys.argv[1:] == ["--noise-only"]:
+        return
     data = problems()
     np.savez(OUT / "problems.npz", **data)
     arrays = {}
