@@ -160,3 +160,22 @@ def test_schedule_values_match_optax(name, x64):
 
 def test_recorded_with_optax_0_2_8():
     assert META["optax"] == "0.2.8"
+
+
+def test_muon_with_dimension_numbers_matches_optax(x64):
+    with np.load(FIXTURES / "muon_dims.npz") as f:
+        rec = dict(f)
+    dims = optim.MuonDimensionNumbers
+    opt = optim.muon(
+        0.02, weight_decay=0.1,
+        muon_weight_dimension_numbers={"conv": dims((1, 2, 3), 0), "b": None, "fc": dims()},
+    )  # fmt: skip
+    params = {k: vnp.asarray(rec[f"params/{k}"]) for k in ("conv", "b", "fc")}
+    grads = {k: vnp.asarray(rec[f"grads/{k}"]) for k in params}
+    state = opt.init(params)
+    step = vfunc.jit(opt.update)
+    for _ in range(3):
+        updates, state = step(grads, state, params)
+        params = optim.apply_updates(params, updates)
+    for k in params:
+        np.testing.assert_allclose(np.asarray(params[k]), rec[f"after/{k}"], rtol=1e-10)

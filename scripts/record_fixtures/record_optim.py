@@ -7,7 +7,8 @@ Run once in the scratch environment (jax, optax 0.2.8, torch):
 Writes tests/fixtures/optim/: ``problems.npz`` (the problems' data and starting points),
 ``trajectories.npz`` (per problem and config: the flattened params after each of 30 steps,
 float64 and float32, the torch.optim trajectory where torch has the same equations, and
-optax's final float64 state leaves), ``schedules.json`` and ``configs.json``.
+optax's final float64 state leaves), ``schedules.json`` and ``configs.json``, ``noise.npz`` (add_noise draws) and ``muon_dims.npz`` (Muon on a conv
+kernel with dimension numbers). ``--small-only`` rewrites just the last two.
 
 torch.optim is driven with JAX's gradients at its current params (the same loss), so only the
 optimisers differ. Where torch's equations differ from optax's, the configs set hyperparameters
@@ -165,10 +166,34 @@ def record_noise() -> None:
     np.savez(OUT / "noise.npz", **arrays)
 
 
+def record_muon_dimension_numbers() -> None:
+    """Three muon steps on a conv kernel (reduction axes (1, 2, 3), output axis 0), a matrix
+    and a bias (None: AdamW), with weight decay: optax's final params."""
+    rng = np.random.default_rng(0)
+    params = {"conv": rng.normal(size=(6, 3, 2, 2)), "b": rng.normal(size=6),
+              "fc": rng.normal(size=(5, 6))}  # fmt: skip
+    grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
+    dims = optax.contrib.MuonDimensionNumbers
+    opt = optax.contrib.muon(
+        0.02, weight_decay=0.1,
+        muon_weight_dimension_numbers={"conv": dims((1, 2, 3), 0), "b": None, "fc": dims()},
+    )  # fmt: skip
+    p = jax.tree.map(jnp.asarray, params)
+    state = opt.init(p)
+    for _ in range(3):
+        updates, state = opt.update(jax.tree.map(jnp.asarray, grads), state, p)
+        p = optax.apply_updates(p, updates)
+    arrays = {f"params/{k}": v for k, v in params.items()}
+    arrays.update({f"grads/{k}": v for k, v in grads.items()})
+    arrays.update({f"after/{k}": np.asarray(v) for k, v in p.items()})
+    np.savez(OUT / "muon_dims.npz", **arrays)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     record_noise()
-    if sys.argv[1:] == ["--noise-only"]:
+    record_muon_dimension_numbers()
+    if sys.argv[1:] == ["--small-only"]:  # the two small fixtures above, not the trajectories
         return
     data = problems()
     np.savez(OUT / "problems.npz", **data)
