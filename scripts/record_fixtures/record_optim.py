@@ -7,8 +7,9 @@ Run once in the scratch environment (jax, optax 0.2.8, torch):
 Writes tests/fixtures/optim/: ``problems.npz`` (the problems' data and starting points),
 ``trajectories.npz`` (per problem and config: the flattened params after each of 30 steps,
 float64 and float32, the torch.optim trajectory where torch has the same equations, and
-optax's final float64 state leaves), ``schedules.json`` and ``configs.json``, ``noise.npz`` (add_noise draws) and ``muon_dims.npz`` (Muon on a conv
-kernel with dimension numbers). ``--small-only`` rewrites just the last two.
+optax's final float64 state leaves), ``schedules.json``, ``configs.json``, ``noise.npz``
+(add_noise draws) and ``muon_dims.npz`` (Muon on a conv kernel with dimension numbers).
+``--small-only`` rewrites just the last two.
 
 torch.optim is driven with JAX's gradients at its current params (the same loss), so only the
 optimisers differ. Where torch's equations differ from optax's, the configs set hyperparameters
