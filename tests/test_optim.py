@@ -187,7 +187,8 @@ def test_multisteps_sum_and_skip_not_finite():
     updates, skipped = opt.update(vnp.array([np.nan, 1.0]), state)
     assert np.all(np.asarray(updates) == 0)
     assert int(skipped.mini_step) == int(state.mini_step) == 1
-    assert bool(skipped.skip_state["should_skip"]) and int(skipped.skip_state["num_not_finite"]) == 1
+    assert bool(skipped.skip_state["should_skip"])
+    assert int(skipped.skip_state["num_not_finite"]) == 1
     updates, state = opt.update(vnp.array([3.0, 4.0]), skipped)
     np.testing.assert_allclose(np.asarray(updates), [-4.0, -6.0])
 
@@ -382,7 +383,8 @@ def test_muon_splits_matrices_from_the_rest():
     state = opt.init(params)
     muon_state = state.inner_states["muon"].inner_state[0]
     adam_state = state.inner_states["adam"].inner_state[0]
-    assert isinstance(muon_state, optim.MuonState) and isinstance(adam_state, optim.ScaleByAdamState)
+    assert isinstance(muon_state, optim.MuonState)
+    assert isinstance(adam_state, optim.ScaleByAdamState)
     assert len(tree.leaves(muon_state.mu)) == 1 and len(tree.leaves(adam_state.mu)) == 2
     grads = tree.map(lambda p: p * 2.0, params)
     updates, _ = vfunc.jit(opt.update)(grads, state, params)

@@ -162,7 +162,8 @@ def record_noise() -> None:
     arrays = {}
     for step in range(3):
         out, state = opt.update(updates, state)
-        arrays[f"step{step}/a"], arrays[f"step{step}/b"] = np.asarray(out["a"]), np.asarray(out["b"])
+        for k in ("a", "b"):
+            arrays[f"step{step}/{k}"] = np.asarray(out[k])
     arrays["final_key"] = np.asarray(jax.random.key_data(state.rng_key))
     np.savez(OUT / "noise.npz", **arrays)
 

@@ -12,7 +12,12 @@ import functools
 from typing import Any
 
 from vfunc.optim import transforms as tf
-from vfunc.optim.base import GradientTransformationExtraArgs, ScalarOrSchedule, identity
+from vfunc.optim.base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+    identity,
+)
 from vfunc.optim.combinators import chain, masked
 
 __all__ = [
@@ -35,6 +40,17 @@ __all__ = [
     "sgd",
     "sign_sgd",
 ]
+
+
+def _decoupled(
+    scaling: GradientTransformation, weight_decay: Any, mask: Any, learning_rate: Any
+) -> GradientTransformationExtraArgs:
+    """``scaling``, then decoupled weight decay (``+ weight_decay * param``), then ``-lr``."""
+    return chain(
+        scaling,
+        tf.add_decayed_weights(weight_decay, mask),
+        tf.scale_by_learning_rate(learning_rate),
+    )
 
 
 def sgd(
@@ -111,11 +127,8 @@ def adamw(
 
     ``torch.optim.AdamW`` multiplies the params by ``1 - lr * wd`` before the Adam step,
     which is the same update."""
-    return chain(
-        tf.scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
-        tf.add_decayed_weights(weight_decay, mask),
-        tf.scale_by_learning_rate(learning_rate),
-    )
+    scaling = tf.scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+    return _decoupled(scaling, weight_decay, mask, learning_rate)
 
 
 nadamw = functools.partial(adamw, nesterov=True)
@@ -138,7 +151,9 @@ def amsgrad(
     moment and debiases after; with ``bias_correction_nu=False`` the maxima agree but torch
     still divides the maximum by its bias correction."""
     return chain(
-        tf.scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu),
+        tf.scale_by_amsgrad(
+            b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu
+        ),
         tf.scale_by_learning_rate(learning_rate),
     )
 
@@ -159,11 +174,7 @@ def adamaxw(
     mask: Any = None,
 ) -> GradientTransformationExtraArgs:
     """Adamax with decoupled weight decay."""
-    return chain(
-        tf.scale_by_adamax(b1, b2, eps),
-        tf.add_decayed_weights(weight_decay, mask),
-        tf.scale_by_learning_rate(learning_rate),
-    )
+    return _decoupled(tf.scale_by_adamax(b1, b2, eps), weight_decay, mask, learning_rate)
 
 
 def radam(
@@ -272,11 +283,7 @@ def lion(
     mask: Any = None,
 ) -> GradientTransformationExtraArgs:
     """Lion (Chen et al.): sign of interpolated momentum, decoupled weight decay."""
-    return chain(
-        tf.scale_by_lion(b1, b2, mu_dtype),
-        tf.add_decayed_weights(weight_decay, mask),
-        tf.scale_by_learning_rate(learning_rate),
-    )
+    return _decoupled(tf.scale_by_lion(b1, b2, mu_dtype), weight_decay, mask, learning_rate)
 
 
 def lamb(

@@ -675,7 +675,9 @@ class TraceState(NamedTuple):
     trace: Any
 
 
-def trace(decay: Any, nesterov: bool = False, accumulator_dtype: Any = None) -> GradientTransformation:
+def trace(
+    decay: Any, nesterov: bool = False, accumulator_dtype: Any = None
+) -> GradientTransformation:
     """Momentum: ``trace = g + decay * trace``; the update is the trace, or with Nesterov
     ``g + decay * trace``."""
     accumulator_dtype = _dtype(accumulator_dtype)
