@@ -55,6 +55,13 @@ CONFIGS = {
     "lars": {"optax": [["lars", {"learning_rate": "LR", "weight_decay": 0.01}]],
              "torch": None},
     "muon": {"optax": [["muon", {"learning_rate": "LR"}]], "torch": None},
+    "muon_aol_dion": {"optax": [["muon", {"learning_rate": "LR", "preconditioning": "aol",
+                                          "ns_coeffs": "dion", "weight_decay": 0.01}]],
+                      "torch": None},
+    "muon_schatten_adaptive": {"optax": [["muon", {"learning_rate": "LR",
+                                                   "preconditioning": "schatten",
+                                                   "adaptive": True, "nesterov": False}]],
+                               "torch": None},
     "adamw_warmup_cosine": {
         "optax": [["adamw", {"learning_rate": {"schedule": "warmup_cosine_decay_schedule",
                                                "kwargs": {"init_value": 0.0,

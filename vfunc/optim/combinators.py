@@ -540,7 +540,8 @@ class MultiSteps:
             return zeros, state._replace(skip_state=skip_state)
 
         if self._should_skip_update_fn is None:
-            return do_update(updates, state, params)  # never skips: no cond needed
+            # Never skips: optax's lax.cond would always take this branch.
+            return do_update(updates, state, params)
         return lax.cond(should_skip, skip_update, do_update, updates, state, params)
 
     def has_updated(self, state: MultiStepsState) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import vfunc.numpy as vnp
-from vfunc import tree
+from vfunc import lax, tree
 from vfunc.optim import transforms as tf
 from vfunc.optim.aliases import adamw
 from vfunc.optim.base import GradientTransformation, GradientTransformationExtraArgs
@@ -66,31 +66,61 @@ def _fans(x: Any, dims: MuonDimensionNumbers) -> tuple[int, int]:
     return math.prod(x.shape[a] for a in red), math.prod(x.shape[a] for a in out)
 
 
-def _newton_schulz_step(x: Any, c: Any) -> Any:
-    a = x @ x.T
+PRECONDITIONINGS = ("frobenius", "aol", "schatten")
+
+
+def _newton_schulz_step(x: Any, c: Any, a: Any = None) -> Any:
+    a = x @ x.T if a is None else a
     b = c[1] * a + c[2] * (a @ a)
     return c[0] * x + b @ x
 
 
-def _orthogonalize_matrix(x: Any, coeffs: Any, ns_steps: int, eps: Any) -> Any:
+def _first_step(x: Any, c: Any, preconditioning: str, eps: Any) -> Any:
+    """The first iteration, which 'aol' and 'schatten' fold their rescaling into (reusing
+    the Gram matrix instead of normalising ``x`` first)."""
+    if preconditioning == "frobenius":
+        return _newton_schulz_step(x, c)
+    a = x @ x.T
+    if preconditioning == "aol":  # "almost orthogonal layer": rescale rows by their A-sums
+        s = vnp.expand_dims(lax.rsqrt(vnp.maximum(vnp.sum(vnp.abs(a), axis=-1), eps)), -1)
+        return _newton_schulz_step(x * s, c, a * s * s.T)
+    s = lax.rsqrt(vnp.maximum(vnp.sqrt(vnp.sum(a * a)), eps))  # schatten-4 norm of x
+    return _newton_schulz_step(x * s, c, a * (s * s))
+
+
+def _orthogonalize_matrix(
+    x: Any, coeffs: Any, ns_steps: int, eps: Any, preconditioning: str = "frobenius"
+) -> Any:
     transposed = x.shape[0] > x.shape[1]
     if transposed:  # iterate on the wide orientation: the Gram matrix x x^T is the small one
         x = x.T
-    x = x / (vnp.sqrt(vnp.sum(x * x)) + eps)
+    if preconditioning == "frobenius":
+        x = x / (vnp.sqrt(vnp.sum(x * x)) + eps)
     coeffs = coeffs.astype(x.dtype)
-    if coeffs.ndim == 1:
-        for _ in range(ns_steps):
-            x = _newton_schulz_step(x, coeffs)
-    else:
-        for i in range(coeffs.shape[0]):
-            x = _newton_schulz_step(x, coeffs[i])
+    steps = [coeffs] * ns_steps if coeffs.ndim == 1 else [coeffs[i] for i in
+                                                          range(coeffs.shape[0])]  # fmt: skip
+    for i, c in enumerate(steps):
+        x = _first_step(x, c, preconditioning, eps) if i == 0 else _newton_schulz_step(x, c)
     return x.T if transposed else x
+
+
+def _check_preconditioning(preconditioning: str) -> None:
+    if preconditioning == "spectral":
+        raise NotImplementedError(
+            "muon: preconditioning='spectral' needs the largest singular value, and vfunc has "
+            "no SVD yet; use 'frobenius' (the default), 'aol' or 'schatten'"
+        )
+    if preconditioning not in PRECONDITIONINGS:
+        raise ValueError(
+            f"muon: unknown preconditioning {preconditioning!r}; use one of {PRECONDITIONINGS}"
+        )
 
 
 def orthogonalize_via_newton_schulz(
     x: Any,
     ns_coeffs: Any,
     ns_steps: int = 5,
+    preconditioning: str = "frobenius",
     eps: Any = 1e-8,
     dimension_numbers: MuonDimensionNumbers | None = None,
 ) -> Any:
@@ -102,7 +132,10 @@ def orthogonalize_via_newton_schulz(
         x: a matrix, or an array whose matrix axes ``dimension_numbers`` names.
         ns_coeffs: ``(c0, c1, c2)``, or an ``(n, 3)`` array of per-step coefficients.
         ns_steps: iterations (when ``ns_coeffs`` is one triple).
-        eps: added to the Frobenius norm.
+        preconditioning: how ``x`` is scaled before iterating: ``'frobenius'`` (divide by
+            its Frobenius norm), ``'aol'`` or ``'schatten'`` (rescalings folded into the first
+            iteration). optax's ``'spectral'`` needs an SVD, which vfunc lacks.
+        eps: added to the Frobenius norm (a lower bound of the other rescalings).
         dimension_numbers: the reduction and output axes of a non-2-D ``x``.
 
     Example:
@@ -114,6 +147,7 @@ def orthogonalize_via_newton_schulz(
     """
     x = vnp.asarray(x)
     ns_coeffs = vnp.asarray(ns_coeffs)
+    _check_preconditioning(preconditioning)
     if x.ndim != 2 and not _is_dims(dimension_numbers):
         raise ValueError(
             "orthogonalize_via_newton_schulz: the input must be a matrix (m, n) or "
@@ -126,7 +160,7 @@ def orthogonalize_via_newton_schulz(
             f"{ns_coeffs.shape}"
         )
     if x.ndim == 2:
-        return _orthogonalize_matrix(x, ns_coeffs, ns_steps, eps)
+        return _orthogonalize_matrix(x, ns_coeffs, ns_steps, eps, preconditioning)
     red, out = _axes(x, dimension_numbers)
     if set(red) & set(out):
         raise ValueError(
@@ -137,7 +171,8 @@ def orthogonalize_via_newton_schulz(
     perm = batch + red + out
     sizes = [math.prod(x.shape[a] for a in axes) for axes in (batch, red, out)]
     flat = vnp.reshape(vnp.transpose(x, perm), tuple(sizes))
-    slices = [_orthogonalize_matrix(flat[i], ns_coeffs, ns_steps, eps) for i in range(sizes[0])]
+    slices = [_orthogonalize_matrix(flat[i], ns_coeffs, ns_steps, eps, preconditioning)
+              for i in range(sizes[0])]  # fmt: skip
     result = vnp.reshape(vnp.stack(slices), tuple(x.shape[a] for a in perm))
     return vnp.transpose(result, tuple(int(i) for i in np.argsort(perm)))
 
@@ -174,10 +209,14 @@ def scale_by_muon(
     mu_dtype: Any = None,
     *,
     nesterov: bool = True,
+    adaptive: bool = False,
+    preconditioning: str = "frobenius",
     weight_dimension_numbers: Any = None,
 ) -> GradientTransformation:
-    """Muon's rescaling: (Nesterov) momentum, debiased, then orthogonalised per leaf."""
+    """Muon's rescaling: (Nesterov) momentum, debiased, then orthogonalised per leaf
+    (``adaptive``: scaled by ``<momentum, update>``, the dual norm)."""
     mu_dtype = None if mu_dtype is None else np.dtype(mu_dtype)
+    _check_preconditioning(preconditioning)
 
     def init_fn(params):
         coeffs = vnp.asarray(ns_coeffs)
@@ -204,9 +243,11 @@ def scale_by_muon(
         leaves, treedef = tree.flatten(mu_hat)
         dims = _leaf_dims(weight_dimension_numbers, updates)
         new = [
-            orthogonalize_via_newton_schulz(x, state.ns_coeffs, ns_steps, eps, d)
+            orthogonalize_via_newton_schulz(x, state.ns_coeffs, ns_steps, preconditioning, eps, d)
             for x, d in zip(leaves, dims, strict=True)
         ]
+        if adaptive:
+            new = [vnp.sum(x * u) * u for x, u in zip(leaves, new, strict=True)]
         return tree.unflatten(treedef, new), MuonState(
             count=count_inc, mu=tree_cast(mu, mu_dtype), ns_coeffs=state.ns_coeffs
         )
@@ -247,6 +288,8 @@ def muon(
     mu_dtype: Any = None,
     *,
     nesterov: bool = True,
+    adaptive: bool = False,
+    preconditioning: str = "frobenius",
     adam_b1: Any = 0.9,
     adam_b2: Any = 0.999,
     adam_eps_root: Any = 0.0,
@@ -268,6 +311,8 @@ def muon(
         weight_decay: decoupled weight decay of the Muon part (``weight_decay_mask`` limits it).
         mu_dtype: dtype of the momentum.
         nesterov: Nesterov momentum in both parts.
+        adaptive: scale Muon's updates by the dual norm ``<momentum, update>``.
+        preconditioning: see ``orthogonalize_via_newton_schulz``.
         adam_b1, adam_b2, adam_eps_root, adam_weight_decay: the AdamW part's settings.
         muon_weight_dimension_numbers: a tree of ``MuonDimensionNumbers`` (None for leaves
             Adam trains), or a function of the params giving one; default: every 2-D leaf is
@@ -313,6 +358,7 @@ def muon(
         {
             "muon": chain(
                 scale_by_muon(ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov=nesterov,
+                              adaptive=adaptive, preconditioning=preconditioning,
                               weight_dimension_numbers=dim_nums),  # fmt: skip
                 scale_by_shape(dim_nums, consistent_rms),
                 tf.add_decayed_weights(weight_decay, weight_decay_mask),

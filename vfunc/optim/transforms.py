@@ -751,6 +751,10 @@ def add_noise(eta: Any, gamma: Any, key: Any = 0) -> GradientTransformation:
         eta: initial variance.
         gamma: decay exponent of the variance.
         key: a ``vfunc.random`` key, or an int seed for one.
+
+    Differs from optax: the state holds a raw ``vfunc.random`` key (JAX's ``PRNGKey``
+    layout, two uint32) where optax holds a typed ``jax.random.key``; the streams are the
+    same (Threefry), so the noise is too. An int seed is accepted without a warning.
     """
 
     def init_fn(params):
