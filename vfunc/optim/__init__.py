@@ -145,5 +145,3 @@ from vfunc.optim.transforms import (
     zero_nans,
 )
 from vfunc.optim.tree_utils import TreeStructureError
-
-tree = tree_utils  # optax.tree: the same helpers

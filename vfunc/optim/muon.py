@@ -234,10 +234,10 @@ def scale_by_muon(
 
     def update_fn(updates, state, params=None):
         del params
-        mu = tf._moment("scale_by_muon", "mu", updates, state.mu, beta, 1)
+        mu = tf.checked_moment("scale_by_muon", "mu", updates, state.mu, beta, 1)
         count_inc = safe_increment(state.count)
         if nesterov:
-            mu_hat = tf._nesterov_mu_hat(mu, updates, beta, count_inc)
+            mu_hat = tf.nesterov_mu_hat(mu, updates, beta, count_inc)
         else:
             mu_hat = tree_bias_correction(mu, beta, count_inc)
         leaves, treedef = tree.flatten(mu_hat)

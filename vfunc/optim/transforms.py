@@ -87,7 +87,9 @@ def _dtype(dtype: Any) -> Any:
     return None if dtype is None else dtypes.canonicalize(dtype)
 
 
-def _moment(op: str, field: str, updates: Any, moments: Any, decay: Any, order: int) -> Any:
+def checked_moment(
+    op: str, field: str, updates: Any, moments: Any, decay: Any, order: int
+) -> Any:
     """``(1 - decay) * g**order + decay * t`` leafwise, checking ``state.<field>``'s structure."""
     return map_checked(
         op,
@@ -98,7 +100,7 @@ def _moment(op: str, field: str, updates: Any, moments: Any, decay: Any, order: 
     )
 
 
-def _nesterov_mu_hat(mu: Any, updates: Any, b1: Any, count_inc: Any) -> Any:
+def nesterov_mu_hat(mu: Any, updates: Any, b1: Any, count_inc: Any) -> Any:
     # Nesterov: the next step's debiased momentum, b1 * m / (1 - b1^(t+1)) + (1 - b1) g /
     # (1 - b1^t), as optax (and Dozat) write it.
     return tree.map(
@@ -201,11 +203,11 @@ def scale_by_adam(
 
     def update_fn(updates, state, params=None):
         del params
-        mu = _moment("scale_by_adam", "mu", updates, state.mu, b1, 1)
-        nu = _moment("scale_by_adam", "nu", updates, state.nu, b2, 2)
+        mu = checked_moment("scale_by_adam", "mu", updates, state.mu, b1, 1)
+        nu = checked_moment("scale_by_adam", "nu", updates, state.nu, b2, 2)
         count_inc = safe_increment(state.count)
         if nesterov:
-            mu_hat = _nesterov_mu_hat(mu, updates, b1, count_inc)
+            mu_hat = nesterov_mu_hat(mu, updates, b1, count_inc)
         else:
             mu_hat = tree_bias_correction(mu, b1, count_inc)
         nu_hat = tree_bias_correction(nu, b2, count_inc)
@@ -248,8 +250,8 @@ def scale_by_amsgrad(
 
     def update_fn(updates, state, params=None):
         del params
-        mu = _moment("scale_by_amsgrad", "mu", updates, state.mu, b1, 1)
-        nu = _moment("scale_by_amsgrad", "nu", updates, state.nu, b2, 2)
+        mu = checked_moment("scale_by_amsgrad", "mu", updates, state.mu, b1, 1)
+        nu = checked_moment("scale_by_amsgrad", "nu", updates, state.nu, b2, 2)
         count_inc = safe_increment(state.count)
         mu_hat = tree_bias_correction(mu, b1, count_inc) if bias_correction_mu else mu
         nu_eff = tree_bias_correction(nu, b2, count_inc) if bias_correction_nu else nu
@@ -274,7 +276,7 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
     def update_fn(updates, state, params=None):
         del params
         count_inc = safe_increment(state.count)
-        mu = _moment("scale_by_adamax", "mu", updates, state.mu, b1, 1)
+        mu = checked_moment("scale_by_adamax", "mu", updates, state.mu, b1, 1)
         nu = map_checked(
             "scale_by_adamax",
             ("updates", "state.nu"),
@@ -309,13 +311,13 @@ def scale_by_radam(
 
     def update_fn(updates, state, params=None):
         del params
-        mu = _moment("scale_by_radam", "mu", updates, state.mu, b1, 1)
-        nu = _moment("scale_by_radam", "nu", updates, state.nu, b2, 2)
+        mu = checked_moment("scale_by_radam", "mu", updates, state.mu, b1, 1)
+        nu = checked_moment("scale_by_radam", "nu", updates, state.nu, b2, 2)
         count_inc = safe_increment(state.count)
         b2t = b2**count_inc
         ro = ro_inf - 2 * count_inc * b2t / (1 - b2t)
         if nesterov:
-            mu_hat = _nesterov_mu_hat(mu, updates, b1, count_inc)
+            mu_hat = nesterov_mu_hat(mu, updates, b1, count_inc)
         else:
             mu_hat = tree_bias_correction(mu, b1, count_inc)
         nu_hat = tree_bias_correction(nu, b2, count_inc)
@@ -354,7 +356,7 @@ def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None) -> Gradie
             updates,
             state.mu,
         )
-        mu = tree_cast(_moment("scale_by_lion", "mu", updates, state.mu, b2, 1), mu_dtype)
+        mu = tree_cast(checked_moment("scale_by_lion", "mu", updates, state.mu, b2, 1), mu_dtype)
         return new_updates, ScaleByLionState(count=safe_increment(state.count), mu=mu)
 
     return GradientTransformation(init_fn, update_fn)
@@ -426,7 +428,7 @@ def scale_by_rms(
 
     def update_fn(updates, state, params=None):
         del params
-        nu = _moment("scale_by_rms", "nu", updates, state.nu, decay, 2)
+        nu = checked_moment("scale_by_rms", "nu", updates, state.nu, decay, 2)
         if bias_correction:
             count_inc = safe_increment(state.count)
             nu_hat = tree_bias_correction(nu, decay, count_inc)
@@ -474,8 +476,8 @@ def scale_by_stddev(
 
     def update_fn(updates, state, params=None):
         del params
-        mu = _moment("scale_by_stddev", "mu", updates, state.mu, decay, 1)
-        nu = _moment("scale_by_stddev", "nu", updates, state.nu, decay, 2)
+        mu = checked_moment("scale_by_stddev", "mu", updates, state.mu, decay, 1)
+        nu = checked_moment("scale_by_stddev", "nu", updates, state.nu, decay, 2)
         if bias_correction:
             count_inc = safe_increment(state.count)
             mu_hat = tree_bias_correction(mu, decay, count_inc)
@@ -505,7 +507,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
 
     def update_fn(updates, state, params=None):
         del params
-        e_g = _moment("scale_by_adadelta", "e_g", updates, state.e_g, rho, 2)
+        e_g = checked_moment("scale_by_adadelta", "e_g", updates, state.e_g, rho, 2)
         updates = map_checked(
             "scale_by_adadelta",
             ("updates", "e_g", "state.e_x"),
@@ -514,7 +516,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
             e_g,
             state.e_x,
         )
-        e_x = _moment("scale_by_adadelta", "e_x", updates, state.e_x, rho, 2)
+        e_x = checked_moment("scale_by_adadelta", "e_x", updates, state.e_x, rho, 2)
         return updates, ScaleByAdaDeltaState(e_g=e_g, e_x=e_x)
 
     return GradientTransformation(init_fn, update_fn)
@@ -714,7 +716,7 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
 
     def update_fn(updates, state, params=None):
         del params
-        updates = new_ema = _moment("ema", "ema", updates, state.ema, decay, 1)
+        updates = new_ema = checked_moment("ema", "ema", updates, state.ema, decay, 1)
         count_inc = safe_increment(state.count)
         if debias:
             updates = tree_bias_correction(new_ema, decay, count_inc)
