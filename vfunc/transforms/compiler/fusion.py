@@ -33,7 +33,11 @@ import numpy as np
 from vfunc.core import Jaxpr, JaxprEqn, Literal, Var
 
 MIN_FUSED_SIZE = 1 << 17
-PARALLEL_MIN_SIZE = 1 << 20
+# Every fused loop is parallel: one core cannot stream memory at the rate two can, and with
+# OMP_WAIT_POLICY=PASSIVE a launch costs microseconds. A jitted Adam step over a ResNet-18 tree
+# (13 leaves of 131k..2.4M elements, 187 MB of state) ran 1.7x faster than with loops below 1M
+# elements sequential; a single cache-resident leaf of 150k elements timed the same either way.
+PARALLEL_MIN_SIZE = MIN_FUSED_SIZE
 
 _FLOATS = (np.dtype("float32"), np.dtype("float64"))
 _BOOL = np.dtype("bool")
