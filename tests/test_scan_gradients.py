@@ -52,8 +52,12 @@ def py_map(f, xs):
     return py_scan(lambda c, x: (c, f(x)), (), xs)[1]
 
 
-LAX = SimpleNamespace(scan=lax.scan, fori_loop=lax.fori_loop, map=lax.map)
-PY = SimpleNamespace(scan=py_scan, fori_loop=py_fori_loop, map=py_map)
+def py_cond(pred, true_fun, false_fun, *operands):
+    return true_fun(*operands) if bool(pred) else false_fun(*operands)
+
+
+LAX = SimpleNamespace(scan=lax.scan, fori_loop=lax.fori_loop, map=lax.map, cond=lax.cond)
+PY = SimpleNamespace(scan=py_scan, fori_loop=py_fori_loop, map=py_map, cond=py_cond)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,6 +151,42 @@ def rnn_fori(loops, p, xs):
     return vnp.sum(h * p["s"])
 
 
+def rnn_cond(loops, p, xs):
+    """A ``cond`` in the step, both branches closing over several weights; the branch taken
+    depends on an integer carry (a multiple-result primitive among the residuals)."""
+
+    def step(carry, x):
+        h, k = carry
+        h = loops.cond(k % 2 == 0, lambda h: vnp.tanh(h @ p["wh"] + x @ p["wx"]),
+                       lambda h: vnp.sin(h * p["s"]) + x @ p["wx"] + p["b"], h)  # fmt: skip
+        return (h, k + 1), vnp.sum(h * p["b"])
+
+    (h, _), ys = loops.scan(step, (vnp.zeros(p["b"].shape), vnp.asarray(0)), xs)
+    return vnp.sum(ys) + vnp.sum(h * h)
+
+
+def contractions(loops, w1, n, w2, s, w3, b, h0, xs, x3s):
+    """Every kind of weight cotangent the scan VJP sums after the loop (a product over the
+    batch with either operand order, a transposed one, one with several free axes, a
+    reduction) beside one it accumulates (``s``, as large as the carry: no reduction ends its
+    cotangent), with an integer loop invariant in between."""
+
+    def step(h, inp):
+        x, x3 = inp
+        z = h @ w1 + (w2 @ x.T).T + vnp.tensordot(x3, w3, axes=2) + b
+        h = vnp.tanh(z) * s + h * (n.astype(h.dtype) * 0.25)
+        return h, vnp.sum(h * h)
+
+    h, ys = loops.scan(step, h0, (xs, x3s))
+    return vnp.sum(ys) + vnp.sum(h)
+
+
+def _contraction_args(rng):
+    return (_randn(rng, 3, 3, scale=0.5), vnp.asarray(np.array(2, np.int32)),
+            _randn(rng, 3, 2), _randn(rng, 4, 3), _randn(rng, 2, 2, 3, scale=0.5), _randn(rng, 3),
+            _randn(rng, 4, 3), _randn(rng, 5, 4, 2), _randn(rng, 5, 4, 2, 2))  # fmt: skip
+
+
 def mapped(loops, w, b, xs):
     """``lax.map``: weights closed over by a carry-free body."""
     return vnp.sum(loops.map(lambda x: vnp.tanh(x @ w + b) * b, xs))
@@ -209,6 +249,11 @@ CASES: dict[str, tuple[Callable, Callable, tuple[int, ...]]] = {
     "nested": (rnn_nested, lambda rng: (_rnn_params(rng), _randn(rng, 3, 4, 2)), (0, 1)),
     "vmap": (rnn_vmapped, lambda rng: (_rnn_params(rng), _randn(rng, 2, 4, 2)), (0, 1)),
     "fori": (rnn_fori, lambda rng: (_rnn_params(rng), _randn(rng, 4, 2)), (0, 1)),
+    "cond": (rnn_cond, lambda rng: (_rnn_params(rng), _randn(rng, 5, 2)), (0, 1)),
+    "contractions": (contractions, _contraction_args, (0, 2, 3, 4, 5, 6, 7, 8)),
+    # Some weights only: the VJP picks the wanted cotangents among the float consts.
+    "contractions-some": (contractions, _contraction_args, (3, 4)),
+    "contractions-others": (contractions, _contraction_args, (2, 5)),
     "map": (
         mapped,
         lambda rng: (_randn(rng, 2, 3), _randn(rng, 3), _randn(rng, 5, 2)),
@@ -351,3 +396,14 @@ def test_scan_grad_of_grad_matches_unrolled(case):
     for wrap in (lambda f: f, vfunc.jit):
         _close(wrap(vfunc.grad(outer(LAX), argnums=argnums))(*args), want, 1e-4, 1e-5,
                f"{case}: grad of grad")  # fmt: skip
+
+
+def test_the_contractions_case_takes_the_summed_after_the_loop_path():
+    # Otherwise the case above could not catch a fault in that path: the backward scan carries
+    # only h's cotangent and s's accumulator; w1, w2, w3 and b are summed after the loop.
+    loss, make_args, argnums = CASES["contractions"]
+    args = make_args(np.random.default_rng(0))
+    jaxpr = vfunc.make_jaxpr(vfunc.grad(functools.partial(loss, LAX), argnums=argnums))(*args)
+    backward = [e for e in jaxpr.eqns if e.primitive.name == "scan"][-1]
+    assert backward.params["num_carry"] == 2
+    assert [e.primitive.name for e in jaxpr.eqns].count("dot_general") >= 3
