@@ -407,3 +407,95 @@ def test_the_contractions_case_takes_the_summed_after_the_loop_path():
     backward = [e for e in jaxpr.eqns if e.primitive.name == "scan"][-1]
     assert backward.params["num_carry"] == 2
     assert [e.primitive.name for e in jaxpr.eqns].count("dot_general") >= 3
+
+
+# ----------------------------------------------------------------------------------------------
+# The same pattern in while_loop (forward mode), cond (both modes) and vmap of scan
+
+
+def py_while_loop(cond_fun, body_fun, init):
+    val = init
+    while bool(cond_fun(val)):
+        val = body_fun(val)
+    return val
+
+
+def rnn_while(while_loop, p, xs):
+    def body(carry):
+        i, h = carry
+        return i + 1, vnp.tanh(h @ p["wh"] + xs[i] @ p["wx"] + p["b"]) * p["s"]
+
+    return while_loop(lambda c: c[0] < xs.shape[0], body, (0, vnp.zeros(p["b"].shape)))[1]
+
+
+FORWARD_MODES: dict[str, Callable] = {
+    "jvp": lambda f, args, tangents: vfunc.jvp(f, args, tangents)[1],
+    "jit(jvp)": lambda f, args, tangents: vfunc.jit(
+        lambda a, t: vfunc.jvp(f, a, t)[1])(args, tangents),
+    "jacfwd": lambda f, args, tangents: vfunc.jacfwd(f, argnums=(0, 1))(*args),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", list(FORWARD_MODES))
+def test_while_loop_forward_mode_with_several_closed_over_weights(mode):
+    rng = np.random.default_rng(3)
+    args = (_rnn_params(rng), _randn(rng, 4, 2))
+    tangents = tree.map(lambda a: _randn(rng, *a.shape), args)
+    got = FORWARD_MODES[mode](functools.partial(rnn_while, lax.while_loop), args, tangents)
+    want = FORWARD_MODES[mode](functools.partial(rnn_while, py_while_loop), args, tangents)
+    _close(got, want, 1e-5, 1e-6, f"while_loop {mode}")
+
+
+def branchy(p, h, k, cond):
+    return vnp.sum(cond(
+        k,
+        lambda h: vnp.tanh(h @ p["wh"] + p["b"]) * p["s"],
+        lambda h: vnp.sin(h @ p["wh"].T) + p["b"] * p["s"],
+        h,
+    ) ** 2)  # fmt: skip
+
+
+COND_DERIVATIVES: dict[str, Callable] = {
+    "grad": lambda f, p: vfunc.grad(f)(p),
+    "jit(grad)": lambda f, p: vfunc.jit(vfunc.grad(f))(p),
+    "jvp": lambda f, p: vfunc.jvp(f, (p,), (tree.map(vnp.cos, p),))[1],
+    "hessian(b)": lambda f, p: vfunc.hessian(lambda b: f({**p, "b": b}))(p["b"]),
+}
+
+
+@pytest.mark.parametrize("branch", [True, False])
+@pytest.mark.parametrize("derivative", list(COND_DERIVATIVES))
+def test_cond_derivatives_with_several_closed_over_weights(derivative, branch):
+    rng = np.random.default_rng(4)
+    p, h = _rnn_params(rng), _randn(rng, 3)
+    got = COND_DERIVATIVES[derivative](lambda p: branchy(p, h, branch, lax.cond), p)
+    want = COND_DERIVATIVES[derivative](lambda p: branchy(p, h, branch, py_cond), p)
+    _close(got, want, 1e-5, 1e-6, f"cond {derivative}")
+
+
+VMAP_DERIVATIVES: dict[str, Callable] = {
+    "vmap": lambda f, axes: vfunc.vmap(f, in_axes=axes),
+    "vmap(grad)": lambda f, axes: vfunc.vmap(vfunc.grad(f), in_axes=axes),
+    "jit(vmap(grad))": lambda f, axes: vfunc.jit(vfunc.vmap(vfunc.grad(f), in_axes=axes)),
+    "grad(vmap)": lambda f, axes: vfunc.grad(
+        lambda *a: vnp.sum(vfunc.vmap(f, in_axes=axes)(*a)), argnums=(0, 1)),
+    "jacfwd(vmap)": lambda f, axes: vfunc.jacfwd(vfunc.vmap(f, in_axes=axes), argnums=(0, 1)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("axes", [(0, 0), (0, None), (None, 0)], ids=str)
+@pytest.mark.parametrize("derivative", list(VMAP_DERIVATIVES))
+def test_vmap_of_scan_with_batched_or_shared_weights(derivative, axes):
+    rng = np.random.default_rng(5)
+    p, xs = _rnn_params(rng), _randn(rng, 4, 2)
+    if axes[0] == 0:
+        p = tree.map(lambda a: vnp.stack([a, a * 0.7, a * -1.3]), p)
+    if axes[1] == 0:
+        xs = vnp.stack([xs, xs * 0.5, -xs])
+
+    def model(loops):
+        return lambda p, xs: rnn_dict(loops, p, vnp.zeros(3), xs)
+
+    got = VMAP_DERIVATIVES[derivative](model(LAX), axes)(p, xs)
+    want = VMAP_DERIVATIVES[derivative](model(PY), axes)(p, xs)
+    _close(got, want, 1e-5, 1e-5, f"{derivative} of scan, in_axes={axes}")
