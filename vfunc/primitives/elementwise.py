@@ -86,7 +86,9 @@ def binary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) ->
             total = None
             for side, t in zip(sides, tangents, strict=True):
                 if t is not None:
-                    term = broadcast_to_shape(side(t, *primals, out), out.shape)
+                    # A side is written for a cotangent of the output's shape (max's selects
+                    # need it): broadcast the operand's tangent first, not the product after.
+                    term = side(broadcast_to_shape(t, out.shape), *primals, out)
                     total = term if total is None else add_p.bind(total, term)
             return total
 

@@ -9,6 +9,10 @@ source is kept so users can read (and step through) what runs.
 Buffers: a ufunc whose operand is a fresh temporary of the result's shape and dtype, read for
 the last time, writes its result into that operand (``out=``) instead of allocating; donated
 inputs (``donate_argnums``) join that pool when the caller proves nothing else can see them.
+A buffer is only overwritten once every variable that may *view* it is dead: impls such as
+``reshape``, ``squeeze`` or ``transpose`` return views of their operand, so each variable
+records the storage it may share (any operand's, for an impl call) and a buffer is free only
+when all of its holders are.
 """
 
 from __future__ import annotations
@@ -72,6 +76,10 @@ class _Emitter:
         self.owned: set[str] = set()
         # Donated input name -> the variable holding its buffer when it may be overwritten.
         self.donor: dict[str, str] = {}
+        # Aliasing: the storage ids a variable may view, and the variables holding each id.
+        self.storage: dict[Any, frozenset[int]] = {}
+        self.holders: dict[int, list[Any]] = {}
+        self.storage_ids = itertools.count()
 
     def const(self, value: Any, hint: str) -> str:
         name = f"{hint}{len(self.namespace)}"
@@ -92,6 +100,33 @@ class _Emitter:
         name = f"t{next(self.counter)}"
         self.names[var] = name
         return name
+
+    def new_storage(self, var: Var) -> None:
+        """``var`` holds a buffer nothing else sees (a fresh result, an input, a constant)."""
+        ident = next(self.storage_ids)
+        self.storage[var] = frozenset((ident,))
+        self.holders[ident] = [var]
+
+    def share(self, var: Var, sources: Any) -> None:
+        """``var`` may be a view of the storage of any variable in ``sources``."""
+        ids = frozenset().union(*(self.storage.get(s, ()) for s in sources if isinstance(s, Var)))
+        self.storage[var] = ids
+        for ident in ids:
+            self.holders[ident].append(var)
+
+    def overwritable(self, var: Var, index: int, last_use: dict, outputs: set,
+                     overlap_ok: bool) -> bool:  # fmt: skip
+        """Whether plan item ``index`` may write into ``var``'s buffer: every variable that may
+        view it is dead afterwards and none is an output. ``overlap_ok``: another view read by
+        this same item is harmless (a ufunc copies overlapping operands first)."""
+        for ident in self.storage.get(var, ()):
+            for holder in self.holders[ident]:
+                if holder in outputs:
+                    return False
+                use = last_use.get(holder, -1)
+                if use > index or (use == index and holder is not var and not overlap_ok):
+                    return False
+        return True
 
     def param(self, value: Any) -> str:
         if isinstance(value, np.dtype):
@@ -125,6 +160,7 @@ class _Emitter:
         jaxpr = self.closed.jaxpr
         for var, value in zip(jaxpr.constvars, self.closed.consts, strict=True):
             self.names[var] = self.const(np.asarray(value), "c")
+            self.new_storage(var)
         plan = fusion.plan(jaxpr)
         last_use = _last_uses(plan)
         outputs = {v for v in jaxpr.outvars if isinstance(v, Var)}
@@ -152,6 +188,7 @@ class _Emitter:
     def fresh_input(self, var: Var, index: int) -> str:
         name = f"a{index}"
         self.names[var] = name
+        self.new_storage(var)
         return name
 
     def output(self, var: Any) -> str:
@@ -169,9 +206,12 @@ class _Emitter:
             reuse = self.reusable(eqn, index, last_use, outputs)
             name = self.fresh(out_var)
             if reuse is not None:
-                self.lines.append(f"{name} = np.{ufunc}({', '.join(args)}, out={reuse})")
+                reused_var, buffer = reuse
+                self.lines.append(f"{name} = np.{ufunc}({', '.join(args)}, out={buffer})")
+                self.share(out_var, [reused_var])
             else:
                 self.lines.append(f"{name} = np.{ufunc}({', '.join(args)})")
+                self.new_storage(out_var)
             if out_var.aval.ndim:
                 self.owned.add(name)
             return
@@ -193,9 +233,13 @@ class _Emitter:
             self.lines.append(f"{', '.join(names)}, = {call}")
         else:
             self.lines.append(f"{self.fresh(eqn.outvars[0])} = {call}")
+        for v in eqn.outvars:  # an impl may return a view of (or the very array of) an operand
+            self.share(v, eqn.invars)
 
-    def reusable(self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set) -> str | None:
-        """An operand buffer the result can be written into, or None."""
+    def reusable(
+        self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set
+    ) -> tuple[Var, str] | None:
+        """An operand whose buffer the result can be written into, with that buffer, or None."""
         out = eqn.outvars[0].aval
         if out.ndim == 0:
             return None
@@ -206,13 +250,14 @@ class _Emitter:
                 and last_use.get(var) == index
                 and var.aval.shape == out.shape
                 and var.aval.dtype == out.dtype
+                and self.overwritable(var, index, last_use, outputs, overlap_ok=True)
             ):
                 name = self.names[var]
                 if name in self.owned:
                     self.owned.discard(name)  # its buffer now belongs to the result
-                    return name
+                    return var, name
                 if name in self.donor:
-                    return self.donor.pop(name)
+                    return var, self.donor.pop(name)
         return None
 
     def emit_cluster(self, cluster: Any, index: int, last_use: dict, outputs: set) -> None:
@@ -233,12 +278,15 @@ class _Emitter:
             v for v in cluster.inputs
             if isinstance(v, Var) and v not in outputs and last_use.get(v) == index
             and v.aval.shape == shape and not kernel.rereads
+            # The kernel writes element k after reading element k of every input: another
+            # input viewing the same buffer with other strides would read overwritten data.
+            and self.overwritable(v, index, last_use, outputs, overlap_ok=False)
         ]  # fmt: skip
         outs = []
         for var in cluster.outputs:
             dtype = self.param(var.aval.dtype)
             fresh = f"np.empty({shape!r}, {dtype})"
-            buffer = None
+            buffer, source = None, None
             for v in reusable:
                 name = self.names[v]
                 if v.aval.dtype != var.aval.dtype:
@@ -253,8 +301,13 @@ class _Emitter:
                     buffer = f"{donor} if {donor} is not None else {fresh}"
                 if buffer is not None:
                     reusable.remove(v)
+                    source = v
                     break
             out_name = self.fresh(var)
+            if source is None:
+                self.new_storage(var)
+            else:  # either the input's buffer or a fresh one: record the input's, to be safe
+                self.share(var, [source])
             self.lines.append(f"{out_name} = {buffer or fresh}")
             outs.append(out_name)
             self.owned.add(out_name)
@@ -376,6 +429,7 @@ class _LoopEmitter(_Emitter):
                 a, b = self.operand(lhs, flags[0]), self.operand(rhs, flags[1])
                 self.lines.append(f"{self.fresh(eqn.outvars[0])} = np.dot({a}, {b})")
                 self.owned.add(self.names[eqn.outvars[0]])
+                self.new_storage(eqn.outvars[0])
                 return
         super().emit_eqn(eqn, index, last_use, outputs)
 
