@@ -38,6 +38,7 @@ _CHUNK = 1 << 14
 
 _M32 = np.uint64(0xFFFFFFFF)
 _PARITY = np.uint32(0x1BD11BDA)
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
 
 @intrinsic
@@ -113,41 +114,16 @@ def _mix(x0, x1, r):
 @numba.njit(cache=True)
 def threefry2x32(k0, k1, x0, x1):
     """Threefry-2x32 (20 rounds) of the counter pair ``(x0, x1)`` under the key ``(k0, k1)``."""
-    k0 = np.uint32(k0)
-    k1 = np.uint32(k1)
-    k2 = np.uint32(k0 ^ k1 ^ _PARITY)
-    x0 = np.uint32(np.uint32(x0) + k0)
-    x1 = np.uint32(np.uint32(x1) + k1)
-    x0, x1 = _mix(x0, x1, 13)
-    x0, x1 = _mix(x0, x1, 15)
-    x0, x1 = _mix(x0, x1, 26)
-    x0, x1 = _mix(x0, x1, 6)
-    x0 = np.uint32(x0 + k1)
-    x1 = np.uint32(x1 + k2 + np.uint32(1))
-    x0, x1 = _mix(x0, x1, 17)
-    x0, x1 = _mix(x0, x1, 29)
-    x0, x1 = _mix(x0, x1, 16)
-    x0, x1 = _mix(x0, x1, 24)
-    x0 = np.uint32(x0 + k2)
-    x1 = np.uint32(x1 + k0 + np.uint32(2))
-    x0, x1 = _mix(x0, x1, 13)
-    x0, x1 = _mix(x0, x1, 15)
-    x0, x1 = _mix(x0, x1, 26)
-    x0, x1 = _mix(x0, x1, 6)
-    x0 = np.uint32(x0 + k0)
-    x1 = np.uint32(x1 + k1 + np.uint32(3))
-    x0, x1 = _mix(x0, x1, 17)
-    x0, x1 = _mix(x0, x1, 29)
-    x0, x1 = _mix(x0, x1, 16)
-    x0, x1 = _mix(x0, x1, 24)
-    x0 = np.uint32(x0 + k1)
-    x1 = np.uint32(x1 + k2 + np.uint32(4))
-    x0, x1 = _mix(x0, x1, 13)
-    x0, x1 = _mix(x0, x1, 15)
-    x0, x1 = _mix(x0, x1, 26)
-    x0, x1 = _mix(x0, x1, 6)
-    x0 = np.uint32(x0 + k2)
-    x1 = np.uint32(x1 + k0 + np.uint32(5))
+    ks = (np.uint32(k0), np.uint32(k1), np.uint32(np.uint32(k0) ^ np.uint32(k1) ^ _PARITY))
+    x0 = np.uint32(np.uint32(x0) + ks[0])
+    x1 = np.uint32(np.uint32(x1) + ks[1])
+    # Five groups of four rounds, a key injection after each (LLVM unrolls the constant loops).
+    for g in range(5):
+        rotations = _ROTATIONS[g % 2]
+        for j in range(4):
+            x0, x1 = _mix(x0, x1, rotations[j])
+        x0 = np.uint32(x0 + ks[(g + 1) % 3])
+        x1 = np.uint32(x1 + ks[(g + 2) % 3] + np.uint32(g + 1))
     return x0, x1
 
 
