@@ -109,6 +109,9 @@ def cases(x64: bool) -> dict:
             k3, vnp.log(vnp.asarray([0.1, 0.2, 0.7], dt)), shape=(300,)
         )
 
+    out["uniform_float16"] = lambda: jr.uniform(k3, (300,), "float16")
+    out["normal_float16"] = lambda: jr.normal(k3, (300,), "float16")
+
     k9 = jr.key(9)
     arr = lambda: vnp.arange(24).reshape(4, 6)  # noqa: E731
     out["permutation_10"] = lambda: jr.permutation(k9, 10)
@@ -164,7 +167,7 @@ def _numpy_sampler(name: str, arg: np.ndarray) -> np.ndarray:
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance in units in the last place between same-dtype float arrays (monotone bits)."""
-    ints = np.int64 if a.dtype == np.float64 else np.int32
+    ints = {8: np.int64, 4: np.int32, 2: np.int16}[a.dtype.itemsize]
 
     def ordered(x):
         i = x.view(ints).astype(np.int64)

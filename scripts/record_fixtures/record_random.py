@@ -105,6 +105,9 @@ def record(x64: bool) -> dict[str, np.ndarray]:
             jr.categorical(k3, jnp.log(jnp.asarray([0.1, 0.2, 0.7], dt)), shape=(300,))
         )
 
+    out["uniform_float16"] = np.asarray(jr.uniform(k3, (300,), "float16"))
+    out["normal_float16"] = np.asarray(jr.normal(k3, (300,), "float16"))
+
     k9 = jr.key(9)
     out["permutation_10"] = np.asarray(jr.permutation(k9, 10))
     out["permutation_1000"] = np.asarray(jr.permutation(k9, 1000))

@@ -130,7 +130,7 @@ def _bits_impl(keys: np.ndarray, *, shape: tuple[int, ...], dtype: np.dtype) -> 
     if dtype == np.float16:  # numba has no float16 arithmetic: 16 bits, then numpy
         bits = np.empty(total, np.uint16)
         rk.hash_counters(flat_keys, n, bits)
-        unit = ((bits >> np.uint16(5)) | np.uint16(0x3C00)).view(np.float16) - np.float16(1)
+        unit = ((bits >> np.uint16(6)) | np.uint16(0x3C00)).view(np.float16) - np.float16(1)
         return unit.reshape((*batch, *shape))
     out = np.empty(total, dtype)  # the kernel stores bits or unit floats by out's dtype
     rk.hash_counters(flat_keys, n, out)
