@@ -3,10 +3,11 @@
 Randomness is explicit: a key is a value, ``split``/``fold_in`` derive new keys from it, and a
 sampler called twice with one key returns the same sample. The generator is Threefry-2x32 with
 JAX's default ("partitionable") key derivation, so ``key``, ``PRNGKey``, ``split``,
-``fold_in``, ``bits``, ``randint``, ``uniform``, ``bernoulli``, ``permutation`` and ``choice``
-give JAX 0.10's exact output; the samplers that go through ``log``/``tan``/``erf_inv`` agree
-with JAX to a few ulp (their last bits depend on the libm), and ``gamma`` follows JAX's
-rejection loop step by step.
+``fold_in``, ``bits``, ``randint``, ``uniform``, ``bernoulli``, ``permutation``, ``choice``
+(without ``p``) and ``rademacher`` give JAX 0.10's exact output (tests/fixtures/random); the
+samplers that go through ``log``/``tan``/``erf_inv`` agree with JAX to a few ulp (their last
+bits depend on the libm), ``gamma``/``beta`` follow JAX's rejection loop draw for draw (within
+16 ulp), and the rest are equal to JAX's in distribution.
 
 Keys:
 
@@ -24,7 +25,8 @@ array, and no interpreter needs to know about keys. The visible consequences: ``
 is ``[key_data(k)]`` rather than ``[k]``; ``vmap`` maps a key array along its leading axes
 only (``in_axes`` counts key axes, and a negative axis would count the data axis too); NumPy
 functions (``vnp.stack``) do not accept typed keys - use ``key_data``/``wrap_key_data`` around
-them.
+them; and ``grad`` with respect to a pytree holding a key raises (its data is uint32) where JAX
+returns a float0 zero for it - pass keys as arguments outside ``argnums``.
 
 Samplers are compositions of primitives (``random_bits``, ``erf_inv``, ``log1p``, ...), so
 ``grad`` flows through their float parameters as in JAX: ``normal(k) * sigma + mu``,
@@ -625,6 +627,9 @@ def choice(
 ) -> Array:
     """Random samples of ``a`` (``range(a)`` for an int), uniform or with probabilities ``p``.
 
+    With ``p`` and ``replace=True`` the draw inverts the cumulative ``p`` by comparing every draw
+    with every entry (memory ``draws * len(p)``, where JAX uses a binary search).
+
     Example:
         >>> from vfunc import random
         >>> random.choice(random.key(0), 10, (3,), replace=False)
@@ -760,7 +765,10 @@ def _simple(name: str, key: Any, shape: Shape, dtype: Any) -> tuple[Array, tuple
 def gumbel(
     key: Any, shape: Shape = (), dtype: DTypeLike | None = None, mode: str | None = None
 ) -> Array:
-    """Standard Gumbel samples; ``mode="high"`` uses two draws to reach further into the tail."""
+    """Standard Gumbel samples; ``mode="high"`` uses two draws to reach further into the tail.
+
+    Differs from JAX: ``mode="highest"`` is ``"high"`` (JAX has an extra float32 path for it).
+    """
     data, shape, dt = _simple("gumbel", key, shape, dtype)
     mode = "low" if mode is None else mode
     if mode not in ("highest", "high", "low"):
