@@ -468,3 +468,14 @@ def test_normal_fused_kernel_agrees_with_the_composition():
         from test_random_fixtures import ulp_distance
 
         assert ulp_distance(fused, composed).max() <= 2
+
+
+def test_fma_scalar_fast_path_equals_the_general_kernel():
+    x = np.random.default_rng(0).uniform(size=rk.PARALLEL_MIN_SIZE + 5).astype(np.float32)
+    y, z = np.array(2.0 - 2.0**-23, np.float32), np.array(-0.75, np.float32)
+    fast = rk.fma(x, y, z)
+    general = rk.fma(x, np.full(x.shape, y), np.full(x.shape, z))
+    assert np.array_equal(fast, general)
+    big = np.asarray(jr.uniform(jr.key(1), (rk.PARALLEL_MIN_SIZE + 5,), minval=-3.0, maxval=5.0))
+    small = np.asarray(jr.uniform(jr.key(1), (rk.PARALLEL_MIN_SIZE - 5,), minval=-3.0, maxval=5.0))
+    assert np.array_equal(big[: small.size], small)  # same stream, the other code path

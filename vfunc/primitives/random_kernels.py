@@ -87,11 +87,23 @@ def _fma_parallel(x, y, z, out):
         out[i] = _fma(x[i], y[i], z[i])
 
 
+@numba.njit(cache=True, parallel=True)
+def _fma_scalars(x, y, z, out):
+    for i in numba.prange(out.shape[0]):
+        out[i] = _fma(x[i], y, z)
+
+
 def fma(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``x * y + z`` rounded once (NumPy broadcasting; float16 computed in float32)."""
     dtype = x.dtype
     work = np.float64 if dtype == np.float64 else np.float32
     shape = np.broadcast_shapes(x.shape, y.shape, z.shape)
+    if y.ndim == z.ndim == 0 and x.shape == shape and x.size >= PARALLEL_MIN_SIZE:
+        # uniform's common case, scale and offset scalars: no broadcast copies of them
+        flat = np.ascontiguousarray(x, dtype=work).reshape(-1)
+        out = np.empty(flat.shape, work)
+        _fma_scalars(flat, y.astype(work)[()], z.astype(work)[()], out)
+        return out.reshape(shape).astype(dtype, copy=False)
     flat = [np.ascontiguousarray(np.broadcast_to(a.astype(work, copy=False), shape)).reshape(-1)
             for a in (x, y, z)]  # fmt: skip
     out = np.empty(flat[0].shape, work)
