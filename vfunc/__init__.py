@@ -35,6 +35,5 @@ __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
     "custom_vjp", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "jacfwd",
     "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr", "nn", "numpy", "random", "remat",
-    "testing",
-    "tree", "tree_util", "value_and_grad", "vjp", "vmap",
+    "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip
