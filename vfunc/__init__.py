@@ -11,7 +11,19 @@ import os
 # numba starts its thread pool, hence here, first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from vfunc import dtypes, errors, io, lax, nn, numpy, optim, testing, tree, tree_util  # noqa: F401
+from vfunc import (  # noqa: F401
+    dtypes,
+    errors,
+    io,
+    lax,
+    nn,
+    numpy,
+    optim,
+    random,
+    testing,
+    tree,
+    tree_util,
+)
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct
 from vfunc.transforms.ad import (
@@ -35,5 +47,5 @@ __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
     "custom_vjp", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "io",
     "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr", "nn", "numpy", "optim",
-    "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
+    "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip
