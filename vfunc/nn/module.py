@@ -605,7 +605,7 @@ def load_state_dict(model: Module, sd: dict[str, Any], strict: bool = True) -> M
     unexpected = [k for k in sd if k not in known]
     if strict and unexpected:
         problems.append(f"unexpected keys: {unexpected}")
-    updates: dict[tuple[int, str], Any] = {}
+    updates: dict[str, Any] = {}
     for key, path, owner, field_key, old in entries:
         if key not in sd:
             continue
@@ -642,7 +642,7 @@ def load_state_dict(model: Module, sd: dict[str, Any], strict: bool = True) -> M
                 f"model holds {want}"
             )
             continue
-        updates[(id(owner), field_key)] = value if is_traced else vnp.asarray(
+        updates[key] = value if is_traced else vnp.asarray(
             np.asarray(value), dtype=want)
     if problems:
         raise StateDictError(
@@ -651,27 +651,47 @@ def load_state_dict(model: Module, sd: dict[str, Any], strict: bool = True) -> M
     return _rebuild_with(model, updates)
 
 
-def _rebuild_with(model: Any, updates: dict[tuple[int, str], Any]) -> Any:
-    if isinstance(model, Module):
-        new = object.__new__(type(model))
-        for f in dataclasses.fields(model):
-            value = model.__dict__[f.name]
-            if (id(model), f.name) in updates:
-                value = updates[(id(model), f.name)]
-                old = model.__dict__[f.name]
-                if isinstance(value, Array) and value.dtype != old.dtype:
-                    value = value.astype(old.dtype)
-            else:
-                value = _rebuild_with(value, updates)
-            new.__dict__[f.name] = value
-        return new
-    if isinstance(model, list):
-        return [_rebuild_with(v, updates) for v in model]
-    if isinstance(model, tuple) and not hasattr(model, "_fields"):
-        return tuple(_rebuild_with(v, updates) for v in model)
-    if isinstance(model, dict):
-        return {k: _rebuild_with(v, updates) for k, v in model.items()}
-    return model
+def _map_arrays(model: Any, fn: Callable[[str, Any], Any], prefix: str = "") -> Any:
+    """A copy of ``model`` with every array ``a`` under state-dict key ``k`` replaced by
+    ``fn(k, a)``; keys are formed as in ``_entries``."""
+
+    def join(key: str) -> str:
+        return f"{prefix}.{key}" if prefix else key
+
+    def one(value: Any, key: str) -> Any:
+        if isinstance(value, Module):
+            return _map_arrays(value, fn, join(key))
+        if _is_array(value):
+            return fn(join(key), value)
+        return value
+
+    new = object.__new__(type(model))
+    for f in dataclasses.fields(model):
+        value = model.__dict__[f.name]
+        transparent = f.name in model._vf_transparent
+        if isinstance(value, list | tuple) and not hasattr(value, "_fields"):
+            items = [one(v, str(i) if transparent else f"{f.name}.{i}")
+                     for i, v in enumerate(value)]
+            value = type(value)(items)
+        elif isinstance(value, dict):
+            value = {k: one(v, str(k) if transparent else f"{f.name}.{k}")
+                     for k, v in value.items()}
+        else:
+            value = one(value, f.name)
+        new.__dict__[f.name] = value
+    return new
+
+
+def _rebuild_with(model: Module, updates: dict[str, Any]) -> Module:
+    def replace(key: str, old: Any) -> Any:
+        if key not in updates:
+            return old
+        value = updates[key]
+        if isinstance(value, Array) and value.dtype != old.dtype:
+            value = value.astype(old.dtype)
+        return value
+
+    return _map_arrays(model, replace)
 
 
 # ----------------------------------------------------------------------------------------------
