@@ -370,7 +370,9 @@ def _named_errors(call: Callable) -> Callable:
             e._vf_from = self
             if depth == 0 and e.args and isinstance(e.args[0], str):
                 where = f"model{e._vf_path}" if e._vf_path else "model"
-                e.args = (f"{where} ({e._vf_layer}): {e.args[0]}",) + e.args[1:]
+                msg = e.args[0]
+                layer = "" if msg.startswith(e._vf_layer) else f"{e._vf_layer}: "
+                e.args = (f"{where}: {layer}{msg}",) + e.args[1:]
             raise
         finally:
             _calls.depth = depth
@@ -465,7 +467,8 @@ def _replace_by_access(where: Callable, old: Any, new: Any, node: Any, value: An
     out = where(Probe(old))
     outs = out if isinstance(out, list | tuple) else [out]
     for (owner, name), got in zip(accessed[-len(outs):], outs, strict=False):
-        if got is node or (got == node and type(got) is type(node)):
+        scalar = isinstance(node, bool | int | float | str | type(None))
+        if got is node or (scalar and type(got) is type(node) and got == node):
             return _set_attr_in(new, old, owner, name, value)
     raise ValueError(
         "tree_at: the node selected by where was not found in the tree; select a field of a "
