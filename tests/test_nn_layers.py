@@ -139,3 +139,33 @@ def test_layer_under_jit_matches_eager(fixture):
     jitted = vfunc.jit(lambda m, *xs: call(m, meta, arrays, list(xs)))(model, *inputs)
     for a, b in zip(eager, jitted, strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+
+
+# Layers whose unbatched input is the batched one without axis 0: vmap over that axis must
+# reproduce the batched call.
+VMAPPABLE = ("Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+             "ConvTranspose3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
+             "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+             "LayerNorm", "RMSNorm", "InstanceNorm2d", "Embedding", "PixelShuffle",
+             "PixelUnshuffle", "LSTMCell", "GRUCell", "RNNCell", "ReLU", "GELU", "LogSoftmax", "Tanh", "SiLU", "Mish")
+
+
+def test_layer_under_vmap_matches_batched_call(fixture):
+    meta, arrays = fixture
+    n_in = meta["n_inputs"]
+    x = arrays["in.0"]
+    if meta["ctor"] not in VMAPPABLE or meta["dtype"] == "float64" or meta["hx"] or n_in != 1:
+        pytest.skip("not a single-input layer with an unbatched form")
+    if meta["ctor"] in ("Linear", "LayerNorm", "RMSNorm", "Embedding") and x.ndim < 2:
+        pytest.skip("input has no batch axis")
+    ctor = meta["ctor"]
+    digit = [c for c in ctor if c.isdigit()]
+    batched_rank = int(digit[0]) + 2 if digit else (2 if ctor.endswith("Cell") else None)
+    if batched_rank is not None and x.ndim != batched_rank:
+        pytest.skip("unbatched fixture")
+    model = build(meta, arrays)
+    xv = vnp.asarray(x)
+    batched = model(xv)
+    mapped = vfunc.vmap(model)(xv)
+    for a, b in zip(vfunc.tree.leaves(batched), vfunc.tree.leaves(mapped), strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)

@@ -75,7 +75,8 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
     grads = torch.autograd.grad(total, wrt, allow_unused=True)
     data = {}
     meta = dict(ctor=ctor, args=list(args), kwargs=kwargs, train=train,
-                call_kwargs={k: v for k, v in call_kwargs.items() if not isinstance(v, torch.Tensor)},
+                call_kwargs={k: v for k, v in call_kwargs.items()
+                             if not isinstance(v, torch.Tensor)},
                 tensor_kwargs=[k for k, v in call_kwargs.items() if isinstance(v, torch.Tensor)],
                 n_inputs=len(ins), hx=None if hx is None else len(hx), hx_nested=hx_nested,
                 dtype=str(dtype).replace("torch.", ""))

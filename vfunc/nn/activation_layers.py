@@ -4,11 +4,9 @@ argument is accepted and ignored (arrays are immutable)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import vfunc.numpy as vnp
-from vfunc import lax
 from vfunc.core import Array
 from vfunc.nn import activations as F
 from vfunc.nn.module import Module, default_dtype, static_field
@@ -120,7 +118,9 @@ class GELU(Module):
 
     def __post_init__(self) -> None:
         if self.approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {self.approximate!r}")
+            raise ValueError(
+                f"GELU: approximate must be 'none' or 'tanh', got {self.approximate!r}"
+            )
 
     def __call__(self, x: Array) -> Array:
         return F.gelu(x, approximate=self.approximate == "tanh")
@@ -243,5 +243,3 @@ class PReLU(Module):
             w = vnp.reshape(w, ())
         return vnp.where(x >= 0, x, w * x)
 
-
-del math, lax

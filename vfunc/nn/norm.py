@@ -7,7 +7,6 @@ BatchNorm in training mode reports its updated running statistics to the enclosi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
