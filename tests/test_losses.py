@@ -119,3 +119,28 @@ def test_bad_labels_raise_clear_errors():
     with pytest.raises(ValueError, match=r"labels \(2, 1\) must have the shape"):
         losses.softmax_cross_entropy_with_integer_labels(vnp.zeros((2, 3)),
                                                          vnp.zeros((2, 1), dtype=np.int32))
+
+
+DPA = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fixtures", "nn", "dpa_*.npz")))
+
+
+@pytest.mark.parametrize("path", DPA, ids=lambda p: os.path.basename(p)[4:-4])
+def test_dot_product_attention_matches_jax(path, x64):
+    with np.load(path) as data:
+        d = {k: data[k] for k in data.files}
+    kw = json.loads(str(d["meta"]))
+    if "bias" in d:
+        kw.update(bias=vnp.asarray(d["bias"]), mask=vnp.asarray(d["mask"]))
+    if "kv_len" in d:
+        kw["key_value_seq_lengths"] = vnp.asarray(d["kv_len"])
+
+    def f(q, k, v):
+        return vfunc.nn.dot_product_attention(q, k, v, **kw)
+
+    q, k, v = (vnp.asarray(d[n]) for n in "qkv")
+    # JAX takes the softmax in float32 even for float64 inputs, hence the float32 tolerance.
+    tol = dict(rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(np.asarray(f(q, k, v)), d["out"], **tol)
+    grads = vfunc.grad(lambda q, k, v: vnp.sum(f(q, k, v) * d["ct"]), argnums=(0, 1, 2))(q, k, v)
+    for g, name in zip(grads, ("gq", "gk", "gv"), strict=True):
+        np.testing.assert_allclose(np.asarray(g), d[name], **tol, err_msg=name)

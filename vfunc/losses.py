@@ -20,7 +20,7 @@ from vfunc.numpy._promote import promote_args
 
 __all__ = [
     "binary_cross_entropy", "convex_kl_divergence", "cosine_distance", "cosine_similarity",
-    "ctc_loss", "hinge_loss", "huber_loss", "kl_divergence", "kl_divergence_with_log_targets",
+    "ctc_loss", "generalized_kl_divergence", "hinge_loss", "huber_loss", "kl_divergence", "kl_divergence_with_log_targets",
     "l2_loss", "log_cosh", "margin_ranking_loss", "multiclass_hinge_loss",
     "multiclass_perceptron_loss", "nll_loss", "perceptron_loss", "poly_loss_cross_entropy",
     "safe_softmax_cross_entropy", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
@@ -261,6 +261,13 @@ def convex_kl_divergence(log_predictions: ArrayLike, targets: ArrayLike, axis: A
     logp = _float(log_predictions)
     extra = _masked_sum(vnp.exp(logp) - vnp.asarray(targets), axis, where)
     return kl_divergence(logp, targets, axis, where) + extra
+
+
+def generalized_kl_divergence(log_predictions: ArrayLike, targets: ArrayLike, axis: Axis = -1,
+                              where: ArrayLike | None = None) -> Array:  # fmt: skip
+    """The KL divergence generalised to unnormalised measures, optax's newer name for
+    ``convex_kl_divergence`` (same value)."""
+    return convex_kl_divergence(log_predictions, targets, axis, where)
 
 
 def triplet_margin_loss(anchors: ArrayLike, positives: ArrayLike, negatives: ArrayLike,

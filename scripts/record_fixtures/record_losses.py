@@ -1,5 +1,5 @@
 """Record optax (and PyTorch, for the losses optax lacks) reference values and gradients for
-vfunc.losses into tests/fixtures/nn/loss_*.npz. Run once, in the scratch venv:
+vfunc.losses into tests/fixtures/nn/loss_*.npz, and jax.nn.dot_product_attention's into dpa_*.npz. Run once, in the scratch venv:
 
     /work/scratch/bin/python scripts/record_fixtures/record_losses.py
 
@@ -102,6 +102,7 @@ def main():
         [soft[:, :4], np.zeros((4, 1))], 1) / soft[:, :4].sum(1, keepdims=True)])
     optax_case("kl_log", "kl_divergence_with_log_targets", [np.log(probs), np.log(soft)])
     optax_case("convex_kl", "convex_kl_divergence", [np.log(probs), soft])
+    optax_case("generalized_kl", "generalized_kl_divergence", [np.log(probs), soft])
     optax_case("triplet", "triplet_margin_loss", [preds, targets, preds[::-1]])
     t, k = 8, 4
     ctc_logits = rng.standard_normal((3, t, k))
@@ -118,5 +119,45 @@ def main():
                [preds[:, 0], targets[:, 0], np.sign(preds[:, 1])], margin=0.3)
 
 
+def attention():
+    """jax.nn.dot_product_attention on a few configurations -> tests/fixtures/nn/dpa_*.npz."""
+    import jax.nn as jnn
+
+    cases = {
+        "plain": dict(q=(2, 5, 4, 8), k=(2, 6, 4, 8), kw={}),
+        "causal_gqa": dict(q=(2, 5, 4, 8), k=(2, 5, 2, 8), kw={"is_causal": True}),
+        "bias_mask_scale": dict(q=(1, 4, 2, 8), k=(1, 6, 2, 8), kw={"scale": 0.3},
+                                bias=(1, 2, 4, 6), mask=(1, 1, 4, 6)),
+        "seq_lengths": dict(q=(3, 4, 2, 8), k=(3, 6, 2, 8), kw={},
+                            kv_len=np.array([6, 3, 1], np.int32)),
+        "unbatched": dict(q=(5, 2, 8), k=(7, 2, 8), kw={}),
+    }
+    for tag, c in cases.items():
+        q = rng.standard_normal(c["q"])
+        k = rng.standard_normal(c["k"])
+        v = rng.standard_normal(c["k"])
+        kw = dict(c["kw"])
+        data = {"q": q, "k": k, "v": v}
+        if "bias" in c:
+            data["bias"] = rng.standard_normal(c["bias"])
+            data["mask"] = rng.random(c["mask"]) > 0.3
+            kw.update(bias=jnp.asarray(data["bias"]), mask=jnp.asarray(data["mask"]))
+        if "kv_len" in c:
+            data["kv_len"] = c["kv_len"]
+            kw["key_value_seq_lengths"] = jnp.asarray(c["kv_len"])
+
+        def f(q, k, v, kw=kw):
+            return jnn.dot_product_attention(q, k, v, **kw)
+
+        out = f(q, k, v)
+        ct = rng.standard_normal(out.shape)
+        grads = jax.grad(lambda q, k, v: jnp.sum(f(q, k, v) * ct), argnums=(0, 1, 2))(q, k, v)
+        data.update(out=np.asarray(out), ct=ct, gq=np.asarray(grads[0]),
+                    gk=np.asarray(grads[1]), gv=np.asarray(grads[2]),
+                    meta=np.array(json.dumps({k_: v_ for k_, v_ in c["kw"].items()})))
+        np.savez_compressed(os.path.join(OUT, f"dpa_{tag}.npz"), **data)
+
+
 if __name__ == "__main__":
     main()
+    attention()
