@@ -122,12 +122,13 @@ def _holds_arrays(value: Any) -> bool:
 
 
 class _Static:
-    """A static field value in a treedef: compared by equality, hashed safely."""
+    """A static field value in a treedef: compared by equality, hashed safely (once)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "_hash")
 
     def __init__(self, value: Any):
         self.value = value
+        self._hash: int | None = None
 
     def __eq__(self, other: Any) -> bool:
         if not isinstance(other, _Static):
@@ -141,10 +142,12 @@ class _Static:
             return False
 
     def __hash__(self) -> int:
-        try:
-            return hash((type(self.value), self.value))
-        except TypeError:
-            return hash(type(self.value))
+        if self._hash is None:
+            try:
+                self._hash = hash((type(self.value), self.value))
+            except TypeError:
+                self._hash = hash(type(self.value))
+        return self._hash
 
     def __repr__(self) -> str:
         return repr(self.value)
@@ -204,23 +207,33 @@ class Module(metaclass=_ModuleMeta):
         forced = frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("static"))
 
         def flatten(m: Any) -> tuple:
-            children, child_names, static = [], [], []
-            for name in names:
-                value = m.__dict__[name]
-                if name not in forced and _holds_arrays(value):
-                    children.append(value)
-                    child_names.append(name)
-                else:
-                    static.append((name, _Static(value)))
-            return children, (tuple(child_names), tuple(static)), tuple(child_names)
+            d = m.__dict__
+            # Modules are immutable, so the static part is computed once per instance (and
+            # handed on by unflatten): later flattens only gather children, and treedefs of
+            # successive steps share their aux objects, which makes the jit cache lookup cheap.
+            aux = d.get("_vf_aux")
+            if aux is None:
+                child_names, static = [], []
+                for name in names:
+                    value = d[name]
+                    if name not in forced and _holds_arrays(value):
+                        child_names.append(name)
+                    else:
+                        static.append((name, _Static(value)))
+                aux = (tuple(child_names), tuple(static))
+                object.__setattr__(m, "_vf_aux", aux)
+            child_names = aux[0]
+            return [d[n] for n in child_names], aux, child_names
 
         def unflatten(aux: tuple, children: Any) -> Any:
             child_names, static = aux
             self = object.__new__(cls)
+            d = self.__dict__
             for name, value in zip(child_names, children, strict=True):
-                object.__setattr__(self, name, value)
+                d[name] = value
             for name, value in static:
-                object.__setattr__(self, name, value.value)
+                d[name] = value.value
+            d["_vf_aux"] = aux
             return self
 
         optree.register_pytree_node(
@@ -480,11 +493,13 @@ def _set_attr_in(new: Any, old: Any, owner: Any, name: str, value: Any) -> Any:
     if old is owner:
         copy = object.__new__(type(new))
         copy.__dict__.update(new.__dict__)
+        copy.__dict__.pop("_vf_aux", None)  # a static field may change: recompute the aux
         copy.__dict__[name] = value
         return copy
     if isinstance(old, Module):
         copy = object.__new__(type(new))
         copy.__dict__.update(new.__dict__)
+        copy.__dict__.pop("_vf_aux", None)
         for f in dataclasses.fields(old):
             copy.__dict__[f.name] = _set_attr_in(
                 new.__dict__[f.name], old.__dict__[f.name], owner, name, value)
