@@ -17,7 +17,7 @@ from vfunc.nn import activations as F
 from vfunc.nn.containers import split_key
 from vfunc.nn.dropout import Dropout, dropout
 from vfunc.nn.initializers import random_module
-from vfunc.nn.linear import Linear, need_key
+from vfunc.nn.linear import Linear, linear, need_key
 from vfunc.nn.module import Module, default_dtype, static_field
 from vfunc.nn.norm import LayerNorm
 
@@ -188,7 +188,7 @@ class MultiheadAttention(Module):
         w_q, w_k, w_v = vnp.split(self.in_proj_weight, 3, axis=0)
         b = (None, None, None) if self.in_proj_bias is None else vnp.split(self.in_proj_bias, 3)
         def proj(x: Array, w: Array, bias: Array | None) -> Array:  # noqa: E306
-            y = vnp.matmul(x, w.T)
+            y = linear(x, w)
             y = y if bias is None else y + bias
             length, n = x.shape[0], x.shape[1]
             return vnp.transpose(vnp.reshape(y, (length, n, nh, e // nh)), (1, 2, 0, 3))

@@ -18,7 +18,7 @@ from vfunc.errors import ShapeError
 from vfunc.nn.activations import sigmoid
 from vfunc.nn.dropout import dropout
 from vfunc.nn.initializers import random_module
-from vfunc.nn.linear import need_key, uniform_init
+from vfunc.nn.linear import linear, need_key, uniform_init
 from vfunc.nn.module import Module, default_dtype, static_field
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
@@ -29,7 +29,7 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 def _hh_step(mode: str, gi: Array, h: Array, c: Array | None, w_hh: Array,
              b_hh: Array | None) -> tuple[Array, Array | None]:  # fmt: skip
     """One time step given the input projection ``gi = x @ w_ih.T + b_ih``."""
-    gh = vnp.matmul(h, w_hh.T)
+    gh = linear(h, w_hh)
     if b_hh is not None:
         gh = gh + b_hh
     if mode == "LSTM":
@@ -102,7 +102,7 @@ class _CellBase(Module):
         self.bias_ih, self.bias_hh = w.get("bias_ih"), w.get("bias_hh")
 
     def _step(self, x: Array, h: Array, c: Array | None) -> tuple[Array, Array | None]:
-        gi = vnp.matmul(x, self.weight_ih.T)
+        gi = linear(x, self.weight_ih)
         if self.bias_ih is not None:
             gi = gi + self.bias_ih
         mode = self._mode if self._mode != "RNN_TANH" or self.nonlinearity == "tanh" else "RNN_RELU"
@@ -254,7 +254,7 @@ class _RNNBase(Module):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 p = self.params
                 # The input projection of every time step is one matmul, outside the loop.
-                gi = vnp.matmul(x, p[f"weight_ih{sfx}"].T)
+                gi = linear(x, p[f"weight_ih{sfx}"])
                 if f"bias_ih{sfx}" in p:
                     gi = gi + p[f"bias_ih{sfx}"]
                 w_hh, b_hh = p[f"weight_hh{sfx}"], p.get(f"bias_hh{sfx}")
