@@ -34,6 +34,20 @@ def ntuple(layer: str, name: str, value: Any, n: int) -> tuple[int, ...]:
     return tuple(int(v) for v in items)
 
 
+def parse_options(layer: str, names: tuple[str, ...], defaults: dict[str, Any],
+                  args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """PyTorch's trailing constructor arguments, positional (in ``names`` order) or keyword."""
+    if len(args) > len(names):
+        raise TypeError(f"{layer}: too many positional arguments")
+    opts = dict(defaults)
+    opts.update(zip(names, args, strict=False))
+    for k, v in kwargs.items():
+        if k not in defaults:
+            raise TypeError(f"{layer}: unexpected argument {k!r}")
+        opts[k] = v
+    return opts
+
+
 def check_input(layer: str, x: Array, nsp: int, channels: int, weight: Array) -> tuple[Array, bool]:
     """Validate an (N, C, *spatial) or unbatched (C, *spatial) input; return it batched."""
     if x.ndim not in (nsp + 1, nsp + 2):
@@ -80,14 +94,7 @@ class _ConvNd(Module):
         else:
             names = ("dilation", "groups", "bias", "padding_mode")
             defaults = {"dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros"}
-        if len(args) > len(names):
-            raise TypeError(f"{name}: too many positional arguments")
-        opts = dict(defaults)
-        opts.update(zip(names, args, strict=False))
-        for k, v in kwargs.items():
-            if k not in defaults:
-                raise TypeError(f"{name}: unexpected argument {k!r}")
-            opts[k] = v
+        opts = parse_options(name, names, defaults, args, kwargs)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = ntuple(name, "kernel_size", kernel_size, n)
         self.stride = ntuple(name, "stride", stride, n)

@@ -397,6 +397,33 @@ def _named_errors(call: Callable) -> Callable:
 # Out-of-place surgery and whole-model tools
 
 
+_KEEP: Any = object()
+
+
+def _copy_tree(node: Any, visit: Callable[[Any], Any], training: bool | None = None) -> Any:
+    """A copy of the modules, lists, tuples and dicts of ``node``; ``visit(n)`` may return a
+    replacement for any node (``_KEEP``: copy on); ``training`` sets every training flag."""
+    out = visit(node)
+    if out is not _KEEP:
+        return out
+    if isinstance(node, Module):
+        new = object.__new__(type(node))
+        for f in dataclasses.fields(node):
+            value = node.__dict__[f.name]
+            if f.name == "training" and training is not None:
+                new.__dict__[f.name] = training
+            else:
+                new.__dict__[f.name] = _copy_tree(value, visit, training)
+        return new
+    if isinstance(node, list):
+        return [_copy_tree(v, visit, training) for v in node]
+    if isinstance(node, tuple) and not hasattr(node, "_fields"):
+        return tuple(_copy_tree(v, visit, training) for v in node)
+    if isinstance(node, dict):
+        return {k: _copy_tree(v, visit, training) for k, v in node.items()}
+    return node
+
+
 def tree_at(where: Callable[[Any], Any], tree_: Any, replace: Any = dataclasses.MISSING,
             replace_fn: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
     """A copy of ``tree_`` with the node(s) selected by ``where`` replaced, as Equinox's.
@@ -435,24 +462,13 @@ def tree_at(where: Callable[[Any], Any], tree_: Any, replace: Any = dataclasses.
     pending = {id(n): v for n, v in zip(nodes, values, strict=True)}
     found: set[int] = set()
 
-    def rebuild(node: Any) -> Any:
+    def visit(node: Any) -> Any:
         if id(node) in pending and not isinstance(node, bool | int | float | str | type(None)):
             found.add(id(node))
             return pending[id(node)]
-        if isinstance(node, Module):
-            new = object.__new__(type(node))
-            for f in dataclasses.fields(node):
-                object.__setattr__(new, f.name, rebuild(node.__dict__[f.name]))
-            return new
-        if isinstance(node, list):
-            return [rebuild(v) for v in node]
-        if isinstance(node, tuple) and not hasattr(node, "_fields"):
-            return tuple(rebuild(v) for v in node)
-        if isinstance(node, dict):
-            return {k: rebuild(v) for k, v in node.items()}
-        return node
+        return _KEEP
 
-    new_tree = rebuild(tree_)
+    new_tree = _copy_tree(tree_, visit)
     # Immutable scalars (static fields) cannot be found by identity: match them by attribute.
     for node, value in zip(nodes, values, strict=True):
         if id(node) not in found:
@@ -525,22 +541,7 @@ def inference_mode(model: Any, value: bool = True) -> Any:
         False
     """
 
-    def switch(node: Any) -> Any:
-        if isinstance(node, Module):
-            new = object.__new__(type(node))
-            for f in dataclasses.fields(node):
-                v = node.__dict__[f.name]
-                new.__dict__[f.name] = (not value) if f.name == "training" else switch(v)
-            return new
-        if isinstance(node, list):
-            return [switch(v) for v in node]
-        if isinstance(node, tuple) and not hasattr(node, "_fields"):
-            return tuple(switch(v) for v in node)
-        if isinstance(node, dict):
-            return {k: switch(v) for k, v in node.items()}
-        return node
-
-    return switch(model)
+    return _copy_tree(model, lambda node: _KEEP, training=not value)
 
 
 def _buffer_names(m: Module) -> frozenset[str]:

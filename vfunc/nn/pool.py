@@ -12,7 +12,7 @@ import vfunc.numpy as vnp
 from vfunc import lax
 from vfunc.core import Array
 from vfunc.errors import ShapeError
-from vfunc.nn.conv import ntuple
+from vfunc.nn.conv import ntuple, parse_options
 from vfunc.nn.module import Module, static_field
 
 __all__ = [
@@ -61,12 +61,7 @@ class _PoolNd(Module):
         else:
             names, defaults = ("ceil_mode", "count_include_pad", "divisor_override"), {
                 "ceil_mode": False, "count_include_pad": True, "divisor_override": None}
-        opts = dict(defaults)
-        opts.update(zip(names, args, strict=False))
-        for k, v in kwargs.items():
-            if k not in defaults:
-                raise TypeError(f"{name}: unexpected argument {k!r}")
-            opts[k] = v
+        opts = parse_options(name, names, defaults, args, kwargs)
         if opts.get("return_indices"):
             raise NotImplementedError(f"{name}: return_indices=True is not supported")
         self.kernel_size = ntuple(name, "kernel_size", kernel_size, n)
