@@ -284,3 +284,21 @@ def test_layer_gradients_match_finite_differences(x64):
     x = vnp.asarray(np.random.default_rng(6).standard_normal((1, 2, 5, 5)))
     check_grads(lambda w, x: nn.tree_at(lambda m: m.weight, layer, replace=w)(x),
                 (layer.weight, x), order=1, modes=("rev",))
+
+
+def test_default_dtype_follows_x64_and_dtype_argument(x64):
+    assert nn.LayerNorm(3).weight.dtype == np.float64
+    assert nn.Linear(2, 3, init=False).weight.dtype == np.float64
+    assert nn.Linear(2, 3, init=False, dtype=np.float32).weight.dtype == np.float32
+    assert nn.BatchNorm1d(2).num_batches_tracked.dtype == np.float64
+
+
+def test_sequential_indexing_and_functions():
+    seq = nn.Sequential(nn.ReLU(), vnp.tanh, nn.Identity())
+    assert len(seq) == 3 and isinstance(seq[1], nn.Lambda)
+    assert isinstance(seq[1:], nn.Sequential) and len(seq[1:]) == 2
+    assert vfunc.tree.leaves(seq) == []
+    np.testing.assert_allclose(np.asarray(seq(vnp.array([-1.0, 1.0]))), [0.0, np.tanh(1.0)],
+                               rtol=1e-6)
+    with pytest.raises(TypeError, match="layer 0 is a int, not callable"):
+        nn.Sequential(3)

@@ -147,6 +147,7 @@ def layers():
     r("adaptiveavg2d", "AdaptiveAvgPool2d", ((3, 2),), inputs=[(2, 3, 7, 5)])
     r("adaptiveavg2d_1", "AdaptiveAvgPool2d", (1,), inputs=[(2, 3, 4, 4)])
     r("adaptiveavg1d", "AdaptiveAvgPool1d", (4,), inputs=[(2, 3, 10)])
+    r("adaptivemax1d", "AdaptiveMaxPool1d", (3,), inputs=[(2, 3, 8)])
     r("adaptivemax2d", "AdaptiveMaxPool2d", ((3, 3),), inputs=[(2, 3, 8, 7)])
     for train in (True, False):
         t = "train" if train else "eval"
@@ -167,6 +168,10 @@ def layers():
     r("groupnorm", "GroupNorm", (2, 6), inputs=[(3, 6, 4)])
     r("rmsnorm", "RMSNorm", (5,), inputs=[(3, 5)])
     r("instancenorm2d", "InstanceNorm2d", (3,), {"affine": True}, inputs=[(2, 3, 4, 5)])
+    r("instancenorm2d_stats_train", "InstanceNorm2d", (3,), {"track_running_stats": True},
+      inputs=[(2, 3, 4, 5)], train=True)
+    r("instancenorm1d_stats_eval", "InstanceNorm1d", (3,), {"track_running_stats": True,
+                                                            "affine": True}, inputs=[(2, 3, 6)])
     r("instancenorm2d_unbatched", "InstanceNorm2d", (3,), inputs=[(3, 4, 5)])
     r("embedding", "Embedding", (10, 4), {"padding_idx": 2},
       inputs=[np.array([[1, 2, 3, 2, 9], [0, 0, 5, 2, 7]])])

@@ -95,6 +95,7 @@ from vfunc.nn.norm import (
 from vfunc.nn.pool import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
     AvgPool1d,
     AvgPool2d,
@@ -119,7 +120,7 @@ __all__ = [
     "Flatten", "Identity", "Lambda", "Sequential", "Unflatten", "Linear", "Embedding",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
     "InstanceNorm2d", "LayerNorm", "RMSNorm", "Dropout", "Dropout2d",
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",

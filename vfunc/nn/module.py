@@ -540,7 +540,6 @@ def inference_mode(model: Any, value: bool = True) -> Any:
         >>> nn.inference_mode(nn.Dropout(0.5)).training
         False
     """
-
     return _copy_tree(model, lambda node: _KEEP, training=not value)
 
 

@@ -223,7 +223,9 @@ class _BatchNorm(Module):
             centred = x - mean
             var = vnp.mean(vnp.square(centred), axis=axes, keepdims=True)
             if self.training and self.running_mean is not None:
-                self._report(mean, var, x.size // self.num_features)
+                # elements behind each statistic: per channel, or per instance and channel
+                per = x.size // self.num_features // (x.shape[0] if self._instance else 1)
+                self._report(mean, var, per)
         else:
             mean = vnp.reshape(self.running_mean, bshape)
             var = vnp.reshape(self.running_var, bshape)
@@ -240,7 +242,9 @@ class _BatchNorm(Module):
             mean, var = vnp.mean(mean, axis=0, keepdims=True), vnp.mean(var, axis=0, keepdims=True)
         mean, var = vnp.reshape(mean, (-1,)), vnp.reshape(var, (-1,))
         unbiased = var * (n / max(n - 1, 1))
-        count = current_state(self, "num_batches_tracked") + 1
+        # PyTorch's instance norm leaves num_batches_tracked alone (momentum=None then divides
+        # by the stale count, as there).
+        count = current_state(self, "num_batches_tracked") + (0 if self._instance else 1)
         old_mean = current_state(self, "running_mean")
         old_var = current_state(self, "running_var")
         factor = (1.0 / count) if self.momentum is None else self.momentum

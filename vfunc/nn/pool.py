@@ -16,7 +16,7 @@ from vfunc.nn.conv import ntuple, parse_options
 from vfunc.nn.module import Module, static_field
 
 __all__ = [
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d",
     "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
 ]  # fmt: skip
 
@@ -258,6 +258,13 @@ class AdaptiveAvgPool2d(_AdaptiveNd):
     """Average pooling to a fixed (H, W) (``None`` keeps that size), as PyTorch's."""
 
     _nsp = 2
+
+
+class AdaptiveMaxPool1d(_AdaptiveNd):
+    """Max pooling to a fixed output length, as ``torch.nn.AdaptiveMaxPool1d`` (no indices)."""
+
+    _nsp = 1
+    _reduce = staticmethod(_max)
 
 
 class AdaptiveMaxPool2d(_AdaptiveNd):
