@@ -192,7 +192,11 @@ he_normal = kaiming_normal = _named(2.0, "fan_in", "truncated_normal")
 
 
 def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> Initializer:
-    """A (semi-)orthogonal matrix along ``column_axis``, times ``scale``, as JAX's."""
+    """A (semi-)orthogonal matrix along ``column_axis``, times ``scale``, as JAX's.
+
+    Differs from JAX: the QR factorisation runs in NumPy (vfunc has no ``linalg.qr`` yet), so
+    the key must be concrete (initialise outside ``jit``).
+    """
     default = dtype
 
     def init(key: Any, shape: Sequence[int], dtype: Any = default) -> Any:
