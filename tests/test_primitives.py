@@ -14,6 +14,7 @@ import re
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -848,6 +849,111 @@ def _build_conv():
         add_case("select_and_gather_add", name, [t, x], gathered, F32, **p)
 
 
+def _build_random():
+    import random_reference as rref
+
+    keys = np.array([[0, 0], [0, 42], [4294967295, 17]], np.uint32)
+    U32, U16 = np.dtype("uint32"), np.dtype("uint16")
+
+    def per_key(fn, ks):
+        return np.array([fn(tuple(int(w) for w in k)) for k in ks.reshape(-1, 2)])
+
+    add_case("random_seed", "int32", [np.array([0, -7, 42], I32)],
+             np.array([[0, 0], [0, 2**32 - 7], [0, 42]], U32), U32)  # fmt: skip
+    add_case("random_seed", "int16", [np.array([-1, 300], np.int16)],
+             np.array([[0, 2**32 - 1], [0, 300]], U32), U32)  # fmt: skip
+    add_case("random_seed", "scalar_uint8", [np.array(200, U8)], np.array([0, 200], U32), U32)
+    for name, ks, shape, dt in [("u32_batch", keys, (5,), U32), ("u8_2d", keys[1], (2, 3), U8),
+                                ("u16_scalar", keys[2], (), U16), ("empty", keys, (0,), U32)]:
+        ref = per_key(lambda k: rref.bits(k, math.prod(shape), dt.itemsize * 8), ks)
+        add_case("random_bits", name, [ks], ref.reshape((*ks.shape[:-1], *shape)).astype(dt), dt,
+                 shape=shape, dtype=dt)  # fmt: skip
+    ref = per_key(lambda k: rref.unit_float(k, 4, 32), keys)
+    add_case("random_bits", "unit_f32", [keys], ref.astype(F32), F32, shape=(4,), dtype=F32)
+    for name, ks, shape in [("pair", keys[0], (2,)), ("batch_grid", keys, (2, 2)),
+                            ("none", keys[1], (0,))]:
+        ref = per_key(lambda k: rref.split(k, math.prod(shape)), ks)
+        add_case("random_split", name, [ks], ref.reshape((*ks.shape[:-1], *shape, 2)).astype(U32),
+                 U32, shape=shape)  # fmt: skip
+    msgs = np.array([0, 1, 2**32 - 1], U32)
+    ref = np.array([rref.fold_in(tuple(int(w) for w in k), int(m)) for k, m in zip(keys, msgs)])
+    add_case("random_fold_in", "batch", [keys, msgs], ref.astype(U32), U32)
+    add_case("random_fold_in", "single", [keys[1], msgs[1]],
+             np.array(rref.fold_in((0, 42), 1), U32), U32)  # fmt: skip
+    add_case("random_fold_in", "empty", [keys[:0], msgs[:0]], np.zeros((0, 2), U32), U32)
+    grid = np.array([-0.999, -0.5, 0.0, 0.25, 0.9, 0.999999])
+    erfinv = np.vectorize(rref.erfinv)
+    # Giles' float32 polynomial (XLA's too) is within ~6 ulp in the tails, ~1 ulp centrally.
+    add_case("erf_inv", "f32", [grid.astype(F32)], erfinv(grid.astype(F32).astype(F64)), F32,
+             {"rtol": 1e-6, "atol": 1e-7})  # fmt: skip
+    add_case("erf_inv", "scalar", [np.array(0.3, F32)], rref.erfinv(float(np.float32(0.3))), F32,
+             {"rtol": 2e-7, "atol": 0})  # fmt: skip
+    add_case("erf_inv", "edges", [np.array([-1.0, 1.0, 0.0], F32)], np.array([-INF, INF, 0.0]),
+             F32)  # fmt: skip
+    x = np.array([1.0, -2.0, 0.0], F32)
+    add_case("nextafter", "up", [x, np.array(INF, F32)], np.nextafter(x, np.float32(INF)), F32)
+    y = np.array([0.5, 0.0], F32)
+    add_case("nextafter", "down", [y, np.array(-INF, F32)], np.nextafter(y, np.float32(-INF)),
+             F32)  # fmt: skip
+    add_case("nextafter", "towards_self", [x, x], x, F32)
+    lo = np.nextafter(np.float32(-1), np.float32(0))
+    for name, ks, shape in [("batch", keys, (4,)), ("scalar", keys[1], ()),
+                            ("grid", keys[2], (2, 3))]:
+        unit = per_key(lambda k: rref.unit_float(k, math.prod(shape), 32), ks).astype(F32)
+        u = np.maximum(lo, (f64(unit) * (1 - f64(lo)) + f64(lo)).astype(F32))
+        ref = math.sqrt(2) * np.vectorize(rref.erfinv)(f64(u))
+        add_case("random_normal", name, [ks], ref.reshape((*ks.shape[:-1], *shape)), F32,
+                 {"rtol": 1e-6, "atol": 1e-6}, shape=shape, dtype=F32)  # fmt: skip
+    # Gamma samples recorded from JAX (key(3), a per column), and their derivative in a.
+    with np.load(Path(__file__).parent / "fixtures" / "random" / "jax_x32.npz") as rec:
+        g_ref, lg_ref = rec["gamma_float32"], rec["loggamma_float32"]
+    alphas = np.broadcast_to(np.array([0.2, 0.9, 1.0, 2.5, 30.0], F32), (40, 5))
+    gkeys = np.array(rref.split((0, 3), 200), np.uint32).reshape(40, 5, 2)
+    add_case("random_gamma", "jax", [gkeys, alphas], g_ref, F32, {"rtol": 2e-6, "atol": 1e-30},
+             log_space=False)  # fmt: skip
+    add_case("random_gamma", "rows", [gkeys[:3], alphas[:3]], g_ref[:3], F32,
+             {"rtol": 2e-6, "atol": 1e-30}, log_space=False)  # fmt: skip
+    add_case("random_gamma", "log_space", [gkeys, alphas], lg_ref, F32,
+             {"rtol": 2e-6, "atol": 2e-6}, log_space=True)  # fmt: skip
+    for name, a, x in [("moderate", [0.5, 2.0, 7.0], [0.3, 1.5, 9.0]),
+                       ("small_a", [0.05, 0.2], [1e-3, 0.01]), ("large", [40.0], [38.0])]:
+        ref = np.array([rref.gamma_sample_grad(ai, xi) for ai, xi in zip(a, x)])
+        add_case("random_gamma_grad", name, [np.array(a, F32), np.array(x, F32)], ref, F32,
+                 {"rtol": 1e-4, "atol": 0})  # fmt: skip
+    for name, shape in [("square", (3, 3)), ("tall", (5, 2)), ("batch", (2, 4, 3))]:
+        z = rng_for("orthogonal", name).normal(size=shape)
+        ref = np.array([rref.gram_schmidt_q(m.tolist()) for m in z.reshape(-1, *shape[-2:])])
+        add_case("haar_orthogonal", name, [z.astype(F32)], ref.reshape(shape), F32,
+                 {"rtol": 1e-4, "atol": 1e-5})  # fmt: skip
+    for name, cov in [("2x2", [[4.0, 2.0], [2.0, 3.0]]), ("diag", [[9.0, 0.0], [0.0, 0.25]]),
+                      ("3x3", [[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 0.5]])]:
+        add_case("mvn_factor", name, [np.array(cov, F32)], np.array(rref.cholesky(cov)), F32,
+                 {"rtol": 1e-6, "atol": 1e-6}, method="cholesky")  # fmt: skip
+    # Outcomes that are certain: Poisson(0), Binomial(n, 0 or 1), and invalid parameters.
+    dkeys = keys[:, None, :].repeat(2, axis=1)
+    zeros = np.zeros((3, 2), F32)
+    add_case("random_discrete", "poisson_zero", [dkeys, zeros, zeros], np.zeros((3, 2)), F32,
+             kind="poisson")  # fmt: skip
+    n = np.array([[0, 5], [12, 3], [100, 1]], F32)
+    p = np.array([[1, 1], [0, 1], [1, 0]], F32)
+    add_case("random_discrete", "binomial_certain", [dkeys, n, p], n * p, F32, kind="binomial")
+    bad_n = np.array([[-1, 2], [NAN, 3], [4, 5]], F32)
+    bad_p = np.array([[0.5, 1.5], [0.5, NAN], [-0.1, 2.0]], F32)
+    expected = np.full((3, 2), NAN)
+    add_case("random_discrete", "binomial_invalid", [dkeys, bad_n, bad_p], expected, F32,
+             kind="binomial")  # fmt: skip
+    add_case("random_discrete", "binomial_invalid_last_ok", [dkeys[2:], np.array([[4, 0]], F32),
+             np.array([[-0.1, 0.5]], F32)], np.array([[NAN, 0.0]]), F32, kind="binomial")
+    a, b, c = (np.array([0.1, 3.0, -2.0], F32), np.array(1.0 / 3.0, F32), np.array([1e-8], F32))
+    exact = f64(a) * f64(b) + f64(c)  # one rounding of the exact value
+    add_case("fma", "f32_broadcast", [a, b, c], exact.astype(F32), F32)
+    tenth = np.array([0.1], F32)  # 0.1f * 10 - 1 without rounding the product first
+    add_case("fma", "unrounded_product", [tenth, np.array([10.0], F32), np.array([-1.0], F32)],
+             (f64(tenth) * 10 - 1).astype(F32), F32)  # fmt: skip
+    add_case("fma", "empty", [np.zeros(0, F32), np.zeros(0, F32), np.zeros(0, F32)],
+             np.zeros(0), F32)  # fmt: skip
+
+
 with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_unary()
     _build_binary()
@@ -860,6 +966,7 @@ with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_dot()
     _build_control_flow()
     _build_conv()
+    _build_random()
 
 ALL_CASES = [case for cases in EXAMPLES.values() for case in cases]
 

@@ -11,7 +11,9 @@ import os
 # numba starts its thread pool, hence here, first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from vfunc import dtypes, errors, lax, losses, nn, numpy, testing, tree, tree_util  # noqa: F401
+from vfunc import (  # noqa: F401
+    dtypes, errors, lax, losses, nn, numpy, random, testing, tree, tree_util,
+)
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct
 from vfunc.transforms.ad import (
@@ -34,7 +36,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
     "custom_vjp", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "jacfwd",
-    "jacrev", "jit", "jvp", "lax", "linearize", "losses", "make_jaxpr", "nn", "numpy", "remat",
+    "jacrev", "jit", "jvp", "lax", "linearize", "losses", "make_jaxpr", "nn", "numpy", "random",
+    "remat",
     "testing",
     "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip

@@ -26,6 +26,7 @@ from vfunc.primitives.indexing import (
     scatter_p,
 )
 from vfunc.primitives.linalg import dot_general_p
+from vfunc.primitives.random import erf_inv_p, nextafter_p
 from vfunc.primitives.reduction import (
     argmax_p,
     argmin_p,
@@ -107,6 +108,7 @@ sinh, cosh = _unary_fn(ew.sinh_p, "sinh"), _unary_fn(ew.cosh_p, "cosh")
 asin, acos, atan = (_unary_fn(p, p.name) for p in (ew.asin_p, ew.acos_p, ew.atan_p))
 sqrt, rsqrt = _unary_fn(ew.sqrt_p, "sqrt"), _unary_fn(ew.rsqrt_p, "rsqrt")
 logistic, erf = _unary_fn(ew.logistic_p, "logistic"), _unary_fn(ew.erf_p, "erf")
+erf_inv, nextafter = _unary_fn(erf_inv_p, "erf_inv"), _binary_fn(nextafter_p, "nextafter")
 floor, ceil = _unary_fn(ew.floor_p, "floor"), _unary_fn(ew.ceil_p, "ceil")
 is_finite, bitwise_not = _unary_fn(ew.is_finite_p, "is_finite"), _unary_fn(ew.not_p, "bitwise_not")
 

@@ -11,6 +11,7 @@ from vfunc.primitives import (  # noqa: F401  (importing declares the primitives
     elementwise,
     indexing,
     linalg,
+    random,
     reduction,
     shape,
     sorting,
