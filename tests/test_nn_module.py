@@ -169,6 +169,14 @@ def test_repr_is_a_tree_of_layers():
     assert "(fc): Linear(in_features=8, out_features=2, bias=True)" in text
     assert repr(nn.LayerNorm(3)) == "LayerNorm((3,), eps=1e-05, elementwise_affine=True)"
 
+    class MLP(nn.Module):
+        layers: list
+        act: object = nn.relu
+
+    assert repr(MLP([nn.Linear(2, 3, init=False)])).splitlines() == [
+        "MLP(", "  act=relu", "  (layers.0): Linear(in_features=2, out_features=3, bias=True)",
+        ")"]
+
 
 def test_count_params_matches_pytorch():
     # PyTorch: Conv2d(1,4,3)=40, BatchNorm2d(4)=8, Conv2d(4,8,3)=296, Linear(8,2)=18

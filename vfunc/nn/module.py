@@ -267,10 +267,10 @@ class Module(metaclass=_ModuleMeta):
 
     def __repr__(self) -> str:
         children = list(_direct_submodules(self))
-        head = f"{type(self).__name__}({self.extra_repr()}"
+        extra = self.extra_repr()
         if not children:
-            return head + ")"
-        lines = [head]
+            return f"{type(self).__name__}({extra})"
+        lines = [f"{type(self).__name__}("] + ([f"  {extra}"] if extra else [])
         for name, child in children:
             text = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {text}")
