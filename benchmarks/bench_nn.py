@@ -15,6 +15,10 @@ that returns its input's first leaf), which must not be dominated by flattening.
 Targets: at most 1.0x PyTorch's time on each model; jit overhead at most 15 us.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py
+
+On a loaded machine, also try ``OPENBLAS_NUM_THREADS=1``: OpenBLAS's threads contend for the
+cores on small products (an LSTM step's (32, 256) x (256, 1024) took 30 ms with 2 threads under
+load, 1 ms with 1), which dominates the LSTM figure.
 """
 
 from __future__ import annotations
