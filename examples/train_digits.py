@@ -6,7 +6,8 @@ Linear), the optimiser is ``vfunc.optim.adamw`` on a warmup-cosine schedule, and
 step is ONE ``vfunc.jit``-compiled call: forward, backward, optimiser update and BatchNorm's
 running statistics together.
 
-Run:  python examples/train_digits.py            (about 20 s on 2 cores; test accuracy ~98%)
+Run:  python examples/train_digits.py            (test accuracy 99.3%; under a minute on 2
+                                                  cores, numba's one-off kernel compile included)
       python examples/train_digits.py --resume   (continue from the last checkpoint)
 
 It writes to ``--out`` (default ``runs/digits/``): ``checkpoint_<step>.safetensors`` (the last
@@ -28,8 +29,10 @@ The whole state of a run is one pytree, ``{'model': ..., 'opt_state': ..., 'key'
   Dropout masks) comes from splitting it, so the run is reproducible from one seed.
 
 All three go into the checkpoint, with the step number; the epoch and the curves so far go in
-its JSON metadata. ``--resume`` restores them, and an interrupted run resumed with the same flags
-ends exactly (bit for bit) where the uninterrupted run would have.
+its JSON metadata with the run's flags. ``--resume`` restores them, and an interrupted run
+resumed with the same flags ends exactly (bit for bit) where the uninterrupted run would have.
+(``--epochs`` may change on resume, which stretches the learning-rate schedule; the flags that
+define the data and the schedule's peak may not.)
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ import os
 import time
 
 import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from tqdm import tqdm
 
 import vfunc
 import vfunc.numpy as vnp
@@ -52,7 +58,7 @@ class DigitsCNN(nn.Module):
     features: nn.Sequential
     classifier: nn.Sequential
 
-    def __init__(self, *, key):
+    def __init__(self, *, key: random.PRNGKeyArray):
         k1, k2, k3 = random.split(key, 3)
         self.features = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1, key=k1), nn.BatchNorm2d(32), nn.ReLU(),
@@ -63,17 +69,15 @@ class DigitsCNN(nn.Module):
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 2 * 2, 10, key=k3))
 
-    def __call__(self, x, *, key=None):
+    def __call__(self, x: vfunc.Array, *, key: random.PRNGKeyArray | None = None):
         # Dropout needs a key in training mode; Sequential hands it to the layers that take one.
         return self.classifier(self.features(x), key=key)
 
 
-def load_data(seed: int, limit: int | None = None):
+def load_data(seed: int, limit: int | None = None) -> tuple[np.ndarray, ...]:
     """scikit-learn's digits as float32 (N, 1, 8, 8) images, standardised with the training
-    set's statistics; a fixed, stratified 75/25 split (450 test images)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
+    set's statistics, and int32 labels: ``x_train, y_train, x_test, y_test`` from a fixed,
+    stratified 75/25 split (450 test images)."""
     digits = load_digits()
     images = digits.images.astype(np.float32)[:, None] / 16.0  # pixels are 0..16
     x_train, x_test, y_train, y_test = train_test_split(
@@ -85,7 +89,8 @@ def load_data(seed: int, limit: int | None = None):
     return (x_train - mean) / std, y_train, (x_test - mean) / std, y_test
 
 
-def make_optimizer(steps: int, peak_lr: float):
+def make_optimizer(steps: int, peak_lr: float) -> optim.GradientTransformation:
+    """AdamW on a schedule warming up linearly over the first tenth of ``steps``, then cosine."""
     schedule = optim.warmup_cosine_decay_schedule(
         init_value=0.0, peak_value=peak_lr, warmup_steps=max(1, steps // 10), decay_steps=steps,
         end_value=peak_lr / 100)
@@ -108,8 +113,7 @@ def main(argv: list[str] | None = None) -> float:
                         help="continue from the last checkpoint in --out")
     args = parser.parse_args(argv)
 
-    from tqdm import tqdm
-
+    config = {k: getattr(args, k) for k in ("batch_size", "lr", "seed", "limit")}
     x_train, y_train, x_test, y_test = load_data(args.seed, args.limit)
     steps_per_epoch = len(x_train) // args.batch_size  # the last partial batch is dropped,
     if steps_per_epoch == 0:                            # so every step has one shape: one compile
@@ -126,6 +130,9 @@ def main(argv: list[str] | None = None) -> float:
         # The fresh state is the template: it gives the restored tree its structure and dtypes.
         state = io.restore_checkpoint(args.out, like=state)
         meta = io.checkpoint_metadata(args.out)
+        if meta["config"] != config:
+            parser.error(f"--resume: the checkpoint in {args.out} was trained with {meta['config']}"
+                         f", not {config}; pass the same flags, or another --out to start afresh")
         epoch, history = meta["epoch"], meta["history"]
         print(f"resumed from {args.out} at epoch {epoch} (step {io.latest_step(args.out)})")
     elif args.resume:
@@ -181,7 +188,7 @@ def main(argv: list[str] | None = None) -> float:
             bar.set_postfix(epoch=epoch, loss=f"{history['train_loss'][-1]:.3f}",
                             acc=f"{history['train_acc'][-1]:.3f}", test_acc=f"{test_acc:.3f}")
             io.save_checkpoint(args.out, epoch * steps_per_epoch, state,
-                               metadata={"epoch": epoch, "history": history})
+                               metadata={"epoch": epoch, "history": history, "config": config})
 
     predictions = np.asarray(predict(state["model"], x_test))
     test_acc = float(np.mean(predictions == y_test))

@@ -19,14 +19,14 @@ SCRIPT = ROOT / "examples" / "train_digits.py"
 TINY = ["--epochs", "2", "--limit", "96", "--batch-size", "32"]
 
 
-def run(out: Path, *flags: str) -> str:
+def run(out: Path, *flags: str, returncode: int = 0) -> str:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     done = subprocess.run(
         [sys.executable, str(SCRIPT), *TINY, "--out", str(out), *flags],
         capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    assert done.returncode == returncode, done.stderr[-3000:]
+    return done.stdout + done.stderr
 
 
 def test_train_digits_writes_checkpoint_and_png_and_resumes_exactly(tmp_path):
@@ -57,4 +57,8 @@ def test_train_digits_writes_checkpoint_and_png_and_resumes_exactly(tmp_path):
     for path, a, b in zip(paths_a, leaves_a, leaves_b, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=str(path))
     assert io.checkpoint_metadata(out) == meta
+
+    # Resuming with flags that change the data or the schedule's peak is refused, by name.
+    log = run(out, "--resume", "--lr", "0.1", returncode=2)
+    assert "--resume: the checkpoint" in log and "'lr': 0.1" in log
 
