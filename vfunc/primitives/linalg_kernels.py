@@ -33,3 +33,36 @@ def batched_outer(a: np.ndarray, c: np.ndarray) -> np.ndarray:
     a, c = np.ascontiguousarray(a), np.ascontiguousarray(c)
     out = np.empty((a.shape[0], a.shape[1], c.shape[1]), dtype=a.dtype)
     return _batched_outer_kernel(a, c, out)
+
+
+@numba.njit(parallel=True, cache=True)
+def _lower_solve_kernel(a, b, unit_diagonal):  # pragma: no cover - compiled
+    # Forward substitution, one row of the solution at a time: each step is a sum of earlier
+    # rows (contiguous, so it vectorises) scaled by one entry of a. b is overwritten.
+    batch, n, k = b.shape
+    for t in numba.prange(batch):
+        for i in range(n):
+            row = b[t, i]
+            for j in range(i):
+                scale = a[t, i, j]
+                if scale != 0.0:
+                    prev = b[t, j]
+                    for c in range(k):
+                        row[c] -= scale * prev[c]
+            if not unit_diagonal:
+                inv = 1.0 / a[t, i, i]
+                for c in range(k):
+                    row[c] *= inv
+    return b
+
+
+def lower_triangular_solve(a: np.ndarray, b: np.ndarray, unit_diagonal: bool) -> np.ndarray:
+    """``x`` with ``tril(a) @ x == b`` for stacks ``a [batch, n, n]``, ``b [batch, n, k]``.
+
+    NumPy has no triangular solver and SciPy is not a dependency; substitution costs n^2 k per
+    matrix where an LU-based ``np.linalg.solve`` would cost n^3 more. Entries above the diagonal
+    (and the diagonal itself when ``unit_diagonal``) are never read.
+    """
+    a = np.ascontiguousarray(a)
+    out = np.array(b, dtype=a.dtype, order="C", copy=True)
+    return _lower_solve_kernel(a, out, unit_diagonal)
