@@ -1,4 +1,5 @@
-"""Matrix decompositions and solves: cholesky, triangular_solve, solve, slogdet, eigh, svd, qr.
+"""Matrix decompositions and solves: cholesky, triangular_solve, solve, slogdet, det, eigh,
+svd, qr.
 
 Every primitive acts on the last two axes and maps over any leading ones (NumPy's batched
 ``linalg``), so the vmap rule only moves the mapped axis to the front. The impls call
@@ -279,7 +280,7 @@ solve_p.batch = leading_batch(solve_p)
 
 
 # ----------------------------------------------------------------------------------------------
-# slogdet: (sign, log|det a|); det is sign * exp(logabsdet) in vfunc.numpy.linalg
+# slogdet: (sign, log|det a|), and det
 
 
 def _slogdet_shape(a: ShapedArray) -> list[ShapedArray]:
@@ -295,9 +296,7 @@ def _slogdet_impl(a):
 def _slogdet_vjp(g, a, *, out):
     # d log|det a| = tr(a^-1 da); the sign is piecewise constant.
     del out
-    n = a.shape[-1]
-    eye = lax.broadcast_in_dim(_const(_eye(n, a.dtype)), a.shape, (a.ndim - 2, a.ndim - 1))
-    inv_t = solve_p.bind(mT(a), eye)
+    inv_t = solve_p.bind(mT(a), _eye_stack(a))
     scale = lax.broadcast_in_dim(g[1], a.shape, tuple(range(a.ndim - 2)))
     return (lax.mul(scale, inv_t),)
 
@@ -305,6 +304,27 @@ def _slogdet_vjp(g, a, *, out):
 slogdet_p = Primitive("slogdet", _slogdet_impl, _slogdet_shape, vjp=_slogdet_vjp,
                       multiple_results=True)  # fmt: skip
 slogdet_p.batch = leading_batch(slogdet_p)
+
+
+def _det_shape(a: ShapedArray) -> ShapedArray:
+    check_matrix("det", a)
+    return ShapedArray(a.shape[:-2], a.dtype)
+
+
+def _det_vjp(g, a, *, out):
+    # d det a = det(a) tr(a^-1 da)
+    scale = lax.broadcast_in_dim(lax.mul(g, out), a.shape, tuple(range(a.ndim - 2)))
+    return (lax.mul(scale, solve_p.bind(mT(a), _eye_stack(a))),)
+
+
+def _eye_stack(a):
+    n = a.shape[-1]
+    return lax.broadcast_in_dim(_const(_eye(n, a.dtype)), a.shape, (a.ndim - 2, a.ndim - 1))
+
+
+det_p = Primitive("det", lambda a: np.asarray(np.linalg.det(a), a.dtype), _det_shape,
+                  vjp=_det_vjp)  # fmt: skip
+det_p.batch = leading_batch(det_p)
 
 
 # ----------------------------------------------------------------------------------------------
