@@ -1,0 +1,313 @@
+"""vfunc.numpy.linalg: values against NumPy in float64, derivatives against float64 central
+differences (both modes, second order for the factorisations), and the compositions (grad under
+jit and vmap, inside scan), plus the errors. The primitives' own forward/vmap/jit checks live in
+the registry battery (test_primitives.py, LINALG_DOMAIN)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_primitives import LINALG_DOMAIN, normal_matrix, rng_for, spd, well_conditioned
+
+import vfunc
+import vfunc.numpy as vnp
+from vfunc import grad, jit, lax, vmap
+from vfunc.errors import DtypeError, ShapeError
+from vfunc.primitives import decompositions as dec
+from vfunc.testing import check_grads
+
+la = vnp.linalg
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    with vfunc.testing.gradients.enable_x64():
+        yield
+
+
+def _draw(sampler, shape, *key):
+    return sampler(rng_for("test_linalg", shape, *key), shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# Values against NumPy (float64)
+
+VALUE_CASES = {
+    "inv": (lambda a: la.inv(a), np.linalg.inv, [(well_conditioned, (2, 4, 4))]),
+    "solve_vector": (la.solve, np.linalg.solve,
+                     [(well_conditioned, (4, 4)), (normal_matrix, (4,))]),
+    "solve_broadcast": (la.solve, lambda a, b: np.linalg.solve(a, b),
+                        [(well_conditioned, (2, 3, 3)), (normal_matrix, (3, 2))]),
+    "det": (la.det, np.linalg.det, [(well_conditioned, (3, 3))]),
+    "slogdet": (lambda a: tuple(la.slogdet(a)), lambda a: tuple(np.linalg.slogdet(a)),
+                [(well_conditioned, (2, 3, 3))]),
+    "eigvalsh": (la.eigvalsh, np.linalg.eigvalsh, [(spd, (2, 4, 4))]),
+    "cholesky_upper": (lambda a: la.cholesky(a, upper=True),
+                       lambda a: np.swapaxes(np.linalg.cholesky(a), -1, -2), [(spd, (3, 3))]),
+    "svd_values": (lambda a: la.svd(a, compute_uv=False),
+                   lambda a: np.linalg.svd(a, compute_uv=False), [(normal_matrix, (2, 5, 3))]),
+    "qr_r": (lambda a: la.qr(a, mode="r"), lambda a: np.linalg.qr(a, mode="r"),
+             [(normal_matrix, (5, 3))]),
+    "pinv_tall": (la.pinv, np.linalg.pinv, [(normal_matrix, (5, 3))]),
+    "pinv_wide_batch": (la.pinv, np.linalg.pinv, [(normal_matrix, (2, 3, 5))]),
+    "matrix_power_3": (lambda a: la.matrix_power(a, 3), lambda a: np.linalg.matrix_power(a, 3),
+                       [(normal_matrix, (2, 3, 3))]),
+    "matrix_power_-2": (lambda a: la.matrix_power(a, -2),
+                        lambda a: np.linalg.matrix_power(a, -2), [(well_conditioned, (3, 3))]),
+    "matrix_power_0": (lambda a: la.matrix_power(a, 0), lambda a: np.linalg.matrix_power(a, 0),
+                       [(normal_matrix, (2, 3, 3))]),
+    "cond": (la.cond, np.linalg.cond, [(normal_matrix, (2, 4, 4))]),
+    "cond_-2": (lambda a: la.cond(a, -2), lambda a: np.linalg.cond(a, -2),
+                [(normal_matrix, (4, 3))]),
+    "cond_fro": (lambda a: la.cond(a, "fro"), lambda a: np.linalg.cond(a, "fro"),
+                 [(well_conditioned, (3, 3))]),
+    "cond_1": (lambda a: la.cond(a, 1), lambda a: np.linalg.cond(a, 1),
+               [(well_conditioned, (3, 3))]),
+    "norm_nuc": (lambda a: la.norm(a, "nuc"), lambda a: np.linalg.norm(a, "nuc"),
+                 [(normal_matrix, (4, 3))]),
+    "norm_2": (lambda a: la.norm(a, 2), lambda a: np.linalg.norm(a, 2), [(normal_matrix, (3, 4))]),
+    "norm_-2_axes": (lambda a: la.norm(a, -2, axis=(0, 2)),
+                     lambda a: np.linalg.norm(a, -2, axis=(0, 2)), [(normal_matrix, (3, 2, 4))]),
+    "matrix_norm_nuc": (lambda a: la.matrix_norm(a, ord="nuc"),
+                        lambda a: np.linalg.matrix_norm(a, ord="nuc"),
+                        [(normal_matrix, (2, 3, 3))]),
+    "multi_dot": (lambda a, b, c, d: la.multi_dot([a, b, c, d]),
+                  lambda a, b, c, d: np.linalg.multi_dot([a, b, c, d]),
+                  [(normal_matrix, (6,)), (normal_matrix, (6, 2)), (normal_matrix, (2, 5)),
+                   (normal_matrix, (5,))]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_CASES))
+def test_values_match_numpy(name):
+    fun, ref, specs = VALUE_CASES[name]
+    args = [_draw(s, shape, name, i) for i, (s, shape) in enumerate(specs)]
+    got, want = fun(*args), ref(*args)
+    for g, w in zip(got if isinstance(got, tuple) else (got,),
+                    want if isinstance(want, tuple) else (want,), strict=True):  # fmt: skip
+        assert g.dtype == np.float64
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-10, atol=1e-10)
+
+
+def test_factorisations_reconstruct_their_input():
+    a = _draw(normal_matrix, (2, 5, 3), "reconstruct")
+    u, s, vh = la.svd(a, full_matrices=False)
+    np.testing.assert_allclose(np.asarray((u * s[..., None, :]) @ vh), a, atol=1e-12)
+    u, s, vh = la.svd(a)
+    assert (u.shape, vh.shape) == ((2, 5, 5), (2, 3, 3))
+    q, r = la.qr(a, mode="complete")
+    assert (q.shape, r.shape) == ((2, 5, 5), (2, 5, 3))
+    np.testing.assert_allclose(np.asarray(q @ r), a, atol=1e-12)
+    sym = _draw(spd, (4, 4), "reconstruct")
+    w, v = la.eigh(sym)
+    np.testing.assert_allclose(np.asarray((v * w) @ v.T), sym, atol=1e-12)
+
+
+def test_lstsq_matches_numpy():
+    a = _draw(normal_matrix, (6, 3), "lstsq")
+    for b in (_draw(normal_matrix, (6,), "b1"), _draw(normal_matrix, (6, 2), "b2")):
+        got = la.lstsq(a, b)
+        want = np.linalg.lstsq(a, b, rcond=None)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(np.asarray(g), w, rtol=1e-10, atol=1e-12)
+    wide = _draw(normal_matrix, (2, 4), "lstsq_wide")
+    x, resid, rank, _ = la.lstsq(wide, np.ones(2))
+    np.testing.assert_allclose(np.asarray(x), np.linalg.lstsq(wide, np.ones(2))[0], atol=1e-12)
+    assert resid.shape == (0,) and int(rank) == 2
+
+
+def test_matrix_rank_counts_independent_columns():
+    a = _draw(normal_matrix, (5, 3), "rank")
+    deficient = np.concatenate([a, a[:, :1] + a[:, 1:2]], axis=1)
+    assert int(la.matrix_rank(deficient)) == 3 == np.linalg.matrix_rank(deficient)
+    stack = np.stack([deficient[:, :4], np.zeros((5, 4))])
+    np.testing.assert_array_equal(np.asarray(la.matrix_rank(stack)), [3, 0])
+    assert int(la.matrix_rank(np.eye(3), tol=1.5)) == 0
+    assert int(la.matrix_rank(np.array([0.0, 2.0]))) == 1
+
+
+def test_integer_input_is_promoted_and_float32_stays_float32():
+    assert la.inv(np.array([[2, 0], [0, 4]])).dtype == np.float64  # x64 on: the default float
+    with vfunc.testing.gradients.enable_x64(False):
+        out = la.cholesky(np.eye(2, dtype=np.float32))
+        assert out.dtype == np.float32
+        assert la.det(np.array([[1, 2], [3, 4]])).dtype == np.float32
+
+
+def test_failures_give_nan_as_jax():
+    out = np.asarray(la.cholesky(np.stack([np.eye(2), -np.eye(2)])))
+    np.testing.assert_array_equal(out[0], np.eye(2))
+    assert np.isnan(out[1]).all()
+    assert not np.isfinite(np.asarray(la.solve(np.ones((2, 2)), np.ones(2)))).all()
+    assert float(la.det(np.ones((3, 3)))) == 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# Derivatives against float64 central differences
+
+GRAD_CASES = {
+    # name: (function, operand specs, order)
+    "cholesky": (la.cholesky, [(spd, (3, 3))], 2),
+    "cholesky_batch": (la.cholesky, [(spd, (2, 3, 3))], 1),
+    "cholesky_lower_only": (lambda a: la.cholesky(a, symmetrize_input=False), [(spd, (3, 3))], 1),
+    "solve": (la.solve, [(well_conditioned, (3, 3)), (normal_matrix, (3, 2))], 2),
+    "solve_vector_broadcast": (la.solve, [(well_conditioned, (2, 3, 3)), (normal_matrix, (3,))],
+                               1),
+    "inv": (la.inv, [(well_conditioned, (3, 3))], 2),
+    "det": (la.det, [(well_conditioned, (2, 3, 3))], 2),
+    "slogdet": (lambda a: la.slogdet(a).logabsdet, [(well_conditioned, (3, 3))], 2),
+    "eigh": (lambda a: tuple(la.eigh(a)), [(spd, (3, 3))], 2),
+    "eigh_upper": (lambda a: tuple(la.eigh(a, UPLO="U", symmetrize_input=False)),
+                   [(spd, (3, 3))], 1),
+    "eigvalsh": (la.eigvalsh, [(spd, (2, 4, 4))], 2),
+    "svd_reduced_tall": (lambda a: tuple(la.svd(a, full_matrices=False)),
+                         [(normal_matrix, (4, 3))], 2),
+    "svd_reduced_wide": (lambda a: tuple(la.svd(a, full_matrices=False)),
+                         [(normal_matrix, (2, 3, 4))], 1),
+    "svd_square_full": (lambda a: tuple(la.svd(a)), [(normal_matrix, (3, 3))], 1),
+    "svd_values": (lambda a: la.svd(a, compute_uv=False), [(normal_matrix, (3, 5))], 2),
+    "qr_reduced": (lambda a: tuple(la.qr(a)), [(normal_matrix, (5, 3))], 2),
+    "qr_square_complete": (lambda a: tuple(la.qr(a, mode="complete")),
+                           [(normal_matrix, (2, 3, 3))], 1),
+    "qr_r": (lambda a: la.qr(a, mode="r"), [(normal_matrix, (4, 4))], 1),
+    "pinv": (la.pinv, [(normal_matrix, (4, 3))], 1),
+    "lstsq": (lambda a, b: la.lstsq(a, b)[0], [(normal_matrix, (5, 3)), (normal_matrix, (5,))],
+              1),
+    "matrix_power": (lambda a: la.matrix_power(a, 5), [(normal_matrix, (3, 3))], 1),
+    "matrix_power_negative": (lambda a: la.matrix_power(a, -3), [(well_conditioned, (3, 3))], 1),
+    "cond": (la.cond, [(normal_matrix, (3, 3))], 1),
+    "norm_nuc": (lambda a: la.norm(a, "nuc"), [(normal_matrix, (4, 3))], 2),
+    "norm_2": (lambda a: la.norm(a, 2), [(normal_matrix, (3, 4))], 1),
+    "multi_dot": (lambda a, b, c: la.multi_dot([a, b, c]),
+                  [(normal_matrix, (2, 3)), (normal_matrix, (3, 4)), (normal_matrix, (4,))], 1),
+    "triangular_solve": (lambda a, b: dec.triangular_solve_p.bind(
+        a, b, left_side=True, lower=False, transpose_a=True, unit_diagonal=False),
+        [(well_conditioned, (3, 3)), (normal_matrix, (3, 2))], 2),
+    "triangular_solve_right_unit": (lambda a, b: dec.triangular_solve_p.bind(
+        a, b, left_side=False, lower=True, transpose_a=False, unit_diagonal=True),
+        [(well_conditioned, (2, 3, 3)), (normal_matrix, (2, 4, 3))], 1),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(GRAD_CASES))
+def test_derivatives_match_finite_differences(name):
+    fun, specs, order = GRAD_CASES[name]
+    args = [_draw(s, shape, name, i) for i, (s, shape) in enumerate(specs)]
+    check_grads(fun, args, order=order, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+
+
+def test_every_decomposition_primitive_is_differentiated_here():
+    """Each linalg primitive reaches the gradient checks (directly or through vnp.linalg)."""
+    assert set(LINALG_DOMAIN) == {p.name for p in (
+        dec.cholesky_p, dec.triangular_solve_p, dec.solve_p, dec.slogdet_p, dec.det_p,
+        dec.eigh_p, dec.svd_p, dec.qr_p)}  # fmt: skip
+    named = " ".join(GRAD_CASES)
+    for prim in LINALG_DOMAIN:
+        assert prim in named, prim
+
+
+@pytest.mark.parametrize("fun", [la.cholesky, lambda a: la.eigh(a)[1][:, -1] ** 2,
+                                 la.eigvalsh], ids=["cholesky", "eigh", "eigvalsh"])
+def test_symmetrised_inputs_have_symmetric_gradients(fun):
+    a = _draw(spd, (4, 4), "symmetric")
+    weights = _draw(normal_matrix, fun(a).shape, "weights")
+    g = np.asarray(grad(lambda x: vnp.sum(fun(x) * weights))(a))
+    np.testing.assert_allclose(g, g.T, atol=1e-12)
+
+
+def test_degenerate_eigenvalues_have_finite_gradients():
+    """As in JAX: eigenvalue gradients (and basis-independent functions) at a repeated
+    eigenvalue are exact; the identity's eigenvalue sum has gradient the identity."""
+    eye = np.eye(3)
+    np.testing.assert_allclose(np.asarray(grad(lambda a: vnp.sum(la.eigvalsh(a)))(eye)), eye)
+    # a spectral function: sum of exp(w) projected back, basis independent within eigenspaces
+    a = np.diag([1.0, 1.0, 2.0])
+
+    def spectral(x):
+        w, v = la.eigh(x)
+        return vnp.trace((v * vnp.exp(w)) @ v.T)
+
+    np.testing.assert_allclose(np.asarray(grad(spectral)(a)), np.diag(np.exp([1.0, 1.0, 2.0])),
+                               atol=1e-12)  # fmt: skip
+
+
+def test_grad_under_jit_and_vmap_equals_eager():
+    a = _draw(spd, (5, 4, 4), "compose")
+
+    def loss(x):
+        low = la.cholesky(x)
+        return vnp.sum(la.solve(x, vnp.ones(4))) + la.slogdet(x).logabsdet + vnp.sum(low ** 2)
+
+    eager = np.stack([np.asarray(grad(loss)(m)) for m in a])
+    np.testing.assert_allclose(np.asarray(vmap(grad(loss))(a)), eager, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(jit(vmap(grad(loss)))(a)), eager, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(jit(grad(loss))(a[0])), eager[0], rtol=1e-10)
+    # vmap of the second derivative: a Hessian-vector product per member
+    hvp = vmap(lambda x, t: vfunc.jvp(grad(loss), (x,), (t,))[1])(a, a)
+    for m in range(2):
+        want = vfunc.jvp(grad(loss), (a[m],), (a[m],))[1]
+        np.testing.assert_allclose(np.asarray(hvp[m]), np.asarray(want), rtol=1e-9)
+
+
+def test_gradients_inside_scan():
+    a = _draw(well_conditioned, (3, 3), "scan")
+
+    def power_iteration(x):
+        def body(v, _):
+            v = la.solve(x, v)
+            return v / vnp.sqrt(vnp.sum(v * v)), None
+
+        v, _ = lax.scan(body, vnp.ones(3), None, length=4)
+        return vnp.sum(v * (x @ v))
+
+    def unrolled(x):
+        v = vnp.ones(3)
+        for _ in range(4):
+            v = la.solve(x, v)
+            v = v / vnp.sqrt(vnp.sum(v * v))
+        return vnp.sum(v * (x @ v))
+
+    np.testing.assert_allclose(np.asarray(grad(power_iteration)(a)),
+                               np.asarray(grad(unrolled)(a)), rtol=1e-10)  # fmt: skip
+    check_grads(power_iteration, [a], order=1)
+
+
+def test_vmap_with_unbatched_matrix_and_batch_axis_not_first():
+    a = _draw(well_conditioned, (3, 3), "unbatched")
+    bs = _draw(normal_matrix, (3, 4), "rhs")  # batch along axis 1
+    got = vmap(la.solve, in_axes=(None, 1))(a, bs)
+    np.testing.assert_allclose(np.asarray(got), np.linalg.solve(a, bs).T, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors: the op, what was seen, the fix
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: la.cholesky(np.ones((2, 3))), ShapeError, r"cholesky: a must be square .*\(2, 3\)"),
+    (lambda: la.inv(np.ones(3)), ShapeError, r"inv: a must have at least 2 axes.*\(3,\)"),
+    (lambda: la.eigh(np.ones((2, 2)), UPLO="X"), ValueError, "UPLO must be 'L' or 'U'"),
+    (lambda: la.solve(np.eye(3), np.ones(2)), ShapeError, r"solve: a \(3, 3\) needs b with 3"),
+    (lambda: la.solve(np.eye(3), np.ones((2, 2, 2))), ShapeError, "needs b with 3 rows"),
+    (lambda: la.det(np.eye(2, dtype=np.complex128)), DtypeError, "complex input"),
+    (lambda: la.qr(np.ones((2, 2)), mode="raw"), ValueError, "mode must be"),
+    (lambda: la.multi_dot([np.ones(2)]), ValueError, "at least two arrays"),
+    (lambda: la.multi_dot([np.ones(2), np.ones((2, 2, 2)), np.ones(2)]), ShapeError,
+     r"arrays\[1\] has 3 axes"),
+    (lambda: la.matrix_power(np.ones((2, 3)), 2), ShapeError, "matrix_power: needs square"),
+    (lambda: la.matrix_power(np.eye(2), 1.5), TypeError, "n must be an integer"),
+    (lambda: la.lstsq(np.ones((3, 2)), np.ones(4)), ShapeError, "lstsq: needs a"),
+    (lambda: dec.cholesky_p.bind(lax.as_array(np.eye(2, dtype=np.int32))), DtypeError,
+     "cholesky: a has dtype int32; LAPACK routines take float32 or float64"),
+    (lambda: dec.triangular_solve_p.bind(lax.as_array(np.eye(3)), lax.as_array(np.ones((2, 1))),
+                                         left_side=True, lower=True, transpose_a=False,
+                                         unit_diagonal=False),
+     ShapeError, r"triangular_solve: a \(3, 3\) and b \(2, 1\) don't fit"),
+    (lambda: grad(lambda a: vnp.sum(la.svd(a)[0]))(np.ones((3, 2))), NotImplementedError,
+     "full_matrices=True"),
+    (lambda: grad(lambda a: vnp.sum(la.qr(a)[1]))(np.ones((2, 3))), NotImplementedError,
+     "m >= n"),
+])  # fmt: skip
+def test_errors_name_the_op_and_the_fix(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
