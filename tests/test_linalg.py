@@ -311,3 +311,19 @@ def test_vmap_with_unbatched_matrix_and_batch_axis_not_first():
 def test_errors_name_the_op_and_the_fix(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_large_triangular_solves_take_the_blocked_path(lower, transpose_a):
+    from vfunc.primitives.linalg_kernels import TRIANGULAR_BLOCK
+
+    n = 2 * TRIANGULAR_BLOCK + 13  # two levels of splitting, uneven halves
+    rng = rng_for("blocked", lower, transpose_a)
+    a = rng.standard_normal((2, n, n)) / np.sqrt(n) + 3 * np.eye(n)
+    b = rng.standard_normal((2, n, 5))
+    x = dec.triangular_solve_p.bind(lax.as_array(a), lax.as_array(b), left_side=True,
+                                    lower=lower, transpose_a=transpose_a, unit_diagonal=False)
+    t = np.tril(a) if lower else np.triu(a)
+    t = np.swapaxes(t, -1, -2) if transpose_a else t
+    np.testing.assert_allclose(np.asarray(x), np.linalg.solve(t, b), rtol=1e-10, atol=1e-12)
