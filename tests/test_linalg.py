@@ -327,3 +327,108 @@ def test_large_triangular_solves_take_the_blocked_path(lower, transpose_a):
     t = np.tril(a) if lower else np.triu(a)
     t = np.swapaxes(t, -1, -2) if transpose_a else t
     np.testing.assert_allclose(np.asarray(x), np.linalg.solve(t, b), rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# vfunc.scipy.linalg: SciPy's conventions, checked against NumPy-built references
+
+from vfunc.scipy import linalg as sla  # noqa: E402
+
+
+def _expm_reference(a: np.ndarray) -> np.ndarray:
+    """exp(a) by a 30-term Taylor series of a / 2**s, squared s times (float64, independent
+    of the Pade code under test)."""
+    s = max(0, int(np.ceil(np.log2(max(np.abs(a).sum(axis=-2).max(), 1e-300)))) + 1)
+    x = a / 2.0**s
+    term, total = np.eye(a.shape[-1]), np.eye(a.shape[-1])
+    for k in range(1, 30):
+        term = term @ x / k
+        total = total + term
+    for _ in range(s):
+        total = total @ total
+    return total
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.1, 1.0, 30.0])
+def test_expm_matches_a_taylor_series(scale):
+    a = _draw(normal_matrix, (4, 4), "expm", scale) * scale
+    np.testing.assert_allclose(np.asarray(sla.expm(a)), _expm_reference(a), rtol=1e-11,
+                               atol=1e-13)  # fmt: skip
+    batch = np.stack([a, -a, a.T])
+    want = np.stack([_expm_reference(m) for m in batch])
+    np.testing.assert_allclose(np.asarray(sla.expm(batch)), want, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(jit(sla.expm)(batch)), want, rtol=1e-11, atol=1e-13)
+
+
+def test_expm_float32_and_symmetric_input():
+    s = _draw(spd, (3, 3), "expm_sym")
+    w, v = np.linalg.eigh(s)
+    np.testing.assert_allclose(np.asarray(sla.expm(s)), (v * np.exp(w)) @ v.T, rtol=1e-12)
+    with vfunc.testing.gradients.enable_x64(False):
+        out = sla.expm(s.astype(np.float32))
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(np.asarray(out), (v * np.exp(w)) @ v.T, rtol=2e-6)
+
+
+def test_scipy_solvers_match_numpy():
+    a = _draw(well_conditioned, (2, 4, 4), "sla")
+    b = _draw(normal_matrix, (2, 4, 3), "sla_b")
+    up = np.triu(a)
+    np.testing.assert_allclose(np.asarray(sla.solve_triangular(a, b)), np.linalg.solve(up, b),
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(sla.solve_triangular(a, b[..., 0], trans="T",
+                                                               lower=True)),
+                               np.linalg.solve(np.swapaxes(np.tril(a), -1, -2), b[..., :1])[..., 0],
+                               rtol=1e-12)  # fmt: skip
+    unit = np.tril(a, -1) / 8 + np.eye(4)
+    np.testing.assert_allclose(np.asarray(sla.solve_triangular(a / 8, b, lower=True,
+                                                               unit_diagonal=True)),
+                               np.linalg.solve(unit, b), rtol=1e-12)  # fmt: skip
+    pos = _draw(spd, (2, 4, 4), "pos")
+    for lower in (False, True):
+        c, low = sla.cho_factor(pos, lower=lower)
+        assert low is lower
+        np.testing.assert_allclose(np.asarray(sla.cho_solve((c, low), b)),
+                                   np.linalg.solve(pos, b), rtol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(np.asarray(sla.solve(pos, b[..., 0], assume_a="pos",
+                                                        lower=lower)),
+                                   np.linalg.solve(pos, b[..., :1])[..., 0], rtol=1e-12)  # fmt: skip
+    upper = np.asarray(sla.cholesky(pos))
+    np.testing.assert_allclose(np.swapaxes(upper, -1, -2) @ upper, pos, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(sla.solve(a, b)), np.linalg.solve(a, b), rtol=1e-12)
+    q, r = sla.qr(a[0, :, :3])
+    assert (q.shape, r.shape) == ((4, 4), (4, 3))
+    (r_only,) = sla.qr(a[0, :, :3], mode="r")
+    np.testing.assert_allclose(np.asarray(r_only), np.asarray(r))
+    w = sla.eigh(pos[0], eigvals_only=True)
+    np.testing.assert_allclose(np.asarray(w), np.linalg.eigvalsh(pos[0]), rtol=1e-12)
+
+
+SCIPY_GRAD_CASES = {
+    "expm": (sla.expm, [(normal_matrix, (3, 3))], 2),
+    "expm_large_norm_batch": (lambda a: sla.expm(4.0 * a), [(normal_matrix, (2, 3, 3))], 1),
+    "cho_solve": (lambda a, b: sla.cho_solve(sla.cho_factor(a), b),
+                  [(spd, (3, 3)), (normal_matrix, (3, 2))], 2),
+    "solve_triangular": (lambda a, b: sla.solve_triangular(a, b, trans=1, lower=True),
+                         [(well_conditioned, (3, 3)), (normal_matrix, (3,))], 2),
+    "solve_pos": (lambda a, b: sla.solve(a, b, assume_a="pos"),
+                  [(spd, (3, 3)), (normal_matrix, (3,))], 1),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SCIPY_GRAD_CASES))
+def test_scipy_derivatives_match_finite_differences(name):
+    fun, specs, order = SCIPY_GRAD_CASES[name]
+    args = [_draw(s, shape, name, i) for i, (s, shape) in enumerate(specs)]
+    check_grads(fun, args, order=order, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+
+
+def test_scipy_errors():
+    with pytest.raises(ValueError, match="trans must be"):
+        sla.solve_triangular(np.eye(2), np.ones(2), trans=3)
+    with pytest.raises(ShapeError, match=r"solve_triangular: a \(2, 2\) needs b with 2 rows"):
+        sla.solve_triangular(np.eye(2), np.ones(3))
+    with pytest.raises(NotImplementedError, match="generalized"):
+        sla.eigh(np.eye(2), np.eye(2))
+    with pytest.raises(ValueError, match="unknown assume_a"):
+        sla.solve(np.eye(2), np.ones(2), assume_a="nope")
