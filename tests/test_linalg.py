@@ -200,7 +200,7 @@ def test_every_decomposition_primitive_is_differentiated_here():
     """Each linalg primitive reaches the gradient checks (directly or through vnp.linalg)."""
     assert set(LINALG_DOMAIN) == {p.name for p in (
         dec.cholesky_p, dec.triangular_solve_p, dec.solve_p, dec.slogdet_p, dec.det_p,
-        dec.eigh_p, dec.svd_p, dec.qr_p)}  # fmt: skip
+        dec.eigh_p, dec.svd_p, dec.qr_p, dec.lu_p)}  # fmt: skip
     named = " ".join(GRAD_CASES)
     for prim in LINALG_DOMAIN:
         assert prim in named, prim
@@ -413,6 +413,12 @@ SCIPY_GRAD_CASES = {
                          [(well_conditioned, (3, 3)), (normal_matrix, (3,))], 2),
     "solve_pos": (lambda a, b: sla.solve(a, b, assume_a="pos"),
                   [(spd, (3, 3)), (normal_matrix, (3,))], 1),
+    "lu_factor": (lambda a: sla.lu_factor(a)[0], [(normal_matrix, (2, 4, 4))], 2),
+    "lu": (lambda a: sla.lu(a)[1:], [(normal_matrix, (3, 3))], 1),
+    "lu_solve": (lambda a, b: sla.lu_solve(sla.lu_factor(a), b),
+                 [(well_conditioned, (3, 3)), (normal_matrix, (3, 2))], 2),
+    "lu_solve_trans": (lambda a, b: sla.lu_solve(sla.lu_factor(a), b, trans=1),
+                       [(well_conditioned, (2, 3, 3)), (normal_matrix, (2, 3))], 1),
 }  # fmt: skip
 
 
@@ -421,6 +427,28 @@ def test_scipy_derivatives_match_finite_differences(name):
     fun, specs, order = SCIPY_GRAD_CASES[name]
     args = [_draw(s, shape, name, i) for i, (s, shape) in enumerate(specs)]
     check_grads(fun, args, order=order, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+
+
+def test_lu_reconstructs_with_partial_pivoting():
+    a = _draw(normal_matrix, (3, 5, 5), "lu")
+    p, low, up = (np.asarray(x) for x in sla.lu(a))
+    np.testing.assert_allclose(p @ low @ up, a, atol=1e-12)
+    assert (np.abs(low) <= 1 + 1e-15).all()  # partial pivoting bounds the multipliers
+    np.testing.assert_array_equal(np.triu(low, 1), 0)
+    pl, up2 = sla.lu(a, permute_l=True)
+    np.testing.assert_allclose(np.asarray(pl) @ np.asarray(up2), a, atol=1e-12)
+    factors = sla.lu_factor(a)
+    b = _draw(normal_matrix, (3, 5), "lu_b")
+    for trans in (0, 1):
+        want = np.linalg.solve(np.swapaxes(a, -1, -2) if trans else a, b[..., None])[..., 0]
+        np.testing.assert_allclose(np.asarray(sla.lu_solve(factors, b, trans=trans)), want,
+                                   rtol=1e-10)  # fmt: skip
+        got = jit(lambda f, v, t=trans: sla.lu_solve(f, v, trans=t))(factors, b)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10)
+    # vmap over the factors' leading axis equals the batched call
+    per = vmap(lambda a_, b_: sla.lu_solve(sla.lu_factor(a_), b_))(a, b)
+    np.testing.assert_allclose(np.asarray(per), np.linalg.solve(a, b[..., None])[..., 0],
+                               rtol=1e-10)  # fmt: skip
 
 
 def test_scipy_errors():

@@ -1033,6 +1033,7 @@ LINALG_DOMAIN = {
     "cholesky": (spd,), "eigh": (spd,), "solve": (well_conditioned, normal_matrix),
     "triangular_solve": (well_conditioned, normal_matrix), "slogdet": (well_conditioned,),
     "det": (well_conditioned,), "svd": (normal_matrix,), "qr": (normal_matrix,),
+    "lu": (normal_matrix,),
 }  # fmt: skip
 LINALG_TOL = {"rtol": 2e-4, "atol": 2e-5}
 
@@ -1100,6 +1101,34 @@ def _build_linalg():
             q, r = np.linalg.qr(f64(x), mode="complete" if full else "reduced")
             add_case("qr", label + ("_complete" if full else "_reduced"), [x], [q, r],
                      [F32, F32], LINALG_TOL, full_matrices=full)  # fmt: skip
+    for label, shape in [("3x3", (3, 3)), ("batch", (2, 4, 4)), ("1x1", (1, 1))]:
+        x = draw("lu", label, shape)
+        lu, piv, perm = _lu_reference(f64(x))
+        add_case("lu", label, [x], [lu, piv, perm], [F32, I32, I32], LINALG_TOL)
+        add_case("lu_pivots_to_permutation", label, [piv], perm, I32, size=shape[-1])
+    # a zero column: the pivot is 0 and the column below it stays unscaled, as in LAPACK
+    add_case("lu", "singular", [np.array([[0.0, 1.0], [0.0, 2.0]], F32)],
+             [np.array([[0.0, 1.0], [0.0, 2.0]]), np.array([0, 1], I32), np.array([0, 1], I32)],
+             [F32, I32, I32])  # fmt: skip
+    add_case("lu_pivots_to_permutation", "fewer_pivots", [np.array([2, 2], I32)],
+             np.array([2, 0, 1, 3], I32), I32, size=4)  # fmt: skip
+
+
+def _lu_reference(a):
+    """Doolittle LU with partial pivoting in float64 Python loops (LAPACK's getf2 order)."""
+    lu = a.reshape(-1, *a.shape[-2:]).copy()
+    n = a.shape[-1]
+    pivots = np.zeros(lu.shape[:2], np.int32)
+    perms = np.tile(np.arange(n, dtype=np.int32), (lu.shape[0], 1))
+    for m, piv, perm in zip(lu, pivots, perms, strict=True):
+        for k in range(n):
+            p = k + int(np.argmax(np.abs(m[k:, k])))
+            piv[k] = p
+            m[[k, p]] = m[[p, k]]
+            perm[[k, p]] = perm[[p, k]]
+            m[k + 1:, k] /= m[k, k]
+            m[k + 1:, k + 1:] -= np.outer(m[k + 1:, k], m[k, k + 1:])
+    return (lu.reshape(a.shape), pivots.reshape(a.shape[:-1]), perms.reshape(a.shape[:-1]))
 
 
 with np.errstate(all="ignore"):  # the float64 references of nan/inf cases

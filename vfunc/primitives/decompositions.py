@@ -1,9 +1,10 @@
-"""Matrix decompositions and solves: cholesky, triangular_solve, solve, slogdet, det, eigh,
-svd, qr.
+"""Matrix decompositions and solves: cholesky, triangular_solve, solve, slogdet, det, eigh, svd,
+qr, lu (and lu_pivots_to_permutation).
 
 Every primitive acts on the last two axes and maps over any leading ones (NumPy's batched
 ``linalg``), so the vmap rule only moves the mapped axis to the front. The impls call
-``numpy.linalg`` (LAPACK) except ``triangular_solve``, which NumPy lacks (a numba kernel). The
+``numpy.linalg`` (LAPACK) except ``triangular_solve`` and ``lu``, which NumPy lacks (numba
+kernels in ``linalg_kernels``). The
 VJP rules are written with primitives (``triangular_solve`` and ``solve`` included), so they
 are traceable: grad of grad, vmap of grad and jit of grad need nothing more.
 
@@ -24,7 +25,7 @@ from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._batching import batch_size, to_front
 from vfunc.primitives.linalg import dot_general_p
-from vfunc.primitives.linalg_kernels import lower_triangular_solve
+from vfunc.primitives.linalg_kernels import lower_triangular_solve, lu_factor
 
 # ----------------------------------------------------------------------------------------------
 # Shared checks and matrix builders (vfunc operations, so rules stay traceable)
@@ -458,3 +459,69 @@ def _qr_vjp(g, a, *, out, full_matrices):
 
 qr_p = Primitive("qr", _qr_impl, _qr_shape, vjp=_qr_vjp, multiple_results=True)
 qr_p.batch = leading_batch(qr_p)
+
+
+# ----------------------------------------------------------------------------------------------
+# lu: (lu, pivots, permutation) of square a with a[permutation] = L U, as lax.linalg.lu
+
+
+def _lu_shape(a: ShapedArray) -> list[ShapedArray]:
+    check_matrix("lu", a)
+    index = ShapedArray(a.shape[:-1], np.dtype(np.int32))
+    return [ShapedArray(a.shape, a.dtype), index, index]
+
+
+def _lu_impl(a):
+    n = a.shape[-1]
+    lu, pivots, perm = lu_factor(a.reshape(-1, n, n))
+    batch = a.shape[:-2]
+    return [lu.reshape(a.shape), pivots.reshape(*batch, n), perm.reshape(*batch, n)]
+
+
+def _lu_vjp(g, a, *, out):
+    # With X = L^-1 P^T dA U^-1: dL = L tril(X, -1), dU = triu(X) U, so the cotangent is
+    # P L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T.
+    del a
+    g_lu = g[0]
+    lu, _, perm = out
+    n = lu.shape[-1]
+    low = lax.add(tril(lu, -1), _eye_stack(lu))
+    up = triu(lu)
+    m = lax.add(tril(mm(mT(low), tril(g_lu, -1)), -1), triu(mm(triu(g_lu), mT(up))))
+    z = triangular_solve_p.bind(lu, m, left_side=True, lower=True, transpose_a=True,
+                                unit_diagonal=True)  # fmt: skip
+    y = triangular_solve_p.bind(lu, z, left_side=False, lower=False, transpose_a=True,
+                                unit_diagonal=False)  # fmt: skip
+    rows = lax.broadcasted_iota(np.dtype(np.int32), (*perm.shape, n), perm.ndim - 1)
+    cols = lax.broadcast_in_dim(perm, (*perm.shape, n), (*range(perm.ndim - 1), perm.ndim))
+    p_matrix = lax.convert_element_type(lax.eq(rows, cols), lu.dtype)  # P[perm[j], j] = 1
+    return (mm(p_matrix, y),)
+
+
+lu_p = Primitive("lu", _lu_impl, _lu_shape, vjp=_lu_vjp, multiple_results=True)
+lu_p.batch = leading_batch(lu_p)
+
+
+def _pivots_shape(pivots: ShapedArray, *, size: int) -> ShapedArray:
+    if pivots.dtype.kind not in "iu" or pivots.ndim < 1 or pivots.shape[-1] > size:
+        raise ShapeError(
+            f"lu_pivots_to_permutation: pivots must be integers [..., k] with k <= {size}, got "
+            f"{pivots.dtype}{list(pivots.shape)}"
+        )
+    return ShapedArray((*pivots.shape[:-1], size), np.dtype(np.int32))
+
+
+def _pivots_impl(pivots, *, size):
+    perm = np.broadcast_to(np.arange(size, dtype=np.int32), (*pivots.shape[:-1], size)).copy()
+    flat, piv = perm.reshape(-1, size), pivots.reshape(-1, pivots.shape[-1])
+    rows = np.arange(flat.shape[0])
+    for i in range(piv.shape[-1]):  # LAPACK's sequence of row swaps, applied in order
+        j = piv[:, i]
+        flat[rows, i], flat[rows, j] = flat[rows, j], flat[rows, i].copy()
+    return flat.reshape(perm.shape)
+
+
+lu_pivots_to_permutation_p = Primitive(
+    "lu_pivots_to_permutation", _pivots_impl, _pivots_shape, differentiable=False,
+)  # fmt: skip
+lu_pivots_to_permutation_p.batch = leading_batch(lu_pivots_to_permutation_p)

@@ -87,3 +87,53 @@ def _solve_into(a: np.ndarray, b: np.ndarray, unit_diagonal: bool) -> None:
     _solve_into(a[:, :half, :half], top, unit_diagonal)
     bottom -= np.matmul(a[:, half:, :half], top)
     _solve_into(a[:, half:, half:], bottom, unit_diagonal)
+
+
+@numba.njit(parallel=True, cache=True)
+def _lu_kernel(a, pivots, perm):  # pragma: no cover - compiled
+    # Right-looking LU with partial pivoting on rows (contiguous): each step swaps in the
+    # largest pivot, scales the column below it and updates the trailing rows. A zero pivot
+    # leaves its column unscaled, as LAPACK's getrf does.
+    batch, n, _ = a.shape
+    for t in numba.prange(batch):
+        m = a[t]
+        for i in range(n):
+            perm[t, i] = i
+        for k in range(n):
+            p = k
+            best = abs(m[k, k])
+            for i in range(k + 1, n):
+                if abs(m[i, k]) > best:
+                    best = abs(m[i, k])
+                    p = i
+            pivots[t, k] = p
+            if p != k:
+                for c in range(n):
+                    tmp = m[k, c]
+                    m[k, c] = m[p, c]
+                    m[p, c] = tmp
+                tmp_i = perm[t, k]
+                perm[t, k] = perm[t, p]
+                perm[t, p] = tmp_i
+            pivot = m[k, k]
+            if pivot == 0.0:
+                continue
+            for i in range(k + 1, n):
+                f = m[i, k] / pivot
+                m[i, k] = f
+                if f != 0.0:
+                    for c in range(k + 1, n):
+                        m[i, c] -= f * m[k, c]
+    return a
+
+
+def lu_factor(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lu, pivots, permutation)`` of square matrices ``a [batch, n, n]`` (NumPy exposes no
+    LU): ``a[permutation] == L @ U`` with ``L`` unit lower (below lu's diagonal) and ``U`` upper
+    (lu's upper triangle); ``pivots[i]`` is the row swapped with row ``i`` at step ``i``."""
+    lu = np.array(a, order="C", copy=True)
+    batch, n = lu.shape[0], lu.shape[-1]
+    pivots = np.empty((batch, n), np.int32)
+    perm = np.empty((batch, n), np.int32)
+    _lu_kernel(lu, pivots, perm)
+    return lu, pivots, perm

@@ -19,13 +19,15 @@ from vfunc.numpy import linalg as nla
 from vfunc.numpy._promote import convert, promote_args
 from vfunc.numpy.products import matmul
 from vfunc.numpy.reductions import max as _max
-from vfunc.numpy.ufuncs import absolute, ceil, log, maximum, minimum, where
+from vfunc.numpy.indexing import take_along_axis
+from vfunc.numpy.movement import argsort
+from vfunc.numpy.ufuncs import absolute, broadcast_to, ceil, log, maximum, minimum, where
 from vfunc.primitives import decompositions as dec
 
 ArrayLike = Any
 
-__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm", "inv", "qr", "solve",
-           "solve_triangular", "svd"]  # fmt: skip
+__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm", "inv", "lu",
+           "lu_factor", "lu_solve", "qr", "solve", "solve_triangular", "svd"]  # fmt: skip
 
 det, inv = nla.det, nla.inv
 
@@ -183,6 +185,72 @@ def qr(a: ArrayLike, overwrite_a: bool = False, lwork: Any = None, mode: str = "
         raise ValueError(f"qr: mode must be 'full', 'economic' or 'r', got {mode!r}")
     q, r = nla.qr(a, mode="reduced" if mode == "economic" else "complete")
     return (r,) if mode == "r" else (q, r)
+
+
+def lu_factor(a: ArrayLike, overwrite_a: bool = False,
+              check_finite: bool = True) -> tuple[Array, Array]:  # fmt: skip
+    """``(lu, piv)`` of square matrices, as ``scipy.linalg.lu_factor``: ``L`` (unit diagonal)
+    below ``lu``'s diagonal, ``U`` on and above it, and ``piv[i]`` the row swapped with row
+    ``i`` (LAPACK's convention). Differentiable in ``lu``.
+
+    Example:
+        >>> from vfunc.scipy.linalg import lu_factor, lu_solve
+        >>> lu_solve(lu_factor([[1.0, 2.0], [3.0, 4.0]]), [5.0, 11.0])
+        Array([1., 2.], dtype=float32)
+    """
+    del overwrite_a, check_finite
+    lu_, piv, _ = dec.lu_p.bind(nla._float_matrix("lu_factor", a))
+    return lu_, piv
+
+
+def lu_solve(lu_and_piv: tuple[ArrayLike, ArrayLike], b: ArrayLike, trans: int = 0,
+             overwrite_b: bool = False, check_finite: bool = True) -> Array:  # fmt: skip
+    """``x`` with ``a @ x == b`` (``trans=0``) or ``a.T @ x == b`` (1 or 2) from
+    ``lu_factor(a)``, as ``scipy.linalg.lu_solve``."""
+    del overwrite_b, check_finite
+    if trans not in (0, 1, 2):
+        raise ValueError(f"lu_solve: trans must be 0, 1 or 2, got {trans!r}")
+    lu_, piv = lu_and_piv
+    lu_, b, vector = _rhs("lu_solve", nla._float_matrix("lu_solve", lu_), b)
+    piv = lax.as_array(piv) if not isinstance(piv, Array) else piv
+    perm = dec.lu_pivots_to_permutation_p.bind(piv, size=lu_.shape[-1])
+    perm = broadcast_to(perm, b.shape[:-1])
+    kw = dict(left_side=True, unit_diagonal=False)
+    if trans == 0:  # a = P L U: L y = b[perm], U x = y
+        y = dec.triangular_solve_p.bind(lu_, take_along_axis(b, perm[..., None], axis=-2),
+                                        lower=True, transpose_a=False,
+                                        **{**kw, "unit_diagonal": True})  # fmt: skip
+        x = dec.triangular_solve_p.bind(lu_, y, lower=False, transpose_a=False, **kw)
+    else:  # a.T = U^T L^T P^T: U^T y = b, L^T z = y, x = P z
+        y = dec.triangular_solve_p.bind(lu_, b, lower=False, transpose_a=True, **kw)
+        z = dec.triangular_solve_p.bind(lu_, y, lower=True, transpose_a=True,
+                                        **{**kw, "unit_diagonal": True})  # fmt: skip
+        inverse = argsort(perm, axis=-1)
+        x = take_along_axis(z, inverse[..., None], axis=-2)
+    return _vector_out(x, vector)
+
+
+def lu(a: ArrayLike, permute_l: bool = False, overwrite_a: bool = False,
+       check_finite: bool = True) -> tuple[Array, ...]:  # fmt: skip
+    """``(p, l, u)`` with ``a == p @ l @ u`` (``p`` a permutation matrix), or ``(p @ l, u)``
+    with ``permute_l``, as ``scipy.linalg.lu`` for square matrices.
+
+    Example:
+        >>> from vfunc.scipy.linalg import lu
+        >>> p, l, u = lu([[1.0, 2.0], [3.0, 4.0]])
+        >>> u
+        Array([[3.       , 4.       ],
+               [0.       , 0.6666666]], dtype=float32)
+    """
+    del overwrite_a, check_finite
+    a = nla._float_matrix("lu", a)
+    lu_, _, perm = dec.lu_p.bind(a)
+    n = a.shape[-1]
+    low = dec.tril(lu_, -1) + nla._eye_like(lu_)
+    up = dec.triu(lu_)
+    rows = lax.broadcasted_iota(np.dtype(np.int32), (*perm.shape, n), perm.ndim - 1)
+    p = convert(lax.eq(rows, lax.expand_dims(perm, (perm.ndim - 1,))), a.dtype)
+    return (matmul(p, low), up) if permute_l else (p, low, up)
 
 
 # Pade approximants of exp for scaling and squaring (Higham 2005): numerator coefficients, and
