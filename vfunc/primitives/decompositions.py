@@ -177,7 +177,19 @@ def _cholesky_vjp(g, a, *, out):
     return (sym(both),)
 
 
-cholesky_p = Primitive("cholesky", _cholesky_impl, _cholesky_shape, vjp=_cholesky_vjp)
+def _cholesky_jvp(primals, tangents, *, out):
+    # dL = L phi(L^-1 sym(dA) L^-T): two triangular solves, where the transposed VJP needs more
+    del primals
+    low = out
+    kw = dict(lower=True, unit_diagonal=False)
+    left = triangular_solve_p.bind(low, sym(tangents[0]), left_side=True, transpose_a=False, **kw)
+    inner = triangular_solve_p.bind(low, left, left_side=False, transpose_a=True, **kw)
+    phi = lax.sub(tril(inner), lax.mul(diag_embed(diag_part(inner)), 0.5))
+    return mm(low, phi)
+
+
+cholesky_p = Primitive("cholesky", _cholesky_impl, _cholesky_shape, vjp=_cholesky_vjp,
+                       jvp=_cholesky_jvp)  # fmt: skip
 cholesky_p.batch = leading_batch(cholesky_p)
 
 
@@ -275,7 +287,18 @@ def _solve_vjp(g, a, b, *, out, wants=(True, True)):
     return ct_a, (ct_b if wants[1] else None)
 
 
-solve_p = Primitive("solve", _solve_impl, _solve_shape, vjp=_solve_vjp)
+def _solve_jvp(primals, tangents, *, out):
+    # dx = a^-1 (db - da x): one solve
+    a, _ = primals
+    da, db = tangents
+    rhs = db
+    if da is not None:
+        change = lax.neg(mm(da, out))
+        rhs = change if rhs is None else lax.add(rhs, change)
+    return solve_p.bind(a, rhs)
+
+
+solve_p = Primitive("solve", _solve_impl, _solve_shape, vjp=_solve_vjp, jvp=_solve_jvp)
 solve_p.vjp_wants = True
 solve_p.batch = leading_batch(solve_p)
 
@@ -352,7 +375,16 @@ def _eigh_vjp(g, a, *, out):
     return (sym(mm(v, mm(inner, mT(v)))),)
 
 
-eigh_p = Primitive("eigh", _eigh_impl, _eigh_shape, vjp=_eigh_vjp, multiple_results=True)
+def _eigh_jvp(primals, tangents, *, out):
+    # v^T sym(dA) v = C: dw = diag(C), dv = v (F * C)
+    del primals
+    w, v = out
+    c = mm(mT(v), mm(sym(tangents[0]), v))
+    return [diag_part(c), mm(v, lax.mul(_pairwise_inverse_gaps(w), c))]
+
+
+eigh_p = Primitive("eigh", _eigh_impl, _eigh_shape, vjp=_eigh_vjp, jvp=_eigh_jvp,
+                   multiple_results=True)  # fmt: skip
 eigh_p.batch = leading_batch(eigh_p)
 
 
