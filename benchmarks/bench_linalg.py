@@ -58,16 +58,21 @@ def _weights(fun, args):
     return [rng.standard_normal(np.shape(o)).astype(np.float32) for o in outs]
 
 
-def time_vfunc(inputs) -> dict[str, tuple[float, float]]:
+def _time_traced(inputs, xp, linalg, jit, value_and_grad, block):
+    """(forward, forward+VJP) times per op for a JAX-like library (vfunc or JAX itself)."""
     out = {}
-    for op, (fun, keys) in _vfunc_ops(vnp, vnp.linalg).items():
-        args = [vnp.asarray(inputs[k]) for k in keys]
-        weights = [vnp.asarray(w) for w in _weights(fun, args)]
-        fwd = vfunc.jit(fun)
-        both = vfunc.jit(vfunc.value_and_grad(_loss(fun, vnp, weights), argnums=0))
-        out[op] = (best_time(lambda: vfunc.block_until_ready(fwd(*args))),
-                   best_time(lambda: vfunc.block_until_ready(both(*args))))  # fmt: skip
+    for op, (fun, keys) in _vfunc_ops(xp, linalg).items():
+        args = [xp.asarray(inputs[k]) for k in keys]
+        weights = [xp.asarray(w) for w in _weights(fun, args)]
+        fwd = jit(fun)
+        both = jit(value_and_grad(_loss(fun, xp, weights), argnums=0))
+        out[op] = (best_time(lambda: block(fwd(*args))), best_time(lambda: block(both(*args))))
     return out
+
+
+def time_vfunc(inputs) -> dict[str, tuple[float, float]]:
+    return _time_traced(inputs, vnp, vnp.linalg, vfunc.jit, vfunc.value_and_grad,
+                        vfunc.block_until_ready)  # fmt: skip
 
 
 def time_jax(inputs) -> dict[str, tuple[float, float]] | None:
@@ -76,15 +81,8 @@ def time_jax(inputs) -> dict[str, tuple[float, float]] | None:
         import jax.numpy as jnp
     except ImportError:
         return None
-    out = {}
-    for op, (fun, keys) in _vfunc_ops(jnp, jnp.linalg).items():
-        args = [jnp.asarray(inputs[k]) for k in keys]
-        weights = [jnp.asarray(w) for w in _weights(fun, args)]
-        fwd = jax.jit(fun)
-        both = jax.jit(jax.value_and_grad(_loss(fun, jnp, weights), argnums=0))
-        out[op] = (best_time(lambda: jax.block_until_ready(fwd(*args))),
-                   best_time(lambda: jax.block_until_ready(both(*args))))  # fmt: skip
-    return out
+    return _time_traced(inputs, jnp, jnp.linalg, jax.jit, jax.value_and_grad,
+                        jax.block_until_ready)  # fmt: skip
 
 
 def time_torch(inputs) -> dict[str, tuple[float, float]] | None:
