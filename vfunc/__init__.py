@@ -16,6 +16,7 @@ from vfunc import (  # noqa: F401
     errors,
     io,
     lax,
+    losses,
     nn,
     numpy,
     optim,
@@ -47,6 +48,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
     "custom_vjp", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "io",
-    "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "make_jaxpr", "nn", "numpy", "optim",
-    "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
+    "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "losses", "make_jaxpr", "nn", "numpy",
+    "optim", "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip

@@ -1,8 +1,35 @@
-"""``vfunc.nn``: neural-network building blocks with ``jax.nn``'s names.
+"""``vfunc.nn``: activations as ``jax.nn``, initialisers as ``jax.nn.initializers``, and models
+as pytrees: ``Module`` and PyTorch's layers (names, arguments, parameter layouts, state-dict
+keys), with ``tree_at``, ``inference_mode``, ``state_dict``/``load_state_dict`` and
+``call_with_state`` (see ``vfunc.nn.module`` for the design).
 
-This module only re-exports; the activations live in ``vfunc.nn.activations``.
+This module only re-exports.
 """
 
+from vfunc.nn import initializers
+from vfunc.nn.activation_layers import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softsign,
+    Tanh,
+)
 from vfunc.nn.activations import (
     celu,
     elu,
@@ -26,9 +53,80 @@ from vfunc.nn.activations import (
     standardize,
     swish,
 )
+from vfunc.nn.attention import (
+    MultiheadAttention,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+    dot_product_attention,
+)
+from vfunc.nn.containers import Flatten, Identity, Lambda, Sequential, Unflatten
+from vfunc.nn.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
+from vfunc.nn.dropout import Dropout, Dropout2d
+from vfunc.nn.linear import Embedding, Linear
+from vfunc.nn.module import (
+    Module,
+    StateDictError,
+    call_with_state,
+    count_params,
+    inference_mode,
+    load_state_dict,
+    named_modules,
+    state_dict,
+    static_field,
+    tree_at,
+)
+from vfunc.nn.norm import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
+from vfunc.nn.pool import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+)
+from vfunc.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from vfunc.nn.resample import PixelShuffle, PixelUnshuffle, Upsample
+
+# jax.nn.normalize is the old name of standardize; both are kept, as in JAX.
+normalize = standardize
 
 __all__ = [
     "celu", "elu", "gelu", "glu", "hard_tanh", "leaky_relu", "log_sigmoid", "log_softmax",
     "logsumexp", "one_hot", "relu", "relu6", "selu", "sigmoid", "silu", "soft_sign", "softmax",
-    "softplus", "sparse_plus", "standardize", "swish",
+    "softplus", "sparse_plus", "standardize", "normalize", "swish", "dot_product_attention",
+    "initializers",
+    "Module", "StateDictError", "call_with_state", "count_params", "inference_mode",
+    "load_state_dict", "named_modules", "state_dict", "static_field", "tree_at",
+    "Flatten", "Identity", "Lambda", "Sequential", "Unflatten", "Linear", "Embedding",
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
+    "InstanceNorm2d", "LayerNorm", "RMSNorm", "Dropout", "Dropout2d",
+    "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
+    "PixelShuffle", "PixelUnshuffle", "Upsample",
+    "CELU", "ELU", "GELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU",
+    "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SiLU", "Sigmoid", "Softmax",
+    "Softplus", "Softsign", "Tanh",
 ]  # fmt: skip

@@ -1,0 +1,245 @@
+"""Record PyTorch reference outputs and gradients for vfunc.nn's layers, and optax/PyTorch
+reference values for vfunc.losses, into tests/fixtures/nn/*.npz. Run once, in the scratch venv:
+
+    /work/scratch/bin/python scripts/record_fixtures/record_nn.py
+
+Each layer fixture holds: the constructor (name, args, kwargs as JSON), the mode, the PyTorch
+state dict, the inputs, the outputs, a fixed random cotangent per output, and the gradients of
+sum(out * cotangent) with respect to every float input and every parameter; in training mode
+also the updated buffers.
+"""
+
+import json
+import os
+import sys
+import zlib
+
+import numpy as np
+import torch
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "nn")
+torch.manual_seed(0)
+
+
+def flat_outputs(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    res = []
+    for o in out:
+        if o is None:
+            continue
+        res.extend(flat_outputs(o))
+    return res
+
+
+def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=False,
+           dtype=torch.float32, hx_nested=False):
+    kwargs = kwargs or {}
+    call_kwargs = call_kwargs or {}
+    gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    mod = getattr(torch.nn, ctor)(*args, **kwargs).to(dtype)
+    with torch.no_grad():  # non-trivial affine/norm parameters so they are tested
+        for pname, p in mod.named_parameters():
+            if "norm" in ctor.lower() or pname.endswith("bias") or ctor in ("LayerNorm",):
+                p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=dtype))
+        for bname, b in mod.named_buffers():
+            if bname.endswith("running_mean"):
+                b.copy_(0.2 * torch.randn(b.shape, generator=gen, dtype=dtype))
+            if bname.endswith("running_var"):
+                b.copy_(0.5 + torch.rand(b.shape, generator=gen, dtype=dtype))
+            if bname.endswith("num_batches_tracked"):
+                b.fill_(7)
+    mod.train(train)
+    sd = {k: v.detach().clone().numpy() for k, v in mod.state_dict().items()}
+    ins = []
+    for spec in inputs:
+        if isinstance(spec, np.ndarray):
+            t = torch.from_numpy(spec)
+            ins.append(t)
+        else:
+            t = torch.randn(spec, generator=gen, dtype=dtype).requires_grad_(True)
+            ins.append(t)
+    hx = call_kwargs.pop("hx", None)
+    call_args = list(ins)
+    if hx is not None:
+        hx_t = [torch.randn(s, generator=gen, dtype=dtype).requires_grad_(True) for s in hx]
+        call_args.append(tuple(hx_t) if hx_nested else hx_t[0])
+        ins_all = ins + hx_t
+    else:
+        ins_all = ins
+    out = flat_outputs(mod(*call_args, **call_kwargs))
+    cts = [torch.randn(o.shape, generator=gen, dtype=dtype) for o in out]
+    total = sum((o * c).sum() for o, c in zip(out, cts))
+    params = dict(mod.named_parameters())
+    wrt = [t for t in ins_all if t.requires_grad] + list(params.values())
+    grads = torch.autograd.grad(total, wrt, allow_unused=True)
+    data = {}
+    meta = dict(ctor=ctor, args=list(args), kwargs=kwargs, train=train,
+                call_kwargs={k: v for k, v in call_kwargs.items()
+                             if not isinstance(v, torch.Tensor)},
+                tensor_kwargs=[k for k, v in call_kwargs.items() if isinstance(v, torch.Tensor)],
+                n_inputs=len(ins), hx=None if hx is None else len(hx), hx_nested=hx_nested,
+                dtype=str(dtype).replace("torch.", ""))
+    data["meta"] = np.array(json.dumps(meta))
+    for k, v in sd.items():
+        data["sd." + k] = v
+    for i, t in enumerate(ins_all):
+        data[f"in.{i}"] = t.detach().numpy()
+    for k, v in call_kwargs.items():
+        if isinstance(v, torch.Tensor):
+            data["kw." + k] = v.numpy()
+    for i, (o, c) in enumerate(zip(out, cts)):
+        data[f"out.{i}"] = o.detach().numpy()
+        data[f"ct.{i}"] = c.numpy()
+    n_in = sum(t.requires_grad for t in ins_all)
+    gi = 0
+    for i, t in enumerate(ins_all):
+        if t.requires_grad:
+            data[f"gin.{i}"] = grads[gi].numpy()
+            gi += 1
+    for (pname, _), g in zip(params.items(), grads[n_in:]):
+        if g is not None:
+            data["gsd." + pname] = g.numpy()
+    if train:
+        for k, v in mod.state_dict().items():
+            if "running" in k or "num_batches" in k:
+                data["newsd." + k] = v.numpy()
+    np.savez_compressed(os.path.join(OUT, name + ".npz"), **data)
+
+
+def layers():
+    f64 = torch.float64
+    r = record
+    r("linear", "Linear", (5, 3), inputs=[(4, 5)])
+    r("linear_unbatched", "Linear", (5, 3), inputs=[(5,)])
+    r("linear_nobias_3d", "Linear", (5, 3), {"bias": False}, inputs=[(2, 4, 5)])
+    r("linear_f64", "Linear", (5, 3), inputs=[(4, 5)], dtype=f64)
+    r("conv1d", "Conv1d", (3, 4, 3), {"stride": 2, "padding": 1}, inputs=[(2, 3, 9)])
+    r("conv1d_unbatched", "Conv1d", (3, 4, 3), inputs=[(3, 9)])
+    r("conv2d", "Conv2d", (3, 4, 3), {"padding": 1}, inputs=[(2, 3, 8, 8)])
+    r("conv2d_f64", "Conv2d", (3, 4, 3), {"padding": 1}, inputs=[(2, 3, 8, 8)], dtype=f64)
+    r("conv2d_groups", "Conv2d", (4, 6, 3), {"stride": 2, "padding": 2, "dilation": 2,
+                                             "groups": 2}, inputs=[(2, 4, 9, 9)])
+    r("conv2d_same", "Conv2d", (2, 3, (3, 4)), {"padding": "same", "dilation": (1, 2)},
+      inputs=[(2, 2, 7, 8)])
+    r("conv2d_valid_nobias", "Conv2d", (2, 3, 2), {"padding": "valid", "bias": False},
+      inputs=[(2, 5, 5)])
+    for mode in ("reflect", "replicate", "circular"):
+        r(f"conv2d_{mode}", "Conv2d", (2, 3, 3), {"padding": 1, "padding_mode": mode},
+          inputs=[(2, 2, 6, 5)])
+    r("conv3d", "Conv3d", (2, 3, 2), {"stride": (1, 2, 1)}, inputs=[(1, 2, 4, 5, 4)])
+    r("convt1d", "ConvTranspose1d", (3, 2, 3), {"stride": 2, "padding": 1}, inputs=[(2, 3, 5)])
+    r("convt2d", "ConvTranspose2d", (4, 6, 3), {"stride": 2, "padding": 1, "output_padding": 1,
+                                                "groups": 2}, inputs=[(2, 4, 5, 5)])
+    r("convt2d_dil", "ConvTranspose2d", (2, 3, 2), {"dilation": 2, "bias": False},
+      inputs=[(2, 4, 4)])
+    r("convt3d", "ConvTranspose3d", (2, 2, 2), {"stride": 2}, inputs=[(1, 2, 3, 3, 3)])
+    r("maxpool2d", "MaxPool2d", (3, 2, 1), inputs=[(2, 3, 9, 9)])
+    r("maxpool2d_ceil", "MaxPool2d", (3, 2), {"ceil_mode": True}, inputs=[(2, 3, 8, 8)])
+    r("maxpool1d_dil", "MaxPool1d", (2,), {"stride": 1, "dilation": 2}, inputs=[(2, 3, 9)])
+    r("maxpool3d", "MaxPool3d", (2,), inputs=[(1, 2, 4, 4, 4)])
+    r("avgpool2d", "AvgPool2d", (3, 2, 1), inputs=[(2, 3, 9, 9)])
+    r("avgpool2d_nopad", "AvgPool2d", (3, 2, 1), {"count_include_pad": False, "ceil_mode": True},
+      inputs=[(2, 3, 8, 8)])
+    r("avgpool2d_ceil", "AvgPool2d", (3, 2, 1), {"ceil_mode": True}, inputs=[(2, 3, 8, 8)])
+    r("avgpool1d", "AvgPool1d", (3,), {"stride": 2}, inputs=[(3, 10)])
+    r("avgpool3d", "AvgPool3d", (2,), inputs=[(1, 2, 4, 4, 4)])
+    r("adaptiveavg2d", "AdaptiveAvgPool2d", ((3, 2),), inputs=[(2, 3, 7, 5)])
+    r("adaptiveavg2d_1", "AdaptiveAvgPool2d", (1,), inputs=[(2, 3, 4, 4)])
+    r("adaptiveavg1d", "AdaptiveAvgPool1d", (4,), inputs=[(2, 3, 10)])
+    r("adaptivemax1d", "AdaptiveMaxPool1d", (3,), inputs=[(2, 3, 8)])
+    r("adaptivemax2d", "AdaptiveMaxPool2d", ((3, 3),), inputs=[(2, 3, 8, 7)])
+    for train in (True, False):
+        t = "train" if train else "eval"
+        r(f"bn1d_{t}", "BatchNorm1d", (4,), inputs=[(8, 4)], train=train)
+        r(f"bn1d_3d_{t}", "BatchNorm1d", (4,), inputs=[(3, 4, 5)], train=train)
+        r(f"bn2d_{t}", "BatchNorm2d", (3,), inputs=[(4, 3, 5, 5)], train=train)
+        r(f"bn2d_{t}_f64", "BatchNorm2d", (3,), inputs=[(4, 3, 5, 5)], train=train, dtype=f64)
+    r("bn2d_cumulative_train", "BatchNorm2d", (3,), {"momentum": None}, inputs=[(4, 3, 2, 2)],
+      train=True)
+    r("bn2d_noaffine_train", "BatchNorm2d", (3,), {"affine": False}, inputs=[(4, 3, 2, 2)],
+      train=True)
+    r("bn2d_nostats_eval", "BatchNorm2d", (3,), {"track_running_stats": False},
+      inputs=[(4, 3, 2, 2)])
+    r("bn3d_train", "BatchNorm3d", (2,), inputs=[(2, 2, 3, 3, 3)], train=True)
+    r("layernorm", "LayerNorm", (5,), inputs=[(3, 4, 5)])
+    r("layernorm_2d", "LayerNorm", ((4, 5),), {"eps": 1e-3}, inputs=[(3, 4, 5)])
+    r("layernorm_f64", "LayerNorm", (5,), inputs=[(3, 5)], dtype=f64)
+    r("groupnorm", "GroupNorm", (2, 6), inputs=[(3, 6, 4)])
+    r("rmsnorm", "RMSNorm", (5,), inputs=[(3, 5)])
+    r("instancenorm2d", "InstanceNorm2d", (3,), {"affine": True}, inputs=[(2, 3, 4, 5)])
+    r("instancenorm2d_stats_train", "InstanceNorm2d", (3,), {"track_running_stats": True},
+      inputs=[(2, 3, 4, 5)], train=True)
+    r("instancenorm1d_stats_eval", "InstanceNorm1d", (3,), {"track_running_stats": True,
+                                                            "affine": True}, inputs=[(2, 3, 6)])
+    r("instancenorm2d_unbatched", "InstanceNorm2d", (3,), inputs=[(3, 4, 5)])
+    r("embedding", "Embedding", (10, 4), {"padding_idx": 2},
+      inputs=[np.array([[1, 2, 3, 2, 9], [0, 0, 5, 2, 7]])])
+    r("lstm", "LSTM", (4, 6), {"num_layers": 2}, inputs=[(7, 3, 4)])
+    r("lstm_f64", "LSTM", (4, 6), inputs=[(5, 2, 4)], dtype=f64)
+    r("lstm_bi_bf", "LSTM", (4, 5), {"bidirectional": True, "batch_first": True},
+      inputs=[(3, 6, 4)], call_kwargs={"hx": [(2, 3, 5), (2, 3, 5)]}, hx_nested=True)
+    r("lstm_unbatched", "LSTM", (3, 4), inputs=[(5, 3)])
+    r("gru_bi", "GRU", (4, 5), {"bidirectional": True, "num_layers": 2}, inputs=[(6, 2, 4)])
+    r("gru_hx", "GRU", (4, 5), inputs=[(6, 2, 4)], call_kwargs={"hx": [(1, 2, 5)]})
+    r("rnn_relu", "RNN", (4, 5), {"nonlinearity": "relu", "bias": False}, inputs=[(6, 2, 4)])
+    r("rnn_tanh_bf", "RNN", (4, 5), {"batch_first": True, "num_layers": 2}, inputs=[(2, 6, 4)])
+    r("lstmcell", "LSTMCell", (4, 5), inputs=[(3, 4)], call_kwargs={"hx": [(3, 5), (3, 5)]},
+      hx_nested=True)
+    r("lstmcell_unbatched", "LSTMCell", (4, 5), inputs=[(4,)])
+    r("grucell", "GRUCell", (4, 5), inputs=[(3, 4)], call_kwargs={"hx": [(3, 5)]})
+    r("rnncell", "RNNCell", (4, 5), {"nonlinearity": "relu"}, inputs=[(3, 4)])
+    r("mha", "MultiheadAttention", (8, 2), inputs=[(5, 3, 8), (6, 3, 8), (6, 3, 8)])
+    r("mha_f64", "MultiheadAttention", (8, 2), inputs=[(5, 3, 8), (6, 3, 8), (6, 3, 8)],
+      dtype=f64)
+    kpm = np.zeros((3, 6), bool)
+    kpm[1, 4:] = True
+    r("mha_masks_bf", "MultiheadAttention", (8, 4), {"batch_first": True},
+      inputs=[(3, 5, 8), (3, 6, 8), (3, 6, 8)],
+      call_kwargs={"key_padding_mask": torch.from_numpy(kpm),
+                   "attn_mask": torch.randn(5, 6, generator=torch.Generator().manual_seed(1)),
+                   "average_attn_weights": False})
+    causal = torch.triu(torch.ones(5, 5, dtype=torch.bool), 1)
+    r("mha_causal_unbatched", "MultiheadAttention", (8, 2), inputs=[(5, 8), (5, 8), (5, 8)],
+      call_kwargs={"attn_mask": causal, "is_causal": True})
+    r("mha_noweights", "MultiheadAttention", (8, 2), {"bias": False},
+      inputs=[(5, 3, 8), (5, 3, 8), (5, 3, 8)], call_kwargs={"need_weights": False})
+    r("encoder", "TransformerEncoderLayer", (8, 2, 16), {"dropout": 0.0}, inputs=[(5, 3, 8)],
+      train=True)
+    r("encoder_normfirst_gelu_bf", "TransformerEncoderLayer", (8, 2, 16),
+      {"dropout": 0.0, "norm_first": True, "activation": "gelu", "batch_first": True},
+      inputs=[(3, 5, 8)], call_kwargs={"src_mask": causal, "is_causal": True})
+    r("decoder", "TransformerDecoderLayer", (8, 2, 16), {"dropout": 0.0},
+      inputs=[(5, 3, 8), (4, 3, 8)])
+    r("decoder_normfirst", "TransformerDecoderLayer", (8, 2, 16),
+      {"dropout": 0.0, "norm_first": True}, inputs=[(5, 3, 8), (4, 3, 8)],
+      call_kwargs={"tgt_mask": causal, "tgt_is_causal": True})
+    r("pixelshuffle", "PixelShuffle", (2,), inputs=[(2, 8, 3, 3)])
+    r("pixelunshuffle", "PixelUnshuffle", (2,), inputs=[(2, 2, 4, 6)])
+    r("upsample_nearest", "Upsample", (), {"scale_factor": 2}, inputs=[(2, 3, 4, 5)])
+    r("upsample_nearest_size", "Upsample", (), {"size": (7, 3)}, inputs=[(2, 3, 4, 5)])
+    r("upsample_bilinear", "Upsample", (), {"scale_factor": 2, "mode": "bilinear"},
+      inputs=[(2, 3, 4, 5)])
+    r("upsample_bilinear_ac", "Upsample", (), {"size": (7, 9), "mode": "bilinear",
+                                               "align_corners": True}, inputs=[(2, 3, 4, 5)])
+    r("upsample_linear", "Upsample", (), {"scale_factor": 3, "mode": "linear"},
+      inputs=[(2, 3, 4)])
+    r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
+    r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
+    for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),
+                       ("GELU", (), {"approximate": "tanh"}), ("SiLU", (), {}), ("Tanh", (), {}),
+                       ("Sigmoid", (), {}), ("LeakyReLU", (0.2,), {}), ("ELU", (0.7,), {}),
+                       ("CELU", (1.3,), {}), ("SELU", (), {}), ("Softplus", (2.0, 3.0), {}),
+                       ("Softsign", (), {}), ("Hardtanh", (-0.5, 0.7), {}), ("Mish", (), {}),
+                       ("Hardswish", (), {}), ("Hardsigmoid", (), {}), ("LogSigmoid", (), {}),
+                       ("Softmax", (1,), {}), ("LogSoftmax", (-1,), {}), ("GLU", (1,), {}),
+                       ("PReLU", (3,), {})]:
+        tag = act.lower() + ("_" + "_".join(map(str, kw.values())) if kw else "")
+        shape = (2, 3, 4) if act == "PReLU" else (3, 8)
+        r("act_" + tag, act, a, kw, inputs=[(shape) if act != "PReLU" else shape])
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    layers()
+    print("recorded", len(os.listdir(OUT)), "files", file=sys.stderr)

@@ -1,0 +1,245 @@
+"""Activation modules with PyTorch's names and arguments (``ReLU``, ``GELU(approximate=...)``,
+``Softmax(dim)``, ...), over the functions of ``vfunc.nn.activations``. PyTorch's ``inplace``
+argument is accepted and ignored (arrays are immutable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import vfunc.numpy as vnp
+from vfunc.core import Array
+from vfunc.nn import activations as F
+from vfunc.nn.module import Module, default_dtype, static_field
+
+__all__ = [
+    "CELU", "ELU", "GELU", "GLU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU",
+    "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SELU", "SiLU", "Sigmoid",
+    "Softmax", "Softplus", "Softsign", "Tanh",
+]  # fmt: skip
+
+
+class _Stateless(Module):
+    inplace: bool = static_field(default=False)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class ReLU(_Stateless):
+    """``max(x, 0)``, as ``torch.nn.ReLU``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.ReLU()(vnp.array([-1.0, 2.0]))
+        Array([0., 2.], dtype=float32)
+    """
+
+    def __call__(self, x: Array) -> Array:
+        return F.relu(x)
+
+
+class ReLU6(_Stateless):
+    """``min(max(x, 0), 6)``, as ``torch.nn.ReLU6``."""
+
+    def __call__(self, x: Array) -> Array:
+        return F.relu6(x)
+
+
+class SiLU(_Stateless):
+    """``x * sigmoid(x)``, as ``torch.nn.SiLU``."""
+
+    def __call__(self, x: Array) -> Array:
+        return F.silu(x)
+
+
+class Tanh(Module):
+    """``tanh(x)``, as ``torch.nn.Tanh``."""
+
+    def __call__(self, x: Array) -> Array:
+        return vnp.tanh(x)
+
+
+class Sigmoid(Module):
+    """The logistic function, as ``torch.nn.Sigmoid``."""
+
+    def __call__(self, x: Array) -> Array:
+        return F.sigmoid(x)
+
+
+class LogSigmoid(Module):
+    """``log(sigmoid(x))``, stable for large ``|x|``, as ``torch.nn.LogSigmoid``."""
+
+    def __call__(self, x: Array) -> Array:
+        return F.log_sigmoid(x)
+
+
+class Softsign(Module):
+    """``x / (1 + |x|)``, as ``torch.nn.Softsign``."""
+
+    def __call__(self, x: Array) -> Array:
+        return F.soft_sign(x)
+
+
+class SELU(_Stateless):
+    """Scaled ELU, as ``torch.nn.SELU``."""
+
+    def __call__(self, x: Array) -> Array:
+        return F.selu(x)
+
+
+class Mish(_Stateless):
+    """``x * tanh(softplus(x))``, as ``torch.nn.Mish``."""
+
+    def __call__(self, x: Array) -> Array:
+        return x * vnp.tanh(F.softplus(x))
+
+
+class Hardsigmoid(_Stateless):
+    """``relu6(x + 3) / 6``, as ``torch.nn.Hardsigmoid``."""
+
+    def __call__(self, x: Array) -> Array:
+        return F.relu6(vnp.asarray(x) + 3.0) / 6.0
+
+
+class Hardswish(_Stateless):
+    """``x * relu6(x + 3) / 6``, as ``torch.nn.Hardswish``."""
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return x * F.relu6(x + 3.0) / 6.0
+
+
+class GELU(Module):
+    """GELU, as ``torch.nn.GELU(approximate='none')``: the exact erf form by default (JAX's
+    ``gelu`` defaults to the tanh form), ``approximate='tanh'`` for the approximation."""
+
+    approximate: str = static_field(default="none")
+
+    def __post_init__(self) -> None:
+        if self.approximate not in ("none", "tanh"):
+            raise ValueError(
+                f"GELU: approximate must be 'none' or 'tanh', got {self.approximate!r}"
+            )
+
+    def __call__(self, x: Array) -> Array:
+        return F.gelu(x, approximate=self.approximate == "tanh")
+
+
+class LeakyReLU(Module):
+    """``x`` if positive else ``negative_slope * x``, as ``torch.nn.LeakyReLU``."""
+
+    negative_slope: float = static_field(default=1e-2)
+    inplace: bool = static_field(default=False)
+
+    def __call__(self, x: Array) -> Array:
+        return F.leaky_relu(x, self.negative_slope)
+
+
+class ELU(Module):
+    """ELU with ``alpha``, as ``torch.nn.ELU``."""
+
+    alpha: float = static_field(default=1.0)
+    inplace: bool = static_field(default=False)
+
+    def __call__(self, x: Array) -> Array:
+        return F.elu(x, self.alpha)
+
+
+class CELU(Module):
+    """CELU with ``alpha``, as ``torch.nn.CELU``."""
+
+    alpha: float = static_field(default=1.0)
+    inplace: bool = static_field(default=False)
+
+    def __call__(self, x: Array) -> Array:
+        return F.celu(x, self.alpha)
+
+
+class Hardtanh(Module):
+    """``clip(x, min_val, max_val)``, as ``torch.nn.Hardtanh``."""
+
+    min_val: float = static_field(default=-1.0)
+    max_val: float = static_field(default=1.0)
+    inplace: bool = static_field(default=False)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return vnp.where(x < self.min_val, self.min_val, vnp.where(x > self.max_val,
+                                                                  self.max_val, x))
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta x)) / beta``, linear above ``threshold``, as ``torch.nn.Softplus``."""
+
+    beta: float = static_field(default=1.0)
+    threshold: float = static_field(default=20.0)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        scaled = x * self.beta
+        return vnp.where(scaled > self.threshold, x, F.softplus(scaled) / self.beta)
+
+
+class _Dim(Module):
+    dim: int | None = static_field(default=None)
+
+    def _axis(self, x: Array) -> int:
+        if self.dim is not None:
+            return self.dim
+        # PyTorch's legacy implicit dim: 0 for 0-, 1- and 3-D inputs, else 1.
+        return 0 if x.ndim in (0, 1, 3) else 1
+
+
+class Softmax(_Dim):
+    """Softmax along ``dim``, as ``torch.nn.Softmax(dim=None)``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.Softmax(dim=-1)(vnp.array([0.0, 0.0]))
+        Array([0.5, 0.5], dtype=float32)
+    """
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return F.softmax(x, axis=self._axis(x))
+
+
+class LogSoftmax(_Dim):
+    """Log-softmax along ``dim``, as ``torch.nn.LogSoftmax(dim=None)``."""
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return F.log_softmax(x, axis=self._axis(x))
+
+
+class GLU(Module):
+    """Gated linear unit along ``dim``, as ``torch.nn.GLU(dim=-1)``."""
+
+    dim: int = static_field(default=-1)
+
+    def __call__(self, x: Array) -> Array:
+        return F.glu(x, axis=self.dim)
+
+
+class PReLU(Module):
+    """Leaky ReLU with a learned slope, as ``torch.nn.PReLU(num_parameters=1, init=0.25)``: the
+    slope is per channel (axis 1) when ``num_parameters > 1``."""
+
+    weight: Array
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype: Any = None):
+        self.weight = vnp.full((int(num_parameters),), init, default_dtype(dtype))
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        w = self.weight
+        if w.shape[0] > 1 and x.ndim >= 2:
+            w = vnp.reshape(w, (-1,) + (1,) * (x.ndim - 2))
+        elif w.shape[0] > 1 and x.ndim == 1:
+            pass
+        else:
+            w = vnp.reshape(w, ())
+        return vnp.where(x >= 0, x, w * x)
+

@@ -1,0 +1,78 @@
+"""``Dropout`` and ``Dropout2d``: PyTorch's layers with an explicit PRNG key.
+
+In training mode with ``p > 0`` a call needs ``key=``; in inference mode (``nn.inference_mode``)
+or with ``p == 0`` it is the identity and takes none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import vfunc.numpy as vnp
+from vfunc.core import Array
+from vfunc.errors import ShapeError
+from vfunc.nn.initializers import random_module
+from vfunc.nn.module import Module, static_field
+
+__all__ = ["Dropout", "Dropout2d", "dropout"]
+
+
+def dropout(x: Array, p: float, key: Any, mask_shape: tuple[int, ...] | None = None,
+            layer: str = "dropout") -> Array:  # fmt: skip
+    """Zero each element (or each ``mask_shape`` block) with probability ``p`` and scale the rest
+    by ``1/(1-p)``."""
+    if key is None:
+        raise TypeError(
+            f"{layer}: in training mode with p={p} a PRNG key is needed: call it with "
+            "key=vfunc.random.key(...) (split one per step), or switch the model to inference "
+            "with nn.inference_mode(model)"
+        )
+    x = vnp.asarray(x)
+    if p >= 1.0:
+        return vnp.zeros_like(x)
+    keep = random_module().bernoulli(key, 1.0 - p, x.shape if mask_shape is None else mask_shape)
+    return vnp.where(keep, x / (1.0 - p), 0.0)
+
+
+class Dropout(Module):
+    """Elementwise dropout, as ``torch.nn.Dropout(p=0.5)``; ``__call__(x, *, key=None)``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.inference_mode(nn.Dropout(0.5))(vnp.ones(2))  # identity, no key needed
+        Array([1., 1.], dtype=float32)
+    """
+
+    p: float = static_field(default=0.5)
+    inplace: bool = static_field(default=False)
+    training: bool = static_field(default=True)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {self.p}")
+
+    def __call__(self, x: Array, *, key: Any = None) -> Array:
+        if not self.training or self.p == 0.0:
+            return vnp.asarray(x)
+        return dropout(x, self.p, key, self._mask_shape(vnp.asarray(x)), type(self).__name__)
+
+    def _mask_shape(self, x: Array) -> tuple[int, ...] | None:
+        del x
+        return None
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Dropout2d(Dropout):
+    """Channel dropout, as ``torch.nn.Dropout2d``: zeroes whole channels of ``(N, C, H, W)``
+    or ``(C, H, W)`` inputs."""
+
+    def _mask_shape(self, x: Array) -> tuple[int, ...] | None:
+        if x.ndim not in (3, 4):
+            raise ShapeError(
+                f"Dropout2d: expected a (N, C, H, W) or (C, H, W) input, got shape "
+                f"{tuple(x.shape)}"
+            )
+        return tuple(x.shape[:-2]) + (1, 1)
