@@ -461,3 +461,20 @@ def test_scipy_errors():
         sla.eigh(np.eye(2), np.eye(2))
     with pytest.raises(ValueError, match="unknown assume_a"):
         sla.solve(np.eye(2), np.ones(2), assume_a="nope")
+
+
+def test_large_cholesky_takes_the_blocked_path():
+    from vfunc.primitives.linalg_kernels import BLOCKED_CHOLESKY_MIN, CHOLESKY_BLOCK
+
+    n = BLOCKED_CHOLESKY_MIN + CHOLESKY_BLOCK // 2 + 3  # a ragged last block
+    a = _draw(spd, (3, n, n), "blocked_cholesky")
+    a[1, 5, 5] = -50.0  # not positive definite: NaN for that member only, as JAX
+    out = np.asarray(la.cholesky(a))
+    for m in (0, 2):
+        np.testing.assert_allclose(out[m], np.linalg.cholesky(a[m]), rtol=1e-12, atol=1e-12)
+    assert np.isnan(out[1]).all()
+    with vfunc.testing.gradients.enable_x64(False):
+        out32 = la.cholesky(a[0].astype(np.float32))
+        assert out32.dtype == np.float32
+        np.testing.assert_allclose(np.asarray(out32), np.linalg.cholesky(a[0]), rtol=2e-5,
+                                   atol=2e-6)  # fmt: skip

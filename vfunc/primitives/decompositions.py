@@ -3,8 +3,9 @@ qr, lu (and lu_pivots_to_permutation).
 
 Every primitive acts on the last two axes and maps over any leading ones (NumPy's batched
 ``linalg``), so the vmap rule only moves the mapped axis to the front. The impls call
-``numpy.linalg`` (LAPACK) except ``triangular_solve`` and ``lu``, which NumPy lacks (numba
-kernels in ``linalg_kernels``). The
+``numpy.linalg`` (LAPACK) except ``triangular_solve`` and ``lu``, which NumPy lacks, and
+``cholesky`` of large matrices, where a blocked numba + BLAS version is faster (kernels in
+``linalg_kernels``). The
 VJP rules are written with primitives (``triangular_solve`` and ``solve`` included), so they
 are traceable: grad of grad, vmap of grad and jit of grad need nothing more.
 
@@ -25,7 +26,12 @@ from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._batching import batch_size, to_front
 from vfunc.primitives.linalg import dot_general_p
-from vfunc.primitives.linalg_kernels import lower_triangular_solve, lu_factor
+from vfunc.primitives.linalg_kernels import (
+    BLOCKED_CHOLESKY_MIN,
+    blocked_cholesky,
+    lower_triangular_solve,
+    lu_factor,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Shared checks and matrix builders (vfunc operations, so rules stay traceable)
@@ -160,6 +166,9 @@ def _cholesky_shape(a: ShapedArray) -> ShapedArray:
 
 def _cholesky_impl(a):
     work = (a + np.swapaxes(a, -1, -2)) * a.dtype.type(0.5)
+    n = a.shape[-1]
+    if n >= BLOCKED_CHOLESKY_MIN and work.size:
+        return blocked_cholesky(work.reshape(-1, n, n)).reshape(a.shape)
     return _nan_on_failure(np.linalg.cholesky, work).astype(a.dtype, copy=False)
 
 

@@ -137,3 +137,62 @@ def lu_factor(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     perm = np.empty((batch, n), np.int32)
     _lu_kernel(lu, pivots, perm)
     return lu, pivots, perm
+
+
+@numba.njit(parallel=True, cache=True)
+def _cholesky_block_kernel(a, start, stop, failed):  # pragma: no cover - compiled
+    # Unblocked Cholesky (lower, row-oriented dot products) of the diagonal block
+    # a[:, start:stop, start:stop] of every matrix; a matrix whose pivot is not positive is
+    # flagged and left for the caller to fill with NaN.
+    for t in numba.prange(a.shape[0]):
+        if failed[t]:
+            continue
+        for j in range(start, stop):
+            s = a[t, j, j]
+            for k in range(start, j):
+                s -= a[t, j, k] * a[t, j, k]
+            if not s > 0.0:  # also catches NaN
+                failed[t] = True
+                break
+            d = np.sqrt(s)
+            a[t, j, j] = d
+            for i in range(j + 1, stop):
+                v = a[t, i, j]
+                for k in range(start, j):
+                    v -= a[t, i, k] * a[t, j, k]
+                a[t, i, j] = v / d
+    return a
+
+
+# From this order up a blocked Cholesky (BLAS products for the trailing updates) beats
+# NumPy's LAPACK call, which was 2-3x slower than JAX's and PyTorch's at 256 on our CPUs.
+BLOCKED_CHOLESKY_MIN = 160
+CHOLESKY_BLOCK = 64
+
+
+def blocked_cholesky(a: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of symmetric matrices ``a [batch, n, n]`` (only the lower
+    triangle is read), NaN for a matrix that is not positive definite (as in JAX).
+
+    Right-looking and blocked: factor a diagonal block in numba, solve the panel below it with
+    ``lower_triangular_solve``, subtract the panel's outer product from the trailing matrix
+    with one BLAS product, and move on.
+    """
+    work = np.array(a, order="C", copy=True)
+    batch, n = work.shape[0], work.shape[-1]
+    failed = np.zeros(batch, np.bool_)
+    for start in range(0, n, CHOLESKY_BLOCK):
+        stop = min(start + CHOLESKY_BLOCK, n)
+        _cholesky_block_kernel(work, start, stop, failed)
+        if stop == n:
+            break
+        # panel L21 = A21 L11^-T, i.e. L11 L21^T = A21^T
+        diag = work[:, start:stop, start:stop]
+        panel = lower_triangular_solve(diag, np.swapaxes(work[:, stop:, start:stop], -1, -2),
+                                       False)  # fmt: skip
+        panel = np.swapaxes(panel, -1, -2)
+        work[:, stop:, start:stop] = panel
+        work[:, stop:, stop:] -= np.matmul(panel, np.swapaxes(panel, -1, -2))
+    out = np.tril(work)
+    out[failed] = np.nan
+    return out
