@@ -12,6 +12,7 @@ float. Failures give NaN/inf as in JAX (``cholesky`` of a matrix that is not pos
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -22,7 +23,9 @@ from vfunc import dtypes, lax
 from vfunc.core import Array
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.numpy._promote import as_array, convert, promote_args
-from vfunc.numpy.contractions import _conj, einsum
+from vfunc.numpy.contractions import _conj, einsum, outer, tensordot
+from vfunc.numpy.matrices import diagonal as _diagonal
+from vfunc.numpy.matrices import trace as _trace
 from vfunc.numpy.products import matmul
 from vfunc.numpy.reductions import max as _max
 from vfunc.numpy.reductions import min as _min
@@ -49,6 +52,7 @@ __all__ = [
     "cholesky",
     "cond",
     "det",
+    "diagonal",
     "eigh",
     "eigvalsh",
     "inv",
@@ -57,13 +61,20 @@ __all__ = [
     "matrix_norm",
     "matrix_power",
     "matrix_rank",
+    "matrix_transpose",
     "multi_dot",
     "norm",
+    "outer",
     "pinv",
     "qr",
     "slogdet",
     "solve",
     "svd",
+    "svdvals",
+    "tensordot",
+    "tensorinv",
+    "tensorsolve",
+    "trace",
     "vecdot",
     "vector_norm",
 ]
@@ -797,3 +808,99 @@ def _chain_order(dims: list[int]) -> list[list[int]]:
                 if cost[i][j] is None or c < cost[i][j]:
                     cost[i][j], split[i][j] = c, k
     return split
+
+
+# ----------------------------------------------------------------------------------------------
+# The Array API's linalg names that are plain compositions
+
+
+def svdvals(x: ArrayLike, /) -> Array:
+    """The singular values ``[..., min(m, n)]`` (descending): ``svd(x, compute_uv=False)``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.linalg.svdvals(vnp.array([[0.0, 2.0], [1.0, 0.0]]))
+        Array([2., 1.], dtype=float32)
+    """
+    return _singular_values(_float_matrix("svdvals", x, square=False))
+
+
+def matrix_transpose(x: ArrayLike, /) -> Array:
+    """``x`` with its last two axes swapped.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.linalg.matrix_transpose(vnp.ones((2, 3, 4))).shape
+        (2, 4, 3)
+    """
+    x = as_array(x, "matrix_transpose")
+    if x.ndim < 2:
+        raise ShapeError(f"matrix_transpose: needs at least 2 axes, got shape {x.shape}")
+    return dec.mT(x)
+
+
+def diagonal(x: ArrayLike, /, *, offset: int = 0) -> Array:
+    """The diagonals of the matrices in the last two axes (the Array API's argument order).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.linalg.diagonal(vnp.eye(2))
+        Array([1., 1.], dtype=float32)
+    """
+    return _diagonal(x, offset, axis1=-2, axis2=-1)
+
+
+def trace(x: ArrayLike, /, *, offset: int = 0, dtype: Any = None) -> Array:
+    """The traces of the matrices in the last two axes (the Array API's argument order).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.linalg.trace(vnp.eye(3))
+        Array(3., dtype=float32)
+    """
+    return _trace(x, offset, axis1=-2, axis2=-1, dtype=dtype)
+
+
+def tensorinv(a: ArrayLike, ind: int = 2) -> Array:
+    """The inverse of ``a`` as a linear map from its last axes to its first ``ind`` axes, as
+    ``numpy.linalg.tensorinv``: shape ``a.shape[ind:] + a.shape[:ind]``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.linalg.tensorinv(vnp.eye(4).reshape(4, 2, 2), ind=1).shape
+        (2, 2, 4)
+    """
+    a = as_array(a, "tensorinv")
+    if ind <= 0:
+        raise ValueError(f"tensorinv: ind must be a positive integer, got {ind}")
+    rows, cols = a.shape[:ind], a.shape[ind:]
+    if math.prod(rows) != math.prod(cols):
+        raise ShapeError(
+            f"tensorinv: a {a.shape} with ind={ind} maps {math.prod(cols)} values to "
+            f"{math.prod(rows)}; the two products must be equal"
+        )
+    square = lax.reshape(a, (math.prod(rows), math.prod(cols)))
+    return lax.reshape(inv(square), (*cols, *rows))
+
+
+def tensorsolve(a: ArrayLike, b: ArrayLike, axes: Sequence[int] | None = None) -> Array:
+    """``x`` with ``tensordot(a, x, x.ndim) == b``, as ``numpy.linalg.tensorsolve``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.linalg.tensorsolve(2 * vnp.eye(4).reshape(2, 2, 4), vnp.ones((2, 2))).shape
+        (4,)
+    """
+    a, b = promote_args(a, b, inexact=True)
+    if axes is not None:
+        moved = [normalize_axis("tensorsolve", operator.index(i), a.ndim) for i in axes]
+        keep = [i for i in range(a.ndim) if i not in moved]
+        a = transpose(a, keep + moved)
+    rest = a.shape[b.ndim:]
+    if a.shape[: b.ndim] != b.shape or math.prod(rest) != b.size:
+        raise ShapeError(
+            f"tensorsolve: a {a.shape} must start with b's shape {b.shape} and its remaining "
+            f"axes {rest} must hold {b.size} values"
+        )
+    x = solve(lax.reshape(a, (b.size, math.prod(rest))), lax.reshape(b, (b.size,)))
+    return lax.reshape(x, rest)
