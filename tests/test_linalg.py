@@ -5,6 +5,8 @@ the registry battery (test_primitives.py, LINALG_DOMAIN)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_primitives import LINALG_DOMAIN, normal_matrix, rng_for, spd, well_conditioned
@@ -494,3 +496,65 @@ def test_large_cholesky_takes_the_blocked_path():
         assert out32.dtype == np.float32
         np.testing.assert_allclose(np.asarray(out32), np.linalg.cholesky(a[0]), rtol=2e-5,
                                    atol=2e-6)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# Against JAX: values and gradients recorded by scripts/record_fixtures/record_linalg.py (the
+# same losses, written there with jax.numpy); matching them checks JAX's conventions too
+# (symmetrised cholesky/eigh gradients, the degenerate identity, SciPy's upper cho_factor).
+
+JAX_FIXTURE = Path(__file__).parent / "fixtures" / "linalg" / "jax_x64.npz"
+
+
+def _jax_cases(i):
+    return {
+        "cholesky": (lambda a: vnp.sum(la.cholesky(a) * i["w44"]), "lopsided_spd"),
+        "eigh": (lambda a: vnp.sum(la.eigh(a)[0] * i["c4"])
+                 + vnp.sum(la.eigh(a)[1] ** 2 * i["w44"]), "lopsided_spd"),
+        "eigvalsh_identity": (lambda a: vnp.sum(la.eigvalsh(a) * i["c3"]), "eye3"),
+        "svd": (lambda a: vnp.sum(la.svd(a, full_matrices=False)[1] * i["c3"])
+                + vnp.sum(la.svd(a, full_matrices=False)[0] ** 2 * i["w53"])
+                + vnp.sum(la.svd(a, full_matrices=False)[2] ** 2 * i["w33"]), "tall"),
+        "qr": (lambda a: vnp.sum(la.qr(a)[0] * i["w53"]) + vnp.sum(la.qr(a)[1] * i["w33"]),
+               "tall"),
+        "det": (la.det, "general"),
+        "slogdet": (lambda a: la.slogdet(a)[1], "general"),
+        "inv": (lambda a: vnp.sum(la.inv(a) * i["w44"]), "general"),
+        "solve": (lambda a: vnp.sum(la.solve(a, i["b42"]) ** 2), "general"),
+        "pinv": (lambda a: vnp.sum(la.pinv(a) * i["w53"].T), "tall"),
+        "lstsq": (lambda a: vnp.sum(la.lstsq(a, i["w53"][:, 0])[0] * i["c3"]), "tall"),
+        "matrix_power": (lambda a: vnp.sum(la.matrix_power(a / 4, 3) * i["w44"]), "general"),
+        "cond": (la.cond, "general"),
+        "norm_nuc": (lambda a: la.norm(a, "nuc"), "tall"),
+        "norm_2": (lambda a: la.norm(a, 2), "tall"),
+        "expm": (lambda a: vnp.sum(sla.expm(a / 3) * i["w44"]), "general"),
+        "cho_solve": (lambda a: vnp.sum(sla.cho_solve(sla.cho_factor(a), i["b42"]) * i["b42"]),
+                      "lopsided_spd"),
+        "lu_factor": (lambda a: vnp.sum(sla.lu_factor(a)[0] * i["w44"]), "general"),
+        "solve_triangular": (lambda a: vnp.sum(sla.solve_triangular(a, i["b42"], lower=True,
+                                                                    trans=1) ** 2), "general"),
+    }  # fmt: skip
+
+
+def _jax_record() -> dict[str, np.ndarray]:
+    with np.load(JAX_FIXTURE) as rec:
+        return dict(rec)
+
+
+@pytest.mark.parametrize("name", sorted(_jax_cases(dict.fromkeys(
+    ("w44", "w53", "w33", "c4", "c3", "b42")))))  # the names only: inputs come with the record
+def test_values_and_gradients_match_jax(name):
+    rec = _jax_record()
+    inputs = {k[3:]: v for k, v in rec.items() if k.startswith("in_")}
+    fun, arg = _jax_cases(inputs)[name]
+    value, g = vfunc.value_and_grad(fun)(inputs[arg])
+    np.testing.assert_allclose(np.asarray(value), rec[f"{name}_value"], rtol=1e-10, atol=1e-12)
+    want = rec[f"{name}_grad"]
+    if name == "cho_solve":
+        # SciPy's cholesky reads one triangle: vfunc's gradient is the exact one, in that
+        # triangle; JAX's is spread over both. Their symmetric parts (all that a symmetric
+        # perturbation sees) agree.
+        g, want = np.asarray(g), np.asarray(want)
+        np.testing.assert_array_equal(np.tril(g, -1), 0)
+        g, want = g + g.T, want + want.T
+    np.testing.assert_allclose(np.asarray(g), want, rtol=1e-9, atol=1e-11)

@@ -84,7 +84,12 @@ def solve_triangular(
 
 def cholesky(a: ArrayLike, lower: bool = False, overwrite_a: bool = False,
              check_finite: bool = True) -> Array:  # fmt: skip
-    """The Cholesky factor, upper (``U.T @ U == a``) unless ``lower``, as SciPy.
+    """The Cholesky factor, upper (``U.T @ U == a``) unless ``lower``, as SciPy: only that
+    triangle of ``a`` is read (no symmetrisation, as in SciPy and ``jax.scipy``).
+
+    Differs from JAX: the gradient is the exact one of that function, so it lies in the
+    triangle read; JAX's spreads over both triangles with the same symmetric part (what any
+    symmetric perturbation of ``a`` sees).
 
     Example:
         >>> from vfunc.scipy.linalg import cholesky
@@ -93,7 +98,8 @@ def cholesky(a: ArrayLike, lower: bool = False, overwrite_a: bool = False,
                [0., 1.]], dtype=float32)
     """
     del overwrite_a, check_finite
-    return nla.cholesky(a, upper=not lower)
+    full = nla._sym_from_triangle(nla._float_matrix("cholesky", a), bool(lower))
+    return nla.cholesky(full, upper=not lower)
 
 
 def cho_factor(a: ArrayLike, lower: bool = False, overwrite_a: bool = False,
