@@ -411,9 +411,9 @@ def test_scipy_solvers_match_numpy():
         assert low is lower
         np.testing.assert_allclose(np.asarray(sla.cho_solve((c, low), b)),
                                    np.linalg.solve(pos, b), rtol=1e-12)  # fmt: skip
-        np.testing.assert_allclose(np.asarray(sla.solve(pos, b[..., 0], assume_a="pos",
-                                                        lower=lower)),
-                                   np.linalg.solve(pos, b[..., :1])[..., 0], rtol=1e-12)  # fmt: skip
+        got = sla.solve(pos, b[..., 0], assume_a="pos", lower=lower)
+        want = np.linalg.solve(pos, b[..., :1])[..., 0]
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
     upper = np.asarray(sla.cholesky(pos))
     np.testing.assert_allclose(np.swapaxes(upper, -1, -2) @ upper, pos, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(sla.solve(a, b)), np.linalg.solve(a, b), rtol=1e-12)

@@ -362,7 +362,9 @@ def cholesky(a: ArrayLike, *, upper: bool = False, symmetrize_input: bool = True
         a: ``[..., n, n]`` symmetric positive definite matrices.
         upper: return the upper factor ``U`` with ``U.T @ U == a`` instead of the lower one.
         symmetrize_input: read ``a`` as ``(a + a.T) / 2`` (JAX's default), so the gradient is a
-            symmetric matrix; with False only the lower triangle is read, as NumPy does.
+            symmetric matrix; with False only the lower triangle is read, as NumPy does, and
+            the gradient is the exact one, in that triangle (JAX's then spreads over both
+            triangles with the same symmetric part).
 
     Returns:
         ``L [..., n, n]`` lower triangular with ``L @ L.T == a``; NaN for a matrix that is not
