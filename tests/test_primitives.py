@@ -1006,6 +1006,131 @@ def _build_random():
              np.zeros(0), F32)  # fmt: skip
 
 
+# Linear algebra: float32 inputs from each primitive's valid domain, float64 numpy references.
+# LINALG_DOMAIN names, per operand, the sampler ``(rng, shape) -> float64 values`` of valid
+# inputs (SPD for cholesky/eigh, well conditioned for solves): the gradient tests in
+# test_linalg.py draw from it, and so can the fuzzer.
+
+
+def spd(rng, shape):
+    """Symmetric positive definite, eigenvalues in about [1, 3]: well conditioned."""
+    x = rng.standard_normal(shape)
+    return x @ np.swapaxes(x, -1, -2) / shape[-1] + np.eye(shape[-1])
+
+
+def well_conditioned(rng, shape):
+    """A normal matrix plus a dominant diagonal: far from singular, any triangle too."""
+    eye = np.eye(shape[-2], shape[-1])
+    return rng.standard_normal(shape) + 2.0 * math.sqrt(shape[-1]) * eye
+
+
+def normal_matrix(rng, shape):
+    """Standard normal: distinct singular values almost surely (svd, qr)."""
+    return rng.standard_normal(shape)
+
+
+LINALG_DOMAIN = {
+    "cholesky": (spd,), "eigh": (spd,), "solve": (well_conditioned, normal_matrix),
+    "triangular_solve": (well_conditioned, normal_matrix), "slogdet": (well_conditioned,),
+    "det": (well_conditioned,), "svd": (normal_matrix,), "qr": (normal_matrix,),
+    "lu": (normal_matrix,),
+}  # fmt: skip
+LINALG_TOL = {"rtol": 2e-4, "atol": 2e-5}
+
+
+def _tri_reference(a, b, left_side, lower, transpose_a, unit_diagonal):
+    t = np.tril(a) if lower else np.triu(a)
+    if unit_diagonal:
+        t = t - np.einsum("...ii->...i", t)[..., None] * np.eye(a.shape[-1]) + np.eye(a.shape[-1])
+    if transpose_a:
+        t = np.swapaxes(t, -1, -2)
+    if left_side:
+        return np.linalg.solve(t, b)
+    return np.swapaxes(np.linalg.solve(np.swapaxes(t, -1, -2), np.swapaxes(b, -1, -2)), -1, -2)
+
+
+def _build_linalg():
+    def draw(name, label, shape, arg=0):
+        return LINALG_DOMAIN[name][arg](rng_for(name, label, arg), shape).astype(F32)
+
+    for label, shape in [("2x2", (2, 2)), ("5x5", (5, 5)), ("batch", (3, 4, 4)),
+                         ("empty_batch", (0, 3, 3))]:  # fmt: skip
+        a = draw("cholesky", label, shape)
+        add_case("cholesky", label, [a], np.linalg.cholesky(f64(a)), F32, LINALG_TOL)
+        sym = (f64(a) + np.swapaxes(f64(a), -1, -2)) / 2
+        w, v = np.linalg.eigh(sym)
+        add_case("eigh", label, [a], [w, v], [F32, F32], LINALG_TOL)
+        a = draw("det", label, shape)
+        add_case("det", label, [a], np.linalg.det(f64(a)), F32, LINALG_TOL)
+        sign, logdet = np.linalg.slogdet(f64(a))
+        add_case("slogdet", label, [a], [sign, logdet], [F32, F32], LINALG_TOL)
+    # cholesky and eigh read (a + a.T) / 2; cholesky of an indefinite matrix is NaN, as in JAX
+    lopsided = np.array([[4.0, 3.0], [1.0, 5.0]], F32)
+    add_case("cholesky", "reads_symmetric_part", [lopsided],
+             np.linalg.cholesky([[4.0, 2.0], [2.0, 5.0]]), F32, LINALG_TOL)  # fmt: skip
+    indefinite = np.stack([np.eye(2, dtype=F32), np.diag([1.0, -1.0]).astype(F32)])
+    add_case("cholesky", "not_positive_definite", [indefinite],
+             np.stack([np.eye(2), np.full((2, 2), NAN)]), F32)  # fmt: skip
+    add_case("det", "singular", [np.ones((2, 2), F32)], 0.0, F32, LINALG_TOL)
+    for label, (n, k), batch in [("vector_rhs", (4, 1), ()), ("matrix_rhs", (3, 5), ()),
+                                 ("batch", (4, 2), (2,))]:  # fmt: skip
+        a = draw("solve", label, (*batch, n, n))
+        b = draw("solve", label, (*batch, n, k), 1)
+        add_case("solve", label, [a, b], np.linalg.solve(f64(a), f64(b)), F32, LINALG_TOL)
+        for left_side, lower, transpose_a, unit in [(True, True, False, False),
+                                                    (True, False, True, False),
+                                                    (False, True, True, True),
+                                                    (False, False, False, False)]:  # fmt: skip
+            p = dict(left_side=left_side, lower=lower, transpose_a=transpose_a,
+                     unit_diagonal=unit)  # fmt: skip
+            rhs = b if left_side else np.swapaxes(b, -1, -2).copy()
+            ref = _tri_reference(f64(a), f64(rhs), **p)
+            tag = f"{label}_{'left' if left_side else 'right'}_{'lo' if lower else 'up'}" + (
+                "_t" if transpose_a else "") + ("_unit" if unit else "")  # fmt: skip
+            add_case("triangular_solve", tag, [a, rhs], ref, F32, LINALG_TOL, **p)
+    for label, shape in [("square", (3, 3)), ("tall", (5, 3)), ("wide", (2, 4)),
+                         ("batch", (2, 4, 3))]:  # fmt: skip
+        x = draw("svd", label, shape)
+        s = np.linalg.svd(f64(x), compute_uv=False)
+        add_case("svd", label + "_values", [x], [s], [F32], LINALG_TOL, full_matrices=False,
+                 compute_uv=False)  # fmt: skip
+        for full in (False, True):
+            u, s, vh = np.linalg.svd(f64(x), full_matrices=full)
+            add_case("svd", label + ("_full" if full else "_reduced"), [x], [u, s, vh],
+                     [F32] * 3, LINALG_TOL, full_matrices=full, compute_uv=True)  # fmt: skip
+            q, r = np.linalg.qr(f64(x), mode="complete" if full else "reduced")
+            add_case("qr", label + ("_complete" if full else "_reduced"), [x], [q, r],
+                     [F32, F32], LINALG_TOL, full_matrices=full)  # fmt: skip
+    for label, shape in [("3x3", (3, 3)), ("batch", (2, 4, 4)), ("1x1", (1, 1))]:
+        x = draw("lu", label, shape)
+        lu, piv, perm = _lu_reference(f64(x))
+        add_case("lu", label, [x], [lu, piv, perm], [F32, I32, I32], LINALG_TOL)
+        add_case("lu_pivots_to_permutation", label, [piv], perm, I32, size=shape[-1])
+    # a zero column: the pivot is 0 and the column below it stays unscaled, as in LAPACK
+    add_case("lu", "singular", [np.array([[0.0, 1.0], [0.0, 2.0]], F32)],
+             [np.array([[0.0, 1.0], [0.0, 2.0]]), np.array([0, 1], I32), np.array([0, 1], I32)],
+             [F32, I32, I32])  # fmt: skip
+    add_case("lu_pivots_to_permutation", "fewer_pivots", [np.array([2, 2], I32)],
+             np.array([2, 0, 1, 3], I32), I32, size=4)  # fmt: skip
+
+
+def _lu_reference(a):
+    """Doolittle LU with partial pivoting in float64 Python loops (LAPACK's getf2 order)."""
+    lu = a.reshape(-1, *a.shape[-2:]).copy()
+    n = a.shape[-1]
+    pivots = np.zeros(lu.shape[:2], np.int32)
+    perms = np.tile(np.arange(n, dtype=np.int32), (lu.shape[0], 1))
+    for m, piv, perm in zip(lu, pivots, perms, strict=True):
+        for k in range(n):
+            p = k + int(np.argmax(np.abs(m[k:, k])))
+            piv[k] = p
+            m[[k, p]] = m[[p, k]]
+            perm[[k, p]] = perm[[p, k]]
+            m[k + 1:, k] /= m[k, k]
+            m[k + 1:, k + 1:] -= np.outer(m[k + 1:, k], m[k, k + 1:])
+    return (lu.reshape(a.shape), pivots.reshape(a.shape[:-1]), perms.reshape(a.shape[:-1]))
+
+
 with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_unary()
     _build_binary()
@@ -1020,6 +1145,7 @@ with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_custom_calls()
     _build_conv()
     _build_random()
+    _build_linalg()
 
 ALL_CASES = [case for cases in EXAMPLES.values() for case in cases]
 

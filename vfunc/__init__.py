@@ -21,6 +21,7 @@ from vfunc import (  # noqa: F401
     numpy,
     optim,
     random,
+    scipy,
     testing,
     tree,
     tree_util,

@@ -9,6 +9,7 @@ from vfunc.primitives import (  # noqa: F401  (importing declares the primitives
     control_flow,
     conv,
     custom,
+    decompositions,
     elementwise,
     indexing,
     linalg,

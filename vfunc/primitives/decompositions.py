@@ -1,0 +1,568 @@
+"""Matrix decompositions and solves: cholesky, triangular_solve, solve, slogdet, det, eigh, svd,
+qr, lu (and lu_pivots_to_permutation).
+
+Every primitive acts on the last two axes and maps over any leading ones (NumPy's batched
+``linalg``), so the vmap rule only moves the mapped axis to the front. The impls call
+``numpy.linalg`` (LAPACK) except ``triangular_solve`` and ``lu``, which NumPy lacks, and
+``cholesky`` of large matrices, where a blocked numba + BLAS version is faster (kernels in
+``linalg_kernels``). The
+VJP rules are written with primitives (``triangular_solve`` and ``solve`` included), so they
+are traceable: grad of grad, vmap of grad and jit of grad need nothing more.
+
+Conventions, as in JAX: ``cholesky`` and ``eigh`` read their input as ``(a + a.T) / 2`` (the
+public functions symmetrise, so gradients are symmetric matrices); ``svd`` returns ``vh``; where
+two eigenvalues (or singular values) are exactly equal the rotation within their eigenspace is
+undefined and its term is dropped from the eigenvector cotangent (JAX gives inf/NaN there;
+functions that don't depend on the basis of that eigenspace get their exact gradient either
+way). Failures (not positive definite, singular) give NaN/inf, as in JAX, not an exception.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
+from vfunc.core import Primitive, ShapedArray, wrap_numpy
+from vfunc.errors import DtypeError, ShapeError
+from vfunc.primitives._batching import batch_size, to_front
+from vfunc.primitives.linalg import dot_general_p
+from vfunc.primitives.linalg_kernels import (
+    BLOCKED_CHOLESKY_MIN,
+    blocked_cholesky,
+    lower_triangular_solve,
+    lu_factor,
+)
+
+# ----------------------------------------------------------------------------------------------
+# Shared checks and matrix builders (vfunc operations, so rules stay traceable)
+
+
+def check_matrix(op: str, x: ShapedArray, what: str = "a", square: bool = True) -> None:
+    """The user-facing errors of every decomposition: rank >= 2, square, float32/float64."""
+    if x.ndim < 2:
+        raise ShapeError(
+            f"{op}: {what} must have at least 2 axes (a matrix or a stack of matrices), got "
+            f"shape {x.shape}; reshape a vector to (n, 1) or (1, n)"
+        )
+    if square and x.shape[-1] != x.shape[-2]:
+        raise ShapeError(
+            f"{op}: {what} must be square in its last two axes, got shape {x.shape} "
+            f"({x.shape[-2]} x {x.shape[-1]})"
+        )
+    if x.dtype not in (np.float32, np.float64):
+        raise DtypeError(
+            f"{op}: {what} has dtype {x.dtype}; LAPACK routines take float32 or float64. "
+            "Convert with .astype(float), or call vfunc.numpy.linalg, which promotes integers."
+        )
+
+
+def _eye(n: int, dtype: np.dtype) -> np.ndarray:
+    return np.eye(n, dtype=dtype)
+
+
+def _const(x: np.ndarray):
+    return wrap_numpy(np.asarray(x))
+
+
+def mT(x):  # noqa: N802 - the Array API's name
+    """``x`` with its last two axes swapped."""
+    perm = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
+    return lax.transpose(x, perm)
+
+
+def mm(a, b):
+    """Batched matrix product over the leading axes (both operands have the same rank)."""
+    batch = tuple(range(a.ndim - 2))
+    return dot_general_p.bind(a, b, dimension_numbers=(((a.ndim - 1,), (b.ndim - 2,)),
+                                                       (batch, batch)))  # fmt: skip
+
+
+def _masked(x, mask: np.ndarray):
+    return lax.mul(x, _const(mask.astype(x.dtype)))
+
+
+def tril(x, k: int = 0):
+    n, m = x.shape[-2:]
+    return _masked(x, np.tri(n, m, k, dtype=bool))
+
+
+def triu(x, k: int = 0):
+    n, m = x.shape[-2:]
+    return _masked(x, ~np.tri(n, m, k - 1, dtype=bool))
+
+
+def sym(x):
+    return lax.mul(lax.add(x, mT(x)), 0.5)
+
+
+def diag_part(x):
+    """The diagonal of each matrix of a square stack, ``[..., n]``."""
+    return lax.reduce_sum(_masked(x, _eye(x.shape[-1], bool)), (x.ndim - 1,))
+
+
+def diag_embed(v, n: int | None = None):
+    """Square matrices with ``v [..., k]`` on the diagonal (``n x n`` with ``n >= k``)."""
+    k = v.shape[-1]
+    n = k if n is None else n
+    eye = np.eye(k, n, dtype=v.dtype)
+    full = lax.broadcast_in_dim(v, (*v.shape, n), tuple(range(v.ndim)))
+    return lax.mul(full, _const(eye))
+
+
+def _pairwise_inverse_gaps(w):
+    """``F[..., i, j] = 1 / (w_j - w_i)`` off the diagonal, 0 on it and where ``w_i == w_j``."""
+    n = w.shape[-1]
+    wi = lax.broadcast_in_dim(w, (*w.shape, n), (*range(w.ndim - 1), w.ndim - 1))
+    wj = lax.broadcast_in_dim(w, (*w.shape, n), (*range(w.ndim - 1), w.ndim))
+    gap = lax.sub(wj, wi)
+    same = lax.eq(gap, 0.0)
+    return lax.select(same, lax.mul(gap, 0.0), lax.div(1.0, lax.select(same, lax.add(gap, 1.0),
+                                                                          gap)))  # fmt: skip
+
+
+def leading_batch(prim: Primitive):
+    """The vmap rule of a primitive that maps over leading axes: mapped axes go first."""
+
+    def rule(args, dims, **params):
+        size = batch_size(args, dims)
+        out = prim.bind(*[to_front(x, d, size) for x, d in zip(args, dims, strict=True)],
+                        **params)  # fmt: skip
+        return out, ([0] * len(out) if prim.multiple_results else 0)
+
+    return rule
+
+
+def _nan_on_failure(fn, *arrays: np.ndarray) -> np.ndarray:
+    """``fn`` on a stack of matrices; a member LAPACK rejects (singular, not positive definite)
+    becomes NaN, as in JAX, rather than failing the whole batch with an exception."""
+    try:
+        return fn(*arrays)
+    except np.linalg.LinAlgError:
+        pass
+    batch = np.broadcast_shapes(*[a.shape[:-2] for a in arrays])
+    flat = [np.broadcast_to(a, batch + a.shape[-2:]).reshape(-1, *a.shape[-2:]) for a in arrays]
+    outs = []
+    for members in zip(*flat, strict=True):
+        try:
+            outs.append(fn(*members))
+        except np.linalg.LinAlgError:
+            outs.append(None)
+    like = next((o for o in outs if o is not None), None)
+    if like is None:  # every member failed: the shape from a well-posed stand-in
+        like = fn(*[np.eye(m.shape[-2], m.shape[-1], dtype=m.dtype) for m in flat])
+    outs = [np.full_like(like, np.nan) if o is None else o for o in outs]
+    return np.stack(outs).reshape(batch + like.shape) if outs else np.empty(
+        batch + like.shape, like.dtype)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# cholesky: the lower factor L of (a + a.T) / 2 = L @ L.T
+
+
+def _cholesky_shape(a: ShapedArray) -> ShapedArray:
+    check_matrix("cholesky", a)
+    return ShapedArray(a.shape, a.dtype)
+
+
+def _cholesky_impl(a):
+    work = (a + np.swapaxes(a, -1, -2)) * a.dtype.type(0.5)
+    n = a.shape[-1]
+    if n >= BLOCKED_CHOLESKY_MIN and work.size:
+        return blocked_cholesky(work.reshape(-1, n, n)).reshape(a.shape)
+    return _nan_on_failure(np.linalg.cholesky, work).astype(a.dtype, copy=False)
+
+
+def _cholesky_vjp(g, a, *, out):
+    # With dL = L phi(L^-1 dA L^-T) (phi: the lower triangle, half the diagonal), the cotangent
+    # is L^-T phi(L^T g) L^-1, symmetrised because the impl reads (a + a.T) / 2.
+    del a
+    low = out
+    lt_g = mm(mT(low), g)
+    p = lax.sub(tril(lt_g), lax.mul(diag_embed(diag_part(lt_g)), 0.5))
+    left = triangular_solve_p.bind(low, p, left_side=True, lower=True, transpose_a=True,
+                                   unit_diagonal=False)  # fmt: skip
+    both = triangular_solve_p.bind(low, left, left_side=False, lower=True, transpose_a=False,
+                                   unit_diagonal=False)  # fmt: skip
+    return (sym(both),)
+
+
+def _cholesky_jvp(primals, tangents, *, out):
+    # dL = L phi(L^-1 sym(dA) L^-T): two triangular solves, where the transposed VJP needs more
+    del primals
+    low = out
+    kw = dict(lower=True, unit_diagonal=False)
+    left = triangular_solve_p.bind(low, sym(tangents[0]), left_side=True, transpose_a=False, **kw)
+    inner = triangular_solve_p.bind(low, left, left_side=False, transpose_a=True, **kw)
+    phi = lax.sub(tril(inner), lax.mul(diag_embed(diag_part(inner)), 0.5))
+    return mm(low, phi)
+
+
+cholesky_p = Primitive("cholesky", _cholesky_impl, _cholesky_shape, vjp=_cholesky_vjp,
+                       jvp=_cholesky_jvp)  # fmt: skip
+cholesky_p.batch = leading_batch(cholesky_p)
+
+
+# ----------------------------------------------------------------------------------------------
+# triangular_solve: x with op(a) @ x == b (left_side) or x @ op(a) == b, op(a) = a or a.T,
+# reading only the lower (or upper) triangle of a, as lax.linalg.triangular_solve.
+
+
+def _triangular_solve_shape(a, b, *, left_side, lower, transpose_a, unit_diagonal):
+    del lower, transpose_a, unit_diagonal
+    check_matrix("triangular_solve", a)
+    check_matrix("triangular_solve", b, "b", square=False)
+    if a.dtype != b.dtype:
+        raise DtypeError(f"triangular_solve: a ({a.dtype}) and b ({b.dtype}) need one dtype")
+    n = a.shape[-1]
+    axis = -2 if left_side else -1
+    if b.shape[axis] != n or a.shape[:-2] != b.shape[:-2]:
+        side = "rows" if left_side else "columns"
+        raise ShapeError(
+            f"triangular_solve: a {a.shape} and b {b.shape} don't fit: with left_side="
+            f"{left_side} b needs {n} {side} and the same leading (batch) axes as a"
+        )
+    return ShapedArray(b.shape, b.dtype)
+
+
+def _triangular_solve_impl(a, b, *, left_side, lower, transpose_a, unit_diagonal):
+    # Reduce every variant to a lower-triangular solve from the left: a right-side solve is a
+    # left-side one of the transposes, an upper solve is a lower one with axes reversed.
+    if not left_side:
+        b = np.swapaxes(b, -1, -2)
+        transpose_a = not transpose_a
+    if transpose_a:
+        a = np.swapaxes(a, -1, -2)
+        lower = not lower
+    if not lower:
+        a, b = a[..., ::-1, ::-1], b[..., ::-1, :]
+    batch = a.shape[:-2]
+    n, k = b.shape[-2:]
+    x = lower_triangular_solve(a.reshape(-1, n, n), b.reshape(-1, n, k), unit_diagonal)
+    x = x.reshape(*batch, n, k)
+    if not lower:
+        x = x[..., ::-1, :]
+    return np.swapaxes(x, -1, -2) if not left_side else x
+
+
+def _triangular_solve_vjp(g, a, b, *, out, left_side, lower, transpose_a, unit_diagonal,
+                          wants=(True, True)):  # fmt: skip
+    x = out
+    ct_b = triangular_solve_p.bind(a, g, left_side=left_side, lower=lower,
+                                   transpose_a=not transpose_a, unit_diagonal=unit_diagonal)
+    ct_a = None
+    if wants[0]:
+        # d op(a) enters as -op(a)^-1 d(op a) x (left) or -x d(op a) op(a)^-1 (right).
+        if left_side:
+            ct_a = mm(x, mT(ct_b)) if transpose_a else mm(ct_b, mT(x))
+        else:
+            ct_a = mm(mT(ct_b), x) if transpose_a else mm(mT(x), ct_b)
+        keep = tril(ct_a, -int(unit_diagonal)) if lower else triu(ct_a, int(unit_diagonal))
+        ct_a = lax.neg(keep)
+    return ct_a, (ct_b if wants[1] else None)
+
+
+triangular_solve_p = Primitive(
+    "triangular_solve", _triangular_solve_impl, _triangular_solve_shape,
+    vjp=_triangular_solve_vjp,
+)  # fmt: skip
+triangular_solve_p.vjp_wants = True
+triangular_solve_p.batch = leading_batch(triangular_solve_p)
+
+
+# ----------------------------------------------------------------------------------------------
+# solve: x with a @ x == b for square a [..., n, n] and b [..., n, k] (same leading axes)
+
+
+def _solve_shape(a: ShapedArray, b: ShapedArray) -> ShapedArray:
+    check_matrix("solve", a)
+    check_matrix("solve", b, "b", square=False)
+    if a.dtype != b.dtype:
+        raise DtypeError(f"solve: a ({a.dtype}) and b ({b.dtype}) need one dtype")
+    if b.shape[-2] != a.shape[-1] or a.shape[:-2] != b.shape[:-2]:
+        raise ShapeError(
+            f"solve: a {a.shape} and b {b.shape} don't fit: b needs {a.shape[-1]} rows and the "
+            "same leading (batch) axes as a"
+        )
+    return ShapedArray(b.shape, b.dtype)
+
+
+def _solve_impl(a, b):
+    return _nan_on_failure(np.linalg.solve, a, b).astype(a.dtype, copy=False)
+
+
+def _solve_vjp(g, a, b, *, out, wants=(True, True)):
+    ct_b = solve_p.bind(mT(a), g)
+    ct_a = lax.neg(mm(ct_b, mT(out))) if wants[0] else None
+    return ct_a, (ct_b if wants[1] else None)
+
+
+def _solve_jvp(primals, tangents, *, out):
+    # dx = a^-1 (db - da x): one solve
+    a, _ = primals
+    da, db = tangents
+    rhs = db
+    if da is not None:
+        change = lax.neg(mm(da, out))
+        rhs = change if rhs is None else lax.add(rhs, change)
+    return solve_p.bind(a, rhs)
+
+
+solve_p = Primitive("solve", _solve_impl, _solve_shape, vjp=_solve_vjp, jvp=_solve_jvp)
+solve_p.vjp_wants = True
+solve_p.batch = leading_batch(solve_p)
+
+
+# ----------------------------------------------------------------------------------------------
+# slogdet: (sign, log|det a|), and det
+
+
+def _slogdet_shape(a: ShapedArray) -> list[ShapedArray]:
+    check_matrix("slogdet", a)
+    return [ShapedArray(a.shape[:-2], a.dtype), ShapedArray(a.shape[:-2], a.dtype)]
+
+
+def _slogdet_impl(a):
+    sign, logabsdet = np.linalg.slogdet(a)
+    return [np.asarray(sign, a.dtype), np.asarray(logabsdet, a.dtype)]
+
+
+def _slogdet_vjp(g, a, *, out):
+    # d log|det a| = tr(a^-1 da); the sign is piecewise constant.
+    del out
+    inv_t = solve_p.bind(mT(a), _eye_stack(a))
+    scale = lax.broadcast_in_dim(g[1], a.shape, tuple(range(a.ndim - 2)))
+    return (lax.mul(scale, inv_t),)
+
+
+slogdet_p = Primitive("slogdet", _slogdet_impl, _slogdet_shape, vjp=_slogdet_vjp,
+                      multiple_results=True)  # fmt: skip
+slogdet_p.batch = leading_batch(slogdet_p)
+
+
+def _det_shape(a: ShapedArray) -> ShapedArray:
+    check_matrix("det", a)
+    return ShapedArray(a.shape[:-2], a.dtype)
+
+
+def _det_vjp(g, a, *, out):
+    # d det a = det(a) tr(a^-1 da)
+    scale = lax.broadcast_in_dim(lax.mul(g, out), a.shape, tuple(range(a.ndim - 2)))
+    return (lax.mul(scale, solve_p.bind(mT(a), _eye_stack(a))),)
+
+
+def _eye_stack(a):
+    n = a.shape[-1]
+    return lax.broadcast_in_dim(_const(_eye(n, a.dtype)), a.shape, (a.ndim - 2, a.ndim - 1))
+
+
+det_p = Primitive("det", lambda a: np.asarray(np.linalg.det(a), a.dtype), _det_shape,
+                  vjp=_det_vjp)  # fmt: skip
+det_p.batch = leading_batch(det_p)
+
+
+# ----------------------------------------------------------------------------------------------
+# eigh: eigenvalues w (ascending) and eigenvectors v (columns) of (a + a.T) / 2
+
+
+def _eigh_shape(a: ShapedArray) -> list[ShapedArray]:
+    check_matrix("eigh", a)
+    return [ShapedArray(a.shape[:-1], a.dtype), ShapedArray(a.shape, a.dtype)]
+
+
+def _eigh_impl(a):
+    work = (a + np.swapaxes(a, -1, -2)) * a.dtype.type(0.5)
+    w, v = np.linalg.eigh(work)
+    return [w.astype(a.dtype, copy=False), v.astype(a.dtype, copy=False)]
+
+
+def _eigh_vjp(g, a, *, out):
+    # a = v diag(w) v^T: cotangent v (diag(gw) + F * (v^T gv)) v^T, F_ij = 1 / (w_j - w_i).
+    del a
+    gw, gv = g
+    w, v = out
+    inner = lax.add(diag_embed(gw), lax.mul(_pairwise_inverse_gaps(w), mm(mT(v), gv)))
+    return (sym(mm(v, mm(inner, mT(v)))),)
+
+
+def _eigh_jvp(primals, tangents, *, out):
+    # v^T sym(dA) v = C: dw = diag(C), dv = v (F * C)
+    del primals
+    w, v = out
+    c = mm(mT(v), mm(sym(tangents[0]), v))
+    return [diag_part(c), mm(v, lax.mul(_pairwise_inverse_gaps(w), c))]
+
+
+eigh_p = Primitive("eigh", _eigh_impl, _eigh_shape, vjp=_eigh_vjp, jvp=_eigh_jvp,
+                   multiple_results=True)  # fmt: skip
+eigh_p.batch = leading_batch(eigh_p)
+
+
+# ----------------------------------------------------------------------------------------------
+# svd: a = u diag(s) vh; outputs [u, s, vh], or [s] without compute_uv
+
+
+def _svd_shape(a: ShapedArray, *, full_matrices: bool, compute_uv: bool) -> list[ShapedArray]:
+    check_matrix("svd", a, square=False)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    s = ShapedArray((*a.shape[:-2], k), a.dtype)
+    if not compute_uv:
+        return [s]
+    cu, rv = (m, n) if full_matrices else (k, k)
+    return [ShapedArray((*a.shape[:-2], m, cu), a.dtype), s,
+            ShapedArray((*a.shape[:-2], rv, n), a.dtype)]  # fmt: skip
+
+
+def _svd_impl(a, *, full_matrices, compute_uv):
+    if not compute_uv:
+        return [np.linalg.svd(a, compute_uv=False).astype(a.dtype, copy=False)]
+    u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
+    return [x.astype(a.dtype, copy=False) for x in (u, s, vh)]
+
+
+def _svd_vjp(g, a, *, out, full_matrices, compute_uv):
+    m, n = a.shape[-2:]
+    if not compute_uv:
+        u, s, vh = svd_p.bind(a, full_matrices=False, compute_uv=True)
+        return (mm(lax.mul(u, _row(g[0])), vh),)
+    if full_matrices and m != n:
+        raise NotImplementedError(
+            "svd: the derivative with full_matrices=True of a non-square matrix "
+            f"(shape {a.shape}) is not defined uniquely (as in JAX); use full_matrices=False"
+        )
+    gu, gs, gvh = g
+    u, s, vh = out
+    v, gv = mT(vh), mT(gvh)
+    # Townsend (2016): the symmetric-gap terms, then the parts of gu / gv outside the spans.
+    f = _pairwise_inverse_gaps(lax.mul(s, s))
+    ut_gu, vt_gv = mm(mT(u), gu), mm(mT(v), gv)
+    j = lax.mul(f, lax.sub(ut_gu, mT(ut_gu)))
+    k = lax.mul(f, lax.sub(vt_gv, mT(vt_gv)))
+    core = lax.add(lax.add(lax.mul(j, _row(s)), diag_embed(gs)), lax.mul(_col(s), k))
+    ct = mm(mm(u, core), vh)
+    inv_s = lax.div(1.0, s)
+    if m > n:  # (I - u u^T) gu diag(1/s) v^T
+        outside = lax.sub(gu, mm(u, ut_gu))
+        ct = lax.add(ct, mm(lax.mul(outside, _row(inv_s)), vh))
+    if n > m:  # u diag(1/s) gv^T (I - v v^T)
+        outside = lax.sub(gv, mm(v, vt_gv))
+        ct = lax.add(ct, mm(lax.mul(u, _row(inv_s)), mT(outside)))
+    return (ct,)
+
+
+def _row(v):
+    """``v [..., k]`` as ``[..., 1, k]``: scales columns when multiplied."""
+    return lax.expand_dims(v, (v.ndim - 1,))
+
+
+def _col(v):
+    return lax.expand_dims(v, (v.ndim,))
+
+
+svd_p = Primitive("svd", _svd_impl, _svd_shape, vjp=_svd_vjp, multiple_results=True)
+svd_p.batch = leading_batch(svd_p)
+
+
+# ----------------------------------------------------------------------------------------------
+# qr: a = q r; reduced (q [..., m, k], r [..., k, n]) or full_matrices (q [..., m, m])
+
+
+def _qr_shape(a: ShapedArray, *, full_matrices: bool) -> list[ShapedArray]:
+    check_matrix("qr", a, square=False)
+    m, n = a.shape[-2:]
+    k = m if full_matrices else min(m, n)
+    return [ShapedArray((*a.shape[:-2], m, k), a.dtype), ShapedArray((*a.shape[:-2], k, n),
+                                                                     a.dtype)]  # fmt: skip
+
+
+def _qr_impl(a, *, full_matrices):
+    q, r = np.linalg.qr(a, mode="complete" if full_matrices else "reduced")
+    return [q.astype(a.dtype, copy=False), r.astype(a.dtype, copy=False)]
+
+
+def _qr_vjp(g, a, *, out, full_matrices):
+    m, n = a.shape[-2:]
+    if m < n or (full_matrices and m != n):
+        raise NotImplementedError(
+            f"qr: the derivative is implemented for m >= n with reduced factors (as in JAX); "
+            f"got shape {a.shape} with full_matrices={full_matrices}"
+        )
+    gq, gr = g
+    q, r = out
+    # With b = gr r^T - q^T gq, the cotangent is (gq + q copy_upper(b)) r^-T, where copy_upper
+    # mirrors b's upper triangle (diagonal included) onto its lower one.
+    b = lax.sub(mm(gr, mT(r)), mm(mT(q), gq))
+    mirrored = lax.add(triu(b), mT(triu(b, 1)))
+    rhs = lax.add(gq, mm(q, mirrored))
+    return (triangular_solve_p.bind(r, rhs, left_side=False, lower=False, transpose_a=True,
+                                    unit_diagonal=False),)  # fmt: skip
+
+
+qr_p = Primitive("qr", _qr_impl, _qr_shape, vjp=_qr_vjp, multiple_results=True)
+qr_p.batch = leading_batch(qr_p)
+
+
+# ----------------------------------------------------------------------------------------------
+# lu: (lu, pivots, permutation) of square a with a[permutation] = L U, as lax.linalg.lu
+
+
+def _lu_shape(a: ShapedArray) -> list[ShapedArray]:
+    check_matrix("lu", a)
+    index = ShapedArray(a.shape[:-1], np.dtype(np.int32))
+    return [ShapedArray(a.shape, a.dtype), index, index]
+
+
+def _lu_impl(a):
+    n = a.shape[-1]
+    lu, pivots, perm = lu_factor(a.reshape(-1, n, n))
+    batch = a.shape[:-2]
+    return [lu.reshape(a.shape), pivots.reshape(*batch, n), perm.reshape(*batch, n)]
+
+
+def _lu_vjp(g, a, *, out):
+    # With X = L^-1 P^T dA U^-1: dL = L tril(X, -1), dU = triu(X) U, so the cotangent is
+    # P L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T.
+    del a
+    g_lu = g[0]
+    lu, _, perm = out
+    n = lu.shape[-1]
+    low = lax.add(tril(lu, -1), _eye_stack(lu))
+    up = triu(lu)
+    m = lax.add(tril(mm(mT(low), tril(g_lu, -1)), -1), triu(mm(triu(g_lu), mT(up))))
+    z = triangular_solve_p.bind(lu, m, left_side=True, lower=True, transpose_a=True,
+                                unit_diagonal=True)  # fmt: skip
+    y = triangular_solve_p.bind(lu, z, left_side=False, lower=False, transpose_a=True,
+                                unit_diagonal=False)  # fmt: skip
+    rows = lax.broadcasted_iota(np.dtype(np.int32), (*perm.shape, n), perm.ndim - 1)
+    cols = lax.broadcast_in_dim(perm, (*perm.shape, n), (*range(perm.ndim - 1), perm.ndim))
+    p_matrix = lax.convert_element_type(lax.eq(rows, cols), lu.dtype)  # P[perm[j], j] = 1
+    return (mm(p_matrix, y),)
+
+
+lu_p = Primitive("lu", _lu_impl, _lu_shape, vjp=_lu_vjp, multiple_results=True)
+lu_p.batch = leading_batch(lu_p)
+
+
+def _pivots_shape(pivots: ShapedArray, *, size: int) -> ShapedArray:
+    if pivots.dtype.kind not in "iu" or pivots.ndim < 1 or pivots.shape[-1] > size:
+        raise ShapeError(
+            f"lu_pivots_to_permutation: pivots must be integers [..., k] with k <= {size}, got "
+            f"{pivots.dtype}{list(pivots.shape)}"
+        )
+    return ShapedArray((*pivots.shape[:-1], size), np.dtype(np.int32))
+
+
+def _pivots_impl(pivots, *, size):
+    perm = np.broadcast_to(np.arange(size, dtype=np.int32), (*pivots.shape[:-1], size)).copy()
+    flat, piv = perm.reshape(-1, size), pivots.reshape(-1, pivots.shape[-1])
+    rows = np.arange(flat.shape[0])
+    for i in range(piv.shape[-1]):  # LAPACK's sequence of row swaps, applied in order
+        j = piv[:, i]
+        flat[rows, i], flat[rows, j] = flat[rows, j], flat[rows, i].copy()
+    return flat.reshape(perm.shape)
+
+
+lu_pivots_to_permutation_p = Primitive(
+    "lu_pivots_to_permutation", _pivots_impl, _pivots_shape, differentiable=False,
+)  # fmt: skip
+lu_pivots_to_permutation_p.batch = leading_batch(lu_pivots_to_permutation_p)
