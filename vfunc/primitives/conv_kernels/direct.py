@@ -1,0 +1,292 @@
+"""Direct loops: the family for few channels per group (depthwise, LeNet-sized layers), where a
+matrix product would be tiny.
+
+The forward pass and both gradients visit the same (input plane, output plane, tap) triples and
+differ in which of the three operands they write, so each is one task decomposition over one
+shared loop nest, ``_tap_rows``. The decompositions are what differ, to keep every written plane
+owned by one thread: the forward pass owns an output plane (summing over input channels), the
+input gradient an input plane (summing over output channels), the weight gradient one
+(output, input) channel pair of the kernel (summing over images).
+
+The kernels are ``parallel=True`` and compile on first use, cached on disk (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from vfunc.primitives.conv_kernels.plan import Grid, Tables
+
+# Reductions in the weight gradient only vectorise when LLVM may reorder the sum; no nnan/ninf,
+# so NaN and infinity still propagate as IEEE says.
+FASTMATH = {"reassoc", "contract"}
+
+# Which operand a nest writes. Module constants are compile-time constants to numba: the nest is
+# inlined into each kernel, and the branches of the other two kinds are pruned before typing (so
+# a read-only operand is never typed as written).
+FORWARD, INPUT_GRAD, WEIGHT_GRAD = 0, 1, 2
+
+
+@numba.njit(inline="always")
+def _tap_rows(kind, x_plane, y_plane, weights, t: Tables):  # pragma: no cover - compiled
+    """Every (tap, valid output row) of one input plane ``x_plane`` (D, H, W) and one output
+    plane ``y_plane`` (OD, OH, OW): ``FORWARD`` adds ``weights[tap] * x`` to ``y``,
+    ``INPUT_GRAD`` adds ``weights[tap] * y`` to ``x``, ``WEIGHT_GRAD`` adds ``<x, y>`` to
+    ``weights[tap]`` (a float64 accumulator)."""
+    kd_n, kh_n, kw_n = t.d.shape[1], t.h.shape[1], t.w.shape[1]
+    od_n, oh_n, ow_n = t.d.shape[0], t.h.shape[0], t.w.shape[0]
+    sw = t.w_stride
+    for kd in range(kd_n):
+        for kh in range(kh_n):
+            for kw in range(kw_n):
+                wv = weights[kd, kh, kw]
+                acc = 0.0
+                for od in range(od_n):
+                    idd = t.d[od, kd]
+                    if idd < 0:
+                        continue
+                    for oh in range(oh_n):
+                        ih = t.h[oh, kh]
+                        if ih < 0:
+                            continue
+                        x_row = x_plane[idd, ih]
+                        y_row = y_plane[od, oh]
+                        if t.w_affine:
+                            a, z, b = t.w_lo[kw], t.w_hi[kw], t.w_off[kw]
+                            if z > a:
+                                xs = x_row[a * sw + b : (z - 1) * sw + b + 1 : sw]
+                                ys = y_row[a:z]
+                                if kind == FORWARD:
+                                    for i in range(z - a):
+                                        ys[i] += wv * xs[i]
+                                elif kind == INPUT_GRAD:
+                                    for i in range(z - a):
+                                        xs[i] += wv * ys[i]
+                                else:
+                                    for i in range(z - a):
+                                        acc += ys[i] * xs[i]
+                        else:
+                            for ow in range(ow_n):
+                                iw = t.w[ow, kw]
+                                if iw >= 0:
+                                    if kind == FORWARD:
+                                        y_row[ow] += wv * x_row[iw]
+                                    elif kind == INPUT_GRAD:
+                                        x_row[iw] += wv * y_row[ow]
+                                    else:
+                                        acc += y_row[ow] * x_row[iw]
+                if kind == WEIGHT_GRAD:
+                    weights[kd, kh, kw] += acc
+
+
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+def forward(x, w, y, t: Tables):  # pragma: no cover - compiled
+    """``y = conv(x, w)``; each task owns one output plane."""
+    n_img, c_in = x.shape[0], x.shape[1]
+    n_out, cg = w.shape[0], w.shape[1]
+    og = n_out // (c_in // cg)
+    for task in numba.prange(n_img * n_out):
+        n = task // n_out
+        o = task - n * n_out
+        c0 = (o // og) * cg
+        y[n, o][:] = 0
+        for cl in range(cg):
+            _tap_rows(FORWARD, x[n, c0 + cl], y[n, o], w[o, cl], t)
+    return y
+
+
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+def input_grad(g, w, dx, t: Tables):  # pragma: no cover - compiled
+    """``dx`` for the output cotangent ``g``; each task owns one input plane."""
+    n_img, c_in = dx.shape[0], dx.shape[1]
+    n_out, cg = w.shape[0], w.shape[1]
+    og = n_out // (c_in // cg)
+    for task in numba.prange(n_img * c_in):
+        n = task // c_in
+        c = task - n * c_in
+        grp = c // cg
+        cl = c - grp * cg
+        dx[n, c][:] = 0
+        for o in range(grp * og, (grp + 1) * og):
+            _tap_rows(INPUT_GRAD, dx[n, c], g[n, o], w[o, cl], t)
+    return dx
+
+
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+def weight_grad(x, g, dw, t: Tables):  # pragma: no cover - compiled
+    """``dw`` for the output cotangent ``g``; each task owns one (output, input) channel pair,
+    summed over the images in float64."""
+    c_in = x.shape[1]
+    n_out, cg = dw.shape[0], dw.shape[1]
+    og = n_out // (c_in // cg)
+    for task in numba.prange(n_out * cg):
+        o = task // cg
+        cl = task - o * cg
+        c = (o // og) * cg + cl
+        acc = np.zeros(dw.shape[2:])
+        for n in range(x.shape[0]):
+            _tap_rows(WEIGHT_GRAD, x[n, c], g[n, o], acc, t)
+        dw_taps = dw[o, cl]
+        for kd in range(acc.shape[0]):
+            for kh in range(acc.shape[1]):
+                for kw in range(acc.shape[2]):
+                    dw_taps[kd, kh, kw] = acc[kd, kh, kw]
+    return dw
+
+
+# ----------------------------------------------------------------------------------------------
+# The same three kernels on a padded grid (see plan.Grid), for unit strides without lhs dilation:
+# every tap is one long contiguous multiply-add instead of many short rows. The extra columns of
+# the grid are dropped (or zero) afterwards.
+
+
+@numba.njit(cache=True, nogil=True)
+def _pad_plane(src, dst, grid: Grid):  # pragma: no cover - compiled
+    w_n = src.shape[2]
+    for d in range(src.shape[0]):
+        for h in range(src.shape[1]):
+            # Explicit loops over views: a slice assignment costs 3x as much on short rows.
+            out = dst[((d + grid.pad_d) * grid.pitch_h + h + grid.pad_h) * grid.pitch_w
+                      + grid.pad_w :]  # fmt: skip
+            row = src[d, h]
+            for i in range(w_n):
+                out[i] = row[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _unpad_plane(src, dst, grid: Grid):  # pragma: no cover - compiled
+    # The inverse of _pad_plane: the plane's elements out of the padded buffer.
+    w_n = dst.shape[2]
+    for d in range(dst.shape[0]):
+        for h in range(dst.shape[1]):
+            out = src[((d + grid.pad_d) * grid.pitch_h + h + grid.pad_h) * grid.pitch_w
+                      + grid.pad_w :]  # fmt: skip
+            row = dst[d, h]
+            for i in range(w_n):
+                row[i] = out[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _to_grid(y_plane, line, grid: Grid):  # pragma: no cover - compiled
+    # An output plane (OD, OH, OW) onto the padded pitch; the extra columns keep their zeros.
+    ow_n = y_plane.shape[2]
+    for od in range(y_plane.shape[0]):
+        for oh in range(y_plane.shape[1]):
+            out = line[(od * grid.pitch_h + oh) * grid.pitch_w :]
+            row = y_plane[od, oh]
+            for i in range(ow_n):
+                out[i] = row[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _from_grid(line, y_plane, grid: Grid):  # pragma: no cover - compiled
+    # The inverse of _to_grid: drop the extra columns.
+    ow_n = y_plane.shape[2]
+    for od in range(y_plane.shape[0]):
+        for oh in range(y_plane.shape[1]):
+            src = line[(od * grid.pitch_h + oh) * grid.pitch_w :]
+            row = y_plane[od, oh]
+            for i in range(ow_n):
+                row[i] = src[i]
+
+
+@numba.njit(inline="always")
+def _grid_taps(kind, padded, line, weights, grid: Grid):  # pragma: no cover - compiled
+    """The grid family's one loop nest: for each tap, ``FORWARD`` adds ``weights[k] * padded``
+    (from the tap's offset) to ``line``, ``INPUT_GRAD`` adds ``weights[k] * line`` to
+    ``padded``, ``WEIGHT_GRAD`` adds ``<line, padded>`` to ``weights[k]``."""
+    length = grid.length
+    for k in range(grid.offsets.shape[0]):
+        # A slice, not padded[j + off]: a signed index costs a wraparound check per element,
+        # which keeps LLVM from vectorising the loop (7x slower).
+        window = padded[grid.offsets[k] : grid.offsets[k] + length]
+        if kind == FORWARD:
+            wv = weights[k]
+            for j in range(length):
+                line[j] += wv * window[j]
+        elif kind == INPUT_GRAD:
+            wv = weights[k]
+            for j in range(length):
+                window[j] += wv * line[j]
+        else:
+            s = 0.0
+            for j in range(length):
+                s += line[j] * window[j]
+            weights[k] += s
+
+
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+def grid_forward(x, w, y, grid: Grid, chunks: int):  # pragma: no cover - compiled
+    """``forward`` on the padded grid; ``chunks`` tasks share one pair of scratch buffers."""
+    c_in = x.shape[1]
+    n_out, cg = w.shape[0], w.shape[1]
+    og = n_out // (c_in // cg)
+    wf = w.reshape(n_out, cg, -1)
+    tasks = x.shape[0] * n_out
+    chunks = min(chunks, tasks)
+    for ch in numba.prange(chunks):
+        padded = np.zeros(grid.plane, x.dtype)
+        line = np.empty(grid.length, x.dtype)
+        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
+            n = task // n_out
+            o = task - n * n_out
+            c0 = (o // og) * cg
+            line[:] = 0
+            for cl in range(cg):
+                _pad_plane(x[n, c0 + cl], padded, grid)
+                _grid_taps(FORWARD, padded, line, wf[o, cl], grid)
+            _from_grid(line, y[n, o], grid)
+    return y
+
+
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+def grid_input_grad(g, w, dx, grid: Grid, chunks: int):  # pragma: no cover - compiled
+    """``input_grad`` on the padded grid."""
+    c_in = dx.shape[1]
+    n_out, cg = w.shape[0], w.shape[1]
+    og = n_out // (c_in // cg)
+    wf = w.reshape(n_out, cg, -1)
+    tasks = dx.shape[0] * c_in
+    chunks = min(chunks, tasks)
+    for ch in numba.prange(chunks):
+        padded = np.empty(grid.plane, dx.dtype)
+        line = np.zeros(grid.length, dx.dtype)
+        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
+            n = task // c_in
+            c = task - n * c_in
+            grp = c // cg
+            cl = c - grp * cg
+            padded[:] = 0
+            for o in range(grp * og, (grp + 1) * og):
+                _to_grid(g[n, o], line, grid)
+                _grid_taps(INPUT_GRAD, padded, line, wf[o, cl], grid)
+            _unpad_plane(padded, dx[n, c], grid)
+    return dx
+
+
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+def grid_weight_grad(x, g, dw, grid: Grid, chunks: int):  # pragma: no cover - compiled
+    """``weight_grad`` on the padded grid."""
+    c_in = x.shape[1]
+    n_out, cg = dw.shape[0], dw.shape[1]
+    og = n_out // (c_in // cg)
+    dwf = dw.reshape(n_out, cg, -1)
+    tasks = n_out * cg
+    chunks = min(chunks, tasks)
+    for ch in numba.prange(chunks):
+        padded = np.zeros(grid.plane, x.dtype)
+        line = np.zeros(grid.length, x.dtype)
+        acc = np.empty(grid.offsets.shape[0])
+        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
+            o = task // cg
+            cl = task - o * cg
+            c = (o // og) * cg + cl
+            acc[:] = 0
+            for n in range(x.shape[0]):
+                _pad_plane(x[n, c], padded, grid)
+                _to_grid(g[n, o], line, grid)
+                _grid_taps(WEIGHT_GRAD, padded, line, acc, grid)
+            for k in range(acc.shape[0]):
+                dwf[o, cl, k] = acc[k]
+    return dw
