@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 
 from vfunc.primitives.conv_kernels import direct, packed
@@ -52,12 +51,6 @@ def _tile_rows(plan: ConvPlan, dtype: np.dtype) -> int:
     return plan.tile_rows(dtype.itemsize, MAX_TILE_BYTES, MIN_TILE_BYTES)
 
 
-def _grid_chunks() -> int:
-    # A few chunks per thread: scratch buffers are allocated once per chunk, not per plane
-    # (thousands of depthwise planes made the allocations a visible cost).
-    return 8 * numba.get_num_threads()
-
-
 def _as5(a: np.ndarray) -> np.ndarray:
     """``a`` with its spatial axes padded to three (leading unit axes, a free view)."""
     a = np.ascontiguousarray(a)
@@ -78,10 +71,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, strides: Sequence[int], padding: 
         y5[...] = 0
     elif _uses_blas(plan):
         packed.forward(x5, w5, y5, plan, _tile_rows(plan, x.dtype))
-    elif plan.grid is not None:
-        direct.grid_forward(x5, w5, y5, plan.grid, _grid_chunks())
     else:
-        direct.forward(x5, w5, y5, plan.tables)
+        direct.run(direct.FORWARD, x5, w5, y5, plan)
     return y5.reshape(out_shape)
 
 
@@ -95,10 +86,7 @@ def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
         return np.zeros(x_shape, dtype=g.dtype)
     if not _uses_blas(plan):
         dx5 = np.empty((plan.n, plan.c) + plan.in_sp, dtype=g.dtype)  # the kernels clear it
-        if plan.grid is not None:
-            direct.grid_input_grad(g5, w5, dx5, plan.grid, _grid_chunks())
-        else:
-            direct.input_grad(g5, w5, dx5, plan.tables)
+        direct.run(direct.INPUT_GRAD, g5, w5, dx5, plan)
         return dx5.reshape(x_shape)
     if plan.unit_strides:
         # The input gradient is itself a convolution of g with the flipped, transposed kernel,
@@ -125,8 +113,6 @@ def conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
         pass
     elif _uses_blas(plan):
         packed.weight_grad(x5, g5, dw5, plan, _tile_rows(plan, x.dtype))
-    elif plan.grid is not None:
-        direct.grid_weight_grad(x5, g5, dw5, plan.grid, _grid_chunks())
     else:
-        direct.weight_grad(x5, g5, dw5, plan.tables)
+        direct.run(direct.WEIGHT_GRAD, x5, g5, dw5, plan)
     return dw5.reshape(w_shape)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from vfunc.primitives.conv_kernels.plan import Grid, Tables
+from vfunc.primitives.conv_kernels.plan import ConvPlan, Grid, Tables
 
 # Reductions in the weight gradient only vectorise when LLVM may reorder the sum; no nnan/ninf,
 # so NaN and infinity still propagate as IEEE says.
@@ -141,54 +141,51 @@ def weight_grad(x, g, dw, t: Tables):  # pragma: no cover - compiled
 # the grid are dropped (or zero) afterwards.
 
 
-@numba.njit(cache=True, nogil=True)
-def _pad_plane(src, dst, grid: Grid):  # pragma: no cover - compiled
-    w_n = src.shape[2]
-    for d in range(src.shape[0]):
-        for h in range(src.shape[1]):
-            # Explicit loops over views: a slice assignment costs 3x as much on short rows.
-            out = dst[((d + grid.pad_d) * grid.pitch_h + h + grid.pad_h) * grid.pitch_w
-                      + grid.pad_w :]  # fmt: skip
-            row = src[d, h]
-            for i in range(w_n):
-                out[i] = row[i]
+# Which way a plane copy goes: into the grid buffer, or out of it.
+INTO_GRID, OUT_OF_GRID = 0, 1
+
+
+@numba.njit(inline="always")
+def _copy_plane(direction, plane, buffer, start, grid: Grid):  # pragma: no cover - compiled
+    """Copy ``plane`` (D, H, W) to or from ``buffer``, where it starts at ``start`` on the
+    grid's pitch. Explicit loops over row views: a slice assignment costs 3x as much on short
+    rows."""
+    w_n = plane.shape[2]
+    for d in range(plane.shape[0]):
+        for h in range(plane.shape[1]):
+            run = buffer[start + (d * grid.pitch_h + h) * grid.pitch_w :]
+            row = plane[d, h]
+            if direction == INTO_GRID:
+                for i in range(w_n):
+                    run[i] = row[i]
+            else:
+                for i in range(w_n):
+                    row[i] = run[i]
 
 
 @numba.njit(cache=True, nogil=True)
-def _unpad_plane(src, dst, grid: Grid):  # pragma: no cover - compiled
-    # The inverse of _pad_plane: the plane's elements out of the padded buffer.
-    w_n = dst.shape[2]
-    for d in range(dst.shape[0]):
-        for h in range(dst.shape[1]):
-            out = src[((d + grid.pad_d) * grid.pitch_h + h + grid.pad_h) * grid.pitch_w
-                      + grid.pad_w :]  # fmt: skip
-            row = dst[d, h]
-            for i in range(w_n):
-                row[i] = out[i]
+def _pad_plane(x_plane, padded, grid: Grid):  # pragma: no cover - compiled
+    # An input plane into the zero-padded buffer (its padding is never written).
+    start = (grid.pad_d * grid.pitch_h + grid.pad_h) * grid.pitch_w + grid.pad_w
+    _copy_plane(INTO_GRID, x_plane, padded, start, grid)
+
+
+@numba.njit(cache=True, nogil=True)
+def _unpad_plane(padded, x_plane, grid: Grid):  # pragma: no cover - compiled
+    start = (grid.pad_d * grid.pitch_h + grid.pad_h) * grid.pitch_w + grid.pad_w
+    _copy_plane(OUT_OF_GRID, x_plane, padded, start, grid)
 
 
 @numba.njit(cache=True, nogil=True)
 def _to_grid(y_plane, line, grid: Grid):  # pragma: no cover - compiled
     # An output plane (OD, OH, OW) onto the padded pitch; the extra columns keep their zeros.
-    ow_n = y_plane.shape[2]
-    for od in range(y_plane.shape[0]):
-        for oh in range(y_plane.shape[1]):
-            out = line[(od * grid.pitch_h + oh) * grid.pitch_w :]
-            row = y_plane[od, oh]
-            for i in range(ow_n):
-                out[i] = row[i]
+    _copy_plane(INTO_GRID, y_plane, line, 0, grid)
 
 
 @numba.njit(cache=True, nogil=True)
 def _from_grid(line, y_plane, grid: Grid):  # pragma: no cover - compiled
-    # The inverse of _to_grid: drop the extra columns.
-    ow_n = y_plane.shape[2]
-    for od in range(y_plane.shape[0]):
-        for oh in range(y_plane.shape[1]):
-            src = line[(od * grid.pitch_h + oh) * grid.pitch_w :]
-            row = y_plane[od, oh]
-            for i in range(ow_n):
-                row[i] = src[i]
+    # Drop the extra columns.
+    _copy_plane(OUT_OF_GRID, y_plane, line, 0, grid)
 
 
 @numba.njit(inline="always")
@@ -290,3 +287,26 @@ def grid_weight_grad(x, g, dw, grid: Grid, chunks: int):  # pragma: no cover - c
             for k in range(acc.shape[0]):
                 dwf[o, cl, k] = acc[k]
     return dw
+
+
+def _grid_chunks() -> int:
+    # A few chunks per thread: scratch buffers are allocated once per chunk, not per plane
+    # (thousands of depthwise planes made the allocations a visible cost).
+    return 8 * numba.get_num_threads()
+
+
+_KERNELS = {  # kind: (table kernel, grid kernel)
+    FORWARD: (forward, grid_forward),
+    INPUT_GRAD: (input_grad, grid_input_grad),
+    WEIGHT_GRAD: (weight_grad, grid_weight_grad),
+}
+
+
+def run(kind: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, plan: ConvPlan) -> None:
+    """Fill ``out`` with the ``kind`` product of ``a`` and ``b`` (in the argument order of the
+    kernels above), on the padded grid when the plan has one."""
+    table_kernel, grid_kernel = _KERNELS[kind]
+    if plan.grid is not None:
+        grid_kernel(a, b, out, plan.grid, _grid_chunks())
+    else:
+        table_kernel(a, b, out, plan.tables)

@@ -151,31 +151,41 @@ def _pack_slab(plan: ConvPlan, x5: np.ndarray, grp: int, r0: int, r1: int,
     pack(x5, grp * plan.cg, r0, r1, cols, plan.tables)
 
 
-def _row_chunks(per_img: int, rows: int) -> Iterator[tuple[int, int]]:
-    for q0 in range(0, per_img, rows):
-        yield q0, min(per_img, q0 + rows)
+def _slabs(plan: ConvPlan, rows: int, n0: int, n1: int) -> Iterator[tuple[int, int, int]]:
+    """``(n, q0, q1)``: image ``n``'s output rows [q0, q1), ``rows`` at a time, for images
+    n0..n1."""
+    for n in range(n0, n1):
+        for q0 in range(0, plan.per_img, rows):
+            yield n, q0, min(plan.per_img, q0 + rows)
+
+
+def _packed_slabs(plan: ConvPlan, x5: np.ndarray, rows: int, n0: int,
+                  n1: int) -> Iterator[tuple[int, int, int, int, np.ndarray]]:  # fmt: skip
+    """``(n, q0, q1, grp, cols)`` as ``_slabs``, for each feature group, with ``cols`` packed
+    (one buffer, reused: valid until the next step)."""
+    k, ow = plan.cg * plan.taps, plan.out_sp[2]
+    buf = np.empty(k * rows * ow, dtype=x5.dtype)
+    for n, q0, q1 in _slabs(plan, rows, n0, n1):
+        cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
+        r0 = n * plan.per_img
+        for grp in range(plan.groups):
+            _pack_slab(plan, x5, grp, r0 + q0, r0 + q1, cols)
+            yield n, q0, q1, grp, cols
 
 
 def forward(x5: np.ndarray, w5: np.ndarray, y5: np.ndarray, plan: ConvPlan, rows: int) -> None:
     """``y5 = conv(x5, w5)``, slabs of ``rows`` output rows at a time."""
-    ow, per_img, og = plan.out_sp[2], plan.per_img, plan.og
+    ow, og = plan.out_sp[2], plan.og
     y3 = y5.reshape(plan.n, plan.o, -1)
     w2 = w5.reshape(plan.o, -1)
-    k = plan.cg * plan.taps
 
     def work(n0, n1):
-        buf = np.empty(k * rows * ow, dtype=x5.dtype)
-        for n in range(n0, n1):
-            for q0, q1 in _row_chunks(per_img, rows):
-                cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
-                r0, r1 = n * per_img + q0, n * per_img + q1
-                for grp in range(plan.groups):
-                    _pack_slab(plan, x5, grp, r0, r1, cols)
-                    o0, o1 = grp * og, (grp + 1) * og
-                    if plan.groups == 1 and q1 - q0 == per_img:
-                        np.dot(w2, cols, out=y3[n])
-                    else:
-                        y3[n, o0:o1, q0 * ow : q1 * ow] = np.dot(w2[o0:o1], cols)
+        for n, q0, q1, grp, cols in _packed_slabs(plan, x5, rows, n0, n1):
+            if plan.groups == 1 and q1 - q0 == plan.per_img:
+                np.dot(w2, cols, out=y3[n])
+            else:
+                o0, o1 = grp * og, (grp + 1) * og
+                y3[n, o0:o1, q0 * ow : q1 * ow] = np.dot(w2[o0:o1], cols)
 
     run_over_images(work, plan.n)
 
@@ -184,19 +194,17 @@ def input_grad(g5: np.ndarray, w5: np.ndarray, dx5: np.ndarray, plan: ConvPlan,
                rows: int) -> None:  # fmt: skip
     """Add the input gradient into the zeroed ``dx5``: each slab is ``w.T @ g`` scattered back
     (col2im)."""
-    ow, per_img, og = plan.out_sp[2], plan.per_img, plan.og
+    ow, og = plan.out_sp[2], plan.og
     g3 = g5.reshape(plan.n, plan.o, -1)
     w2t = [np.ascontiguousarray(w5.reshape(plan.o, -1)[i * og : (i + 1) * og].T)
            for i in range(plan.groups)]  # fmt: skip
 
     def work(n0, n1):
-        for n in range(n0, n1):
-            for q0, q1 in _row_chunks(per_img, rows):
-                r0, r1 = n * per_img + q0, n * per_img + q1
-                for grp in range(plan.groups):
-                    o0, o1 = grp * og, (grp + 1) * og
-                    cols = np.dot(w2t[grp], g3[n, o0:o1, q0 * ow : q1 * ow])
-                    _unpack_add(cols, dx5, grp * plan.cg, r0, r1, plan.tables)
+        for n, q0, q1 in _slabs(plan, rows, n0, n1):
+            r0 = n * plan.per_img
+            for grp in range(plan.groups):
+                cols = np.dot(w2t[grp], g3[n, grp * og : (grp + 1) * og, q0 * ow : q1 * ow])
+                _unpack_add(cols, dx5, grp * plan.cg, r0 + q0, r0 + q1, plan.tables)
 
     run_over_images(work, plan.n)
 
@@ -205,21 +213,14 @@ def weight_grad(x5: np.ndarray, g5: np.ndarray, dw5: np.ndarray, plan: ConvPlan,
                 rows: int) -> None:  # fmt: skip
     """Add the weight gradient into the zeroed ``dw5``: every worker sums ``g @ cols.T`` over
     its images into its own partial result, and the partials are added at the end."""
-    ow, per_img, og = plan.out_sp[2], plan.per_img, plan.og
+    ow, og = plan.out_sp[2], plan.og
     g3 = g5.reshape(plan.n, plan.o, -1)
-    k = plan.cg * plan.taps
 
     def work(n0, n1):
-        buf = np.empty(k * rows * ow, dtype=x5.dtype)
-        part = np.zeros((plan.o, k), dtype=x5.dtype)
-        for n in range(n0, n1):
-            for q0, q1 in _row_chunks(per_img, rows):
-                cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
-                r0, r1 = n * per_img + q0, n * per_img + q1
-                for grp in range(plan.groups):
-                    _pack_slab(plan, x5, grp, r0, r1, cols)
-                    o0, o1 = grp * og, (grp + 1) * og
-                    part[o0:o1] += np.dot(g3[n, o0:o1, q0 * ow : q1 * ow], cols.T)
+        part = np.zeros((plan.o, plan.cg * plan.taps), dtype=x5.dtype)
+        for n, q0, q1, grp, cols in _packed_slabs(plan, x5, rows, n0, n1):
+            o0, o1 = grp * og, (grp + 1) * og
+            part[o0:o1] += np.dot(g3[n, o0:o1, q0 * ow : q1 * ow], cols.T)
         return part
 
     dw2 = dw5.reshape(plan.o, -1)
