@@ -148,8 +148,9 @@ INTO_GRID, OUT_OF_GRID = 0, 1
 @numba.njit(inline="always")
 def _copy_plane(direction, plane, buffer, start, grid: Grid):  # pragma: no cover - compiled
     """Copy ``plane`` (D, H, W) to or from ``buffer``, where it starts at ``start`` on the
-    grid's pitch. Explicit loops over row views: a slice assignment costs 3x as much on short
-    rows."""
+    grid's pitch: an input plane at ``grid.start`` of the padded buffer (whose padding stays
+    zero), an output plane at 0 of a grid line (whose extra columns stay zero). Explicit loops
+    over row views: a slice assignment costs 3x as much on short rows."""
     w_n = plane.shape[2]
     for d in range(plane.shape[0]):
         for h in range(plane.shape[1]):
@@ -161,31 +162,6 @@ def _copy_plane(direction, plane, buffer, start, grid: Grid):  # pragma: no cove
             else:
                 for i in range(w_n):
                     row[i] = run[i]
-
-
-@numba.njit(cache=True, nogil=True)
-def _pad_plane(x_plane, padded, grid: Grid):  # pragma: no cover - compiled
-    # An input plane into the zero-padded buffer (its padding is never written).
-    start = (grid.pad_d * grid.pitch_h + grid.pad_h) * grid.pitch_w + grid.pad_w
-    _copy_plane(INTO_GRID, x_plane, padded, start, grid)
-
-
-@numba.njit(cache=True, nogil=True)
-def _unpad_plane(padded, x_plane, grid: Grid):  # pragma: no cover - compiled
-    start = (grid.pad_d * grid.pitch_h + grid.pad_h) * grid.pitch_w + grid.pad_w
-    _copy_plane(OUT_OF_GRID, x_plane, padded, start, grid)
-
-
-@numba.njit(cache=True, nogil=True)
-def _to_grid(y_plane, line, grid: Grid):  # pragma: no cover - compiled
-    # An output plane (OD, OH, OW) onto the padded pitch; the extra columns keep their zeros.
-    _copy_plane(INTO_GRID, y_plane, line, 0, grid)
-
-
-@numba.njit(cache=True, nogil=True)
-def _from_grid(line, y_plane, grid: Grid):  # pragma: no cover - compiled
-    # Drop the extra columns.
-    _copy_plane(OUT_OF_GRID, y_plane, line, 0, grid)
 
 
 @numba.njit(inline="always")
@@ -231,9 +207,9 @@ def grid_forward(x, w, y, grid: Grid, chunks: int):  # pragma: no cover - compil
             c0 = (o // og) * cg
             line[:] = 0
             for cl in range(cg):
-                _pad_plane(x[n, c0 + cl], padded, grid)
+                _copy_plane(INTO_GRID, x[n, c0 + cl], padded, grid.start, grid)
                 _grid_taps(FORWARD, padded, line, wf[o, cl], grid)
-            _from_grid(line, y[n, o], grid)
+            _copy_plane(OUT_OF_GRID, y[n, o], line, 0, grid)
     return y
 
 
@@ -256,9 +232,9 @@ def grid_input_grad(g, w, dx, grid: Grid, chunks: int):  # pragma: no cover - co
             cl = c - grp * cg
             padded[:] = 0
             for o in range(grp * og, (grp + 1) * og):
-                _to_grid(g[n, o], line, grid)
+                _copy_plane(INTO_GRID, g[n, o], line, 0, grid)
                 _grid_taps(INPUT_GRAD, padded, line, wf[o, cl], grid)
-            _unpad_plane(padded, dx[n, c], grid)
+            _copy_plane(OUT_OF_GRID, dx[n, c], padded, grid.start, grid)
     return dx
 
 
@@ -281,8 +257,8 @@ def grid_weight_grad(x, g, dw, grid: Grid, chunks: int):  # pragma: no cover - c
             c = (o // og) * cg + cl
             acc[:] = 0
             for n in range(x.shape[0]):
-                _pad_plane(x[n, c], padded, grid)
-                _to_grid(g[n, o], line, grid)
+                _copy_plane(INTO_GRID, x[n, c], padded, grid.start, grid)
+                _copy_plane(INTO_GRID, g[n, o], line, 0, grid)
                 _grid_taps(WEIGHT_GRAD, padded, line, acc, grid)
             for k in range(acc.shape[0]):
                 dwf[o, cl, k] = acc[k]

@@ -91,14 +91,13 @@ class Tables(NamedTuple):
 
 class Grid(NamedTuple):
     """The padded grid of the grid kernels (unit strides, no lhs dilation): each input plane is
-    copied into a zero-padded ``(D + pd, H + ph, W + pw)`` buffer, and tap ``k`` of a whole output
-    plane is one contiguous run of ``length`` elements starting at ``offsets[k]``."""
+    copied into a zero-padded buffer (every axis grown by both its pads), and tap ``k`` of a
+    whole output plane is one contiguous run of ``length`` elements starting at ``offsets[k]``.
+    Output planes are laid on the same pitch, with extra columns at the end of each row."""
 
-    pad_d: int  # low padding of each axis: where the plane starts inside the buffer
-    pad_h: int
-    pad_w: int
-    pitch_h: int  # padded row length (W + both pads) and rows per slice (H + both pads)
-    pitch_w: int
+    start: int  # where the plane's first element sits in the buffer (after the low pads)
+    pitch_h: int  # rows per padded slice: H + both pads
+    pitch_w: int  # padded row length: W + both pads
     plane: int  # buffer elements
     length: int  # grid elements one output plane spans, gaps between rows included
     offsets: np.ndarray  # (taps,)
@@ -161,8 +160,9 @@ def _grid(in_sp, k_sp, out_sp, padding3, rhs_dil3) -> Grid:
     pitch_h, pitch_w = in_sp[1] + totals[1], in_sp[2] + totals[2]
     kd, kh, kw = np.meshgrid(*(np.arange(k) for k in k_sp), indexing="ij")
     offsets = kd * rhs_dil3[0] * pitch_h * pitch_w + kh * rhs_dil3[1] * pitch_w + kw * rhs_dil3[2]
+    (lo_d, _), (lo_h, _), (lo_w, _) = padding3
     return Grid(
-        *(lo for lo, _ in padding3), pitch_h, pitch_w,
+        start=(lo_d * pitch_h + lo_h) * pitch_w + lo_w, pitch_h=pitch_h, pitch_w=pitch_w,
         plane=(in_sp[0] + totals[0]) * pitch_h * pitch_w,
         length=(out_sp[0] - 1) * pitch_h * pitch_w + (out_sp[1] - 1) * pitch_w + out_sp[2],
         offsets=_frozen(offsets.ravel()),
