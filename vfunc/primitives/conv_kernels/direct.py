@@ -29,31 +29,31 @@ FORWARD, INPUT_GRAD, WEIGHT_GRAD = 0, 1, 2
 
 
 @numba.njit(inline="always")
-def _tap_rows(kind, x_plane, y_plane, weights, t: Tables):  # pragma: no cover - compiled
+def _tap_rows(kind, x_plane, y_plane, weights, tables: Tables):  # pragma: no cover - compiled
     """Every (tap, valid output row) of one input plane ``x_plane`` (D, H, W) and one output
     plane ``y_plane`` (OD, OH, OW): ``FORWARD`` adds ``weights[tap] * x`` to ``y``,
     ``INPUT_GRAD`` adds ``weights[tap] * y`` to ``x``, ``WEIGHT_GRAD`` adds ``<x, y>`` to
     ``weights[tap]`` (a float64 accumulator)."""
-    kd_n, kh_n, kw_n = t.d.shape[1], t.h.shape[1], t.w.shape[1]
-    od_n, oh_n, ow_n = t.d.shape[0], t.h.shape[0], t.w.shape[0]
-    sw = t.w_stride
+    kd_n, kh_n, kw_n = tables.d.shape[1], tables.h.shape[1], tables.w.shape[1]
+    od_n, oh_n, ow_n = tables.d.shape[0], tables.h.shape[0], tables.w.shape[0]
+    sw = tables.w_stride
     for kd in range(kd_n):
         for kh in range(kh_n):
             for kw in range(kw_n):
                 wv = weights[kd, kh, kw]
                 acc = 0.0
                 for od in range(od_n):
-                    idd = t.d[od, kd]
+                    idd = tables.d[od, kd]
                     if idd < 0:
                         continue
                     for oh in range(oh_n):
-                        ih = t.h[oh, kh]
+                        ih = tables.h[oh, kh]
                         if ih < 0:
                             continue
                         x_row = x_plane[idd, ih]
                         y_row = y_plane[od, oh]
-                        if t.w_affine:
-                            a, z, b = t.w_lo[kw], t.w_hi[kw], t.w_off[kw]
+                        if tables.w_affine:
+                            a, z, b = tables.w_lo[kw], tables.w_hi[kw], tables.w_off[kw]
                             if z > a:
                                 xs = x_row[a * sw + b : (z - 1) * sw + b + 1 : sw]
                                 ys = y_row[a:z]
@@ -68,7 +68,7 @@ def _tap_rows(kind, x_plane, y_plane, weights, t: Tables):  # pragma: no cover -
                                         acc += ys[i] * xs[i]
                         else:
                             for ow in range(ow_n):
-                                iw = t.w[ow, kw]
+                                iw = tables.w[ow, kw]
                                 if iw >= 0:
                                     if kind == FORWARD:
                                         y_row[ow] += wv * x_row[iw]
@@ -81,7 +81,7 @@ def _tap_rows(kind, x_plane, y_plane, weights, t: Tables):  # pragma: no cover -
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def forward(x, w, y, t: Tables):  # pragma: no cover - compiled
+def forward(x, w, y, tables: Tables):  # pragma: no cover - compiled
     """``y = conv(x, w)``; each task owns one output plane."""
     n_img, c_in = x.shape[0], x.shape[1]
     n_out, cg = w.shape[0], w.shape[1]
@@ -92,12 +92,12 @@ def forward(x, w, y, t: Tables):  # pragma: no cover - compiled
         c0 = (o // og) * cg
         y[n, o][:] = 0
         for cl in range(cg):
-            _tap_rows(FORWARD, x[n, c0 + cl], y[n, o], w[o, cl], t)
+            _tap_rows(FORWARD, x[n, c0 + cl], y[n, o], w[o, cl], tables)
     return y
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def input_grad(g, w, dx, t: Tables):  # pragma: no cover - compiled
+def input_grad(g, w, dx, tables: Tables):  # pragma: no cover - compiled
     """``dx`` for the output cotangent ``g``; each task owns one input plane."""
     n_img, c_in = dx.shape[0], dx.shape[1]
     n_out, cg = w.shape[0], w.shape[1]
@@ -109,12 +109,12 @@ def input_grad(g, w, dx, t: Tables):  # pragma: no cover - compiled
         cl = c - grp * cg
         dx[n, c][:] = 0
         for o in range(grp * og, (grp + 1) * og):
-            _tap_rows(INPUT_GRAD, dx[n, c], g[n, o], w[o, cl], t)
+            _tap_rows(INPUT_GRAD, dx[n, c], g[n, o], w[o, cl], tables)
     return dx
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def weight_grad(x, g, dw, t: Tables):  # pragma: no cover - compiled
+def weight_grad(x, g, dw, tables: Tables):  # pragma: no cover - compiled
     """``dw`` for the output cotangent ``g``; each task owns one (output, input) channel pair,
     summed over the images in float64."""
     c_in = x.shape[1]
@@ -126,7 +126,7 @@ def weight_grad(x, g, dw, t: Tables):  # pragma: no cover - compiled
         c = (o // og) * cg + cl
         acc = np.zeros(dw.shape[2:])
         for n in range(x.shape[0]):
-            _tap_rows(WEIGHT_GRAD, x[n, c], g[n, o], acc, t)
+            _tap_rows(WEIGHT_GRAD, x[n, c], g[n, o], acc, tables)
         dw_taps = dw[o, cl]
         for kd in range(acc.shape[0]):
             for kh in range(acc.shape[1]):

@@ -26,16 +26,16 @@ PACK, UNPACK_ADD = 0, 1
 
 
 @numba.njit(inline="always")
-def _slab_rows(kind, cols, image, c0, r0, r1, t: Tables):  # pragma: no cover - compiled
+def _slab_rows(kind, cols, image, c0, r0, r1, tables: Tables):  # pragma: no cover - compiled
     """The packed family's one loop nest, over every (channel, tap, output row) of the slab of
     output rows [r0, r1) and input channels c0...: ``PACK`` fills ``cols`` from ``image`` (zeros
     where a tap reads padding), ``UNPACK_ADD`` adds ``cols`` back into ``image`` (its
     transpose; each channel is owned by one thread)."""
-    kd_n, kh_n, kw_n = t.d.shape[1], t.h.shape[1], t.w.shape[1]
-    oh_n, ow_n = t.h.shape[0], t.w.shape[0]
-    per_img = t.d.shape[0] * oh_n
+    kd_n, kh_n, kw_n = tables.d.shape[1], tables.h.shape[1], tables.w.shape[1]
+    oh_n, ow_n = tables.h.shape[0], tables.w.shape[0]
+    per_img = tables.d.shape[0] * oh_n
     taps = kd_n * kh_n * kw_n
-    sw = t.w_stride
+    sw = tables.w_stride
     for cl in range(cols.shape[0] // taps):
         for kd in range(kd_n):
             for kh in range(kh_n):
@@ -47,16 +47,16 @@ def _slab_rows(kind, cols, image, c0, r0, r1, t: Tables):  # pragma: no cover - 
                         q = r - n * per_img
                         od = q // oh_n
                         oh = q - od * oh_n
-                        idd = t.d[od, kd]
-                        ih = t.h[oh, kh]
+                        idd = tables.d[od, kd]
+                        ih = tables.h[oh, kh]
                         if idd < 0 or ih < 0:
                             if kind == PACK:
                                 for ow in range(ow_n):
                                     seg[j + ow] = 0
                         else:
                             row = image[n, c0 + cl, idd, ih]
-                            if t.w_affine:
-                                a, z, e = t.w_lo[kw], t.w_hi[kw], t.w_off[kw]
+                            if tables.w_affine:
+                                a, z, e = tables.w_lo[kw], tables.w_hi[kw], tables.w_off[kw]
                                 xs = row[a * sw + e : (z - 1) * sw + e + 1 : sw]
                                 if kind == PACK:
                                     seg[j : j + a] = 0
@@ -69,7 +69,7 @@ def _slab_rows(kind, cols, image, c0, r0, r1, t: Tables):  # pragma: no cover - 
                                         xs[i] += cs[i]
                             else:
                                 for ow in range(ow_n):
-                                    iw = t.w[ow, kw]
+                                    iw = tables.w[ow, kw]
                                     if kind == PACK:
                                         seg[j + ow] = row[iw] if iw >= 0 else 0
                                     elif iw >= 0:
@@ -78,27 +78,27 @@ def _slab_rows(kind, cols, image, c0, r0, r1, t: Tables):  # pragma: no cover - 
 
 
 @numba.njit(cache=True, nogil=True)
-def _pack(x, c0, r0, r1, cols, t: Tables):  # pragma: no cover - compiled
-    _slab_rows(PACK, cols, x, c0, r0, r1, t)
+def _pack(x, c0, r0, r1, cols, tables: Tables):  # pragma: no cover - compiled
+    _slab_rows(PACK, cols, x, c0, r0, r1, tables)
     return cols
 
 
 @numba.njit(cache=True, nogil=True)
-def _unpack_add(cols, dx, c0, r0, r1, t: Tables):  # pragma: no cover - compiled
-    _slab_rows(UNPACK_ADD, cols, dx, c0, r0, r1, t)
+def _unpack_add(cols, dx, c0, r0, r1, tables: Tables):  # pragma: no cover - compiled
+    _slab_rows(UNPACK_ADD, cols, dx, c0, r0, r1, tables)
     return dx
 
 
 @numba.njit(cache=True, nogil=True)
-def _pack_contiguous(x, c0, r0, r1, cols, t: Tables):  # pragma: no cover - compiled
+def _pack_contiguous(x, c0, r0, r1, cols, tables: Tables):  # pragma: no cover - compiled
     # _pack when output rows are as wide as input rows and both H and W are unit-stride and
     # undilated (SAME-padded stride-1 convolutions): the valid rows of a tap are one
     # contiguous run of the input plane, copied at once; only the few columns a row's shift
     # pulls from its neighbour are zeroed afterwards.
-    kd_n, kh_n, kw_n = t.d.shape[1], t.h.shape[1], t.w.shape[1]
-    oh_n = t.h.shape[0]
+    kd_n, kh_n, kw_n = tables.d.shape[1], tables.h.shape[1], tables.w.shape[1]
+    oh_n = tables.h.shape[0]
     ow_n = x.shape[4]
-    per_img = t.d.shape[0] * oh_n
+    per_img = tables.d.shape[0] * oh_n
     taps = kd_n * kh_n * kw_n
     for row in range(cols.shape[0]):
         cl = row // taps
@@ -108,7 +108,7 @@ def _pack_contiguous(x, c0, r0, r1, cols, t: Tables):  # pragma: no cover - comp
         kh = rem // kw_n
         kw = rem - kh * kw_n
         dst = cols[row]
-        a, b, e = t.w_lo[kw], t.w_hi[kw], t.w_off[kw]
+        a, b, e = tables.w_lo[kw], tables.w_hi[kw], tables.w_off[kw]
         j = 0
         r = r0
         while r < r1:
@@ -117,21 +117,21 @@ def _pack_contiguous(x, c0, r0, r1, cols, t: Tables):  # pragma: no cover - comp
             od = q // oh_n
             oh0 = q - od * oh_n
             cnt = min(r1 - r, oh_n - oh0)
-            idd = t.d[od, kd]
+            idd = tables.d[od, kd]
             if idd < 0 or b <= a:
                 dst[j : j + cnt * ow_n] = 0
             else:
                 va = oh0
-                while va < oh0 + cnt and t.h[va, kh] < 0:
+                while va < oh0 + cnt and tables.h[va, kh] < 0:
                     va += 1
                 vb = va
-                while vb < oh0 + cnt and t.h[vb, kh] >= 0:
+                while vb < oh0 + cnt and tables.h[vb, kh] >= 0:
                     vb += 1
                 dst[j : j + (va - oh0) * ow_n] = 0
                 dst[j + (vb - oh0) * ow_n : j + cnt * ow_n] = 0
                 if vb > va:
                     plane = x[n, c0 + cl, idd].ravel()
-                    s0 = t.h[va, kh] * ow_n + a + e
+                    s0 = tables.h[va, kh] * ow_n + a + e
                     length = (vb - va - 1) * ow_n + (b - a)
                     d0 = j + (va - oh0) * ow_n + a
                     dst[d0 : d0 + length] = plane[s0 : s0 + length]
