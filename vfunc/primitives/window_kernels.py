@@ -6,8 +6,9 @@ leaves alone, and D, H, W are the (at most three) axes it spans, each described 
 through tap ``k``, or -1 in padding and between base-dilated elements, which hold the
 reduction's identity and so are skipped.
 
-The four kernels share one loop nest, ``_windows``. They are serial and release the GIL; the conv
-worker pool runs them over blocks of planes (serial kernels compile 5x faster than parfor ones).
+The four kernels share one loop nest, ``_windows_for``. They are serial and release the GIL; the
+conv worker pool runs them over blocks of planes (serial kernels compile 5x faster than parfor
+ones).
 """
 
 from __future__ import annotations
@@ -23,97 +24,102 @@ import numpy as np
 from vfunc.primitives.conv_kernels.plan import axis_map, conv_out_size
 from vfunc.primitives.conv_kernels.threads import run_over_planes
 
-# What the nest computes. Module constants are compile-time constants to numba: the nest is
-# inlined into each kernel and the other kinds' branches are pruned before typing.
-MAX, SUM, SUM_TRANSPOSE, ARGMAX_SCATTER, ARGMAX_GATHER = 0, 1, 2, 3, 4
+# What the nest computes. The nest is specialised per kind by a factory: numba reads the closure's
+# ``kind`` as a constant and prunes the other kinds' branches before typing (so a read-only
+# operand is never typed as written). ARGMAX keeps a run-time ``scatter`` flag, as both of its
+# directions write only the fresh ``dst``: one compilation serves the VJP and the JVP.
+MAX, SUM, SUM_TRANSPOSE, ARGMAX = 0, 1, 2, 3
 
 
-@numba.njit(inline="always")
-def _windows(kind, src, x, dst, td, th, tw):  # pragma: no cover - compiled
-    """Every window of every plane: ``MAX`` and ``SUM`` reduce ``x`` into ``dst``;
-    ``SUM_TRANSPOSE`` adds each ``src`` (output-shaped) over its window of ``dst``;
-    ``ARGMAX_SCATTER`` adds ``src[out]`` at the window's first maximum of ``x`` (NaN counts as
-    the maximum) -- the max-pool VJP -- and ``ARGMAX_GATHER`` reads ``src[in]`` from there, its
-    transpose, which is also the JVP."""
-    for b in range(x.shape[0]):
-        if kind == SUM_TRANSPOSE or kind == ARGMAX_SCATTER:
-            dst[b] = 0
-        for od in range(td.shape[0]):
-            for oh in range(th.shape[0]):
-                for ow in range(tw.shape[0]):
-                    if kind == MAX:
-                        m = -np.inf
-                    elif kind == SUM:
-                        acc = 0.0
-                    elif kind == SUM_TRANSPOSE:
-                        v = src[b, od, oh, ow]
-                    else:
-                        m = -np.inf
-                        bd, bh, bw = -1, -1, -1
-                    for kd in range(td.shape[1]):
-                        idd = td[od, kd]
-                        if idd < 0:
-                            continue
-                        for kh in range(th.shape[1]):
-                            ih = th[oh, kh]
-                            if ih < 0:
+def _windows_for(kind: int):
+    @numba.njit(nogil=True)
+    def windows(src, x, dst, td, th, tw, scatter):  # pragma: no cover - compiled
+        """Every window of every plane: ``MAX`` and ``SUM`` reduce ``x`` into ``dst``;
+        ``SUM_TRANSPOSE`` adds each ``src`` (output-shaped) over its window of ``dst``;
+        ``ARGMAX`` with ``scatter`` adds ``src[out]`` at the window's first maximum of ``x`` (NaN
+        counts as the maximum) -- the max-pool VJP -- and without it reads ``src[in]`` from
+        there, its transpose, which is also the JVP."""
+        for b in range(x.shape[0]):
+            if kind == SUM_TRANSPOSE or (kind == ARGMAX and scatter):
+                dst[b] = 0
+            for od in range(td.shape[0]):
+                for oh in range(th.shape[0]):
+                    for ow in range(tw.shape[0]):
+                        if kind == MAX:
+                            m = -np.inf
+                        elif kind == SUM:
+                            acc = 0.0
+                        elif kind == SUM_TRANSPOSE:
+                            v = src[b, od, oh, ow]
+                        else:
+                            m = -np.inf
+                            bd, bh, bw = -1, -1, -1
+                        for kd in range(td.shape[1]):
+                            idd = td[od, kd]
+                            if idd < 0:
                                 continue
-                            for kw in range(tw.shape[1]):
-                                iw = tw[ow, kw]
-                                if iw < 0:
+                            for kh in range(th.shape[1]):
+                                ih = th[oh, kh]
+                                if ih < 0:
                                     continue
-                                if kind == MAX:
-                                    xv = x[b, idd, ih, iw]
-                                    # NaN wins, as in lax.max; once m is NaN nothing beats it.
-                                    if xv > m or xv != xv:
-                                        m = xv
-                                elif kind == SUM:
-                                    acc += x[b, idd, ih, iw]
-                                elif kind == SUM_TRANSPOSE:
-                                    dst[b, idd, ih, iw] += v
-                                else:
-                                    xv = x[b, idd, ih, iw]
-                                    if bd < 0 or xv > m or (xv != xv and m == m):
-                                        m = xv
-                                        bd, bh, bw = idd, ih, iw
-                    if kind == MAX:
-                        dst[b, od, oh, ow] = m
-                    elif kind == SUM:
-                        dst[b, od, oh, ow] = acc
-                    elif kind == ARGMAX_SCATTER:
-                        if bd >= 0:
-                            dst[b, bd, bh, bw] += src[b, od, oh, ow]
-                    elif kind == ARGMAX_GATHER:
-                        dst[b, od, oh, ow] = src[b, bd, bh, bw] if bd >= 0 else 0
+                                for kw in range(tw.shape[1]):
+                                    iw = tw[ow, kw]
+                                    if iw < 0:
+                                        continue
+                                    if kind == MAX:
+                                        xv = x[b, idd, ih, iw]
+                                        # NaN wins, as in lax.max; once m is NaN nothing beats it.
+                                        if xv > m or xv != xv:
+                                            m = xv
+                                    elif kind == SUM:
+                                        acc += x[b, idd, ih, iw]
+                                    elif kind == SUM_TRANSPOSE:
+                                        dst[b, idd, ih, iw] += v
+                                    else:
+                                        xv = x[b, idd, ih, iw]
+                                        if bd < 0 or xv > m or (xv != xv and m == m):
+                                            m = xv
+                                            bd, bh, bw = idd, ih, iw
+                        if kind == MAX:
+                            dst[b, od, oh, ow] = m
+                        elif kind == SUM:
+                            dst[b, od, oh, ow] = acc
+                        elif kind == ARGMAX and scatter:
+                            if bd >= 0:
+                                dst[b, bd, bh, bw] += src[b, od, oh, ow]
+                        elif kind == ARGMAX:
+                            dst[b, od, oh, ow] = src[b, bd, bh, bw] if bd >= 0 else 0
+
+    return windows
+
+
+_max_windows = _windows_for(MAX)
+_sum_windows = _windows_for(SUM)
+_sum_transpose_windows = _windows_for(SUM_TRANSPOSE)
+_argmax_windows = _windows_for(ARGMAX)
 
 
 @numba.njit(cache=True, nogil=True)
 def _window_max(x, y, td, th, tw):  # pragma: no cover - compiled
-    _windows(MAX, x, x, y, td, th, tw)
+    _max_windows(x, x, y, td, th, tw, False)
     return y
 
 
 @numba.njit(cache=True, nogil=True)
 def _window_sum(x, y, td, th, tw):  # pragma: no cover - compiled
-    _windows(SUM, x, x, y, td, th, tw)
+    _sum_windows(x, x, y, td, th, tw, False)
     return y
 
 
 @numba.njit(cache=True, nogil=True)
 def _window_sum_transpose(g, dx, td, th, tw):  # pragma: no cover - compiled
-    _windows(SUM_TRANSPOSE, g, g, dx, td, th, tw)
+    _sum_transpose_windows(g, g, dx, td, th, tw, False)
     return dx
 
 
 @numba.njit(cache=True, nogil=True)
-def _window_argmax_scatter(src, x, dst, td, th, tw):  # pragma: no cover - compiled
-    _windows(ARGMAX_SCATTER, src, x, dst, td, th, tw)
-    return dst
-
-
-@numba.njit(cache=True, nogil=True)
-def _window_argmax_gather(src, x, dst, td, th, tw):  # pragma: no cover - compiled
-    _windows(ARGMAX_GATHER, src, x, dst, td, th, tw)
+def _window_argmax_apply(src, x, dst, td, th, tw, scatter):  # pragma: no cover - compiled
+    _argmax_windows(src, x, dst, td, th, tw, scatter)
     return dst
 
 
@@ -209,14 +215,16 @@ def window_select(scatter: bool, src: np.ndarray, x: np.ndarray, window, strides
     if scatter:
         dst = np.zeros((wp.planes,) + wp.in3, src.dtype)
         sp = wp.to_planes(src, wp.out3)
-        full, kernel = x.shape, _window_argmax_scatter
+        full = x.shape
     else:
         dst = np.zeros((wp.planes,) + wp.out3, src.dtype)
         sp = wp.to_planes(src, wp.in3)
-        full, kernel = wp.out_shape, _window_argmax_gather
+        full = wp.out_shape
     if dst.size and sp.size:
         run_over_planes(
-            lambda b0, b1: kernel(sp[b0:b1], xp[b0:b1], dst[b0:b1], *wp.tables),
+            lambda b0, b1: _window_argmax_apply(
+                sp[b0:b1], xp[b0:b1], dst[b0:b1], *wp.tables, scatter
+            ),
             wp.planes, xp.size,
         )  # fmt: skip
     return wp.from_planes(dst, full)

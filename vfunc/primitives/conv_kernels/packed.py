@@ -20,72 +20,80 @@ import numpy as np
 from vfunc.primitives.conv_kernels.plan import ConvPlan, Tables
 from vfunc.primitives.conv_kernels.threads import run_over_images
 
-# What the slab nest does with each (slab row segment, input row) pair. Module constants are
-# compile-time constants to numba: the nest is inlined and the other kind's branches pruned.
+# What the slab nest does with each (slab row segment, input row) pair. The nest is specialised
+# per kind by a factory: numba reads the closure's ``kind`` as a constant and prunes the other
+# kind's branches before typing (a read-only input is never typed as written).
 PACK, UNPACK_ADD = 0, 1
 
 
-@numba.njit(inline="always")
-def _slab_rows(kind, cols, image, c0, r0, r1, tables: Tables):  # pragma: no cover - compiled
-    """The packed family's one loop nest, over every (channel, tap, output row) of the slab of
-    output rows [r0, r1) and input channels c0...: ``PACK`` fills ``cols`` from ``image`` (zeros
-    where a tap reads padding), ``UNPACK_ADD`` adds ``cols`` back into ``image`` (its
-    transpose; each channel is owned by one thread)."""
-    kd_n, kh_n, kw_n = tables.d.shape[1], tables.h.shape[1], tables.w.shape[1]
-    oh_n, ow_n = tables.h.shape[0], tables.w.shape[0]
-    per_img = tables.d.shape[0] * oh_n
-    taps = kd_n * kh_n * kw_n
-    sw = tables.w_stride
-    for cl in range(cols.shape[0] // taps):
-        for kd in range(kd_n):
-            for kh in range(kh_n):
-                for kw in range(kw_n):
-                    seg = cols[cl * taps + (kd * kh_n + kh) * kw_n + kw]
-                    j = 0
-                    for r in range(r0, r1):
-                        n = r // per_img
-                        q = r - n * per_img
-                        od = q // oh_n
-                        oh = q - od * oh_n
-                        idd = tables.d[od, kd]
-                        ih = tables.h[oh, kh]
-                        if idd < 0 or ih < 0:
-                            if kind == PACK:
-                                for ow in range(ow_n):
-                                    seg[j + ow] = 0
-                        else:
-                            row = image[n, c0 + cl, idd, ih]
-                            if tables.w_affine:
-                                a, z, e = tables.w_lo[kw], tables.w_hi[kw], tables.w_off[kw]
-                                xs = row[a * sw + e : (z - 1) * sw + e + 1 : sw]
+def _slab_rows_for(kind: int):
+    @numba.njit(nogil=True)
+    def slab_rows(cols, image, c0, r0, r1, tables: Tables):  # pragma: no cover - compiled
+        """The packed family's one loop nest, over every (channel, tap, output row) of the slab of
+        output rows [r0, r1) and input channels c0...: ``PACK`` fills ``cols`` from ``image`` (zeros
+        where a tap reads padding), ``UNPACK_ADD`` adds ``cols`` back into ``image`` (its
+        transpose; each channel is owned by one thread)."""
+        kd_n, kh_n, kw_n = tables.d.shape[1], tables.h.shape[1], tables.w.shape[1]
+        oh_n, ow_n = tables.h.shape[0], tables.w.shape[0]
+        per_img = tables.d.shape[0] * oh_n
+        taps = kd_n * kh_n * kw_n
+        sw = tables.w_stride
+        for cl in range(cols.shape[0] // taps):
+            for kd in range(kd_n):
+                for kh in range(kh_n):
+                    for kw in range(kw_n):
+                        seg = cols[cl * taps + (kd * kh_n + kh) * kw_n + kw]
+                        j = 0
+                        for r in range(r0, r1):
+                            n = r // per_img
+                            q = r - n * per_img
+                            od = q // oh_n
+                            oh = q - od * oh_n
+                            idd = tables.d[od, kd]
+                            ih = tables.h[oh, kh]
+                            if idd < 0 or ih < 0:
                                 if kind == PACK:
-                                    seg[j : j + a] = 0
-                                    if z > a:
-                                        seg[j + a : j + z] = xs
-                                    seg[j + max(a, z) : j + ow_n] = 0
-                                elif z > a:
-                                    cs = seg[j + a : j + z]
-                                    for i in range(z - a):
-                                        xs[i] += cs[i]
+                                    for ow in range(ow_n):
+                                        seg[j + ow] = 0
                             else:
-                                for ow in range(ow_n):
-                                    iw = tables.w[ow, kw]
+                                row = image[n, c0 + cl, idd, ih]
+                                if tables.w_affine:
+                                    a, z, e = tables.w_lo[kw], tables.w_hi[kw], tables.w_off[kw]
+                                    xs = row[a * sw + e : (z - 1) * sw + e + 1 : sw]
                                     if kind == PACK:
-                                        seg[j + ow] = row[iw] if iw >= 0 else 0
-                                    elif iw >= 0:
-                                        row[iw] += seg[j + ow]
-                        j += ow_n
+                                        seg[j : j + a] = 0
+                                        if z > a:
+                                            seg[j + a : j + z] = xs
+                                        seg[j + max(a, z) : j + ow_n] = 0
+                                    elif z > a:
+                                        cs = seg[j + a : j + z]
+                                        for i in range(z - a):
+                                            xs[i] += cs[i]
+                                else:
+                                    for ow in range(ow_n):
+                                        iw = tables.w[ow, kw]
+                                        if kind == PACK:
+                                            seg[j + ow] = row[iw] if iw >= 0 else 0
+                                        elif iw >= 0:
+                                            row[iw] += seg[j + ow]
+                            j += ow_n
+
+    return slab_rows
+
+
+_pack_rows = _slab_rows_for(PACK)
+_unpack_add_rows = _slab_rows_for(UNPACK_ADD)
 
 
 @numba.njit(cache=True, nogil=True)
 def _pack(x, c0, r0, r1, cols, tables: Tables):  # pragma: no cover - compiled
-    _slab_rows(PACK, cols, x, c0, r0, r1, tables)
+    _pack_rows(cols, x, c0, r0, r1, tables)
     return cols
 
 
 @numba.njit(cache=True, nogil=True)
 def _unpack_add(cols, dx, c0, r0, r1, tables: Tables):  # pragma: no cover - compiled
-    _slab_rows(UNPACK_ADD, cols, dx, c0, r0, r1, tables)
+    _unpack_add_rows(cols, dx, c0, r0, r1, tables)
     return dx
 
 
