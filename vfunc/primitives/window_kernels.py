@@ -32,7 +32,7 @@ MAX, SUM, SUM_TRANSPOSE, ARGMAX = 0, 1, 2, 3
 
 
 def _windows_for(kind: int):
-    @numba.njit(nogil=True)
+    @numba.njit(cache=True, nogil=True)
     def windows(src, x, dst, td, th, tw, scatter):  # pragma: no cover - compiled
         """Every window of every plane: ``MAX`` and ``SUM`` reduce ``x`` into ``dst``;
         ``SUM_TRANSPOSE`` adds each ``src`` (output-shaped) over its window of ``dst``;
@@ -93,34 +93,11 @@ def _windows_for(kind: int):
     return windows
 
 
-_max_windows = _windows_for(MAX)
-_sum_windows = _windows_for(SUM)
-_sum_transpose_windows = _windows_for(SUM_TRANSPOSE)
-_argmax_windows = _windows_for(ARGMAX)
-
-
-@numba.njit(cache=True, nogil=True)
-def _window_max(x, y, td, th, tw):  # pragma: no cover - compiled
-    _max_windows(x, x, y, td, th, tw, False)
-    return y
-
-
-@numba.njit(cache=True, nogil=True)
-def _window_sum(x, y, td, th, tw):  # pragma: no cover - compiled
-    _sum_windows(x, x, y, td, th, tw, False)
-    return y
-
-
-@numba.njit(cache=True, nogil=True)
-def _window_sum_transpose(g, dx, td, th, tw):  # pragma: no cover - compiled
-    _sum_transpose_windows(g, g, dx, td, th, tw, False)
-    return dx
-
-
-@numba.njit(cache=True, nogil=True)
-def _window_argmax_apply(src, x, dst, td, th, tw, scatter):  # pragma: no cover - compiled
-    _argmax_windows(src, x, dst, td, th, tw, scatter)
-    return dst
+# Each takes (src, x, dst, td, th, tw, scatter); src and scatter matter only where said above.
+_window_max = _windows_for(MAX)
+_window_sum = _windows_for(SUM)
+_window_sum_transpose = _windows_for(SUM_TRANSPOSE)
+_window_argmax_apply = _windows_for(ARGMAX)
 
 
 @dataclass(frozen=True)
@@ -188,7 +165,10 @@ def window_reduce(kind: str, x: np.ndarray, window, strides, padding, base_dil,
     y = np.empty((wp.planes,) + wp.out3, x.dtype)
     if y.size:
         kernel = _window_max if kind == "max" else _window_sum
-        run_over_planes(lambda b0, b1: kernel(xp[b0:b1], y[b0:b1], *wp.tables), wp.planes, y.size)
+        run_over_planes(
+            lambda b0, b1: kernel(xp[b0:b1], xp[b0:b1], y[b0:b1], *wp.tables, False),
+            wp.planes, y.size,
+        )  # fmt: skip
     return wp.from_planes(y, wp.out_shape)
 
 
@@ -200,7 +180,8 @@ def window_sum_transpose(g: np.ndarray, shape, window, strides, padding, base_di
     if g.size and dx.size:
         gp = wp.to_planes(g, wp.out3)
         run_over_planes(
-            lambda b0, b1: _window_sum_transpose(gp[b0:b1], dx[b0:b1], *wp.tables),
+            lambda b0, b1: _window_sum_transpose(gp[b0:b1], gp[b0:b1], dx[b0:b1], *wp.tables,
+                                               False),
             wp.planes, dx.size,
         )  # fmt: skip
     return wp.from_planes(dx, tuple(shape))

@@ -27,8 +27,8 @@ PACK, UNPACK_ADD = 0, 1
 
 
 def _slab_rows_for(kind: int):
-    @numba.njit(nogil=True)
-    def slab_rows(cols, image, c0, r0, r1, tables: Tables):  # pragma: no cover - compiled
+    @numba.njit(cache=True, nogil=True)
+    def slab_rows(image, c0, r0, r1, cols, tables: Tables):  # pragma: no cover - compiled
         """The packed family's one loop nest, over every (channel, tap, output row) of the slab of
         output rows [r0, r1) and input channels c0...: ``PACK`` fills ``cols`` from ``image`` (zeros
         where a tap reads padding), ``UNPACK_ADD`` adds ``cols`` back into ``image`` (its
@@ -81,20 +81,8 @@ def _slab_rows_for(kind: int):
     return slab_rows
 
 
-_pack_rows = _slab_rows_for(PACK)
-_unpack_add_rows = _slab_rows_for(UNPACK_ADD)
-
-
-@numba.njit(cache=True, nogil=True)
-def _pack(x, c0, r0, r1, cols, tables: Tables):  # pragma: no cover - compiled
-    _pack_rows(cols, x, c0, r0, r1, tables)
-    return cols
-
-
-@numba.njit(cache=True, nogil=True)
-def _unpack_add(cols, dx, c0, r0, r1, tables: Tables):  # pragma: no cover - compiled
-    _unpack_add_rows(cols, dx, c0, r0, r1, tables)
-    return dx
+_pack = _slab_rows_for(PACK)
+_unpack_add = _slab_rows_for(UNPACK_ADD)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -212,7 +200,7 @@ def input_grad(g5: np.ndarray, w5: np.ndarray, dx5: np.ndarray, plan: ConvPlan,
             r0 = n * plan.per_img
             for grp in range(plan.groups):
                 cols = np.dot(w2t[grp], g3[n, grp * og : (grp + 1) * og, q0 * ow : q1 * ow])
-                _unpack_add(cols, dx5, grp * plan.cg, r0 + q0, r0 + q1, plan.tables)
+                _unpack_add(dx5, grp * plan.cg, r0 + q0, r0 + q1, cols, plan.tables)
 
     run_over_images(work, plan.n)
 
