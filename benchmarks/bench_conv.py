@@ -187,6 +187,7 @@ def role_memory(impl: str, name: str) -> dict:
 def role_compile() -> dict:
     """First call of each kernel family: fresh numba cache in one process, warm in the next."""
     from vfunc.primitives import conv_kernels as ck
+    from vfunc.primitives import window_kernels as wk
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 4, 9, 9)).astype(np.float32)
@@ -211,12 +212,12 @@ def role_compile() -> dict:
     win = ((1, 1, 2, 2), (1, 1, 2, 2), ((0, 0),) * 4, (1,) * 4, (1,) * 4)
     for kind in ("max", "sum"):
         t0 = time.perf_counter()
-        y = ck.window_reduce(kind, x, *win)
+        y = wk.window_reduce(kind, x, *win)
         t1 = time.perf_counter()
         if kind == "max":
-            ck.window_select(True, y, x, *win)
+            wk.window_select(True, y, x, *win)
         else:
-            ck.window_sum_transpose(y, x.shape, *win)
+            wk.window_sum_transpose(y, x.shape, *win)
         out[f"pooling ({kind}) [fwd, vjp]"] = [t1 - t0, time.perf_counter() - t1]
     return out
 
@@ -237,17 +238,17 @@ def run_role(args: list[str], env: dict | None = None) -> dict:
 def matmul_gflops() -> tuple[float, float]:
     """float32 2048^3 matmul GFLOP/s: NumPy's threaded BLAS, and one single-threaded BLAS per
     core side by side (how vfunc's conv workers call it)."""
-    from vfunc.primitives import conv_kernels as ck
+    from vfunc.primitives.conv_kernels import threads
 
     a = np.random.default_rng(0).normal(size=(2048, 2048)).astype(np.float32)
     threaded = 2 * 2048**3 / best_time(lambda: a @ a, 5) / 1e9
-    pool = ck._pool()
+    pool, workers = threads.pool(), threads.worker_count()
 
     def per_core():
-        for f in [pool.submit(lambda: a @ a) for _ in range(ck._WORKERS)]:
+        for f in [pool.submit(lambda: a @ a) for _ in range(workers)]:
             f.result()
 
-    return threaded, 2 * 2048**3 * ck._WORKERS / best_time(per_core, 5) / 1e9
+    return threaded, 2 * 2048**3 * workers / best_time(per_core, 5) / 1e9
 
 
 def main() -> None:

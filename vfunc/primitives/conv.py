@@ -20,6 +20,7 @@ from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives import conv_kernels as ck
 from vfunc.primitives._batching import batch_size, move_axis, to_front
+from vfunc.primitives._bilinear import bilinear_jvp
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
 
 Padding = tuple[tuple[int, int], ...]
@@ -171,20 +172,6 @@ def _weight_grad_vjp(ct, lhs, g, *, out, rhs_shape, wants=(True, True), **p):
     return ct_lhs, ct_g
 
 
-def _bilinear_jvp(prim):
-    def jvp(primals, tangents, *, out, **params):
-        del out
-        a, b = primals
-        ta, tb = tangents
-        total = None if ta is None else prim.bind(ta, b, **params)
-        if tb is not None:
-            term = prim.bind(a, tb, **params)
-            total = term if total is None else total + term
-        return total
-
-    return jvp
-
-
 # ----------------------------------------------------------------------------------------------
 # Batch rules. Operands play one of three roles: an image-like array (N, C, *sp) -- the lhs, or
 # the output/cotangent (N, O, *sp) -- or a kernel (O, I, *k). A batch axis folds into N when
@@ -291,7 +278,7 @@ conv_weight_grad_p = Primitive(
     batch=_weight_grad_batch,
 )  # fmt: skip
 for _prim in (conv_general_dilated_p, conv_input_grad_p, conv_weight_grad_p):
-    _prim.jvp = _bilinear_jvp(_prim)
+    _prim.jvp = bilinear_jvp(_prim.bind)
     # A network's data input needs no cotangent: skip that whole kernel.
     _prim.vjp_wants = True
 

@@ -7,6 +7,7 @@ import numpy as np
 from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import move_axis, shift_axes
+from vfunc.primitives._bilinear import bilinear_jvp
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
 from vfunc.primitives.linalg_kernels import PARALLEL_OUTER_MIN_SIZE, batched_outer
 from vfunc.primitives.shape import transpose_p
@@ -124,19 +125,6 @@ def _dot_general_vjp(g, lhs, rhs, *, out, dimension_numbers, wants=(True, True))
     return ct_lhs, ct_rhs
 
 
-def _dot_general_jvp(primals, tangents, *, out, dimension_numbers):
-    del out
-    lhs, rhs = primals
-    t_lhs, t_rhs = tangents
-    total = None
-    if t_lhs is not None:
-        total = dot_general_p.bind(t_lhs, rhs, dimension_numbers=dimension_numbers)
-    if t_rhs is not None:
-        term = dot_general_p.bind(lhs, t_rhs, dimension_numbers=dimension_numbers)
-        total = term if total is None else total + term
-    return total
-
-
 def _free_axes(ndim: int, used: tuple[int, ...]) -> list[int]:
     return [i for i in range(ndim) if i not in used]
 
@@ -170,7 +158,7 @@ dot_general_p = Primitive(
     _dot_general_impl,
     _dot_general_shape,
     vjp=_dot_general_vjp,
-    jvp=_dot_general_jvp,
+    jvp=bilinear_jvp(lambda lhs, rhs, **p: dot_general_p.bind(lhs, rhs, **p)),
     batch=_dot_general_batch,
 )
 # Computing a cotangent nobody needs (e.g. for the data input of a layer) would cost a whole

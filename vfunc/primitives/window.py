@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
-from vfunc.primitives import conv_kernels as ck
+from vfunc.primitives import window_kernels as wk
+from vfunc.primitives.conv_kernels.plan import conv_out_size
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
 
@@ -62,7 +63,7 @@ def window_shape(op: str, shape: Sequence[int], window_dimensions, window_stride
                 f"{op}: window {tuple(window_dimensions)} (dilation {tuple(window_dilation)}) is "
                 f"larger than the padded operand {shape} (padding {tuple(padding)}) on axis {ax}"
             )
-        out.append(ck.conv_out_size(n, k, window_strides[ax], (lo, hi), base_dilation[ax], d))
+        out.append(conv_out_size(n, k, window_strides[ax], (lo, hi), base_dilation[ax], d))
     return tuple(out)
 
 
@@ -86,7 +87,7 @@ def _sum_shape(x, **p):
 
 
 def _sum_impl(x, **p):
-    return ck.window_reduce("sum", x, *_args(p))
+    return wk.window_reduce("sum", x, *_args(p))
 
 
 def _sum_vjp(g, x, *, out, **p):
@@ -106,7 +107,7 @@ def _sum_t_shape(g, *, operand_shape, **p):
 
 
 def _sum_t_impl(g, *, operand_shape, **p):
-    return ck.window_sum_transpose(g, tuple(operand_shape), *_args(p))
+    return wk.window_sum_transpose(g, tuple(operand_shape), *_args(p))
 
 
 def _sum_t_vjp(ct, g, *, out, operand_shape, **p):
@@ -124,7 +125,7 @@ def _max_shape(x, **p):
 
 
 def _max_impl(x, **p):
-    return ck.window_reduce("max", x, *_args(p))
+    return wk.window_reduce("max", x, *_args(p))
 
 
 def _max_vjp(g, x, *, out, **p):
@@ -149,7 +150,7 @@ def _scatter_shape(g, x, **p):
 
 
 def _scatter_impl(g, x, **p):
-    return ck.window_select(True, g, x, *_args(p))
+    return wk.window_select(True, g, x, *_args(p))
 
 
 def _scatter_vjp(ct, g, x, *, out, **p):
@@ -167,7 +168,7 @@ def _gather_shape(t, x, **p):
 
 
 def _gather_impl(t, x, **p):
-    return ck.window_select(False, t, x, *_args(p))
+    return wk.window_select(False, t, x, *_args(p))
 
 
 def _gather_vjp(ct, t, x, *, out, **p):

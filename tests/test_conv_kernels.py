@@ -1,0 +1,92 @@
+"""The conv kernel package's own contract, below the primitives: every kernel family accepts
+read-only operands (vfunc's arrays are read-only) and agrees with the float64 reference, and
+plans are built once per problem and cannot be changed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import conv_reference as cref
+import numpy as np
+import pytest
+
+from vfunc.primitives import conv_kernels, window_kernels
+from vfunc.primitives.conv_kernels.plan import conv_plan
+
+TOL = {"rtol": 1e-4, "atol": 1e-4}
+
+# name: (x shape, w shape, strides, padding, lhs_dil, rhs_dil, groups), one per kernel family
+FAMILIES = {
+    "direct_tables": ((2, 3, 7, 6), (4, 3, 3, 2), (2, 1), ((1, 0), (1, 1)), (1, 1), (1, 1), 1),
+    "direct_tables_lhs_dilated": ((2, 2, 5, 5), (2, 1, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2),
+                                  (1, 2), 2),
+    "direct_grid": ((2, 4, 8, 7), (4, 4, 3, 3), (1, 1), ((1, 1), (1, 2)), (1, 1), (2, 1), 1),
+    "packed_contiguous_rows": ((2, 8, 9, 10), (32, 8, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1),
+                               (1, 1), 1),
+    "packed_col2im": ((3, 6, 11, 9), (32, 3, 3, 2), (2, 3), ((2, 0), (1, 2)), (1, 1), (2, 1), 2),
+    "packed_lhs_dilated": ((2, 4, 5, 6), (16, 4, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2), (1, 1),
+                           1),
+}  # fmt: skip
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+def _family(plan) -> str:
+    if conv_kernels._use_blas(plan.og, plan.cg, plan.taps):
+        return "packed_contiguous_rows" if plan.contiguous_rows else "packed"
+    return "direct_grid" if plan.grid is not None else "direct_tables"
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_each_family_takes_read_only_operands_and_matches_reference(name):
+    xs, ws, *params = FAMILIES[name]
+    plan = conv_plan(xs, ws, *params)
+    assert name.startswith(_family(plan)), "the case no longer reaches the family it names"
+    rng = np.random.default_rng(sum(xs))
+    x, w = (_read_only(rng.normal(size=s).astype(np.float32)) for s in (xs, ws))
+    y = conv_kernels.conv_forward(x, w, *params)
+    np.testing.assert_allclose(y, cref.conv(x, w, *params), **TOL)
+    g = _read_only(rng.normal(size=y.shape).astype(np.float32))
+    rdx, rdw = cref.conv_vjp(x, w, g, *params)
+    np.testing.assert_allclose(conv_kernels.conv_input_grad(g, w, xs, *params), rdx, **TOL)
+    np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, *params), rdw, **TOL)
+
+
+def test_plan_is_built_once_and_is_immutable():
+    args = ((2, 3, 7, 6), (4, 3, 3, 2), (2, 1), ((1, 0), (1, 1)), (1, 1), (1, 1), 1)
+    plan = conv_plan(*args)
+    listed = conv_plan([2, 3, 7, 6], [4, 3, 3, 2], [2, 1], [[1, 0], [1, 1]], [1, 1], [1, 1], 1)
+    assert listed is plan
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.groups = 2  # type: ignore[misc]
+    for table in (plan.tables.d, plan.tables.h, plan.tables.w, plan.tables.w_lo):
+        with pytest.raises(ValueError, match="read-only"):
+            table[0] = 7
+
+
+def test_pooling_kernels_take_read_only_operands_and_match_reference():
+    rng = np.random.default_rng(5)
+    x = _read_only(rng.normal(size=(2, 3, 7, 6)).astype(np.float32))
+    win = ((1, 1, 3, 2), (1, 1, 2, 1), ((0, 0), (0, 0), (1, 1), (0, 1)), (1,) * 4, (1,) * 4)
+    for kind in ("max", "sum"):
+        got = window_kernels.window_reduce(kind, x, *win)
+        np.testing.assert_allclose(got, cref.reduce_window(kind, x, *win[:3]), **TOL)
+    g = _read_only(rng.normal(size=got.shape).astype(np.float32))
+    t = _read_only(rng.normal(size=x.shape).astype(np.float32))
+    scattered = window_kernels.window_select(True, g, x, *win)
+    np.testing.assert_allclose(scattered, cref.window_argmax_vjp(g, x, *win[:3]), **TOL)
+    gathered = window_kernels.window_select(False, t, x, *win)
+    want = cref.window_argmax_gather(t, x, *win[:3], got.shape)
+    np.testing.assert_allclose(gathered, want, **TOL)
+    # The windowed sum's transpose: <sum_window(e_i), g> for every unit input e_i.
+    want = np.zeros(x.shape)
+    for i in np.ndindex(*x.shape):
+        e = np.zeros(x.shape)
+        e[i] = 1
+        want[i] = (cref.reduce_window("sum", e, *win[:3]) * g).sum()
+    got_t = window_kernels.window_sum_transpose(g, x.shape, *win)
+    np.testing.assert_allclose(got_t, want, **TOL)
