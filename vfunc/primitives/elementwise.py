@@ -86,6 +86,9 @@ def binary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) ->
             total = None
             for side, t in zip(sides, tangents, strict=True):
                 if t is not None:
+                    # The tangent is broadcast first: a side may select on a mask of the
+                    # output's shape (max, min), which an unbroadcast tangent does not fit.
+                    t = broadcast_to_shape(t, out.shape)
                     term = broadcast_to_shape(side(t, *primals, out), out.shape)
                     total = term if total is None else add_p.bind(total, term)
             return total
