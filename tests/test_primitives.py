@@ -170,7 +170,8 @@ UNARY_FLOAT = {
     "is_finite": (np.isfinite, uniform(-5, 5)),
 }
 # Where the gradient check draws points when the forward domain would sit on a kink or tie.
-GRAD_DOMAIN = {"abs": signed, "max": normal, "min": normal, "rem": signed}
+GRAD_DOMAIN = {"abs": (signed,), "max": (normal, normal), "min": (normal, normal),
+               "rem": (signed, nonzero)}  # fmt: skip
 UNARY_PARAMS = {"round": [({"rounding_method": 0}, _round_half_away),
                           ({"rounding_method": 1}, _round_half_even)]}  # fmt: skip
 # ops whose dtype kinds include complex ("fc" or "iufc")
@@ -203,7 +204,7 @@ def _build_unary():
         for shape_name, shape in UNARY_SHAPES:
             x = domain(rng_for(name, label, shape), shape).astype(F32)
             out = _unary_out_dtype(name, F32)
-            grad = (GRAD_DOMAIN.get(name, domain),)
+            grad = GRAD_DOMAIN.get(name, (domain,))
             add_case(name, label + shape_name, [x], ref(f64(x), **params), out, tol,
                      domain=grad, **params)  # fmt: skip
         # nan, +-inf and signed zeros: IEEE results, as the float64 reference gives them
@@ -273,7 +274,7 @@ def _build_binary():
     ]:
         out = BOOL if name in COMPARISONS else F32
         tol = EXACT if name in ("max", "min", "rem", *COMPARISONS) else F32_TOL
-        grad = (GRAD_DOMAIN.get(name, dom_x), dom_y if name == "rem" else GRAD_DOMAIN.get(name, dom_y))
+        grad = GRAD_DOMAIN.get(name, (dom_x, dom_y))
         for shape_name, xs, ys in BINARY_SHAPES:
             rng = rng_for(name, xs, ys)
             x, y = dom_x(rng, xs).astype(F32), dom_y(rng, ys).astype(F32)

@@ -77,7 +77,8 @@ NAMESPACE: dict[str, Any] = {
 # away from poles, moderate magnitude so float64 finite differences stay accurate). ``{}`` is an
 # operand expression. ``test_every_registry_primitive_is_generated`` fails for a new primitive
 # that has no entry here or in TEMPLATES.
-ANY, BOUNDED, POSITIVE, UNIT = "{}", "(lax.tanh({}) * 2.0)", "({0} * {0} + 0.5)", "(lax.tanh({}) * 0.9)"
+ANY, BOUNDED, POSITIVE = "{}", "(lax.tanh({}) * 2.0)", "({0} * {0} + 0.5)"
+UNIT = "(lax.tanh({}) * 0.9)"
 DOMAINS: dict[str, tuple[str, ...]] = {
     "neg": (ANY,), "abs": (ANY,), "sign": (ANY,), "exp": (BOUNDED,), "log": (POSITIVE,),
     "log1p": (POSITIVE,), "expm1": (BOUNDED,), "sin": (ANY,), "cos": (ANY,),
@@ -157,7 +158,8 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
     (("gather",), "any", (), "{a}[..., vnp.asarray({perm})]"),
     (("scatter_add",), "any", (), "{a}.at[..., vnp.asarray({dup})].add({b}[..., :{ndup}])"),
     (("scatter",), "any", (), "{a}.at[..., {k}].set({b}[..., 0] * 1.5)"),
-    (("scatter_mul",), "any", (), "{a}.at[..., vnp.asarray({dup})].multiply(lax.tanh({b}[..., :{ndup}]) + 1.5)"),
+    (("scatter_mul",), "any", (),
+     "{a}.at[..., vnp.asarray({dup})].multiply(lax.tanh({b}[..., :{ndup}]) + 1.5)"),
     (("scatter_min",), "any", (), "{a}.at[..., vnp.asarray({dup})].min({b}[..., :{ndup}])"),
     (("scatter_max",), "any", (), "{a}.at[..., vnp.asarray({dup})].max({b}[..., :{ndup}])"),
     (("sort",), "any", (), "vnp.sort({a}, axis=-1) * {b}"),
@@ -169,7 +171,8 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
     (("select", "ge"), "any", (), "vnp.where(bind('ge', {a}, {b}), {a} * {c}, {b} * {c})"),
     (("select", "gt", "le"), "any", (),
      "vnp.where(bind('gt', {a}, 0.0) & bind('le', {b}, 1.0), {a} * {b}, {c})"),
-    (("select", "eq", "ne"), "any", (), "vnp.where(bind('eq', {a}, {a}), {b}, {c}) + vnp.where(bind('ne', {a}, {a}), {c}, 0.0)"),
+    (("select", "eq", "ne"), "any", (),
+     "vnp.where(bind('eq', {a}, {a}), {b}, {c}) + vnp.where(bind('ne', {a}, {a}), {c}, 0.0)"),
     (("select", "is_finite"), "any", (), "vnp.where(vnp.isfinite({a}), {a}, 0.0)"),
     (("convert_element_type", "round"), "any", (),
      "{a} + vnp.round({b} * 2.0) + lax.round({c}, lax.ROUND_AWAY_FROM_ZERO)"),
@@ -177,15 +180,18 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
      "vnp.where(((({a} > 0) | ({b} > 0)) ^ ~({c} > 0.5)) & ({a} < 3.0), {a}, {b})"),
     (("shift_left", "shift_right_arithmetic", "shift_right_logical", "convert_element_type"),
      "any", (),
-     "{a} + lax.convert_element_type(lax.shift_left(lax.convert_element_type({b} * 4.0, vnp.int32), 1)"
+     "{a} + lax.convert_element_type("
+     "lax.shift_left(lax.convert_element_type({b} * 4.0, vnp.int32), 1)"
      " + lax.shift_right_arithmetic(lax.convert_element_type({c} * 8.0, vnp.int32), 2)"
-     " + lax.shift_right_logical(vnp.abs(lax.convert_element_type({b} * 8.0, vnp.int32)), 1), vnp.float64)"),
+     " + lax.shift_right_logical(vnp.abs(lax.convert_element_type({b} * 8.0, vnp.int32)), 1),"
+     " vnp.float64)"),
     (("reduce_window_sum",), "any", (),
      "lax.reduce_window({a}, 0.0, lax.add, {win}, {ones}, [(0, 0)] * ({nd} - 1) + [(1, 0)])"),
     (("reduce_window_max",), "any", (),
      "lax.reduce_window({a}, -vnp.inf, lax.max, {win}, {ones}, [(0, 0)] * ({nd} - 1) + [(0, 1)])"),
     (("conv_general_dilated",), "any", (),
-     "lax.conv({a}.reshape(1, 1, -1), {b}.reshape(1, 1, -1)[..., :2], (1,), [(1, 0)]).reshape({S})"),
+     "lax.conv({a}.reshape(1, 1, -1), {b}.reshape(1, 1, -1)[..., :2], (1,), [(1, 0)])"
+     ".reshape({S})"),
 ]  # fmt: skip
 # Registry primitives reached without a template of their own: control flow (program nodes),
 # and rules that only exist inside VJPs/JVPs of others (reached by differentiating them).
@@ -278,7 +284,8 @@ class Program:
     ``{"w": S, "ws": [S, S], "seq": (length, *S)}``. Its repr is its source (both forms)."""
 
     def __init__(self, shape: tuple[int, ...], length: int, body: list, outs: tuple[str, str],
-                 seed: int, flags: frozenset = frozenset(), prims: frozenset = frozenset()):  # fmt: skip
+                 seed: int, flags: frozenset = frozenset(),
+                 prims: frozenset = frozenset()):  # fmt: skip
         self.shape, self.length, self.body, self.outs = shape, length, body, outs
         self.seed, self.flags, self.prims = seed, flags, prims
 
@@ -292,7 +299,8 @@ class Program:
     def function(self, unrolled: bool = False):
         """The program as a Python function (compiled from its source)."""
         scope = dict(NAMESPACE)
-        exec(compile(self.source(unrolled), f"<fuzz program {'unrolled' if unrolled else 'structured'}>", "exec"), scope)  # noqa: S102
+        label = f"<fuzz program {'unrolled' if unrolled else 'structured'}>"
+        exec(compile(self.source(unrolled), label, "exec"), scope)  # noqa: S102
         return scope["f"]
 
     def inputs(self, batch: int | None = None) -> tuple[Any, Any]:
@@ -387,9 +395,11 @@ class _Gen:
         for _ in range(self.draw(st.integers(1, self.f.max_stmts))):
             kinds = ["let", "let", "let"]
             if depth < self.f.max_depth:
-                kinds += [k for k, on in [("scan", self.f.scan), ("fori", self.f.fori),
-                                          ("while", self.f.while_loop and "custom_vjp" not in self.flags), ("cond", self.f.cond),
-                                          ("switch", self.f.switch), ("map", self.f.map)] if on]  # fmt: skip
+                # no while_loop once a custom_vjp function is in: neither mode would apply
+                while_ok = self.f.while_loop and "custom_vjp" not in self.flags
+                allowed = {"scan": self.f.scan, "fori": self.f.fori, "while": while_ok,
+                           "cond": self.f.cond, "switch": self.f.switch, "map": self.f.map}
+                kinds += [k for k, on in allowed.items() if on]
                 if self.f.checkpoint and (not in_cf or self.f.custom_in_control_flow):
                     kinds.append("checkpoint")
             kind = self.draw(st.sampled_from(kinds))
@@ -437,12 +447,15 @@ class _Gen:
         ys, red = self.fresh("ys"), self.fresh()
         order = f"range({self.length} - 1, -1, -1)" if rev else f"range({self.length})"
         lhs = f"({', '.join(outs)},), {ys}"
-        structured = [f"{lhs} = lax.scan({t}_body, ({', '.join(init)},), {xs}, reverse={rev}, unroll={unroll})"]
-        unrolled = [f"{t}_carry, {t}_xs, {t}_ys = ({', '.join(init)},), {xs}, [None] * {self.length}",
+        inits = ", ".join(init)
+        structured = [f"{lhs} = lax.scan({t}_body, ({inits},), {xs}, reverse={rev}, "
+                      f"unroll={unroll})"]
+        unrolled = [f"{t}_carry, {t}_xs, {t}_ys = ({inits},), {xs}, [None] * {self.length}",
                     f"for {t}_i in {order}:",
                     f"    {t}_carry, {t}_ys[{t}_i] = {t}_body({t}_carry, {t}_xs[{t}_i])",
                     f"{lhs} = {t}_carry, vnp.stack({t}_ys)"]  # fmt: skip
-        reduce = Let(red, f"vnp.sum({ys}, axis=0)" if self.draw(st.booleans()) else f"{ys}[-1] * {ys}[0]")
+        summed = self.draw(st.booleans())
+        reduce = Let(red, f"vnp.sum({ys}, axis=0)" if summed else f"{ys}[-1] * {ys}[0]")
         return [Control([d], structured, unrolled), reduce], outs + [red]
 
     def _fori(self, pool, depth):

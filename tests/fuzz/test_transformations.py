@@ -238,7 +238,8 @@ def test_jvp_vjp_jacobians_and_hessian_agree(prog):
             assert_trees_close(vfunc.jacfwd(f)(x, p), vfunc.jacrev(f)(x, p), "jacfwd vs jacrev")
         if rev:
             loss = make_loss(f)
-            h = np.asarray(vfunc.hessian(loss)(x, p) if fwd else vfunc.jacrev(vfunc.jacrev(loss))(x, p))
+            second = vfunc.hessian if fwd else lambda fn: vfunc.jacrev(vfunc.jacrev(fn))
+            h = np.asarray(second(loss)(x, p))
             h = h.reshape(x.size, x.size)
             assert_trees_close(h, h.T, "hessian vs its transpose")
         if fwd and rev:  # forward over reverse and reverse over forward: both are H u
@@ -264,13 +265,14 @@ def test_jit_vmap_and_make_jaxpr_agree_with_eager(prog):
         assert_trees_close(got, tree.leaves(want), "eval_jaxpr(make_jaxpr(f))")
         xb, pb = prog.inputs(batch=2)
         for in_axes, args in [((0, None), (xb, p)), ((0, 0), (xb, pb))]:
-            assert_trees_close(vfunc.vmap(f, in_axes=in_axes)(*args),
-                               _stacked(f, args, in_axes, 2), f"vmap(f, in_axes={in_axes})")  # fmt: skip
+            want = _stacked(f, args, in_axes, 2)
+            assert_trees_close(vfunc.vmap(f, in_axes=in_axes)(*args), want, f"vmap {in_axes}")
     _count("jit_vmap_jaxpr", started)
 
 
 COMPOSITIONS = ["jit(grad)", "grad(jit)", "vmap(grad)", "grad(vmap)", "jit(vmap(grad))",
-                "jit(jvp)", "jvp(jit)", "vmap(jvp)", "jvp(vmap)", "vmap(jit)", "jit(vmap)"]  # fmt: skip
+                "jit(jvp)", "jvp(jit)", "vmap(jvp)", "jvp(vmap)", "vmap(jit)",
+                "jit(vmap)"]  # fmt: skip
 
 
 @PROFILE
@@ -299,7 +301,8 @@ def test_compositions_of_two_transformations_agree_with_eager(prog, which):
                 got = vfunc.vmap(grad, in_axes=(0, None))(xb, p)
                 want = _stacked(grad, (xb, p), (0, None), 2)
             elif name == "grad(vmap)":
-                batched = lambda a, q: vnp.sum(vfunc.vmap(loss, in_axes=(0, None))(a, q))  # noqa: E731
+                lb = vfunc.vmap(loss, in_axes=(0, None))
+                batched = lambda a, q: vnp.sum(lb(a, q))  # noqa: E731
                 got = vfunc.grad(batched, argnums=(0, 1))(xb, p)
                 per = _stacked(grad, (xb, p), (0, None), 2)
                 want = (per[0], tree.map(lambda leaf: vnp.sum(leaf, axis=0), per[1]))
@@ -341,7 +344,8 @@ def test_every_registry_primitive_is_generated():
     covered = set(fuzzgen.ELEMENTWISE) | templated | set(fuzzgen.REACHED_OTHERWISE)
     ours = {n for n, p in registry.items()
             if getattr(p.shape_rule, "__module__", "").startswith("vfunc.")}  # fmt: skip
-    assert not ours - covered, f"add these primitives to tests/fuzz/fuzzgen.py: {sorted(ours - covered)}"
+    missing = sorted(ours - covered)
+    assert not missing, f"add these primitives to tests/fuzz/fuzzgen.py: {missing}"
     assert set(fuzzgen.ELEMENTWISE) <= set(fuzzgen.DOMAINS), "every elementwise op needs a domain"
     assert templated <= set(registry), sorted(templated - set(registry))
 
