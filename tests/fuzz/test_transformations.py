@@ -37,6 +37,7 @@ it; paste it into ``test_regressions.py`` as a named test.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -92,10 +93,22 @@ def _report_stats():
                 fh.write(f"{name} programs={int(count)} seconds={seconds:.1f}\n")
 
 
-def _count(name: str, started: float) -> None:
-    entry = _STATS.setdefault(name, [0, 0.0])
-    entry[0] += 1
-    entry[1] += time.perf_counter() - started
+def _fuzzed(name: str):
+    """Run a fuzz test's body in float64, counting its programs and time under ``name``."""
+
+    def wrap(test):
+        @functools.wraps(test)
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            with enable_x64():
+                test(*args, **kwargs)
+            entry = _STATS.setdefault(name, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - started
+
+        return run
+
+    return wrap
 
 
 # ----------------------------------------------------------------------------------------------
@@ -189,85 +202,79 @@ def _stacked(fn, batched_args, in_axes, size):
 
 @PROFILE
 @given(prog=fuzzgen.programs(FEATURES))
+@_fuzzed("grad")
 def test_grad_matches_finite_differences_and_unrolled_program(prog):
-    started = time.perf_counter()
-    with enable_x64():
-        f, make_loss, x, p = _setup(prog)
-        loss = make_loss(f)
-        unrolled = prog.function(unrolled=True)
-        loss_u = make_loss(unrolled)
-        if prog.has_control_flow:
-            assert_trees_close(unrolled(x, p), f(x, p), "value of the unrolled program")
-        rng = np.random.default_rng(prog.seed + 2)
-        directions = [_random_like(rng, (x, p)) for _ in range(2)]
-        if not _modes(prog)[1]:  # forward mode only
-            for t in directions:
-                _, d = vfunc.jvp(loss, (x, p), t)
-                if prog.has_control_flow:
-                    _, du = vfunc.jvp(loss_u, (x, p), t)
-                    assert_trees_close(d, du, "jvp of the program vs its unrolled form")
-                if "stop" not in prog.flags:
-                    _check_directional("jvp", loss, (x, p), t, float(d))
-        else:
-            g = vfunc.grad(loss, argnums=(0, 1))(x, p)
+    f, make_loss, x, p = _setup(prog)
+    loss = make_loss(f)
+    unrolled = prog.function(unrolled=True)
+    loss_u = make_loss(unrolled)
+    if prog.has_control_flow:
+        assert_trees_close(unrolled(x, p), f(x, p), "value of the unrolled program")
+    rng = np.random.default_rng(prog.seed + 2)
+    directions = [_random_like(rng, (x, p)) for _ in range(2)]
+    if not _modes(prog)[1]:  # forward mode only
+        for t in directions:
+            _, d = vfunc.jvp(loss, (x, p), t)
             if prog.has_control_flow:
-                gu = vfunc.grad(loss_u, argnums=(0, 1))(x, p)
-                assert_trees_close(g, gu, "grad of the program vs grad of its unrolled form")
+                _, du = vfunc.jvp(loss_u, (x, p), t)
+                assert_trees_close(d, du, "jvp of the program vs its unrolled form")
             if "stop" not in prog.flags:
-                for t in directions:
-                    _check_directional("grad", loss, (x, p), t, _inner(g, t))
-    _count("grad", started)
+                _check_directional("jvp", loss, (x, p), t, float(d))
+    else:
+        g = vfunc.grad(loss, argnums=(0, 1))(x, p)
+        if prog.has_control_flow:
+            gu = vfunc.grad(loss_u, argnums=(0, 1))(x, p)
+            assert_trees_close(g, gu, "grad of the program vs grad of its unrolled form")
+        if "stop" not in prog.flags:
+            for t in directions:
+                _check_directional("grad", loss, (x, p), t, _inner(g, t))
 
 
 @PROFILE
 @given(prog=fuzzgen.programs(FEATURES))
+@_fuzzed("jacobians")
 def test_jvp_vjp_jacobians_and_hessian_agree(prog):
-    started = time.perf_counter()
-    with enable_x64():
-        f, make_loss, x, p = _setup(prog)
-        fwd, rev = _modes(prog)
-        rng = np.random.default_rng(prog.seed + 3)
-        u = _random_like(rng, (x, p))
-        out = f(x, p)
-        v = _random_like(rng, out)
-        if fwd and rev:
-            _, ju = vfunc.jvp(f, (x, p), u)
-            _, pull = vfunc.vjp(f, x, p)
-            lhs, rhs = _inner(ju, v), _inner(u, pull(v))
-            assert abs(lhs - rhs) <= 1e-7 * (1 + abs(lhs)), f"<J u, v> = {lhs}, <u, J^T v> = {rhs}"
-            assert_trees_close(vfunc.jacfwd(f)(x, p), vfunc.jacrev(f)(x, p), "jacfwd vs jacrev")
-        if rev:
-            loss = make_loss(f)
-            second = vfunc.hessian if fwd else lambda fn: vfunc.jacrev(vfunc.jacrev(fn))
-            h = np.asarray(second(loss)(x, p))
-            h = h.reshape(x.size, x.size)
-            assert_trees_close(h, h.T, "hessian vs its transpose")
-        if fwd and rev:  # forward over reverse and reverse over forward: both are H u
-            ux = u[0]
-            _, hvp_fwd = vfunc.jvp(lambda a: vfunc.grad(loss)(a, p), (x,), (ux,))
-            hvp_rev = vfunc.grad(lambda a: vfunc.jvp(lambda b: loss(b, p), (a,), (ux,))[1])(x)
-            assert_trees_close(hvp_fwd, hvp_rev, "jvp(grad) vs grad(jvp)")
-            assert_trees_close(np.asarray(hvp_fwd).reshape(-1), h @ np.asarray(ux).reshape(-1),
-                               "jvp(grad) vs hessian @ u")  # fmt: skip
-    _count("jacobians", started)
+    f, make_loss, x, p = _setup(prog)
+    fwd, rev = _modes(prog)
+    rng = np.random.default_rng(prog.seed + 3)
+    u = _random_like(rng, (x, p))
+    out = f(x, p)
+    v = _random_like(rng, out)
+    if fwd and rev:
+        _, ju = vfunc.jvp(f, (x, p), u)
+        _, pull = vfunc.vjp(f, x, p)
+        lhs, rhs = _inner(ju, v), _inner(u, pull(v))
+        assert abs(lhs - rhs) <= 1e-7 * (1 + abs(lhs)), f"<J u, v> = {lhs}, <u, J^T v> = {rhs}"
+        assert_trees_close(vfunc.jacfwd(f)(x, p), vfunc.jacrev(f)(x, p), "jacfwd vs jacrev")
+    if rev:
+        loss = make_loss(f)
+        second = vfunc.hessian if fwd else lambda fn: vfunc.jacrev(vfunc.jacrev(fn))
+        h = np.asarray(second(loss)(x, p))
+        h = h.reshape(x.size, x.size)
+        assert_trees_close(h, h.T, "hessian vs its transpose")
+    if fwd and rev:  # forward over reverse and reverse over forward: both are H u
+        ux = u[0]
+        _, hvp_fwd = vfunc.jvp(lambda a: vfunc.grad(loss)(a, p), (x,), (ux,))
+        hvp_rev = vfunc.grad(lambda a: vfunc.jvp(lambda b: loss(b, p), (a,), (ux,))[1])(x)
+        assert_trees_close(hvp_fwd, hvp_rev, "jvp(grad) vs grad(jvp)")
+        assert_trees_close(np.asarray(hvp_fwd).reshape(-1), h @ np.asarray(ux).reshape(-1),
+                           "jvp(grad) vs hessian @ u")  # fmt: skip
 
 
 @PROFILE
 @given(prog=fuzzgen.programs(FEATURES))
+@_fuzzed("jit_vmap_jaxpr")
 def test_jit_vmap_and_make_jaxpr_agree_with_eager(prog):
-    started = time.perf_counter()
-    with enable_x64():
-        f, _, x, p = _setup(prog)
-        want = f(x, p)
-        assert_trees_close(vfunc.jit(f)(x, p), want, "jit(f)")
-        closed = vfunc.make_jaxpr(f)(x, p)
-        got = eval_jaxpr(closed.jaxpr, closed.consts, *tree.leaves((x, p)))
-        assert_trees_close(got, tree.leaves(want), "eval_jaxpr(make_jaxpr(f))")
-        xb, pb = prog.inputs(batch=2)
-        for in_axes, args in [((0, None), (xb, p)), ((0, 0), (xb, pb))]:
-            want = _stacked(f, args, in_axes, 2)
-            assert_trees_close(vfunc.vmap(f, in_axes=in_axes)(*args), want, f"vmap {in_axes}")
-    _count("jit_vmap_jaxpr", started)
+    f, _, x, p = _setup(prog)
+    want = f(x, p)
+    assert_trees_close(vfunc.jit(f)(x, p), want, "jit(f)")
+    closed = vfunc.make_jaxpr(f)(x, p)
+    got = eval_jaxpr(closed.jaxpr, closed.consts, *tree.leaves((x, p)))
+    assert_trees_close(got, tree.leaves(want), "eval_jaxpr(make_jaxpr(f))")
+    xb, pb = prog.inputs(batch=2)
+    for in_axes, args in [((0, None), (xb, p)), ((0, 0), (xb, pb))]:
+        want = _stacked(f, args, in_axes, 2)
+        assert_trees_close(vfunc.vmap(f, in_axes=in_axes)(*args), want, f"vmap {in_axes}")
 
 
 COMPOSITIONS = ["jit(grad)", "grad(jit)", "vmap(grad)", "grad(vmap)", "jit(vmap(grad))",
@@ -278,59 +285,57 @@ COMPOSITIONS = ["jit(grad)", "grad(jit)", "vmap(grad)", "grad(vmap)", "jit(vmap(
 @PROFILE
 @given(prog=fuzzgen.programs(FEATURES), which=st.lists(st.sampled_from(COMPOSITIONS), min_size=3,
                                                      max_size=6, unique=True))  # fmt: skip
+@_fuzzed("compositions")
 def test_compositions_of_two_transformations_agree_with_eager(prog, which):
-    started = time.perf_counter()
-    with enable_x64():
-        f, make_loss, x, p = _setup(prog)
-        loss = make_loss(f)
-        xb, _ = prog.inputs(batch=2)
-        rng = np.random.default_rng(prog.seed + 4)
-        t = _random_like(rng, (x, p))
-        tb = _random_like(rng, xb)
-        fwd, rev = _modes(prog)
-        grad = vfunc.grad(loss, argnums=(0, 1))
-        for name in which:
-            if ("grad" in name and not rev) or ("jvp" in name and not fwd):
-                continue
-            note(f"checking {name}")
-            if name == "jit(grad)":
-                got, want = vfunc.jit(grad)(x, p), grad(x, p)
-            elif name == "grad(jit)":
-                got, want = vfunc.grad(vfunc.jit(loss), argnums=(0, 1))(x, p), grad(x, p)
-            elif name == "vmap(grad)":
-                got = vfunc.vmap(grad, in_axes=(0, None))(xb, p)
-                want = _stacked(grad, (xb, p), (0, None), 2)
-            elif name == "grad(vmap)":
-                lb = vfunc.vmap(loss, in_axes=(0, None))
-                batched = lambda a, q: vnp.sum(lb(a, q))  # noqa: E731
-                got = vfunc.grad(batched, argnums=(0, 1))(xb, p)
-                per = _stacked(grad, (xb, p), (0, None), 2)
-                want = (per[0], tree.map(lambda leaf: vnp.sum(leaf, axis=0), per[1]))
-            elif name == "jit(vmap(grad))":
-                got = vfunc.jit(vfunc.vmap(grad, in_axes=(0, None)))(xb, p)
-                want = _stacked(grad, (xb, p), (0, None), 2)
-            elif name == "jit(jvp)":
-                got = vfunc.jit(lambda a, q: vfunc.jvp(f, (a, q), t))(x, p)
-                want = vfunc.jvp(f, (x, p), t)
-            elif name == "jvp(jit)":
-                got, want = vfunc.jvp(vfunc.jit(f), (x, p), t), vfunc.jvp(f, (x, p), t)
-            elif name == "vmap(jvp)":
-                fj = lambda a, ta: vfunc.jvp(lambda b: f(b, p), (a,), (ta,))  # noqa: E731
-                got = vfunc.vmap(fj)(xb, tb)
-                want = _stacked(fj, (xb, tb), (0, 0), 2)
-            elif name == "jvp(vmap)":
-                fv = vfunc.vmap(f, in_axes=(0, None))
-                got = vfunc.jvp(lambda a: fv(a, p), (xb,), (tb,))
-                want = _stacked(lambda a, ta: vfunc.jvp(lambda b: f(b, p), (a,), (ta,)),
-                                (xb, tb), (0, 0), 2)  # fmt: skip
-            elif name == "vmap(jit)":
-                got = vfunc.vmap(vfunc.jit(f), in_axes=(0, None))(xb, p)
-                want = _stacked(f, (xb, p), (0, None), 2)
-            else:  # jit(vmap)
-                got = vfunc.jit(vfunc.vmap(f, in_axes=(0, None)))(xb, p)
-                want = _stacked(f, (xb, p), (0, None), 2)
-            assert_trees_close(got, want, name)
-    _count("compositions", started)
+    f, make_loss, x, p = _setup(prog)
+    loss = make_loss(f)
+    xb, _ = prog.inputs(batch=2)
+    rng = np.random.default_rng(prog.seed + 4)
+    t = _random_like(rng, (x, p))
+    tb = _random_like(rng, xb)
+    fwd, rev = _modes(prog)
+    grad = vfunc.grad(loss, argnums=(0, 1))
+    for name in which:
+        if ("grad" in name and not rev) or ("jvp" in name and not fwd):
+            continue
+        note(f"checking {name}")
+        if name == "jit(grad)":
+            got, want = vfunc.jit(grad)(x, p), grad(x, p)
+        elif name == "grad(jit)":
+            got, want = vfunc.grad(vfunc.jit(loss), argnums=(0, 1))(x, p), grad(x, p)
+        elif name == "vmap(grad)":
+            got = vfunc.vmap(grad, in_axes=(0, None))(xb, p)
+            want = _stacked(grad, (xb, p), (0, None), 2)
+        elif name == "grad(vmap)":
+            lb = vfunc.vmap(loss, in_axes=(0, None))
+            batched = lambda a, q: vnp.sum(lb(a, q))  # noqa: E731
+            got = vfunc.grad(batched, argnums=(0, 1))(xb, p)
+            per = _stacked(grad, (xb, p), (0, None), 2)
+            want = (per[0], tree.map(lambda leaf: vnp.sum(leaf, axis=0), per[1]))
+        elif name == "jit(vmap(grad))":
+            got = vfunc.jit(vfunc.vmap(grad, in_axes=(0, None)))(xb, p)
+            want = _stacked(grad, (xb, p), (0, None), 2)
+        elif name == "jit(jvp)":
+            got = vfunc.jit(lambda a, q: vfunc.jvp(f, (a, q), t))(x, p)
+            want = vfunc.jvp(f, (x, p), t)
+        elif name == "jvp(jit)":
+            got, want = vfunc.jvp(vfunc.jit(f), (x, p), t), vfunc.jvp(f, (x, p), t)
+        elif name == "vmap(jvp)":
+            fj = lambda a, ta: vfunc.jvp(lambda b: f(b, p), (a,), (ta,))  # noqa: E731
+            got = vfunc.vmap(fj)(xb, tb)
+            want = _stacked(fj, (xb, tb), (0, 0), 2)
+        elif name == "jvp(vmap)":
+            fv = vfunc.vmap(f, in_axes=(0, None))
+            got = vfunc.jvp(lambda a: fv(a, p), (xb,), (tb,))
+            want = _stacked(lambda a, ta: vfunc.jvp(lambda b: f(b, p), (a,), (ta,)),
+                            (xb, tb), (0, 0), 2)  # fmt: skip
+        elif name == "vmap(jit)":
+            got = vfunc.vmap(vfunc.jit(f), in_axes=(0, None))(xb, p)
+            want = _stacked(f, (xb, p), (0, None), 2)
+        else:  # jit(vmap)
+            got = vfunc.jit(vfunc.vmap(f, in_axes=(0, None)))(xb, p)
+            want = _stacked(f, (xb, p), (0, None), 2)
+        assert_trees_close(got, want, name)
 
 
 # ----------------------------------------------------------------------------------------------
