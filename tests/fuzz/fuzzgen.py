@@ -64,9 +64,31 @@ def _sin_cv_bwd(cos_x, g):
 
 sin_cv.defvjp(_sin_cv_fwd, _sin_cv_bwd)
 
+
+# Rules that deliberately differ from the primal's own derivative: a rule that staging or a
+# control-flow body silently drops changes the gradient (the unrolled program keeps it).
+@vfunc.custom_jvp
+def double_tangent_cj(x):
+    """x, whose custom JVP doubles the tangent (so its gradient is 2)."""
+    return x * 1.0
+
+
+double_tangent_cj.defjvp(lambda primals, tangents: (double_tangent_cj(primals[0]),
+                                                    tangents[0] * 2.0))  # fmt: skip
+
+
+@vfunc.custom_vjp
+def half_cotangent_cv(x):
+    """x, whose custom VJP halves the cotangent (so its gradient is 0.5)."""
+    return x * 1.0
+
+
+half_cotangent_cv.defvjp(lambda x: (x * 1.0, None), lambda _, g: (g * 0.5,))
+
 NAMESPACE: dict[str, Any] = {
     "np": np, "vnp": vnp, "lax": lax, "vfunc": vfunc, "bind": bind,
-    "softplus_cj": softplus_cj, "sin_cv": sin_cv,
+    "softplus_cj": softplus_cj, "sin_cv": sin_cv, "double_tangent_cj": double_tangent_cj,
+    "half_cotangent_cv": half_cotangent_cv,
 }  # fmt: skip
 
 
@@ -140,6 +162,9 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
     (("dot_general", "transpose"), "2d", (), "({a} @ {b}.T) @ {c} * 0.3"),
     (("dot_general",), "2d", (), "vnp.einsum('ij,ij->i', {a}, {b})[:, None] * {c} * 0.3"),
     (("dot_general",), "square", (), "{a} @ {b} * 0.5"),
+    (("dot_general",), "any", (), "{a} @ {m}"),
+    (("dot_general",), "1d", (), "{m} @ {a}"),
+    (("dot_general", "transpose"), "2d", (), "({m} @ {a}.T).T"),
     (("transpose",), "square", (), "{a}.T"),
     (("transpose", "reshape"), "any", (), "lax.transpose({a}.reshape(-1, 1), (1, 0)).reshape({S})"),
     (("reshape",), "2d", (), "({a}.reshape(-1) * {b}.reshape(-1)[::-1]).reshape({S})"),
@@ -281,7 +306,8 @@ class Features:
 
 class Program:
     """A generated program ``f(x, p) -> (y, z)``: ``x`` has shape ``shape``; ``p`` is
-    ``{"w": S, "ws": [S, S], "seq": (length, *S)}``. Its repr is its source (both forms)."""
+    ``{"w": S, "ws": [S, S], "seq": (length, *S), "m": (n, n)}`` (``n`` the last side of
+    ``S``). Its repr is its source (both forms)."""
 
     def __init__(self, shape: tuple[int, ...], length: int, body: list, outs: tuple[str, str],
                  seed: int, flags: frozenset = frozenset(),
@@ -312,7 +338,9 @@ class Program:
             return vnp.asarray(rng.uniform(-1.5, 1.5, lead + shape))
 
         s = self.shape
-        return draw(*s), {"w": draw(*s), "ws": [draw(*s), draw(*s)], "seq": draw(self.length, *s)}
+        n = s[-1]
+        return draw(*s), {"w": draw(*s), "ws": [draw(*s), draw(*s)], "seq": draw(self.length, *s),
+                          "m": vnp.asarray(np.asarray(draw(n, n)) / n)}  # fmt: skip
 
     @property
     def has_control_flow(self) -> bool:
@@ -355,14 +383,20 @@ class _Gen:
         if kind == "custom":
             a = self.pick(pool)
             # custom_vjp has no forward mode (as in JAX): never with while_loop (reverse-less)
-            choices = ["softplus_cj"] + ([] if "while" in self.flags else ["sin_cv"])
-            choice = self.draw(st.sampled_from(choices))
+            vjps = [] if "while" in self.flags else ["sin_cv", "half_cotangent_cv"]
+            choice = self.draw(st.sampled_from(["softplus_cj", "double_tangent_cj", *vjps]))
             self.flags.add("custom_in_cf" if in_cf else "custom")
-            if choice == "sin_cv":
+            if choice in vjps:
                 self.flags.add("custom_vjp")
+            if choice in ("double_tangent_cj", "half_cotangent_cv"):
+                self.flags.add("stop")  # not the primal's derivative: no finite differences
             return f"{choice}({a})"
         if kind == "template":
-            prims, _, flags, text = self.draw(st.sampled_from(self.templates))
+            templates = self.templates
+            if in_cf and self.f.scan_closures < 2:
+                # a loop body reading the weight matrix and a closure: two loop invariants
+                templates = [t for t in templates if "{m}" not in t[3]]
+            prims, _, flags, text = self.draw(st.sampled_from(templates))
             self.prims.update(prims)
             self.flags.update(flags)
             n = self.shape[-1]
@@ -371,7 +405,8 @@ class _Gen:
             dup = self.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n))
             nd = len(self.shape)
             return text.format(
-                a=self.pick(pool), b=self.pick(pool), c=self.pick(pool), S=self.shape, n=n, k=k,
+                a=self.pick(pool), b=self.pick(pool), c=self.pick(pool), m='p["m"]', S=self.shape,
+                n=n, k=k,
                 nd=nd, perm=list(perm), dup=dup, ndup=len(dup),
                 rev=self.draw(st.booleans()), win=(1,) * (nd - 1) + (2,), ones=(1,) * nd,
             )  # fmt: skip
