@@ -179,3 +179,28 @@ def test_fused_sin_cos_agree_with_eager_for_huge_arguments():
     got = vfunc.jit(f)(x)
     assert not np.isnan(np.asarray(got)).any()
     np.testing.assert_allclose(np.asarray(got), np.asarray(f(x)), atol=1e-4)
+
+
+@pytest.mark.xfail(strict=True, reason="custom_jvp rule ignored inside lax.scan (issue 11; "
+                   "helper custom): the fuzzer's form, found by a deep run")  # fmt: skip
+def test_custom_jvp_rule_inside_scan_fuzzer_form():
+    # Shrunk from a deep run (seed 1): the scan body applies a custom_jvp function whose rule
+    # doubles the tangent; grad must see the rule (2 per element), as the unrolled loop does.
+    from fuzzgen import double_tangent_cj
+
+    with enable_x64():
+        x = vnp.asarray(np.array([0.5, -1.0, 2.0]))
+
+        def f(x, unrolled):
+            def body(c, _):
+                return c, double_tangent_cj(c)
+
+            if unrolled:
+                ys = vnp.stack([body(x, None)[1]])
+            else:
+                _, ys = lax.scan(body, x, vnp.stack([x]))
+            return vnp.sum(ys[-1] * ys[0])
+
+        want = vfunc.grad(lambda a: f(a, True))(x)
+        np.testing.assert_allclose(np.asarray(want), 4.0 * np.asarray(x))
+        _close(vfunc.grad(lambda a: f(a, False))(x), want)

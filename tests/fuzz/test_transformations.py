@@ -25,8 +25,8 @@ CI (the default): a bounded, derandomized profile, well under two minutes on one
     python -m pytest tests/fuzz -q
 
 Hunting (the ``deep`` profile): random (not derandomized) and as many programs as asked;
-``VFUNC_FUZZ_EXAMPLES`` is per test (default 2000), ``VFUNC_FUZZ_BUGS=1`` switches the
-features with known open bugs back on (see ``KNOWN_BUGS``), ``VFUNC_FUZZ_STATS=path`` appends
+``VFUNC_FUZZ_EXAMPLES`` is per test (default 2000), ``VFUNC_FUZZ_BUGS=all`` (or a comma list
+such as ``scan_closures``) switches features with known open bugs back on (``KNOWN_BUGS``), ``VFUNC_FUZZ_STATS=path`` appends
 how many programs each test checked and for how long::
 
     VFUNC_FUZZ=deep VFUNC_FUZZ_EXAMPLES=5000 python -m pytest tests/fuzz -q -x
@@ -62,11 +62,10 @@ KNOWN_BUGS = {
     # custom_vjp / custom_jvp / checkpoint are invisible once staged into a control-flow body
     "custom_in_control_flow": False,
 }
-FEATURES = (
-    fuzzgen.Features()
-    if DEEP and os.environ.get("VFUNC_FUZZ_BUGS") == "1"
-    else fuzzgen.Features(**KNOWN_BUGS)
-)
+# VFUNC_FUZZ_BUGS (deep only): "all", or a comma list of KNOWN_BUGS keys to switch back on
+_BUGS_ON = os.environ.get("VFUNC_FUZZ_BUGS", "") if DEEP else ""
+FEATURES = fuzzgen.Features(**{k: v for k, v in KNOWN_BUGS.items()
+                               if _BUGS_ON != "all" and k not in _BUGS_ON.split(",")})  # fmt: skip
 
 settings.register_profile(
     "vfunc-fuzz-ci", max_examples=40, derandomize=True, deadline=None, database=None,
