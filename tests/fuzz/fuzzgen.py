@@ -164,6 +164,7 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
     (("dot_general",), "square", (), "{a} @ {b} * 0.5"),
     (("dot_general",), "any", (), "{a} @ {m}"),
     (("dot_general",), "1d", (), "{m} @ {a}"),
+    (("dot_general", "add", "tanh"), "any", (), "lax.tanh({a} @ {m} + {b})"),  # a dense layer
     (("dot_general", "transpose"), "2d", (), "({m} @ {a}.T).T"),
     (("transpose",), "square", (), "{a}.T"),
     (("transpose", "reshape"), "any", (), "lax.transpose({a}.reshape(-1, 1), (1, 0)).reshape({S})"),
@@ -300,6 +301,7 @@ class Features:
     checkpoint: bool = True
     templates: bool = True
     scan_closures: int = 4
+    checkpoint_closures: bool = True  # checkpointed functions may read traced outer values
     max_depth: int = 2
     max_stmts: int = 5
 
@@ -362,6 +364,7 @@ class _Gen:
     def __init__(self, draw, features: Features, shape: tuple[int, ...], length: int):
         self.draw, self.f, self.shape, self.length = draw, features, shape, length
         self.count = 0
+        self.in_remat = False
         self.flags: set[str] = set()
         self.prims: set[str] = set()
         self.templates = [t for t in TEMPLATES if _fits(t[1], shape)]
@@ -393,8 +396,11 @@ class _Gen:
             return f"{choice}({a})"
         if kind == "template":
             templates = self.templates
-            if in_cf and self.f.scan_closures < 2:
-                # a loop body reading the weight matrix and a closure: two loop invariants
+            if (in_cf and self.f.scan_closures < 2) or (
+                self.in_remat and not self.f.checkpoint_closures
+            ):
+                # a loop body reading the weight matrix and a closure: two loop invariants;
+                # a checkpointed function reading it: a traced closure
                 templates = [t for t in templates if "{m}" not in t[3]]
             prims, _, flags, text = self.draw(st.sampled_from(templates))
             self.prims.update(prims)
@@ -573,7 +579,9 @@ class _Gen:
         t = self.fresh("remat")
         ops = [self.pick(pool) for _ in range(self.draw(st.integers(1, 2)))]
         args = [f"{t}_a{i}" for i in range(len(ops))]
+        outer, self.in_remat = self.in_remat, True
         body, _ = self.block(args, self.f.max_depth, in_cf=True)
+        self.in_remat = outer
         ret = body[-1].name if isinstance(body[-1], Let) else args[0]
         d = Def(f"{t}_fn", ", ".join(args), body, ret)
         out = self.fresh()
