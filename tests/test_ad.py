@@ -31,7 +31,8 @@ def randn(*shape, low=None, high=None):
 POSITIVE = dict(low=0.3, high=2.0)
 UNIT = dict(low=-0.8, high=0.8)
 UNARY_DOMAINS = {
-    "neg": {}, "abs": POSITIVE, "exp": {}, "log": POSITIVE, "log1p": POSITIVE, "expm1": {},
+    "neg": {}, "abs": dict(low=-2.0, high=2.0), "exp": {}, "log": POSITIVE, "log1p": POSITIVE,
+    "expm1": {},
     "sin": {}, "cos": {}, "tan": UNIT, "tanh": {}, "sinh": {}, "cosh": {}, "asin": UNIT,
     "acos": UNIT, "atan": {}, "sqrt": POSITIVE, "rsqrt": POSITIVE, "logistic": {}, "erf": {},
 }  # fmt: skip

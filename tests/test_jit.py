@@ -76,12 +76,10 @@ def test_training_step_compiled_equals_eager():
                                    atol=1e-6)  # fmt: skip
 
 
-@settings(max_examples=40, deadline=None)
-@given(x=vst.arrays(dtype=np.float32, shape=vst.shapes(max_dims=3)), data=st.data())
-def test_elementwise_chains_compiled_equal_eager(x, data):
-    names = ["tanh", "exp", "mul", "add", "max", "logistic", "square", "where"]
-    ops = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=6))
+CHAIN_OPS = ["tanh", "exp", "mul", "add", "max", "logistic", "square", "where", "sin", "abs"]
 
+
+def _chain(ops):
     def f(v):
         for op in ops:
             if op == "tanh":
@@ -98,13 +96,45 @@ def test_elementwise_chains_compiled_equal_eager(x, data):
                 v = lax.logistic(v)
             elif op == "square":
                 v = vnp.square(v)
+            elif op == "sin":
+                v = vnp.sin(v)
+            elif op == "abs":
+                v = vnp.abs(v - 0.5)
             else:
                 v = vnp.where(v > 0.5, v, -v)
         return v
 
+    return f
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=vst.arrays(dtype=np.float32, shape=vst.shapes(max_dims=3)), data=st.data())
+def test_elementwise_chains_compiled_equal_eager(x, data):
+    ops = data.draw(st.lists(st.sampled_from(CHAIN_OPS), min_size=1, max_size=6))
+    f = _chain(ops)
     got, want = jit(f)(x), f(x)
     assert (got.shape, got.dtype) == (want.shape, want.dtype)
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-6, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(x=vst.arrays(dtype=np.float32, shape=vst.shapes(max_dims=2, min_side=1)), data=st.data())
+def test_elementwise_chains_reach_fusion_and_equal_eager(x, data):
+    """The same chains on arrays tiled past the fusion threshold: compiled to one numba kernel
+    (asserted on the generated code), equal to eager up to the kernels' rounding."""
+    from vfunc.transforms.compiler import fusion
+
+    ops = data.draw(st.lists(st.sampled_from(CHAIN_OPS), min_size=2, max_size=5))
+    reps = -(-fusion.MIN_FUSED_SIZE // x.size)
+    big = vnp.asarray(np.resize(np.asarray(x), (reps, *x.shape)))
+    assert big.size >= fusion.MIN_FUSED_SIZE
+    f = _chain(ops)
+    compiled = jit(f)
+    assert "numba.njit" in compiled.lower(big).compile().as_text(), f"{ops} was not fused"
+    got, want = compiled(big), f(big)
+    assert (got.shape, got.dtype) == (want.shape, want.dtype)
+    # fused kernels use their own exp/tanh/sin (fastmath) and may contract into FMAs
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-5, atol=2e-6)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -59,6 +59,11 @@ class Case:
     dtype: Any
     tol: dict = field(default_factory=lambda: dict(EXACT))
     weak: bool = False
+    # The gradient domain: one entry per argument -- a sampler ``(rng, shape) -> values`` whose
+    # float64 draws are differentiated, ``AS_IS`` (differentiate at this case's own values) or
+    # ``FIXED`` (held constant: indices, predicates); ``None`` for no gradient check (not
+    # differentiable, special values, staged float32 bodies). See ``_assign_grad_domains``.
+    domain: tuple | None = None
 
     @property
     def id(self) -> str:
@@ -68,8 +73,9 @@ class Case:
 EXAMPLES: dict[str, list[Case]] = defaultdict(list)
 
 
-def add_case(prim, name, args, expected, out_dtype, /, tol=EXACT, weak=False, **params):
-    case = Case(prim, name, tuple(args), params, expected, out_dtype, dict(tol), weak)
+def add_case(prim, name, args, expected, out_dtype, /, tol=EXACT, weak=False, domain=None,
+             **params):  # fmt: skip
+    case = Case(prim, name, tuple(args), params, expected, out_dtype, dict(tol), weak, domain)
     EXAMPLES[prim].append(case)
 
 
@@ -83,6 +89,18 @@ def uniform(lo: float, hi: float):
 
 def nonzero(rng, shape):
     return rng.uniform(0.5, 4.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+AS_IS, FIXED = "as_is", "fixed"
+
+
+def signed(rng, shape):
+    """Both signs, away from 0: kinked ops (abs) are checked on negative inputs too."""
+    return rng.uniform(0.3, 3.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def normal(rng, shape):
+    return rng.standard_normal(shape)
 
 
 def ties(rng, shape):
@@ -126,6 +144,7 @@ def _logistic(x):
 
 
 # name: (float64 reference, domain of the float32 examples)
+# (the gradient checks use the same domain unless GRAD_DOMAIN names another: kinks avoided)
 UNARY_FLOAT = {
     "neg": (np.negative, uniform(-5, 5)),
     "abs": (np.abs, uniform(-5, 5)),
@@ -151,6 +170,9 @@ UNARY_FLOAT = {
     "ceil": (np.ceil, uniform(-5, 5)),
     "is_finite": (np.isfinite, uniform(-5, 5)),
 }
+# Where the gradient check draws points when the forward domain would sit on a kink or tie.
+GRAD_DOMAIN = {"abs": (signed,), "max": (normal, normal), "min": (normal, normal),
+               "rem": (signed, nonzero)}  # fmt: skip
 UNARY_PARAMS = {"round": [({"rounding_method": 0}, _round_half_away),
                           ({"rounding_method": 1}, _round_half_even)]}  # fmt: skip
 # ops whose dtype kinds include complex ("fc" or "iufc")
@@ -183,7 +205,9 @@ def _build_unary():
         for shape_name, shape in UNARY_SHAPES:
             x = domain(rng_for(name, label, shape), shape).astype(F32)
             out = _unary_out_dtype(name, F32)
-            add_case(name, label + shape_name, [x], ref(f64(x), **params), out, tol, **params)
+            grad = GRAD_DOMAIN.get(name, (domain,))
+            add_case(name, label + shape_name, [x], ref(f64(x), **params), out, tol,
+                     domain=grad, **params)  # fmt: skip
         # nan, +-inf and signed zeros: IEEE results, as the float64 reference gives them
         add_case(name, label + "special", [SPECIAL], ref(f64(SPECIAL), **params),
                  _unary_out_dtype(name, F32), tol, **params)  # fmt: skip
@@ -251,10 +275,11 @@ def _build_binary():
     ]:
         out = BOOL if name in COMPARISONS else F32
         tol = EXACT if name in ("max", "min", "rem", *COMPARISONS) else F32_TOL
+        grad = GRAD_DOMAIN.get(name, (dom_x, dom_y))
         for shape_name, xs, ys in BINARY_SHAPES:
             rng = rng_for(name, xs, ys)
             x, y = dom_x(rng, xs).astype(F32), dom_y(rng, ys).astype(F32)
-            add_case(name, shape_name, [x, y], ref(f64(x), f64(y)), out, tol)
+            add_case(name, shape_name, [x, y], ref(f64(x), f64(y)), out, tol, domain=grad)
         add_case(name, "special", [sx, sy], ref(f64(sx), f64(sy)), out, tol)
     # integers: exact, with C semantics for div (truncate) and rem (sign of the dividend)
     a = np.array([-7, -7, 7, 7, -6, 6, 0, 5, -1, 9], I32)
@@ -1147,7 +1172,46 @@ with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_random()
     _build_linalg()
 
+
+# Gradient checks do not apply to: staged float32 bodies (control flow: the fuzzer and
+# test_control_flow differentiate them), dtype conversion (its float32 rounding defeats finite
+# differences; test_ad checks it).
+NO_GRAD_CHECK = {"cond", "while", "scan", "convert_element_type"}
+
+
+def _assign_grad_domains() -> None:
+    """Give every case of a differentiable primitive without an explicit domain one: finite
+    float32 arguments are differentiated at their own values (``AS_IS``), or redrawn from a
+    normal distribution when they hold only small integers (the ``ties`` domain and aranges:
+    kinks of max-like ops sit exactly there); other arguments are ``FIXED``."""
+    for case in (c for cases in EXAMPLES.values() for c in cases):
+        prim = registry[case.prim]
+        if case.domain is not None or not prim.differentiable or case.prim in NO_GRAD_CHECK:
+            continue
+        floats = [isinstance(a, np.ndarray) and a.dtype == F32 for a in case.args]
+        if not any(floats) or any(
+            isinstance(a, np.ndarray) and a.dtype.kind in "fc" and a.dtype != F32
+            or isinstance(a, float) for a in case.args
+        ) or not all(np.isfinite(a).all() for a, f in zip(case.args, floats) if f):
+            continue
+        case.domain = tuple(
+            FIXED if not f else normal if np.array_equal(a, np.round(a)) else AS_IS
+            for a, f in zip(case.args, floats, strict=True)
+        )
+    for case in (c for cases in EXAMPLES.values() for c in cases):
+        # IEEE special values (in or out: max over nothing is -inf) are forward-only examples
+        expected = case.expected if isinstance(case.expected, list) else [case.expected]
+        if case.domain is not None and any(
+            np.asarray(a).dtype.kind == "f" and not np.isfinite(a).all()
+            for a in [*case.args, *expected]
+        ):
+            case.domain = None
+
+
+_assign_grad_domains()
 ALL_CASES = [case for cases in EXAMPLES.values() for case in cases]
+GRAD_CASES = [case for case in ALL_CASES
+              if case.domain is not None and registry[case.prim].differentiable]  # fmt: skip
 
 
 def to_vfunc(value: Any) -> Any:
@@ -1228,6 +1292,56 @@ def test_forward_matches_numpy(case: Case):
         assert isinstance(out, vfunc.Array)
         assert out.weak_type is case.weak
         assert_close(out, ref, dtype, **case.tol)
+
+
+# ----------------------------------------------------------------------------------------------
+# 2b. Gradients from the same table, at each case's gradient domain, in both modes
+
+
+def _grad_point(case: Case) -> tuple[list, list[int]]:
+    """Arguments in float64 at the case's gradient domain, and which ones are differentiated."""
+    rng = rng_for("grad", case.id)
+    point = []
+    for arg, dom in zip(case.args, case.domain, strict=True):
+        if dom is FIXED:
+            point.append(arg)
+        elif dom is AS_IS:
+            point.append(np.asarray(arg, np.float64))
+        else:
+            point.append(np.asarray(dom(rng, np.shape(arg)), np.float64))
+    return point, [i for i, dom in enumerate(case.domain) if dom is not FIXED]
+
+
+@pytest.mark.parametrize("case", GRAD_CASES, ids=lambda c: c.id)
+def test_gradients_match_finite_differences(case: Case):
+    from vfunc.testing import check_grads
+
+    prim = registry[case.prim]
+    point, diff = _grad_point(case)
+    with vfunc.testing.gradients.enable_x64():
+        point = [lax.as_array(a) for a in point]
+
+        def f(*xs):
+            args = list(point)
+            for i, x in zip(diff, xs, strict=True):
+                args[i] = x
+            return prim.bind(*args, **case.params)
+
+        # elementwise rules are checked to second order (their VJPs are differentiated again)
+        check_grads(f, [point[i] for i in diff], order=2 if prim.elementwise else 1,
+                    modes=("fwd", "rev"))  # fmt: skip
+
+
+def test_every_differentiable_primitive_has_gradient_cases():
+    checked = {case.prim for case in GRAD_CASES}
+    missing = sorted(name for name, prim in _vfunc_primitives().items()
+                     if prim.differentiable and name not in checked | NO_GRAD_CHECK)  # fmt: skip
+    assert not missing, f"give these primitives a gradient domain in the examples: {missing}"
+    # kinked ops are checked on both sides of the kink
+    for name in ("abs", "max", "min"):
+        points = [_grad_point(c)[0][0] for c in GRAD_CASES if c.prim == name]
+        values = np.concatenate([np.ravel(v) for v in points])
+        assert (values < 0).any() and (values > 0).any(), name
 
 
 def test_lax_div_truncates_toward_zero_and_rem_takes_dividend_sign():

@@ -74,6 +74,8 @@ def _prod_vjp(g, x, *, out, axes):
     kept = _kept(x, axes)
     n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
     kept_shape = tuple(x.shape[i] for i in kept)
+    if n == 0:  # nothing was multiplied: the (empty) cotangent of x is zeros
+        return (lax.broadcast_in_dim(wrap_numpy(np.zeros((), x.dtype)), x.shape, ()),)
     moved = lax.reshape(lax.transpose(x, kept + axes), kept_shape + (n,))
     one = lax.broadcast_in_dim(wrap_numpy(np.ones((), x.dtype)), kept_shape + (1,), ())
     last = len(kept_shape)
