@@ -62,8 +62,11 @@ class Case:
     # The gradient domain: one entry per argument -- a sampler ``(rng, shape) -> values`` whose
     # float64 draws are differentiated, ``AS_IS`` (differentiate at this case's own values) or
     # ``FIXED`` (held constant: indices, predicates); ``None`` for no gradient check (not
-    # differentiable, special values, staged float32 bodies). See ``_assign_grad_domains``.
-    domain: tuple | None = None
+    # differentiable, special values), or ``REFUSED``. See ``_assign_grad_domains``.
+    domain: tuple | str | None = None
+    # Params replacing ``params`` in the float64 gradient check: staged bodies restaged with
+    # float64 avals (a float32 jaxpr rejects float64 operands).
+    grad_params: dict | None = None
 
     @property
     def id(self) -> str:
@@ -74,8 +77,9 @@ EXAMPLES: dict[str, list[Case]] = defaultdict(list)
 
 
 def add_case(prim, name, args, expected, out_dtype, /, tol=EXACT, weak=False, domain=None,
-             **params):  # fmt: skip
-    case = Case(prim, name, tuple(args), params, expected, out_dtype, dict(tol), weak, domain)
+             grad_params=None, **params):  # fmt: skip
+    case = Case(prim, name, tuple(args), params, expected, out_dtype, dict(tol), weak, domain,
+                grad_params)  # fmt: skip
     EXAMPLES[prim].append(case)
 
 
@@ -92,6 +96,9 @@ def nonzero(rng, shape):
 
 
 AS_IS, FIXED = "as_is", "fixed"
+# A whole-case domain: the primitive refuses this derivative (NotImplementedError, as JAX does);
+# test_refused_gradients_raise checks that it does, clearly.
+REFUSED = "refused"
 
 
 def signed(rng, shape):
@@ -740,6 +747,14 @@ def _staged(fun, *avals):
     return vfunc.make_jaxpr(fun)(*[vfunc.ShapeDtypeStruct(s, d) for s, d in avals])
 
 
+def _staged_twice(fun, *avals):
+    """``fun`` staged at ``avals`` and, for the float64 gradient check, again with float64 in
+    place of float32 (under x64, else float64 avals would be canonicalised back)."""
+    with vfunc.testing.gradients.enable_x64():
+        wide = _staged(fun, *[(s, F64 if d == F32 else d) for s, d in avals])
+    return _staged(fun, *avals), wide
+
+
 def _build_control_flow():
     rng = rng_for("control_flow")
     x = rng.uniform(0.5, 2.0, 4).astype(F32)
@@ -820,9 +835,10 @@ def _build_custom_calls():
     rng = rng_for("custom_calls")
     x, y = rng.uniform(-2.0, 2.0, 4).astype(F32), rng.uniform(0.5, 2.0, 4).astype(F32)
     c = np.array(1.5, F32)
-    softplus = _staged(lambda a: lax.log1p(lax.exp(a)), ((4,), F32))
-    pair = _staged(lambda a, b: (a * b, lax.sin(a)), ((4,), F32), ((4,), F32))
-    scaled = _staged(lambda k, a: a * k, ((), F32), ((4,), F32))  # k: a closed-over value
+    # (each jaxpr with its float64 twin, for the gradient check)
+    softplus = _staged_twice(lambda a: lax.log1p(lax.exp(a)), ((4,), F32))
+    pair = _staged_twice(lambda a, b: (a * b, lax.sin(a)), ((4,), F32), ((4,), F32))
+    scaled = _staged_twice(lambda k, a: a * k, ((), F32), ((4,), F32))  # k: a closed-over value
     ref_softplus = np.log1p(np.exp(f64(x)))
     ref_pair = [f64(x) * f64(y), np.sin(f64(x))]
     jvp_rules = {
@@ -845,22 +861,25 @@ def _build_custom_calls():
     cases = [("softplus", softplus, [x], [ref_softplus], [F32], 0),
              ("pair", pair, [x, y], ref_pair, [F32, F32], 0),
              ("closed_over", scaled, [c, x], [f64(x) * 1.5], [F32], 1)]  # fmt: skip
-    for name, jaxpr, args, ref, dtypes, k in cases:
+    for name, (jaxpr, wide), args, ref, dtypes, k in cases:
         rule = "scaled" if name == "closed_over" else name
         add_case("custom_jvp_call", name, args, ref, dtypes, F32_TOL, call_jaxpr=jaxpr,
-                 jvp=jvp_rules[rule], num_consts=k)  # fmt: skip
+                 jvp=jvp_rules[rule], num_consts=k, grad_params={"call_jaxpr": wide})  # fmt: skip
         add_case("custom_vjp_call", name, args, ref, dtypes, F32_TOL, call_jaxpr=jaxpr,
-                 fwd=fwd_rules[rule], bwd=bwd_rules[rule], num_consts=k)  # fmt: skip
+                 fwd=fwd_rules[rule], bwd=bwd_rules[rule], num_consts=k,
+                 grad_params={"call_jaxpr": wide})  # fmt: skip
+    chain = _staged_twice(lambda a: lax.tanh(lax.tanh(a)), ((4,), F32))
     add_case("checkpoint", "tanh_chain", [x], [np.tanh(np.tanh(f64(x)))], [F32], F32_TOL,
-             jaxpr=_staged(lambda a: lax.tanh(lax.tanh(a)), ((4,), F32)), prevent_cse=True,
-             differentiated=False)  # fmt: skip
+             jaxpr=chain[0], prevent_cse=True, differentiated=False,
+             grad_params={"jaxpr": chain[1]})  # fmt: skip
     add_case("checkpoint", "pair_recomputed", [x, y], ref_pair, [F32, F32], F32_TOL,
-             jaxpr=pair, prevent_cse=True, differentiated=True)  # fmt: skip
+             jaxpr=pair[0], prevent_cse=True, differentiated=True,
+             grad_params={"jaxpr": pair[1]})  # fmt: skip
+    with_int = _staged_twice(lambda a, n: (a * lax.convert_element_type(n, a.dtype), n + 1),
+                             ((4,), F32), ((), I32))  # fmt: skip
     add_case("checkpoint", "int_operand", [x, np.array(3, I32)], [f64(x) * 3, np.array(4)],
-             [F32, I32], F32_TOL,
-             jaxpr=_staged(lambda a, n: (a * lax.convert_element_type(n, F32), n + 1),
-                           ((4,), F32), ((), I32)),
-             prevent_cse=False, differentiated=False)  # fmt: skip
+             [F32, I32], F32_TOL, jaxpr=with_int[0], prevent_cse=False, differentiated=False,
+             grad_params={"jaxpr": with_int[1]})  # fmt: skip
 
 
 def _conv_params(nsp, strides=None, padding=None, ld=None, rd=None, groups=1):
@@ -961,8 +980,10 @@ def _build_random():
     grid = np.array([-0.999, -0.5, 0.0, 0.25, 0.9, 0.999999])
     erfinv = np.vectorize(rref.erfinv)
     # Giles' float32 polynomial (XLA's too) is within ~6 ulp in the tails, ~1 ulp centrally.
+    # Its gradient draws from the interior: 0.999999 lies within check_grads' step (1e-6) of
+    # the pole at 1; test_erf_inv_gradient_near_the_poles checks there with a finer step.
     add_case("erf_inv", "f32", [grid.astype(F32)], erfinv(grid.astype(F32).astype(F64)), F32,
-             {"rtol": 1e-6, "atol": 1e-7})  # fmt: skip
+             {"rtol": 1e-6, "atol": 1e-7}, domain=(uniform(-0.99, 0.99),))  # fmt: skip
     add_case("erf_inv", "scalar", [np.array(0.3, F32)], rref.erfinv(float(np.float32(0.3))), F32,
              {"rtol": 2e-7, "atol": 0})  # fmt: skip
     add_case("erf_inv", "edges", [np.array([-1.0, 1.0, 0.0], F32)], np.array([-INF, INF, 0.0]),
@@ -1119,13 +1140,17 @@ def _build_linalg():
         s = np.linalg.svd(f64(x), compute_uv=False)
         add_case("svd", label + "_values", [x], [s], [F32], LINALG_TOL, full_matrices=False,
                  compute_uv=False)  # fmt: skip
+        m, n = shape[-2:]
         for full in (False, True):
+            # as in JAX, no derivative for full factors of a non-square matrix, nor qr with m < n
             u, s, vh = np.linalg.svd(f64(x), full_matrices=full)
             add_case("svd", label + ("_full" if full else "_reduced"), [x], [u, s, vh],
-                     [F32] * 3, LINALG_TOL, full_matrices=full, compute_uv=True)  # fmt: skip
+                     [F32] * 3, LINALG_TOL, full_matrices=full, compute_uv=True,
+                     domain=REFUSED if full and m != n else None)  # fmt: skip
             q, r = np.linalg.qr(f64(x), mode="complete" if full else "reduced")
             add_case("qr", label + ("_complete" if full else "_reduced"), [x], [q, r],
-                     [F32, F32], LINALG_TOL, full_matrices=full)  # fmt: skip
+                     [F32, F32], LINALG_TOL, full_matrices=full,
+                     domain=REFUSED if m < n or full and m != n else None)  # fmt: skip
     for label, shape in [("3x3", (3, 3)), ("batch", (2, 4, 4)), ("1x1", (1, 1))]:
         x = draw("lu", label, shape)
         lu, piv, perm = _lu_reference(f64(x))
@@ -1177,6 +1202,11 @@ with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
 # test_control_flow differentiate them), dtype conversion (its float32 rounding defeats finite
 # differences; test_ad checks it).
 NO_GRAD_CHECK = {"cond", "while", "scan", "convert_element_type"}
+# random_gamma's derivative in a is the implicit one, -(dF/da) / (dF/dx) at the sample, not the
+# derivative of its rejection sampler's path at fixed keys (which jumps where a proposal is
+# accepted or rejected, and differs for a < 1): finite differences of bind are the wrong
+# reference. test_gamma_gradient_is_the_quantile_derivative checks it against the CDF inverse.
+NO_GRAD_CHECK |= {"random_gamma"}
 
 
 def _assign_grad_domains() -> None:
@@ -1210,8 +1240,9 @@ def _assign_grad_domains() -> None:
 
 _assign_grad_domains()
 ALL_CASES = [case for cases in EXAMPLES.values() for case in cases]
-GRAD_CASES = [case for case in ALL_CASES
-              if case.domain is not None and registry[case.prim].differentiable]  # fmt: skip
+GRAD_CASES = [case for case in ALL_CASES if case.domain not in (None, REFUSED)
+              and registry[case.prim].differentiable]  # fmt: skip
+REFUSED_CASES = [case for case in ALL_CASES if case.domain == REFUSED]
 
 
 def to_vfunc(value: Any) -> Any:
@@ -1312,6 +1343,10 @@ def _grad_point(case: Case) -> tuple[list, list[int]]:
     return point, [i for i, dom in enumerate(case.domain) if dom is not FIXED]
 
 
+# custom_vjp rules define reverse mode only; forward mode is refused (as in JAX)
+REVERSE_ONLY = {"custom_vjp_call": ("rev",)}
+
+
 @pytest.mark.parametrize("case", GRAD_CASES, ids=lambda c: c.id)
 def test_gradients_match_finite_differences(case: Case):
     from vfunc.testing import check_grads
@@ -1325,11 +1360,93 @@ def test_gradients_match_finite_differences(case: Case):
             args = list(point)
             for i, x in zip(diff, xs, strict=True):
                 args[i] = x
-            return prim.bind(*args, **case.params)
+            return prim.bind(*args, **{**case.params, **(case.grad_params or {})})
 
+        args = [point[i] for i in diff]
+        modes = REVERSE_ONLY.get(case.prim, ("fwd", "rev"))
+        if "fwd" not in modes:  # refused clearly, not silently skipped
+            with pytest.raises(TypeError, match="forward-mode"):
+                vfunc.jvp(f, args, args)
         # elementwise rules are checked to second order (their VJPs are differentiated again)
-        check_grads(f, [point[i] for i in diff], order=2 if prim.elementwise else 1,
-                    modes=("fwd", "rev"))  # fmt: skip
+        check_grads(f, args, order=2 if prim.elementwise else 1, modes=modes)
+
+
+@pytest.mark.parametrize("case", REFUSED_CASES, ids=lambda c: c.id)
+def test_refused_gradients_raise(case: Case):
+    # Forward and reverse mode both refuse, naming the op, the shape seen and what is supported.
+    prim = registry[case.prim]
+    x = lax.as_array(case.args[0])
+    f = lambda a: prim.bind(a, **case.params)  # noqa: E731
+    shape = re.escape(str(tuple(case.args[0].shape)))
+    pull = lambda out, f_vjp: f_vjp(out)  # noqa: E731
+    for attempt in (lambda: vfunc.jvp(f, (x,), (x,)), lambda: pull(*vfunc.vjp(f, x))):
+        with pytest.raises(NotImplementedError, match=rf"^{case.prim}: the derivative .*{shape}"):
+            attempt()
+    assert {c.prim for c in REFUSED_CASES} == {"svd", "qr"}
+
+
+def test_erf_inv_gradient_near_the_poles():
+    # d erfinv / dx = sqrt(pi) / 2 * exp(erfinv(x)**2) grows like 1 / (1 - |x|): the central
+    # difference needs a step well inside 1 - |x| (5e-7 here), and then agrees to second order.
+    from vfunc.testing import check_grads
+
+    x = np.array([-0.999, 0.999999, -0.9999995], np.float64)
+    check_grads(lax.erf_inv, [x], order=2, eps=1e-9)
+    with vfunc.testing.gradients.enable_x64():
+        slope = np.asarray(vfunc.vmap(vfunc.grad(lax.erf_inv))(lax.as_array(x)))
+    import random_reference as rref
+
+    y = np.array([rref.erfinv(v) for v in x])
+    np.testing.assert_allclose(slope, math.sqrt(math.pi) / 2 * np.exp(y * y), rtol=1e-9)
+
+
+def _gamma_log_cdf(a: float, t: float) -> float:
+    """log P(a, e**t), P the regularised lower incomplete gamma, by its power series (float64,
+    in log form so that tiny samples keep their precision)."""
+    x, term, total, n = math.exp(t), 1.0, 1.0, a
+    while term > 1e-17 * total:
+        n += 1.0
+        term *= x / n
+        total += term
+    return a * t - x - math.lgamma(a + 1) + math.log(total)
+
+
+def _gamma_log_quantile(a: float, log_u: float, t: float) -> float:
+    """log x with P(a, x) = u, by Newton's method in t = log x from a nearby start."""
+    for _ in range(50):
+        log_p = _gamma_log_cdf(a, t)
+        # d log P / dt = x * density / P
+        step = (log_p - log_u) / math.exp(a * t - math.exp(t) - math.lgamma(a) - log_p)
+        t -= step
+        if abs(step) <= 1e-13 * max(1.0, abs(t)):  # then within rounding of log P
+            return t
+    raise AssertionError(f"no convergence for a={a}, log u={log_u}")
+
+
+@pytest.mark.parametrize("case", EXAMPLES["random_gamma"], ids=lambda c: c.id)
+def test_gamma_gradient_is_the_quantile_derivative(case: Case):
+    # Independent reference: hold u = P(a, x) of each float64 sample fixed and difference the
+    # quantile x(a) = P^-1(a, u) centrally in a (log x(a) for log_space).
+    keys, a = case.args
+    log_space = case.params["log_space"]
+    with vfunc.testing.gradients.enable_x64():
+        a64 = lax.as_array(f64(a))
+        f = lambda al: registry["random_gamma"].bind(lax.as_array(keys), al, **case.params)  # noqa: E731
+        tangent = lax.as_array(rng_for("gamma_tangent", case.id).standard_normal(a.shape))
+        out, jvp_out = vfunc.jvp(f, (a64,), (tangent,))
+        (vjp_out,) = vfunc.vjp(f, a64)[1](tangent)
+    t0 = np.asarray(out) if log_space else np.log(np.asarray(out))
+    ref = np.empty(a.shape)
+    for i in np.ndindex(a.shape):
+        ai = float(a[i])
+        log_u = _gamma_log_cdf(ai, float(t0[i]))
+        h = 1e-5 * ai
+        up, down = (_gamma_log_quantile(ai + d, log_u, float(t0[i])) for d in (h, -h))
+        ref[i] = (up - down) / (2 * h) * (1.0 if log_space else math.exp(t0[i]))
+    np.testing.assert_allclose(np.asarray(jvp_out), ref * np.asarray(tangent), rtol=1e-6,
+                               atol=1e-300)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(vjp_out), ref * np.asarray(tangent), rtol=1e-6,
+                               atol=1e-300)  # fmt: skip
 
 
 def test_every_differentiable_primitive_has_gradient_cases():
