@@ -1431,7 +1431,8 @@ def test_gamma_gradient_is_the_quantile_derivative(case: Case):
     log_space = case.params["log_space"]
     with vfunc.testing.gradients.enable_x64():
         a64 = lax.as_array(f64(a))
-        f = lambda al: registry["random_gamma"].bind(lax.as_array(keys), al, **case.params)  # noqa: E731
+        key_data = lax.as_array(keys)
+        f = lambda al: registry["random_gamma"].bind(key_data, al, **case.params)  # noqa: E731
         tangent = lax.as_array(rng_for("gamma_tangent", case.id).standard_normal(a.shape))
         out, jvp_out = vfunc.jvp(f, (a64,), (tangent,))
         (vjp_out,) = vfunc.vjp(f, a64)[1](tangent)
