@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 import vfunc
 import vfunc.numpy as vnp
+import vfunc.random
+import vfunc.scipy.linalg
 from vfunc import lax
 from vfunc.core import ShapedArray, registry
 
@@ -109,12 +111,15 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "logistic": (ANY,), "erf": (ANY,), "floor": (ANY,), "ceil": (ANY,),
     "add": (ANY, ANY), "sub": (ANY, ANY), "mul": (ANY, ANY), "div": (ANY, POSITIVE),
     "rem": (ANY, "({0} * {0} + 1.0)"), "pow": (POSITIVE, BOUNDED), "max": (ANY, ANY),
-    "min": (ANY, ANY), "atan2": (ANY, ANY), "stop_gradient": (ANY,),
+    "min": (ANY, ANY), "atan2": (ANY, ANY), "stop_gradient": (ANY,), "erf_inv": (UNIT,),
+    "nextafter": (ANY, ANY), "random_gamma_grad": (POSITIVE, POSITIVE),
 }  # fmt: skip
 # Elementwise primitives whose derivative is zero almost everywhere (jumps at isolated points).
 PIECEWISE_CONSTANT = {"sign", "floor", "ceil"}
-# Primitives whose gradient deliberately differs from finite differences.
-STOPS = {"stop_gradient"}
+# Primitives whose gradient deliberately differs from finite differences: nextafter(x, y) moves
+# x by one ulp, its derivative defined as zero (as in JAX); random_gamma_grad (d sample / d a
+# of random_gamma's VJP) has no derivative of its own.
+STOPS = {"stop_gradient", "nextafter", "random_gamma_grad"}
 
 
 def _elementwise_float_primitives() -> dict[str, int]:
@@ -218,6 +223,49 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
     (("conv_general_dilated",), "any", (),
      "lax.conv({a}.reshape(1, 1, -1), {b}.reshape(1, 1, -1)[..., :2], (1,), [(1, 0)])"
      ".reshape({S})"),
+    (("fma",), "any", (), "bind('fma', {a}, {b}, {c})"),
+    # linear algebra, each on a well-conditioned matrix (distinct eigen/singular values, a
+    # dominant diagonal) so its derivative exists and finite differences stay accurate
+    (("cholesky",), "square", (), "vnp.linalg.cholesky({a} @ {a}.T * 0.1 + vnp.eye({n})) * {b}"),
+    (("solve",), "square", (), "vnp.linalg.solve({a} * 0.1 + 2.0 * vnp.eye({n}), {b})"),
+    (("solve",), "any", (),
+     "vnp.linalg.solve({m} * 0.3 + 2.0 * vnp.eye({n}), {a}[..., None])[..., 0]"),
+    (("eigh",), "square", (),
+     "vnp.linalg.eigh({a} @ {a}.T * 0.1 + vnp.diag(vnp.arange({n}) * 1.0))[0] * {b}"),
+    (("eigh",), "square", (),  # squared eigenvectors: free of the sign convention
+     "vnp.linalg.eigh({a} + {a}.T * 0.05 + vnp.diag(vnp.arange({n}) * 1.0))[1] ** 2 * {b}"),
+    (("svd",), "square", (),
+     "vnp.linalg.svd({a} * 0.1 + vnp.diag(vnp.arange({n}) + 1.0), compute_uv=False) * {b}"),
+    (("slogdet",), "square", (), "vnp.linalg.slogdet({a} * 0.1 + 2.0 * vnp.eye({n}))[1] * {b}"),
+    (("det",), "square", (), "vnp.linalg.det({a} * 0.1 + vnp.eye({n})) * {b}"),
+    (("qr",), "square", (),  # of a tall matrix: R, and Q's top block
+     "vnp.linalg.qr(vnp.concatenate([{a}, 2.0 * vnp.eye({n})]))[1] * {b}"),
+    (("qr",), "square", (),
+     "vnp.linalg.qr(vnp.concatenate([{a}, 2.0 * vnp.eye({n})]))[0][:{n}] * {b}"),
+    (("lu", "lu_pivots_to_permutation", "triangular_solve"), "square", (),
+     "vfunc.scipy.linalg.lu_solve("
+     "vfunc.scipy.linalg.lu_factor({a} * 0.1 + 2.0 * vnp.eye({n})), {b})"),
+    (("triangular_solve",), "square", (),
+     "vfunc.scipy.linalg.solve_triangular(vnp.tril({a}) * 0.1 + 2.0 * vnp.eye({n}), {b}, "
+     "lower=True)"),
+    # random samplers on fixed keys: constants in x, used additively or as factors
+    (("random_seed", "random_normal"), "any", (),
+     "{a} + 0.1 * vfunc.random.normal(vfunc.random.key(1), {S})"),
+    (("random_bits",), "any", (),
+     "{a} + lax.convert_element_type(vfunc.random.bits(vfunc.random.key(2), {S}) % 7, "
+     "vnp.float64)"),
+    (("random_split", "random_fold_in", "random_bits", "fma"), "any", (),
+     "{a} * vfunc.random.uniform("
+     "vfunc.random.fold_in(vfunc.random.split(vfunc.random.key(3))[0], 5), {S})"),
+    (("random_discrete",), "any", (),
+     "{a} + vfunc.random.poisson(vfunc.random.key(5), 3.0, {S}) * 0.1"),
+    (("haar_orthogonal",), "any", (), "{a} @ vfunc.random.orthogonal(vfunc.random.key(6), {n})"),
+    (("mvn_factor",), "any", (),
+     "vfunc.random.multivariate_normal(vfunc.random.key(7), {a}, vnp.eye({n}) * 0.5 + 0.1)"),
+    # differentiable in the shape by implicit reparameterisation (as JAX): not the derivative
+    # of the sample with its random bits held fixed, so no finite differences ("stop")
+    (("random_gamma",), "any", ("stop",),
+     "vfunc.random.gamma(vfunc.random.key(4), {a} * {a} + 0.5)"),
 ]  # fmt: skip
 # Registry primitives reached without a template of their own: control flow (program nodes),
 # and rules that only exist inside VJPs/JVPs of others (reached by differentiating them).
@@ -228,6 +276,11 @@ REACHED_OTHERWISE = {
     "reduce_window_sum_transpose": "VJP of reduce_window_sum",
     "select_and_scatter_add": "VJP of reduce_window_max",
     "select_and_gather_add": "JVP of reduce_window_max",
+    # bound by the custom functions and the Checkpoint node (checked on their jaxprs by
+    # test_custom_rules_and_checkpoint_bind_their_primitives)
+    "custom_jvp_call": "softplus_cj, double_tangent_cj",
+    "custom_vjp_call": "sin_cv, half_cotangent_cv",
+    "checkpoint": "Checkpoint node",
 }
 
 

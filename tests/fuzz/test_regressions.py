@@ -1,9 +1,10 @@
 """Named regression tests for failures the transformation fuzzer (and its registry batteries)
 found, each the smallest program that shows it, checked against an independent reference.
 
-Tests marked ``xfail(strict=True)`` reproduce bugs being fixed elsewhere (issue 11); when the
-fix lands they pass, strict xfail turns that into a failure, and the mark is removed (and the
-matching feature switched back on in ``test_transformations.KNOWN_BUGS``).
+Tests marked ``xfail(strict=True)`` reproduce open bugs; when the fix lands they pass, strict
+xfail turns that into a failure, and the mark is removed (and the matching feature switched back
+on in ``test_transformations.KNOWN_BUGS``). The "Fixed elsewhere" section holds issue 11's bugs,
+once strict xfails, now plain regression tests.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def test_grad_of_prod_over_an_empty_axis():
 
 
 # ----------------------------------------------------------------------------------------------
-# Open elsewhere (issue 11): strict xfails
+# Fixed elsewhere (issue 11): once strict xfails, now regression tests
 
 
 def _rnn(params, xs, use_scan):
@@ -70,9 +71,9 @@ def _rnn(params, xs, use_scan):
     return total + vnp.sum(h)
 
 
-@pytest.mark.xfail(strict=True, reason="scan VJP with several traced loop-invariant weights "
-                   "(issue 11; helper scanfix, vfunc/primitives/control_flow.py)")  # fmt: skip
 def test_scan_grad_with_several_traced_weights_equals_unrolled_loop():
+    # Guards: the scan VJP summed the cotangents of several traced loop-invariant weights
+    # wrongly (issue 11; vfunc/primitives/control_flow.py).
     rng = np.random.default_rng(0)
     p = {"wh": vnp.asarray((rng.standard_normal((3, 3)) * 0.5).astype(np.float32)),
          "wx": vnp.asarray(rng.standard_normal((2, 3)).astype(np.float32)),
@@ -84,8 +85,8 @@ def test_scan_grad_with_several_traced_weights_equals_unrolled_loop():
 
 
 def test_scan_body_closing_over_two_traced_float64_values():
-    # The same pattern in float64 with vector weights: correct today; kept beside the xfail
-    # above to narrow down the scan bug (float32 matrix weights) when it is fixed.
+    # The same pattern in float64 with vector weights (it was correct even while the float32
+    # matrix-weight form above failed).
     with enable_x64():
         rng = np.random.default_rng(1)
         x, w = vnp.asarray(rng.uniform(-1, 1, 3)), vnp.asarray(rng.uniform(-1, 1, 3))
@@ -119,9 +120,8 @@ def _clip_gradient(x):
 _clip_gradient.defvjp(lambda x: (x, None), lambda _, g: (vnp.clip(g, -1.0, 1.0),))
 
 
-@pytest.mark.xfail(strict=True, reason="custom_vjp rule ignored inside lax.scan (issue 11; "
-                   "helper custom, vfunc/transforms/custom.py)")  # fmt: skip
 def test_custom_vjp_rule_applies_inside_scan():
+    # Guards: a custom_vjp rule was ignored once staged into a lax.scan body (issue 11).
     def f(x):
         c, _ = lax.scan(lambda c, _: (_clip_gradient(c) * 5.0, None), x, None, length=1)
         return c
@@ -130,9 +130,8 @@ def test_custom_vjp_rule_applies_inside_scan():
     assert float(vfunc.grad(lambda x: _clip_gradient(x) * 5.0)(2.0)) == 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="custom_vjp rule ignored inside lax.cond (issue 11; "
-                   "helper custom)")  # fmt: skip
 def test_custom_vjp_rule_applies_inside_cond():
+    # Guards: a custom_vjp rule was ignored inside a lax.cond branch (issue 11).
     def f(x):
         return lax.cond(x > 0, lambda a: _clip_gradient(a) * 5.0, lambda a: a, x)
 
@@ -148,9 +147,8 @@ _softplus.defjvp(lambda primals, tangents: (_softplus(primals[0]),
                                             tangents[0] * lax.logistic(primals[0])))  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="custom_jvp rule ignored inside lax.scan: nan at x=1000 "
-                   "(issue 11; helper custom)")  # fmt: skip
 def test_custom_jvp_rule_applies_inside_scan():
+    # Guards: a custom_jvp rule was ignored inside lax.scan (nan at x=1000; issue 11).
     def f(x):
         c, _ = lax.scan(lambda c, _: (_softplus(c), None), x, None, length=1)
         return c
@@ -169,9 +167,8 @@ def test_jit_cache_keys_on_enable_x64():
         assert f(1.0).dtype == np.float64 == (lambda x: vnp.asarray(x) * 2.0)(1.0).dtype
 
 
-@pytest.mark.xfail(strict=True, reason="fused sin/cos give NaN for |x| > 1.3e10 (issue 11; "
-                   "helper custom, vfunc/transforms/compiler/fastmath.py)")  # fmt: skip
 def test_fused_sin_cos_agree_with_eager_for_huge_arguments():
+    # Guards: the fused (jit) sin/cos gave NaN for |x| > 1.3e10 (issue 11; compiler/fastmath.py).
     from vfunc.transforms.compiler import fusion
 
     x = vnp.asarray(np.full(fusion.MIN_FUSED_SIZE, 3.0e10, np.float32))
@@ -181,9 +178,8 @@ def test_fused_sin_cos_agree_with_eager_for_huge_arguments():
     np.testing.assert_allclose(np.asarray(got), np.asarray(f(x)), atol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="custom_jvp rule ignored inside lax.scan (issue 11; "
-                   "helper custom): the fuzzer's form, found by a deep run")  # fmt: skip
 def test_custom_jvp_rule_inside_scan_fuzzer_form():
+    # Guards: custom_jvp rule ignored inside lax.scan, the fuzzer's form.
     # Shrunk from a deep run (seed 1): the scan body applies a custom_jvp function whose rule
     # doubles the tangent; grad must see the rule (2 per element), as the unrolled loop does.
     from fuzzgen import double_tangent_cj
@@ -206,10 +202,8 @@ def test_custom_jvp_rule_inside_scan_fuzzer_form():
         _close(vfunc.grad(lambda a: f(a, False))(x), want)
 
 
-@pytest.mark.xfail(strict=True, reason="grad of checkpoint(f) with f closing over a traced "
-                   "value leaks a tracer (vfunc/transforms/custom.py; helper custom, issue 11's "
-                   "checkpoint-as-primitive work); found by a deep run")  # fmt: skip
 def test_checkpoint_of_a_function_closing_over_a_traced_value():
+    # Guards: grad of checkpoint(f) with f closing over a traced value leaked a tracer.
     # Shrunk from a deep run (seed 0): f(x, p) = checkpoint(lambda a: a @ p["m"])(x)
     with enable_x64():
         rng = np.random.default_rng(0)
@@ -223,10 +217,9 @@ def test_checkpoint_of_a_function_closing_over_a_traced_value():
         _close(vfunc.grad(loss, argnums=(0, 1))(x, m, True), want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="jvp of lax.cond inside lax.map (a scan) whose branches "
-                   "close over the traced input gives the other branch's tangent (found by a deep "
-                   "run; vfunc/primitives/control_flow.py, being reworked by helper scanfix)")  # fmt: skip
 def test_jvp_of_cond_inside_map_with_closed_over_branches():
+    # Guards: jvp of lax.cond inside lax.map whose branches close over the traced input gave
+    # the other branch's tangent (vfunc/primitives/control_flow.py).
     # Shrunk from a deep run (seed 0, forward-mode check of a program with a while_loop).
     with enable_x64():
         rng = np.random.default_rng(3)
@@ -244,3 +237,24 @@ def test_jvp_of_cond_inside_map_with_closed_over_branches():
         _, want = vfunc.jvp(lambda a: f(a, True), (x,), (t,))
         _, got = vfunc.jvp(lambda a: f(a, False), (x,), (t,))
         _close(got, want, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# Open: strict xfails
+
+
+@pytest.mark.xfail(strict=True, reason="vmap of checkpoint marks every output batched: jacfwd "
+                   "(vmap over jvp, primal out_axes=None) of a checkpointed function raises "
+                   "(vfunc/primitives/custom.py _remat_batch); found by a deep run")  # fmt: skip
+def test_jacfwd_of_checkpoint():
+    # Shrunk from a deep run (seed 0, test_jvp_vjp_jacobians_and_hessian_agree):
+    #     def f(x, p): return (vfunc.checkpoint(lambda a: bind('abs', a))(x), x)
+    # jacfwd/hessian raise "vmap(push): out_axes is None for an output that varies along the
+    # mapped axis": in the batched jvp the primal output of checkpoint does not depend on the
+    # batched tangents, yet checkpoint's batching rule returns it batched. jacrev is correct.
+    with enable_x64():
+        x = vnp.asarray(np.array([0.5, -1.0, 2.0]))
+        got = vfunc.jacfwd(vfunc.checkpoint(vnp.sin))(x)
+        np.testing.assert_allclose(np.asarray(got), np.diag(np.cos(np.asarray(x))), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(vfunc.jacrev(vfunc.checkpoint(vnp.sin))(x)),
+                                   np.asarray(got), rtol=1e-12)  # fmt: skip

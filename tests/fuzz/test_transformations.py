@@ -26,8 +26,8 @@ CI (the default): a bounded, derandomized profile, well under two minutes on one
 
 Hunting (the ``deep`` profile): random (not derandomized) and as many programs as asked;
 ``VFUNC_FUZZ_EXAMPLES`` is per test (default 2000), ``VFUNC_FUZZ_BUGS=all`` (or a comma list
-such as ``scan_closures``) switches features with known open bugs back on (``KNOWN_BUGS``), ``VFUNC_FUZZ_STATS=path`` appends
-how many programs each test checked and for how long::
+of ``KNOWN_BUGS`` keys) switches features with known open bugs back on (none today),
+``VFUNC_FUZZ_STATS=path`` appends how many programs each test checked and for how long::
 
     VFUNC_FUZZ=deep VFUNC_FUZZ_EXAMPLES=5000 python -m pytest tests/fuzz -q -x
 
@@ -54,16 +54,11 @@ from vfunc.core import eval_jaxpr, registry
 from vfunc.testing.gradients import enable_x64
 
 DEEP = os.environ.get("VFUNC_FUZZ", "ci") == "deep"
-# Features switched off in CI while their bugs are being fixed elsewhere (issue 11): each is
-# reproduced by an xfail(strict) test in test_regressions.py.
-KNOWN_BUGS = {
-    # the scan VJP sums the cotangents of several traced loop-invariant operands wrongly
-    "scan_closures": 1,
-    # custom_vjp / custom_jvp / checkpoint are invisible once staged into a control-flow body
-    "custom_in_control_flow": False,
-    # grad of checkpoint(f) where f closes over a traced value raises UnexpectedTracerError
-    "checkpoint_closures": False,
-}
+# Features switched off in CI while their bugs are being fixed elsewhere: each entry
+# (``Features`` field -> its off value) is reproduced by an xfail(strict) test in
+# test_regressions.py. Empty: issue 11's (scan bodies reading several traced outer values,
+# custom rules and checkpoint inside control flow, checkpoint closures) are fixed.
+KNOWN_BUGS: dict[str, object] = {}
 # VFUNC_FUZZ_BUGS (deep only): "all", or a comma list of KNOWN_BUGS keys to switch back on
 _BUGS_ON = os.environ.get("VFUNC_FUZZ_BUGS", "") if DEEP else ""
 FEATURES = fuzzgen.Features(**{k: v for k, v in KNOWN_BUGS.items()
@@ -354,6 +349,31 @@ def test_every_registry_primitive_is_generated():
     assert not missing, f"add these primitives to tests/fuzz/fuzzgen.py: {missing}"
     assert set(fuzzgen.ELEMENTWISE) <= set(fuzzgen.DOMAINS), "every elementwise op needs a domain"
     assert templated <= set(registry), sorted(templated - set(registry))
+
+
+def _bound_names(jaxpr, found: set[str]) -> set[str]:
+    """Names of the primitives ``jaxpr`` binds, in nested jaxprs (control flow, rules) too."""
+    for eqn in jaxpr.eqns:
+        found.add(eqn.primitive.name)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (list, tuple)) else [value]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    _bound_names(inner, found)
+    return found
+
+
+def test_custom_rules_and_checkpoint_bind_their_primitives():
+    """The routes REACHED_OTHERWISE names for the custom-rule and checkpoint primitives bind
+    them: the jaxpr of a program using the generator's custom functions and a checkpoint."""
+
+    def f(x):
+        y = fuzzgen.softplus_cj(x) + fuzzgen.double_tangent_cj(x)
+        y = y + fuzzgen.sin_cv(x) + fuzzgen.half_cotangent_cv(x)
+        return vfunc.checkpoint(lambda a: vnp.sin(a) * y)(x)
+
+    names = _bound_names(vfunc.make_jaxpr(f)(vnp.ones(3)).jaxpr, set())
+    assert {"custom_jvp_call", "custom_vjp_call", "checkpoint"} <= names, sorted(names)
 
 
 @settings(max_examples=30, derandomize=True, deadline=None, database=None,
