@@ -240,12 +240,11 @@ def test_jvp_of_cond_inside_map_with_closed_over_branches():
 
 
 # ----------------------------------------------------------------------------------------------
-# Open: strict xfails
+# Fixed after the merge
 
 
-@pytest.mark.xfail(strict=True, reason="vmap of checkpoint marks every output batched: jacfwd "
-                   "(vmap over jvp, primal out_axes=None) of a checkpointed function raises "
-                   "(vfunc/primitives/custom.py _remat_batch); found by a deep run")  # fmt: skip
+# Guards: vmap of checkpoint marked every output batched, so jacfwd/hessian of a checkpointed
+# function raised (found by a deep run; fixed in _remat_batch).
 def test_jacfwd_of_checkpoint():
     # Shrunk from a deep run (seed 0, test_jvp_vjp_jacobians_and_hessian_agree):
     #     def f(x, p): return (vfunc.checkpoint(lambda a: bind('abs', a))(x), x)
@@ -258,3 +257,7 @@ def test_jacfwd_of_checkpoint():
         np.testing.assert_allclose(np.asarray(got), np.diag(np.cos(np.asarray(x))), rtol=1e-12)
         np.testing.assert_allclose(np.asarray(vfunc.jacrev(vfunc.checkpoint(vnp.sin))(x)),
                                    np.asarray(got), rtol=1e-12)  # fmt: skip
+        hess = vfunc.hessian(vfunc.checkpoint(lambda v: vnp.sum(vnp.sin(v) * v)))(x)
+        xs = np.asarray(x)
+        np.testing.assert_allclose(np.asarray(hess), np.diag(2 * np.cos(xs) - xs * np.sin(xs)),
+                                   rtol=1e-12)  # fmt: skip

@@ -493,11 +493,13 @@ def _remat_jvp(primals, tangents, *, out, jaxpr, prevent_cse, differentiated):
 
 def _remat_batch(args, dims, *, jaxpr, prevent_cse, differentiated):
     size, moved, batched = _batch_operands(args, dims)
-    n_out = len(jaxpr.out_avals)
-    body, _ = cf.batch_jaxpr(jaxpr, size, batched, [True] * n_out)
+    # Outputs that do not depend on a batched operand stay unbatched (no user rule constrains
+    # them here, unlike the custom calls): jacfwd maps tangents only, and the primal output
+    # of a checkpoint must come back unmapped for vmap(out_axes=None).
+    body, out_batched = cf.batch_jaxpr(jaxpr, size, batched)
     outs = checkpoint_p.bind(*moved, jaxpr=body, prevent_cse=prevent_cse,
                              differentiated=differentiated)  # fmt: skip
-    return outs, [0] * n_out
+    return outs, [0 if b else None for b in out_batched]
 
 
 checkpoint_p = _call_primitive(
