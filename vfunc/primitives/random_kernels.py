@@ -535,8 +535,10 @@ def _gamma_grad_kernel(alphas, xs, out):
             dpda = (_gamma_p_series(a + h, x) - _gamma_p_series(a - h, x)) / (2 * h)
         else:
             dpda = -(_gamma_q_fraction(a + h, x) - _gamma_q_fraction(a - h, x)) / (2 * h)
-        dpdx = np.exp((a - 1.0) * np.log(x) - x - math.lgamma(a))
-        out[i] = -dpda / dpdx
+        # Divide by the density in log space: far in the tail it underflows to zero (a
+        # ZeroDivisionError in a numba kernel), while the ratio stays finite or is +-inf.
+        log_density = (a - 1.0) * np.log(x) - x - math.lgamma(a)
+        out[i] = 0.0 if dpda == 0.0 else -dpda * np.exp(-log_density)
 
 
 def gamma_grad(alphas: np.ndarray, xs: np.ndarray) -> np.ndarray:
