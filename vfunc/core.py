@@ -655,7 +655,7 @@ class Primitive:
         differentiable: False for ops whose outputs carry no gradient (comparisons, argmax).
         elementwise: a hint for the compiler's fusion pass.
 
-    Two optional attributes refine reverse mode: ``vjp_wants = True`` makes the backward pass
+    Optional keywords refine reverse mode: ``vjp_wants=True`` makes the backward pass
     pass ``wants`` (which operands need a cotangent) to ``vjp``; ``vjp_forward(*args,
     **params) -> (out, residuals)`` replaces ``impl`` under reverse mode, and the VJP receives
     ``residuals``. Likewise ``jvp_full(primals, tangents, **params) -> (out, tangent)``
@@ -667,12 +667,6 @@ class Primitive:
     checkpoint) name that param in ``call_jaxpr_param``, and ``compiler_inline(params)`` says
     whether the compiler may replace the equation by that jaxpr's equations.
     """
-
-    vjp_wants: bool = False
-    vjp_forward: Callable[..., Any] | None = None
-    jvp_full: Callable[..., Any] | None = None
-    call_jaxpr_param: str | None = None
-    compiler_inline: Callable[[dict], bool] | None = None
 
     def __init__(
         self,
@@ -688,6 +682,11 @@ class Primitive:
         multiple_results: bool = False,
         differentiable: bool = True,
         elementwise: bool = False,
+        vjp_wants: bool = False,
+        vjp_forward: Callable[..., Any] | None = None,
+        jvp_full: Callable[..., Any] | None = None,
+        call_jaxpr_param: str | None = None,
+        compiler_inline: Callable[[dict], bool] | None = None,
     ):
         if name in registry:
             raise ValueError(f"primitive {name!r} is already registered")
@@ -702,6 +701,11 @@ class Primitive:
         self.multiple_results = multiple_results
         self.differentiable = differentiable
         self.elementwise = elementwise
+        self.vjp_wants = vjp_wants
+        self.vjp_forward = vjp_forward
+        self.jvp_full = jvp_full
+        self.call_jaxpr_param = call_jaxpr_param
+        self.compiler_inline = compiler_inline
         # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of
         # its key, so it can never go stale; failed evaluations are not stored.
         self._eager_cache: dict[Any, Any] = {}

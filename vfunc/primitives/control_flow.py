@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
 from vfunc import dtypes
 from vfunc.core import (
     ClosedJaxpr,

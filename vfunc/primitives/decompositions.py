@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._batching import batch_size, to_front

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
 from vfunc.core import Primitive, ShapedArray, never_weak, registry, wrap_numpy
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import shift_axes

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-import vfunc.lax as lax  # rules use lax at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError

@@ -1,0 +1,38 @@
+"""``vfunc.lax``: the primitives with their exact semantics, as ``jax.lax``.
+
+A facade: the builders live beside their primitives (``vfunc.primitives.builders``), structured
+control flow in ``vfunc.lax.control_flow`` and the convolution front end in
+``vfunc.lax.convolution``. Unlike ``vfunc.numpy``, these functions do not promote dtypes: binary
+ops need one dtype on both sides (Python scalars are weakly typed and adopt the other operand's
+dtype), and transcendental ops need floating-point input.
+"""
+
+from vfunc.lax.control_flow import cond, fori_loop, map, scan, switch, while_loop  # noqa: A004
+from vfunc.lax.convolution import (
+    ConvDimensionNumbers,
+    conv,
+    conv_dimension_numbers,
+    conv_general_dilated,
+    conv_transpose,
+    padtype_to_pads,
+    reduce_window,
+)
+from vfunc.primitives.builders import *  # noqa: F403
+from vfunc.primitives.builders import __all__ as _builder_names
+
+__all__ = [
+    *_builder_names,
+    "cond",
+    "switch",
+    "while_loop",
+    "fori_loop",
+    "scan",
+    "map",
+    "ConvDimensionNumbers",
+    "conv_dimension_numbers",
+    "padtype_to_pads",
+    "conv_general_dilated",
+    "conv",
+    "conv_transpose",
+    "reduce_window",
+]
