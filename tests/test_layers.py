@@ -233,7 +233,8 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     ("primitives/elementwise.py", "from ..transforms import ad\n"),
     ("primitives/elementwise.py", "def rule():\n    from vfunc.transforms.ad import vjp\n"),
     ("numpy/ufuncs.py", "from vfunc.nn import linear\n"),
-])  # fmt: skip
+], ids=["core-numpy", "core-lazy-ufuncs", "primitive-relative-ad", "primitive-lazy-ad",
+        "numpy-nn"])  # fmt: skip
 def test_checker_reports_upward_imports(tmp_path, importer, statement):
     files = {"__init__.py": "", "core.py": "", "primitives/__init__.py": "",
              "primitives/elementwise.py": "from vfunc.core import Primitive\n",
