@@ -69,7 +69,7 @@ from vfunc.nn.conv import (
     ConvTranspose3d,
 )
 from vfunc.nn.dropout import Dropout, Dropout2d
-from vfunc.nn.linear import Embedding, Linear
+from vfunc.nn.linear import Bilinear, Embedding, Linear
 from vfunc.nn.module import (
     Module,
     StateDictError,
@@ -117,7 +117,7 @@ __all__ = [
     "initializers",
     "Module", "StateDictError", "call_with_state", "count_params", "inference_mode",
     "load_state_dict", "named_modules", "state_dict", "static_field", "tree_at",
-    "Flatten", "Identity", "Lambda", "Sequential", "Unflatten", "Linear", "Embedding",
+    "Flatten", "Identity", "Lambda", "Sequential", "Unflatten", "Linear", "Bilinear", "Embedding",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",

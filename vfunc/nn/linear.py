@@ -13,7 +13,7 @@ from vfunc.nn.initializers import random_module
 from vfunc.nn.module import Module, default_dtype, static_field
 from vfunc.numpy._promote import promote_args
 
-__all__ = ["Embedding", "Linear", "linear", "uniform_init"]
+__all__ = ["Bilinear", "Embedding", "Linear", "linear", "uniform_init"]
 
 
 def uniform_init(key: Any, shape: tuple[int, ...], bound: float, dtype: Any) -> Array:
@@ -95,6 +95,63 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class Bilinear(Module):
+    """``y = x1^T A x2 + b``, as ``torch.nn.Bilinear(in1_features, in2_features, out_features,
+    bias=True)``: ``weight`` is ``(out_features, in1_features, in2_features)``, ``bias``
+    ``(out_features,)``, both from ``U(-1/sqrt(in1_features), 1/sqrt(in1_features))``;
+    ``x1`` is ``(*, in1_features)`` and ``x2`` ``(*, in2_features)`` with the same ``*``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.Bilinear(3, 2, 4, init=False)(vnp.ones((5, 3)), vnp.ones((5, 2))).shape
+        (5, 4)
+    """
+
+    weight: Array
+    bias: Array | None
+    in1_features: int = static_field()
+    in2_features: int = static_field()
+    out_features: int = static_field()
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int,
+                 bias: bool = True, *, key: Any = None, dtype: Any = None,
+                 init: bool = True):  # fmt: skip
+        self.in1_features, self.in2_features = int(in1_features), int(in2_features)
+        self.out_features = int(out_features)
+        dt = default_dtype(dtype)
+        shape = (self.out_features, self.in1_features, self.in2_features)
+        if not init:
+            self.weight = vnp.zeros(shape, dt)
+            self.bias = vnp.zeros((self.out_features,), dt) if bias else None
+            return
+        need_key("Bilinear", key)
+        wkey, bkey = random_module().split(key)
+        bound = 1 / math.sqrt(self.in1_features) if self.in1_features else 0.0
+        self.weight = uniform_init(wkey, shape, bound, dt)
+        self.bias = uniform_init(bkey, (self.out_features,), bound, dt) if bias else None
+
+    def __call__(self, x1: Array, x2: Array) -> Array:
+        x1, x2 = vnp.asarray(x1), vnp.asarray(x2)
+        w = f"weight {tuple(self.weight.shape)}"
+        check_features("Bilinear", x1, -1, self.in1_features, "features (input1)", w)
+        check_features("Bilinear", x2, -1, self.in2_features, "features (input2)", w)
+        if x1.shape[:-1] != x2.shape[:-1]:
+            raise ShapeError(
+                f"Bilinear: input1 {tuple(x1.shape)} and input2 {tuple(x2.shape)} must agree on "
+                "every axis but the last"
+            )
+        # (x1 @ W_o) . x2 for each output o: contract in1 first, as one matmul over all rows.
+        t = linear(x1, vnp.reshape(vnp.swapaxes(self.weight, 1, 2), (-1, self.in1_features)))
+        t = vnp.reshape(t, x1.shape[:-1] + (self.out_features, self.in2_features))
+        y = vnp.sum(t * vnp.expand_dims(x2, -2), axis=-1)
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
 class Embedding(Module):
