@@ -103,32 +103,46 @@ def dot_product_attention(query: Array, key: Array, value: Array, bias: Array | 
 class MultiheadAttention(Module):
     """Multi-head attention, as ``torch.nn.MultiheadAttention(embed_dim, num_heads, dropout=0.0,
     bias=True, add_bias_kv=False, add_zero_attn=False, kdim=None, vdim=None,
-    batch_first=False)`` (``add_bias_kv``, ``add_zero_attn`` and distinct ``kdim``/``vdim`` are
-    not supported). Parameters: ``in_proj_weight (3E, E)`` (xavier-uniform), ``in_proj_bias``
-    (zeros), ``out_proj`` (a Linear, bias zeros).
+    batch_first=False)``.
+
+    Parameters, as PyTorch's: ``in_proj_weight (3E, E)`` (xavier-uniform) when ``kdim`` and
+    ``vdim`` equal ``embed_dim``, else ``q_proj_weight (E, E)``, ``k_proj_weight (E, kdim)``,
+    ``v_proj_weight (E, vdim)`` (each xavier-uniform); ``in_proj_bias (3E,)`` (zeros);
+    ``bias_k``, ``bias_v`` ``(1, 1, E)`` (xavier-normal) with ``add_bias_kv``; ``out_proj``
+    (a Linear, bias zeros). ``add_bias_kv`` appends ``bias_k``/``bias_v`` to the projected keys
+    and values, ``add_zero_attn`` a zero key and value per head; both extend the masks with
+    allowed columns and the weights with those columns, as PyTorch.
 
     ``__call__(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
     average_attn_weights=True, is_causal=False, *, dropout_key=None) -> (output, weights)``.
-    Inputs are ``(L, N, E)`` (``(N, L, E)`` with ``batch_first``) or unbatched ``(L, E)``.
-    Boolean masks are True where attention is *not* allowed, float masks are added, as
-    PyTorch's. Differs from PyTorch: ``is_causal=True`` without ``attn_mask`` builds the causal
-    mask (PyTorch requires the mask as well).
+    Inputs are ``(L, N, E)`` (``(N, L, E)`` with ``batch_first``) or unbatched ``(L, E)``; key
+    and value have ``kdim``/``vdim`` features. Boolean masks are True where attention is *not*
+    allowed, float masks are added, as PyTorch's. Differs from PyTorch: ``is_causal=True``
+    without ``attn_mask`` builds the causal mask (PyTorch requires the mask as well).
 
     Example:
         >>> import vfunc.numpy as vnp
         >>> from vfunc import nn
-        >>> mha = nn.MultiheadAttention(4, 2, init=False)
-        >>> out, w = mha(vnp.ones((3, 4)), vnp.ones((5, 4)), vnp.ones((5, 4)))
+        >>> mha = nn.MultiheadAttention(4, 2, kdim=3, add_bias_kv=True, init=False)
+        >>> out, w = mha(vnp.ones((3, 4)), vnp.ones((5, 3)), vnp.ones((5, 4)))
         >>> out.shape, w.shape
-        ((3, 4), (3, 5))
+        ((3, 4), (3, 6))
     """
 
-    in_proj_weight: Array
+    in_proj_weight: Array | None
+    q_proj_weight: Array | None
+    k_proj_weight: Array | None
+    v_proj_weight: Array | None
     in_proj_bias: Array | None
+    bias_k: Array | None
+    bias_v: Array | None
     out_proj: Linear
     embed_dim: int = static_field()
+    kdim: int = static_field()
+    vdim: int = static_field()
     num_heads: int = static_field()
     dropout: float = static_field()
+    add_zero_attn: bool = static_field()
     batch_first: bool = static_field()
     training: bool = static_field()
 
@@ -136,34 +150,54 @@ class MultiheadAttention(Module):
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = False, *, key: Any = None,
                  dtype: Any = None, init: bool = True):  # fmt: skip
-        if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) or vdim not in (
-                None, embed_dim):
-            raise NotImplementedError(
-                "MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim are "
-                "not supported"
-            )
-        if embed_dim % num_heads:
+        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(
-                f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
-                f"({num_heads})"
+                f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive multiple of "
+                f"num_heads ({num_heads})"
             )
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
-        self.dropout, self.batch_first, self.training = float(dropout), batch_first, True
-        dt = default_dtype(dtype)
         e = self.embed_dim
+        self.kdim = e if kdim is None else int(kdim)
+        self.vdim = e if vdim is None else int(vdim)
+        self.dropout, self.batch_first, self.training = float(dropout), batch_first, True
+        self.add_zero_attn = bool(add_zero_attn)
+        dt = default_dtype(dtype)
+        keys = random_module().split(key, 5) if init else [None] * 5
         if init:
             need_key("MultiheadAttention", key)
-            k1, k2 = random_module().split(key)
-            bound = math.sqrt(6.0 / (e + 3 * e))  # xavier_uniform on (3E, E)
-            self.in_proj_weight = random_module().uniform(k1, (3 * e, e), dt, -bound, bound)
+
+        def xavier(k: Any, shape: tuple[int, int]) -> Array:
+            if not init:
+                return vnp.zeros(shape, dt)
+            bound = math.sqrt(6.0 / (shape[0] + shape[1]))
+            return random_module().uniform(k, shape, dt, -bound, bound)
+
+        if self.kdim == e and self.vdim == e:
+            self.in_proj_weight = xavier(keys[0], (3 * e, e))
+            self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
         else:
-            k2 = None
-            self.in_proj_weight = vnp.zeros((3 * e, e), dt)
+            self.in_proj_weight = None
+            self.q_proj_weight = xavier(keys[0], (e, e))
+            self.k_proj_weight = xavier(keys[1], (e, self.kdim))
+            self.v_proj_weight = xavier(keys[2], (e, self.vdim))
         self.in_proj_bias = vnp.zeros((3 * e,), dt) if bias else None
-        out_proj = Linear(e, e, bias, key=k2, dtype=dt, init=init)
+        if add_bias_kv:
+            # xavier_normal on (1, 1, E): PyTorch's fans of that shape are E and 1.
+            std = math.sqrt(2.0 / (e + 1))
+            bk, bv = (random_module().split(keys[3]) if init else (None, None))
+            self.bias_k, self.bias_v = ((random_module().normal(k, (1, 1, e), dt) * std) if init
+                                        else vnp.zeros((1, 1, e), dt) for k in (bk, bv))
+        else:
+            self.bias_k = self.bias_v = None
+        out_proj = Linear(e, e, bias, key=keys[4], dtype=dt, init=init)
         if bias:  # PyTorch zeroes out_proj.bias after the Linear's own init
             object.__setattr__(out_proj, "bias", vnp.zeros((e,), dt))
         self.out_proj = out_proj
+
+    def _projection_weights(self) -> tuple[Array, Array, Array]:
+        if self.in_proj_weight is not None:
+            return tuple(vnp.split(self.in_proj_weight, 3, axis=0))
+        return self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
 
     def __call__(self, query: Array, key: Array, value: Array, key_padding_mask: Any = None,
                  need_weights: bool = True, attn_mask: Any = None,
@@ -171,11 +205,14 @@ class MultiheadAttention(Module):
                  dropout_key: Any = None) -> tuple[Array, Array | None]:  # fmt: skip
         q, k, v = (vnp.asarray(a) for a in (query, key, value))
         e, nh = self.embed_dim, self.num_heads
-        for name, a in (("query", q), ("key", k), ("value", v)):
-            if a.ndim not in (2, 3) or a.shape[-1] != e:
+        rank = q.ndim
+        for name, a, width in (("query", q, e), ("key", k, self.kdim), ("value", v, self.vdim)):
+            if a.ndim not in (2, 3) or a.ndim != rank or a.shape[-1] != width:
+                lead = "(L, N" if not self.batch_first else "(N, L"
                 raise ShapeError(
-                    f"MultiheadAttention: expected {name} of shape (L, N, {e}) or (L, {e}), got "
-                    f"{tuple(a.shape)}"
+                    f"MultiheadAttention: expected {name} of shape {lead}, {width}) or "
+                    f"(L, {width}) like the query, got {tuple(a.shape)} (query "
+                    f"{tuple(q.shape)})"
                 )
         unbatched = q.ndim == 2
         if unbatched:
@@ -185,28 +222,45 @@ class MultiheadAttention(Module):
         elif self.batch_first:
             q, k, v = (vnp.swapaxes(a, 0, 1) for a in (q, k, v))
         # time-major: (L, N, E)
-        w_q, w_k, w_v = vnp.split(self.in_proj_weight, 3, axis=0)
+        w_q, w_k, w_v = self._projection_weights()
         b = (None, None, None) if self.in_proj_bias is None else vnp.split(self.in_proj_bias, 3)
-        def proj(x: Array, w: Array, bias: Array | None) -> Array:  # noqa: E306
+
+        def proj(x: Array, w: Array, bias: Array | None) -> Array:
             y = linear(x, w)
-            y = y if bias is None else y + bias
-            length, n = x.shape[0], x.shape[1]
+            return y if bias is None else y + bias
+
+        def heads(y: Array) -> Array:  # (L, N, E) -> (N, H, L, D)
+            length, n = y.shape[0], y.shape[1]
             return vnp.transpose(vnp.reshape(y, (length, n, nh, e // nh)), (1, 2, 0, 3))
 
-        qh, kh, vh = proj(q, w_q, b[0]), proj(k, w_k, b[1]), proj(v, w_v, b[2])  # (N, H, L, D)
-        n, tq, ts = qh.shape[0], qh.shape[2], kh.shape[2]
+        qp, kp, vp = proj(q, w_q, b[0]), proj(k, w_k, b[1]), proj(v, w_v, b[2])
+        n, tq, ts = q.shape[1], q.shape[0], k.shape[0]
+        # Extra key/value positions (bias_k/bias_v, then a zero one), always attended to.
+        extra = []
+        if self.bias_k is not None:
+            extra.append((self.bias_k, self.bias_v))
+        if self.add_zero_attn:
+            zero = vnp.zeros((1, 1, e), qp.dtype)
+            extra.append((zero, zero))
+        for bk, bv in extra:
+            kp = vnp.concatenate([kp, vnp.broadcast_to(bk.astype(kp.dtype), (1, n, e))], axis=0)
+            vp = vnp.concatenate([vp, vnp.broadcast_to(bv.astype(vp.dtype), (1, n, e))], axis=0)
+        qh, kh, vh = heads(qp), heads(kp), heads(vp)
         logits = vnp.matmul(qh, vnp.swapaxes(kh, -1, -2)) / math.sqrt(e // nh)
         if attn_mask is None and is_causal:
             attn_mask = vnp.asarray(np.triu(np.ones((tq, ts), bool), 1))
-        logits = logits + self._additive(attn_mask, logits.dtype, "attn_mask", n, tq, ts)
+        masks = self._additive(attn_mask, logits.dtype, "attn_mask", n, tq, ts)
         if key_padding_mask is not None:
             kpm = vnp.asarray(key_padding_mask)
             if tuple(kpm.shape) != (n, ts):
                 raise ShapeError(
                     f"MultiheadAttention: key_padding_mask must be ({n}, {ts}), got {kpm.shape}"
                 )
-            logits = logits + self._additive(kpm[:, None, None, :], logits.dtype,
-                                             "key_padding_mask", n, tq, ts)
+            masks = masks + self._additive(kpm[:, None, None, :], logits.dtype,
+                                           "key_padding_mask", n, tq, ts)
+        if not isinstance(masks, float) and extra:
+            masks = vnp.pad(masks, [(0, 0)] * (masks.ndim - 1) + [(0, len(extra))])
+        logits = logits + masks
         weights = F.softmax(logits, axis=-1)
         if self.training and self.dropout > 0:
             weights = dropout(weights, self.dropout, dropout_key, layer="MultiheadAttention")
@@ -242,7 +296,8 @@ class MultiheadAttention(Module):
         return mask.astype(dtype)
 
     def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        dims = "" if self.in_proj_weight is not None else f", kdim={self.kdim}, vdim={self.vdim}"
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}{dims}"
 
 
 def _exact_gelu(x: Array) -> Array:
