@@ -55,7 +55,10 @@ from vfunc.nn.activations import (
 )
 from vfunc.nn.attention import (
     MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
     TransformerDecoderLayer,
+    TransformerEncoder,
     TransformerEncoderLayer,
     dot_product_attention,
 )
@@ -125,6 +128,7 @@ __all__ = [
     "InstanceNorm2d", "LayerNorm", "RMSNorm", "Dropout", "Dropout2d",
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
+    "TransformerEncoder", "TransformerDecoder", "Transformer",
     "PixelShuffle", "PixelUnshuffle", "Upsample",
     "CELU", "ELU", "GELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU",
     "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SiLU", "Sigmoid", "Softmax",
