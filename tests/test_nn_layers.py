@@ -37,10 +37,12 @@ def construct(ctor: str, args: list, kwargs: dict, dtype: str) -> nn.Module:
 
     args, kwargs = [arg(a) for a in args], {k: arg(v) for k, v in kwargs.items()}
     params = inspect.signature(cls.__init__).parameters
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    if "init" in params or (var_kw and ctor.startswith(("Conv", "LSTM", "GRU", "RNN"))):
+    # Conv and recurrent layers forward their keywords (init, dtype) through **kwargs.
+    forwards = ctor.startswith(("Conv", "LSTM", "GRU", "RNN")) and any(
+        p.kind is p.VAR_KEYWORD for p in params.values())
+    if "init" in params or forwards:
         kwargs["init"] = False
-    if dtype == "float64" and ("dtype" in params or var_kw):
+    if dtype == "float64" and ("dtype" in params or forwards):
         kwargs["dtype"] = np.float64
     return cls(*args, **kwargs)
 

@@ -98,14 +98,19 @@ from vfunc.nn.norm import (
 from vfunc.nn.pool import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
     AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     AvgPool1d,
     AvgPool2d,
     AvgPool3d,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
 )
 from vfunc.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from vfunc.nn.resample import PixelShuffle, PixelUnshuffle, Upsample
@@ -123,7 +128,8 @@ __all__ = [
     "Flatten", "Identity", "Lambda", "Sequential", "Unflatten", "Linear", "Bilinear", "Embedding",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
     "InstanceNorm2d", "LayerNorm", "RMSNorm", "Dropout", "Dropout2d",
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
