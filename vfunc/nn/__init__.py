@@ -113,7 +113,7 @@ from vfunc.nn.pool import (
     MaxUnpool3d,
 )
 from vfunc.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from vfunc.nn.resample import PixelShuffle, PixelUnshuffle, Upsample
+from vfunc.nn.resample import PixelShuffle, PixelUnshuffle, Upsample, interpolate
 
 # jax.nn.normalize is the old name of standardize; both are kept, as in JAX.
 normalize = standardize
@@ -122,6 +122,7 @@ __all__ = [
     "celu", "elu", "gelu", "glu", "hard_tanh", "leaky_relu", "log_sigmoid", "log_softmax",
     "logsumexp", "one_hot", "relu", "relu6", "selu", "sigmoid", "silu", "soft_sign", "softmax",
     "softplus", "sparse_plus", "standardize", "normalize", "swish", "dot_product_attention",
+    "interpolate",
     "initializers",
     "Module", "StateDictError", "call_with_state", "count_params", "inference_mode",
     "load_state_dict", "named_modules", "state_dict", "static_field", "tree_at",
