@@ -163,7 +163,11 @@ VMAPPABLE = ("Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTra
              "ConvTranspose3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
              "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
              "LayerNorm", "RMSNorm", "InstanceNorm2d", "Embedding", "PixelShuffle",
-             "PixelUnshuffle", "LSTMCell", "GRUCell", "RNNCell", "ReLU", "GELU", "LogSoftmax", "Tanh", "SiLU", "Mish")
+             "PixelUnshuffle", "LSTMCell", "GRUCell", "RNNCell", "ReLU", "GELU", "LogSoftmax",
+             "Tanh", "SiLU", "Mish", "InstanceNorm3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d",
+             "ZeroPad1d", "ZeroPad2d", "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d",
+             "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
+             "CircularPad1d", "CircularPad2d")
 
 
 def test_layer_under_vmap_matches_batched_call(fixture):

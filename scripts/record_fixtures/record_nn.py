@@ -322,6 +322,25 @@ def layers():
     r("transformer_bf_normfirst_unbatched_f64", "Transformer", (),
       dict(small, batch_first=True, norm_first=True), inputs=[(5, 8), (4, 8)],
       call_kwargs={"tgt_is_causal": True, "tgt_mask": causal4}, dtype=f64, train=True)
+    r("instancenorm3d_affine", "InstanceNorm3d", (2,), {"affine": True},
+      inputs=[(2, 2, 3, 4, 3)])
+    r("instancenorm3d_stats_train_unbatched_f64", "InstanceNorm3d", (2,),
+      {"track_running_stats": True}, inputs=[(2, 3, 4, 3)], train=True, dtype=f64)
+    r("adaptiveavg3d", "AdaptiveAvgPool3d", ((2, 3, None),), inputs=[(2, 3, 4, 5, 6)])
+    r("adaptivemax3d_unbatched", "AdaptiveMaxPool3d", (2,), inputs=[(3, 4, 5, 3)])
+    r("zeropad2d", "ZeroPad2d", ((1, 2, 0, 3),), inputs=[(2, 3, 4, 5)])
+    r("zeropad1d_crop", "ZeroPad1d", ((-1, 2),), inputs=[(2, 3, 4)])
+    r("constantpad3d", "ConstantPad3d", (1, 2.5), inputs=[(1, 2, 2, 3, 2)])
+    r("reflectionpad1d_unbatched", "ReflectionPad1d", ((3, 1),), inputs=[(3, 5)])
+    r("reflectionpad2d_f64", "ReflectionPad2d", ((1, 2, 2, 1),), inputs=[(2, 3, 4, 5)],
+      dtype=f64)
+    r("reflectionpad3d", "ReflectionPad3d", (1,), inputs=[(1, 2, 3, 3, 4)])
+    r("replicationpad2d", "ReplicationPad2d", ((2, 0, 1, 3),), inputs=[(2, 3, 4, 5)])
+    r("replicationpad1d_f64", "ReplicationPad1d", (2,), inputs=[(2, 3, 4)], dtype=f64)
+    r("replicationpad3d_unbatched", "ReplicationPad3d", ((1, 0, 2, 1, 0, 1),),
+      inputs=[(2, 3, 3, 4)])
+    r("circularpad2d", "CircularPad2d", ((1, 2, 3, 0),), inputs=[(2, 3, 4, 5)])
+    r("circularpad1d_unbatched", "CircularPad1d", (4,), inputs=[(3, 4)])
     r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
     r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
     for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),

@@ -71,7 +71,7 @@ from vfunc.nn.conv import (
     ConvTranspose2d,
     ConvTranspose3d,
 )
-from vfunc.nn.dropout import Dropout, Dropout2d
+from vfunc.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from vfunc.nn.linear import Bilinear, Embedding, Linear
 from vfunc.nn.module import (
     Module,
@@ -92,8 +92,26 @@ from vfunc.nn.norm import (
     GroupNorm,
     InstanceNorm1d,
     InstanceNorm2d,
+    InstanceNorm3d,
     LayerNorm,
     RMSNorm,
+)
+from vfunc.nn.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
 )
 from vfunc.nn.pool import (
     AdaptiveAvgPool1d,
@@ -132,11 +150,15 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
-    "InstanceNorm2d", "LayerNorm", "RMSNorm", "Dropout", "Dropout2d",
+    "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "RMSNorm", "Dropout", "Dropout1d",
+    "Dropout2d", "Dropout3d",
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerDecoder", "Transformer",
     "PixelShuffle", "PixelUnshuffle", "Upsample",
+    "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+    "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
     "CELU", "ELU", "GELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU",
     "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SiLU", "Sigmoid", "Softmax",
     "Softplus", "Softsign", "Tanh",

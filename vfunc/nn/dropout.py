@@ -14,7 +14,7 @@ from vfunc.errors import ShapeError
 from vfunc.nn.initializers import random_module
 from vfunc.nn.module import Module, static_field
 
-__all__ = ["Dropout", "Dropout2d", "dropout"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "dropout"]
 
 
 def dropout(x: Array, p: float, key: Any, mask_shape: tuple[int, ...] | None = None,
@@ -65,14 +65,38 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Dropout2d(Dropout):
+class _ChannelDropout(Dropout):
+    """Zeroes whole channels of ``(N, C, *spatial)`` or ``(C, *spatial)`` inputs."""
+
+    _nsp = 0
+
+    def _mask_shape(self, x: Array) -> tuple[int, ...] | None:
+        n = self._nsp
+        if x.ndim not in (n + 1, n + 2):
+            axes = ("L",) if n == 1 else ("D", "H", "W")[3 - n:]
+            raise ShapeError(
+                f"{type(self).__name__}: expected a (N, C, {', '.join(axes)}) or "
+                f"(C, {', '.join(axes)}) input, got shape {tuple(x.shape)}"
+            )
+        return tuple(x.shape[:-n]) + (1,) * n
+
+
+class Dropout1d(_ChannelDropout):
+    """Channel dropout, as ``torch.nn.Dropout1d``: zeroes whole channels of ``(N, C, L)`` or
+    ``(C, L)`` inputs."""
+
+    _nsp = 1
+
+
+class Dropout2d(_ChannelDropout):
     """Channel dropout, as ``torch.nn.Dropout2d``: zeroes whole channels of ``(N, C, H, W)``
     or ``(C, H, W)`` inputs."""
 
-    def _mask_shape(self, x: Array) -> tuple[int, ...] | None:
-        if x.ndim not in (3, 4):
-            raise ShapeError(
-                f"Dropout2d: expected a (N, C, H, W) or (C, H, W) input, got shape "
-                f"{tuple(x.shape)}"
-            )
-        return tuple(x.shape[:-2]) + (1, 1)
+    _nsp = 2
+
+
+class Dropout3d(_ChannelDropout):
+    """Channel dropout, as ``torch.nn.Dropout3d``: zeroes whole channels of
+    ``(N, C, D, H, W)`` or ``(C, D, H, W)`` inputs."""
+
+    _nsp = 3

@@ -20,7 +20,7 @@ from vfunc.nn.module import Module, current_state, default_dtype, report_state, 
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
-    "InstanceNorm2d", "LayerNorm", "RMSNorm",
+    "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "RMSNorm",
 ]  # fmt: skip
 
 
@@ -316,4 +316,12 @@ class InstanceNorm2d(_BatchNorm):
     """
 
     _ranks = (3, 4)
+    _instance = True
+
+
+class InstanceNorm3d(_BatchNorm):
+    """Per-sample, per-channel normalisation of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` inputs,
+    as ``torch.nn.InstanceNorm3d`` (see ``InstanceNorm1d``)."""
+
+    _ranks = (4, 5)
     _instance = True
