@@ -17,7 +17,8 @@ import vfunc.numpy as vnp
 from vfunc import nn
 
 FIXTURES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fixtures", "nn", "*.npz")))
-LAYER_FIXTURES = [f for f in FIXTURES if not os.path.basename(f).startswith(("loss_", "dpa_"))]
+LAYER_FIXTURES = [f for f in FIXTURES if not os.path.basename(f).startswith(
+    ("loss_", "dpa_", "init_"))]
 
 
 def _load(path: str) -> tuple[dict, dict]:
