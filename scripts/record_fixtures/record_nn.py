@@ -341,6 +341,13 @@ def layers():
       inputs=[(2, 3, 3, 4)])
     r("circularpad2d", "CircularPad2d", ((1, 2, 3, 0),), inputs=[(2, 3, 4, 5)])
     r("circularpad1d_unbatched", "CircularPad1d", (4,), inputs=[(3, 4)])
+    for act, a, shape in [("Softmin", (1,), (3, 8)), ("Softmax2d", (), (2, 3, 4, 5)),
+                          ("Tanhshrink", (), (3, 8)), ("Softshrink", (0.3,), (3, 8)),
+                          ("Hardshrink", (0.4,), (3, 8)), ("Threshold", (0.1, -2.0), (3, 8))]:
+        r("act_" + act.lower(), act, a, inputs=[shape])
+    r("upsamplingnearest2d", "UpsamplingNearest2d", (), {"scale_factor": 2},
+      inputs=[(2, 3, 3, 4)])
+    r("upsamplingbilinear2d", "UpsamplingBilinear2d", ((5, 7),), inputs=[(2, 3, 3, 4)])
     r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
     r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
     for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),

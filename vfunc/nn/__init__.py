@@ -13,6 +13,7 @@ from vfunc.nn.activation_layers import (
     GELU,
     GLU,
     SELU,
+    Hardshrink,
     Hardsigmoid,
     Hardswish,
     Hardtanh,
@@ -26,9 +27,14 @@ from vfunc.nn.activation_layers import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
+    Softmin,
     Softplus,
+    Softshrink,
     Softsign,
     Tanh,
+    Tanhshrink,
+    Threshold,
 )
 from vfunc.nn.activations import (
     celu,
@@ -131,7 +137,14 @@ from vfunc.nn.pool import (
     MaxUnpool3d,
 )
 from vfunc.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from vfunc.nn.resample import PixelShuffle, PixelUnshuffle, Upsample, interpolate
+from vfunc.nn.resample import (
+    PixelShuffle,
+    PixelUnshuffle,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    interpolate,
+)
 
 # jax.nn.normalize is the old name of standardize; both are kept, as in JAX.
 normalize = standardize
@@ -161,5 +174,6 @@ __all__ = [
     "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
     "CELU", "ELU", "GELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU",
     "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SiLU", "Sigmoid", "Softmax",
-    "Softplus", "Softsign", "Tanh",
+    "Softplus", "Softsign", "Tanh", "Softmin", "Softmax2d", "Tanhshrink", "Softshrink",
+    "Hardshrink", "Threshold", "UpsamplingNearest2d", "UpsamplingBilinear2d",
 ]  # fmt: skip

@@ -1,5 +1,5 @@
 """Activation modules with PyTorch's names and arguments (``ReLU``, ``GELU(approximate=...)``,
-``Softmax(dim)``, ...), over the functions of ``vfunc.nn.activations``. PyTorch's ``inplace``
+``Softmax(dim)``, ``Softmin``, ``Softmax2d``, the shrink functions, ``Threshold``, ...), over the functions of ``vfunc.nn.activations``. PyTorch's ``inplace``
 argument is accepted and ignored (arrays are immutable)."""
 
 from __future__ import annotations
@@ -8,13 +8,15 @@ from typing import Any
 
 import vfunc.numpy as vnp
 from vfunc.core import Array
+from vfunc.errors import ShapeError
 from vfunc.nn import activations as F
 from vfunc.nn.module import Module, default_dtype, static_field
 
 __all__ = [
     "CELU", "ELU", "GELU", "GLU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU",
     "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SELU", "SiLU", "Sigmoid",
-    "Softmax", "Softplus", "Softsign", "Tanh",
+    "Softmax", "Softplus", "Softsign", "Tanh", "Softmin", "Softmax2d", "Tanhshrink",
+    "Softshrink", "Hardshrink", "Threshold",
 ]  # fmt: skip
 
 
@@ -212,6 +214,78 @@ class LogSoftmax(_Dim):
     def __call__(self, x: Array) -> Array:
         x = vnp.asarray(x)
         return F.log_softmax(x, axis=self._axis(x))
+
+
+class Softmin(_Dim):
+    """Softmax of ``-x`` along ``dim``, as ``torch.nn.Softmin(dim=None)``."""
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return F.softmax(-x, axis=self._axis(x))
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of ``(N, C, H, W)`` or ``(C, H, W)`` inputs, as
+    ``torch.nn.Softmax2d``."""
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        if x.ndim not in (3, 4):
+            raise ShapeError(
+                f"Softmax2d: expected a (N, C, H, W) or (C, H, W) input, got shape "
+                f"{tuple(x.shape)}"
+            )
+        return F.softmax(x, axis=-3)
+
+
+class Tanhshrink(Module):
+    """``x - tanh(x)``, as ``torch.nn.Tanhshrink``."""
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return x - vnp.tanh(x)
+
+
+class Softshrink(Module):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0, as
+    ``torch.nn.Softshrink(lambd=0.5)``."""
+
+    lambd: float = static_field(default=0.5)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return vnp.where(x > self.lambd, x - self.lambd,
+                         vnp.where(x < -self.lambd, x + self.lambd, 0.0)).astype(x.dtype)
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, else 0, as ``torch.nn.Hardshrink(lambd=0.5)``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.Hardshrink()(vnp.array([-1.0, 0.2, 0.7]))
+        Array([-1. ,  0. ,  0.7], dtype=float32)
+    """
+
+    lambd: float = static_field(default=0.5)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return vnp.where(vnp.abs(x) > self.lambd, x, 0.0).astype(x.dtype)
+
+
+class Threshold(Module):
+    """``x`` where ``x > threshold``, else ``value``, as ``torch.nn.Threshold(threshold,
+    value)``."""
+
+    threshold: float = static_field()
+    value: float = static_field()
+    inplace: bool = static_field(default=False)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return vnp.where(x > self.threshold, x, self.value).astype(x.dtype)
 
 
 class GLU(Module):

@@ -14,7 +14,10 @@ from vfunc.core import Array
 from vfunc.errors import ShapeError
 from vfunc.nn.module import Module, static_field
 
-__all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "interpolate"]
+__all__ = [
+    "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "interpolate",
+]  # fmt: skip
 
 
 class PixelShuffle(Module):
@@ -161,6 +164,22 @@ class Upsample(Module):
             x = vnp.moveaxis(vnp.tensordot(x, vnp.asarray(m.T, dtype=x.dtype),
                                            axes=[[2 + i], [0]]), -1, 2 + i)
         return x
+
+
+class UpsamplingNearest2d(Upsample):
+    """``Upsample(size, scale_factor, mode='nearest')`` of 4-D inputs, as
+    ``torch.nn.UpsamplingNearest2d(size=None, scale_factor=None)``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None):
+        super().__init__(size, scale_factor, "nearest", None)
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample(size, scale_factor, mode='bilinear', align_corners=True)``, as
+    ``torch.nn.UpsamplingBilinear2d(size=None, scale_factor=None)``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None):
+        super().__init__(size, scale_factor, "bilinear", True)
 
 
 def interpolate(input: Array, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
