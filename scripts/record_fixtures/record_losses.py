@@ -1,5 +1,6 @@
 """Record optax (and PyTorch, for the losses optax lacks) reference values and gradients for
-vfunc.losses into tests/fixtures/nn/loss_*.npz, and jax.nn.dot_product_attention's into dpa_*.npz. Run once, in the scratch venv:
+vfunc.losses into tests/fixtures/nn/loss_*.npz, and jax.nn.dot_product_attention's into
+dpa_*.npz. Run once, in the scratch venv:
 
     /work/scratch/bin/python scripts/record_fixtures/record_losses.py [main|attention|more ...]
 
@@ -153,7 +154,8 @@ def attention():
 
         out = f(q, k, v)
         ct = rng.standard_normal(out.shape)
-        grads = jax.grad(lambda q, k, v: jnp.sum(f(q, k, v) * ct), argnums=(0, 1, 2))(q, k, v)
+        grads = jax.grad(lambda q, k, v, ct=ct: jnp.sum(f(q, k, v) * ct),
+                         argnums=(0, 1, 2))(q, k, v)
         data.update(out=np.asarray(out), ct=ct, gq=np.asarray(grads[0]),
                     gk=np.asarray(grads[1]), gv=np.asarray(grads[2]),
                     meta=np.array(json.dumps({k_: v_ for k_, v_ in c["kw"].items()})))

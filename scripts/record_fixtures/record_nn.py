@@ -89,7 +89,7 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
         ins_all = ins
     out = flat_outputs(mod(*call_args, **call_kwargs))
     cts = [torch.randn(o.shape, generator=gen, dtype=dtype) for o in out]
-    total = sum((o * c).sum() for o, c in zip(out, cts))
+    total = sum((o * c).sum() for o, c in zip(out, cts, strict=True))
     params = dict(mod.named_parameters())
     wrt = [t for t in ins_all if t.requires_grad] + list(params.values())
     grads = torch.autograd.grad(total, wrt, allow_unused=True)
@@ -108,7 +108,7 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
     for k, v in call_kwargs.items():
         if isinstance(v, torch.Tensor):
             data["kw." + k] = v.numpy()
-    for i, (o, c) in enumerate(zip(out, cts)):
+    for i, (o, c) in enumerate(zip(out, cts, strict=True)):
         data[f"out.{i}"] = o.detach().numpy()
         data[f"ct.{i}"] = c.numpy()
     n_in = sum(t.requires_grad for t in ins_all)
@@ -117,7 +117,7 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
         if t.requires_grad:
             data[f"gin.{i}"] = grads[gi].numpy()
             gi += 1
-    for (pname, _), g in zip(params.items(), grads[n_in:]):
+    for (pname, _), g in zip(params.items(), grads[n_in:], strict=True):
         if g is not None:
             data["gsd." + pname] = g.numpy()
     if train:

@@ -1,6 +1,7 @@
 """Activation modules with PyTorch's names and arguments (``ReLU``, ``GELU(approximate=...)``,
-``Softmax(dim)``, ``Softmin``, ``Softmax2d``, the shrink functions, ``Threshold``, ...), over the functions of ``vfunc.nn.activations``. PyTorch's ``inplace``
-argument is accepted and ignored (arrays are immutable)."""
+``Softmax(dim)``, ``Softmin``, ``Softmax2d``, the shrink functions, ``Threshold``, ...), over
+the functions of ``vfunc.nn.activations``. PyTorch's ``inplace`` argument is accepted and
+ignored (arrays are immutable)."""
 
 from __future__ import annotations
 

@@ -773,7 +773,7 @@ def default_dtype(dtype: Any) -> np.dtype:
     return dtypes.default_float() if dtype is None else dtypes.canonicalize(dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _takes_key(fn_type: Any, fn_name: str) -> bool:
     del fn_name
     try:
