@@ -348,6 +348,16 @@ def layers():
     r("upsamplingnearest2d", "UpsamplingNearest2d", (), {"scale_factor": 2},
       inputs=[(2, 3, 3, 4)])
     r("upsamplingbilinear2d", "UpsamplingBilinear2d", ((5, 7),), inputs=[(2, 3, 3, 4)])
+    r("lrn", "LocalResponseNorm", (3,), {"alpha": 0.1, "beta": 0.6, "k": 1.5},
+      inputs=[(2, 5, 4, 3)])
+    r("lrn_3d_f64", "LocalResponseNorm", (2,), inputs=[(2, 4, 6)], dtype=f64)
+    r("channelshuffle", "ChannelShuffle", (3,), inputs=[(2, 6, 2, 3)])
+    r("cosinesimilarity", "CosineSimilarity", (), inputs=[(3, 4, 5), (3, 4, 5)])
+    r("cosinesimilarity_bcast_f64", "CosineSimilarity", (-1,), inputs=[(3, 4, 5), (4, 1)],
+      dtype=f64)
+    r("pairwisedistance", "PairwiseDistance", (), inputs=[(6, 5), (6, 5)])
+    r("pairwisedistance_p3_keepdim", "PairwiseDistance", (3.0,), {"keepdim": True},
+      inputs=[(2, 6, 5), (2, 6, 5)])
     r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
     r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
     for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),

@@ -77,6 +77,7 @@ from vfunc.nn.conv import (
     ConvTranspose2d,
     ConvTranspose3d,
 )
+from vfunc.nn.distance import CosineSimilarity, PairwiseDistance
 from vfunc.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from vfunc.nn.linear import Bilinear, Embedding, Linear
 from vfunc.nn.module import (
@@ -100,6 +101,7 @@ from vfunc.nn.norm import (
     InstanceNorm2d,
     InstanceNorm3d,
     LayerNorm,
+    LocalResponseNorm,
     RMSNorm,
 )
 from vfunc.nn.padding import (
@@ -138,6 +140,7 @@ from vfunc.nn.pool import (
 )
 from vfunc.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from vfunc.nn.resample import (
+    ChannelShuffle,
     PixelShuffle,
     PixelUnshuffle,
     Upsample,
@@ -176,4 +179,5 @@ __all__ = [
     "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SiLU", "Sigmoid", "Softmax",
     "Softplus", "Softsign", "Tanh", "Softmin", "Softmax2d", "Tanhshrink", "Softshrink",
     "Hardshrink", "Threshold", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    "LocalResponseNorm", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance",
 ]  # fmt: skip

@@ -15,7 +15,7 @@ from vfunc.errors import ShapeError
 from vfunc.nn.module import Module, static_field
 
 __all__ = [
-    "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
     "interpolate",
 ]  # fmt: skip
 
@@ -66,6 +66,32 @@ class PixelUnshuffle(Module):
         x = vnp.reshape(x, lead + (c, h // r, r, w // r, r))
         x = vnp.transpose(x, tuple(range(n)) + (n, n + 2, n + 4, n + 1, n + 3))
         return vnp.reshape(x, lead + (c * r * r, h // r, w // r))
+
+
+class ChannelShuffle(Module):
+    """Interleaves the channels of ``groups`` groups, as ``torch.nn.ChannelShuffle(groups)``:
+    ``(N, C, *) -> (N, C, *)`` with channel ``g * (C / groups) + i`` moved to ``i * groups + g``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.ChannelShuffle(2)(vnp.arange(4.0).reshape(1, 4, 1))[0, :, 0]
+        Array([0., 2., 1., 3.], dtype=float32)
+    """
+
+    groups: int = static_field()
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        g = self.groups
+        if x.ndim < 3 or x.shape[1] % g:
+            raise ShapeError(
+                f"ChannelShuffle: expected an (N, C, *) input with C divisible by groups={g}, "
+                f"got shape {tuple(x.shape)}"
+            )
+        n, c, rest = x.shape[0], x.shape[1], tuple(x.shape[2:])
+        x = vnp.reshape(x, (n, g, c // g) + rest)
+        return vnp.reshape(vnp.swapaxes(x, 1, 2), (n, c) + rest)
 
 
 def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool,
