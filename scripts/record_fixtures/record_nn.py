@@ -73,7 +73,9 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
     sd = {k: v.detach().clone().numpy() for k, v in mod.state_dict().items()}
     ins = []
     for spec in inputs:
-        if isinstance(spec, np.ndarray):
+        if isinstance(spec, torch.Tensor):  # given values (LPPool needs positive inputs)
+            ins.append(spec)
+        elif isinstance(spec, np.ndarray):
             t = torch.from_numpy(spec)
             ins.append(t)
         else:
@@ -358,6 +360,13 @@ def layers():
     r("pairwisedistance", "PairwiseDistance", (), inputs=[(6, 5), (6, 5)])
     r("pairwisedistance_p3_keepdim", "PairwiseDistance", (3.0,), {"keepdim": True},
       inputs=[(2, 6, 5), (2, 6, 5)])
+    pos = np.abs(np.random.default_rng(4).standard_normal((2, 3, 7, 8))) + 0.1
+    r("lppool2d_ceil", "LPPool2d", (2.0, (3, 2)), {"stride": 2, "ceil_mode": True},
+      inputs=[torch.from_numpy(pos.astype(np.float32)).requires_grad_(True)])
+    r("lppool1d_p3_f64", "LPPool1d", (3, 2), inputs=[(2, 3, 8)], dtype=f64)
+    r("lppool3d_unbatched", "LPPool3d", (1.5, 2), inputs=[
+        torch.from_numpy(pos[0, :, :4, :6].reshape(3, 4, 2, 3).astype(np.float32) + 0
+                         ).requires_grad_(True)])
     r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
     r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
     for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),

@@ -131,6 +131,9 @@ from vfunc.nn.pool import (
     AvgPool1d,
     AvgPool2d,
     AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
@@ -179,5 +182,6 @@ __all__ = [
     "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SiLU", "Sigmoid", "Softmax",
     "Softplus", "Softsign", "Tanh", "Softmin", "Softmax2d", "Tanhshrink", "Softshrink",
     "Hardshrink", "Threshold", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-    "LocalResponseNorm", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance",
+    "LocalResponseNorm", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "LPPool1d",
+    "LPPool2d", "LPPool3d",
 ]  # fmt: skip

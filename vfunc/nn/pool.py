@@ -1,5 +1,5 @@
 """Pooling layers with PyTorch's arguments: ``MaxPool1d/2d/3d`` (return_indices),
-``MaxUnpool1d/2d/3d``, ``AvgPool1d/2d/3d`` (ceil_mode, count_include_pad, divisor_override),
+``MaxUnpool1d/2d/3d``, ``LPPool1d/2d/3d``, ``AvgPool1d/2d/3d`` (ceil_mode, count_include_pad, divisor_override),
 ``AdaptiveAvgPool1d/2d/3d`` and ``AdaptiveMaxPool1d/2d/3d``, over ``lax.reduce_window`` and
 slicing."""
 
@@ -20,7 +20,8 @@ from vfunc.nn.module import Module, static_field
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxPool1d",
-    "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+    "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "LPPool1d", "LPPool2d",
+    "LPPool3d",
 ]  # fmt: skip
 
 
@@ -299,6 +300,53 @@ class AvgPool3d(_PoolNd):
 
     _nsp = 3
     _kind = "avg"
+
+
+class _LPPoolNd(_PoolNd):
+    norm_type: float = static_field()
+
+    _kind = "avg"
+
+    def __init__(self, norm_type: float, kernel_size: Any, stride: Any = None,
+                 ceil_mode: bool = False):  # fmt: skip
+        super().__init__(kernel_size, stride, 0, ceil_mode=ceil_mode)
+        self.norm_type = float(norm_type)
+
+    def __call__(self, x: Array) -> Array:
+        # PyTorch's formula: the window mean of x^p (ceil_mode's partial windows averaged over
+        # what they cover) times the full window size, then the p-th root.
+        p = self.norm_type
+        mean = super().__call__(vnp.asarray(x) ** p)
+        return (mean * math.prod(self.kernel_size)) ** (1.0 / p)
+
+    def extra_repr(self) -> str:
+        return f"norm_type={self.norm_type}, " + super().extra_repr()
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling, ``(sum over the window of x^p)^(1/p)``, as
+    ``torch.nn.LPPool1d(norm_type, kernel_size, stride=None, ceil_mode=False)``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.LPPool1d(2, 2)(vnp.array([[3.0, 4.0, 0.0, 1.0]]))
+        Array([[5., 1.]], dtype=float32)
+    """
+
+    _nsp = 1
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling over (H, W), as ``torch.nn.LPPool2d`` (see ``LPPool1d``)."""
+
+    _nsp = 2
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over (D, H, W), as ``torch.nn.LPPool3d`` (see ``LPPool1d``)."""
+
+    _nsp = 3
 
 
 def _adaptive(x: Array, out: tuple[int, ...], reduce: Any) -> Array:
