@@ -113,6 +113,21 @@ def test_bicubic_and_padding_under_vmap():
     close(vfunc.vmap(pad)(x[:, 0]), pad(x[:, 0]))
 
 
+def test_fold_is_the_adjoint_of_unfold_and_both_vmap():
+    kw = dict(kernel_size=(2, 3), dilation=(2, 1), padding=(1, 0), stride=(1, 2))
+    unfold, fold = nn.Unfold(**kw), nn.Fold((6, 7), **kw)
+    x = rand(0, 2, 3, 6, 7)
+    cols = unfold(x)
+    y = rand(1, *cols.shape)
+    lhs = float(vnp.sum(cols * y))
+    rhs = float(vnp.sum(x * fold(y)))
+    assert abs(lhs - rhs) < 1e-4 * max(1.0, abs(lhs))
+    close(vfunc.vmap(unfold)(x), cols)
+    close(vfunc.vmap(fold)(y), fold(y))
+    with pytest.raises(ValueError, match=r"Fold: expected a \(N, C \* 6, 18\).*6 x 3 blocks"):
+        fold(vnp.ones((2, 6, 11)))
+
+
 def test_interpolate_is_upsample():
     x = rand(0, 1, 2, 3, 4)
     close(nn.interpolate(x, size=(5, 7), mode="bicubic"),

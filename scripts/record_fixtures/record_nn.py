@@ -367,6 +367,12 @@ def layers():
     r("lppool3d_unbatched", "LPPool3d", (1.5, 2), inputs=[
         torch.from_numpy(pos[0, :, :4, :6].reshape(3, 4, 2, 3).astype(np.float32) + 0
                          ).requires_grad_(True)])
+    r("unfold", "Unfold", ((2, 3),), {"dilation": (1, 2), "padding": 1, "stride": (2, 1)},
+      inputs=[(2, 3, 5, 6)])
+    r("unfold_unbatched_f64", "Unfold", (2,), inputs=[(2, 4, 4)], dtype=f64)
+    r("fold", "Fold", ((5, 6), (2, 3)), {"dilation": (1, 2), "padding": 1, "stride": (2, 1)},
+      inputs=[(2, 18, 12)])
+    r("fold_unbatched_f64", "Fold", ((4, 4), 2), inputs=[(8, 9)], dtype=f64)
     r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
     r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
     for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),

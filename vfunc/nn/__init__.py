@@ -79,6 +79,7 @@ from vfunc.nn.conv import (
 )
 from vfunc.nn.distance import CosineSimilarity, PairwiseDistance
 from vfunc.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
+from vfunc.nn.fold import Fold, Unfold
 from vfunc.nn.linear import Bilinear, Embedding, Linear
 from vfunc.nn.module import (
     Module,
@@ -183,5 +184,5 @@ __all__ = [
     "Softplus", "Softsign", "Tanh", "Softmin", "Softmax2d", "Tanhshrink", "Softshrink",
     "Hardshrink", "Threshold", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "LocalResponseNorm", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "LPPool1d",
-    "LPPool2d", "LPPool3d",
+    "LPPool2d", "LPPool3d", "Fold", "Unfold",
 ]  # fmt: skip
