@@ -160,6 +160,34 @@ def test_stack_copies_are_distinct_and_keys_are_pytorchs():
     assert "layers.1.norm3.bias" in nn.state_dict(dec) and dec.norm is None
 
 
+def test_module_list_and_dict_load_pytorch_keys_and_name_error_paths():
+    class Net(nn.Module):
+        blocks: nn.ModuleList
+        heads: nn.ModuleDict
+
+        def __init__(self):
+            self.blocks = nn.ModuleList([nn.Linear(3, 3, init=False) for _ in range(2)])
+            self.heads = nn.ModuleDict({"a": nn.Linear(3, 2, init=False)})
+
+        def __call__(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return self.heads["a"](x)
+
+    net = Net()
+    assert list(nn.state_dict(net)) == ["blocks.0.weight", "blocks.0.bias", "blocks.1.weight",
+                                        "blocks.1.bias", "heads.a.weight", "heads.a.bias"]
+    sd = {k: np.full(np.shape(v), 0.5, np.float32) for k, v in nn.state_dict(net).items()}
+    loaded = nn.load_state_dict(net, sd)
+    assert float(loaded.heads["a"].bias[0]) == 0.5 and len(loaded.blocks) == 2
+    g = vfunc.grad(lambda m: vnp.sum(m(vnp.ones(3))))(loaded)
+    assert isinstance(g.blocks, nn.ModuleList) and g.heads["a"].weight.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"model\.blocks\[0\]: Linear: expected input with 3"):
+        net(vnp.ones(4))
+    with pytest.raises(TypeError, match=r"ModuleList: item 1 is a int"):
+        nn.ModuleList([nn.ReLU(), 3])
+
+
 def test_mha_separate_projections_and_bias_kv_keys_and_init():
     mha = nn.MultiheadAttention(64, 4, add_bias_kv=True, kdim=32, vdim=48, key=random.key(0))
     sd = nn.state_dict(mha)

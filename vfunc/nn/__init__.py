@@ -68,7 +68,15 @@ from vfunc.nn.attention import (
     TransformerEncoderLayer,
     dot_product_attention,
 )
-from vfunc.nn.containers import Flatten, Identity, Lambda, Sequential, Unflatten
+from vfunc.nn.containers import (
+    Flatten,
+    Identity,
+    Lambda,
+    ModuleDict,
+    ModuleList,
+    Sequential,
+    Unflatten,
+)
 from vfunc.nn.conv import (
     Conv1d,
     Conv2d,
@@ -184,5 +192,5 @@ __all__ = [
     "Softplus", "Softsign", "Tanh", "Softmin", "Softmax2d", "Tanhshrink", "Softshrink",
     "Hardshrink", "Threshold", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "LocalResponseNorm", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "LPPool1d",
-    "LPPool2d", "LPPool3d", "Fold", "Unfold",
+    "LPPool2d", "LPPool3d", "Fold", "Unfold", "ModuleList", "ModuleDict",
 ]  # fmt: skip
