@@ -240,6 +240,21 @@ def test_channel_dropout_masks_whole_channels():
         np.testing.assert_array_equal(np.asarray(nn.inference_mode(layer)(vnp.ones(shape))), 1)
 
 
+def test_alpha_dropout_keeps_zero_mean_unit_variance():
+    x = rand(0, 400, 250)
+    y = np.asarray(nn.AlphaDropout(0.3)(x, key=random.key(1)), dtype=np.float64)
+    assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
+    alpha, p = 1.7580993408473766, 0.3
+    a = ((alpha**2 * p + 1) * (1 - p)) ** -0.5
+    dropped = np.isclose(y, -alpha * a + alpha * a * p, rtol=0, atol=1e-6)
+    assert abs(dropped.mean() - 0.3) < 0.01
+    z = np.asarray(nn.FeatureAlphaDropout(0.5)(vnp.ones((30, 40, 3)), key=random.key(2)))
+    assert np.all(z.std(axis=-1) < 1e-6)  # one decision per channel
+    assert np.all(np.asarray(nn.AlphaDropout(1.0)(x, key=random.key(0))) == 0)
+    with pytest.raises(TypeError, match=r"AlphaDropout: in training mode with p=0\.3 a PRNG"):
+        nn.AlphaDropout(0.3)(x)
+
+
 # ---------------------------------------------------------------------------------------------
 # Errors: the layer path, the shape seen and the shape expected
 

@@ -86,7 +86,14 @@ from vfunc.nn.conv import (
     ConvTranspose3d,
 )
 from vfunc.nn.distance import CosineSimilarity, PairwiseDistance
-from vfunc.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
+from vfunc.nn.dropout import (
+    AlphaDropout,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
+)
 from vfunc.nn.fold import Fold, Unfold
 from vfunc.nn.linear import Bilinear, Embedding, Linear
 from vfunc.nn.module import (
@@ -193,4 +200,5 @@ __all__ = [
     "Hardshrink", "Threshold", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "LocalResponseNorm", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "LPPool1d",
     "LPPool2d", "LPPool3d", "Fold", "Unfold", "ModuleList", "ModuleDict",
+    "AlphaDropout", "FeatureAlphaDropout",
 ]  # fmt: skip
