@@ -373,6 +373,16 @@ def layers():
     r("fold", "Fold", ((5, 6), (2, 3)), {"dilation": (1, 2), "padding": 1, "stride": (2, 1)},
       inputs=[(2, 18, 12)])
     r("fold_unbatched_f64", "Fold", ((4, 4), 2), inputs=[(8, 9)], dtype=f64)
+    bags = np.array([[1, 2, 4, 2], [0, 0, 9, 3], [7, 2, 2, 2]])
+    r("embeddingbag_mean_pad", "EmbeddingBag", (10, 3), {"padding_idx": 2}, inputs=[bags])
+    r("embeddingbag_max", "EmbeddingBag", (10, 3), {"mode": "max"}, inputs=[bags])
+    flat, offs = np.array([1, 2, 4, 2, 0, 9, 3, 7]), np.array([0, 3, 3, 5])
+    r("embeddingbag_sum_offsets_weights", "EmbeddingBag", (10, 3), {"mode": "sum"},
+      inputs=[flat, offs, (8,)])
+    r("embeddingbag_mean_lastoffset_f64", "EmbeddingBag", (10, 3),
+      {"include_last_offset": True}, inputs=[flat, np.array([0, 2, 2, 8])], dtype=f64)
+    r("embeddingbag_max_offsets", "EmbeddingBag", (10, 3), {"mode": "max"},
+      inputs=[flat, np.array([0, 1, 4])])
     r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
     r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
     for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),

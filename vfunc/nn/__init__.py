@@ -95,7 +95,7 @@ from vfunc.nn.dropout import (
     FeatureAlphaDropout,
 )
 from vfunc.nn.fold import Fold, Unfold
-from vfunc.nn.linear import Bilinear, Embedding, Linear
+from vfunc.nn.linear import Bilinear, Embedding, EmbeddingBag, Linear
 from vfunc.nn.module import (
     Module,
     StateDictError,
@@ -200,5 +200,5 @@ __all__ = [
     "Hardshrink", "Threshold", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "LocalResponseNorm", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "LPPool1d",
     "LPPool2d", "LPPool3d", "Fold", "Unfold", "ModuleList", "ModuleDict",
-    "AlphaDropout", "FeatureAlphaDropout",
+    "AlphaDropout", "FeatureAlphaDropout", "EmbeddingBag",
 ]  # fmt: skip
