@@ -255,6 +255,15 @@ def test_alpha_dropout_keeps_zero_mean_unit_variance():
         nn.AlphaDropout(0.3)(x)
 
 
+def test_rrelu_training_slopes_are_uniform_per_element():
+    x = -vnp.ones((200, 100))
+    y = -np.asarray(nn.RReLU(0.1, 0.3)(x, key=random.key(0)), dtype=np.float64)
+    assert y.min() >= 0.1 and y.max() <= 0.3 and abs(y.mean() - 0.2) < 0.002
+    np.testing.assert_array_equal(np.asarray(nn.RReLU()(vnp.ones(3), key=random.key(0))), 1)
+    with pytest.raises(TypeError, match=r"RReLU: in training mode a PRNG key"):
+        nn.RReLU()(x)
+
+
 # ---------------------------------------------------------------------------------------------
 # Errors: the layer path, the shape seen and the shape expected
 

@@ -383,6 +383,7 @@ def layers():
       {"include_last_offset": True}, inputs=[flat, np.array([0, 2, 2, 8])], dtype=f64)
     r("embeddingbag_max_offsets", "EmbeddingBag", (10, 3), {"mode": "max"},
       inputs=[flat, np.array([0, 1, 4])])
+    r("rrelu_eval", "RReLU", (0.1, 0.4), inputs=[(3, 8)])
     r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
     r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
     for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),

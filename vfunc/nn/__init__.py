@@ -24,6 +24,7 @@ from vfunc.nn.activation_layers import (
     PReLU,
     ReLU,
     ReLU6,
+    RReLU,
     Sigmoid,
     SiLU,
     Softmax,
@@ -200,5 +201,5 @@ __all__ = [
     "Hardshrink", "Threshold", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "LocalResponseNorm", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "LPPool1d",
     "LPPool2d", "LPPool3d", "Fold", "Unfold", "ModuleList", "ModuleDict",
-    "AlphaDropout", "FeatureAlphaDropout", "EmbeddingBag",
+    "AlphaDropout", "FeatureAlphaDropout", "EmbeddingBag", "RReLU",
 ]  # fmt: skip

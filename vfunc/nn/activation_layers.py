@@ -11,13 +11,14 @@ import vfunc.numpy as vnp
 from vfunc.core import Array
 from vfunc.errors import ShapeError
 from vfunc.nn import activations as F
+from vfunc.nn.initializers import random_module
 from vfunc.nn.module import Module, default_dtype, static_field
 
 __all__ = [
     "CELU", "ELU", "GELU", "GLU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU",
     "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SELU", "SiLU", "Sigmoid",
     "Softmax", "Softplus", "Softsign", "Tanh", "Softmin", "Softmax2d", "Tanhshrink",
-    "Softshrink", "Hardshrink", "Threshold",
+    "Softshrink", "Hardshrink", "Threshold", "RReLU",
 ]  # fmt: skip
 
 
@@ -287,6 +288,37 @@ class Threshold(Module):
     def __call__(self, x: Array) -> Array:
         x = vnp.asarray(x)
         return vnp.where(x > self.threshold, x, self.value).astype(x.dtype)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU, as ``torch.nn.RReLU(lower=1/8, upper=1/3)``: in training mode
+    each negative element gets its own slope from ``U(lower, upper)`` (``__call__(x, *,
+    key)``); in inference mode the slope is ``(lower + upper) / 2`` and no key is taken.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.inference_mode(nn.RReLU(0.1, 0.3))(vnp.array([-1.0, 2.0]))
+        Array([-0.2,  2. ], dtype=float32)
+    """
+
+    lower: float = static_field(default=1.0 / 8)
+    upper: float = static_field(default=1.0 / 3)
+    inplace: bool = static_field(default=False)
+    training: bool = static_field(default=True)
+
+    def __call__(self, x: Array, *, key: Any = None) -> Array:
+        x = vnp.asarray(x)
+        if not self.training:
+            slope: Any = (self.lower + self.upper) / 2
+        else:
+            if key is None:
+                raise TypeError(
+                    "RReLU: in training mode a PRNG key is needed for the random slopes: call it "
+                    "with key=vfunc.random.key(...), or use nn.inference_mode(model)"
+                )
+            slope = random_module().uniform(key, x.shape, x.dtype, self.lower, self.upper)
+        return vnp.where(x >= 0, x, x * slope)
 
 
 class GLU(Module):
