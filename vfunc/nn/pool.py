@@ -1,7 +1,7 @@
 """Pooling layers with PyTorch's arguments: ``MaxPool1d/2d/3d`` (return_indices),
-``MaxUnpool1d/2d/3d``, ``LPPool1d/2d/3d``, ``AvgPool1d/2d/3d`` (ceil_mode, count_include_pad, divisor_override),
-``AdaptiveAvgPool1d/2d/3d`` and ``AdaptiveMaxPool1d/2d/3d``, over ``lax.reduce_window`` and
-slicing."""
+``MaxUnpool1d/2d/3d``, ``LPPool1d/2d/3d``, ``AvgPool1d/2d/3d`` (ceil_mode, count_include_pad,
+divisor_override), ``AdaptiveAvgPool1d/2d/3d`` and ``AdaptiveMaxPool1d/2d/3d``, over
+``lax.reduce_window`` and slicing."""
 
 from __future__ import annotations
 

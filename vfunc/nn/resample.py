@@ -15,8 +15,8 @@ from vfunc.errors import ShapeError
 from vfunc.nn.module import Module, static_field
 
 __all__ = [
-    "ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
-    "interpolate",
+    "ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d", "interpolate",
 ]  # fmt: skip
 
 
