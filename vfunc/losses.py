@@ -442,7 +442,7 @@ def make_fenchel_young_loss(max_fun: Callable[..., Array]) -> Callable[..., Arra
 
     def fenchel_young_loss(scores: ArrayLike, targets: ArrayLike, *args: Any,
                            **kwargs: Any) -> Array:  # fmt: skip
-        from vfunc import vmap  # vfunc imports this module while it initialises
+        from vfunc.transforms.batching import vmap  # a transform, not the public package
 
         scores, targets = _float(scores), _float(targets)
         lead = tuple(scores.shape[:-1])

@@ -42,7 +42,7 @@ class _Blocks(Module):
                 f"{self.padding} is smaller than one block (kernel_size {self.kernel_size}, "
                 f"dilation {self.dilation})"
             )
-        return out  # type: ignore[return-value]
+        return out  # type: ignore[return-value, unused-ignore]
 
     def _windows(self, grid: tuple[int, int]) -> list[tuple[slice, slice]]:
         """For each kernel offset (row-major), the strided slices of the padded image."""
