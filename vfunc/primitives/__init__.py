@@ -6,6 +6,7 @@ differentiation and batching rules; ``vfunc.core.registry`` maps names to them.
 
 from vfunc.core import registry
 from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
+    collectives,
     control_flow,
     conv,
     custom,
