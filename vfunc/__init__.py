@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from vfunc import (  # noqa: F401
+    distributed,
     dtypes,
     errors,
     io,
