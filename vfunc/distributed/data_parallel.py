@@ -12,6 +12,7 @@ import numpy as np
 
 import vfunc.numpy as vnp
 from vfunc import io, tree
+from vfunc.core import wrap_numpy
 from vfunc.distributed.mpi import DistributedError, MPIComm, world
 
 PathLike = str | os.PathLike
@@ -69,7 +70,8 @@ class DataParallel:
 
         def mean(buf: np.ndarray) -> np.ndarray:
             total = self.comm.sum_identical(buf)
-            return total / np.asarray(self.size, dtype=total.dtype)
+            total /= np.asarray(self.size, dtype=total.dtype)  # a fresh buffer: in place
+            return total
 
         return self._bucketed(grads, mean)
 
@@ -126,12 +128,14 @@ class DataParallel:
         arrays = [np.asarray(leaf) for leaf in leaves]
         results: list[Any] = [None] * len(arrays)
         for bucket in _buckets(arrays, self.bucket_bytes):
-            flat = np.concatenate([arrays[i].ravel() for i in bucket])
+            parts = [arrays[i].ravel() for i in bucket]
+            flat = parts[0] if len(parts) == 1 else np.concatenate(parts)
             out = op(flat)
             start = 0
             for i in bucket:
                 size = arrays[i].size
-                results[i] = vnp.asarray(out[start : start + size].reshape(arrays[i].shape))
+                # ``out`` is a fresh buffer nobody else holds: wrap views of it, never copy.
+                results[i] = wrap_numpy(out[start : start + size].reshape(arrays[i].shape))
                 start += size
         return tree.unflatten(structure, results)
 

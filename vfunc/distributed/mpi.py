@@ -3,10 +3,13 @@
 mpi4py (``pip install vfunc[distributed]``, which brings an MPI library as a wheel) is imported
 only when :func:`initialize` runs, so ``import vfunc`` never needs it.
 
-Every collective here is non-blocking underneath (``Iallreduce``, ``Iallgather``, ...) and waited
-for against a deadline, so a process that died or stopped calling collectives makes the others
-fail with :class:`DistributedTimeoutError` instead of hanging; before exchanging data, processes
-exchange the shape and dtype they hold, so a mismatch is reported with every rank's shape.
+Before exchanging data, processes exchange the operation, shape and dtype they hold in one small
+non-blocking ``Iallgather`` waited for against a deadline: a process that died or stopped calling
+collectives makes the others fail with :class:`DistributedTimeoutError` instead of hanging, and
+a mismatch is reported with every rank's shape. Once every process has arrived with matching
+arrays, the data moves with MPI's blocking collectives (``Allreduce``...), which progress at full
+speed (a polled non-blocking transfer is slower); ``ppermute``'s point-to-point messages stay
+non-blocking and bounded by the deadline.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ class MPIComm:
             self._check_same(x, op, what)
         out = np.empty_like(x)
         mpi_op = {"sum": self.MPI.SUM, "max": self.MPI.MAX, "min": self.MPI.MIN}[op]
-        self._wait([self.comm.Iallreduce(x, out, mpi_op)], what)
+        self.comm.Allreduce(x, out, mpi_op)
         return out
 
     def allgather(self, x: np.ndarray) -> np.ndarray:
@@ -116,7 +119,7 @@ class MPIComm:
         what = f"all-gather of {_short(x)}"
         self._check_same(x, "allgather", what)
         out = np.empty((self.size, *x.shape), dtype=x.dtype)
-        self._wait([self.comm.Iallgather(x, out)], what)
+        self.comm.Allgather(x, out)
         return out
 
     def alltoall(self, x: np.ndarray) -> np.ndarray:
@@ -126,7 +129,7 @@ class MPIComm:
         what = f"all-to-all of {_short(x)}"
         self._check_same(x, "alltoall", what)
         out = np.empty_like(x)
-        self._wait([self.comm.Ialltoall(x, out)], what)
+        self.comm.Alltoall(x, out)
         return out
 
     def ppermute(self, x: np.ndarray, perm: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -151,7 +154,7 @@ class MPIComm:
         x = np.array(x, copy=True, order="C")
         what = f"broadcast of {_short(x)} from rank {root}"
         self._check_same(x, "bcast", what)
-        self._wait([self.comm.Ibcast(x, root=root)], what)
+        self.comm.Bcast(x, root=root)
         return x
 
     def sum_identical(self, x: np.ndarray) -> np.ndarray:
@@ -163,14 +166,15 @@ class MPIComm:
         """
         n = x.size
         block = -(-n // self.size)
-        padded = np.zeros(block * self.size, dtype=x.dtype)
-        padded[:n] = x.ravel()
-        what = f"gradient all-reduce of {_short(x)}"
-        self._check_same(padded, "reduce_scatter", what)
-        mine = np.empty(block, dtype=x.dtype)
-        self._wait([self.comm.Ireduce_scatter_block(padded, mine, self.MPI.SUM)], what)
-        self._wait([self.comm.Iallgather(mine, padded)], what)
-        return padded[:n].reshape(x.shape)
+        send = np.ascontiguousarray(x).ravel()
+        if block * self.size != n:
+            send = np.concatenate([send, np.zeros(block * self.size - n, dtype=x.dtype)])
+        self._check_same(send, "reduce_scatter", f"gradient all-reduce of {_short(x)}")
+        total = np.empty_like(send)
+        mine = total[self.rank * block : (self.rank + 1) * block]
+        self.comm.Reduce_scatter_block(send, mine, self.MPI.SUM)
+        self.comm.Allgather(self.MPI.IN_PLACE, total)
+        return total[:n].reshape(x.shape)
 
     def barrier(self) -> None:
         """Wait (with the deadline) until every process gets here."""
