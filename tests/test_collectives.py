@@ -185,3 +185,20 @@ def test_vmap_without_name_binds_nothing():
     with pytest.raises(NameError):
         vmap(lambda v: lax.psum(v, "i"))(vnp.ones(3))
     assert vfunc.vmap(lambda v: v + 1)(vnp.ones(2)).shape == (2,)
+
+
+def test_vmap_of_jit_with_a_collective():
+    f = vmap(jit(lambda v: lax.psum(v, "i") * v), axis_name="i")
+    np.testing.assert_array_equal(np.asarray(f(vnp.arange(3.0))), [0.0, 3.0, 6.0])
+
+
+def test_collectives_in_control_flow_under_the_vmap_are_refused_clearly():
+    def scan_body(v):
+        return lax.scan(lambda c, x: (c + lax.psum(x, "i"), c), 0.0, v)[0]
+
+    def cond_body(v):
+        return lax.cond(v[0] > 0, lambda u: lax.psum(u, "i"), lambda u: u, v)
+
+    for body in (scan_body, cond_body):
+        with pytest.raises(NotImplementedError, match="outside the control flow"):
+            V(body)(vnp.arange(6.0).reshape(3, 2))

@@ -66,6 +66,13 @@ class AxisPrimitive(Primitive):
             axis_trace = max(traces, key=lambda t: t.level)
             top = find_top_trace(args)
             if top is None or top.level < axis_trace.level:
+                if getattr(axis_trace, "rule_depth", 0):
+                    raise NotImplementedError(
+                        f"{self.name} over the vmap axis {params['axes']!r} inside a function "
+                        "that a batching rule re-traces (lax.cond/scan/while_loop bodies, "
+                        "custom_vjp/custom_jvp functions) under that vmap is not supported; "
+                        "apply the collective outside the control flow"
+                    )
                 tracers = [axis_trace.full_raise(a) for a in args]
                 return axis_trace.process_primitive(self, tracers, params)
         return super().bind(*args, **params)
@@ -76,9 +83,10 @@ def _comm(name: Hashable, op: str) -> Any:
     frame = lookup(name, op)
     if frame.comm is None:
         raise NotImplementedError(
-            f"{op} over the vmap axis {name!r} reached evaluation outside that vmap's trace, "
-            "as happens for vmap of a jit-compiled function that uses the collective; put jit "
-            "outside the vmap (jit(vmap(f, axis_name=...))) or drop the inner jit"
+            f"{op} over the vmap axis {name!r} reached evaluation outside that vmap's trace: "
+            "collectives over a vmap axis inside a staged body under that vmap (lax.scan, "
+            "lax.cond, lax.while_loop) are not supported; apply the collective outside the "
+            "control flow\n"
         )
     return frame.comm
 

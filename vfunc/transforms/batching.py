@@ -50,6 +50,7 @@ class BatchTrace(Trace):
         super().__init__(level)
         self.axis_size = axis_size
         self.axis_name = axis_name  # bound in the axis environment while vmap traces
+        self.rule_depth = 0  # > 0 while a batch rule runs (collectives check it)
 
     def pure(self, value: Any) -> BatchTracer:
         return BatchTracer(self, _as_value(value), None)
@@ -69,7 +70,11 @@ class BatchTrace(Trace):
                 return [BatchTracer(self, o, None) for o in out]
             return BatchTracer(self, out, None)
         if prim.batch is not None:
-            out, out_dims = prim.batch(vals, dims, **params)
+            self.rule_depth += 1  # a rule that batches a jaxpr runs it off this trace
+            try:
+                out, out_dims = prim.batch(vals, dims, **params)
+            finally:
+                self.rule_depth -= 1
         elif prim.elementwise:
             out, out_dims = elementwise_batch(prim, vals, dims, **params)
         else:
