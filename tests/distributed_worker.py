@@ -68,6 +68,7 @@ def expect_collectives(rank: int, size: int) -> dict:
 
     xs = np.stack([member(r) for r in range(size)])  # (ranks, size, 6)
     mine = vnp.asarray(xs[rank])
+    c = np.arange(size * size * 6.0).reshape(size, size, 6)
     got = {}
 
     def run(f, *args):
@@ -82,6 +83,10 @@ def expect_collectives(rank: int, size: int) -> dict:
         "all_gather_tiled": (run(lambda v: lax.all_gather(v, "p", tiled=True), mine),
                              xs.reshape(size * size, 6)),
         "psum_scatter": (run(lambda v: lax.psum_scatter(v, "p"), mine), xs.sum(0)[rank]),
+        "psum_scatter_tiled_1": (
+            run(lambda v: lax.psum_scatter(v, "p", scatter_dimension=1, tiled=True), mine),
+            xs.sum(0)[:, rank * 6 // size : (rank + 1) * 6 // size],
+        ),
         "all_to_all": (run(lambda v: lax.all_to_all(v, "p", 0, 0), mine), xs[:, rank]),
         "all_to_all_tiled": (run(lambda v: lax.all_to_all(v, "p", 1, 0, tiled=True), mine),
                              np.concatenate([x[:, rank * 6 // size:(rank + 1) * 6 // size]
@@ -96,6 +101,11 @@ def expect_collectives(rank: int, size: int) -> dict:
         "grad_psum": (run(grad(lambda v: vnp.sum(lax.psum(v, "p") * vnp.cos(v))), mine),
                       np.cos(xs).sum(0)
                       - np.sin(xs[rank]) * xs.sum(0)),
+        # all_gather transposes to psum_scatter: every rank's cotangent c, block rank, summed.
+        "grad_all_gather": (
+            run(grad(lambda v: vnp.sum(lax.all_gather(v, "p") * vnp.asarray(c))), mine),
+            size * c[rank],
+        ),
         # A named vmap inside the process axis: both kinds of axes in one program.
         "vmap_inside": (run(vmap(lambda v: lax.psum(lax.psum(v, "i"), "p"), axis_name="i"), mine),
                         np.broadcast_to(xs.sum((0, 1)), (size, 6))),

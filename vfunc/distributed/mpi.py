@@ -122,6 +122,15 @@ class MPIComm:
         self.comm.Allgather(x, out)
         return out
 
+    def reduce_scatter(self, x: np.ndarray) -> np.ndarray:
+        """The sum over processes of block ``rank`` of ``x``'s leading axis (of ``size``)."""
+        x = np.ascontiguousarray(x)
+        what = f"reduce-scatter of {_short(x)}"
+        self._check_same(x, "reduce_scatter", what)
+        out = np.empty(x.shape[1:], dtype=x.dtype)
+        self.comm.Reduce_scatter_block(x, out, self.MPI.SUM)
+        return out
+
     def alltoall(self, x: np.ndarray) -> np.ndarray:
         """Block j of ``x``'s leading axis goes to process j; block k of the result came from
         process k."""

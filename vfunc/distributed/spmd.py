@@ -20,7 +20,10 @@ def spmd(fun: Callable, axis_name: Hashable, *, comm: MPIComm | None = None) -> 
     processes. Outputs are this process's values (after a ``psum`` they agree everywhere).
 
     It composes as the named vmap does: ``jit`` (the collective is a call in the compiled
-    code), ``grad`` (the transpose of ``psum`` is ``psum``), and named vmaps inside it, whose
+    code), ``grad`` (the transpose of ``psum`` is ``psum``, as under ``jax.pmap`` and JAX's
+    named vmap; shard_map's tracking of which values vary across devices, which transposes
+    ``psum`` of an invariant cotangent differently, is not modelled), and named vmaps inside it,
+    whose
     collectives stay within the process. Every process must run the same sequence of
     collectives on arrays of one shape and dtype; a mismatch raises
     ``vfunc.distributed.DistributedError`` naming each rank's shape, and a process that died

@@ -33,6 +33,8 @@ class ProcessComm(Protocol):
 
     def allgather(self, x: Any) -> Any: ...  # stacked on a new leading axis of ``size``
 
+    def reduce_scatter(self, x: Any) -> Any: ...  # the sum of block ``rank`` of x's leading axis
+
     def alltoall(self, x: Any) -> Any: ...  # x's leading axis (``size``) is exchanged
 
     def ppermute(self, x: Any, perm: Sequence[tuple[int, int]]) -> Any: ...

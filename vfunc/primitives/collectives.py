@@ -225,11 +225,11 @@ def _scatter_shape(x: ShapedArray, *, axes, scatter_dimension, tiled, axis_size)
 
 def _scatter_impl(x, *, axes, scatter_dimension, tiled, axis_size):
     (name,) = axes
-    comm = _comm(name, "psum_scatter")
-    total = comm.allreduce(x, "sum")
-    block = x.shape[scatter_dimension] // axis_size
-    index = slice(comm.rank * block, (comm.rank + 1) * block) if tiled else comm.rank
-    return np.ascontiguousarray(total[(slice(None),) * scatter_dimension + (index,)])
+    blocks = np.moveaxis(x, scatter_dimension, 0)  # block k of the result goes to member k
+    if tiled:
+        blocks = blocks.reshape(axis_size, blocks.shape[0] // axis_size, *blocks.shape[1:])
+    mine = _comm(name, "psum_scatter").reduce_scatter(np.ascontiguousarray(blocks))
+    return np.moveaxis(mine, 0, scatter_dimension) if tiled else mine
 
 
 def _scatter_batch(axis_name, size, vals, dims, *, axes, scatter_dimension, tiled, axis_size):
