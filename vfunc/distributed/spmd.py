@@ -22,17 +22,16 @@ def spmd(fun: Callable, axis_name: Hashable, *, comm: MPIComm | None = None) -> 
     It composes as the named vmap does: ``jit`` (the collective is a call in the compiled
     code), ``grad`` (the transpose of ``psum`` is ``psum``, as under ``jax.pmap`` and JAX's
     named vmap; shard_map's tracking of which values vary across devices, which transposes
-    ``psum`` of an invariant cotangent differently, is not modelled), and named vmaps inside it,
-    whose
-    collectives stay within the process. Every process must run the same sequence of
+    ``psum`` of an invariant cotangent differently, is not modelled), and named vmaps inside
+    it, whose collectives stay within the process. Every process must run the same sequence of
     collectives on arrays of one shape and dtype; a mismatch raises
     ``vfunc.distributed.DistributedError`` naming each rank's shape, and a process that died
     makes the others raise ``DistributedTimeoutError`` after the deadline set by
     ``initialize(timeout=...)``.
 
     Differs from ``jax.experimental.shard_map``: there is no device mesh or partition specs;
-    the caller passes each process its own shard (``vfunc.distributed.shard`` takes it from a
-    global batch).
+    the caller passes each process its own shard (``DataParallel.shard`` takes it from a global
+    batch).
 
     Args:
         fun: the per-process function.
