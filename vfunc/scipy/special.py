@@ -1,0 +1,200 @@
+"""``vfunc.scipy.special``: SciPy's special functions with ``jax.scipy.special``'s names.
+
+Integer and bool inputs are promoted to the default float and operands to one dtype (JAX's
+rules). Functions that need care for accuracy are primitives (``vfunc.primitives.special``,
+written for vfunc: SciPy is not needed); the rest are compositions of them, so every function
+here works under ``grad``, ``jit`` and ``vmap``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from vfunc import lax
+from vfunc.core import Array
+from vfunc.nn.activations import log_softmax, logsumexp, softmax
+from vfunc.numpy import ufuncs as uf
+from vfunc.numpy._promote import promote_args
+from vfunc.primitives import special as sp
+
+ArrayLike = Any
+
+__all__ = ["betainc", "betaln", "digamma", "entr", "erf", "erfc", "erfinv", "expit", "gamma",
+           "gammainc", "gammaincc", "gammaln", "i0", "i0e", "i1", "i1e", "log_ndtr",
+           "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma",
+           "softmax", "xlog1py", "xlogy", "zeta"]  # fmt: skip
+
+# softmax, log_softmax and logsumexp are jax.nn's functions, as in JAX (one definition each).
+_ = (log_softmax, logsumexp, softmax)
+
+
+def _floats(*args: ArrayLike) -> list[Array]:
+    return promote_args(*args, inexact=True)
+
+
+def _unary(fn, name: str, what: str):
+    def op(x: ArrayLike) -> Array:
+        (x,) = _floats(x)
+        return fn(x)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = (
+        f"{what}, elementwise, as ``scipy.special.{name}`` (integers are promoted to the "
+        "default float; differentiable to any order)."
+    )
+    return op
+
+
+# fmt: off
+erf      = _unary(lax.erf,           "erf",      "The error function")
+erfc     = _unary(sp.erfc_p.bind,     "erfc",     "The complementary error function 1 - erf(x)")
+erfinv   = _unary(lax.erf_inv,       "erfinv",   "The inverse error function")
+gammaln  = _unary(sp.lgamma_p.bind,   "gammaln",  "log |Gamma(x)|")
+digamma  = _unary(sp.digamma_p.bind,  "digamma",  "The digamma function d/dx log Gamma(x)")
+i0e      = _unary(sp.i0e_p.bind,      "i0e",      "The scaled modified Bessel function "
+                  "exp(-|x|) I0(x)")
+i1e      = _unary(sp.i1e_p.bind,      "i1e",      "The scaled modified Bessel function "
+                  "exp(-|x|) I1(x)")
+ndtri    = _unary(sp.ndtri_p.bind,    "ndtri",    "The standard normal quantile (ndtr's inverse)")
+log_ndtr = _unary(sp.log_ndtr_p.bind, "log_ndtr", "log of the standard normal CDF, accurate in "
+                  "both tails")
+expit    = _unary(lax.logistic,      "expit",    "The logistic sigmoid 1 / (1 + exp(-x))")
+# fmt: on
+
+
+def logit(x: ArrayLike) -> Array:
+    """``log(x / (1 - x))``, the inverse of ``expit``, as ``scipy.special.logit``."""
+    (x,) = _floats(x)
+    return lax.log(lax.div(x, lax.sub(1.0, x)))
+
+
+def ndtr(x: ArrayLike) -> Array:
+    """The standard normal CDF, ``erfc(-x / sqrt(2)) / 2`` (erfc keeps the lower tail's
+    relative accuracy, which ``(1 + erf(x / sqrt(2))) / 2`` loses)."""
+    (x,) = _floats(x)
+    return lax.mul(sp.erfc_p.bind(lax.mul(x, -math.sqrt(0.5))), 0.5)
+
+
+def i0(x: ArrayLike) -> Array:
+    """The modified Bessel function of the first kind of order 0, ``exp(|x|) i0e(x)``."""
+    (x,) = _floats(x)
+    return lax.mul(lax.exp(lax.abs(x)), sp.i0e_p.bind(x))
+
+
+def i1(x: ArrayLike) -> Array:
+    """The modified Bessel function of the first kind of order 1, ``exp(|x|) i1e(x)``."""
+    (x,) = _floats(x)
+    return lax.mul(lax.exp(lax.abs(x)), sp.i1e_p.bind(x))
+
+
+def gamma(x: ArrayLike) -> Array:
+    """The gamma function, ``sign * exp(gammaln(x))`` (its sign alternates between the poles at
+    0, -1, -2, ...), as ``jax.scipy.special.gamma``.
+
+    Differs from SciPy: at the poles this gives inf where SciPy gives nan for negative ones.
+    """
+    (x,) = _floats(x)
+    odd_floor = lax.ne(uf.remainder(lax.floor(x), 2.0), 0.0)
+    negative = lax.bitwise_and(lax.lt(x, 0.0), odd_floor)
+    magnitude = lax.exp(sp.lgamma_p.bind(x))
+    return uf.where(negative, lax.neg(magnitude), magnitude)
+
+
+def betaln(a: ArrayLike, b: ArrayLike) -> Array:
+    """``log |B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)``, as
+    ``scipy.special.betaln``.
+
+    Differs from SciPy: formed from three log-gammas, so for ``a`` or ``b`` beyond ~1e6 the
+    cancellation costs digits that SciPy's asymptotic form keeps.
+    """
+    a, b = _floats(a, b)
+    return lax.sub(lax.add(sp.lgamma_p.bind(a), sp.lgamma_p.bind(b)),
+                   sp.lgamma_p.bind(lax.add(a, b)))  # fmt: skip
+
+
+def xlogy(x: ArrayLike, y: ArrayLike) -> Array:
+    """``x * log(y)``, with 0 where ``x == 0`` (even at ``y == 0``), as
+    ``scipy.special.xlogy``; its derivatives stay finite there too."""
+    x, y = _floats(x, y)
+    zero = lax.bitwise_and(lax.eq(x, 0.0), lax.eq(y, 0.0))
+    return lax.mul(x, lax.log(uf.where(zero, 1.0, y)))
+
+
+def xlog1py(x: ArrayLike, y: ArrayLike) -> Array:
+    """``x * log1p(y)``, with 0 where ``x == 0`` (even at ``y == -1``), as
+    ``scipy.special.xlog1py``."""
+    x, y = _floats(x, y)
+    zero = lax.bitwise_and(lax.eq(x, 0.0), lax.eq(y, -1.0))
+    return lax.mul(x, lax.log1p(uf.where(zero, 0.0, y)))
+
+
+def entr(x: ArrayLike) -> Array:
+    """The entropy density ``-x log x`` (0 at 0, -inf for ``x < 0``), as
+    ``scipy.special.entr``."""
+    (x,) = _floats(x)
+    positive = lax.gt(x, 0.0)
+    inside = lax.neg(lax.mul(x, lax.log(uf.where(positive, x, 1.0))))
+    return uf.where(positive, inside, uf.where(lax.eq(x, 0.0), 0.0, -np.inf))
+
+
+def zeta(x: ArrayLike, q: ArrayLike | None = None) -> Array:
+    """The Hurwitz zeta function ``sum_k (q + k) ** -x`` (Riemann's when ``q`` is None), as
+    ``scipy.special.zeta``; differentiable in ``q`` (``x`` raises, as in JAX)."""
+    x, q = _floats(x, 1.0 if q is None else q)
+    x, q = uf.broadcast_arrays(x, q)
+    return sp.zeta_p.bind(x, q)
+
+
+def polygamma(n: ArrayLike, x: ArrayLike) -> Array:
+    """The ``n``-th derivative of digamma, as ``scipy.special.polygamma`` (``n`` a
+    non-negative integer, or an array of them): ``(-1)**(n+1) n! zeta(n + 1, x)`` for
+    ``n >= 1``, ``digamma(x)`` for ``n == 0``. Differentiable in ``x``."""
+    n_int = np.asarray(n) if not isinstance(n, Array) else None
+    if n_int is not None and (np.any(n_int < 0) or np.any(n_int != np.round(n_int))):
+        raise ValueError(f"polygamma: n must be non-negative integers, got {n!r}")
+    n, x = _floats(n, x)
+    n, x = uf.broadcast_arrays(n, x)
+    order_zero = lax.eq(n, 0.0)
+    # n == 0 takes digamma; zeta's s is kept at 2 there so the unused branch stays finite
+    s = uf.where(order_zero, 2.0, lax.add(n, 1.0))
+    factorial = lax.exp(sp.lgamma_p.bind(s))
+    odd = lax.ne(uf.remainder(n, 2.0), 0.0)
+    signed = lax.mul(uf.where(odd, factorial, lax.neg(factorial)), sp.zeta_p.bind(s, x))
+    return uf.where(order_zero, sp.digamma_p.bind(x), signed)
+
+
+def multigammaln(a: ArrayLike, d: int) -> Array:
+    """The log of the multivariate gamma function of dimension ``d``, as
+    ``scipy.special.multigammaln``: ``d (d - 1) / 4 log(pi) + sum_j gammaln(a - j / 2)``."""
+    if int(d) != d or d < 1:
+        raise ValueError(f"multigammaln: d must be a positive integer, got {d!r}")
+    (a,) = _floats(a)
+    total = None
+    for j in range(int(d)):
+        term = sp.lgamma_p.bind(lax.sub(a, j / 2))
+        total = term if total is None else lax.add(total, term)
+    return lax.add(total, d * (d - 1) / 4 * math.log(math.pi))
+
+
+def gammainc(a: ArrayLike, x: ArrayLike) -> Array:
+    """The regularised lower incomplete gamma function ``P(a, x)``, as
+    ``scipy.special.gammainc``; differentiable in ``x``."""
+    a, x = uf.broadcast_arrays(*_floats(a, x))
+    return sp.igamma_p.bind(a, x)
+
+
+def gammaincc(a: ArrayLike, x: ArrayLike) -> Array:
+    """The regularised upper incomplete gamma function ``Q(a, x) = 1 - P(a, x)``, accurate
+    where ``P`` is near 1, as ``scipy.special.gammaincc``; differentiable in ``x``."""
+    a, x = uf.broadcast_arrays(*_floats(a, x))
+    return sp.igammac_p.bind(a, x)
+
+
+def betainc(a: ArrayLike, b: ArrayLike, x: ArrayLike) -> Array:
+    """The regularised incomplete beta function ``I_x(a, b)``, as ``scipy.special.betainc``;
+    differentiable in ``x``."""
+    a, b, x = uf.broadcast_arrays(*_floats(a, b, x))
+    return sp.betainc_p.bind(a, b, x)
