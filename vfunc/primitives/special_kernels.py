@@ -118,7 +118,7 @@ def _bessel_ie(nu, x):
             k += 1.0
             term *= t / (k * (k + nu))
             total += term
-            if term < _EPS * total:
+            if term <= _EPS * total:
                 break
         return total * math.exp(-ax)
     if ax == math.inf:
@@ -201,7 +201,7 @@ def ndtri(p):
 @numba.njit(cache=True)
 def log_ndtr(x):
     """log of the standard normal CDF, accurate in both tails."""
-    if x > 6.0:
+    if x > 0.0:
         return math.log1p(-0.5 * math.erfc(x / _SQRT2))
     if x > -20.0:
         return math.log(0.5 * math.erfc(-x / _SQRT2))

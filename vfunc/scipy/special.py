@@ -171,9 +171,10 @@ def multigammaln(a: ArrayLike, d: int) -> Array:
     ``scipy.special.multigammaln``: ``d (d - 1) / 4 log(pi) + sum_j gammaln(a - j / 2)``."""
     if int(d) != d or d < 1:
         raise ValueError(f"multigammaln: d must be a positive integer, got {d!r}")
+    d = int(d)
     (a,) = _floats(a)
     total = None
-    for j in range(int(d)):
+    for j in range(d):
         term = sp.lgamma_p.bind(lax.sub(a, j / 2))
         total = term if total is None else lax.add(total, term)
     return lax.add(total, d * (d - 1) / 4 * math.log(math.pi))
