@@ -144,7 +144,7 @@ def test_multi_argument_derivatives(name, args, wrt):
     args = [np.array(a) for a in args]
 
     def g(x):
-        return f(*args[:wrt], x, *args[wrt + 1:])
+        return f(*args[:wrt], x, *args[wrt + 1 :])
 
     check_grads(g, [args[wrt]], order=2, modes=("fwd", "rev"), rtol=1e-6)
 
@@ -181,8 +181,9 @@ def test_derivative_identities_under_jit_and_vmap(name, derivative, x64):
     np.testing.assert_allclose(np.asarray(slope), np.asarray(derivative(x)), rtol=1e-12)
     # grad of grad: the derivative of the identity's right-hand side
     curvature = vfunc.vmap(vfunc.grad(vfunc.grad(f)))(x)
-    np.testing.assert_allclose(np.asarray(curvature),
-                               np.asarray(vfunc.vmap(vfunc.grad(derivative))(x)), rtol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray(curvature), np.asarray(vfunc.vmap(vfunc.grad(derivative))(x)), rtol=1e-10
+    )
 
 
 def test_polygamma_derivative_is_the_next_order(x64):
@@ -209,8 +210,10 @@ def test_xlogy_gradient_is_finite_at_zero(x64):
                                         ("betainc", (2.5, 1.5, 0.3))])  # fmt: skip
 def test_shape_parameter_derivatives_are_refused(name, args):
     f = getattr(special, name)
-    with pytest.raises(NotImplementedError, match=f"{name.replace('gammaincc', 'igammac')}|"
-                       f"{name.replace('gammainc', 'igamma')}"):
+    with pytest.raises(
+        NotImplementedError,
+        match=f"{name.replace('gammaincc', 'igammac')}|{name.replace('gammainc', 'igamma')}",
+    ):
         vfunc.grad(f)(*args)
     with pytest.raises(NotImplementedError, match="not implemented"):
         vfunc.jvp(lambda a: f(a, *args[1:]), (args[0],), (1.0,))

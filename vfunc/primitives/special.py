@@ -62,8 +62,9 @@ def nary(name: str, operands: tuple[str, ...], sides: tuple) -> Primitive:
     (summed back here), or None where that derivative is refused. Applied to a tangent, a side
     is its JVP contribution, as for ``elementwise.binary``.
     """
-    sides = tuple(_refuse(name, o) if s is None else s for o, s in zip(operands, sides,
-                                                                       strict=True))
+    sides = tuple(
+        _refuse(name, o) if s is None else s for o, s in zip(operands, sides, strict=True)
+    )
 
     def vjp(g, *args, out, wants):
         return tuple(
