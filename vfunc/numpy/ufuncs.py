@@ -359,21 +359,34 @@ def where(condition: ArrayLike, x: ArrayLike = None, y: ArrayLike = None, /) -> 
 
 
 def clip(
-    arr: ArrayLike, min: ArrayLike | None = None, max: ArrayLike | None = None, /, **legacy: Any
-) -> Array:  # noqa: A002
+    arr: ArrayLike,
+    /,
+    min: ArrayLike | None = None,  # noqa: A002
+    max: ArrayLike | None = None,  # noqa: A002
+    *,
+    a_min: ArrayLike | None = None,
+    a_max: ArrayLike | None = None,
+) -> Array:
     """Limit values to ``[min, max]`` (either may be None), as ``jax.numpy.clip``.
 
-    NumPy's ``a_min``/``a_max`` keyword names are accepted too.
+    ``min``/``max`` are NumPy 2's and JAX's names, by position or keyword; NumPy 1's
+    ``a_min``/``a_max`` keywords are accepted too.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.clip(vnp.array([-2.0, 0.5, 3.0]), min=0.0, max=1.0)
+        Array([0. , 0.5, 1. ], dtype=float32)
     """
-    min = legacy.pop("a_min", min)  # noqa: A001
-    max = legacy.pop("a_max", max)  # noqa: A001
-    if legacy:
-        raise TypeError(f"clip: unexpected keyword arguments {sorted(legacy)}")
+    for new, old, name in ((min, a_min, "min"), (max, a_max, "max")):
+        if new is not None and old is not None:
+            raise TypeError(f"clip: pass {name}= or a_{name}=, not both")
+    low = min if min is not None else a_min
+    high = max if max is not None else a_max
     out = as_array(arr, "clip")
-    if min is not None:
-        out = maximum(out, min)
-    if max is not None:
-        out = minimum(out, max)
+    if low is not None:
+        out = maximum(out, low)
+    if high is not None:
+        out = minimum(out, high)
     return out
 
 
