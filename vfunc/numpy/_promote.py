@@ -107,13 +107,13 @@ def as_array(x: Any, op: str = "vfunc.numpy") -> Array:
 
 def _stack_nested(items: list | tuple, op: str) -> Array:
     """A nested list holding traced arrays as one Array, stacked as JAX does: every element is
-    promoted to the common dtype, then sibling elements (which must share a shape) are stacked
-    along a new leading axis, level by level."""
-    dtype, weak = dtypes.promote(*[typed(v) for v in _flat(items)])
+    converted to the common dtype, then sibling elements (which must share a shape) are stacked
+    along a new leading axis, level by level. A list is strongly typed, as a concrete one is."""
+    dtype, _ = dtypes.promote(*[typed(v) for v in _flat(items)])
 
     def build(node: Any, path: str) -> Array:
         if not isinstance(node, (list, tuple)):
-            return convert(node, dtype, weak)
+            return convert(node, dtype)
         if not node:
             raise ValueError(f"{op}: the empty list at {path or 'the top'} cannot be stacked with "
                              "traced arrays")  # fmt: skip

@@ -1,4 +1,4 @@
-"""NumPy indexing on immutable arrays: ``x[idx]``, ``x.at[idx].set/add/...``, take, nonzero.
+"""NumPy indexing on immutable arrays: ``x[idx]``, ``x.at[idx].set/add/...``, take.
 
 Basic indices (Python ints, slices, None, Ellipsis) become ``slice``/``rev``/``squeeze``/
 ``expand_dims`` -- views, never copies. Anything holding an array (integer arrays, vfunc Arrays
@@ -20,6 +20,7 @@ from vfunc import dtypes, lax
 from vfunc.core import Array, Tracer, wrap_numpy
 from vfunc.errors import NonConcreteBooleanIndexError
 from vfunc.numpy._promote import as_array, convert
+from vfunc.numpy.searching import nonzero  # noqa: F401  (re-exported for existing imports)
 from vfunc.numpy.ufuncs import (
     clip,
     divide,
@@ -203,30 +204,6 @@ def getitem(x: ArrayLike, index: Any) -> Array:
         return _basic(x, entries)
     spec, arrays = _spec(x.shape, entries, "getitem")
     return lax.gather(x, arrays, spec)
-
-
-def nonzero(a: ArrayLike, *, size: int | None = None, fill_value: Any = None) -> tuple:
-    """Indices of the nonzero elements, one integer array per axis, as ``numpy.nonzero``.
-
-    Needs a concrete ``a`` unless ``size`` is given, in which case the result is truncated or
-    padded with ``fill_value`` (default 0) to exactly ``size`` entries, as in JAX.
-    """
-    x = as_array(a, "nonzero")
-    if isinstance(x, Tracer) and size is None:
-        raise NonConcreteBooleanIndexError(
-            "nonzero: the number of nonzero elements of a traced array is unknown; pass "
-            "size=... for a fixed-length result, or use vnp.where(cond, x, y)"
-        )
-    if isinstance(x, Tracer):
-        raise NotImplementedError("nonzero(size=...) of a traced array is not supported yet")
-    found = np.nonzero(np.asarray(x))
-    int_dtype = dtypes.default_int()
-    if size is not None:
-        fill = 0 if fill_value is None else fill_value
-        found = tuple(
-            np.concatenate([f[:size], np.full(max(size - len(f), 0), fill)]) for f in found
-        )
-    return tuple(wrap_numpy(f.astype(int_dtype)) for f in found)
 
 
 def _fill_value(dtype: np.dtype, fill_value: Any) -> Any:

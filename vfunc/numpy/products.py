@@ -1,4 +1,4 @@
-"""``dot`` and ``matmul`` with NumPy semantics, both lowered to ``dot_general``."""
+"""``dot`` and ``matmul`` with NumPy semantics, both lowered to ``dot_general``, and ``cross``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from vfunc import lax
 from vfunc.core import Array
 from vfunc.errors import ShapeError
 from vfunc.numpy._promote import promote_args
-from vfunc.numpy.ufuncs import multiply
+from vfunc.numpy.movement import moveaxis, stack
+from vfunc.numpy.ufuncs import broadcast_arrays, multiply, subtract
 from vfunc.primitives._checks import broadcast_shapes
 
 ArrayLike = Any
@@ -72,3 +73,30 @@ def _check_contraction(op: str, a: Array, b: Array, a_axis: int, b_axis: int) ->
             f"has size {a.shape[a_axis]} but axis {b_axis} of the second has size "
             f"{b.shape[b_axis]}"
         )
+
+
+def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: int = -1,
+          axis: int | None = None) -> Array:  # fmt: skip
+    """The cross product of 3-vectors (or 2-vectors, taken with a zero z component) along
+    ``axisa``/``axisb``, the result's vectors along ``axisc``, as ``numpy.cross``; ``axis``
+    sets all three. Two 2-vectors give the z component alone (one axis fewer)."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = promote_args(a, b)
+    a, b = moveaxis(a, axisa, -1), moveaxis(b, axisb, -1)
+    if a.shape[-1] not in (2, 3) or b.shape[-1] not in (2, 3):
+        raise ShapeError(
+            f"cross: vectors must have 2 or 3 components, got a {a.shape} and b {b.shape} along "
+            f"axisa={axisa}, axisb={axisb}"
+        )
+
+    def parts(v: Array) -> list[Any]:
+        return [v[..., i] for i in range(v.shape[-1])] + [0.0] * (3 - v.shape[-1])
+
+    (a0, a1, a2), (b0, b1, b2) = parts(a), parts(b)
+    z = subtract(multiply(a0, b1), multiply(a1, b0))
+    if a.shape[-1] == b.shape[-1] == 2:
+        return z
+    x = subtract(multiply(a1, b2), multiply(a2, b1))
+    y = subtract(multiply(a2, b0), multiply(a0, b2))
+    return moveaxis(stack(broadcast_arrays(x, y, z), -1), -1, axisc)

@@ -14,10 +14,12 @@ import numpy as np
 from vfunc import dtypes, lax
 from vfunc.core import Array, ArrayImpl, Primitive
 from vfunc.numpy._promote import as_array, convert, promote_args, same_dtype_operands
+from vfunc.numpy.searching import nonzero
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import broadcast_shapes
 from vfunc.primitives.elementwise import ROUND_TO_NEAREST_EVEN
 from vfunc.primitives.shape import broadcast_in_dim_p
+from vfunc.primitives.special import acosh_p, asinh_p, atanh_p
 
 ArrayLike = Any
 
@@ -74,6 +76,9 @@ arcsin   = _unary("arcsin",   ew.asin_p,  inexact=True)
 arccos   = _unary("arccos",   ew.acos_p,  inexact=True)
 arctan   = _unary("arctan",   ew.atan_p,  inexact=True)
 sqrt     = _unary("sqrt",     ew.sqrt_p,  inexact=True)
+arcsinh  = _unary("arcsinh",  asinh_p,    inexact=True)
+arccosh  = _unary("arccosh",  acosh_p,    inexact=True)
+arctanh  = _unary("arctanh",  atanh_p,    inexact=True)
 
 subtract      = _binary("subtract",      ew.sub_p,   inexact=False)
 divide        = _binary("divide",        ew.div_p,   inexact=True)
@@ -348,8 +353,6 @@ def where(condition: ArrayLike, x: ArrayLike = None, y: ArrayLike = None, /) -> 
     needs a concrete value (the result's length depends on the data).
     """
     if x is None and y is None:
-        from vfunc.numpy.indexing import nonzero
-
         return nonzero(condition)
     if x is None or y is None:
         raise ValueError("where: pass both x and y, or neither")
@@ -495,3 +498,112 @@ def isclose(
     if equal_nan:
         out = logical_or(out, logical_and(isnan(a), isnan(b)))
     return out
+
+
+_LN2 = float(np.log(2.0))
+
+
+def log2(x: ArrayLike, /) -> Array:
+    """Base-2 logarithm, ``log(x) / log(2)``."""
+    (x,) = promote_args(x, inexact=True)
+    return divide(log(x), _LN2)
+
+
+def log10(x: ArrayLike, /) -> Array:
+    """Base-10 logarithm, ``log(x) / log(10)``."""
+    (x,) = promote_args(x, inexact=True)
+    return divide(log(x), float(np.log(10.0)))
+
+
+def exp2(x: ArrayLike, /) -> Array:
+    """``2 ** x`` (exact at integers, as ``numpy.exp2``)."""
+    (x,) = promote_args(x, inexact=True)
+    return ew.pow_p.bind(*promote_args(2.0, x))
+
+
+def logaddexp2(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """``log2(2**x + 2**y)`` computed stably, as ``numpy.logaddexp2``."""
+    x, y = promote_args(x, y, inexact=True)
+    return divide(logaddexp(multiply(x, _LN2), multiply(y, _LN2)), _LN2)
+
+
+def sinc(x: ArrayLike, /) -> Array:
+    """The normalised sinc ``sin(pi x) / (pi x)``, 1 at 0, as ``numpy.sinc``.
+
+    Differs from JAX: derivatives at exactly 0 are those of the constant branch (the first is
+    right, 0; higher even orders are not).
+    """
+    (x,) = promote_args(x, inexact=True)
+    zero = equal(x, 0)
+    scaled = multiply(where(zero, 1.0, x), float(np.pi))
+    return where(zero, 1.0, divide(sin(scaled), scaled))
+
+
+def fmax(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """Elementwise maximum ignoring NaN (NaN only where both are), as ``numpy.fmax``."""
+    x, y = promote_args(x, y)
+    return where(isnan(y), x, where(isnan(x), y, maximum(x, y)))
+
+
+def fmin(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """Elementwise minimum ignoring NaN (NaN only where both are), as ``numpy.fmin``."""
+    x, y = promote_args(x, y)
+    return where(isnan(y), x, where(isnan(x), y, minimum(x, y)))
+
+
+def fabs(x: ArrayLike, /) -> Array:
+    """Absolute value as a float (integers are promoted), as ``numpy.fabs``."""
+    (x,) = promote_args(x, inexact=True)
+    return absolute(x)
+
+
+def _imag_nonzero(x: Array) -> Array:
+    # real part back as complex differs from x exactly where the imaginary part is nonzero
+    real = convert(x, np.empty((), x.dtype).real.dtype)
+    return not_equal(convert(real, x.dtype), x)
+
+
+def iscomplex(x: ArrayLike, /) -> Array:
+    """True where the imaginary part is nonzero (all False for real dtypes)."""
+    x = as_array(x, "iscomplex")
+    if x.dtype.kind != "c":
+        return broadcast_to(False, x.shape)
+    return _imag_nonzero(x)
+
+
+def isreal(x: ArrayLike, /) -> Array:
+    """True where the imaginary part is zero (all True for real dtypes)."""
+    x = as_array(x, "isreal")
+    if x.dtype.kind != "c":
+        return broadcast_to(True, x.shape)
+    return logical_not(_imag_nonzero(x))
+
+
+def iscomplexobj(x: ArrayLike) -> bool:
+    """Whether ``x`` has a complex dtype (a Python bool: the dtype is static)."""
+    return as_array(x, "iscomplexobj").dtype.kind == "c"
+
+
+def isrealobj(x: ArrayLike) -> bool:
+    """Whether ``x`` has a non-complex dtype (a Python bool: the dtype is static)."""
+    return not iscomplexobj(x)
+
+
+def select(condlist: list, choicelist: list, default: ArrayLike = 0) -> Array:
+    """The first choice whose condition holds, elementwise, else ``default``, as
+    ``numpy.select`` (conditions and choices broadcast together)."""
+    if len(condlist) != len(choicelist):
+        raise ValueError(
+            f"select: condlist has {len(condlist)} entries but choicelist {len(choicelist)}; "
+            "pass one choice per condition"
+        )
+    if not condlist:
+        raise ValueError("select: condlist must not be empty")
+    out = default
+    # the last condition is applied first, so earlier ones take precedence
+    for cond, choice in zip(reversed(condlist), reversed(choicelist), strict=True):
+        cond = as_array(cond, "select")
+        if cond.dtype != dtypes.bool_:
+            raise TypeError(f"select: conditions must be bool arrays, got dtype {cond.dtype}")
+        out = where(cond, choice, out)
+    return as_array(out, "select")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import vfunc.primitives.builders as lax
 from vfunc.core import Primitive, ShapedArray
 from vfunc.primitives import special_kernels as sk
@@ -141,4 +143,17 @@ igamma_p   = nary("igamma", ("a", "x"), (None, _igamma_dx))
 igammac_p  = nary("igammac", ("a", "x"), (None, lambda g, a, x, out: _igamma_dx(lax.neg(g), a,
                                                                                 x, out)))
 betainc_p  = nary("betainc", ("a", "b", "x"), (None, None, _betainc_dx))
+# fmt: on
+
+# Inverse hyperbolic functions: elementwise rows with NumPy's kernels. They sit here until the
+# elementwise table is free to take them (issue 12's refactor is rewriting it).
+# fmt: off
+asinh_p = unary("asinh", np.arcsinh, REAL_FLOAT,
+                vjp=lambda g, x, out: lax.mul(g, lax.rsqrt(lax.add(lax.mul(x, x), 1.0))))
+# 1 / sqrt((x - 1)(x + 1)): no cancellation in x * x - 1 near 1
+acosh_p = unary("acosh", np.arccosh, REAL_FLOAT,
+                vjp=lambda g, x, out: lax.mul(g, lax.rsqrt(lax.mul(lax.sub(x, 1.0),
+                                                                   lax.add(x, 1.0)))))
+atanh_p = unary("atanh", np.arctanh, REAL_FLOAT,
+                vjp=lambda g, x, out: lax.div(g, lax.mul(lax.sub(1.0, x), lax.add(x, 1.0))))
 # fmt: on
