@@ -1211,6 +1211,13 @@ def _build_special():
                      SPECIAL_TOL, domain=domain)  # fmt: skip
             add_case(prim, "empty", [np.zeros((0, 2), F32)] * len(args), np.zeros((0, 2)), F32,
                      domain=domain)  # fmt: skip
+    for name, ref, domain in (("asinh", np.arcsinh, uniform(-5, 5)),
+                              ("acosh", np.arccosh, uniform(1.05, 6)),
+                              ("atanh", np.arctanh, uniform(-0.95, 0.95))):  # fmt: skip
+        for shape_name, shape in UNARY_SHAPES:
+            x = domain(rng_for(name, shape), shape).astype(F32)
+            add_case(name, shape_name, [x], ref(f64(x)), F32, F32_TOL, domain=(domain,))
+        add_case(name, "special", [SPECIAL], ref(f64(SPECIAL)), F32, F32_TOL)
     nan = np.array([NAN, NAN], F32)
     add_case("lgamma", "nan", [nan], nan, F32, SPECIAL_TOL)
     add_case("ndtri", "edges", [np.array([0.0, 1.0, 2.0], F32)], np.array([-INF, INF, NAN]),
