@@ -1671,3 +1671,24 @@ def test_clip_takes_numpy2_keywords():
     np.testing.assert_array_equal(np.asarray(g), [0.0, 1.0, 0.0])
     with pytest.raises(TypeError, match="clip: pass min= or a_min=, not both"):
         vnp.clip(x, min=0.0, a_min=0.0)
+
+
+@pytest.mark.parametrize("n, m", [(5, 3), (3, 5), (4, 4), (1, 3), (6, 1), (2, 7), (7, 2)])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_convolve_and_correlate_match_numpy(n, m, mode, x64):
+    rng = np.random.default_rng(n * 10 + m)
+    a, v = rng.standard_normal(n), rng.standard_normal(m)
+    np.testing.assert_allclose(np.asarray(vnp.convolve(a, v, mode)), np.convolve(a, v, mode),
+                               rtol=1e-13, atol=1e-14)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(vnp.correlate(a, v, mode)), np.correlate(a, v, mode),
+                               rtol=1e-13, atol=1e-14)  # fmt: skip
+    from vfunc.testing import check_grads
+
+    check_grads(lambda x, y: vnp.convolve(x, y, mode), [a, v], order=1)
+
+
+def test_convolve_refuses_bad_input():
+    with pytest.raises(ValueError, match="convolve: mode must be"):
+        vnp.convolve(np.ones(3), np.ones(2), "circular")
+    with pytest.raises(ShapeError, match=r"correlate: needs two non-empty 1-D arrays"):
+        vnp.correlate(np.ones((2, 2)), np.ones(2))

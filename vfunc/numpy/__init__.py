@@ -63,7 +63,7 @@ from vfunc.numpy.movement import (
     vsplit,
     vstack,
 )
-from vfunc.numpy.products import cross, dot, matmul
+from vfunc.numpy.products import convolve, correlate, cross, dot, matmul
 from vfunc.numpy.reductions import (
     all,
     allclose,

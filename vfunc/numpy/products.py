@@ -100,3 +100,53 @@ def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: i
     x = subtract(multiply(a1, b2), multiply(a2, b1))
     y = subtract(multiply(a2, b0), multiply(a0, b2))
     return moveaxis(stack(broadcast_arrays(x, y, z), -1), -1, axisc)
+
+
+def _signal_operands(op: str, a: ArrayLike, v: ArrayLike, mode: str) -> tuple[Array, Array]:
+    if mode not in ("full", "same", "valid"):
+        raise ValueError(f"{op}: mode must be 'full', 'same' or 'valid', got {mode!r}")
+    a, v = promote_args(a, v, inexact=True)
+    if a.ndim != 1 or v.ndim != 1 or a.shape[0] == 0 or v.shape[0] == 0:
+        raise ShapeError(f"{op}: needs two non-empty 1-D arrays, got {a.shape} and {v.shape}")
+    return a, v
+
+
+def _correlate_longer(a: Array, v: Array, mode: str) -> Array:
+    # sum_n a[n + k] v[n] with len(a) >= len(v): one 1-D convolution primitive (a
+    # cross-correlation, as XLA's) over every overlap, then NumPy's window for ``mode``
+    n, m = a.shape[0], v.shape[0]
+    full = lax.conv_general_dilated(a.reshape(1, 1, n), v.reshape(1, 1, m), (1,),
+                                    [(m - 1, m - 1)]).reshape(n + m - 1)  # fmt: skip
+    if mode == "full":
+        return full
+    start, size = ((m - 1) // 2, n) if mode == "same" else (m - 1, n - m + 1)
+    return full[start : start + size]
+
+
+def correlate(a: ArrayLike, v: ArrayLike, mode: str = "valid", *, precision: Any = None,
+              preferred_element_type: Any = None) -> Array:  # fmt: skip
+    """Cross-correlation of two 1-D arrays, ``c[k] = sum_n a[n + k] v[n]``, as
+    ``numpy.correlate`` (``mode``: 'valid' (default), 'same' or 'full'). Real inputs only;
+    ``precision`` and ``preferred_element_type`` are accepted for JAX compatibility."""
+    del precision, preferred_element_type
+    a, v = _signal_operands("correlate", a, v, mode)
+    if v.shape[0] > a.shape[0]:  # NumPy swaps the operands and reverses the result
+        return _correlate_longer(v, a, mode)[::-1]
+    return _correlate_longer(a, v, mode)
+
+
+def convolve(a: ArrayLike, v: ArrayLike, mode: str = "full", *, precision: Any = None,
+             preferred_element_type: Any = None) -> Array:  # fmt: skip
+    """Discrete linear convolution of two 1-D arrays, as ``numpy.convolve`` (``mode``: 'full'
+    (default), 'same' or 'valid'). Real inputs only.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.convolve(vnp.array([1.0, 2.0, 3.0]), vnp.array([0.0, 1.0, 0.5]))
+        Array([0. , 1. , 2.5, 4. , 1.5], dtype=float32)
+    """
+    del precision, preferred_element_type
+    a, v = _signal_operands("convolve", a, v, mode)
+    if v.shape[0] > a.shape[0]:  # convolution commutes; the longer operand slides
+        a, v = v, a
+    return _correlate_longer(a, v[::-1], mode)
