@@ -38,8 +38,12 @@ def _kernel(name: str):
     return impl
 
 
-def _nary_shape(name: str):
+def _nary_shape(name: str, operands: tuple[str, ...]):
     def shape(*avals: ShapedArray) -> ShapedArray:
+        if len(avals) != len(operands):
+            raise TypeError(
+                f"{name} takes {len(operands)} operands ({', '.join(operands)}), got {len(avals)}"
+            )
         dtype = check_same_dtypes(name, *avals)
         check_dtype_kind(name, dtype, REAL_FLOAT)
         return ShapedArray(broadcast_shapes(name, *(a.shape for a in avals)), dtype)
@@ -82,7 +86,7 @@ def nary(name: str, operands: tuple[str, ...], sides: tuple) -> Primitive:
                 total = term if total is None else lax.add(total, term)
         return total
 
-    return Primitive(name, _kernel(name), _nary_shape(name), vjp=vjp, jvp=jvp, vjp_wants=True,
+    return Primitive(name, _kernel(name), _nary_shape(name, operands), vjp=vjp, jvp=jvp, vjp_wants=True,
                      elementwise=True)  # fmt: skip
 
 
