@@ -1612,7 +1612,8 @@ def test_partition_and_argpartition_satisfy_numpys_contract():
         part = np.asarray(vnp.partition(a, kth, axis=1))
         k = kth % 7
         np.testing.assert_array_equal(part[:, k], np.partition(a, kth, axis=1)[:, k])
-        assert (part[:, :k] <= part[:, k:k + 1]).all() and (part[:, k + 1:] >= part[:, k:k + 1]).all()
+        pivot = part[:, k : k + 1]
+        assert (part[:, :k] <= pivot).all() and (part[:, k + 1 :] >= pivot).all()
         idx = np.asarray(vnp.argpartition(a, kth, axis=1))
         np.testing.assert_array_equal(np.take_along_axis(a, idx, 1), part)
     g = vfunc.grad(lambda v: vnp.partition(v, 2)[2])(np.array([3.0, 1.0, 2.0, 5.0]))

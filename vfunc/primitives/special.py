@@ -86,8 +86,8 @@ def nary(name: str, operands: tuple[str, ...], sides: tuple) -> Primitive:
                 total = term if total is None else lax.add(total, term)
         return total
 
-    return Primitive(name, _kernel(name), _nary_shape(name, operands), vjp=vjp, jvp=jvp, vjp_wants=True,
-                     elementwise=True)  # fmt: skip
+    return Primitive(name, _kernel(name), _nary_shape(name, operands), vjp=vjp, jvp=jvp,
+                     vjp_wants=True, elementwise=True)  # fmt: skip
 
 
 def _scaled_exp(g, log_factor):
