@@ -1693,3 +1693,26 @@ def test_convolve_refuses_bad_input():
         vnp.convolve(np.ones(3), np.ones(2), "circular")
     with pytest.raises(ShapeError, match=r"correlate: needs two non-empty 1-D arrays"):
         vnp.correlate(np.ones((2, 2)), np.ones(2))
+
+
+def test_at_get_fill_mode_matches_a_padded_numpy_lookup():
+    x = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    idx = np.array([0, 5, -1, -4, 2])
+    got = vnp.array(x).at[idx].get(mode="fill", fill_value=-1.0)
+    padded = np.concatenate([x, np.full((1, 4), -1.0, np.float32)])
+    safe = np.where((idx >= -3) & (idx < 3), idx % 3, 3)
+    np.testing.assert_array_equal(np.asarray(got), padded[safe])
+    # mixed with ints, slices and newaxis: the same layout as numpy's
+    got = vnp.array(x).at[:, None, np.array([[0], [9]])].get(mode="fill")
+    want = np.where(np.array([[0], [9]]) < 4, x[:, None, np.array([[0], [3]])], np.nan)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_array_equal(np.asarray(vnp.array(x).at[7].get(mode="fill", fill_value=0)),
+                                  np.zeros(4))  # fmt: skip
+    assert int(vnp.arange(3).at[5].get(mode="fill")) == np.iinfo(np.int32).min
+    # under jit the indices are traced; the gradient reaches only the gathered entries
+    f = vfunc.jit(lambda a, i: a.at[i].get(mode="fill", fill_value=-1.0))
+    np.testing.assert_array_equal(np.asarray(f(x, np.array([2, 3]))), [x[2], -np.ones(4)])
+    g = vfunc.grad(lambda a: vnp.sum(a.at[np.array([0, 5, 0])].get(mode="fill")[:2]))(x)
+    np.testing.assert_array_equal(np.asarray(g), np.outer([1, 0, 0], np.ones(4)))
+    with pytest.raises(ValueError, match="at\\[\\].get: mode must be fill, clip or"):
+        vnp.array(x).at[0].get(mode="wrap")

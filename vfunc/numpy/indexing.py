@@ -206,6 +206,32 @@ def getitem(x: ArrayLike, index: Any) -> Array:
     return lax.gather(x, arrays, spec)
 
 
+def _get_or_fill(x: Array, index: Any, fill_value: Any) -> Array:
+    """``x[index]`` where each axis indexed by integers gets one extra slot holding the fill
+    value, and out-of-range integers are sent there: one pad and one gather, differentiable."""
+    entries = _expand(x.shape, index, "at[].get")
+    padding, new_index = [(0, 0, 0)] * x.ndim, []
+    axis = 0
+    for entry in entries:
+        if entry[0] == "newaxis":
+            new_index.append(None)
+            continue
+        size = x.shape[axis]
+        if entry[0] == "slice":
+            new_index.append(entry[1])
+        else:
+            padding[axis] = (0, 1, 0)
+            i = entry[1]
+            if entry[0] == "int":
+                new_index.append(i % size if -size <= i < size else size)
+            else:
+                inside = logical_and(greater_equal(i, -size), less(i, size))
+                new_index.append(where(inside, remainder(i, max(size, 1)), size))
+        axis += 1
+    fill = convert(_fill_value(x.dtype, fill_value), x.dtype)
+    return getitem(lax.pad(x, fill, padding), tuple(new_index))
+
+
 def _fill_value(dtype: np.dtype, fill_value: Any) -> Any:
     if fill_value is not None:
         return fill_value
@@ -319,9 +345,20 @@ class _IndexUpdateRef:
         self.index = index
 
     def get(self, *, mode: str | None = None, fill_value: Any = None) -> Array:
-        """``x[idx]`` (clamped indices; ``mode="fill"`` is not supported here)."""
+        """``x[idx]``; with ``mode="fill"`` out-of-range integer indices give ``fill_value``
+        (default NaN for floats, the most negative integer for signed ones, as JAX).
+
+        Example:
+            >>> import vfunc.numpy as vnp
+            >>> vnp.arange(3.0).at[vnp.array([0, 5, -1])].get(mode="fill", fill_value=-1.0)
+            Array([ 0., -1.,  2.], dtype=float32)
+        """
+        if mode == "fill":
+            return _get_or_fill(self.array, self.index, fill_value)
         if mode not in (None, "clip", "promise_in_bounds"):
-            raise ValueError(f"at[].get: mode {mode!r} is not supported; use clip")
+            raise ValueError(
+                f"at[].get: mode must be fill, clip or promise_in_bounds, got {mode!r}"
+            )
         del fill_value
         return getitem(self.array, self.index)
 
