@@ -15,7 +15,7 @@ import numpy as np
 
 from vfunc import lax
 from vfunc.core import Array
-from vfunc.nn.activations import log_softmax, logsumexp, softmax
+from vfunc.nn.activations import log_softmax, logsumexp, softmax  # jax.nn's, as in JAX
 from vfunc.numpy import ufuncs as uf
 from vfunc.numpy._promote import promote_args
 from vfunc.primitives import special as sp
@@ -26,10 +26,6 @@ __all__ = ["betainc", "betaln", "digamma", "entr", "erf", "erfc", "erfinv", "exp
            "gammainc", "gammaincc", "gammaln", "i0", "i0e", "i1", "i1e", "log_ndtr",
            "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma",
            "softmax", "xlog1py", "xlogy", "zeta"]  # fmt: skip
-
-# softmax, log_softmax and logsumexp are jax.nn's functions, as in JAX (one definition each).
-_ = (log_softmax, logsumexp, softmax)
-
 
 def _floats(*args: ArrayLike) -> list[Array]:
     return promote_args(*args, inexact=True)
