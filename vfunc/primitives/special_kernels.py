@@ -21,13 +21,13 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _EPS = 1e-17
 
 # Bernoulli numbers B_2 .. B_24 (numerator, denominator): the coefficients of the
-# Euler-Maclaurin and Stirling expansions below.
-_BERNOULLI = ((1, 6), (-1, 30), (1, 42), (-1, 30), (5, 66), (-691, 2730), (7, 6), (-3617, 510),
+# Euler-Maclaurin and Stirling expansions (here and in vfunc.scipy.special.betaln).
+BERNOULLI = ((1, 6), (-1, 30), (1, 42), (-1, 30), (5, 66), (-691, 2730), (7, 6), (-3617, 510),
               (43867, 798), (-174611, 330), (854513, 138), (-236364091, 2730))  # fmt: skip
 # B_2j / (2j)!, for zeta's Euler-Maclaurin tail
-_B_OVER_FACT = np.array([n / d / math.factorial(2 * j) for j, (n, d) in enumerate(_BERNOULLI, 1)])
+_B_OVER_FACT = np.array([n / d / math.factorial(2 * j) for j, (n, d) in enumerate(BERNOULLI, 1)])
 # B_2j / (2j), for digamma's asymptotic series
-_B_OVER_2J = np.array([n / d / (2 * j) for j, (n, d) in enumerate(_BERNOULLI, 1)])
+_B_OVER_2J = np.array([n / d / (2 * j) for j, (n, d) in enumerate(BERNOULLI, 1)])
 
 
 @numba.njit(cache=True)

@@ -19,6 +19,7 @@ from vfunc.nn.activations import log_softmax, logsumexp, softmax  # jax.nn's, as
 from vfunc.numpy import ufuncs as uf
 from vfunc.numpy._promote import promote_args
 from vfunc.primitives import special as sp
+from vfunc.primitives.special_kernels import BERNOULLI
 
 ArrayLike = Any
 
@@ -26,6 +27,7 @@ __all__ = ["betainc", "betaln", "digamma", "entr", "erf", "erfc", "erfinv", "exp
            "gammainc", "gammaincc", "gammaln", "i0", "i0e", "i1", "i1e", "log_ndtr",
            "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma",
            "softmax", "xlog1py", "xlogy", "zeta"]  # fmt: skip
+
 
 def _floats(*args: ArrayLike) -> list[Array]:
     return promote_args(*args, inexact=True)
@@ -101,12 +103,7 @@ def gamma(x: ArrayLike) -> Array:
 
 # Stirling's series of log Gamma: lgamma(x) = (x - 1/2) log x - x + log(2 pi)/2 + delta(x),
 # delta(x) = sum_k B_2k / (2k (2k - 1) x^(2k - 1)); eight terms reach float64 from x = 10 on.
-_STIRLING = tuple(
-    n / d / (2 * k * (2 * k - 1))
-    for k, (n, d) in enumerate(
-        ((1, 6), (-1, 30), (1, 42), (-1, 30), (5, 66), (-691, 2730), (7, 6), (-3617, 510)), 1
-    )
-)
+_STIRLING = tuple(n / d / (2 * k * (2 * k - 1)) for k, (n, d) in enumerate(BERNOULLI[:8], 1))
 _STIRLING_FROM = 10.0
 
 
