@@ -12,7 +12,7 @@ from typing import Any
 from vfunc.core import Array
 from vfunc.numpy._promote import as_array, promote_args
 from vfunc.numpy.creation import arange, linspace
-from vfunc.numpy.movement import atleast_1d, concatenate
+from vfunc.numpy.movement import concatenate
 from vfunc.numpy.shapes import reshape
 
 
@@ -21,7 +21,7 @@ def _slice_range(op: str, s: slice) -> Array:
     step = 1 if s.step is None else s.step
     if isinstance(step, complex):
         # a complex step counts points, end included, as numpy.linspace
-        return linspace(start, s.stop, int(abs(step)))
+        return as_array(linspace(start, s.stop, int(abs(step))), op)
     if s.stop is None:
         raise ValueError(f"{op}: the slice {s} needs a stop")
     return arange(start, s.stop, step)
@@ -48,7 +48,9 @@ class _Concatenator:
                     ) from None
                 continue
             piece = _slice_range(self._name, item) if isinstance(item, slice) else item
-            piece = atleast_1d(as_array(piece, self._name))
+            piece = as_array(piece, self._name)
+            if piece.ndim == 0:
+                piece = reshape(piece, (1,))
             if self._columns and piece.ndim == 1:
                 piece = reshape(piece, (-1, 1))  # c_: vectors become columns
             pieces.append(piece)
