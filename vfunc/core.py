@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -114,8 +114,13 @@ class ShapeDtypeStruct:
 # --------------------------------------------------------------------------------------------
 # Arrays
 
+if TYPE_CHECKING:  # vfunc.numpy's operators and methods, declared for type checkers only
+    from vfunc._array_methods import ArrayMethods
+else:
+    ArrayMethods = object
 
-class Array:
+
+class Array(ArrayMethods):
     """The public array type: immutable, with NumPy's operators and methods.
 
     Concrete arrays are ``ArrayImpl``; inside ``make_jaxpr``/``jit``/``grad`` the values your
