@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from vfunc import dtypes, tree
-from vfunc.core import Array, Primitive, scalar_to_numpy, to_numpy_canonical, wrap_numpy
+from vfunc.core import (
+    Array,
+    Primitive,
+    scalar_to_numpy,
+    set_row_view,
+    to_numpy_canonical,
+    wrap_numpy,
+)
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import normalize_axis
 from vfunc.primitives.elementwise import ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN
@@ -277,6 +284,10 @@ def index_in_dim(operand: ArrayLike, index: int, axis: int = 0, keepdims: bool =
     start[axis], limit[axis] = index, index + 1
     out = slice(x, start, limit)
     return out if keepdims else squeeze(out, (axis,))
+
+
+# ``for row in tracer`` (core's Tracer.__iter__, below this layer) takes rows with this.
+set_row_view(lambda x, i: index_in_dim(x, i, keepdims=False))
 
 
 def dot_general(

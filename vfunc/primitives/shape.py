@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
@@ -416,7 +416,7 @@ def _pad_vjp(g, x, padding_value, *, out, padding_config):
     )
     # Every output element is the padding value or a surviving operand element.
     all_axes = tuple(range(g.ndim))
-    ct_value = lax.reduce_sum(g, all_axes) - lax.reduce_sum(ct_x, all_axes)
+    ct_value = lax.sub(lax.reduce_sum(g, all_axes), lax.reduce_sum(ct_x, all_axes))
     return ct_x, ct_value
 
 
@@ -500,7 +500,7 @@ def window_indices(shape, starts, start_dims, sizes, size: int) -> list:
             start = lax.reshape(start, (size,) + (1,) * len(shape))
         line = [1] * rank
         line[axis + 1] = k
-        indices.append(lax.broadcasted_iota(int_dtype, line, axis + 1) + start)
+        indices.append(lax.add(lax.broadcasted_iota(int_dtype, line, axis + 1), start))
     return indices
 
 
