@@ -68,6 +68,7 @@ def test_poisoning_catches_an_operator(no_front_end):
 # ----------------------------------------------------------------------------------------------
 # One call per primitive of the four families: builders only (the front end is poisoned).
 
+
 def _floats(shape, seed, lo=0.2, hi=0.8):
     values = np.random.default_rng(seed).uniform(lo, hi, shape).astype(np.float32)
     return lax.as_array(values)
@@ -102,10 +103,18 @@ def _aval(x):
 
 
 SPECIAL_CASES = {
-    "select": lambda: ([lax.as_array(np.arange(12).reshape(3, 4) % 3 == 0), _floats((3, 4), 4),
-                        _floats((3, 4), 5)], {}),
-    "convert_element_type": lambda: ([_floats((3, 4), 6)],
-                                     {"new_dtype": np.dtype("float64"), "weak_type": False}),
+    "select": lambda: (
+        [
+            lax.as_array(np.arange(12).reshape(3, 4) % 3 == 0),
+            _floats((3, 4), 4),
+            _floats((3, 4), 5),
+        ],
+        {},
+    ),
+    "convert_element_type": lambda: (
+        [_floats((3, 4), 6)],
+        {"new_dtype": np.dtype("float64"), "weak_type": False},
+    ),
     "round": lambda: ([_floats((3, 4), 7, -3, 3)], {"rounding_method": 0}),
     "reduce_sum": lambda: ([_floats((3, 4, 2), 8)], {"axes": (0, 2)}),
     "reduce_prod": lambda: ([_floats((3, 4, 2), 9)], {"axes": (1,)}),
@@ -113,25 +122,37 @@ SPECIAL_CASES = {
     "reduce_min": lambda: ([_floats((3, 4, 2), 11)], {"axes": (1,)}),
     "argmax": lambda: ([_floats((3, 4), 12)], {"axis": 1, "index_dtype": np.dtype("int32")}),
     "argmin": lambda: ([_floats((3, 4), 13)], {"axis": 0, "index_dtype": np.dtype("int32")}),
-    "broadcast_in_dim": lambda: ([_floats((3, 1), 14)],
-                                 {"shape": (2, 3, 4), "broadcast_dimensions": (1, 2)}),
+    "broadcast_in_dim": lambda: (
+        [_floats((3, 1), 14)],
+        {"shape": (2, 3, 4), "broadcast_dimensions": (1, 2)},
+    ),
     "reshape": lambda: ([_floats((3, 4), 15)], {"new_sizes": (2, 6)}),
     "transpose": lambda: ([_floats((3, 4, 2), 16)], {"permutation": (2, 0, 1)}),
     "squeeze": lambda: ([_floats((3, 1, 4), 17)], {"dimensions": (1,)}),
     "expand_dims": lambda: ([_floats((3, 4), 18)], {"dimensions": (0, 2)}),
-    "slice": lambda: ([_floats((5, 6), 19)],
-                      {"start_indices": (1, 0), "limit_indices": (5, 6), "strides": (2, 3)}),
+    "slice": lambda: (
+        [_floats((5, 6), 19)],
+        {"start_indices": (1, 0), "limit_indices": (5, 6), "strides": (2, 3)},
+    ),
     "iota": lambda: ([], {"dtype": np.dtype("float32"), "shape": (3, 4), "dimension": 1}),
     "rev": lambda: ([_floats((3, 4), 20)], {"dimensions": (1,)}),
     "concatenate": lambda: ([_floats((3, 4), 21), _floats((2, 4), 22)], {"dimension": 0}),
-    "pad": lambda: ([_floats((3, 4), 23), _floats((), 24)],
-                    {"padding_config": ((1, -1, 1), (0, 2, 0))}),
-    "dynamic_slice": lambda: ([_floats((5, 6), 25), _ints((), 26), _ints((), 27)],
-                              {"slice_sizes": (2, 3)}),
-    "dynamic_update_slice": lambda: ([_floats((5, 6), 28), _floats((2, 3), 29), _ints((), 30),
-                                      _ints((), 31)], {}),
-    "dot_general": lambda: ([_floats((2, 3, 4), 32), _floats((2, 4, 5), 33)],
-                            {"dimension_numbers": (((2,), (1,)), ((0,), (0,)))}),
+    "pad": lambda: (
+        [_floats((3, 4), 23), _floats((), 24)],
+        {"padding_config": ((1, -1, 1), (0, 2, 0))},
+    ),
+    "dynamic_slice": lambda: (
+        [_floats((5, 6), 25), _ints((), 26), _ints((), 27)],
+        {"slice_sizes": (2, 3)},
+    ),
+    "dynamic_update_slice": lambda: (
+        [_floats((5, 6), 28), _floats((2, 3), 29), _ints((), 30), _ints((), 31)],
+        {},
+    ),
+    "dot_general": lambda: (
+        [_floats((2, 3, 4), 32), _floats((2, 4, 5), 33)],
+        {"dimension_numbers": (((2,), (1,)), ((0,), (0,)))},
+    ),
 }
 
 

@@ -343,6 +343,7 @@ def compile_jaxpr(
 # ----------------------------------------------------------------------------------------------
 # Whole scan loops
 
+
 class _LoopEmitter(_Emitter):
     """Emits one function running a whole scan: the body inlined as straight-line code in a
     ``for`` loop, carries as locals, rows of xs as views and ys written into preallocated
