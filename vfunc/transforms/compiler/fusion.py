@@ -230,15 +230,13 @@ _PARTIAL_BLOCK = 4096
 
 def _expression(eqn: JaxprEqn, args: list[str], exact: bool = False) -> str:
     fusion = eqn.primitive.fusion
-    if fusion.small_power:
-        power = _small_integer(eqn.invars[1])
-        if power is not None:
-            # x ** 3 as x * x * x: libm's pow does not vectorize (and costs far more).
-            f = _constructor(eqn.invars[0].aval.dtype)
-            return f"{f}(1)" if power == 0 else "(" + " * ".join([args[0]] * power) + ")"
+    f = _constructor(eqn.invars[0].aval.dtype)
+    power = _small_integer(eqn.invars[1]) if fusion.small_power else None
+    if power is not None:
+        # x ** 3 as x * x * x: libm's pow does not vectorize (and costs far more).
+        return f"{f}(1)" if power == 0 else "(" + " * ".join([args[0]] * power) + ")"
     if exact and fusion.exact is not None:
         return fusion.exact.format(*args)
-    f = _constructor(eqn.invars[0].aval.dtype)
     return fusion.expr.format(*args, f=f, out=_constructor(eqn.outvars[0].aval.dtype))
 
 
