@@ -16,6 +16,7 @@ small vocabulary defined here:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -469,7 +470,7 @@ class Tracer(Array):
     def __iter__(self) -> Iterator[Array]:
         if not self.shape:
             raise TypeError("iteration over a 0-d array")
-        row = _row_view[0]
+        row = _row_view
         if row is None:  # pragma: no cover - importing vfunc installs it
             raise TypeError("iterating a traced array needs vfunc.primitives imported")
         return (row(self, i) for i in range(self.shape[0]))
@@ -481,12 +482,13 @@ class Tracer(Array):
 # Row ``i`` of an array, as a traceable value. A slice is a primitive, and primitives are
 # declared above this module, so the primitive layer installs the function (``set_row_view``)
 # and ``Tracer.__iter__`` calls it: core never imports upward.
-_row_view: list[Callable[[Array, int], Array] | None] = [None]
+_row_view: Callable[[Array, int], Array] | None = None
 
 
 def set_row_view(row: Callable[[Array, int], Array]) -> None:
     """Install ``row(x, i)`` (row ``i`` of ``x``, first axis dropped) for ``Tracer.__iter__``."""
-    _row_view[0] = row
+    global _row_view
+    _row_view = row
 
 
 class Trace:
@@ -643,6 +645,7 @@ def call_quietly(fn: Callable[..., Any], *args: Any, **params: Any) -> Any:
         _numpy_errstate.reset(token)
 
 
+@dataclasses.dataclass(frozen=True)
 class Fusion:
     """How the compiler's fusion pass writes an elementwise primitive inside a numba loop.
 
@@ -664,26 +667,14 @@ class Fusion:
             multiplication (libm's ``pow`` neither vectorizes nor costs as little).
     """
 
-    __slots__ = ("expr", "operands", "result", "vectorized", "exact", "beyond", "small_power")
-
-    def __init__(
-        self,
-        expr: str,
-        *,
-        operands: str | tuple[str, ...] = "f",
-        result: str = "fb",
-        vectorized: str | None = None,
-        exact: str | None = None,
-        beyond: str | None = None,
-        small_power: bool = False,
-    ):
-        self.expr = expr
-        self.operands = operands
-        self.result = result
-        self.vectorized = vectorized
-        self.exact = exact
-        self.beyond = beyond
-        self.small_power = small_power
+    expr: str
+    _: dataclasses.KW_ONLY
+    operands: str | tuple[str, ...] = "f"
+    result: str = "fb"
+    vectorized: str | None = None
+    exact: str | None = None
+    beyond: str | None = None
+    small_power: bool = False
 
     def operand_kinds(self, count: int) -> tuple[str, ...]:
         """The accepted dtype kinds of each of ``count`` operands."""
@@ -692,6 +683,7 @@ class Fusion:
         return self.operands
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Identities:
     """Exact algebraic identities of a primitive, which the compiler's simplification applies.
 
@@ -719,29 +711,14 @@ class Identities:
             matrix product is the product of the swapped operands).
     """
 
-    __slots__ = ("unit", "unit_at", "noop", "involution", "idempotent", "compose",
-                 "permutation", "absorb_permutation")  # fmt: skip
-
-    def __init__(
-        self,
-        *,
-        unit: float | None = None,
-        unit_at: tuple[int, ...] = (),
-        noop: Callable[..., bool] | None = None,
-        involution: bool = False,
-        idempotent: bool = False,
-        compose: Callable[[dict, dict], dict] | None = None,
-        permutation: Callable[..., tuple[int, ...]] | None = None,
-        absorb_permutation: Callable[..., Any] | None = None,
-    ):
-        self.unit = unit
-        self.unit_at = unit_at
-        self.noop = noop
-        self.involution = involution
-        self.idempotent = idempotent
-        self.compose = compose
-        self.permutation = permutation
-        self.absorb_permutation = absorb_permutation
+    unit: float | None = None
+    unit_at: tuple[int, ...] = ()
+    noop: Callable[..., bool] | None = None
+    involution: bool = False
+    idempotent: bool = False
+    compose: Callable[[dict, dict], dict] | None = None
+    permutation: Callable[..., tuple[int, ...]] | None = None
+    absorb_permutation: Callable[..., Any] | None = None
 
 
 NO_IDENTITIES = Identities()
