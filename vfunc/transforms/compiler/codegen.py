@@ -343,16 +343,6 @@ def compile_jaxpr(
 # ----------------------------------------------------------------------------------------------
 # Whole scan loops
 
-# dot_general dimension numbers of a 2-D by 2-D product -> (transpose lhs, transpose rhs): the
-# product is then one ``np.dot`` (BLAS reads transposed operands in place), without the impl's
-# generic reshaping.
-_MATMUL_2D = {
-    (((1,), (0,)), ((), ())): (False, False),
-    (((0,), (0,)), ((), ())): (True, False),
-    (((1,), (1,)), ((), ())): (False, True),
-    (((0,), (1,)), ((), ())): (True, True),
-}
-
 
 class _LoopEmitter(_Emitter):
     """Emits one function running a whole scan: the body inlined as straight-line code in a
@@ -422,10 +412,13 @@ class _LoopEmitter(_Emitter):
         return f"{name}.T"
 
     def emit_eqn(self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set) -> None:
-        if eqn.primitive.name == "dot_general" and len(eqn.invars) == 2:
+        as_matmul = eqn.primitive.as_matmul
+        if as_matmul is not None and len(eqn.invars) == 2:
+            # A 2-D matrix product (the primitive says so): BLAS directly, operands transposed
+            # in place, without the impl's generic reshaping.
             lhs, rhs = eqn.invars
-            flags = _MATMUL_2D.get(eqn.params["dimension_numbers"])
-            if flags is not None and lhs.aval.ndim == 2 and rhs.aval.ndim == 2:
+            flags = as_matmul(eqn.params, lhs.aval, rhs.aval)
+            if flags is not None:
                 a, b = self.operand(lhs, flags[0]), self.operand(rhs, flags[1])
                 self.lines.append(f"{self.fresh(eqn.outvars[0])} = np.dot({a}, {b})")
                 self.owned.add(self.names[eqn.outvars[0]])

@@ -844,4 +844,5 @@ VECTORIZED = {
     "sin": sin,
     "cos": cos,
 }
-"""Name -> vectorizable njit function, for the compiler's elementwise fusion."""
+"""Name -> vectorizable njit function: the one list of them. An elementwise primitive whose
+``Fusion`` names one (``vectorized="tanh"``) is fused where it is listed here."""
