@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -28,7 +30,15 @@ import optree
 
 from vfunc import tree
 from vfunc.config import config
-from vfunc.core import ArrayImpl, ClosedJaxpr, Tracer, _new_array, _state, to_numpy_canonical
+from vfunc.core import (
+    ArrayImpl,
+    ClosedJaxpr,
+    Tracer,
+    _DeletedBuffer,
+    _new_array,
+    _state,
+    to_numpy_canonical,
+)
 from vfunc.transforms.compiler import codegen, passes
 from vfunc.transforms.staging import trace_to_jaxpr
 
@@ -202,35 +212,37 @@ class JitFunction:
             dyn_args, dyn_kwargs, statics, names = self._split(args, kwargs)
         else:
             dyn_args, dyn_kwargs, statics, names = args, kwargs, (), None
-        # The hot path: flatten, key, look up, call, wrap. Keyword arguments are rare, so
-        # positional-only calls flatten the argument tuple alone (a different key shape).
+        # The hot path: key, look up, call, wrap. Positional calls key each argument on its
+        # own: a bare Array needs no flatten at all, and an immutable Module reuses the
+        # flatten and signature of its earlier calls (see _arg_key). Keyword arguments are
+        # rare: they flatten together with the positional ones, under a key of their own.
+        values: list = []
         if dyn_kwargs:
-            leaves, treedef = optree.tree_flatten(
-                (dyn_args, dyn_kwargs), none_is_leaf=False, namespace=tree.NAMESPACE
-            )
+            part = _arg_key((dyn_args, dyn_kwargs), values, self.fun)
+            key = None if part is None else (_KWARGS, part)
         else:
-            leaves, treedef = optree.tree_flatten(
-                dyn_args, none_is_leaf=False, namespace=tree.NAMESPACE
-            )
-        signature = []
-        values = []
-        for leaf in leaves:
-            if type(leaf) is ArrayImpl:
-                value = leaf._value
-                signature.append((value.shape, value.dtype, leaf._weak))
-            elif isinstance(leaf, Tracer):
-                return self.fun(*args, **kwargs)  # under grad/vmap: inline, see module doc
-            else:
-                value, weak = _leaf_value(leaf, self.fun)
-                signature.append((value.shape, value.dtype, weak))
-            values.append(value)
+            key = []
+            for arg in dyn_args:
+                if type(arg) is ArrayImpl:
+                    value = arg._value
+                    key.append((value.shape, value.dtype, arg._weak))
+                    values.append(value)
+                    continue
+                part = _arg_key(arg, values, self.fun)
+                if part is None:
+                    key = None
+                    break
+                key.append(part)
+        if key is None:
+            return self.fun(*args, **kwargs)  # a Tracer leaf (under grad/vmap): inline
         # The flags' values are part of the key: enable_x64 changes what tracing produces.
-        key = (treedef, statics, tuple(signature), config.trace_key)
+        key = (tuple(key), statics, config.trace_key)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(args, kwargs, dyn_args, dyn_kwargs, names, key)
         if self.donate_argnums:
             value = None  # the loop variable must not count as a reference to a donated buffer
+            leaves = tree.leaves((dyn_args, dyn_kwargs) if dyn_kwargs else dyn_args)
             outs = self._call_donating(entry, leaves, values)
         else:
             outs = entry.fn(*values)
@@ -300,6 +312,109 @@ class JitFunction:
         else:
             dyn_args, dyn_kwargs, names = args, kwargs, None
         return self._lower(args, kwargs, dyn_args, dyn_kwargs, names)
+
+
+_KWARGS = object()  # marks the key of a call with keyword arguments (see __call__)
+_VALUE = operator.attrgetter("_value")
+_SEEN = object()  # _vf_flat of a Module flattened once: the second call caches its flatten
+_NEVER = object()  # _vf_flat of a Module whose flatten cannot be cached (see _arg_key)
+
+
+class _TreeKey:
+    """The cache-key part of one pytree argument: its treedef and its leaves' (shape, dtype,
+    weak type), hashed once. A Module keeps its own, so a call with the same model hashes
+    nothing and compares by identity."""
+
+    __slots__ = ("treedef", "signature", "_hash", "__weakref__")
+
+    def __init__(self, treedef: Any, signature: tuple):
+        self.treedef = treedef
+        self.signature = signature
+        self._hash = hash((treedef, signature))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: Any) -> bool:
+        return self is other or (
+            type(other) is _TreeKey
+            and self._hash == other._hash
+            and self.signature == other.signature
+            and self.treedef == other.treedef
+        )
+
+
+# Every _TreeKey in use, once: equal keys are the same object, so that the jit caches and the
+# Modules' cached flattens (see _arg_key) compare by identity instead of walking treedefs.
+_TREE_KEYS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _interned(key: _TreeKey) -> _TreeKey:
+    found = _TREE_KEYS.get(key)
+    if found is None:
+        _TREE_KEYS[key] = found = key
+    return found
+
+
+class _CachedFlat:
+    """A Module's flatten, kept on the instance: its Array leaves and their key part.
+
+    ``owner`` is the instance's id: a copy of its ``__dict__`` (``tree_at``, ``copy``, pickle)
+    carries this along, and must not use it.
+    """
+
+    __slots__ = ("leaves", "key", "owner")
+
+    def __init__(self, leaves: list, key: _TreeKey, owner: int):
+        self.leaves = tuple(leaves)
+        self.key = key
+        self.owner = owner
+
+
+def _arg_key(arg: Any, values: list, fun: Callable) -> _TreeKey | None:
+    """Append the leaf values of one argument to ``values`` and return its key part, or None
+    when a leaf is a Tracer (the call is then inlined).
+
+    A Module is immutable, and so are its Array leaves (up to ``delete``), so the flatten of
+    an instance passed twice is kept on it (``_vf_flat``) and later calls only read the leaves'
+    buffers. Only when every leaf is an Array and every container in the model is a Module or
+    a tuple (``_vf_frozen_structure``): a list or dict field could be mutated in place, and a
+    numpy leaf written to. The first call only marks the instance, so that a model rebuilt at
+    every step (a training loop) pays nothing for a cache it never hits.
+    """
+    frozen = getattr(type(arg), "_vf_frozen_structure", None)
+    state = None
+    if frozen is not None:
+        d = arg.__dict__
+        state = d.get("_vf_flat")
+        if type(state) is _CachedFlat and state.owner == id(arg):
+            found = list(map(_VALUE, state.leaves))
+            if _DeletedBuffer in set(map(type, found)):
+                # A leaf was deleted (donated) since: reading it raises core's explanation.
+                next(v for v in found if type(v) is _DeletedBuffer).shape  # noqa: B018
+            values += found
+            return state.key
+    leaves, treedef = optree.tree_flatten(arg, none_is_leaf=False, namespace=tree.NAMESPACE)
+    signature = []
+    for leaf in leaves:
+        if type(leaf) is ArrayImpl:
+            value = leaf._value
+            signature.append((value.shape, value.dtype, leaf._weak))
+        elif isinstance(leaf, Tracer):
+            return None
+        else:
+            value, weak = _leaf_value(leaf, fun)
+            signature.append((value.shape, value.dtype, weak))
+        values.append(value)
+    key = _interned(_TreeKey(treedef, tuple(signature)))
+    if frozen is not None and state is not _NEVER:
+        if state is None:
+            d["_vf_flat"] = _SEEN
+        elif all(type(leaf) is ArrayImpl for leaf in leaves) and frozen(arg):
+            d["_vf_flat"] = _CachedFlat(leaves, key, id(arg))
+        else:
+            d["_vf_flat"] = _NEVER
+    return key
 
 
 def _positions(argnums: tuple[int, ...], nargs: int) -> set[int]:
