@@ -168,3 +168,49 @@ def test_grad_of_jit_with_a_kept_module_flatten_inlines():
     g = vfunc.grad(loss)(m)
     np.testing.assert_allclose(np.asarray(g.weight), [8.0, 16.0])
     np.testing.assert_allclose(np.asarray(vfunc.grad(loss)(m).weight), [8.0, 16.0])
+
+
+def test_leaves_reach_the_program_in_tree_flatten_order_for_every_container():
+    import collections
+
+    Pair = collections.namedtuple("Pair", "first second")
+
+    @vfunc.tree.register_pytree_node_class
+    class Box:
+        def __init__(self, value, tag):
+            self.value, self.tag = value, tag
+
+        def tree_flatten(self):
+            return (self.value,), self.tag
+
+        @classmethod
+        def tree_unflatten(cls, tag, children):
+            return cls(children[0], tag)
+
+    def describe(tree):
+        # Each leaf scaled by its position in tree.flatten: a leaf handed to the wrong input
+        # changes the sum.
+        leaves = vfunc.tree.leaves(tree)
+        return sum((i + 1) * vnp.sum(leaf) for i, leaf in enumerate(leaves))
+
+    f = jit(describe)
+    a, b, c = vnp.asarray(1.0), vnp.asarray(10.0), vnp.asarray(100.0)
+    trees = [
+        {"b": a, "a": b},  # insertion order differs from the sorted order
+        {"a": b, "b": a},
+        {1: a, "x": b},  # keys that cannot be sorted: optree's insertion order
+        {"x": b, 1: a},
+        [a, None, (b, c)],
+        Pair(a, b),
+        (a, b),
+        collections.OrderedDict([("b", a), ("a", b)]),
+        Box(a, "t1"),
+        Box(b, "t2"),
+        [np.float32(2.0), 3, np.ones(2, np.float32), True],
+        Scaled(a, 2.0),
+    ]
+    for tree in trees + trees:
+        np.testing.assert_allclose(np.asarray(f(tree)), np.asarray(describe(tree)))
+    # Dicts equal up to insertion order share a program (optree orders unsortable keys too);
+    # Box's tag is in the key: two tags, two programs.
+    assert f._cache_size() == len(trees) - 2

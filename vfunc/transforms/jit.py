@@ -321,31 +321,26 @@ _NEVER = object()  # _vf_flat of a Module whose flatten cannot be cached (see _a
 
 
 class _TreeKey:
-    """The cache-key part of one pytree argument: its treedef and its leaves' (shape, dtype,
-    weak type), hashed once. A Module keeps its own, so a call with the same model hashes
-    nothing and compares by identity."""
+    """The cache-key part of one pytree argument (see ``_walk``), hashed once. A Module keeps
+    its own, so a call with the same model hashes nothing and compares by identity."""
 
-    __slots__ = ("treedef", "signature", "_hash", "__weakref__")
+    __slots__ = ("tokens", "_hash", "__weakref__")
 
-    def __init__(self, treedef: Any, signature: tuple):
-        self.treedef = treedef
-        self.signature = signature
-        self._hash = hash((treedef, signature))
+    def __init__(self, tokens: tuple):
+        self.tokens = tokens
+        self._hash = hash(tokens)
 
     def __hash__(self) -> int:
         return self._hash
 
     def __eq__(self, other: Any) -> bool:
         return self is other or (
-            type(other) is _TreeKey
-            and self._hash == other._hash
-            and self.signature == other.signature
-            and self.treedef == other.treedef
+            type(other) is _TreeKey and self._hash == other._hash and self.tokens == other.tokens
         )
 
 
 # Every _TreeKey in use, once: equal keys are the same object, so that the jit caches and the
-# Modules' cached flattens (see _arg_key) compare by identity instead of walking treedefs.
+# Modules' cached flattens (see _arg_key) compare by identity instead of token by token.
 _TREE_KEYS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
@@ -359,8 +354,8 @@ def _interned(key: _TreeKey) -> _TreeKey:
 class _CachedFlat:
     """A Module's flatten, kept on the instance: its Array leaves and their key part.
 
-    ``owner`` is the instance's id: a copy of its ``__dict__`` (``tree_at``, ``copy``, pickle)
-    carries this along, and must not use it.
+    ``owner`` is the instance's id: a copy of its ``__dict__`` (``copy``, pickle) carries this
+    along, and must not use it.
     """
 
     __slots__ = ("leaves", "key", "owner")
@@ -394,27 +389,107 @@ def _arg_key(arg: Any, values: list, fun: Callable) -> _TreeKey | None:
                 next(v for v in found if type(v) is _DeletedBuffer).shape  # noqa: B018
             values += found
             return state.key
-    leaves, treedef = optree.tree_flatten(arg, none_is_leaf=False, namespace=tree.NAMESPACE)
-    signature = []
-    for leaf in leaves:
-        if type(leaf) is ArrayImpl:
-            value = leaf._value
-            signature.append((value.shape, value.dtype, leaf._weak))
-        elif isinstance(leaf, Tracer):
-            return None
-        else:
-            value, weak = _leaf_value(leaf, fun)
-            signature.append((value.shape, value.dtype, weak))
-        values.append(value)
-    key = _interned(_TreeKey(treedef, tuple(signature)))
+    tokens: list = []
+    try:
+        _walk(arg, tokens, values, fun)
+    except _TracerLeaf:
+        return None
+    key = _interned(_TreeKey(tuple(tokens)))
     if frozen is not None and state is not _NEVER:
         if state is None:
             d["_vf_flat"] = _SEEN
-        elif all(type(leaf) is ArrayImpl for leaf in leaves) and frozen(arg):
-            d["_vf_flat"] = _CachedFlat(leaves, key, id(arg))
         else:
-            d["_vf_flat"] = _NEVER
+            leaves = tree.leaves(arg)  # once per instance; the order _walk visits
+            if all(type(leaf) is ArrayImpl for leaf in leaves) and frozen(arg):
+                d["_vf_flat"] = _CachedFlat(leaves, key, id(arg))
+            else:
+                d["_vf_flat"] = _NEVER
     return key
+
+
+class _TracerLeaf(Exception):
+    """A leaf is a Tracer: jit is called under a transformation and inlines (see __call__)."""
+
+
+_OPTREE = object()  # token of a subtree flattened by optree (a namedtuple, OrderedDict, ...)
+_LEAF_TYPES = frozenset({np.ndarray, float, int, bool, complex})
+# The Python flatten function of each type registered in vfunc's namespace (Modules, ...).
+_CUSTOM: dict[type, Callable] = {}
+
+
+def _walk(node: Any, tokens: list, values: list, fun: Callable) -> None:
+    """Flatten ``node`` as ``tree.flatten`` does (same leaves, same order) into its leaves'
+    buffers and a key: one token per node, each telling its kind and arity, so that equal
+    token sequences mean equal treedefs and leaf signatures.
+
+    optree's C++ flatten looks every node up in its registry, which costs more than this loop
+    over the usual containers; anything unusual is handed to optree as one subtree. Array
+    children are handled in their parent's loop: a call per leaf would double the cost.
+    """
+    t = type(node)
+    flatten = _CUSTOM.get(t)
+    if flatten is not None:
+        flat = flatten(node)
+        children = flat[0]
+        if type(children) is not list and type(children) is not tuple:
+            children = list(children)
+        tokens.append((t, flat[1], len(children)))
+    elif t is dict:
+        try:
+            names = sorted(node)  # tree.flatten's order
+        except TypeError:
+            _walk_optree(node, tokens, values, fun)
+            return
+        tokens.append((dict, tuple(names)))
+        children = [node[name] for name in names]
+    elif t is tuple or t is list:
+        tokens.append((t, len(node)))
+        children = node
+    elif t is ArrayImpl:
+        value = node._value
+        tokens.append((value.shape, value.dtype, node._weak))
+        values.append(value)
+        return
+    elif node is None:
+        tokens.append(None)  # an empty subtree, as in tree.flatten
+        return
+    elif t in _LEAF_TYPES or isinstance(node, np.generic):
+        value, weak = _leaf_value(node, fun)
+        tokens.append((value.shape, value.dtype, weak))
+        values.append(value)
+        return
+    elif isinstance(node, Tracer):
+        raise _TracerLeaf
+    else:
+        entry = optree.register_pytree_node.get(t, namespace=tree.NAMESPACE)
+        if entry is None or entry.kind != optree.PyTreeKind.CUSTOM:
+            _walk_optree(node, tokens, values, fun)
+            return
+        _CUSTOM[t] = entry.flatten_func
+        _walk(node, tokens, values, fun)
+        return
+    for child in children:
+        if type(child) is ArrayImpl:
+            value = child._value
+            tokens.append((value.shape, value.dtype, child._weak))
+            values.append(value)
+        else:
+            _walk(child, tokens, values, fun)
+
+
+def _walk_optree(node: Any, tokens: list, values: list, fun: Callable) -> None:
+    leaves, treedef = optree.tree_flatten(node, none_is_leaf=False, namespace=tree.NAMESPACE)
+    tokens.append((_OPTREE, treedef))
+    for leaf in leaves:
+        if type(leaf) is ArrayImpl:
+            value = leaf._value
+            tokens.append((value.shape, value.dtype, leaf._weak))
+        elif isinstance(leaf, Tracer):
+            raise _TracerLeaf
+        else:
+            value, weak = _leaf_value(leaf, fun)
+            tokens.append((value.shape, value.dtype, weak))
+        values.append(value)
 
 
 def _positions(argnums: tuple[int, ...], nargs: int) -> set[int]:
