@@ -16,6 +16,10 @@ Targets: at most 1.0x PyTorch's time on each model; jit overhead at most 15 us.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py
 
+The PyTorch half runs with this interpreter when it can import torch, else with the one named
+by ``BENCH_PEER_PYTHON`` (a scratch environment: torch is never a vfunc dependency), e.g.
+``BENCH_PEER_PYTHON=/path/to/scratch/bin/python PYTHONPATH=$PWD python benchmarks/bench_nn.py``.
+
 On a loaded machine, also try ``OPENBLAS_NUM_THREADS=1``: OpenBLAS's threads contend for the
 cores on small products (an LSTM step's (32, 256) x (256, 1024) took 30 ms with 2 threads under
 load, 1 ms with 1), which dominates the LSTM figure.
@@ -23,6 +27,7 @@ load, 1 ms with 1), which dominates the LSTM figure.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -188,6 +193,13 @@ def run_vfunc() -> dict:
     return out
 
 
+def _python_for(framework: str) -> str:
+    """The interpreter that runs one half: torch's may live in another environment."""
+    if framework == "torch" and importlib.util.find_spec("torch") is None:
+        return os.environ.get("BENCH_PEER_PYTHON", sys.executable)
+    return sys.executable
+
+
 def main() -> None:
     if len(sys.argv) > 1:
         result = run_torch() if sys.argv[1] == "torch" else run_vfunc()
@@ -195,7 +207,7 @@ def main() -> None:
         return
     results = {}
     for fw in ("vfunc", "torch"):
-        proc = subprocess.run([sys.executable, __file__, fw], capture_output=True, text=True)
+        proc = subprocess.run([_python_for(fw), __file__, fw], capture_output=True, text=True)
         if proc.returncode:
             print(f"{fw} failed:\n{proc.stderr[-3000:]}")
             results[fw] = None

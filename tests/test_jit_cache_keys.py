@@ -214,3 +214,34 @@ def test_leaves_reach_the_program_in_tree_flatten_order_for_every_container():
     # Dicts equal up to insertion order share a program (optree orders unsortable keys too);
     # Box's tag is in the key: two tags, two programs.
     assert f._cache_size() == len(trees) - 2
+
+
+def test_models_returned_by_jit_and_fed_back_train_as_eager():
+    # A jitted step returns the next model with its flatten kept: the following calls take
+    # that model, then a model of another configuration, then one with changed leaves.
+    x = vnp.asarray([1.0, -2.0])
+
+    def step(m, x):
+        grads = vfunc.grad(lambda m: (m(x) ** 2).sum())(m)
+        return vfunc.tree.map(lambda p, g: p - 0.1 * g, m, grads), m(x).sum()
+
+    jstep = jit(step)
+    for scale in (2.0, 3.0):
+        eager = jitted = Scaled(vnp.asarray([0.5, 0.25]), scale)
+        for _ in range(4):
+            eager, want = step(eager, x)
+            jitted, got = jstep(jitted, x)
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
+            np.testing.assert_allclose(np.asarray(jitted.weight), np.asarray(eager.weight),
+                                       rtol=1e-6)  # fmt: skip
+    moved = nn.tree_at(lambda t: t.weight, jitted, replace=vnp.asarray([1.0, 1.0]))
+    np.testing.assert_allclose(np.asarray(jstep(moved, x)[1]), float(moved(x).sum()))
+    # A model as the only output, and one of a tuple whose other items come first.
+    ident = jit(lambda m: m)
+    back = ident(ident(jitted))
+    np.testing.assert_array_equal(np.asarray(back.weight), np.asarray(jitted.weight))
+    swap = jit(lambda m, y: (y, m))
+    y, m2 = swap(jitted, x)
+    y, m3 = swap(m2, y)
+    np.testing.assert_array_equal(np.asarray(m3.weight), np.asarray(jitted.weight))
+    np.testing.assert_array_equal(np.asarray(jstep(m3, y)[1]), np.asarray(step(jitted, x)[1]))

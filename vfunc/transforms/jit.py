@@ -94,7 +94,7 @@ def _as_tuple(value: int | str | Sequence[Any] | None) -> tuple:
 class _Entry:
     """One compiled specialization: the generated function and how to rebuild the outputs."""
 
-    __slots__ = ("compiled", "out_tree", "out_weak", "fn", "single")
+    __slots__ = ("compiled", "out_tree", "out_weak", "fn", "single", "kept")
 
     def __init__(self, compiled: codegen.Compiled, out_tree: Any):
         self.compiled = compiled
@@ -103,6 +103,9 @@ class _Entry:
         self.out_weak = compiled.out_weak
         # A function returning one array (not a tuple or dict of them) skips the unflatten.
         self.single = out_tree.num_leaves == 1 and out_tree.num_nodes == 1
+        # The Modules among the outputs that leave with their flatten kept (_keep_flattens);
+        # None until the first call finds them.
+        self.kept: list[tuple[int | None, int, int, _TreeKey]] | None = None
 
 
 class Lowered:
@@ -257,7 +260,13 @@ class JitFunction:
             result._value = out
             result._weak = weak
             results.append(result)
-        return optree.tree_unflatten(entry.out_tree, results)
+        out = optree.tree_unflatten(entry.out_tree, results)
+        if entry.kept is None:
+            entry.kept = _kept_outputs(out, self.fun)
+        for position, start, stop, key in entry.kept:
+            module = out if position is None else out[position]
+            module.__dict__["_vf_flat"] = _CachedFlat(results[start:stop], key, id(module))
+        return out
 
     def _compile(self, args, kwargs, dyn_args, dyn_kwargs, names, key) -> _Entry:
         lowered = self._lower(args, kwargs, dyn_args, dyn_kwargs, names)
@@ -405,6 +414,32 @@ def _arg_key(arg: Any, values: list, fun: Callable) -> _TreeKey | None:
             else:
                 d["_vf_flat"] = _NEVER
     return key
+
+
+def _kept_outputs(out: Any, fun: Callable) -> list[tuple[int | None, int, int, _TreeKey]]:
+    """Where a jitted function's outputs hold Modules whose flatten can be kept: the output
+    itself, or the items of an output tuple or list (``return model, opt_state, loss``).
+
+    A training step returns a new model every call, which the next call takes in: the output
+    arrives with its flatten already kept (``_vf_flat``), so that call hashes nothing for it.
+    Its key part is the same for every call of one compiled specialization (same treedef,
+    same node data objects, same output types), so it is computed here once, by ``_walk``.
+    Returns ``(position or None, first leaf, end leaf, key part)`` for each such Module.
+    """
+    items = [(None, out)] if type(out) is not tuple and type(out) is not list else list(
+        enumerate(out)
+    )
+    kept = []
+    start = 0
+    for position, item in items:
+        count = len(tree.leaves(item))
+        frozen = getattr(type(item), "_vf_frozen_structure", None)
+        if frozen is not None and frozen(item):
+            tokens: list = []
+            _walk(item, tokens, [], fun)
+            kept.append((position, start, start + count, _interned(_TreeKey(tuple(tokens)))))
+        start += count
+    return kept
 
 
 class _TracerLeaf(Exception):
