@@ -5,7 +5,13 @@ shape, dtype and weak type, the static arguments' values and the configuration f
 (``config.trace_key``: ``enable_x64`` changes what tracing produces). On a miss it traces ``f`` on
 abstract values (``make_jaxpr``), runs the passes in ``compiler.passes`` and generates one
 Python function (``compiler.codegen``) that calls numpy and fused numba kernels directly. On a
-hit the call costs a flatten, a dict lookup and the generated function.
+hit the call costs building the key, a dict lookup and the generated function.
+
+The key is built per positional argument: a bare Array gives its (shape, dtype, weak type); a
+pytree is walked once (``_walk``) into its leaves' buffers and one token per node. An immutable
+Module (every container a Module or tuple, every leaf an Array) keeps that walk on the instance
+from its second call on, and a Module returned by a jitted function leaves with it, so a model
+passed back and forth in a training loop costs a read of its leaves' buffers, not a flatten.
 
 Composition: under ``grad``, ``vmap``, ``make_jaxpr`` or an enclosing ``jit`` the function is
 *inlined*: its primitives are traced by the enclosing transformation like any other code, so
