@@ -237,8 +237,8 @@ class _BatchNorm(Module):
         if self.weight is None:
             y = centred * scale
         else:
-            y = centred * (scale * vnp.reshape(self.weight, bshape)) + vnp.reshape(self.bias,
-                                                                                   bshape)
+            alpha = scale * vnp.reshape(self.weight, bshape)
+            y = centred * alpha + vnp.reshape(self.bias, bshape)
         return y[0] if unbatched else y
 
     def _report(self, mean: Array, var: Array, n: int) -> None:

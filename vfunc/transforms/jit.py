@@ -432,9 +432,8 @@ def _kept_outputs(out: Any, fun: Callable) -> list[tuple[int | None, int, int, _
     same node data objects, same output types), so it is computed here once, by ``_walk``.
     Returns ``(position or None, first leaf, end leaf, key part)`` for each such Module.
     """
-    items = [(None, out)] if type(out) is not tuple and type(out) is not list else list(
-        enumerate(out)
-    )
+    sequence = type(out) is tuple or type(out) is list
+    items = list(enumerate(out)) if sequence else [(None, out)]
     kept = []
     start = 0
     for position, item in items:
