@@ -1714,3 +1714,20 @@ def test_at_get_fill_mode_matches_a_padded_numpy_lookup():
     np.testing.assert_array_equal(np.asarray(g), np.outer([1, 0, 0], np.ones(4)))
     with pytest.raises(ValueError, match="at\\[\\].get: mode must be fill, clip or"):
         vnp.array(x).at[0].get(mode="wrap")
+
+
+def test_sinc_derivatives_of_every_order_at_zero(x64):
+    # sin(pi x)/(pi x) = sum_k (-1)^k (pi x)^(2k) / (2k+1)!, so its n-th derivative at 0 is
+    # 0 for odd n and (-1)^(n/2) pi^n / (n+1) for even n (the constant branch would give 0).
+    f = vnp.sinc
+    for n in range(6):
+        want = 0.0 if n % 2 else (-1) ** (n // 2) * np.pi**n / (n + 1)
+        np.testing.assert_allclose(float(f(0.0)), want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(float(vfunc.jit(f)(0.0)), want, rtol=1e-12, atol=1e-12)
+        f = vfunc.grad(f)
+    # Away from 0 the second derivative agrees with central differences of numpy's sinc.
+    x, h = 0.3, 1e-4
+    fd = (np.sinc(x + h) - 2 * np.sinc(x) + np.sinc(x - h)) / h**2
+    np.testing.assert_allclose(float(vfunc.grad(vfunc.grad(vnp.sinc))(x)), fd, rtol=1e-6)
+    batched = vfunc.vmap(vfunc.grad(vfunc.grad(vnp.sinc)))(vnp.array([0.0, 0.3]))
+    np.testing.assert_allclose(np.asarray(batched), [-np.pi**2 / 3, fd], rtol=1e-6)

@@ -530,13 +530,45 @@ def logaddexp2(x: ArrayLike, y: ArrayLike, /) -> Array:
 def sinc(x: ArrayLike, /) -> Array:
     """The normalised sinc ``sin(pi x) / (pi x)``, 1 at 0, as ``numpy.sinc``.
 
-    Differs from JAX: derivatives at exactly 0 are those of the constant branch (the first is
-    right, 0; higher even orders are not).
+    Derivatives of every order are right at 0 too (as JAX's): there the value comes from the
+    Maclaurin coefficients of ``sin(t) / t``, whose own derivative rule is the next coefficient,
+    not from the constant branch of the ``where`` (whose higher derivatives would all be 0).
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> print(f"{float(vfunc.grad(vfunc.grad(vnp.sinc))(0.0)):.4f}")  # -pi**2 / 3
+        -3.2899
     """
     (x,) = promote_args(x, inexact=True)
     zero = equal(x, 0)
-    scaled = multiply(where(zero, 1.0, x), float(np.pi))
-    return where(zero, 1.0, divide(sin(scaled), scaled))
+    safe = where(zero, 1.0, x)
+    scaled = multiply(safe, float(np.pi))
+    at_zero = _sinc_maclaurin(0)(multiply(x, float(np.pi)))
+    return where(zero, at_zero, divide(sin(scaled), scaled))
+
+
+_SINC_MACLAURIN: dict[int, Any] = {}
+
+
+def _sinc_maclaurin(k: int) -> Any:
+    """``t -> d^k/dt^k (sin t / t)`` evaluated at 0 (broadcast to ``t``'s shape), as a
+    ``custom_jvp`` whose tangent is the next coefficient: exact derivatives of any order."""
+    if k not in _SINC_MACLAURIN:
+        from vfunc.transforms.custom import custom_jvp  # a transform, below this front end
+
+        value = 0.0 if k % 2 else (-1.0) ** (k // 2) / (k + 1)
+
+        @custom_jvp
+        def coefficient(t: Array) -> Array:
+            return add(multiply(t, 0.0), value)
+
+        @coefficient.defjvp
+        def coefficient_jvp(primals: Any, tangents: Any) -> Any:
+            (t,), (dt,) = primals, tangents
+            return coefficient(t), multiply(_sinc_maclaurin(k + 1)(t), dt)
+
+        _SINC_MACLAURIN[k] = coefficient
+    return _SINC_MACLAURIN[k]
 
 
 def fmax(x: ArrayLike, y: ArrayLike, /) -> Array:
