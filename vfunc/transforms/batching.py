@@ -20,7 +20,7 @@ from vfunc import tree
 from vfunc.core import Primitive, Trace, Tracer, new_trace
 from vfunc.errors import ConcretizationTypeError
 from vfunc.primitives._batching import elementwise_batch, move_axis, to_front
-from vfunc.transforms.ad import _as_value
+from vfunc.primitives.builders import as_array
 
 AxisTree = Any  # an int, None, or a pytree prefix of the arguments with those at its leaves
 
@@ -49,7 +49,7 @@ class BatchTrace(Trace):
         self.axis_size = axis_size
 
     def pure(self, value: Any) -> BatchTracer:
-        return BatchTracer(self, _as_value(value), None)
+        return BatchTracer(self, as_array(value), None)
 
     lift = pure
 
@@ -151,7 +151,7 @@ def vmap(
                 values.append(None)
                 dims.append(None)
                 continue
-            value = _as_value(leaf)
+            value = as_array(leaf)
             dim = None if axis is None else _check_in_axis(axis, value.ndim, where)
             if dim is not None:
                 sizes[where] = value.shape[dim]
@@ -220,7 +220,7 @@ def _move_out(leaf: Any, trace: BatchTrace, out_axis: Any, size: int, name: str)
     elif leaf is None:
         return None
     else:  # computed from unmapped values only (or a constant): the same for every member
-        val = _as_value(leaf)
+        val = as_array(leaf)
         dim = None
     if out_axis is None:
         if dim is not None:

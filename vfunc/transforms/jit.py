@@ -28,7 +28,8 @@ import optree
 
 from vfunc import tree
 from vfunc.config import config
-from vfunc.core import ArrayImpl, ClosedJaxpr, Tracer, _new_array, _state, to_numpy_canonical
+from vfunc.core import ArrayImpl, Tracer, _new_array, _state, to_numpy_canonical
+from vfunc.jaxpr import ClosedJaxpr
 from vfunc.transforms.compiler import codegen, passes
 from vfunc.transforms.staging import trace_to_jaxpr
 

@@ -18,21 +18,17 @@ from vfunc import tree
 from vfunc.core import (
     Array,
     ArrayImpl,
-    ClosedJaxpr,
-    Jaxpr,
-    JaxprEqn,
-    Literal,
     Primitive,
     ShapedArray,
     ShapeDtypeStruct,
     Trace,
     Tracer,
-    Var,
     new_trace,
     to_numpy_canonical,
     wrap_numpy,
 )
 from vfunc.errors import ConcretizationTypeError
+from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 
 
 class JaxprTracer(Tracer):
