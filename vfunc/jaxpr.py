@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vfunc.core import ArrayImpl, ShapedArray
+from vfunc.errors import ShapeError
 
 if TYPE_CHECKING:
     from vfunc.core import Primitive
@@ -257,3 +258,20 @@ def jaxpr_as_fun(closed: ClosedJaxpr) -> Callable[..., list[Any]]:
         return eval_jaxpr(closed.jaxpr, closed.consts, *args)
 
     return fun
+
+
+def types_str(avals: Sequence[Any]) -> str:
+    """Avals as a parenthesised list of short types, ``(f32[3], i32[])``, for error messages."""
+    return "(" + ", ".join(a.str_short() for a in avals) + ")"
+
+
+def check_avals(op: str, what: str, got: Sequence[Any], want: Sequence[Any]) -> None:
+    """Raise ShapeError unless ``got`` and ``want`` are the same types, one for one: how the
+    shape rule of an equation carrying a sub-jaxpr checks its operands against the jaxpr's
+    inputs. Weak types may differ (a weakly typed 0.0 carry and a float32 update are one
+    type)."""
+    same = len(got) == len(want) and all(
+        a.shape == b.shape and a.dtype == b.dtype for a, b in zip(got, want, strict=True)
+    )
+    if not same:
+        raise ShapeError(f"{op}: {what}: got {types_str(got)}, expected {types_str(want)}")

@@ -5,10 +5,10 @@ differentiation and batching rules; ``vfunc.core.registry`` maps names to them.
 """
 
 from vfunc.core import registry
+# builders first: the family modules' rules import it, and it imports the families it needs
 from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
-    control_flow,
+    builders,
     conv,
-    custom,
     decompositions,
     elementwise,
     indexing,

@@ -62,6 +62,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         Array([[2., 0.],
                [0., 4.]], dtype=float32)
     """
+
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
         partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
@@ -104,6 +105,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         >>> vfunc.jacfwd(lambda x: vnp.sin(x).sum())(vnp.zeros(2))
         Array([1., 1.], dtype=float32)
     """
+
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
         partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
