@@ -13,6 +13,10 @@ theirs from their VJP: the Jacobian is diagonal), pushes tangents through primit
 
 Zero cotangents and tangents are symbolic (``None``): unused inputs, integer values and
 non-differentiable primitives (comparisons, argmax) allocate nothing.
+
+The jaxpr-level API at the end (``vjp_jaxpr``, ``jvp_jaxpr``, ``partial_eval``) is what rules of
+equations carrying sub-jaxprs (control flow, custom rules, checkpoint) build their sub-jaxprs
+with. Jacobians and Hessians, which need vmap too, are in ``transforms.jacobians``.
 """
 
 from __future__ import annotations
