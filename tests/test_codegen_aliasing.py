@@ -15,21 +15,17 @@ import functools
 
 import numpy as np
 import pytest
-from test_primitives import ALL_CASES, Case, to_vfunc
 
-import vfunc
 import vfunc.numpy as vnp
 from vfunc import jit, lax
 from vfunc.core import registry
 from vfunc.transforms.compiler import fusion
 
-
-def _as_list(out):
-    return list(out) if isinstance(out, (list, tuple)) else [out]
+from cases import ALL_CASES, Case, as_list, to_vfunc
 
 
 def _same(got, want):
-    got, want = _as_list(got), _as_list(want)
+    got, want = as_list(got), as_list(want)
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
@@ -57,7 +53,7 @@ def test_primitive_result_survives_an_in_place_update_of_its_operand(case: Case)
             a = list(a)
             t = lax.neg(lax.neg(a[k]))
             a[k] = t
-            return [*_as_list(prim.bind(*a, **case.params)), lax.neg(t)]
+            return [*as_list(prim.bind(*a, **case.params)), lax.neg(t)]
 
         _same(jit(program)(*args), program(*args))
 

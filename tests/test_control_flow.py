@@ -11,11 +11,9 @@ import vfunc.numpy as vnp
 from vfunc import jit, lax, vmap
 from vfunc.testing import check_grads
 
-RNG = np.random.default_rng(7)
 
-
-def randn(*shape: int, scale: float = 1.0) -> vfunc.Array:
-    return vnp.asarray((RNG.normal(size=shape) * scale).astype(np.float32))
+def randn(rng, *shape: int, scale: float = 1.0) -> vfunc.Array:
+    return vnp.asarray((rng.normal(size=shape) * scale).astype(np.float32))
 
 
 def close(a, b, tol: float = 1e-5) -> None:
@@ -43,8 +41,8 @@ def rnn_loop(w, h0, xs):
     return h, vnp.stack(ys)
 
 
-def test_scan_matches_python_loop_eager_and_jit():
-    w, h0, xs = randn(4, 4, scale=0.5), randn(4), randn(6, 4)
+def test_scan_matches_python_loop_eager_and_jit(rng):
+    w, h0, xs = randn(rng, 4, 4, scale=0.5), randn(rng, 4), randn(rng, 6, 4)
     want = rnn_loop(w, h0, xs)
     close(rnn(w, h0, xs), want)
     close(jit(rnn)(w, h0, xs), want)
@@ -68,8 +66,8 @@ def test_scan_pytrees_reverse_length_and_no_ys():
     assert ys.shape == (0, 2) and float(carry) == 1.0
 
 
-def test_cond_and_switch_match_python():
-    x = randn(3)
+def test_cond_and_switch_match_python(rng):
+    x = randn(rng, 3)
     for p in (True, False, 0, 3):
         want = vnp.sin(x) if p else vnp.cos(x)
         close(lax.cond(p, vnp.sin, vnp.cos, x), want)
@@ -87,14 +85,14 @@ def test_cond_and_switch_match_python():
     )  # a single branch is just called
 
 
-def test_cond_pytree_operands_and_results():
-    state = {"x": randn(2), "n": vnp.array(3)}
+def test_cond_pytree_operands_and_results(rng):
+    state = {"x": randn(rng, 2), "n": vnp.array(3)}
     out = lax.cond(True, lambda s: (s["x"] * 2, s["n"] + 1), lambda s: (s["x"], s["n"]), state)
     close(out[0], state["x"] * 2)
     assert int(out[1]) == 4
 
 
-def test_while_and_fori_match_python():
+def test_while_and_fori_match_python(rng):
     def collatz_steps(n):
         return lax.while_loop(
             lambda c: c[0] != 1,
@@ -104,7 +102,7 @@ def test_while_and_fori_match_python():
 
     assert int(collatz_steps(vnp.array(27))) == 111
     assert int(jit(collatz_steps)(vnp.array(27))) == 111
-    x = randn(3)
+    x = randn(rng, 3)
     want = x
     for i in range(2, 7):
         want = vnp.sin(want) * i
@@ -117,13 +115,13 @@ def test_while_and_fori_match_python():
     close(lax.fori_loop(5, 2, body, x), x)
 
 
-def test_map_matches_loop():
-    xs = randn(4, 3)
+def test_map_matches_loop(rng):
+    xs = randn(rng, 4, 3)
     close(lax.map(lambda r: (r * r).sum(), xs), vnp.stack([(r * r).sum() for r in xs]))
 
 
-def test_closed_over_values_and_nesting():
-    w = randn(3)
+def test_closed_over_values_and_nesting(rng):
+    w = randn(rng, 3)
 
     def f(x):
         def outer(c, xrow):
@@ -140,7 +138,7 @@ def test_closed_over_values_and_nesting():
             ys.append(inner.sum())
         return c, vnp.stack(ys)
 
-    x = randn(4, 3)
+    x = randn(rng, 4, 3)
     close(f(x), ref(x))
     close(jit(f)(x), ref(x))
 
@@ -184,8 +182,8 @@ def test_closed_over_tracers_become_operands():
 # Differentiation
 
 
-def test_scan_gradients_match_loop_and_finite_differences():
-    w, h0, xs = randn(3, 3, scale=0.5), randn(3), randn(4, 3)
+def test_scan_gradients_match_loop_and_finite_differences(rng):
+    w, h0, xs = randn(rng, 3, 3, scale=0.5), randn(rng, 3), randn(rng, 4, 3)
 
     def loss(f):
         return lambda w, h0, xs: (lambda h, ys: h.sum() + (ys * ys).sum())(*f(w, h0, xs))
@@ -227,12 +225,12 @@ def batched_rnn_loss_loop(params, h0, xs, reverse=False):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_scan_weight_gradients_summed_after_the_loop_match_the_python_loop(reverse):
+def test_scan_weight_gradients_summed_after_the_loop_match_the_python_loop(rng, reverse):
     # Weight cotangents that end in a contraction (wx, wh) or a reduction (b) are summed after
     # the loop from stacked per-step operands; s's (elementwise) stays a per-step accumulation.
-    params = {"wx": randn(5, 4, scale=0.5), "wh": randn(4, 4, scale=0.5), "b": randn(4),
-              "s": randn(4)}  # fmt: skip
-    h0, xs = randn(3, 4), randn(6, 3, 5)
+    params = {"wx": randn(rng, 5, 4, scale=0.5), "wh": randn(rng, 4, 4, scale=0.5),
+              "b": randn(rng, 4), "s": randn(rng, 4)}  # fmt: skip
+    h0, xs = randn(rng, 3, 4), randn(rng, 6, 3, 5)
     want = vfunc.value_and_grad(batched_rnn_loss_loop, argnums=(0, 1, 2))(params, h0, xs, reverse)
     for f in (vfunc.value_and_grad, lambda *a, **k: jit(vfunc.value_and_grad(*a, **k),
                                                            static_argnums=3)):  # fmt: skip
@@ -244,9 +242,10 @@ def test_scan_weight_gradients_summed_after_the_loop_match_the_python_loop(rever
     check_grads(lambda *a: batched_rnn_loss(*a, reverse), (params, h0, xs), order=2)
 
 
-def test_scan_gradient_through_a_product_of_loop_invariants():
+def test_scan_gradient_through_a_product_of_loop_invariants(rng):
     # ct(w1) = ct(w1 @ w2) @ w2^T each step: an invariant operand, so it stays a carried sum.
-    w1, w2, h0, xs = randn(4, 4, scale=0.5), randn(4, 4, scale=0.5), randn(2, 4), randn(5, 2, 4)
+    w1, w2 = randn(rng, 4, 4, scale=0.5), randn(rng, 4, 4, scale=0.5)
+    h0, xs = randn(rng, 2, 4), randn(rng, 5, 2, 4)
 
     def loss(w1, w2, h0, xs):
         return lax.scan(lambda h, x: (vnp.tanh(h @ (w1 @ w2) + x), None), h0, xs)[0].sum()
@@ -262,17 +261,19 @@ def test_scan_gradient_through_a_product_of_loop_invariants():
     check_grads(loss, (w1, w2, h0, xs), order=2)
 
 
-def test_scan_backward_reads_residuals_instead_of_recomputing():
-    params = {"wx": randn(5, 4), "wh": randn(4, 4), "b": randn(4), "s": randn(4)}
-    jaxpr = vfunc.make_jaxpr(vfunc.grad(batched_rnn_loss))(params, randn(3, 4), randn(6, 3, 5))
+def test_scan_backward_reads_residuals_instead_of_recomputing(rng):
+    params = {"wx": randn(rng, 5, 4), "wh": randn(rng, 4, 4), "b": randn(rng, 4),
+              "s": randn(rng, 4)}  # fmt: skip
+    h0, xs = randn(rng, 3, 4), randn(rng, 6, 3, 5)
+    jaxpr = vfunc.make_jaxpr(vfunc.grad(batched_rnn_loss))(params, h0, xs)
     scans = [e for e in jaxpr.eqns if e.primitive.name == "scan"]
     assert len(scans) == 2
     backward = scans[1].params["jaxpr"].jaxpr
     assert "tanh" not in [e.primitive.name for e in backward.eqns]
 
 
-def test_cond_switch_fori_gradients():
-    x, w = randn(3), randn(3, 3)
+def test_cond_switch_fori_gradients(rng):
+    x, w = randn(rng, 3), randn(rng, 3, 3)
     for p in (True, False):
         check_grads(lambda x, w, p=p: lax.cond(p, lambda a: vnp.sin(w @ a), lambda a: a * a, x),
                     (x, w), order=2)  # fmt: skip
@@ -283,14 +284,14 @@ def test_cond_switch_fori_gradients():
                 order=2)  # fmt: skip
 
 
-def test_while_loop_forward_mode_and_reverse_mode_error():
+def test_while_loop_forward_mode_and_reverse_mode_error(rng):
     def f(x):
         return lax.while_loop(lambda c: c[1] < 3, lambda c: (vnp.sin(c[0]) * 1.5, c[1] + 1),
                               (x, 0))[0]  # fmt: skip
 
-    check_grads(f, (randn(3),), order=2, modes=("fwd",))
+    check_grads(f, (randn(rng, 3),), order=2, modes=("fwd",))
     with pytest.raises(TypeError, match="while_loop.*fori_loop.*scan"):
-        vfunc.grad(lambda x: f(x).sum())(randn(3))
+        vfunc.grad(lambda x: f(x).sum())(randn(rng, 3))
     # A trip count traced by jit makes fori_loop a while loop: the same error, not a silent zero.
     loop = lambda x, n: lax.fori_loop(0, n, lambda i, v: v * 2.0, x)  # noqa: E731
     assert float(vfunc.grad(loop)(1.0, vnp.array(3))) == 8.0  # concrete bounds: a scan
@@ -302,8 +303,8 @@ def test_while_loop_forward_mode_and_reverse_mode_error():
 # Batching
 
 
-def test_vmap_cond_with_batched_predicate_selects():
-    xs, ps = randn(5, 3), vnp.array([True, False, True, True, False])
+def test_vmap_cond_with_batched_predicate_selects(rng):
+    xs, ps = randn(rng, 5, 3), vnp.array([True, False, True, True, False])
     f = lambda p, x: lax.cond(p, lambda a: a * 2.0, lambda a: vnp.sin(a), x)  # noqa: E731
     want = vnp.stack([f(p, x) for p, x in zip(ps, xs, strict=True)])
     close(vmap(f)(ps, xs), want)
@@ -314,12 +315,12 @@ def test_vmap_cond_with_batched_predicate_selects():
     close(vmap(g)(idx, xs), vnp.stack([g(i, x) for i, x in zip(idx, xs, strict=True)]))
 
 
-def test_vmap_while_runs_until_every_member_is_done():
+def test_vmap_while_runs_until_every_member_is_done(rng):
     def f(x, limit):
         return lax.while_loop(lambda c: c[0].sum() < limit, lambda c: (c[0] * 2 + 1, c[1] + 1),
                               (x, 0))  # fmt: skip
 
-    xs, limits = vnp.abs(randn(4, 2)), vnp.array([1.0, 10.0, 100.0, 0.0])
+    xs, limits = vnp.abs(randn(rng, 4, 2)), vnp.array([1.0, 10.0, 100.0, 0.0])
     want = [f(x, lim) for x, lim in zip(xs, limits, strict=True)]
     got = vmap(f)(xs, limits)
     close(got[0], vnp.stack([w[0] for w in want]))
@@ -331,8 +332,8 @@ def test_vmap_while_runs_until_every_member_is_done():
     close(vmap(h)(xs), xs * 8.0)
 
 
-def test_vmap_scan_batches_carry_xs_and_consts():
-    w, h0, xs = randn(3, 3, scale=0.5), randn(3), randn(5, 3)
+def test_vmap_scan_batches_carry_xs_and_consts(rng):
+    w, h0, xs = randn(rng, 3, 3, scale=0.5), randn(rng, 3), randn(rng, 5, 3)
     for in_axes in [(None, None, 1), (None, 0, None), (0, None, None), (0, 0, 1)]:
         args = [
             vnp.stack([a, a * 0.5]) if ax == 0 else (vnp.stack([a, a * 0.5], 1) if ax == 1 else a)
@@ -348,8 +349,8 @@ def test_vmap_scan_batches_carry_xs_and_consts():
         close(got[1], vnp.stack([m[1] for m in members]))
 
 
-def test_vmap_of_grad_and_grad_of_vmap_through_scan():
-    w, h0, xs = randn(3, 3, scale=0.5), randn(3), randn(2, 4, 3)
+def test_vmap_of_grad_and_grad_of_vmap_through_scan(rng):
+    w, h0, xs = randn(rng, 3, 3, scale=0.5), randn(rng, 3), randn(rng, 2, 4, 3)
 
     def loss(w, h0, x):
         h, ys = rnn(w, h0, x)
@@ -392,10 +393,10 @@ def test_loop_carry_errors_show_both_structures():
         lax.scan(lambda c, x: c, 0.0, vnp.zeros(3))
 
 
-def test_scan_hoists_carry_independent_work_out_of_the_loop():
+def test_scan_hoists_carry_independent_work_out_of_the_loop(rng):
     from vfunc.transforms.compiler.loop_passes import hoist_loop_invariants
 
-    w, h0, xs = randn(3, 3, scale=0.5), randn(3), randn(4, 3)
+    w, h0, xs = randn(rng, 3, 3, scale=0.5), randn(rng, 3), randn(rng, 4, 3)
     jaxpr = vfunc.make_jaxpr(lambda x: lax.scan(lambda h, v: (vnp.tanh(h + v @ w), h), h0, x))(xs)
     (eqn,) = jaxpr.eqns
     p = eqn.params

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 
-import conv_reference as cref
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,6 +15,8 @@ import vfunc.numpy as vnp
 from vfunc import lax
 from vfunc.primitives import conv_kernels
 from vfunc.testing import check_grads
+
+from references import conv as cref
 
 F32_TOL = {"rtol": 2e-5, "atol": 2e-5}
 F64_TOL = {"rtol": 1e-10, "atol": 1e-10}

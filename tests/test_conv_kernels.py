@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import conv_reference as cref
 import numpy as np
 import pytest
 
 from vfunc.primitives import conv_kernels, window_kernels
 from vfunc.primitives.conv_kernels.plan import conv_plan
+
+from references import conv as cref
 
 TOL = {"rtol": 1e-4, "atol": 1e-4}
 

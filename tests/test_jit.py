@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_primitives import ALL_CASES, Case, to_vfunc
 
 import vfunc
 import vfunc.numpy as vnp
@@ -18,9 +17,7 @@ from vfunc.core import registry
 from vfunc.errors import ConcretizationTypeError, UnexpectedTracerError
 from vfunc.testing import strategies as vst
 
-
-def _as_list(out):
-    return list(out) if isinstance(out, (list, tuple)) else [out]
+from cases import ALL_CASES, Case, as_list, to_vfunc
 
 
 def _assert_same(got, want):
@@ -32,8 +29,8 @@ def _assert_same(got, want):
 def test_every_primitive_compiled_equals_eager(case: Case):
     prim = registry[case.prim]
     args = [to_vfunc(a) for a in case.args]
-    eager = _as_list(prim.bind(*args, **case.params))
-    compiled = _as_list(jit(lambda *a: prim.bind(*a, **case.params))(*args))
+    eager = as_list(prim.bind(*args, **case.params))
+    compiled = as_list(jit(lambda *a: prim.bind(*a, **case.params))(*args))
     assert len(compiled) == len(eager)
     for got, want in zip(compiled, eager, strict=True):
         _assert_same(got, want)

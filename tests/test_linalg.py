@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_primitives import LINALG_DOMAIN, normal_matrix, rng_for, spd, well_conditioned
 
 import vfunc
 import vfunc.numpy as vnp
@@ -17,6 +16,8 @@ from vfunc import grad, jit, lax, vmap
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives import decompositions as dec
 from vfunc.testing import check_grads
+
+from cases import LINALG_DOMAIN, normal_matrix, rng_for, spd, well_conditioned
 
 la = vnp.linalg
 

@@ -36,9 +36,20 @@ def test_loss_matches_reference(path, x64):
         i += 1
     kwargs = meta["kwargs"]
     value = fn(*args, **kwargs)
-    np.testing.assert_allclose(np.asarray(value), arrays["value"], rtol=1e-6, atol=1e-6)
+    n_aux = sum(k.startswith("aux.") for k in arrays)
+    if n_aux:  # a tuple: the loss first, then further outputs (ctc's forward variables)
+        assert len(value) == n_aux + 1
+        for i, extra in enumerate(value[1:]):
+            np.testing.assert_allclose(np.asarray(extra), arrays[f"aux.{i}"], rtol=1e-6,
+                                       atol=1e-6, err_msg=f"aux.{i}")
+
+    def loss(*a):
+        out = fn(*a, **kwargs)
+        return out[0] if n_aux else out
+
+    np.testing.assert_allclose(np.asarray(loss(*args)), arrays["value"], rtol=1e-6, atol=1e-6)
     ct = vnp.asarray(arrays["ct"].astype(np.float64))
-    grad = vfunc.grad(lambda x: vnp.sum(fn(x, *args[1:], **kwargs) * ct))(args[0])
+    grad = vfunc.grad(lambda x: vnp.sum(loss(x, *args[1:]) * ct))(args[0])
     np.testing.assert_allclose(np.asarray(grad), arrays["grad"], rtol=1e-6, atol=1e-6)
 
 
@@ -60,6 +71,13 @@ LOGIT_LOSSES = [
                                                      vfunc.nn.log_softmax(-x))),
     ("ctc_loss", lambda x: losses.ctc_loss(vnp.stack([x, x], axis=1), vnp.zeros((2, 2)),
                                            vnp.array([[1], [2]]), vnp.zeros((2, 1)))),
+    ("sparsemax_loss", lambda x: losses.sparsemax_loss(x, vnp.array([[1, 0, 1], [0, 0, 1]]))),
+    ("multiclass_sparsemax_loss",
+     lambda x: losses.multiclass_sparsemax_loss(x, vnp.array([2, 1]))),
+    ("ranking_softmax_loss", lambda x: losses.ranking_softmax_loss(
+        x, vnp.array([[1.0, 0.0, 2.0], [0.0, 3.0, 1.0]]), reduce_fn=None)),
+    ("dice_loss", lambda x: losses.dice_loss(x[:, None, :], vnp.eye(3)[[1, 0]][:, None, :])),
+    ("ntxent", lambda x: losses.ntxent(x, vnp.array([0, 0]))),
 ]
 
 
@@ -105,6 +123,47 @@ def test_losses_are_per_example_and_compose_with_jit_and_vmap(x64_off):
         x, labels).mean()))(logits)
     expected = (np.asarray(vfunc.nn.softmax(logits)) - np.eye(4)[np.asarray(labels)]) / 6
     np.testing.assert_allclose(np.asarray(g), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_fenchel_young_of_logsumexp_is_softmax_cross_entropy(x64_off):
+    rng = np.random.default_rng(0)
+    logits = vnp.asarray(rng.standard_normal((2, 3, 5)).astype(np.float32))
+    targets = vnp.asarray(rng.dirichlet(np.ones(5), size=(2, 3)).astype(np.float32))
+    fy = losses.make_fenchel_young_loss(vfunc.nn.logsumexp)
+    want = losses.softmax_cross_entropy(logits, targets)
+    np.testing.assert_allclose(np.asarray(fy(logits, targets)), np.asarray(want), rtol=1e-5)
+    g = vfunc.jit(vfunc.grad(lambda s: vnp.sum(fy(s, targets))))(logits)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(vfunc.nn.softmax(logits) - targets),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_sparsemax_projection_is_on_the_simplex_and_composes(x64_off):
+    rng = np.random.default_rng(1)
+    scores = vnp.asarray(rng.standard_normal((7, 6)).astype(np.float32) * 3)
+    labels = vnp.asarray(rng.integers(0, 6, 7))
+    per = losses.multiclass_sparsemax_loss(scores, labels)
+    assert per.shape == (7,) and np.all(np.asarray(per) >= -1e-6)
+    mapped = vfunc.vmap(losses.multiclass_sparsemax_loss)(scores, labels)
+    np.testing.assert_allclose(np.asarray(mapped), np.asarray(per), rtol=1e-5, atol=1e-6)
+    # its gradient is sparsemax(scores) - onehot(label): each row sums to 0
+    g = np.asarray(vfunc.grad(lambda s: vnp.sum(losses.multiclass_sparsemax_loss(s, labels)))(
+        scores))
+    np.testing.assert_allclose(g.sum(-1), 0.0, atol=1e-5)
+    assert np.all(g[np.arange(7), np.asarray(labels)] <= 1e-6)
+
+
+def test_new_losses_reject_bad_shapes():
+    with pytest.raises(ValueError, match=r"ntxent: expected embeddings \(B, D\) and labels "
+                                         r"\(B,\), got \(4, 3\) and \(3,\)"):
+        losses.ntxent(vnp.zeros((4, 3)), vnp.zeros(3, dtype=np.int32))
+    with pytest.raises(ValueError, match=r"dice_loss: predictions \(2, 3\) and targets "
+                                         r"\(2, 4\)"):
+        losses.dice_loss(vnp.zeros((2, 3)), vnp.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"reduction must be 'mean', 'sum' or 'none'"):
+        losses.dice_loss(vnp.zeros((2, 3)), vnp.zeros((2, 3)), reduction="avg")
+    with pytest.raises(ValueError, match=r"ctc_loss: expected logits \(B, T, K\)"):
+        losses.ctc_loss(vnp.zeros((2, 3)), vnp.zeros((2, 3)), vnp.zeros((2, 1), dtype=int),
+                        vnp.zeros((2, 1)))
 
 
 def test_nll_loss_ignore_index_and_class_axis(x64_off):

@@ -17,7 +17,6 @@ from vfunc import nn
 from vfunc.errors import ShapeError
 from vfunc.testing import check_grads
 
-RNG = np.random.default_rng(0)
 INF = np.inf
 
 # float32 results against float64 references: a few ulps of float32.
@@ -82,10 +81,10 @@ ATOL = {"gelu_erf": 6e-7, "gelu_tanh": 3e-7, "silu": 3e-7, "swish": 3e-7}
 
 
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))
-def test_elementwise_matches_float64_reference(name):
+def test_elementwise_matches_float64_reference(rng, name):
     fn, ref = ELEMENTWISE[name]
     x = np.concatenate([
-        RNG.uniform(-8, 8, 200), [-6.0, -1.0, -0.5, 0.0, 0.5, 1.0, 6.0, 1e-3, -1e-3],
+        rng.uniform(-8, 8, 200), [-6.0, -1.0, -0.5, 0.0, 0.5, 1.0, 6.0, 1e-3, -1e-3],
     ]).astype(np.float32)  # fmt: skip
     assert_close(fn(vnp.asarray(x)), ref(f64(x)), atol=ATOL.get(name, ATOL32))
 
@@ -157,13 +156,13 @@ def test_python_scalars_stay_weakly_typed():
     assert nn.relu(vnp.array([1.0], dtype=vnp.float16) * 2.0).dtype == np.float16
 
 
-def test_x64(x64):
+def test_x64(rng, x64):
     del x64
-    x = RNG.uniform(-20, 20, 50)
+    x = rng.uniform(-20, 20, 50)
     for name in ("sigmoid", "softplus", "silu", "elu", "gelu_erf", "gelu_tanh", "log_sigmoid"):
         fn, ref = ELEMENTWISE[name]
         assert_close(fn(vnp.asarray(x)), ref(x), rtol=1e-13, atol=1e-15, dtype=np.float64)
-    m = RNG.normal(size=(4, 5)) * 30
+    m = rng.normal(size=(4, 5)) * 30
     lse = np.log(np.sum(np.exp(m), axis=1))
     assert_close(nn.logsumexp(vnp.asarray(m), axis=1), lse, RTOL64, 0, np.float64)
     sm = np.exp(m - lse[:, None])
@@ -185,8 +184,8 @@ def ref_logsumexp(a, axis=None, keepdims=False):
 
 @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2), (-1, 0, 1)], ids=str)
 @pytest.mark.parametrize("keepdims", [False, True])
-def test_logsumexp_axes(axis, keepdims):
-    a = RNG.normal(size=(2, 3, 4)).astype(np.float32) * 10
+def test_logsumexp_axes(rng, axis, keepdims):
+    a = rng.normal(size=(2, 3, 4)).astype(np.float32) * 10
     got = nn.logsumexp(vnp.asarray(a), axis=axis, keepdims=keepdims)
     want = ref_logsumexp(a, axis, keepdims)
     assert got.shape == want.shape
@@ -249,8 +248,8 @@ def test_logsumexp_where():
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1, (0, 1), None], ids=str)
-def test_softmax_and_log_softmax_axes(axis):
-    x = RNG.normal(size=(3, 4, 2)).astype(np.float32) * 5
+def test_softmax_and_log_softmax_axes(rng, axis):
+    x = rng.normal(size=(3, 4, 2)).astype(np.float32) * 5
     lse = ref_logsumexp(x, axis, keepdims=True)
     assert_close(nn.softmax(vnp.asarray(x), axis=axis), np.exp(f64(x) - lse))
     assert_close(nn.log_softmax(vnp.asarray(x), axis=axis), f64(x) - lse, atol=1e-6)
@@ -292,8 +291,8 @@ def test_softmax_where():
 # glu, standardize, one_hot
 
 
-def test_glu():
-    x = RNG.normal(size=(4, 6)).astype(np.float32)
+def test_glu(rng):
+    x = rng.normal(size=(4, 6)).astype(np.float32)
     assert_close(nn.glu(vnp.asarray(x)), f64(x[:, :3]) * ref_sigmoid(f64(x[:, 3:])))
     assert_close(nn.glu(vnp.asarray(x), axis=0), f64(x[:2]) * ref_sigmoid(f64(x[2:])))
     with pytest.raises(ShapeError, match=r"glu: axis 0 of an input of shape \(3, 4\)"):
@@ -303,8 +302,8 @@ def test_glu():
 
 
 @pytest.mark.parametrize("axis", [-1, 0, (0, 1), None], ids=str)
-def test_standardize(axis):
-    x = RNG.normal(3.0, 2.0, size=(5, 6)).astype(np.float32)
+def test_standardize(rng, axis):
+    x = rng.normal(3.0, 2.0, size=(5, 6)).astype(np.float32)
     ax = axis
     mean = f64(x).mean(axis=ax, keepdims=True)
     var = f64(x).var(axis=ax, keepdims=True)
@@ -340,8 +339,8 @@ def test_one_hot_basic_and_out_of_range():
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2, -1, -2, -3])
-def test_one_hot_axis(axis):
-    x = RNG.integers(-1, 5, size=(2, 3))
+def test_one_hot_axis(rng, axis):
+    x = rng.integers(-1, 5, size=(2, 3))
     got = nn.one_hot(vnp.asarray(x), 4, axis=axis)
     np.testing.assert_array_equal(got, ref_one_hot(x, 4, axis))
 
@@ -376,8 +375,8 @@ def test_one_hot_edge_cases():
     [nn.relu, nn.gelu, nn.glu, nn.softmax, nn.log_softmax, nn.standardize,
      lambda x: nn.logsumexp(x, axis=0), lambda x: nn.one_hot(x > 0, 3, axis=0)],
 )  # fmt: skip
-def test_eval_shape_matches_eager(fn):
-    x = vnp.asarray(RNG.normal(size=(4, 6)).astype(np.float32))
+def test_eval_shape_matches_eager(rng, fn):
+    x = vnp.asarray(rng.normal(size=(4, 6)).astype(np.float32))
     abstract, eager = vfunc.eval_shape(fn, x), fn(x)
     assert (abstract.shape, abstract.dtype) == (eager.shape, eager.dtype)
 
@@ -395,13 +394,13 @@ def test_gradients_at_kinks_and_extremes():
     assert float(grad(nn.elu)(0.0)) == 1.0 and float(grad(nn.celu)(0.0)) == 1.0
 
 
-def test_logsumexp_gradient_is_softmax_and_finite_at_infinities():
+def test_logsumexp_gradient_is_softmax_and_finite_at_infinities(rng):
     a = vnp.array([[-INF, 0.0, 1000.0], [1.0, 2.0, 3.0], [-INF, -INF, 0.0]])
     g = np.asarray(vfunc.grad(lambda a: vnp.sum(nn.logsumexp(a, axis=1)))(a))
     assert np.isfinite(g).all()
     np.testing.assert_allclose(g, np.asarray(nn.softmax(a)), rtol=RTOL32, atol=ATOL32)
     # Reverse mode, first order: forward mode and second order need movement-op VJPs.
-    check_grads(lambda a: nn.logsumexp(a, axis=1), (RNG.normal(size=(2, 3)),), 1, ("rev",))
+    check_grads(lambda a: nn.logsumexp(a, axis=1), (rng.normal(size=(2, 3)),), 1, ("rev",))
 
 
 @pytest.mark.parametrize(
@@ -409,13 +408,13 @@ def test_logsumexp_gradient_is_softmax_and_finite_at_infinities():
     [nn.silu, nn.softplus, nn.log_sigmoid, nn.elu, nn.selu, nn.gelu, nn.soft_sign,
      lambda x: nn.gelu(x, approximate=False), lambda x: nn.celu(x, 0.7)],
 )  # fmt: skip
-def test_elementwise_gradients_match_finite_differences(fn):
-    check_grads(fn, (RNG.uniform(-3, 3, 7),), order=2)
+def test_elementwise_gradients_match_finite_differences(rng, fn):
+    check_grads(fn, (rng.uniform(-3, 3, 7),), order=2)
 
 
 @pytest.mark.parametrize("fn", [nn.softmax, nn.log_softmax, nn.glu, nn.standardize])
-def test_normalizing_gradients_match_finite_differences(fn):
-    check_grads(fn, (RNG.normal(size=(3, 4)),), order=2)
+def test_normalizing_gradients_match_finite_differences(rng, fn):
+    check_grads(fn, (rng.normal(size=(3, 4)),), order=2)
 
 
 # ----------------------------------------------------------------------------------------------

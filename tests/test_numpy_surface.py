@@ -1002,11 +1002,9 @@ def test_item_and_tolist():
 # ----------------------------------------------------------------------------------------------
 # dot and matmul
 
-RNG = np.random.default_rng(1)
 
-
-def _f32(*shape):
-    return RNG.standard_normal(shape).astype(np.float32)
+def _f32(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
 
 
 MATMUL_SHAPES = [
@@ -1017,8 +1015,8 @@ MATMUL_SHAPES = [
 
 
 @pytest.mark.parametrize(("sa", "sb"), MATMUL_SHAPES, ids=str)
-def test_matmul(sa, sb):
-    a, b = _f32(*sa), _f32(*sb)
+def test_matmul(rng, sa, sb):
+    a, b = _f32(rng, *sa), _f32(rng, *sb)
     want = np.matmul(a.astype(np.float64), b)
     check(vnp.matmul(a, b), want, F32, tol=SUM_TOL)
     check(vnp.array(a) @ vnp.array(b), want, F32, tol=SUM_TOL)
@@ -1033,8 +1031,8 @@ DOT_SHAPES = [
 
 
 @pytest.mark.parametrize(("sa", "sb"), DOT_SHAPES, ids=str)
-def test_dot(sa, sb):
-    a, b = _f32(*sa), _f32(*sb)
+def test_dot(rng, sa, sb):
+    a, b = _f32(rng, *sa), _f32(rng, *sb)
     check(vnp.dot(a, b), np.dot(a.astype(np.float64), b), F32, tol=SUM_TOL)
 
 

@@ -18,6 +18,9 @@ from vfunc import lax
 from vfunc import random as jr
 from vfunc.primitives import random_kernels as rk
 
+from cases import ulp_distance
+from references import random as rref
+
 pytestmark = pytest.mark.usefixtures("x64_off")
 
 
@@ -188,16 +191,12 @@ def test_grad_of_uniform_bounds_and_truncated_normal_bounds(x64):
 def test_erf_inv_gradient_and_accuracy(x64):
     x = vnp.array([-0.9, -0.3, 0.0, 0.5, 0.99])
     vfunc.testing.check_grads(lax.erf_inv, (x,), order=2)
-    import random_reference as rref
-
     ref = np.array([rref.erfinv(v) for v in np.asarray(x)])
     ulp = np.abs(np.asarray(lax.erf_inv(x)) - ref) / np.spacing(np.abs(ref).clip(1e-300))
     assert ulp.max() <= 4
 
 
 def test_erf_inv_float32_matches_reference_within_a_few_ulp():
-    import random_reference as rref
-
     # (beyond |x| = 0.999 the formula's 1 - x * x cancels: JAX's float32 erf_inv is off too)
     x = np.linspace(-0.999, 0.999, 2001, dtype=np.float32)
     got = np.asarray(lax.erf_inv(vnp.asarray(x))).astype(np.float64)
@@ -402,8 +401,6 @@ def test_multivariate_normal_covariance():
 def test_gamma_grad_is_the_implicit_derivative(x64):
     # JAX's reparameterisation: d x / d a = -(dF/da) / (dF/dx) at the sample x (not the
     # derivative of the rejection sampler's path, which differs for a < 1).
-    import random_reference as rref
-
     k = jr.key(12)
     a = vnp.array([0.4, 1.3, 6.0])
     w = np.array([1.0, 2.0, 3.0])
@@ -420,8 +417,6 @@ def test_beta_and_dirichlet_gradients_under_jit_and_vmap(x64):
     gj = vfunc.jit(vfunc.grad(f, argnums=(0, 1)))(2.0, 3.0)
     assert np.allclose([float(g[0]), float(g[1])], [float(gj[0]), float(gj[1])])
     # The chain rule through beta = ga / (ga + gb) with implicit gamma derivatives.
-    import random_reference as rref
-
     ka, kb = jr.split(k)
     ga = np.exp(np.asarray(jr.loggamma(ka, 2.0, (5,))))
     gb = np.exp(np.asarray(jr.loggamma(kb, 3.0, (5,))))
@@ -465,8 +460,6 @@ def test_normal_fused_kernel_agrees_with_the_composition():
     for dt in (np.float32,):
         fused = np.asarray(jr.normal(jr.key(3), (5000,), dt))
         composed = np.asarray(_normal_composed(jr.key_data(jr.key(3)), (5000,), np.dtype(dt)))
-        from test_random_fixtures import ulp_distance
-
         assert ulp_distance(fused, composed).max() <= 2
 
 

@@ -16,6 +16,8 @@ import vfunc
 import vfunc.numpy as vnp
 from vfunc import random as jr
 
+from cases import ulp_distance
+
 FIXTURES = Path(__file__).parent / "fixtures" / "random"
 data = jr.key_data
 
@@ -163,17 +165,6 @@ def _numpy_sampler(name: str, arg: np.ndarray) -> np.ndarray:
     if family == "laplace":  # |sign(u) * log1p(-|u|)|, compared in magnitude
         return np.log1p(arg)
     return np.log(-arg) - np.log1p(arg)
-
-
-def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance in units in the last place between same-dtype float arrays (monotone bits)."""
-    ints = {8: np.int64, 4: np.int32, 2: np.int16}[a.dtype.itemsize]
-
-    def ordered(x):
-        i = x.view(ints).astype(np.int64)
-        return np.where(i < 0, np.iinfo(ints).min - i, i)
-
-    return np.abs(ordered(a) - ordered(b))
 
 
 def _load(mode: str) -> dict:

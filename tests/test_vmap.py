@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from test_primitives import ALL_CASES, Case, to_vfunc
 
 import vfunc
 import vfunc.numpy as vnp
@@ -23,6 +22,8 @@ from vfunc import lax, vmap
 from vfunc.core import registry
 from vfunc.errors import ConcretizationTypeError
 from vfunc.testing import strategies as vst
+
+from cases import ALL_CASES, Case, as_list, to_vfunc
 
 SIZE = 3
 
@@ -36,10 +37,6 @@ def _variant(value: np.ndarray, member: int) -> np.ndarray:
     if value.dtype.kind == "b":
         return np.roll(value, member)
     return np.roll(value, member)  # indices stay the same set of (valid or invalid) values
-
-
-def _as_list(out):
-    return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
 def _check_batched(case: Case, seed: int) -> None:
@@ -61,14 +58,14 @@ def _check_batched(case: Case, seed: int) -> None:
         axis = int(rng.integers(-(a.ndim + 1), a.ndim + 1))
         in_axes.append(axis)
         args.append(to_vfunc(np.stack(copies, axis=axis)))
-    expected = [_as_list(prim.bind(*[to_vfunc(a) for a in m], **case.params)) for m in members]
+    expected = [as_list(prim.bind(*[to_vfunc(a) for a in m], **case.params)) for m in members]
     out_axes = [int(rng.integers(-(e.ndim + 1), e.ndim + 1)) for e in expected[0]]
     fun = vmap(
         lambda *xs: prim.bind(*xs, **case.params),
         in_axes=tuple(in_axes),
         out_axes=out_axes if prim.multiple_results else out_axes[0],
     )
-    got = _as_list(fun(*args))
+    got = as_list(fun(*args))
     assert len(got) == len(expected[0])
     for k, (out, axis) in enumerate(zip(got, out_axes, strict=True)):
         want = np.stack([np.asarray(e[k]) for e in expected], axis=axis)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -113,8 +113,13 @@ class ShapeDtypeStruct:
 # --------------------------------------------------------------------------------------------
 # Arrays
 
+if TYPE_CHECKING:  # vfunc.numpy's operators and methods, declared for type checkers only
+    from vfunc._array_methods import ArrayMethods
+else:
+    ArrayMethods = object
 
-class Array:
+
+class Array(ArrayMethods):
     """The public array type: immutable, with NumPy's operators and methods.
 
     Concrete arrays are ``ArrayImpl``; inside ``make_jaxpr``/``jit``/``grad`` the values your
@@ -813,24 +818,6 @@ def _check_impl_dtype(prim: Primitive, out: Any, expected: Any) -> None:
     got = tuple(np.asarray(o).dtype for o in outs)
     if got != tuple(expected):  # pragma: no cover - guarded by the registry consistency tests
         raise DtypeError(f"{prim.name}: impl returned {got}, shape rule promised {expected}")
-
-
-# --------------------------------------------------------------------------------------------
-# The jaxpr IR lives in ``vfunc.jaxpr``; these names stay importable from here for older code,
-# loaded on first use so that this module does not import the layer above it.
-
-_MOVED_TO_JAXPR = frozenset(
-    {"Var", "Literal", "JaxprEqn", "Jaxpr", "ClosedJaxpr", "eval_jaxpr", "jaxpr_as_fun",
-     "_var_name", "_JaxprPrinter"}
-)  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_JAXPR:
-        import vfunc.jaxpr
-
-        return getattr(vfunc.jaxpr, name)
-    raise AttributeError(f"module 'vfunc.core' has no attribute {name!r}")
 
 
 def x64_enabled() -> bool:

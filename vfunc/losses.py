@@ -2,11 +2,17 @@
 reduction: reduce with ``.mean()`` yourself), plus the PyTorch losses optax lacks (``nll_loss``,
 ``binary_cross_entropy``, ``smooth_l1_loss``, ``margin_ranking_loss``), per example too.
 
+The losses defined over a whole batch (``ntxent``, ``multiclass_generalized_dice_loss``, and
+``ranking_softmax_loss`` with its default ``reduce_fn``) return what optax's return: a scalar.
+
 Everything is computed from logits in log space where it matters, so logits of +-100 (or more)
 give finite values and finite gradients.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -15,17 +21,30 @@ from vfunc import lax
 from vfunc.core import Array
 from vfunc.errors import ShapeError
 from vfunc.lax import ArrayLike
-from vfunc.nn.activations import log_sigmoid, log_softmax, logsumexp, sigmoid
+from vfunc.nn.activations import (
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    one_hot,
+    relu,
+    sigmoid,
+    softmax,
+    sparse_plus,
+)
 from vfunc.numpy._promote import promote_args
 
 __all__ = [
-    "binary_cross_entropy", "convex_kl_divergence", "cosine_distance", "cosine_similarity",
-    "ctc_loss", "generalized_kl_divergence", "hinge_loss", "huber_loss", "kl_divergence", "kl_divergence_with_log_targets",
-    "l2_loss", "log_cosh", "margin_ranking_loss", "multiclass_hinge_loss",
-    "multiclass_perceptron_loss", "nll_loss", "perceptron_loss", "poly_loss_cross_entropy",
+    "binary_cross_entropy", "binary_dice_loss", "convex_kl_divergence", "cosine_distance",
+    "cosine_similarity", "ctc_loss", "ctc_loss_with_forward_probs", "dice_loss",
+    "generalized_kl_divergence", "hinge_loss", "huber_loss", "kl_divergence",
+    "kl_divergence_with_log_targets", "l2_loss", "log_cosh", "make_fenchel_young_loss",
+    "margin_ranking_loss", "multiclass_generalized_dice_loss", "multiclass_hinge_loss",
+    "multiclass_perceptron_loss", "multiclass_sparsemax_loss", "nll_loss", "ntxent",
+    "perceptron_loss", "poly_loss_cross_entropy", "ranking_softmax_loss",
     "safe_softmax_cross_entropy", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
     "smooth_l1_loss", "smooth_labels", "softmax_cross_entropy",
-    "softmax_cross_entropy_with_integer_labels", "squared_error", "triplet_margin_loss",
+    "softmax_cross_entropy_with_integer_labels", "sparsemax_loss", "squared_error",
+    "triplet_margin_loss",
 ]  # fmt: skip
 
 Axis = int | tuple[int, ...] | None
@@ -284,10 +303,18 @@ def triplet_margin_loss(anchors: ArrayLike, positives: ArrayLike, negatives: Arr
     return vnp.maximum(dist(positives) - dist(negatives) + margin, 0.0)
 
 
-def ctc_loss(logits: ArrayLike, logit_paddings: ArrayLike, labels: ArrayLike,
-             label_paddings: ArrayLike, *, blank_id: int = 0,
-             log_epsilon: float = -1e5) -> Array:  # fmt: skip
-    """Connectionist temporal classification loss per sequence, as optax's ``ctc_loss``.
+def ctc_loss_with_forward_probs(logits: ArrayLike, logit_paddings: ArrayLike,
+                                labels: ArrayLike, label_paddings: ArrayLike, *,
+                                blank_id: int = 0, log_epsilon: float = -1e5,
+                                ) -> tuple[Array, Array, Array]:  # fmt: skip
+    """Connectionist temporal classification loss per sequence and the forward variables, as
+    optax's ``ctc_loss_with_forward_probs``.
+
+    The forward (alpha) recursion runs over frames with ``lax.scan`` in log space, in optax's
+    two-state form: ``logalpha_phi[t, b, n]`` is the log-probability of having emitted the first
+    ``n`` labels and being in a blank at frame ``t``, ``logalpha_emit[t, b, n]`` of having just
+    emitted label ``n``. Impossible paths carry ``log_epsilon`` (finite), so gradients stay
+    finite.
 
     Args:
         logits: ``(B, T, K)`` unnormalised class scores.
@@ -295,49 +322,292 @@ def ctc_loss(logits: ArrayLike, logit_paddings: ArrayLike, labels: ArrayLike,
         labels: ``(B, N)`` integer labels.
         label_paddings: ``(B, N)``, 1.0 at padded labels (after the valid ones).
         blank_id: the blank class.
-        log_epsilon: the log-probability used for impossible paths (finite, so that
-            gradients stay finite).
+        log_epsilon: the log-probability used for impossible paths.
+
+    Returns:
+        ``(loss (B,), logalpha_phi (T, B, N + 1), logalpha_emit (T, B, N))``, ``loss`` being
+        ``-log p(labels | logits)``.
+    """
+    logits = _float(logits)
+    labels = vnp.asarray(labels)
+    logit_paddings, label_paddings = vnp.asarray(logit_paddings), vnp.asarray(label_paddings)
+    if logits.ndim != 3 or labels.ndim != 2 or tuple(label_paddings.shape) != tuple(
+            labels.shape) or tuple(logit_paddings.shape) != tuple(logits.shape[:2]) or (
+            labels.shape[0] != logits.shape[0]):
+        raise ShapeError(
+            "ctc_loss: expected logits (B, T, K), logit_paddings (B, T), labels (B, N) and "
+            f"label_paddings (B, N), got {tuple(logits.shape)}, {tuple(logit_paddings.shape)}, "
+            f"{tuple(labels.shape)}, {tuple(label_paddings.shape)}"
+        )
+    b, _, k = logits.shape
+    n = labels.shape[1]
+    dt = logits.dtype
+    logp = log_softmax(logits, axis=-1)
+    label_lens = n - vnp.sum(label_paddings, axis=1).astype(np.int32)
+    # repeat[b, i]: label i equals label i + 1, so a blank must separate them.
+    repeat = vnp.pad(vnp.equal(labels[:, :-1], labels[:, 1:]).astype(dt), ((0, 0), (0, 1)))
+    logp_phi = vnp.transpose(logp[:, :, blank_id:blank_id + 1], (1, 0, 2))  # (T, B, 1)
+    logp_emit = vnp.einsum("btk,bnk->tbn", logp, one_hot(labels, k, dtype=dt))  # (T, B, N)
+    phi0 = vnp.full((b, n + 1), log_epsilon, dt).at[:, 0].set(0.0)
+    emit0 = vnp.full((b, n), log_epsilon, dt)
+
+    def add_to_phi(phi: Array, score: Array) -> Array:
+        return vnp.concatenate([phi[:, :1], vnp.logaddexp(phi[:, 1:], score)], axis=-1)
+
+    def step(carry: tuple[Array, Array], x: tuple[Array, Array, Array]) -> tuple[Any, Any]:
+        prev_phi, prev_emit = carry
+        emit, phi_score, pad = x
+        phi = add_to_phi(prev_phi, prev_emit + log_epsilon * repeat)
+        next_emit = vnp.logaddexp(phi[:, :-1] + emit, prev_emit + emit)
+        next_phi = add_to_phi(phi + phi_score,
+                              prev_emit + phi_score + log_epsilon * (1.0 - repeat))
+        pad = vnp.reshape(pad, (b, 1))
+        next_emit = pad * prev_emit + (1.0 - pad) * next_emit
+        next_phi = pad * prev_phi + (1.0 - pad) * next_phi
+        return (next_phi, next_emit), (next_phi, next_emit)
+
+    xs = (logp_emit, logp_phi, vnp.transpose(logit_paddings.astype(dt)))
+    _, (alpha_phi, alpha_emit) = lax.scan(step, (phi0, emit0), xs)
+    last = add_to_phi(alpha_phi[-1], alpha_emit[-1])
+    alpha_phi = alpha_phi.at[-1].set(last)
+    loss = -vnp.sum(last * one_hot(label_lens, n + 1, dtype=dt), axis=-1)
+    return loss, alpha_phi, alpha_emit
+
+
+def ctc_loss(logits: ArrayLike, logit_paddings: ArrayLike, labels: ArrayLike,
+             label_paddings: ArrayLike, *, blank_id: int = 0,
+             log_epsilon: float = -1e5) -> Array:  # fmt: skip
+    """Connectionist temporal classification loss per sequence, as optax's ``ctc_loss``: the
+    first output of ``ctc_loss_with_forward_probs`` (see there for the arguments).
 
     Returns:
         ``(B,)``: ``-log p(labels | logits)``.
     """
+    return ctc_loss_with_forward_probs(logits, logit_paddings, labels, label_paddings,
+                                       blank_id=blank_id, log_epsilon=log_epsilon)[0]
+
+
+def sparsemax_loss(logits: ArrayLike, labels: ArrayLike) -> Array:
+    """The binary sparsemax loss per element, ``sparse_plus(-logits if label else logits)``, as
+    optax's ``sparsemax_loss`` (labels in {0, 1})."""
     logits = _float(logits)
+    return sparse_plus(vnp.where(vnp.asarray(labels).astype(bool), -logits, logits))
+
+
+def _projection_simplex(scores: Array) -> Array:
+    """The Euclidean projection of each row (last axis) onto the probability simplex: the
+    threshold ``theta`` comes from the sorted scores, ``p = max(scores - theta, 0)``."""
+    k = scores.shape[-1]
+    desc = -vnp.sort(-scores, axis=-1)
+    cums = vnp.cumsum(desc, axis=-1)
+    ranks = vnp.asarray(np.arange(1, k + 1), dtype=scores.dtype)
+    support = vnp.sum((1.0 / ranks + desc - cums / ranks > 0).astype(np.int32), axis=-1)
+    # The support size is piecewise constant; theta's gradient flows through the sorted values.
+    top = vnp.take_along_axis(cums, vnp.expand_dims(support - 1, -1), axis=-1)
+    size = vnp.expand_dims(support, -1).astype(scores.dtype)
+    return relu(1.0 / size + scores - top / size)
+
+
+def multiclass_sparsemax_loss(scores: ArrayLike, labels: ArrayLike) -> Array:
+    """The multiclass sparsemax loss per example, as optax's ``multiclass_sparsemax_loss``:
+    the Fenchel-Young loss of the Gini negentropy, ``<p, s - s_y> + (1 - <p, p>) / 2`` with
+    ``p`` the sparsemax (simplex projection) of the scores.
+
+    Args:
+        scores: ``(..., K)``.
+        labels: ``(...)`` integer labels.
+
+    Returns:
+        ``(...)``.
+    """
+    scores = _float(scores)
+    proba = _projection_simplex(scores)
+    picked = vnp.expand_dims(_pick(scores, labels, -1, "multiclass_sparsemax_loss"), -1)
+    shifted = vnp.where(proba > 0, scores - picked, 0.0)
+    return vnp.sum(proba * shifted, axis=-1) + 0.5 * (1.0 - vnp.sum(proba * proba, axis=-1))
+
+
+def make_fenchel_young_loss(max_fun: Callable[..., Array]) -> Callable[..., Array]:
+    """The Fenchel-Young loss of a convex ``max_fun`` (a function of one vector giving a
+    scalar), as optax's: ``loss(scores, targets, *args, **kwargs) = max_fun(scores) -
+    <targets, scores>`` along the last axis, per example over the leading axes.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import losses, nn
+        >>> ce = losses.make_fenchel_young_loss(nn.logsumexp)
+        >>> ce(vnp.array([[0.0, 0.0]]), vnp.array([[1.0, 0.0]]))
+        Array([0.6931472], dtype=float32)
+    """
+
+    def fenchel_young_loss(scores: ArrayLike, targets: ArrayLike, *args: Any,
+                           **kwargs: Any) -> Array:  # fmt: skip
+        from vfunc.transforms.batching import vmap  # a transform, not the public package
+
+        scores, targets = _float(scores), _float(targets)
+        lead = tuple(scores.shape[:-1])
+        rows = vnp.reshape(scores, (-1, scores.shape[-1]))
+        maxes = vmap(lambda row: max_fun(row, *args, **kwargs))(rows)
+        return vnp.reshape(maxes, lead) - vnp.sum(targets * scores, axis=-1)
+
+    return fenchel_young_loss
+
+
+def ntxent(embeddings: ArrayLike, labels: ArrayLike, temperature: float = 0.07) -> Array:
+    """The normalized temperature-scaled cross-entropy (SimCLR's contrastive loss), as optax's
+    ``ntxent``: for each pair of distinct examples with equal labels, the cross-entropy of
+    picking the positive among it and every example with a different label, by cosine
+    similarity over ``temperature``; averaged over the positive pairs (a scalar, as optax's).
+
+    Args:
+        embeddings: ``(B, D)`` floats.
+        labels: ``(B,)``; examples with equal labels are positives of each other.
+        temperature: the softmax temperature.
+    """
+    emb = _float(embeddings)
     labels = vnp.asarray(labels)
-    b, t, k = logits.shape
-    n = labels.shape[1]
-    logp = log_softmax(logits, axis=-1)
-    s = 2 * n + 1
-    # The extended label sequence: blank, l1, blank, l2, ..., blank.
-    blanks = vnp.full((b, n + 1), blank_id, labels.dtype)
-    ext = vnp.reshape(vnp.stack([blanks[:, :n], labels], axis=-1), (b, 2 * n))
-    ext = vnp.concatenate([ext, blanks[:, n:]], axis=1)  # (B, S)
-    emit = vnp.take_along_axis(logp, vnp.broadcast_to(ext[:, None, :], (b, t, s)), axis=2)
-    # A skip from s-2 to s is allowed for a label differing from the one two places back.
-    prev2 = vnp.concatenate([vnp.full((b, 2), blank_id, ext.dtype), ext[:, :-2]], axis=1)
-    can_skip = vnp.logical_and(vnp.not_equal(ext, blank_id), vnp.not_equal(ext, prev2))
-    neg = vnp.full((b, 1), log_epsilon, logits.dtype)
-    init = vnp.full((b, s), log_epsilon, logits.dtype)
-    alpha0 = vnp.concatenate([emit[:, 0, :2], init[:, 2:]], axis=1)
-    pads = vnp.asarray(logit_paddings).astype(logits.dtype)
+    if emb.ndim != 2 or labels.shape[:1] != emb.shape[:1]:
+        raise ShapeError(
+            f"ntxent: expected embeddings (B, D) and labels (B,), got {tuple(emb.shape)} and "
+            f"{tuple(labels.shape)}"
+        )
+    eps = float(np.finfo(emb.dtype).eps)
+    sims = cosine_similarity(emb[None, :, :], emb[:, None, :], epsilon=eps) / temperature
+    same = vnp.equal(labels[:, None], labels[None, :])
+    positives = vnp.logical_and(same, vnp.logical_not(vnp.eye(emb.shape[0], dtype=bool)))
+    negatives = vnp.logical_not(same)
+    neg = vnp.where(negatives, sims, -np.inf)
+    pos = vnp.where(positives, sims, -np.inf)
+    shift = lax.stop_gradient(vnp.max(vnp.concatenate([neg, pos], axis=-1), axis=1,
+                                      keepdims=True))
+    neg, pos = neg - shift, pos - shift
+    denom = vnp.sum(vnp.exp(neg), axis=1, keepdims=True) + vnp.exp(pos)
+    log_softmax_ = pos - vnp.log(denom)
+    count = vnp.sum(positives.astype(emb.dtype))
+    return -vnp.sum(vnp.where(positives, log_softmax_, 0.0)) / count
 
-    def step(alpha: Array, inputs: tuple[Array, Array]) -> tuple[Array, None]:
-        e, pad = inputs
-        shift1 = vnp.concatenate([neg, alpha[:, :-1]], axis=1)
-        shift2 = vnp.concatenate([neg, neg, alpha[:, :-2]], axis=1)
-        shift2 = vnp.where(can_skip, shift2, log_epsilon)
-        stacked = vnp.stack([alpha, shift1, shift2])
-        new = logsumexp(stacked, axis=0) + e
-        new = vnp.maximum(new, log_epsilon)  # impossible stays at log_epsilon, never -inf
-        keep = pad[:, None] > 0
-        return vnp.where(keep, alpha, new), None
 
-    xs = (vnp.moveaxis(emit[:, 1:], 1, 0), vnp.moveaxis(pads[:, 1:], 1, 0))
-    alpha, _ = lax.scan(step, alpha0, xs)
-    n_labels = n - vnp.sum(vnp.asarray(label_paddings), axis=1).astype(np.int32)
-    last = vnp.take_along_axis(alpha, (2 * n_labels)[:, None], axis=1)[:, 0]
-    before = vnp.take_along_axis(alpha, vnp.maximum(2 * n_labels - 1, 0)[:, None], axis=1)[:, 0]
-    before = vnp.where(n_labels > 0, before, log_epsilon)
-    return -vnp.logaddexp(last, before)
+def ranking_softmax_loss(logits: ArrayLike, labels: ArrayLike, *,
+                         where: ArrayLike | None = None, weights: ArrayLike | None = None,
+                         reduce_fn: Callable[..., Array] | None = vnp.mean) -> Array:
+    """The listwise softmax cross-entropy ranking loss, as optax's ``ranking_softmax_loss``:
+    ``-sum(labels * log_softmax(logits))`` over each list (last axis), then ``reduce_fn`` over
+    the lists (``None`` keeps one loss per list).
+
+    Args:
+        logits: ``(..., L)`` scores.
+        labels: ``(..., L)`` relevance labels.
+        where: optional mask of valid items; lists with no valid item are left out of the
+            reduction (with the default mean, all-invalid input gives 0, as optax's).
+        weights: optional per-item weights, multiplying the labels.
+        reduce_fn: ``vnp.mean`` (default), ``vnp.sum``, another reduction taking ``where=``, or
+            ``None``.
+    """
+    logits = _float(logits)
+    labels = vnp.asarray(labels).astype(logits.dtype)
+    valid_lists = None
+    if where is not None:
+        where = vnp.asarray(where).astype(bool)
+        labels = vnp.where(where, labels, 0.0)
+        logits = vnp.where(where, logits, -np.inf)
+        valid_lists = vnp.any(where, axis=-1)
+    if weights is not None:
+        labels = labels * vnp.asarray(weights)
+    per_item = labels * log_softmax(logits, axis=-1)
+    if where is not None:  # masked items are 0 * -inf
+        per_item = vnp.where(where, per_item, 0.0)
+    loss = -vnp.sum(per_item, axis=-1)
+    if reduce_fn is None:
+        return loss if valid_lists is None else vnp.where(valid_lists, loss, 0.0)
+    if valid_lists is None:
+        return reduce_fn(loss)
+    if reduce_fn is vnp.mean:
+        kept = vnp.where(valid_lists, loss, 0.0)
+        return vnp.sum(kept) / vnp.maximum(vnp.sum(valid_lists.astype(loss.dtype)), 1.0)
+    if reduce_fn is vnp.sum:
+        return vnp.sum(vnp.where(valid_lists, loss, 0.0))
+    return reduce_fn(loss, where=valid_lists)
+
+
+def dice_loss(predictions: ArrayLike, targets: ArrayLike, *,
+              class_weights: ArrayLike | None = None, smooth: float = 1.0, alpha: float = 0.5,
+              beta: float = 0.5, apply_softmax: bool = True, reduction: str = "mean",
+              ignore_background: bool = False, axis: Axis = None) -> Array:
+    """The (Tversky-generalised) Dice loss per example, as optax's ``dice_loss``:
+    ``1 - (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth)`` per class, with ``I``,
+    ``P``, ``T`` the sums of ``probs * targets``, ``probs`` and ``targets`` over ``axis`` (by
+    default every axis but the first and the class axis), then reduced over the classes.
+
+    Args:
+        predictions: ``(B, ..., C)`` logits (probabilities with ``apply_softmax=False``);
+            ``C == 1`` (or no class axis) is binary, with a sigmoid.
+        targets: one-hot (or soft) targets of the same shape.
+        class_weights: optional ``(C,)`` weights of the per-class losses.
+        smooth, alpha, beta: the smoothing term and Tversky's weights (0.5, 0.5: Dice).
+        apply_softmax: softmax over classes (sigmoid if ``C == 1``) first.
+        reduction: ``'mean'`` or ``'sum'`` over classes, or ``'none'``.
+        ignore_background: leave class 0 out.
+        axis: the axes summed over.
+
+    Differs from optax: with ``apply_softmax=False`` the predictions are not checked to sum to
+    1 (a check that cannot run under ``jit``).
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"dice_loss: reduction must be 'mean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+    pred, tgt = _float(predictions), _float(targets)
+    if pred.ndim == tgt.ndim - 1:
+        pred = vnp.expand_dims(pred, -1)
+    if tgt.ndim == pred.ndim - 1:
+        tgt = vnp.expand_dims(tgt, -1)
+    if tuple(pred.shape) != tuple(tgt.shape):
+        raise ShapeError(
+            f"dice_loss: predictions {tuple(pred.shape)} and targets {tuple(tgt.shape)} must "
+            "have one shape"
+        )
+    probs = pred
+    if apply_softmax:
+        probs = sigmoid(pred) if pred.shape[-1] == 1 else softmax(pred, axis=-1)
+    if axis is None:
+        axes: Any = tuple(range(1, probs.ndim - 1))
+    else:
+        axes = axis if isinstance(axis, int) else tuple(axis)
+    inter = vnp.sum(probs * tgt, axis=axes)
+    p_sum, t_sum = vnp.sum(probs, axis=axes), vnp.sum(tgt, axis=axes)
+    denom = inter + alpha * (p_sum - inter) + beta * (t_sum - inter) + smooth
+    loss = 1.0 - (inter + smooth) / denom
+    if class_weights is not None:
+        loss = loss * vnp.asarray(class_weights)
+    if ignore_background and probs.shape[-1] > 1:
+        loss = loss[..., 1:]
+    if reduction == "mean":
+        return vnp.mean(loss, axis=-1)
+    return vnp.sum(loss, axis=-1) if reduction == "sum" else loss
+
+
+def multiclass_generalized_dice_loss(predictions: ArrayLike, targets: ArrayLike, *,
+                                     smooth: float = 1.0, apply_softmax: bool = True,
+                                     ignore_background: bool = False) -> Array:
+    """Generalised Dice loss, as optax's: ``dice_loss`` with each class weighted by its inverse
+    squared frequency in ``targets`` (weights normalised to average 1), averaged over classes
+    and batch (a scalar, as optax's)."""
+    tgt = _float(targets)
+    freq = vnp.sum(tgt, axis=tuple(range(tgt.ndim - 1)))
+    weights = 1.0 / (freq**2 + 1e-7)
+    weights = weights / vnp.sum(weights) * weights.shape[0]
+    return vnp.mean(dice_loss(predictions, tgt, class_weights=weights, smooth=smooth,
+                              apply_softmax=apply_softmax, reduction="none",
+                              ignore_background=ignore_background))
+
+
+def binary_dice_loss(predictions: ArrayLike, targets: ArrayLike, *, smooth: float = 1.0,
+                     apply_sigmoid: bool = True) -> Array:
+    """Binary Dice loss per example, as optax's: ``dice_loss`` of ``(..., 1)`` (or ``(...)``)
+    logits with a sigmoid (probabilities with ``apply_sigmoid=False``)."""
+    pred, tgt = _float(predictions), _float(targets)
+    if pred.ndim == tgt.ndim and pred.shape[-1] != 1:
+        pred, tgt = vnp.expand_dims(pred, -1), vnp.expand_dims(tgt, -1)
+    return dice_loss(pred, tgt, smooth=smooth, apply_softmax=apply_sigmoid, reduction="mean")
 
 
 # ---------------------------------------------------------------------------------------------

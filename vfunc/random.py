@@ -175,12 +175,12 @@ class PRNGKeyArray:
 
     flatten = ravel
 
-    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+    def __eq__(self, other: object) -> Any:
         if not isinstance(other, PRNGKeyArray):
             return NotImplemented
         return vnp.all(self._base == other._base, axis=-1)
 
-    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+    def __ne__(self, other: object) -> Any:
         if not isinstance(other, PRNGKeyArray):
             return NotImplemented
         return vnp.any(self._base != other._base, axis=-1)
@@ -662,7 +662,7 @@ def choice(
         else:
             perm = permutation(data, n_inputs if arr.ndim == 0 else arr, axis)
             lead = (slice(None),) * (0 if arr.ndim == 0 else axis)
-            result = perm[(*lead, slice(n_draws))]
+            result = perm[lead + (slice(n_draws),)]
     else:
         p_arr = vnp.asarray(p)
         if p_arr.dtype.kind not in "fc":

@@ -1,7 +1,8 @@
 """Record optax (and PyTorch, for the losses optax lacks) reference values and gradients for
-vfunc.losses into tests/fixtures/nn/loss_*.npz, and jax.nn.dot_product_attention's into dpa_*.npz. Run once, in the scratch venv:
+vfunc.losses into tests/fixtures/nn/loss_*.npz, and jax.nn.dot_product_attention's into
+dpa_*.npz. Run once, in the scratch venv:
 
-    /work/scratch/bin/python scripts/record_fixtures/record_losses.py
+    /work/scratch/bin/python scripts/record_fixtures/record_losses.py [main|attention|more ...]
 
 Each fixture: the loss name, its kwargs (JSON), the arguments, the value, a cotangent, and the
 gradient of sum(value * cotangent) with respect to the first argument (float64 via jax x64).
@@ -23,9 +24,11 @@ OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "
 rng = np.random.default_rng(0)
 
 
-def save(tag, name, args, kwargs, value, grad):
-    ct = rng.standard_normal(np.shape(value)).astype(np.float32)
+def save(tag, name, args, kwargs, value, grad, gen=None, aux=()):
+    ct = (gen or rng).standard_normal(np.shape(value)).astype(np.float32)
     data = {"meta": np.array(json.dumps({"name": name, "kwargs": kwargs}))}
+    for i, a in enumerate(aux):  # further outputs of a function returning a tuple
+        data[f"aux.{i}"] = np.asarray(a)
     for i, a in enumerate(args):
         data[f"arg.{i}"] = np.asarray(a)
     data["value"] = np.asarray(value)
@@ -151,13 +154,71 @@ def attention():
 
         out = f(q, k, v)
         ct = rng.standard_normal(out.shape)
-        grads = jax.grad(lambda q, k, v: jnp.sum(f(q, k, v) * ct), argnums=(0, 1, 2))(q, k, v)
+        grads = jax.grad(lambda q, k, v, ct=ct: jnp.sum(f(q, k, v) * ct),
+                         argnums=(0, 1, 2))(q, k, v)
         data.update(out=np.asarray(out), ct=ct, gq=np.asarray(grads[0]),
                     gk=np.asarray(grads[1]), gv=np.asarray(grads[2]),
                     meta=np.array(json.dumps({k_: v_ for k_, v_ in c["kw"].items()})))
         np.savez_compressed(os.path.join(OUT, f"dpa_{tag}.npz"), **data)
 
 
+def more():
+    """The optax losses added later, drawn from their own generator so that recording them
+    never changes the fixtures above. List arguments in kwargs are arrays (masks, weights)."""
+    gen = np.random.default_rng(1)
+
+    def case(tag, name, args, first_output=False, **kwargs):
+        fn = getattr(L, name)
+        args = [np.asarray(a) for a in args]
+        jkw = {k: jnp.asarray(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+        def f(first):
+            out = fn(first, *[jnp.asarray(a) for a in args[1:]], **jkw)
+            return out[0] if first_output else out
+
+        full = fn(jnp.asarray(args[0]), *[jnp.asarray(a) for a in args[1:]], **jkw)
+        aux = full[1:] if first_output else ()
+
+        def grad(ct):
+            return jax.grad(lambda x: jnp.sum(f(x) * ct))(jnp.asarray(args[0]))
+
+        save(tag, name, args, kwargs, f(jnp.asarray(args[0])), grad, gen, aux)
+
+    logits = gen.standard_normal((4, 5))
+    labels_int = np.array([0, 3, 4, 1])
+    binary = (gen.random((4, 5)) > 0.5).astype(np.float64)
+    case("sparsemax", "sparsemax_loss", [3 * logits, binary])
+    case("multiclass_sparsemax", "multiclass_sparsemax_loss", [2 * logits, labels_int])
+    case("ntxent", "ntxent", [gen.standard_normal((6, 3)), np.array([0, 0, 1, 1, 2, 2])],
+         temperature=0.5)
+    rel = gen.integers(0, 4, (3, 5)).astype(np.float64)
+    mask = [[True] * 5, [True, True, False, True, False], [False] * 5]
+    case("ranking_softmax", "ranking_softmax_loss", [logits[:3], rel])
+    case("ranking_softmax_masked", "ranking_softmax_loss", [logits[:3], rel], where=mask,
+         weights=gen.random((3, 5)).tolist())
+    case("ranking_softmax_none", "ranking_softmax_loss", [logits[:3], rel], where=mask,
+         reduce_fn=None)
+    seg = gen.standard_normal((2, 4, 4, 3))
+    onehot = np.eye(3)[gen.integers(0, 3, (2, 4, 4))]
+    case("dice", "dice_loss", [seg, onehot])
+    case("dice_tversky_none", "dice_loss", [seg, onehot], alpha=0.3, beta=0.7,
+         reduction="none", class_weights=[0.5, 1.0, 2.0])
+    case("dice_background_sum", "dice_loss", [seg, onehot], ignore_background=True,
+         reduction="sum", axis=[1])
+    case("generalized_dice", "multiclass_generalized_dice_loss", [seg, onehot])
+    case("binary_dice", "binary_dice_loss", [seg[..., 0], onehot[..., 0]], smooth=0.5)
+    t, k = 7, 4
+    ctc_logits = gen.standard_normal((3, t, k))
+    ctc_labels = np.array([[1, 1, 2], [3, 1, 0], [2, 0, 0]])
+    label_pad = np.array([[0, 0, 0], [0, 0, 1.0], [0, 1.0, 1.0]])
+    logit_pad = np.zeros((3, t))
+    logit_pad[2, 5:] = 1.0
+    case("ctc_forward_probs", "ctc_loss_with_forward_probs",
+         [ctc_logits, logit_pad, ctc_labels, label_pad], first_output=True)
+
+
 if __name__ == "__main__":
-    main()
-    attention()
+    import sys
+
+    for part in sys.argv[1:] or ["main", "attention", "more"]:
+        {"main": main, "attention": attention, "more": more}[part]()

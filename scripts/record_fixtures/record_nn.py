@@ -1,7 +1,10 @@
 """Record PyTorch reference outputs and gradients for vfunc.nn's layers, and optax/PyTorch
 reference values for vfunc.losses, into tests/fixtures/nn/*.npz. Run once, in the scratch venv:
 
-    /work/scratch/bin/python scripts/record_fixtures/record_nn.py
+    /work/scratch/bin/python scripts/record_fixtures/record_nn.py [NAME ...]
+
+With names, only those fixtures are (re)recorded; every fixture is seeded by its own name, so
+recording one never changes another.
 
 Each layer fixture holds: the constructor (name, args, kwargs as JSON), the mode, the PyTorch
 state dict, the inputs, the outputs, a fixed random cotangent per output, and the gradients of
@@ -18,7 +21,20 @@ import numpy as np
 import torch
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "nn")
+ONLY = set(sys.argv[1:])
 torch.manual_seed(0)
+
+
+def module(ctor, *args, **kwargs):
+    """A constructor argument that is itself a layer (TransformerEncoder's encoder_layer): a
+    JSON spec in the fixture's meta, built into a torch module here and a vfunc one by the test."""
+    return {"module": ctor, "args": list(args), "kwargs": kwargs}
+
+
+def torch_arg(a):
+    if isinstance(a, dict) and "module" in a:
+        return getattr(torch.nn, a["module"])(*map(torch_arg, a["args"]), **a["kwargs"])
+    return a
 
 
 def flat_outputs(out):
@@ -34,10 +50,14 @@ def flat_outputs(out):
 
 def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=False,
            dtype=torch.float32, hx_nested=False):
+    if ONLY and name not in ONLY:
+        return
     kwargs = kwargs or {}
     call_kwargs = call_kwargs or {}
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-    mod = getattr(torch.nn, ctor)(*args, **kwargs).to(dtype)
+    torch.manual_seed(zlib.crc32(name.encode()))  # the layer's own initialisation
+    mod = getattr(torch.nn, ctor)(*map(torch_arg, args),
+                                  **{k: torch_arg(v) for k, v in kwargs.items()}).to(dtype)
     with torch.no_grad():  # non-trivial affine/norm parameters so they are tested
         for pname, p in mod.named_parameters():
             if "norm" in ctor.lower() or pname.endswith("bias") or ctor in ("LayerNorm",):
@@ -53,7 +73,9 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
     sd = {k: v.detach().clone().numpy() for k, v in mod.state_dict().items()}
     ins = []
     for spec in inputs:
-        if isinstance(spec, np.ndarray):
+        if isinstance(spec, torch.Tensor):  # given values (LPPool needs positive inputs)
+            ins.append(spec)
+        elif isinstance(spec, np.ndarray):
             t = torch.from_numpy(spec)
             ins.append(t)
         else:
@@ -69,7 +91,7 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
         ins_all = ins
     out = flat_outputs(mod(*call_args, **call_kwargs))
     cts = [torch.randn(o.shape, generator=gen, dtype=dtype) for o in out]
-    total = sum((o * c).sum() for o, c in zip(out, cts))
+    total = sum((o * c).sum() for o, c in zip(out, cts, strict=True))
     params = dict(mod.named_parameters())
     wrt = [t for t in ins_all if t.requires_grad] + list(params.values())
     grads = torch.autograd.grad(total, wrt, allow_unused=True)
@@ -88,7 +110,7 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
     for k, v in call_kwargs.items():
         if isinstance(v, torch.Tensor):
             data["kw." + k] = v.numpy()
-    for i, (o, c) in enumerate(zip(out, cts)):
+    for i, (o, c) in enumerate(zip(out, cts, strict=True)):
         data[f"out.{i}"] = o.detach().numpy()
         data[f"ct.{i}"] = c.numpy()
     n_in = sum(t.requires_grad for t in ins_all)
@@ -97,7 +119,7 @@ def record(name, ctor, args=(), kwargs=None, inputs=(), call_kwargs=None, train=
         if t.requires_grad:
             data[f"gin.{i}"] = grads[gi].numpy()
             gi += 1
-    for (pname, _), g in zip(params.items(), grads[n_in:]):
+    for (pname, _), g in zip(params.items(), grads[n_in:], strict=True):
         if g is not None:
             data["gsd." + pname] = g.numpy()
     if train:
@@ -224,6 +246,144 @@ def layers():
                                                "align_corners": True}, inputs=[(2, 3, 4, 5)])
     r("upsample_linear", "Upsample", (), {"scale_factor": 3, "mode": "linear"},
       inputs=[(2, 3, 4)])
+    r("bilinear", "Bilinear", (3, 4, 5), inputs=[(6, 3), (6, 4)])
+    r("bilinear_unbatched_nobias", "Bilinear", (3, 4, 5), {"bias": False}, inputs=[(3,), (4,)])
+    r("bilinear_3d_f64", "Bilinear", (3, 4, 5), inputs=[(2, 6, 3), (2, 6, 4)], dtype=f64)
+    r("mha_kvdim", "MultiheadAttention", (8, 2), {"kdim": 5, "vdim": 3},
+      inputs=[(5, 3, 8), (6, 3, 5), (6, 3, 3)])
+    r("mha_kvdim_f64", "MultiheadAttention", (8, 2), {"kdim": 5, "vdim": 3},
+      inputs=[(5, 3, 8), (6, 3, 5), (6, 3, 3)], dtype=f64)
+    r("mha_bias_kv_zero_attn", "MultiheadAttention", (8, 2),
+      {"add_bias_kv": True, "add_zero_attn": True}, inputs=[(5, 3, 8), (6, 3, 8), (6, 3, 8)],
+      call_kwargs={"key_padding_mask": torch.from_numpy(kpm),
+                   "attn_mask": torch.randn(5, 6, generator=torch.Generator().manual_seed(2))})
+    r("mha_bias_kv_kdim_bf", "MultiheadAttention", (8, 4),
+      {"add_bias_kv": True, "batch_first": True, "kdim": 6},
+      inputs=[(3, 5, 8), (3, 6, 6), (3, 6, 8)], call_kwargs={"average_attn_weights": False})
+    r("mha_bias_kv_unbatched_causal", "MultiheadAttention", (8, 2), {"add_bias_kv": True},
+      inputs=[(5, 8), (5, 8), (5, 8)], call_kwargs={"attn_mask": causal, "is_causal": True})
+    r("mha_zero_attn_f64", "MultiheadAttention", (8, 2), {"add_zero_attn": True, "vdim": 4},
+      inputs=[(5, 3, 8), (6, 3, 8), (6, 3, 4)], dtype=f64)
+    r("lstm_proj", "LSTM", (4, 6), {"num_layers": 2, "proj_size": 3}, inputs=[(7, 3, 4)])
+    r("lstm_proj_bi_bf_hx", "LSTM", (4, 6), {"proj_size": 2, "bidirectional": True,
+                                             "batch_first": True},
+      inputs=[(3, 5, 4)], call_kwargs={"hx": [(2, 3, 2), (2, 3, 6)]}, hx_nested=True)
+    r("lstm_proj_unbatched_f64", "LSTM", (4, 5), {"proj_size": 3, "num_layers": 2},
+      inputs=[(6, 4)], dtype=f64)
+    r("maxpool2d_indices", "MaxPool2d", (3, 2, 1), {"return_indices": True},
+      inputs=[(2, 3, 9, 9)])
+    r("maxpool2d_indices_f64", "MaxPool2d", (2,), {"return_indices": True, "ceil_mode": True},
+      inputs=[(2, 3, 5, 7)], dtype=f64)
+    r("maxpool1d_indices_dil_ceil", "MaxPool1d", (3, 2, 1),
+      {"dilation": 2, "ceil_mode": True, "return_indices": True}, inputs=[(2, 3, 10)])
+    r("maxpool3d_indices_unbatched", "MaxPool3d", (2,), {"return_indices": True},
+      inputs=[(2, 4, 4, 5)])
+    gen = torch.Generator().manual_seed(3)
+    _, idx = torch.nn.functional.max_pool2d(torch.randn(2, 3, 9, 9, generator=gen), 2,
+                                            return_indices=True)
+    r("maxunpool2d", "MaxUnpool2d", (2,), inputs=[(2, 3, 4, 4), idx.numpy()],
+      call_kwargs={"output_size": [9, 9]})
+    _, idx = torch.nn.functional.max_pool1d(torch.randn(3, 8, generator=gen), 3, 2, 1,
+                                            return_indices=True)
+    r("maxunpool1d_unbatched", "MaxUnpool1d", (3, 2, 1), inputs=[(3, 4), idx.numpy()])
+    _, idx = torch.nn.functional.max_pool2d(torch.randn(2, 3, 8, 8, generator=gen), 2,
+                                            return_indices=True)
+    r("maxunpool2d_f64", "MaxUnpool2d", (2,), inputs=[(2, 3, 4, 4), idx.numpy()], dtype=f64)
+    r("upsample_bicubic", "Upsample", (), {"scale_factor": 2, "mode": "bicubic"},
+      inputs=[(2, 3, 4, 5)])
+    r("upsample_bicubic_ac", "Upsample", (), {"size": (7, 9), "mode": "bicubic",
+                                              "align_corners": True}, inputs=[(2, 3, 4, 5)])
+    r("upsample_bicubic_down_f64", "Upsample", (), {"size": (3, 4), "mode": "bicubic"},
+      inputs=[(1, 2, 5, 7)], dtype=f64)
+    r("upsample_trilinear", "Upsample", (), {"scale_factor": (2, 1.5, 2), "mode": "trilinear"},
+      inputs=[(1, 2, 3, 4, 3)])
+    r("upsample_trilinear_ac_f64", "Upsample", (), {"size": (4, 5, 2), "mode": "trilinear",
+                                                    "align_corners": True},
+      inputs=[(1, 2, 3, 4, 3)], dtype=f64)
+    enc = module("TransformerEncoderLayer", 8, 2, 16, dropout=0.0)
+    r("tencoder", "TransformerEncoder", (enc, 2), {"norm": module("LayerNorm", 8)},
+      inputs=[(5, 3, 8)], train=True)
+    kpm5 = np.zeros((3, 5), bool)
+    kpm5[2, 3:] = True
+    r("tencoder_bf_normfirst_masks", "TransformerEncoder",
+      (module("TransformerEncoderLayer", 8, 2, 16, dropout=0.0, batch_first=True,
+              norm_first=True, activation="gelu"), 3),
+      inputs=[(3, 5, 8)], call_kwargs={"mask": causal, "is_causal": True,
+                                       "src_key_padding_mask": torch.from_numpy(kpm5)},
+      train=True)
+    causal4 = torch.triu(torch.ones(4, 4, dtype=torch.bool), 1)
+    r("tdecoder", "TransformerDecoder", (module("TransformerDecoderLayer", 8, 2, 16,
+                                                dropout=0.0), 2),
+      {"norm": module("LayerNorm", 8)}, inputs=[(4, 3, 8), (5, 3, 8)],
+      call_kwargs={"tgt_mask": causal4, "tgt_is_causal": True}, train=True)
+    small = dict(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1,
+                 dim_feedforward=16, dropout=0.0)
+    r("transformer", "Transformer", (), small, inputs=[(5, 3, 8), (4, 3, 8)],
+      call_kwargs={"tgt_mask": torch.nn.Transformer.generate_square_subsequent_mask(4),
+                   "src_key_padding_mask": torch.from_numpy(kpm5)}, train=True)
+    r("transformer_bf_normfirst_unbatched_f64", "Transformer", (),
+      dict(small, batch_first=True, norm_first=True), inputs=[(5, 8), (4, 8)],
+      call_kwargs={"tgt_is_causal": True, "tgt_mask": causal4}, dtype=f64, train=True)
+    r("instancenorm3d_affine", "InstanceNorm3d", (2,), {"affine": True},
+      inputs=[(2, 2, 3, 4, 3)])
+    r("instancenorm3d_stats_train_unbatched_f64", "InstanceNorm3d", (2,),
+      {"track_running_stats": True}, inputs=[(2, 3, 4, 3)], train=True, dtype=f64)
+    r("adaptiveavg3d", "AdaptiveAvgPool3d", ((2, 3, None),), inputs=[(2, 3, 4, 5, 6)])
+    r("adaptivemax3d_unbatched", "AdaptiveMaxPool3d", (2,), inputs=[(3, 4, 5, 3)])
+    r("zeropad2d", "ZeroPad2d", ((1, 2, 0, 3),), inputs=[(2, 3, 4, 5)])
+    r("zeropad1d_crop", "ZeroPad1d", ((-1, 2),), inputs=[(2, 3, 4)])
+    r("constantpad3d", "ConstantPad3d", (1, 2.5), inputs=[(1, 2, 2, 3, 2)])
+    r("reflectionpad1d_unbatched", "ReflectionPad1d", ((3, 1),), inputs=[(3, 5)])
+    r("reflectionpad2d_f64", "ReflectionPad2d", ((1, 2, 2, 1),), inputs=[(2, 3, 4, 5)],
+      dtype=f64)
+    r("reflectionpad3d", "ReflectionPad3d", (1,), inputs=[(1, 2, 3, 3, 4)])
+    r("replicationpad2d", "ReplicationPad2d", ((2, 0, 1, 3),), inputs=[(2, 3, 4, 5)])
+    r("replicationpad1d_f64", "ReplicationPad1d", (2,), inputs=[(2, 3, 4)], dtype=f64)
+    r("replicationpad3d_unbatched", "ReplicationPad3d", ((1, 0, 2, 1, 0, 1),),
+      inputs=[(2, 3, 3, 4)])
+    r("circularpad2d", "CircularPad2d", ((1, 2, 3, 0),), inputs=[(2, 3, 4, 5)])
+    r("circularpad1d_unbatched", "CircularPad1d", (4,), inputs=[(3, 4)])
+    for act, a, shape in [("Softmin", (1,), (3, 8)), ("Softmax2d", (), (2, 3, 4, 5)),
+                          ("Tanhshrink", (), (3, 8)), ("Softshrink", (0.3,), (3, 8)),
+                          ("Hardshrink", (0.4,), (3, 8)), ("Threshold", (0.1, -2.0), (3, 8))]:
+        r("act_" + act.lower(), act, a, inputs=[shape])
+    r("upsamplingnearest2d", "UpsamplingNearest2d", (), {"scale_factor": 2},
+      inputs=[(2, 3, 3, 4)])
+    r("upsamplingbilinear2d", "UpsamplingBilinear2d", ((5, 7),), inputs=[(2, 3, 3, 4)])
+    r("lrn", "LocalResponseNorm", (3,), {"alpha": 0.1, "beta": 0.6, "k": 1.5},
+      inputs=[(2, 5, 4, 3)])
+    r("lrn_3d_f64", "LocalResponseNorm", (2,), inputs=[(2, 4, 6)], dtype=f64)
+    r("channelshuffle", "ChannelShuffle", (3,), inputs=[(2, 6, 2, 3)])
+    r("cosinesimilarity", "CosineSimilarity", (), inputs=[(3, 4, 5), (3, 4, 5)])
+    r("cosinesimilarity_bcast_f64", "CosineSimilarity", (-1,), inputs=[(3, 4, 5), (4, 1)],
+      dtype=f64)
+    r("pairwisedistance", "PairwiseDistance", (), inputs=[(6, 5), (6, 5)])
+    r("pairwisedistance_p3_keepdim", "PairwiseDistance", (3.0,), {"keepdim": True},
+      inputs=[(2, 6, 5), (2, 6, 5)])
+    pos = np.abs(np.random.default_rng(4).standard_normal((2, 3, 7, 8))) + 0.1
+    r("lppool2d_ceil", "LPPool2d", (2.0, (3, 2)), {"stride": 2, "ceil_mode": True},
+      inputs=[torch.from_numpy(pos.astype(np.float32)).requires_grad_(True)])
+    r("lppool1d_p3_f64", "LPPool1d", (3, 2), inputs=[(2, 3, 8)], dtype=f64)
+    r("lppool3d_unbatched", "LPPool3d", (1.5, 2), inputs=[
+        torch.from_numpy(pos[0, :, :4, :6].reshape(3, 4, 2, 3).astype(np.float32) + 0
+                         ).requires_grad_(True)])
+    r("unfold", "Unfold", ((2, 3),), {"dilation": (1, 2), "padding": 1, "stride": (2, 1)},
+      inputs=[(2, 3, 5, 6)])
+    r("unfold_unbatched_f64", "Unfold", (2,), inputs=[(2, 4, 4)], dtype=f64)
+    r("fold", "Fold", ((5, 6), (2, 3)), {"dilation": (1, 2), "padding": 1, "stride": (2, 1)},
+      inputs=[(2, 18, 12)])
+    r("fold_unbatched_f64", "Fold", ((4, 4), 2), inputs=[(8, 9)], dtype=f64)
+    bags = np.array([[1, 2, 4, 2], [0, 0, 9, 3], [7, 2, 2, 2]])
+    r("embeddingbag_mean_pad", "EmbeddingBag", (10, 3), {"padding_idx": 2}, inputs=[bags])
+    r("embeddingbag_max", "EmbeddingBag", (10, 3), {"mode": "max"}, inputs=[bags])
+    flat, offs = np.array([1, 2, 4, 2, 0, 9, 3, 7]), np.array([0, 3, 3, 5])
+    r("embeddingbag_sum_offsets_weights", "EmbeddingBag", (10, 3), {"mode": "sum"},
+      inputs=[flat, offs, (8,)])
+    r("embeddingbag_mean_lastoffset_f64", "EmbeddingBag", (10, 3),
+      {"include_last_offset": True}, inputs=[flat, np.array([0, 2, 2, 8])], dtype=f64)
+    r("embeddingbag_max_offsets", "EmbeddingBag", (10, 3), {"mode": "max"},
+      inputs=[flat, np.array([0, 1, 4])])
+    r("rrelu_eval", "RReLU", (0.1, 0.4), inputs=[(3, 8)])
     r("flatten", "Flatten", (), inputs=[(2, 3, 4, 5)])
     r("unflatten", "Unflatten", (1, (3, 4)), inputs=[(2, 12)])
     for act, a, kw in [("ReLU", (), {}), ("ReLU6", (), {}), ("GELU", (), {}),

@@ -41,7 +41,6 @@ import functools
 import os
 import time
 
-import fuzzgen
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
@@ -50,8 +49,11 @@ from hypothesis import strategies as st
 import vfunc
 import vfunc.numpy as vnp
 from vfunc import tree
-from vfunc.core import eval_jaxpr, registry
+from vfunc.core import registry
+from vfunc.jaxpr import eval_jaxpr
 from vfunc.testing.gradients import enable_x64
+
+import fuzzgen
 
 DEEP = os.environ.get("VFUNC_FUZZ", "ci") == "deep"
 # Features switched off in CI while their bugs are being fixed elsewhere: each entry

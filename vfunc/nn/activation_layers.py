@@ -1,6 +1,7 @@
 """Activation modules with PyTorch's names and arguments (``ReLU``, ``GELU(approximate=...)``,
-``Softmax(dim)``, ...), over the functions of ``vfunc.nn.activations``. PyTorch's ``inplace``
-argument is accepted and ignored (arrays are immutable)."""
+``Softmax(dim)``, ``Softmin``, ``Softmax2d``, the shrink functions, ``Threshold``, ...), over
+the functions of ``vfunc.nn.activations``. PyTorch's ``inplace`` argument is accepted and
+ignored (arrays are immutable)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from typing import Any
 
 import vfunc.numpy as vnp
 from vfunc.core import Array
+from vfunc.errors import ShapeError
 from vfunc.nn import activations as F
+from vfunc.nn.initializers import random_module
 from vfunc.nn.module import Module, default_dtype, static_field
 
 __all__ = [
     "CELU", "ELU", "GELU", "GLU", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU",
     "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU6", "SELU", "SiLU", "Sigmoid",
-    "Softmax", "Softplus", "Softsign", "Tanh",
+    "Softmax", "Softplus", "Softsign", "Tanh", "Softmin", "Softmax2d", "Tanhshrink",
+    "Softshrink", "Hardshrink", "Threshold", "RReLU",
 ]  # fmt: skip
 
 
@@ -212,6 +216,109 @@ class LogSoftmax(_Dim):
     def __call__(self, x: Array) -> Array:
         x = vnp.asarray(x)
         return F.log_softmax(x, axis=self._axis(x))
+
+
+class Softmin(_Dim):
+    """Softmax of ``-x`` along ``dim``, as ``torch.nn.Softmin(dim=None)``."""
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return F.softmax(-x, axis=self._axis(x))
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of ``(N, C, H, W)`` or ``(C, H, W)`` inputs, as
+    ``torch.nn.Softmax2d``."""
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        if x.ndim not in (3, 4):
+            raise ShapeError(
+                f"Softmax2d: expected a (N, C, H, W) or (C, H, W) input, got shape "
+                f"{tuple(x.shape)}"
+            )
+        return F.softmax(x, axis=-3)
+
+
+class Tanhshrink(Module):
+    """``x - tanh(x)``, as ``torch.nn.Tanhshrink``."""
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return x - vnp.tanh(x)
+
+
+class Softshrink(Module):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0, as
+    ``torch.nn.Softshrink(lambd=0.5)``."""
+
+    lambd: float = static_field(default=0.5)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return vnp.where(x > self.lambd, x - self.lambd,
+                         vnp.where(x < -self.lambd, x + self.lambd, 0.0)).astype(x.dtype)
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, else 0, as ``torch.nn.Hardshrink(lambd=0.5)``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.Hardshrink()(vnp.array([-1.0, 0.2, 0.7]))
+        Array([-1. ,  0. ,  0.7], dtype=float32)
+    """
+
+    lambd: float = static_field(default=0.5)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return vnp.where(vnp.abs(x) > self.lambd, x, 0.0).astype(x.dtype)
+
+
+class Threshold(Module):
+    """``x`` where ``x > threshold``, else ``value``, as ``torch.nn.Threshold(threshold,
+    value)``."""
+
+    threshold: float = static_field()
+    value: float = static_field()
+    inplace: bool = static_field(default=False)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        return vnp.where(x > self.threshold, x, self.value).astype(x.dtype)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU, as ``torch.nn.RReLU(lower=1/8, upper=1/3)``: in training mode
+    each negative element gets its own slope from ``U(lower, upper)`` (``__call__(x, *,
+    key)``); in inference mode the slope is ``(lower + upper) / 2`` and no key is taken.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.inference_mode(nn.RReLU(0.1, 0.3))(vnp.array([-1.0, 2.0]))
+        Array([-0.2,  2. ], dtype=float32)
+    """
+
+    lower: float = static_field(default=1.0 / 8)
+    upper: float = static_field(default=1.0 / 3)
+    inplace: bool = static_field(default=False)
+    training: bool = static_field(default=True)
+
+    def __call__(self, x: Array, *, key: Any = None) -> Array:
+        x = vnp.asarray(x)
+        if not self.training:
+            slope: Any = (self.lower + self.upper) / 2
+        else:
+            if key is None:
+                raise TypeError(
+                    "RReLU: in training mode a PRNG key is needed for the random slopes: call it "
+                    "with key=vfunc.random.key(...), or use nn.inference_mode(model)"
+                )
+            slope = random_module().uniform(key, x.shape, x.dtype, self.lower, self.upper)
+        return vnp.where(x >= 0, x, x * slope)
 
 
 class GLU(Module):

@@ -13,7 +13,10 @@ from vfunc.errors import ShapeError
 from vfunc.nn.initializers import random_module
 from vfunc.nn.module import Module, static_field, takes_key
 
-__all__ = ["Flatten", "Identity", "Lambda", "Sequential", "Unflatten", "split_key"]
+__all__ = [
+    "Flatten", "Identity", "Lambda", "ModuleDict", "ModuleList", "Sequential", "Unflatten",
+    "split_key",
+]  # fmt: skip
 
 
 def split_key(key: Any, n: int) -> list[Any]:
@@ -75,6 +78,92 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             lines.append(f"  ({i}): " + repr(layer).replace("\n", "\n  "))
         return "\n".join(lines) + "\n)" if self.layers else "Sequential()"
+
+
+class ModuleList(Module):
+    """A list of modules with PyTorch's state-dict keys (``'layers.0.weight'`` when held in a
+    field ``layers``), as ``torch.nn.ModuleList``; indexing, slicing, ``len`` and iteration.
+    Modules are immutable, so there is no ``append``: build the list first (a plain Python list
+    of modules in a field works as well and gives the same keys).
+
+    Example:
+        >>> from vfunc import nn
+        >>> blocks = nn.ModuleList([nn.Linear(2, 2, init=False) for _ in range(2)])
+        >>> list(nn.state_dict(blocks)), len(blocks[1:])
+        (['0.weight', '0.bias', '1.weight', '1.bias'], 1)
+    """
+
+    layers: tuple
+    _vf_transparent = ("layers",)
+
+    def __init__(self, modules: Any = None):
+        layers = tuple(modules or ())
+        for i, m in enumerate(layers):
+            if not isinstance(m, Module):
+                raise TypeError(f"ModuleList: item {i} is a {type(m).__name__}, not a Module")
+        self.layers = layers
+
+    def __getitem__(self, i: int | slice) -> Any:
+        return ModuleList(self.layers[i]) if isinstance(i, slice) else self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Any:
+        return iter(self.layers)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class ModuleDict(Module):
+    """Named modules with PyTorch's state-dict keys (``'heads.cls.weight'``), as
+    ``torch.nn.ModuleDict``: ``d[name]``, ``in``, ``len``, iteration over names, ``keys()``,
+    ``values()``, ``items()``; immutable, as every module.
+
+    Example:
+        >>> from vfunc import nn
+        >>> heads = nn.ModuleDict({"cls": nn.Linear(4, 3, init=False), "act": nn.ReLU()})
+        >>> list(nn.state_dict(heads)), "act" in heads
+        (['cls.weight', 'cls.bias'], True)
+    """
+
+    entries: dict
+    _vf_transparent = ("entries",)
+
+    def __init__(self, modules: Any = None):
+        entries = dict(modules or {})
+        for k, m in entries.items():
+            if not isinstance(k, str) or not isinstance(m, Module):
+                raise TypeError(
+                    f"ModuleDict: entry {k!r} must map a str to a Module, got "
+                    f"{type(k).__name__} -> {type(m).__name__}"
+                )
+        self.entries = entries
+
+    def __getitem__(self, name: str) -> Any:
+        return self.entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Any:
+        return iter(self.entries)
+
+    def keys(self) -> Any:
+        return self.entries.keys()
+
+    def values(self) -> Any:
+        return self.entries.values()
+
+    def items(self) -> Any:
+        return self.entries.items()
+
+    def extra_repr(self) -> str:
+        return ""
 
 
 class Lambda(Module):

@@ -192,10 +192,18 @@ he_normal = kaiming_normal = _named(2.0, "fan_in", "truncated_normal")
 
 
 def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> Initializer:
-    """A (semi-)orthogonal matrix along ``column_axis``, times ``scale``, as JAX's.
+    """A (semi-)orthogonal matrix along ``column_axis``, times ``scale``, as
+    ``jax.nn.initializers.orthogonal``: the Q of a Gaussian matrix's QR factorisation, its
+    columns' signs fixed by ``R``'s diagonal so that the distribution is uniform (Haar). Built
+    from ``vfunc.numpy.linalg.qr``, so it traces (``jit`` an initialiser) and, as
+    ``vfunc.random`` draws JAX's bits, a key gives JAX's matrix (to rounding).
 
-    Differs from JAX: the QR factorisation runs in NumPy (vfunc has no ``linalg.qr`` yet), so
-    the key must be concrete (initialise outside ``jit``).
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import random
+        >>> w = orthogonal()(random.key(0), (3, 5))
+        >>> bool(vnp.allclose(w @ w.T, vnp.eye(3), atol=1e-5))
+        True
     """
     default = dtype
 
@@ -203,25 +211,33 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None) -> 
         shape = tuple(shape)
         if len(shape) < 2:
             raise ValueError(f"orthogonal: needs at least 2 dimensions, got shape {shape}")
+        dt = _dtype(dtype)
         n_cols = shape[column_axis]
         n_rows = math.prod(shape) // n_cols
-        mat = random_module().normal(key, (max(n_rows, n_cols), min(n_rows, n_cols)),
-                                     _dtype(dtype))
-        q, r = np.linalg.qr(np.asarray(mat, dtype=np.float64))
-        q = q * np.sign(np.diag(r))  # makes the distribution uniform (Haar)
+        mat = random_module().normal(key, (max(n_rows, n_cols), min(n_rows, n_cols)), dt)
+        q, r = vnp.linalg.qr(mat)
+        q = q * vnp.sign(vnp.diagonal(r))
         if n_rows < n_cols:
             q = q.T
-        q = np.moveaxis(q.reshape(tuple(np.delete(shape, column_axis % len(shape))) + (n_cols,)),
-                        -1, column_axis)
-        return vnp.asarray(scale * q, dtype=_dtype(dtype))
+        rest = tuple(d for i, d in enumerate(shape) if i != column_axis % len(shape))
+        q = vnp.moveaxis(vnp.reshape(q, rest + (n_cols,)), -1, column_axis)
+        return (scale * q).astype(dt)
 
     return init
 
 
 def delta_orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = None
                      ) -> Initializer:  # fmt: skip
-    """An orthogonal matrix at the spatial centre of a conv kernel (JAX's layout: spatial axes
-    first, then in, out), zeros elsewhere, as ``jax.nn.initializers.delta_orthogonal``."""
+    """An orthogonal ``(in, out)`` matrix at the spatial centre of a conv kernel (JAX's layout:
+    spatial axes first, then in, out; the centre of an even size ``k`` is ``(k - 1) // 2``),
+    zeros elsewhere, as ``jax.nn.initializers.delta_orthogonal``. Traceable, as ``orthogonal``.
+
+    Example:
+        >>> from vfunc import random
+        >>> w = delta_orthogonal()(random.key(0), (3, 2, 2))
+        >>> w.shape, float(abs(w[0]).sum() + abs(w[2]).sum())
+        ((3, 2, 2), 0.0)
+    """
     default = dtype
 
     def init(key: Any, shape: Sequence[int], dtype: Any = default) -> Any:
@@ -230,9 +246,8 @@ def delta_orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: Any = Non
             raise ValueError(f"delta_orthogonal: needs a 3 to 5 dimensional shape, got {shape}")
         if shape[-2] > shape[-1]:
             raise ValueError(f"delta_orthogonal: in ({shape[-2]}) must be <= out ({shape[-1]})")
-        mat = np.asarray(orthogonal(scale, column_axis, dtype)(key, shape[-2:], dtype))
-        out = np.zeros(shape, dtype=mat.dtype)
-        out[tuple(k // 2 for k in shape[:-2])] = mat
-        return vnp.asarray(out)
+        mat = orthogonal(scale, column_axis, dtype)(key, shape[-2:], dtype)
+        centre = tuple((k - 1) // 2 for k in shape[:-2])
+        return vnp.zeros(shape, mat.dtype).at[centre].set(mat)
 
     return init

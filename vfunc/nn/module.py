@@ -364,6 +364,12 @@ def _find_child(parent: Module, child: Module) -> str | None:
     for _, attr, value in _entries(parent):
         if value is child:
             return attr
+        # A layer reached through a container without calling it (``for b in self.blocks``,
+        # ``self.features[3](x)``): look inside list-like containers (ModuleList, Sequential).
+        if isinstance(value, Module) and value._vf_transparent:
+            inner = _find_child(value, child)
+            if inner is not None:
+                return attr + inner
     return None
 
 
@@ -773,7 +779,7 @@ def default_dtype(dtype: Any) -> np.dtype:
     return dtypes.default_float() if dtype is None else dtypes.canonicalize(dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _takes_key(fn_type: Any, fn_name: str) -> bool:
     del fn_name
     try:

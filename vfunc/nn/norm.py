@@ -1,5 +1,6 @@
 """Normalisation layers with PyTorch's arguments, parameters and buffers: ``LayerNorm``,
-``RMSNorm``, ``GroupNorm``, ``BatchNorm1d/2d/3d`` and ``InstanceNorm1d/2d``.
+``RMSNorm``, ``GroupNorm``, ``BatchNorm1d/2d/3d``, ``InstanceNorm1d/2d/3d`` and
+``LocalResponseNorm``.
 
 BatchNorm in training mode reports its updated running statistics to the enclosing
 ``nn.call_with_state``; see ``vfunc.nn.module`` for the state design and why.
@@ -20,7 +21,7 @@ from vfunc.nn.module import Module, current_state, default_dtype, report_state, 
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
-    "InstanceNorm2d", "LayerNorm", "RMSNorm",
+    "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "LocalResponseNorm", "RMSNorm",
 ]  # fmt: skip
 
 
@@ -317,3 +318,43 @@ class InstanceNorm2d(_BatchNorm):
 
     _ranks = (3, 4)
     _instance = True
+
+
+class InstanceNorm3d(_BatchNorm):
+    """Per-sample, per-channel normalisation of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` inputs,
+    as ``torch.nn.InstanceNorm3d`` (see ``InstanceNorm1d``)."""
+
+    _ranks = (4, 5)
+    _instance = True
+
+
+class LocalResponseNorm(Module):
+    """Normalisation across neighbouring channels, as ``torch.nn.LocalResponseNorm(size,
+    alpha=1e-4, beta=0.75, k=1.0)``: ``x / (k + alpha * mean(x^2 over the size channels
+    around c, zero-padded))^beta`` for inputs ``(N, C, *)``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import nn
+        >>> nn.LocalResponseNorm(2, alpha=1.0, beta=1.0)(vnp.ones((1, 2, 1)))
+        Array([[[0.6666667],
+                [0.5      ]]], dtype=float32)
+    """
+
+    size: int = static_field()
+    alpha: float = static_field(default=1e-4)
+    beta: float = static_field(default=0.75)
+    k: float = static_field(default=1.0)
+
+    def __call__(self, x: Array) -> Array:
+        x = vnp.asarray(x)
+        if x.ndim < 3:
+            raise ShapeError(
+                f"LocalResponseNorm: expected an (N, C, *) input of at least 3 dimensions, got "
+                f"shape {tuple(x.shape)}"
+            )
+        n = self.size
+        window = (1, n) + (1,) * (x.ndim - 2)
+        pads = [(0, 0), (n // 2, (n - 1) // 2)] + [(0, 0)] * (x.ndim - 2)
+        total = lax.reduce_window(x * x, 0.0, lax.add, window, (1,) * x.ndim, pads)
+        return x / (self.k + self.alpha * total / n) ** self.beta

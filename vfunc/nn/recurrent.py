@@ -27,8 +27,9 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def _hh_step(mode: str, gi: Array, h: Array, c: Array | None, w_hh: Array,
-             b_hh: Array | None) -> tuple[Array, Array | None]:  # fmt: skip
-    """One time step given the input projection ``gi = x @ w_ih.T + b_ih``."""
+             b_hh: Array | None, w_hr: Array | None = None) -> tuple[Array, Array | None]:
+    """One time step given the input projection ``gi = x @ w_ih.T + b_ih``; an LSTM with
+    ``proj_size`` projects its output ``h`` with ``w_hr`` (``(proj_size, hidden_size)``)."""
     gh = linear(h, w_hh)
     if b_hh is not None:
         gh = gh + b_hh
@@ -36,7 +37,8 @@ def _hh_step(mode: str, gi: Array, h: Array, c: Array | None, w_hh: Array,
         gates = gi + gh
         i, f, g, o = vnp.split(gates, 4, axis=-1)
         c = sigmoid(f) * c + sigmoid(i) * vnp.tanh(g)
-        return sigmoid(o) * vnp.tanh(c), c
+        h = sigmoid(o) * vnp.tanh(c)
+        return (h if w_hr is None else linear(h, w_hr)), c
     if mode == "GRU":
         ir, iz, inn = vnp.split(gi, 3, axis=-1)
         hr, hz, hn = vnp.split(gh, 3, axis=-1)
@@ -189,6 +191,7 @@ class _RNNBase(Module):
     batch_first: bool = static_field()
     dropout: float = static_field()
     bidirectional: bool = static_field()
+    proj_size: int = static_field()
     training: bool = static_field()
 
     _vf_transparent = ("params",)
@@ -198,25 +201,34 @@ class _RNNBase(Module):
                  bidirectional: bool = False, proj_size: int = 0, *, key: Any = None,
                  dtype: Any = None, init: bool = True):  # fmt: skip
         name = type(self).__name__
-        if proj_size:
-            raise NotImplementedError(f"{name}: proj_size is not supported")
+        if proj_size and mode != "LSTM":
+            raise ValueError(f"{name}: proj_size is only supported by LSTM, got {proj_size}")
+        if isinstance(proj_size, bool) or not 0 <= proj_size < hidden_size:
+            raise ValueError(
+                f"{name}: proj_size must be an int in [0, hidden_size={hidden_size}), got "
+                f"{proj_size!r}"
+            )
         if isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
         self.mode, self.input_size, self.hidden_size = mode, int(input_size), int(hidden_size)
         self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), batch_first
         self.dropout, self.bidirectional, self.training = float(dropout), bidirectional, True
+        self.proj_size = int(proj_size)
         g = _GATES[mode] * self.hidden_size
         dirs = 2 if bidirectional else 1
+        out = self.proj_size or self.hidden_size  # the width of h (the layer's output)
         shapes: dict[str, tuple[int, ...]] = {}
         for layer in range(self.num_layers):
-            width = self.input_size if layer == 0 else self.hidden_size * dirs
+            width = self.input_size if layer == 0 else out * dirs
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 shapes[f"weight_ih{sfx}"] = (g, width)
-                shapes[f"weight_hh{sfx}"] = (g, self.hidden_size)
+                shapes[f"weight_hh{sfx}"] = (g, out)
                 if bias:
                     shapes[f"bias_ih{sfx}"] = (g,)
                     shapes[f"bias_hh{sfx}"] = (g,)
+                if self.proj_size:
+                    shapes[f"weight_hr{sfx}"] = (self.proj_size, self.hidden_size)
         self.params = _init_weights(name, key, shapes, self.hidden_size, default_dtype(dtype),
                                     init)
 
@@ -234,15 +246,16 @@ class _RNNBase(Module):
         # x: (L, N, I), time-major from here on
         n = x.shape[1]
         dirs = 2 if self.bidirectional else 1
-        state_shape = (self.num_layers * dirs, n, self.hidden_size)
+        c_shape = (self.num_layers * dirs, n, self.hidden_size)
+        h_shape = (self.num_layers * dirs, n, self.proj_size or self.hidden_size)
         lstm = self.mode == "LSTM"
         if hx is None:
-            h0 = vnp.zeros(state_shape, x.dtype)
-            c0 = h0 if lstm else None
+            h0 = vnp.zeros(h_shape, x.dtype)
+            c0 = vnp.zeros(c_shape, x.dtype) if lstm else None
         else:
             h0, c0 = hx if lstm else (hx, None)
-            h0 = self._state(name, h0, state_shape, unbatched)
-            c0 = self._state(name, c0, state_shape, unbatched) if lstm else None
+            h0 = self._state(name, h0, h_shape, unbatched)
+            c0 = self._state(name, c0, c_shape, unbatched) if lstm else None
         mode = self.mode
         use_dropout = self.training and self.dropout > 0 and self.num_layers > 1
         keys = (list(random_module().split(key, self.num_layers - 1)) if use_dropout and key
@@ -258,11 +271,13 @@ class _RNNBase(Module):
                 if f"bias_ih{sfx}" in p:
                     gi = gi + p[f"bias_ih{sfx}"]
                 w_hh, b_hh = p[f"weight_hh{sfx}"], p.get(f"bias_hh{sfx}")
+                w_hr = p.get(f"weight_hr{sfx}")
                 idx = layer * dirs + d
 
-                def step(carry: Any, g: Array, w_hh: Array = w_hh, b_hh: Any = b_hh) -> Any:
+                def step(carry: Any, g: Array, w_hh: Array = w_hh, b_hh: Any = b_hh,
+                         w_hr: Any = w_hr) -> Any:  # fmt: skip
                     h, c = carry
-                    h, c = _hh_step(mode, g, h, c, w_hh, b_hh)
+                    h, c = _hh_step(mode, g, h, c, w_hh, b_hh, w_hr)
                     return (h, c), h
 
                 init = (h0[idx], c0[idx] if lstm else None)
@@ -300,12 +315,16 @@ class _RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
 
 class LSTM(_RNNBase):
     """A multi-layer LSTM, as ``torch.nn.LSTM(input_size, hidden_size, num_layers=1, bias=True,
-    batch_first=False, dropout=0.0, bidirectional=False)`` (no ``proj_size``).
+    batch_first=False, dropout=0.0, bidirectional=False, proj_size=0)``. With ``proj_size > 0``
+    each layer's output ``h`` is projected by ``weight_hr_l{k}`` (``(proj_size, hidden_size)``),
+    so ``output`` and ``h_n`` have ``proj_size`` features and ``c_n`` keeps ``hidden_size``.
 
     ``__call__(x, hx=None, *, key=None) -> (output, (h_n, c_n))``; ``x`` is ``(L, N, I)``
     (``(N, L, I)`` with ``batch_first``) or unbatched ``(L, I)``; ``key`` is needed only for

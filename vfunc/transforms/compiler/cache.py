@@ -6,6 +6,10 @@ hashed by identity, so the cache never walks a program. Each entry keeps its jax
 the id cannot be reused while the entry exists; the identity check guards the rare
 clear-and-reuse. A cache that reaches its bound is cleared, not trimmed: entries are cheap to
 rebuild and a bound only guards against programs that stage fresh jaxprs forever.
+
+This module sits below the code generator, which compiles the sub-jaxprs of call equations
+(a checkpoint's recomputation) through ``compiled``: the generator is installed here by the
+compiler package (``install_codegen``) rather than imported, so the imports point one way.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from vfunc.jaxpr import ClosedJaxpr
-from vfunc.transforms.compiler import codegen, passes
+from vfunc.transforms.compiler import passes
 
 MAX_ENTRIES = 4096
 
@@ -37,6 +41,16 @@ class JaxprCache:
         return entry[1]
 
 
+_codegen: Any = None  # vfunc.transforms.compiler.codegen, once the compiler package installs it
+
+
+def install_codegen(codegen: Any) -> None:
+    """Set the code generator ``compiled`` and ``compiled_loop`` use (a module with
+    ``compile_jaxpr`` and ``compile_scan_loop``); done once, by ``vfunc.transforms.compiler``."""
+    global _codegen
+    _codegen = codegen
+
+
 _BODIES = JaxprCache()
 _LOOPS = JaxprCache()
 
@@ -44,7 +58,7 @@ _LOOPS = JaxprCache()
 def compiled(closed: ClosedJaxpr) -> Callable:
     """``closed`` optimised and compiled to ``fn(*numpy_inputs) -> tuple of numpy outputs``."""
     return _BODIES.get(
-        closed, make=lambda: codegen.compile_jaxpr(passes.optimize(closed), "body").fn
+        closed, make=lambda: _codegen.compile_jaxpr(passes.optimize(closed), "body").fn
     )
 
 
@@ -56,6 +70,6 @@ def compiled_loop(
 
     def make() -> Callable:
         body = passes.optimize(closed)
-        return codegen.compile_scan_loop(body, num_consts, num_carry, length, reverse).fn
+        return _codegen.compile_scan_loop(body, num_consts, num_carry, length, reverse).fn
 
     return _LOOPS.get(closed, num_consts, num_carry, length, reverse, make=make)

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import _IGNORE_ALL, ClosedJaxpr, JaxprEqn, Literal, Var, _numpy_errstate
+from vfunc.core import _IGNORE_ALL, _numpy_errstate
+from vfunc.jaxpr import ClosedJaxpr, JaxprEqn, Literal, Var
 from vfunc.transforms.compiler import fusion
 
 _SOURCE_IDS = itertools.count()
