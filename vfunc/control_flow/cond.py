@@ -50,7 +50,7 @@ def _cond_shape(index: ShapedArray, *ops: ShapedArray, branches: tuple) -> list[
     return [ShapedArray(a.shape, a.dtype) for a in branches[0].out_avals]
 
 
-def _cond_weak(weak: Sequence[bool], *, branches: tuple) -> list[bool]:
+def _cond_weak(weak: Sequence[bool], *, branches: tuple) -> Any:  # one per output
     outs = [b.out_avals for b in branches]
     return [all(o[k].weak_type for o in outs) for k in range(len(outs[0]))]
 

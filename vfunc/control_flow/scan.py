@@ -442,12 +442,12 @@ def map(f: Any, xs: Any, *, batch_size: int | None = None) -> Any:  # noqa: A001
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"map: batch_size must be a positive int, got {batch_size!r}")
     xs = tree.map(as_array, xs)
-    lengths = {x.shape[0] if x.ndim else None for x in tree.leaves(xs)}
-    if len(lengths) != 1 or None in lengths:
+    lengths = [x.shape[0] if x.ndim else None for x in tree.leaves(xs)]
+    n = lengths[0] if lengths else None
+    if n is None or len(set(lengths)) != 1:
         raise ValueError(
-            f"map: every leaf of xs needs one common leading axis, got lengths {lengths}"
+            f"map: every leaf of xs needs one common leading axis, got lengths {set(lengths)}"
         )
-    n = lengths.pop()
     steps, full = n // batch_size, n // batch_size * batch_size
     mapped = vmap(f)
 

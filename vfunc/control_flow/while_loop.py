@@ -247,7 +247,7 @@ def fori_loop(lower: ArrayLike, upper: ArrayLike, body_fun: Any, init_val: Any, 
     dtype, _ = dtypes.promote((lo.dtype, lo.weak_type), (hi.dtype, hi.weak_type))
     static = not isinstance(lower, Tracer) and not isinstance(upper, Tracer)
     # Read the trip count before converting: under jit the conversion is staged, not run.
-    length = max(int(upper) - int(lower), 0) if static else 0
+    length = max(int(hi) - int(lo), 0) if static else 0
     lo, hi = lax.convert_element_type(lo, dtype), lax.convert_element_type(hi, dtype)
     if static:
 

@@ -114,7 +114,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         in_avals = [as_array(x).aval for x in in_leaves]
 
         def push(*tangent_leaves: Any) -> tuple:
-            tangents = tree.unflatten(in_tree, list(tangent_leaves))
+            tangents: Any = tree.unflatten(in_tree, list(tangent_leaves))  # a tuple, as diff
             result = jvp(partial_fun, diff, tangents, has_aux=has_aux)
             aux = result[2] if has_aux else None
             # The primal output and aux do not depend on the tangent: vmap returns them once.

@@ -202,7 +202,8 @@ def trace_callable(fun: Callable, args: tuple) -> tuple[ClosedJaxpr, list, Any]:
     """
     closed, _, out_tree = trace_to_jaxpr(fun, args)
     jaxpr = closed.jaxpr
-    kept, lifted = [], []
+    kept: list[tuple[Var, Any]] = []
+    lifted: list[tuple[Var, Any]] = []
     for var, value in zip(jaxpr.constvars, closed.consts, strict=True):
         (lifted if isinstance(value, Tracer) else kept).append((var, value))
     if not lifted:
