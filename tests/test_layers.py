@@ -41,17 +41,8 @@ UNITS = {"vfunc.primitives": "vfunc.primitives", "vfunc._array_methods": "vfunc.
 # (test_known_violations_still_occur fails otherwise), and nobody adds one.
 KNOWN_VIOLATIONS: set[str] = {
     "vfunc.core -> vfunc.lax",
-    "vfunc.primitives.control_flow -> vfunc.transforms.ad",
-    "vfunc.primitives.control_flow -> vfunc.transforms.batching",
-    "vfunc.primitives.control_flow -> vfunc.transforms.compiler.codegen",
-    "vfunc.primitives.control_flow -> vfunc.transforms.compiler.passes",
-    "vfunc.primitives.control_flow -> vfunc.transforms.staging",
     "vfunc.primitives.conv -> vfunc.lax",
-    "vfunc.primitives.custom -> vfunc.lax",
-    "vfunc.primitives.custom -> vfunc.transforms.ad",
-    "vfunc.primitives.custom -> vfunc.transforms.batching",
     "vfunc.primitives.random_kernels -> vfunc.transforms.compiler.fastmath",
-    "cycle: vfunc.transforms.ad <-> vfunc.transforms.batching",
 }
 
 
