@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import vfunc.primitives.builders as lax  # rules call it at run time, after the cycle resolves
 from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives import conv_kernels as ck
@@ -183,41 +184,29 @@ def _weight_grad_vjp(ct, lhs, g, *, out, rhs_shape, wants=(True, True), **p):
 def _fold_image_into_groups(x):
     # (B, N, C, *sp) -> (N, B * C, *sp): member b's channels form groups b*G .. b*G + G - 1.
     b, n, c = x.shape[:3]
-    from vfunc import lax
-
     x = lax.transpose(x, (1, 0, *range(2, x.ndim)))
     return lax.reshape(x, (n, b * c, *x.shape[3:]))
 
 
 def _unfold_image_from_groups(y, b: int):
-    from vfunc import lax
-
     n, bc = y.shape[:2]
     y = lax.reshape(y, (n, b, bc // b, *y.shape[2:]))
     return lax.transpose(y, (1, 0, *range(2, y.ndim)))
 
 
 def _fold_kernel(w):
-    from vfunc import lax
-
     return lax.reshape(w, (w.shape[0] * w.shape[1], *w.shape[2:]))
 
 
 def _unfold_kernel(w, b: int):
-    from vfunc import lax
-
     return lax.reshape(w, (b, w.shape[0] // b, *w.shape[1:]))
 
 
 def _fold_into_n(x):
-    from vfunc import lax
-
     return lax.reshape(x, (x.shape[0] * x.shape[1], *x.shape[2:]))
 
 
 def _unfold_from_n(y, b: int):
-    from vfunc import lax
-
     return lax.reshape(y, (b, y.shape[0] // b, *y.shape[1:]))
 
 
@@ -266,21 +255,25 @@ def _weight_grad_batch(args, dims, *, rhs_shape, **p):
     return _unfold_kernel(out, b), 0
 
 
-conv_general_dilated_p = Primitive(
+def _bilinear(name: str, impl, shape, **rules) -> Primitive:
+    """Declare one of the three convolutions: bilinear, so its JVP is the product rule, and
+    its VJP skips the kernel of an operand that needs no cotangent (a network's data input)."""
+    prim = Primitive(name, impl, shape, jvp=bilinear_jvp(lambda *a, **p: prim.bind(*a, **p)),
+                     vjp_wants=True, **rules)  # fmt: skip
+    return prim
+
+
+conv_general_dilated_p = _bilinear(
     "conv_general_dilated", _conv_impl, _conv_shape, vjp=_conv_vjp, batch=_conv_batch
 )
-conv_input_grad_p = Primitive(
+conv_input_grad_p = _bilinear(
     "conv_input_grad", _input_grad_impl, _input_grad_shape, vjp=_input_grad_vjp,
     batch=_input_grad_batch,
 )  # fmt: skip
-conv_weight_grad_p = Primitive(
+conv_weight_grad_p = _bilinear(
     "conv_weight_grad", _weight_grad_impl, _weight_grad_shape, vjp=_weight_grad_vjp,
     batch=_weight_grad_batch,
 )  # fmt: skip
-for _prim in (conv_general_dilated_p, conv_input_grad_p, conv_weight_grad_p):
-    _prim.jvp = bilinear_jvp(_prim.bind)
-    # A network's data input needs no cotangent: skip that whole kernel.
-    _prim.vjp_wants = True
 
 
 def canonical_params(

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives import window_kernels as wk
-from vfunc.primitives.conv_kernels.plan import conv_out_size
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
+from vfunc.primitives.conv_kernels.plan import conv_out_size
 
 _NAMES = ("window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation")
 
@@ -191,45 +191,51 @@ def _with_batch_axis(p: dict, **extra) -> dict:
     }
 
 
-def _unary_batch(prim):
+def _unary_batch(bind):
+    """The vmap rule of a one-operand windowed primitive, given its ``bind``."""
+
     def rule(args, dims, **p):
         (x,), (d,) = args, dims
         extra = {}
         if "operand_shape" in p:
             extra["operand_shape"] = (x.shape[d], *p.pop("operand_shape"))
-        return prim.bind(move_axis(x, d, 0), **_with_batch_axis(p, **extra)), 0
+        return bind(move_axis(x, d, 0), **_with_batch_axis(p, **extra)), 0
 
     return rule
 
 
-def _binary_batch(prim):
+def _binary_batch(bind):
+    """The vmap rule of a two-operand windowed primitive, given its ``bind``."""
+
     def rule(args, dims, **p):
         b = batch_size(args, dims)
         a, x = (to_front(v, d, b) for v, d in zip(args, dims, strict=True))
-        return prim.bind(a, x, **_with_batch_axis(p)), 0
+        return bind(a, x, **_with_batch_axis(p)), 0
 
     return rule
 
 
-reduce_window_sum_p = Primitive(
-    "reduce_window_sum", _sum_impl, _sum_shape, vjp=_sum_vjp, linear=(0,)
-)
-reduce_window_sum_transpose_p = Primitive(
-    "reduce_window_sum_transpose", _sum_t_impl, _sum_t_shape, vjp=_sum_t_vjp, linear=(0,)
-)
-reduce_window_max_p = Primitive(
-    "reduce_window_max", _max_impl, _max_shape, vjp=_max_vjp, jvp=_max_jvp
-)
-select_and_scatter_add_p = Primitive(
-    "select_and_scatter_add", _scatter_impl, _scatter_shape, vjp=_scatter_vjp, linear=(0,)
-)
-select_and_gather_add_p = Primitive(
-    "select_and_gather_add", _gather_impl, _gather_shape, vjp=_gather_vjp, linear=(0,)
-)
-for _prim in (reduce_window_sum_p, reduce_window_sum_transpose_p, reduce_window_max_p):
-    _prim.batch = _unary_batch(_prim)
-for _prim in (select_and_scatter_add_p, select_and_gather_add_p):
-    _prim.batch = _binary_batch(_prim)
+def _windowed(name: str, impl, shape, batch, **rules) -> Primitive:
+    """Declare a windowed primitive; ``batch(bind)`` makes its vmap rule from its bind."""
+    prim = Primitive(name, impl, shape, batch=batch(lambda *a, **p: prim.bind(*a, **p)), **rules)
+    return prim
+
+
+# fmt: off
+reduce_window_sum_p = _windowed(
+    "reduce_window_sum", _sum_impl, _sum_shape, _unary_batch, vjp=_sum_vjp, linear=(0,))
+reduce_window_sum_transpose_p = _windowed(
+    "reduce_window_sum_transpose", _sum_t_impl, _sum_t_shape, _unary_batch, vjp=_sum_t_vjp,
+    linear=(0,))
+reduce_window_max_p = _windowed(
+    "reduce_window_max", _max_impl, _max_shape, _unary_batch, vjp=_max_vjp, jvp=_max_jvp)
+select_and_scatter_add_p = _windowed(
+    "select_and_scatter_add", _scatter_impl, _scatter_shape, _binary_batch, vjp=_scatter_vjp,
+    linear=(0,))
+select_and_gather_add_p = _windowed(
+    "select_and_gather_add", _gather_impl, _gather_shape, _binary_batch, vjp=_gather_vjp,
+    linear=(0,))
+# fmt: on
 
 
 def window_params(
