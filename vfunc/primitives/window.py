@@ -21,13 +21,14 @@ from vfunc.primitives import window_kernels as wk
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
 from vfunc.primitives.conv_kernels.plan import conv_out_size
+from vfunc.primitives.window_kernels import WindowParams
 
 _NAMES = ("window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation")
 
 
-def window_shape(op: str, shape: Sequence[int], window_dimensions, window_strides, padding,
-                 base_dilation, window_dilation) -> tuple[int, ...]:  # fmt: skip
+def window_shape(op: str, shape: Sequence[int], params: WindowParams) -> tuple[int, ...]:
     """Validate windowed-reduction parameters for an operand of ``shape``; the output shape."""
+    window_dimensions, window_strides, padding, base_dilation, window_dilation = params
     shape = tuple(shape)
     nd = len(shape)
     for name, vals in zip(
@@ -67,8 +68,8 @@ def window_shape(op: str, shape: Sequence[int], window_dimensions, window_stride
     return tuple(out)
 
 
-def _args(p: dict) -> tuple:
-    return tuple(p[n] for n in _NAMES)
+def _args(p: dict) -> WindowParams:
+    return WindowParams(*(p[n] for n in _NAMES))
 
 
 def _check(op: str, *avals) -> None:
@@ -83,11 +84,11 @@ def _check(op: str, *avals) -> None:
 
 def _sum_shape(x, **p):
     _check("reduce_window_sum", x)
-    return ShapedArray(window_shape("reduce_window_sum", x.shape, *_args(p)), x.dtype)
+    return ShapedArray(window_shape("reduce_window_sum", x.shape, _args(p)), x.dtype)
 
 
 def _sum_impl(x, **p):
-    return wk.window_reduce("sum", x, *_args(p))
+    return wk.window_reduce("sum", x, _args(p))
 
 
 def _sum_vjp(g, x, *, out, **p):
@@ -97,7 +98,7 @@ def _sum_vjp(g, x, *, out, **p):
 
 def _sum_t_shape(g, *, operand_shape, **p):
     _check("reduce_window_sum_transpose", g)
-    out = window_shape("reduce_window_sum_transpose", operand_shape, *_args(p))
+    out = window_shape("reduce_window_sum_transpose", operand_shape, _args(p))
     if tuple(g.shape) != out:
         raise ShapeError(
             f"reduce_window_sum_transpose: cotangent {g.shape} does not match the window output "
@@ -107,7 +108,7 @@ def _sum_t_shape(g, *, operand_shape, **p):
 
 
 def _sum_t_impl(g, *, operand_shape, **p):
-    return wk.window_sum_transpose(g, tuple(operand_shape), *_args(p))
+    return wk.window_sum_transpose(g, tuple(operand_shape), _args(p))
 
 
 def _sum_t_vjp(ct, g, *, out, operand_shape, **p):
@@ -121,11 +122,11 @@ def _sum_t_vjp(ct, g, *, out, operand_shape, **p):
 
 def _max_shape(x, **p):
     _check("reduce_window_max", x)
-    return ShapedArray(window_shape("reduce_window_max", x.shape, *_args(p)), x.dtype)
+    return ShapedArray(window_shape("reduce_window_max", x.shape, _args(p)), x.dtype)
 
 
 def _max_impl(x, **p):
-    return wk.window_reduce("max", x, *_args(p))
+    return wk.window_reduce("max", x, _args(p))
 
 
 def _max_vjp(g, x, *, out, **p):
@@ -140,7 +141,7 @@ def _max_jvp(primals, tangents, *, out, **p):
 
 def _scatter_shape(g, x, **p):
     _check("select_and_scatter_add", g, x)
-    out = window_shape("select_and_scatter_add", x.shape, *_args(p))
+    out = window_shape("select_and_scatter_add", x.shape, _args(p))
     if tuple(g.shape) != out:
         raise ShapeError(
             f"select_and_scatter_add: source {g.shape} does not match the window output {out} "
@@ -150,7 +151,7 @@ def _scatter_shape(g, x, **p):
 
 
 def _scatter_impl(g, x, **p):
-    return wk.window_select(True, g, x, *_args(p))
+    return wk.window_select(True, g, x, _args(p))
 
 
 def _scatter_vjp(ct, g, x, *, out, **p):
@@ -164,11 +165,11 @@ def _gather_shape(t, x, **p):
         raise ShapeError(
             f"select_and_gather_add: tangent {t.shape} and operand {x.shape} must match"
         )
-    return ShapedArray(window_shape("select_and_gather_add", x.shape, *_args(p)), t.dtype)
+    return ShapedArray(window_shape("select_and_gather_add", x.shape, _args(p)), t.dtype)
 
 
 def _gather_impl(t, x, **p):
-    return wk.window_select(False, t, x, *_args(p))
+    return wk.window_select(False, t, x, _args(p))
 
 
 def _gather_vjp(ct, t, x, *, out, **p):
@@ -246,10 +247,6 @@ def window_params(
     window_dilation: Sequence[int],
 ) -> dict:
     """The hashable parameter dict of the windowed primitives."""
-    return {
-        "window_dimensions": tuple(int(v) for v in window_dimensions),
-        "window_strides": tuple(int(v) for v in window_strides),
-        "padding": tuple((int(lo), int(hi)) for lo, hi in padding),
-        "base_dilation": tuple(int(v) for v in base_dilation),
-        "window_dilation": tuple(int(v) for v in window_dilation),
-    }
+    params = WindowParams.of(window_dimensions, window_strides, padding, base_dilation,
+                             window_dilation)  # fmt: skip
+    return dict(zip(_NAMES, params, strict=True))

@@ -84,64 +84,83 @@ def _tap_rows_for(kind: int):
     return tap_rows
 
 
-_forward_rows = _tap_rows_for(FORWARD)
-_input_grad_rows = _tap_rows_for(INPUT_GRAD)
-_weight_grad_rows = _tap_rows_for(WEIGHT_GRAD)
+@numba.njit(nogil=True)
+def _schedule(kind: int, sizes) -> tuple[int, int]:  # pragma: no cover - compiled
+    """``(tasks, pairs)``: how many tasks the ``kind`` kernel runs (one per plane it writes) and
+    how many (input plane, output plane) pairs each task visits. ``sizes`` is ``(images,
+    input channels, output channels, input channels per group, output channels per group)``."""
+    n_img, c_in, n_out, cg, og = sizes
+    if kind == FORWARD:  # an output plane (n, o), over the input channels of its group
+        return n_img * n_out, cg
+    if kind == INPUT_GRAD:  # an input plane (n, c), over the output channels of its group
+        return n_img * c_in, og
+    return n_out * cg, n_img  # a kernel plane (o, cl), over the images
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def forward(x, w, y, tables: Tables):  # pragma: no cover - compiled
-    """``y = conv(x, w)``; each task owns one output plane."""
-    n_img, c_in = x.shape[0], x.shape[1]
-    n_out, cg = w.shape[0], w.shape[1]
-    og = n_out // (c_in // cg)
-    for task in numba.prange(n_img * n_out):
-        n = task // n_out
-        o = task - n * n_out
-        c0 = (o // og) * cg
-        y[n, o][:] = 0
-        for cl in range(cg):
-            _forward_rows(x[n, c0 + cl], y[n, o], w[o, cl], tables)
-    return y
-
-
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def input_grad(g, w, dx, tables: Tables):  # pragma: no cover - compiled
-    """``dx`` for the output cotangent ``g``; each task owns one input plane."""
-    n_img, c_in = dx.shape[0], dx.shape[1]
-    n_out, cg = w.shape[0], w.shape[1]
-    og = n_out // (c_in // cg)
-    for task in numba.prange(n_img * c_in):
-        n = task // c_in
-        c = task - n * c_in
-        grp = c // cg
-        cl = c - grp * cg
-        dx[n, c][:] = 0
-        for o in range(grp * og, (grp + 1) * og):
-            _input_grad_rows(dx[n, c], g[n, o], w[o, cl], tables)
-    return dx
-
-
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def weight_grad(x, g, dw, tables: Tables):  # pragma: no cover - compiled
-    """``dw`` for the output cotangent ``g``; each task owns one (output, input) channel pair,
-    summed over the images in float64."""
-    c_in = x.shape[1]
-    n_out, cg = dw.shape[0], dw.shape[1]
-    og = n_out // (c_in // cg)
-    for task in numba.prange(n_out * cg):
-        o = task // cg
-        cl = task - o * cg
+@numba.njit(nogil=True)
+def _pair(kind: int, task: int, j: int, sizes) -> tuple[int, int, int, int]:  # pragma: no cover
+    """``(n, c, o, cl)`` of the ``j``-th pair of ``task`` (see ``_schedule``): image, input
+    channel, output channel and the input channel's index within its group."""
+    _, c_in, n_out, cg, og = sizes
+    if kind == FORWARD:
+        n, o = task // n_out, task % n_out
+        cl = j
         c = (o // og) * cg + cl
-        acc = np.zeros(dw.shape[2:])
-        for n in range(x.shape[0]):
-            _weight_grad_rows(x[n, c], g[n, o], acc, tables)
-        dw_taps = dw[o, cl]
-        for kd in range(acc.shape[0]):
-            for kh in range(acc.shape[1]):
-                for kw in range(acc.shape[2]):
-                    dw_taps[kd, kh, kw] = acc[kd, kh, kw]
-    return dw
+    elif kind == INPUT_GRAD:
+        n, c = task // c_in, task % c_in
+        cl = c % cg
+        o = (c // cg) * og + j
+    else:
+        o, cl = task // cg, task % cg
+        c = (o // og) * cg + cl
+        n = j
+    return n, c, o, cl
+
+
+def _table_kernel_for(kind: int):
+    tap_rows = _tap_rows_for(kind)
+
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def table_kernel(a, b, out, tables: Tables):  # pragma: no cover - compiled
+        """The ``kind`` product through the index tables; each task owns the plane it writes
+        (see ``_schedule``), the weight gradient summing over images in float64."""
+        if kind == FORWARD:
+            x, w, y = a, b, out
+        elif kind == INPUT_GRAD:
+            y, w, x = a, b, out
+        else:
+            x, y, w = a, b, out
+        sizes = (
+            x.shape[0],
+            x.shape[1],
+            w.shape[0],
+            w.shape[1],
+            w.shape[0] // (x.shape[1] // w.shape[1]),
+        )
+        tasks, pairs = _schedule(kind, sizes)
+        for task in numba.prange(tasks):
+            n, c, o, cl = _pair(kind, task, 0, sizes)
+            if kind == FORWARD:
+                y[n, o][:] = 0
+            elif kind == INPUT_GRAD:
+                x[n, c][:] = 0
+            else:
+                acc = np.zeros(w.shape[2:])
+            for j in range(pairs):
+                n, c, o, cl = _pair(kind, task, j, sizes)
+                if kind == WEIGHT_GRAD:
+                    tap_rows(x[n, c], y[n, o], acc, tables)
+                else:
+                    tap_rows(x[n, c], y[n, o], w[o, cl], tables)
+            if kind == WEIGHT_GRAD:
+                taps = w[o, cl]
+                for kd in range(acc.shape[0]):
+                    for kh in range(acc.shape[1]):
+                        for kw in range(acc.shape[2]):
+                            taps[kd, kh, kw] = acc[kd, kh, kw]
+        return out
+
+    return table_kernel
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,85 +227,61 @@ def _grid_taps_for(kind: int):
     return grid_taps
 
 
-_forward_taps = _grid_taps_for(FORWARD)
-_input_grad_taps = _grid_taps_for(INPUT_GRAD)
-_weight_grad_taps = _grid_taps_for(WEIGHT_GRAD)
+def _grid_kernel_for(kind: int):
+    grid_taps = _grid_taps_for(kind)
 
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def grid_kernel(a, b, out, grid: Grid, chunks: int):  # pragma: no cover - compiled
+        """The ``kind`` product on the padded grid, tasks as ``table_kernel``'s; ``chunks``
+        tasks share one set of scratch buffers."""
+        if kind == FORWARD:
+            x, w, y = a, b, out
+        elif kind == INPUT_GRAD:
+            y, w, x = a, b, out
+        else:
+            x, y, w = a, b, out
+        sizes = (
+            x.shape[0],
+            x.shape[1],
+            w.shape[0],
+            w.shape[1],
+            w.shape[0] // (x.shape[1] // w.shape[1]),
+        )
+        tasks, pairs = _schedule(kind, sizes)
+        wf = w.reshape(w.shape[0], w.shape[1], -1)
+        chunks = min(chunks, tasks)
+        for ch in numba.prange(chunks):
+            padded = np.zeros(grid.plane, x.dtype)  # its padding stays zero
+            line = np.zeros(grid.length, x.dtype)  # and so do its extra columns
+            acc = np.empty(grid.offsets.shape[0])
+            for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
+                n, c, o, cl = _pair(kind, task, 0, sizes)
+                if kind == FORWARD:
+                    line[:] = 0
+                elif kind == INPUT_GRAD:
+                    padded[:] = 0
+                else:
+                    acc[:] = 0
+                for j in range(pairs):
+                    n, c, o, cl = _pair(kind, task, j, sizes)
+                    if kind != INPUT_GRAD:
+                        _copy_into_grid(x[n, c], padded, grid.start, grid)
+                    if kind != FORWARD:
+                        _copy_into_grid(y[n, o], line, 0, grid)
+                    if kind == WEIGHT_GRAD:
+                        grid_taps(padded, line, acc, grid)
+                    else:
+                        grid_taps(padded, line, wf[o, cl], grid)
+                if kind == FORWARD:
+                    _copy_out_of_grid(y[n, o], line, 0, grid)
+                elif kind == INPUT_GRAD:
+                    _copy_out_of_grid(x[n, c], padded, grid.start, grid)
+                else:
+                    for k in range(acc.shape[0]):
+                        wf[o, cl, k] = acc[k]
+        return out
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def grid_forward(x, w, y, grid: Grid, chunks: int):  # pragma: no cover - compiled
-    """``forward`` on the padded grid; ``chunks`` tasks share one pair of scratch buffers."""
-    c_in = x.shape[1]
-    n_out, cg = w.shape[0], w.shape[1]
-    og = n_out // (c_in // cg)
-    wf = w.reshape(n_out, cg, -1)
-    tasks = x.shape[0] * n_out
-    chunks = min(chunks, tasks)
-    for ch in numba.prange(chunks):
-        padded = np.zeros(grid.plane, x.dtype)
-        line = np.empty(grid.length, x.dtype)
-        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
-            n = task // n_out
-            o = task - n * n_out
-            c0 = (o // og) * cg
-            line[:] = 0
-            for cl in range(cg):
-                _copy_into_grid(x[n, c0 + cl], padded, grid.start, grid)
-                _forward_taps(padded, line, wf[o, cl], grid)
-            _copy_out_of_grid(y[n, o], line, 0, grid)
-    return y
-
-
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def grid_input_grad(g, w, dx, grid: Grid, chunks: int):  # pragma: no cover - compiled
-    """``input_grad`` on the padded grid."""
-    c_in = dx.shape[1]
-    n_out, cg = w.shape[0], w.shape[1]
-    og = n_out // (c_in // cg)
-    wf = w.reshape(n_out, cg, -1)
-    tasks = dx.shape[0] * c_in
-    chunks = min(chunks, tasks)
-    for ch in numba.prange(chunks):
-        padded = np.empty(grid.plane, dx.dtype)
-        line = np.zeros(grid.length, dx.dtype)
-        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
-            n = task // c_in
-            c = task - n * c_in
-            grp = c // cg
-            cl = c - grp * cg
-            padded[:] = 0
-            for o in range(grp * og, (grp + 1) * og):
-                _copy_into_grid(g[n, o], line, 0, grid)
-                _input_grad_taps(padded, line, wf[o, cl], grid)
-            _copy_out_of_grid(dx[n, c], padded, grid.start, grid)
-    return dx
-
-
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def grid_weight_grad(x, g, dw, grid: Grid, chunks: int):  # pragma: no cover - compiled
-    """``weight_grad`` on the padded grid."""
-    c_in = x.shape[1]
-    n_out, cg = dw.shape[0], dw.shape[1]
-    og = n_out // (c_in // cg)
-    dwf = dw.reshape(n_out, cg, -1)
-    tasks = n_out * cg
-    chunks = min(chunks, tasks)
-    for ch in numba.prange(chunks):
-        padded = np.zeros(grid.plane, x.dtype)
-        line = np.zeros(grid.length, x.dtype)
-        acc = np.empty(grid.offsets.shape[0])
-        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
-            o = task // cg
-            cl = task - o * cg
-            c = (o // og) * cg + cl
-            acc[:] = 0
-            for n in range(x.shape[0]):
-                _copy_into_grid(x[n, c], padded, grid.start, grid)
-                _copy_into_grid(g[n, o], line, 0, grid)
-                _weight_grad_taps(padded, line, acc, grid)
-            for k in range(acc.shape[0]):
-                dwf[o, cl, k] = acc[k]
-    return dw
+    return grid_kernel
 
 
 def _grid_chunks() -> int:
@@ -295,11 +290,8 @@ def _grid_chunks() -> int:
     return 8 * numba.get_num_threads()
 
 
-_KERNELS = {  # kind: (table kernel, grid kernel)
-    FORWARD: (forward, grid_forward),
-    INPUT_GRAD: (input_grad, grid_input_grad),
-    WEIGHT_GRAD: (weight_grad, grid_weight_grad),
-}
+_KERNELS = {kind: (_table_kernel_for(kind), _grid_kernel_for(kind))
+            for kind in (FORWARD, INPUT_GRAD, WEIGHT_GRAD)}  # fmt: skip
 
 
 def run(kind: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, plan: ConvPlan) -> None:
