@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from vfunc.primitives.conv_kernels.plan import ConvPlan, Grid, Tables
 
@@ -84,6 +86,32 @@ def _tap_rows_for(kind: int):
     return tap_rows
 
 
+def _kind_dispatch(factory):
+    """``call(kind, a, b, c, d)``, for numba kernels with a constant ``kind``: ``factory(kind)``'s
+    nest applied to ``a, b, c, d``, chosen while compiling. A kernel holding its nest in a
+    closure would not do: a closure cell holding a jitted function gives the kernel another
+    cache key in every process, so ``cache=True`` would never find it on disk."""
+    nests: dict[int, object] = {}
+
+    def call(kind, a, b, c, d):  # pragma: no cover - numba replaces it by the overload below
+        raise NotImplementedError(f"{factory.__name__}: call it from a numba kernel")
+
+    @overload(call, prefer_literal=True)
+    def specialise(kind, a, b, c, d):
+        if isinstance(kind, types.IntegerLiteral):
+            value = kind.literal_value
+            if value not in nests:
+                nests[value] = factory(value)
+            nest = nests[value]
+            return lambda kind, a, b, c, d: nest(a, b, c, d)
+        return None
+
+    return call
+
+
+_tap_rows = _kind_dispatch(_tap_rows_for)
+
+
 @numba.njit(nogil=True)
 def _schedule(kind: int, sizes) -> tuple[int, int]:  # pragma: no cover - compiled
     """``(tasks, pairs)``: how many tasks the ``kind`` kernel runs (one per plane it writes) and
@@ -117,26 +145,20 @@ def _pair(kind: int, task: int, j: int, sizes) -> tuple[int, int, int, int]:  # 
     return n, c, o, cl
 
 
+@numba.njit(nogil=True)
+def _sizes(x, w) -> tuple[int, int, int, int, int]:  # pragma: no cover - compiled
+    """The sizes ``_schedule`` takes, from the input-like ``x`` and the weights ``w``."""
+    n_out, cg = w.shape[0], w.shape[1]
+    return x.shape[0], x.shape[1], n_out, cg, n_out // (x.shape[1] // cg)
+
+
 def _table_kernel_for(kind: int):
-    tap_rows = _tap_rows_for(kind)
 
     @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-    def table_kernel(a, b, out, tables: Tables):  # pragma: no cover - compiled
+    def table_kernel(x, y, w, tables: Tables):  # pragma: no cover - compiled
         """The ``kind`` product through the index tables; each task owns the plane it writes
         (see ``_schedule``), the weight gradient summing over images in float64."""
-        if kind == FORWARD:
-            x, w, y = a, b, out
-        elif kind == INPUT_GRAD:
-            y, w, x = a, b, out
-        else:
-            x, y, w = a, b, out
-        sizes = (
-            x.shape[0],
-            x.shape[1],
-            w.shape[0],
-            w.shape[1],
-            w.shape[0] // (x.shape[1] // w.shape[1]),
-        )
+        sizes = _sizes(x, w)
         tasks, pairs = _schedule(kind, sizes)
         for task in numba.prange(tasks):
             n, c, o, cl = _pair(kind, task, 0, sizes)
@@ -149,16 +171,15 @@ def _table_kernel_for(kind: int):
             for j in range(pairs):
                 n, c, o, cl = _pair(kind, task, j, sizes)
                 if kind == WEIGHT_GRAD:
-                    tap_rows(x[n, c], y[n, o], acc, tables)
+                    _tap_rows(kind, x[n, c], y[n, o], acc, tables)
                 else:
-                    tap_rows(x[n, c], y[n, o], w[o, cl], tables)
+                    _tap_rows(kind, x[n, c], y[n, o], w[o, cl], tables)
             if kind == WEIGHT_GRAD:
                 taps = w[o, cl]
                 for kd in range(acc.shape[0]):
                     for kh in range(acc.shape[1]):
                         for kw in range(acc.shape[2]):
                             taps[kd, kh, kw] = acc[kd, kh, kw]
-        return out
 
     return table_kernel
 
@@ -227,26 +248,16 @@ def _grid_taps_for(kind: int):
     return grid_taps
 
 
+_grid_taps = _kind_dispatch(_grid_taps_for)
+
+
 def _grid_kernel_for(kind: int):
-    grid_taps = _grid_taps_for(kind)
 
     @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-    def grid_kernel(a, b, out, grid: Grid, chunks: int):  # pragma: no cover - compiled
+    def grid_kernel(x, y, w, grid: Grid, chunks: int):  # pragma: no cover - compiled
         """The ``kind`` product on the padded grid, tasks as ``table_kernel``'s; ``chunks``
         tasks share one set of scratch buffers."""
-        if kind == FORWARD:
-            x, w, y = a, b, out
-        elif kind == INPUT_GRAD:
-            y, w, x = a, b, out
-        else:
-            x, y, w = a, b, out
-        sizes = (
-            x.shape[0],
-            x.shape[1],
-            w.shape[0],
-            w.shape[1],
-            w.shape[0] // (x.shape[1] // w.shape[1]),
-        )
+        sizes = _sizes(x, w)
         tasks, pairs = _schedule(kind, sizes)
         wf = w.reshape(w.shape[0], w.shape[1], -1)
         chunks = min(chunks, tasks)
@@ -269,9 +280,9 @@ def _grid_kernel_for(kind: int):
                     if kind != FORWARD:
                         _copy_into_grid(y[n, o], line, 0, grid)
                     if kind == WEIGHT_GRAD:
-                        grid_taps(padded, line, acc, grid)
+                        _grid_taps(kind, padded, line, acc, grid)
                     else:
-                        grid_taps(padded, line, wf[o, cl], grid)
+                        _grid_taps(kind, padded, line, wf[o, cl], grid)
                 if kind == FORWARD:
                     _copy_out_of_grid(y[n, o], line, 0, grid)
                 elif kind == INPUT_GRAD:
@@ -279,7 +290,6 @@ def _grid_kernel_for(kind: int):
                 else:
                     for k in range(acc.shape[0]):
                         wf[o, cl, k] = acc[k]
-        return out
 
     return grid_kernel
 
@@ -295,10 +305,13 @@ _KERNELS = {kind: (_table_kernel_for(kind), _grid_kernel_for(kind))
 
 
 def run(kind: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, plan: ConvPlan) -> None:
-    """Fill ``out`` with the ``kind`` product of ``a`` and ``b`` (in the argument order of the
-    kernels above), on the padded grid when the plan has one."""
+    """Fill ``out`` with the ``kind`` product of ``a`` and ``b`` (``FORWARD``: x, w -> y;
+    ``INPUT_GRAD``: g, w -> dx; ``WEIGHT_GRAD``: x, g -> dw), on the padded grid when the plan
+    has one."""
+    # The kernels take their operands by role: input-like, output-like, weights.
+    x, y, w = {FORWARD: (a, out, b), INPUT_GRAD: (out, a, b), WEIGHT_GRAD: (a, b, out)}[kind]
     table_kernel, grid_kernel = _KERNELS[kind]
     if plan.grid is not None:
-        grid_kernel(a, b, out, plan.grid, _grid_chunks())
+        grid_kernel(x, y, w, plan.grid, _grid_chunks())
     else:
-        table_kernel(a, b, out, plan.tables)
+        table_kernel(x, y, w, plan.tables)
