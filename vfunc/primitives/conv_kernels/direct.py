@@ -2,11 +2,13 @@
 matrix product would be tiny.
 
 The forward pass and both gradients visit the same (input plane, output plane, tap) triples and
-differ in which of the three operands they write, so each is one task decomposition over one
-shared loop nest, ``_tap_rows_for``. The decompositions are what differ, to keep every written plane
-owned by one thread: the forward pass owns an output plane (summing over input channels), the
-input gradient an input plane (summing over output channels), the weight gradient one
-(output, input) channel pair of the kernel (summing over images).
+differ in which of the three operands they write. So each loop is written once and specialised
+per kind: the nest over taps and rows (``_tap_rows_for``, or ``_grid_taps_for`` on a padded
+grid) and the parallel kernel over planes (``_table_kernel_for``, ``_grid_kernel_for``), whose
+task decomposition (``_schedule``, ``_pair``) keeps every written plane owned by one thread:
+the forward pass owns an output plane (summing over input channels), the input gradient an
+input plane (summing over output channels), the weight gradient one (output, input) channel
+pair of the kernel (summing over images).
 
 The kernels are ``parallel=True`` and compile on first use, cached on disk (``cache=True``).
 """
