@@ -34,12 +34,13 @@ from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 class JaxprTracer(Tracer):
     """A staged value: an abstract value and the jaxpr variable (or literal) that holds it."""
 
-    __slots__ = ("var",)
+    # Not ``var``: a slot of that name would hide ``Array.var`` (the variance) on tracers.
+    __slots__ = ("jaxpr_var",)
 
     def __init__(self, trace: JaxprTrace, aval: ShapedArray, var: Var | Literal):
         self._trace = trace
         self.aval = aval
-        self.var = var
+        self.jaxpr_var = var
 
 
 class JaxprTrace(Trace):
@@ -78,7 +79,7 @@ class JaxprTrace(Trace):
         out_avals = prim.abstract_eval(*[t.aval for t in tracers], **params)
         avals = out_avals if prim.multiple_results else [out_avals]
         outvars = [Var(a) for a in avals]
-        eqn = JaxprEqn(prim, [t.var for t in tracers], outvars, params)
+        eqn = JaxprEqn(prim, [t.jaxpr_var for t in tracers], outvars, params)
         self.eqns.append(eqn)
         for v in outvars:
             self.producers[v] = eqn
@@ -95,7 +96,7 @@ class JaxprTrace(Trace):
         )
 
     def _describe_inputs(self, tracer: Tracer) -> str:
-        names, seen, todo = [], set(), [tracer.var]
+        names, seen, todo = [], set(), [tracer.jaxpr_var]
         while todo:
             var = todo.pop()
             if isinstance(var, Literal) or id(var) in seen:
@@ -116,8 +117,8 @@ class JaxprTrace(Trace):
         consts = list(self.consts.values())
         jaxpr = Jaxpr(
             constvars=[var for _, var in consts],
-            invars=[t.var for t in in_tracers],
-            outvars=[t.var for t in out_tracers],
+            invars=[t.jaxpr_var for t in in_tracers],
+            outvars=[t.jaxpr_var for t in out_tracers],
             eqns=list(self.eqns),
         )
         return ClosedJaxpr(jaxpr, [value for value, _ in consts])
