@@ -84,7 +84,7 @@ def run_torch() -> dict:
     xs, ys = (torch.from_numpy(a) for a in digits_batches())
 
     def cnn_epoch():
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=True):
             opt.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(cnn(x), y)
             loss.backward()
@@ -106,7 +106,7 @@ def run_torch() -> dict:
     ts, targets = (torch.from_numpy(a) for a in text_batches())
 
     def lm_epoch():
-        for x, y in zip(ts, targets):
+        for x, y in zip(ts, targets, strict=True):
             lm_opt.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(lm(x).reshape(-1, VOCAB), y.reshape(-1))
             loss.backward()
