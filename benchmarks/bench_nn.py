@@ -16,6 +16,10 @@ Targets: at most 1.0x PyTorch's time on each model; jit overhead at most 15 us.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py
 
+The PyTorch half runs with this interpreter when it can import torch, else with the one named
+by ``BENCH_PEER_PYTHON`` (a scratch environment: torch is never a vfunc dependency), e.g.
+``BENCH_PEER_PYTHON=/path/to/scratch/bin/python PYTHONPATH=$PWD python benchmarks/bench_nn.py``.
+
 On a loaded machine, also try ``OPENBLAS_NUM_THREADS=1``: OpenBLAS's threads contend for the
 cores on small products (an LSTM step's (32, 256) x (256, 1024) took 30 ms with 2 threads under
 load, 1 ms with 1), which dominates the LSTM figure.
@@ -23,10 +27,12 @@ load, 1 ms with 1), which dominates the LSTM figure.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -35,6 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import best_time  # noqa: E402
 
 MODELS = ("lenet", "resnet", "lstm")
+# BENCH_NN_MODELS=lenet,lstm times a subset (an empty value: the jit overheads alone).
+SELECTED = tuple(m for m in os.environ.get("BENCH_NN_MODELS", ",".join(MODELS)).split(",") if m)
 
 
 def weight(key: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -92,6 +100,8 @@ def run_torch() -> dict:
     }
     out = {}
     for name, model in models.items():
+        if name not in SELECTED:
+            continue
         model.load_state_dict({k: torch.from_numpy(weight(k, tuple(v.shape)).astype(
             np.int64 if "num_batches" in k else np.float32)) for k, v in
             model.state_dict().items()})
@@ -155,6 +165,8 @@ def run_vfunc() -> dict:
     }
     out = {}
     for name, model in models.items():
+        if name not in SELECTED:
+            continue
         model = nn.load_state_dict(model, {k: weight(k, tuple(np.shape(v))).astype(
             np.int64 if "num_batches" in k else np.float32) for k, v in
             nn.state_dict(model).items()})
@@ -178,14 +190,37 @@ def run_vfunc() -> dict:
         out[name] = {"time": best_time(call, repeat=5), "loss": loss}
     many = nn.Sequential(*[nn.Linear(4, 4, init=False) for _ in range(50)])
     assert len(vfunc.tree.leaves(many)) == 100
+    # Overheads are microseconds: many short bursts (200 calls) find the machine's quiet
+    # moments, where a few long ones would all be disturbed by other work on a loaded machine.
     ident = vfunc.jit(lambda m: m[0].weight)
-    out["jit_overhead_us"] = best_time(lambda: ident(many), repeat=7, number=2000) * 1e6
+    out["jit_overhead_us"] = best_time(lambda: ident(many), repeat=50, number=200) * 1e6
     # The same 100 arrays as nested dicts: the cost of the jit call itself, without modules.
     as_dict = {f"{i}": {"weight": m.weight, "bias": m.bias} for i, m in enumerate(many)}
     ident_dict = vfunc.jit(lambda d: d["0"]["weight"])
-    out["jit_overhead_dict_us"] = best_time(lambda: ident_dict(as_dict), repeat=7,
-                                            number=2000) * 1e6
+    out["jit_overhead_dict_us"] = best_time(lambda: ident_dict(as_dict), repeat=50,
+                                            number=200) * 1e6
+    # A new model instance every call, as a training loop that rebuilds the model outside jit
+    # would pass (a model returned by a jitted step arrives with its flatten kept instead).
+    # Each instance is called once (the second call of an instance would keep its flatten).
+    best = float("inf")
+    for _ in range(30):
+        copies = [vfunc.tree.map(lambda a: a, many) for _ in range(200)]
+        start = time.perf_counter()
+        for copy in copies:
+            ident(copy)
+        best = min(best, (time.perf_counter() - start) / len(copies))
+    out["jit_overhead_fresh_us"] = best * 1e6
+    small = vnp.ones(3)
+    plain = vfunc.jit(lambda x: x)
+    out["jit_overhead_small_us"] = best_time(lambda: plain(small), repeat=50, number=200) * 1e6
     return out
+
+
+def _python_for(framework: str) -> str:
+    """The interpreter that runs one half: torch's may live in another environment."""
+    if framework == "torch" and importlib.util.find_spec("torch") is None:
+        return os.environ.get("BENCH_PEER_PYTHON", sys.executable)
+    return sys.executable
 
 
 def main() -> None:
@@ -195,7 +230,7 @@ def main() -> None:
         return
     results = {}
     for fw in ("vfunc", "torch"):
-        proc = subprocess.run([sys.executable, __file__, fw], capture_output=True, text=True)
+        proc = subprocess.run([_python_for(fw), __file__, fw], capture_output=True, text=True)
         if proc.returncode:
             print(f"{fw} failed:\n{proc.stderr[-3000:]}")
             results[fw] = None
@@ -203,14 +238,16 @@ def main() -> None:
         results[fw] = json.loads(proc.stdout.strip().splitlines()[-1])
     v, t = results["vfunc"], results["torch"]
     print(f"{'model':8s} {'vfunc ms':>10s} {'torch ms':>10s} {'ratio':>7s}  losses (check)")
-    for name in MODELS:
+    for name in SELECTED:
         vt = v[name]["time"] * 1e3 if v else float("nan")
         tt = t[name]["time"] * 1e3 if t else float("nan")
         losses_ = (v[name]["loss"] if v else None, t[name]["loss"] if t else None)
         print(f"{name:8s} {vt:10.2f} {tt:10.2f} {vt / tt:7.2f}x  {losses_}")
     if v:
         print(f"jit call overhead, 100-leaf model: {v['jit_overhead_us']:.1f} us (target <= 15); "
-              f"the same leaves as nested dicts: {v['jit_overhead_dict_us']:.1f} us")
+              f"the same leaves as nested dicts: {v['jit_overhead_dict_us']:.1f} us; a new "
+              f"model instance each call: {v['jit_overhead_fresh_us']:.1f} us; one small "
+              f"array: {v['jit_overhead_small_us']:.2f} us")
     if t:
         print(f"torch threads: {t['threads']}")
 

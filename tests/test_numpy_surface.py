@@ -1490,3 +1490,244 @@ def test_every_public_function_is_tested():
     called |= {row[0] for row in MOVEMENT}
     missing = sorted(_public_functions() - called)
     assert not missing, f"public vfunc.numpy functions without a test: {missing}"
+
+
+# ----------------------------------------------------------------------------------------------
+# NumPy's remaining everyday names, against numpy in float64 (and gradients where smooth)
+
+NEW_UNARY = [  # name, domain
+    ("log2", (0.1, 10)), ("log10", (0.1, 10)), ("exp2", (-5, 5)), ("arcsinh", (-20, 20)),
+    ("arccosh", (1.01, 20)), ("arctanh", (-0.95, 0.95)), ("sinc", (-3, 3)), ("fabs", (-3, 3)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, domain", NEW_UNARY, ids=[n for n, _ in NEW_UNARY])
+def test_new_unary_functions_match_numpy(name, domain, x64):
+    rng = np.random.default_rng(len(name))
+    x = rng.uniform(*domain, (3, 4))
+    got = getattr(vnp, name)(x)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(np.asarray(got), getattr(np, name)(x), rtol=1e-14, atol=1e-15)
+    if name != "fabs":
+        from vfunc.testing import check_grads
+
+        check_grads(getattr(vnp, name), [x], order=2)
+
+
+def test_new_unary_functions_edges(x64):
+    np.testing.assert_array_equal(np.asarray(vnp.exp2(vnp.arange(-3.0, 11.0))),
+                                  np.exp2(np.arange(-3.0, 11.0)))  # fmt: skip
+    assert float(vnp.sinc(0.0)) == 1.0
+    edges = np.array([1.0, 2.0, np.inf])
+    np.testing.assert_array_equal(np.asarray(vnp.arccosh(edges)), np.arccosh(edges))
+    np.testing.assert_array_equal(np.asarray(vnp.arctanh(vnp.array([-1.0, 0.0, 1.0]))),
+                                  [-np.inf, 0.0, np.inf])  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(vnp.log10(vnp.array([1.0, 100.0, 0.0]))),
+                                  [0.0, 2.0, -np.inf])  # fmt: skip
+    assert float(vfunc.grad(vnp.sinc)(0.0)) == 0.0
+    big = np.array([1e200, -1e200, 0.0])
+    np.testing.assert_allclose(np.asarray(vnp.arcsinh(big)), np.arcsinh(big), rtol=1e-15)
+    assert vnp.log2(vnp.array([1, 8])).dtype == vnp.float64  # integers are promoted
+    assert vnp.fabs(vnp.array([-2, 3])).dtype == vnp.float64
+
+
+def test_logaddexp2_fmin_fmax_match_numpy(x64):
+    nan = np.nan
+    x = np.array([1.0, -3.0, nan, nan, 1000.0, -np.inf])
+    y = np.array([2.0, nan, 4.0, nan, 1000.0, -np.inf])
+    np.testing.assert_array_equal(np.asarray(vnp.fmax(x, y)), np.fmax(x, y))
+    np.testing.assert_array_equal(np.asarray(vnp.fmin(x, y)), np.fmin(x, y))
+    a, b = np.array([0.5, 1000.0, -3.0]), np.array([2.0, 999.0, -np.inf])
+    np.testing.assert_allclose(np.asarray(vnp.logaddexp2(a, b)), np.logaddexp2(a, b),
+                               rtol=1e-15)  # fmt: skip
+    from vfunc.testing import check_grads
+
+    check_grads(vnp.logaddexp2, [a[:2], b[:2]], order=2)
+
+
+def test_complex_predicates_match_numpy():
+    z = np.array([1 + 0j, 2 - 1j, 0j], np.complex64)
+    r = np.array([1.0, 2.0], np.float32)
+    np.testing.assert_array_equal(np.asarray(vnp.iscomplex(z)), np.iscomplex(z))
+    np.testing.assert_array_equal(np.asarray(vnp.isreal(z)), np.isreal(z))
+    np.testing.assert_array_equal(np.asarray(vnp.iscomplex(r)), np.iscomplex(r))
+    np.testing.assert_array_equal(np.asarray(vnp.isreal(r)), np.isreal(r))
+    assert vnp.isrealobj(r) and not vnp.isrealobj(z)
+    assert vnp.iscomplexobj(z) and not vnp.iscomplexobj(r)
+
+
+def test_select_matches_numpy_and_differentiates():
+    x = np.linspace(-2, 2, 9)
+    conds, choices = [x < -1, x > 1, x > 0], [x**2, -x, 10 * x]
+    np.testing.assert_allclose(np.asarray(vnp.select(conds, choices, 7.0)),
+                               np.select(conds, choices, 7.0))  # fmt: skip
+    g = vfunc.grad(lambda v: vnp.sum(vnp.select([v < -1, v > 1], [v * v, -v], v)))(x)
+    np.testing.assert_allclose(np.asarray(g), np.where(x < -1, 2 * x, np.where(x > 1, -1, 1)))
+    with pytest.raises(ValueError, match="select: condlist has 2 entries but choicelist 1"):
+        vnp.select([x > 0, x < 0], [x])
+    with pytest.raises(TypeError, match="select: conditions must be bool"):
+        vnp.select([x], [x])
+
+
+def test_append_and_splits_match_numpy():
+    m = np.arange(24.0).reshape(2, 3, 4)
+    for axis in (None, 0, 2):
+        np.testing.assert_array_equal(np.asarray(vnp.append(m, m, axis=axis)),
+                                      np.append(m, m, axis=axis))  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(vnp.append(np.array([1, 2]), 3)), [1, 2, 3])
+    for name, sections in (("hsplit", 3), ("vsplit", 2), ("dsplit", [1, 3])):
+        got = getattr(vnp, name)(m, sections)
+        want = getattr(np, name)(m, sections)
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(np.asarray(g), w)
+    np.testing.assert_array_equal(np.asarray(vnp.hsplit(np.arange(6), 2)[1]), [3, 4, 5])
+    with pytest.raises(ValueError, match="vsplit: needs an array of at least 2 dimensions"):
+        vnp.vsplit(np.arange(4), 2)
+    with pytest.raises(ValueError, match="dsplit: needs an array of at least 3 dimensions"):
+        vnp.dsplit(np.ones((2, 2)), 2)
+
+
+def test_rot90_and_rollaxis_match_numpy():
+    m = np.arange(24.0).reshape(2, 3, 4)
+    for k in range(-2, 6):
+        for axes in ((0, 1), (1, 2), (2, 0), (-1, 0)):
+            np.testing.assert_array_equal(np.asarray(vnp.rot90(m, k, axes)), np.rot90(m, k, axes))
+    for axis in range(-3, 3):
+        for start in range(-3, 4):
+            np.testing.assert_array_equal(np.asarray(vnp.rollaxis(m, axis, start)),
+                                          np.rollaxis(m, axis, start))  # fmt: skip
+    with pytest.raises(ValueError, match="rot90: axes must differ"):
+        vnp.rot90(m, 1, (1, 1))
+    with pytest.raises(ValueError, match="rollaxis: start 5 is out of range"):
+        vnp.rollaxis(m, 0, 5)
+
+
+def test_partition_and_argpartition_satisfy_numpys_contract():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 7)).astype(np.float32)
+    for kth in (0, 3, 6, -1):
+        part = np.asarray(vnp.partition(a, kth, axis=1))
+        k = kth % 7
+        np.testing.assert_array_equal(part[:, k], np.partition(a, kth, axis=1)[:, k])
+        pivot = part[:, k : k + 1]
+        assert (part[:, :k] <= pivot).all() and (part[:, k + 1 :] >= pivot).all()
+        idx = np.asarray(vnp.argpartition(a, kth, axis=1))
+        np.testing.assert_array_equal(np.take_along_axis(a, idx, 1), part)
+    g = vfunc.grad(lambda v: vnp.partition(v, 2)[2])(np.array([3.0, 1.0, 2.0, 5.0]))
+    np.testing.assert_array_equal(np.asarray(g), [1.0, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="partition: kth=7 is out of range"):
+        vnp.partition(a, 7)
+
+
+def test_cross_matches_numpy_and_differentiates(x64):
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    np.testing.assert_allclose(np.asarray(vnp.cross(a, b)), np.cross(a, b), rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(vnp.cross(a.T, b, axisa=0)), np.cross(a.T, b, axisa=0))
+    np.testing.assert_allclose(np.asarray(vnp.cross(a.T, b.T, axis=0)), np.cross(a.T, b.T, axis=0))
+    a2, b2 = a[:, :2], b[:, :2]
+    # 2-vectors (deprecated by NumPy 2, kept by JAX): a zero z component
+    a3 = np.concatenate([a2, np.zeros((5, 1))], axis=1)
+    b3 = np.concatenate([b2, np.zeros((5, 1))], axis=1)
+    np.testing.assert_allclose(np.asarray(vnp.cross(a2, b2)), np.cross(a3, b3)[:, 2], rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(vnp.cross(a2, b)), np.cross(a3, b), rtol=1e-15)
+    from vfunc.testing import check_grads
+
+    check_grads(vnp.cross, [a, b], order=2)
+    with pytest.raises(ShapeError, match="cross: vectors must have 2 or 3 components"):
+        vnp.cross(np.ones(4), np.ones(4))
+
+
+def test_gradient_matches_numpy(x64):
+    rng = np.random.default_rng(5)
+    f = rng.standard_normal((4, 6))
+    for args, kw in (((), {}), ((0.5,), {}), ((0.5, 2.0), {}), ((), {"axis": 1}),
+                     ((3.0,), {"axis": -2})):  # fmt: skip
+        got = vnp.gradient(f, *args, **kw)
+        want = np.gradient(f, *args, **kw)
+        if isinstance(want, (list, tuple)):
+            assert len(got) == len(want)
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_allclose(np.asarray(g), w, rtol=1e-14)
+        else:
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(vnp.gradient(np.array([1, 4, 9, 16]))),
+                               np.gradient(np.array([1, 4, 9, 16])))  # fmt: skip
+    with pytest.raises(ValueError, match="gradient: axis 0 has 1 element"):
+        vnp.gradient(np.ones(1))
+    with pytest.raises(NotImplementedError, match="coordinate arrays"):
+        vnp.gradient(f[0], np.arange(6.0))
+
+
+def test_clip_takes_numpy2_keywords():
+    x = vnp.array([-2.0, 0.5, 3.0])
+    np.testing.assert_array_equal(np.asarray(vnp.clip(x, min=0.0, max=1.0)), [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(np.asarray(vnp.clip(x, max=0.0)), [-2.0, 0.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(vnp.clip(x, a_min=0.0)), [0.0, 0.5, 3.0])
+    np.testing.assert_array_equal(np.asarray(x.clip(max=1.0)), [-2.0, 0.5, 1.0])
+    g = vfunc.grad(lambda v: vnp.sum(vnp.clip(v, min=0.0, max=1.0)))(x)
+    np.testing.assert_array_equal(np.asarray(g), [0.0, 1.0, 0.0])
+    with pytest.raises(TypeError, match="clip: pass min= or a_min=, not both"):
+        vnp.clip(x, min=0.0, a_min=0.0)
+
+
+@pytest.mark.parametrize("n, m", [(5, 3), (3, 5), (4, 4), (1, 3), (6, 1), (2, 7), (7, 2)])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_convolve_and_correlate_match_numpy(n, m, mode, x64):
+    rng = np.random.default_rng(n * 10 + m)
+    a, v = rng.standard_normal(n), rng.standard_normal(m)
+    np.testing.assert_allclose(np.asarray(vnp.convolve(a, v, mode)), np.convolve(a, v, mode),
+                               rtol=1e-13, atol=1e-14)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(vnp.correlate(a, v, mode)), np.correlate(a, v, mode),
+                               rtol=1e-13, atol=1e-14)  # fmt: skip
+    from vfunc.testing import check_grads
+
+    check_grads(lambda x, y: vnp.convolve(x, y, mode), [a, v], order=1)
+
+
+def test_convolve_refuses_bad_input():
+    with pytest.raises(ValueError, match="convolve: mode must be"):
+        vnp.convolve(np.ones(3), np.ones(2), "circular")
+    with pytest.raises(ShapeError, match=r"correlate: needs two non-empty 1-D arrays"):
+        vnp.correlate(np.ones((2, 2)), np.ones(2))
+
+
+def test_at_get_fill_mode_matches_a_padded_numpy_lookup():
+    x = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    idx = np.array([0, 5, -1, -4, 2])
+    got = vnp.array(x).at[idx].get(mode="fill", fill_value=-1.0)
+    padded = np.concatenate([x, np.full((1, 4), -1.0, np.float32)])
+    safe = np.where((idx >= -3) & (idx < 3), idx % 3, 3)
+    np.testing.assert_array_equal(np.asarray(got), padded[safe])
+    # mixed with ints, slices and newaxis: the same layout as numpy's
+    got = vnp.array(x).at[:, None, np.array([[0], [9]])].get(mode="fill")
+    want = np.where(np.array([[0], [9]]) < 4, x[:, None, np.array([[0], [3]])], np.nan)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_array_equal(np.asarray(vnp.array(x).at[7].get(mode="fill", fill_value=0)),
+                                  np.zeros(4))  # fmt: skip
+    assert int(vnp.arange(3).at[5].get(mode="fill")) == np.iinfo(np.int32).min
+    # under jit the indices are traced; the gradient reaches only the gathered entries
+    f = vfunc.jit(lambda a, i: a.at[i].get(mode="fill", fill_value=-1.0))
+    np.testing.assert_array_equal(np.asarray(f(x, np.array([2, 3]))), [x[2], -np.ones(4)])
+    g = vfunc.grad(lambda a: vnp.sum(a.at[np.array([0, 5, 0])].get(mode="fill")[:2]))(x)
+    np.testing.assert_array_equal(np.asarray(g), np.outer([1, 0, 0], np.ones(4)))
+    with pytest.raises(ValueError, match="at\\[\\].get: mode must be fill, clip or"):
+        vnp.array(x).at[0].get(mode="wrap")
+
+
+def test_sinc_derivatives_of_every_order_at_zero(x64):
+    # sin(pi x)/(pi x) = sum_k (-1)^k (pi x)^(2k) / (2k+1)!, so its n-th derivative at 0 is
+    # 0 for odd n and (-1)^(n/2) pi^n / (n+1) for even n (the constant branch would give 0).
+    f = vnp.sinc
+    for n in range(6):
+        want = 0.0 if n % 2 else (-1) ** (n // 2) * np.pi**n / (n + 1)
+        np.testing.assert_allclose(float(f(0.0)), want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(float(vfunc.jit(f)(0.0)), want, rtol=1e-12, atol=1e-12)
+        f = vfunc.grad(f)
+    # Away from 0 the second derivative agrees with central differences of numpy's sinc.
+    x, h = 0.3, 1e-4
+    fd = (np.sinc(x + h) - 2 * np.sinc(x) + np.sinc(x - h)) / h**2
+    np.testing.assert_allclose(float(vfunc.grad(vfunc.grad(vnp.sinc))(x)), fd, rtol=1e-6)
+    batched = vfunc.vmap(vfunc.grad(vfunc.grad(vnp.sinc)))(vnp.array([0.0, 0.3]))
+    np.testing.assert_allclose(np.asarray(batched), [-np.pi**2 / 3, fd], rtol=1e-6)

@@ -21,8 +21,9 @@ from hypothesis.extra import numpy as hnp
 
 import vfunc
 from vfunc import lax
-from vfunc.core import eval_jaxpr, registry
+from vfunc.core import registry
 from vfunc.errors import DtypeError, ShapeError
+from vfunc.jaxpr import eval_jaxpr
 from vfunc.primitives.collectives import AxisPrimitive
 
 from cases import (
@@ -125,7 +126,9 @@ def _grad_point(case: Case) -> tuple[list, list[int]]:
     point = []
     for arg, dom in zip(case.args, case.domain, strict=True):
         if dom is FIXED:
-            point.append(arg)
+            # a float operand held fixed (an order or shape parameter) joins the others' float64
+            floating = isinstance(arg, np.ndarray) and arg.dtype == F32
+            point.append(np.asarray(arg, np.float64) if floating else arg)
         elif dom is AS_IS:
             point.append(np.asarray(arg, np.float64))
         else:

@@ -29,18 +29,10 @@ from vfunc import (  # noqa: F401
 )
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct
-from vfunc.transforms.ad import (
-    grad,
-    hessian,
-    jacfwd,
-    jacrev,
-    jvp,
-    linearize,
-    value_and_grad,
-    vjp,
-)
+from vfunc.transforms.ad import grad, jvp, linearize, value_and_grad, vjp
 from vfunc.transforms.batching import vmap
 from vfunc.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
+from vfunc.transforms.jacobians import hessian, jacfwd, jacrev
 from vfunc.transforms.jit import block_until_ready, disable_jit, jit
 from vfunc.transforms.staging import eval_shape, make_jaxpr
 

@@ -16,7 +16,7 @@ small vocabulary defined here:
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -474,12 +474,25 @@ class Tracer(Array):
     def __iter__(self) -> Iterator[Array]:
         if not self.shape:
             raise TypeError("iteration over a 0-d array")
-        from vfunc import lax  # the row view is a slice primitive, defined above core
-
-        return (lax.index_in_dim(self, i, keepdims=False) for i in range(self.shape[0]))
+        row = _row_view
+        if row is None:  # pragma: no cover - importing vfunc installs it
+            raise TypeError("iterating a traced array needs vfunc.primitives imported")
+        return (row(self, i) for i in range(self.shape[0]))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}<{self.aval.str_short()}>"
+
+
+# Row ``i`` of an array, as a traceable value. A slice is a primitive, and primitives are
+# declared above this module, so the primitive layer installs the function (``set_row_view``)
+# and ``Tracer.__iter__`` calls it: core never imports upward.
+_row_view: Callable[[Array, int], Array] | None = None
+
+
+def set_row_view(row: Callable[[Array, int], Array]) -> None:
+    """Install ``row(x, i)`` (row ``i`` of ``x``, first axis dropped) for ``Tracer.__iter__``."""
+    global _row_view
+    _row_view = row
 
 
 class Trace:
@@ -636,6 +649,85 @@ def call_quietly(fn: Callable[..., Any], *args: Any, **params: Any) -> Any:
         _numpy_errstate.reset(token)
 
 
+@dataclasses.dataclass(frozen=True)
+class Fusion:
+    """How the compiler's fusion pass writes an elementwise primitive inside a numba loop.
+
+    Args:
+        expr: the scalar expression, a ``str.format`` template over the operands' expressions
+            ``{0}``, ``{1}``, ...; ``{f}`` names the first operand's dtype constructor
+            (``np.float32``) and ``{out}`` the result's. It may call ``math``, ``np`` and,
+            as ``fm``, the compiler's vectorizable transcendentals.
+        operands: dtype kinds each operand may have for the expression to be fused, one string
+            for all operands or one per operand: ``"f"`` float32/float64, ``"b"`` bool.
+        result: the dtype kinds the result may have (same letters).
+        vectorized: the name of the ``fm`` function ``expr`` calls; the op fuses only where that
+            function exists (libm's would stop the loop from vectorizing).
+        exact: the expression over a float64 argument that is exact where ``expr`` is not,
+            with ``beyond``: the expression counting (0 or 1) the arguments ``expr`` cannot
+            take. A kernel using such an op counts them and, if it met any, computes its
+            block again with ``exact``.
+        small_power: operand 1 is an exponent: a literal integer 0..4 becomes repeated
+            multiplication (libm's ``pow`` neither vectorizes nor costs as little).
+    """
+
+    expr: str
+    _: dataclasses.KW_ONLY
+    operands: str | tuple[str, ...] = "f"
+    result: str = "fb"
+    vectorized: str | None = None
+    exact: str | None = None
+    beyond: str | None = None
+    small_power: bool = False
+
+    def operand_kinds(self, count: int) -> tuple[str, ...]:
+        """The accepted dtype kinds of each of ``count`` operands."""
+        if isinstance(self.operands, str):
+            return (self.operands,) * count
+        return self.operands
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Identities:
+    """Exact algebraic identities of a primitive, which the compiler's simplification applies.
+
+    Every identity holds bit for bit in IEEE arithmetic (signed zeros and NaN included), so
+    rewriting with it never changes a result.
+
+    Args:
+        unit: a literal that, in one of the positions ``unit_at``, makes the binary primitive
+            return its other operand (``x * 1``, ``x - 0``; ``x + -0.0``, as ``-0.0 + 0.0``
+            is ``+0.0``). Integer operands match it numerically; a float ``0`` also matches
+            its sign.
+        unit_at: the operand positions the unit may take, in the order they are tried.
+        noop: ``noop(**params) -> bool``: with these params the primitive returns operand 0
+            unchanged whenever its result has the operand's shape, dtype and weak type
+            (a reshape to the same shape; an identity permutation).
+        involution: ``op(op(x)) == x`` (``neg``).
+        idempotent: ``op(op(x)) == op(x)`` (``floor``).
+        compose: ``compose(inner_params, outer_params) -> params`` of one application
+            equivalent to the primitive applied twice (a reshape of a reshape).
+        permutation: ``permutation(**params) -> tuple``: the primitive is an axis permutation
+            (a producer's ``absorb_permutation`` may then compute the permuted result itself).
+        absorb_permutation: ``absorb(params, operand_avals, permutation) -> (order, params)``
+            or None: the primitive's result permuted by ``permutation`` is the primitive
+            applied to its operands reordered by ``order``, with ``params`` (a transposed
+            matrix product is the product of the swapped operands).
+    """
+
+    unit: float | None = None
+    unit_at: tuple[int, ...] = ()
+    noop: Callable[..., bool] | None = None
+    involution: bool = False
+    idempotent: bool = False
+    compose: Callable[[dict, dict], dict] | None = None
+    permutation: Callable[..., tuple[int, ...]] | None = None
+    absorb_permutation: Callable[..., Any] | None = None
+
+
+NO_IDENTITIES = Identities()
+
+
 class Primitive:
     """An operation, declared once with every rule an interpreter needs.
 
@@ -658,7 +750,8 @@ class Primitive:
         batch: the vmap rule.
         multiple_results: impl and shape return sequences.
         differentiable: False for ops whose outputs carry no gradient (comparisons, argmax).
-        elementwise: a hint for the compiler's fusion pass.
+        elementwise: the op maps elements to elements with NumPy broadcasting: vmap applies the
+            shared elementwise rule, and with a ``fusion`` the compiler may fuse it.
 
     Optional keywords refine reverse mode: ``vjp_wants=True`` makes the backward pass
     pass ``wants`` (which operands need a cotangent) to ``vjp``; ``vjp_forward(*args,
@@ -671,6 +764,13 @@ class Primitive:
     Primitives that apply a function given as a jaxpr in their params (custom rules,
     checkpoint) name that param in ``call_jaxpr_param``, and ``compiler_inline(params)`` says
     whether the compiler may replace the equation by that jaxpr's equations.
+
+    The compiler finds everything else it knows about a primitive here too, never by its name:
+    ``fusion`` (a ``Fusion``: the fused scalar expression of an elementwise op),
+    ``identities`` (an ``Identities``: exact rewrites of the simplification pass) and
+    ``as_matmul(params, *operand_avals) -> (transpose_lhs, transpose_rhs) | None``, which says
+    when the op is one 2-D matrix product BLAS computes from its operands as they are or
+    transposed (``np.dot(a.T, b)``), for emitters that call BLAS directly.
     """
 
     def __init__(
@@ -692,6 +792,9 @@ class Primitive:
         jvp_full: Callable[..., Any] | None = None,
         call_jaxpr_param: str | None = None,
         compiler_inline: Callable[[dict], bool] | None = None,
+        fusion: Fusion | None = None,
+        identities: Identities = NO_IDENTITIES,
+        as_matmul: Callable[..., tuple[bool, bool] | None] | None = None,
     ):
         if name in registry:
             raise ValueError(f"primitive {name!r} is already registered")
@@ -711,6 +814,9 @@ class Primitive:
         self.jvp_full = jvp_full
         self.call_jaxpr_param = call_jaxpr_param
         self.compiler_inline = compiler_inline
+        self.fusion = fusion
+        self.identities = identities
+        self.as_matmul = as_matmul
         # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of
         # its key, so it can never go stale; failed evaluations are not stored.
         self._eager_cache: dict[Any, Any] = {}
@@ -819,228 +925,6 @@ def _check_impl_dtype(prim: Primitive, out: Any, expected: Any) -> None:
     got = tuple(np.asarray(o).dtype for o in outs)
     if got != tuple(expected):  # pragma: no cover - guarded by the registry consistency tests
         raise DtypeError(f"{prim.name}: impl returned {got}, shape rule promised {expected}")
-
-
-# --------------------------------------------------------------------------------------------
-# Jaxprs
-
-
-class Var:
-    """A jaxpr variable: an identity and an abstract value (named only when printed)."""
-
-    __slots__ = ("aval",)
-
-    def __init__(self, aval: ShapedArray):
-        self.aval = aval
-
-    def __repr__(self) -> str:
-        return f"Var({self.aval.str_short()})"
-
-
-class Literal:
-    """A constant scalar written inline in a jaxpr (``2.0:f32[]``)."""
-
-    __slots__ = ("value", "aval")
-
-    def __init__(self, value: ArrayImpl, aval: ShapedArray):
-        self.value = value
-        self.aval = aval
-
-    def __repr__(self) -> str:
-        return f"Literal({self.value._value.item()!r})"
-
-
-class JaxprEqn:
-    """One equation: ``outvars = primitive[params] invars``."""
-
-    __slots__ = ("primitive", "invars", "outvars", "params")
-
-    def __init__(self, primitive: Primitive, invars: list, outvars: list[Var], params: dict):
-        self.primitive = primitive
-        self.invars = invars
-        self.outvars = outvars
-        self.params = params
-
-    def __repr__(self) -> str:
-        return f"JaxprEqn({self.primitive.name}, {len(self.invars)} in, {len(self.outvars)} out)"
-
-
-class Jaxpr:
-    """A staged program: constant vars, input vars, equations and outputs."""
-
-    __slots__ = ("constvars", "invars", "outvars", "eqns")
-
-    def __init__(self, constvars: list[Var], invars: list[Var], outvars: list, eqns: list):
-        self.constvars = constvars
-        self.invars = invars
-        self.outvars = outvars
-        self.eqns = eqns
-
-    @property
-    def in_avals(self) -> list[ShapedArray]:
-        return [v.aval for v in self.invars]
-
-    @property
-    def out_avals(self) -> list[ShapedArray]:
-        return [v.aval for v in self.outvars]
-
-    def pretty_print(self) -> str:
-        """The program in ``jax.make_jaxpr``'s notation."""
-        return _JaxprPrinter().jaxpr(self, indent=0)
-
-    def __str__(self) -> str:
-        return self.pretty_print()
-
-    def __repr__(self) -> str:
-        return self.pretty_print()
-
-
-class ClosedJaxpr:
-    """A jaxpr together with the values of its constant vars."""
-
-    __slots__ = ("jaxpr", "consts")
-
-    def __init__(self, jaxpr: Jaxpr, consts: list[Any]):
-        self.jaxpr = jaxpr
-        self.consts = consts
-
-    @property
-    def in_avals(self) -> list[ShapedArray]:
-        return self.jaxpr.in_avals
-
-    @property
-    def out_avals(self) -> list[ShapedArray]:
-        return self.jaxpr.out_avals
-
-    @property
-    def eqns(self) -> list[JaxprEqn]:
-        return self.jaxpr.eqns
-
-    def pretty_print(self) -> str:
-        """The program in ``jax.make_jaxpr``'s notation."""
-        return self.jaxpr.pretty_print()
-
-    def __str__(self) -> str:
-        return self.pretty_print()
-
-    def __repr__(self) -> str:
-        return self.pretty_print()
-
-
-def _var_name(index: int) -> str:
-    # a..z, then ba, bb, ... as JAX does: base-26 digits with 'a' as zero.
-    letters = []
-    index += 1
-    while index:
-        index, digit = divmod(index - 1, 26)
-        letters.append(chr(ord("a") + digit))
-    name = "".join(reversed(letters))
-    return name if len(name) == 1 else chr(ord(name[0]) + 1) + name[1:]
-
-
-class _JaxprPrinter:
-    """Names variables in order of appearance; nested jaxprs continue the same naming."""
-
-    def __init__(self) -> None:
-        self.names: dict[Var, str] = {}
-        self.counter = itertools.count()
-
-    def name(self, var: Any) -> str:
-        if isinstance(var, Literal):
-            return f"{_format_scalar(var.value._value)}:{var.aval.str_short()}"
-        if var not in self.names:
-            self.names[var] = _var_name(next(self.counter))
-        return self.names[var]
-
-    def binder(self, var: Var) -> str:
-        return f"{self.name(var)}:{var.aval.str_short()}"
-
-    def param(self, value: Any, indent: int) -> str:
-        # ``indent`` is the column the parameter starts at; nested jaxprs continue below it.
-        if isinstance(value, (Jaxpr, ClosedJaxpr)):
-            jaxpr = value.jaxpr if isinstance(value, ClosedJaxpr) else value
-            return self.jaxpr(jaxpr, indent)
-        if isinstance(value, (tuple, list)) and any(isinstance(v, _JAXPRS) for v in value):
-            pad = " " * (indent + 2)
-            items = "".join(f"{pad}{self.param(v, indent + 2)}\n" for v in value)
-            return f"(\n{items}{' ' * indent})"
-        if isinstance(value, np.dtype):
-            return value.name
-        return repr(value)
-
-    def eqn(self, eqn: JaxprEqn, indent: int) -> str:
-        lhs = " ".join(self.binder(v) for v in eqn.outvars) if eqn.outvars else "_"
-        params = ""
-        nested = any(
-            isinstance(v, _JAXPRS)
-            or (isinstance(v, (tuple, list)) and any(isinstance(x, _JAXPRS) for x in v))
-            for v in eqn.params.values()
-        )
-        if nested:  # as JAX: one parameter per line, sub-jaxprs indented below the equation
-            inner = indent + 6
-            items = "".join(
-                f"{' ' * inner}{k}={self.param(v, inner)}\n" for k, v in sorted(eqn.params.items())
-            )
-            params = f"[\n{items}{' ' * (indent + 4)}]"
-        elif eqn.params:
-            items = " ".join(f"{k}={self.param(v, indent)}" for k, v in sorted(eqn.params.items()))
-            params = f"[{items}]"
-        args = " ".join(self.name(v) for v in eqn.invars)
-        return f"{lhs} = {eqn.primitive.name}{params}{' ' + args if args else ''}"
-
-    def jaxpr(self, jaxpr: Jaxpr, indent: int) -> str:
-        consts = " ".join(self.binder(v) for v in jaxpr.constvars)
-        invars = " ".join(self.binder(v) for v in jaxpr.invars)
-        head = f"{{ lambda {consts}; {invars}. let"
-        body = [self.eqn(e, indent) for e in jaxpr.eqns]
-        names = [self.name(v) for v in jaxpr.outvars]
-        outs = "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
-        one_line = f"{head} {' '.join(body)} in {outs} }}" if body else f"{head} in {outs} }}"
-        if len(body) <= 1 and "\n" not in one_line and len(one_line) + indent <= 100:
-            return one_line
-        pad = " " * indent
-        lines = [head] + [f"{pad}    {line}" for line in body] + [f"{pad}  in {outs} }}"]
-        return "\n".join(lines)
-
-
-_JAXPRS = (Jaxpr, ClosedJaxpr)
-
-
-def _format_scalar(value: np.ndarray) -> str:
-    item = value.item()
-    if isinstance(item, bool):
-        return str(item)
-    if isinstance(item, float):
-        return repr(float(item)) if np.isfinite(item) else str(item)
-    return str(item)
-
-
-def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
-    """Evaluate ``jaxpr`` by binding each equation's primitive (so it can itself be traced)."""
-    env: dict[Var, Any] = {}
-
-    def read(var: Any) -> Any:
-        return var.value if isinstance(var, Literal) else env[var]
-
-    if len(args) != len(jaxpr.invars):
-        raise TypeError(f"eval_jaxpr: jaxpr takes {len(jaxpr.invars)} inputs, got {len(args)}")
-    env.update(zip(jaxpr.constvars, consts, strict=True))
-    env.update(zip(jaxpr.invars, args, strict=True))
-    for eqn in jaxpr.eqns:
-        outs = eqn.primitive.bind(*[read(v) for v in eqn.invars], **eqn.params)
-        if not eqn.primitive.multiple_results:
-            outs = [outs]
-        env.update(zip(eqn.outvars, outs, strict=True))
-    return [read(v) for v in jaxpr.outvars]
-
-
-def jaxpr_as_fun(closed: ClosedJaxpr) -> Callable[..., list[Any]]:
-    """A function that evaluates ``closed`` on flat arguments and returns flat outputs."""
-
-    def fun(*args: Any) -> list[Any]:
-        return eval_jaxpr(closed.jaxpr, closed.consts, *args)
-
-    return fun
 
 
 def x64_enabled() -> bool:

@@ -103,6 +103,7 @@ NAMESPACE: dict[str, Any] = {
 # that has no entry here or in TEMPLATES.
 ANY, BOUNDED, POSITIVE = "{}", "(lax.tanh({}) * 2.0)", "({0} * {0} + 0.5)"
 UNIT = "(lax.tanh({}) * 0.9)"
+_CONST = "(lax.stop_gradient({{}}) * 0.0 + {})"
 DOMAINS: dict[str, tuple[str, ...]] = {
     "neg": (ANY,), "abs": (ANY,), "sign": (ANY,), "exp": (BOUNDED,), "log": (POSITIVE,),
     "log1p": (POSITIVE,), "expm1": (BOUNDED,), "sin": (ANY,), "cos": (ANY,),
@@ -113,6 +114,12 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "rem": (ANY, "({0} * {0} + 1.0)"), "pow": (POSITIVE, BOUNDED), "max": (ANY, ANY),
     "min": (ANY, ANY), "atan2": (ANY, ANY), "stop_gradient": (ANY,), "erf_inv": (UNIT,),
     "nextafter": (ANY, ANY), "random_gamma_grad": (POSITIVE, POSITIVE),
+    "lgamma": (POSITIVE,), "digamma": (POSITIVE,), "erfc": (ANY,), "i0e": (POSITIVE,),
+    "i1e": (POSITIVE,), "ndtri": ("(lax.logistic({}) * 0.9 + 0.05)",), "log_ndtr": (ANY,),
+    "asinh": (ANY,), "acosh": ("({0} * {0} + 1.5)",), "atanh": (UNIT,),
+    # order and shape parameters are constants: their derivatives are refused (as in JAX)
+    "zeta": (_CONST.format(2.5), POSITIVE), "igamma": (_CONST.format(1.5), POSITIVE),
+    "igammac": (_CONST.format(1.5), POSITIVE),
 }  # fmt: skip
 # Elementwise primitives whose derivative is zero almost everywhere (jumps at isolated points).
 PIECEWISE_CONSTANT = {"sign", "floor", "ceil"}
@@ -224,6 +231,8 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
      "lax.conv({a}.reshape(1, 1, -1), {b}.reshape(1, 1, -1)[..., :2], (1,), [(1, 0)])"
      ".reshape({S})"),
     (("fma",), "any", (), "bind('fma', {a}, {b}, {c})"),
+    (("betainc",), "any", (), "bind('betainc', lax.stop_gradient({a}) * 0.0 + 2.0, "
+     "lax.stop_gradient({a}) * 0.0 + 1.5, lax.logistic({b}) * 0.8 + 0.1)"),
     # linear algebra, each on a well-conditioned matrix (distinct eigen/singular values, a
     # dominant diagonal) so its derivative exists and finite differences stay accurate
     (("cholesky",), "square", (), "vnp.linalg.cholesky({a} @ {a}.T * 0.1 + vnp.eye({n})) * {b}"),

@@ -13,8 +13,6 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 import vfunc.numpy as vnp
 from vfunc import dtypes, lax
 from vfunc.core import Array
@@ -22,6 +20,7 @@ from vfunc.errors import ShapeError
 from vfunc.lax import ArrayLike
 from vfunc.numpy._promote import promote_args
 from vfunc.numpy.reductions import canonical_axes
+from vfunc.scipy.special import log_softmax, logsumexp, softmax  # jax.nn's are jax.scipy's
 
 Axis = int | Sequence[int] | None
 
@@ -380,137 +379,6 @@ def glu(x: ArrayLike, axis: int = -1) -> Array:
         )
     value, gate = vnp.split(x, 2, axis)
     return value * lax.logistic(gate)
-
-
-def _max_shift(x: Array, axes: tuple[int, ...]) -> Array:
-    """The max of ``x`` over ``axes`` (kept as size-1 axes), replaced by 0 where not finite.
-
-    Subtracting it keeps ``exp`` from overflowing. A slice that is all -inf (or holds +inf or
-    NaN) shifts by 0 instead, so ``-inf - -inf`` never makes a NaN. The shift cancels out of
-    every result, so it carries no gradient.
-    """
-    # lax.reduce_max rather than vnp.max: -inf over an empty axis instead of an error.
-    peak = lax.expand_dims(lax.reduce_max(x, axes), axes)
-    return lax.stop_gradient(vnp.where(vnp.isfinite(peak), peak, 0.0))
-
-
-def _masked(x: Array, where: ArrayLike | None, fill: float) -> Array:
-    return x if where is None else vnp.where(where, x, fill)
-
-
-def logsumexp(
-    a: ArrayLike,
-    axis: Axis = None,
-    b: ArrayLike | None = None,
-    keepdims: bool = False,
-    return_sign: bool = False,
-    where: ArrayLike | None = None,
-) -> Array | tuple[Array, Array]:
-    """``log(sum(b * exp(a)))`` over ``axis``, without overflow, as ``jax.nn.logsumexp``.
-
-    A slice that is all -inf (or empty) gives -inf, one holding +inf gives +inf, a NaN gives NaN.
-
-    Args:
-        a: input array (integers are promoted to the default float).
-        axis: axis or axes to reduce (None: all; negative axes count from the end).
-        b: optional scale factors broadcasting with ``a``; entries where ``b == 0`` are left
-            out even if ``a`` is infinite there.
-        keepdims: keep the reduced axes with length 1.
-        return_sign: also return the sign of the sum; the first result is then
-            ``log(|sum(b * exp(a))|)``.
-        where: optional boolean mask broadcasting with ``a``: only True entries are summed.
-
-    Returns:
-        The reduced array; with ``return_sign``, a pair ``(log_abs_sum, sign)``. Without it, a
-        negative sum (possible only with negative ``b``) gives NaN, as in JAX.
-
-    Example:
-        >>> import vfunc.numpy as vnp
-        >>> from vfunc import nn
-        >>> nn.logsumexp(vnp.array([1000.0, 1000.0]))
-        Array(1000.6932, dtype=float32)
-        >>> nn.logsumexp(vnp.array([[0.0, 0.0], [-vnp.inf, -vnp.inf]]), axis=1)
-        Array([0.6931472,      -inf], dtype=float32)
-    """
-    if b is None:
-        a = _inexact(a)
-    else:
-        a, b = promote_args(a, b, inexact=True)
-        a, b = vnp.broadcast_arrays(a, b)
-        # A zero weight removes its term outright: 0 * exp(inf) would be NaN.
-        a = vnp.where(vnp.not_equal(b, 0), a, -np.inf)
-    a = _masked(a, where, -np.inf)
-    axes = canonical_axes("logsumexp", axis, a.ndim)
-    shift = _max_shift(a, axes)
-    terms = vnp.exp(a - shift)
-    if b is not None:
-        terms = terms * b
-    total = vnp.sum(terms, axis=axes, keepdims=keepdims)
-    sign = vnp.sign(total)
-    out = vnp.log(vnp.absolute(total)) + (shift if keepdims else lax.squeeze(shift, axes))
-    if return_sign:
-        return out, sign
-    if b is not None:
-        out = vnp.where(vnp.less(sign, 0), np.nan, out)
-    return out
-
-
-def log_softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -> Array:
-    """``log(softmax(x))`` computed as ``x - logsumexp(x)``, stable for large ``|x|``.
-
-    Args:
-        x: input array (integers are promoted to the default float).
-        axis: axis or axes to normalize over (None: all).
-        where: optional boolean mask broadcasting with ``x``: False entries take no part and
-            come out as -inf.
-
-    Returns:
-        An array like ``x`` whose ``exp`` sums to 1 over ``axis``. An -inf entry gives -inf; a
-        slice that is all -inf gives NaN (the softmax is 0/0 there), as in JAX.
-
-    Example:
-        >>> import vfunc.numpy as vnp
-        >>> from vfunc import nn
-        >>> nn.log_softmax(vnp.array([1000.0, 0.0]))
-        Array([    0., -1000.], dtype=float32)
-    """
-    x = _masked(_inexact(x), where, -np.inf)
-    axes = canonical_axes("log_softmax", axis, x.ndim)
-    shift = _max_shift(x, axes)
-    shifted = x - shift
-    result = shifted - vnp.log(vnp.sum(vnp.exp(shifted), axis=axes, keepdims=True))
-    return _masked(result, where, -np.inf)
-
-
-def softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -> Array:
-    """``exp(x) / sum(exp(x))`` over ``axis``, with the max subtracted first so nothing
-    overflows.
-
-    Differs from JAX: a +inf entry makes only its own slot NaN (inf / inf), where JAX makes the
-    whole slice NaN; the -inf-safe shift shared with ``logsumexp`` decides this.
-
-    Args:
-        x: input array (integers are promoted to the default float).
-        axis: axis or axes to normalize over (None: all).
-        where: optional boolean mask broadcasting with ``x``: False entries take no part and
-            come out as 0.
-
-    Returns:
-        An array like ``x``, non-negative and summing to 1 over ``axis``. An -inf entry gives
-        0; a slice that is all -inf gives NaN (0/0), as in JAX.
-
-    Example:
-        >>> import vfunc.numpy as vnp
-        >>> from vfunc import nn
-        >>> nn.softmax(vnp.array([1000.0, 1000.0, -vnp.inf]))
-        Array([0.5, 0.5, 0. ], dtype=float32)
-    """
-    x = _masked(_inexact(x), where, -np.inf)
-    axes = canonical_axes("softmax", axis, x.ndim)
-    shift = _max_shift(x, axes)
-    unnormalized = vnp.exp(x - shift)
-    result = unnormalized / vnp.sum(unnormalized, axis=axes, keepdims=True)
-    return _masked(result, where, 0.0)
 
 
 def standardize(

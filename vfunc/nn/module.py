@@ -71,7 +71,7 @@ import optree
 
 import vfunc.numpy as vnp
 from vfunc import dtypes, tree
-from vfunc.core import Array
+from vfunc.core import Array, ArrayImpl
 
 __all__ = [
     "Module", "static_field", "tree_at", "inference_mode", "count_params", "state_dict",
@@ -243,6 +243,12 @@ class Module(metaclass=_ModuleMeta):
         if "__call__" in cls.__dict__:
             cls.__call__ = _named_errors(cls.__dict__["__call__"])
 
+    @staticmethod
+    def _vf_frozen_structure(m: Module) -> bool:
+        """Whether every container in ``m``'s tree is a Module or a tuple and every leaf an
+        Array: nothing in it can change in place, so ``jit`` may keep its flatten."""
+        return _frozen_tree(m)
+
     def __setattr__(self, name: str, value: Any) -> None:
         if self.__dict__.get("_vf_initialising"):
             object.__setattr__(self, name, value)
@@ -275,6 +281,16 @@ class Module(metaclass=_ModuleMeta):
             text = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {text}")
         return "\n".join(lines) + "\n)"
+
+
+def _frozen_tree(value: Any) -> bool:
+    if isinstance(value, Module):
+        d = value.__dict__
+        aux = d.get("_vf_aux")  # set by the module's flatten: its children's names first
+        return aux is not None and all(_frozen_tree(d[name]) for name in aux[0])
+    if type(value) is tuple:
+        return all(_frozen_tree(v) for v in value)
+    return value is None or type(value) is ArrayImpl
 
 
 def _is_container(value: Any) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from vfunc.core import Array
-from vfunc.numpy import indexing, movement, products, reductions, shapes, ufuncs
+from vfunc.numpy import indexing, movement, products, reductions, searching, shapes, ufuncs
 
 _OPERAND_TYPES = (Array, np.ndarray, np.generic, bool, int, float, complex)
 
@@ -77,7 +77,7 @@ _METHODS = {
     "__getitem__": indexing.getitem, "clip": ufuncs.clip, "all": reductions.all,
     "any": reductions.any, "cumsum": movement.cumsum, "cumprod": movement.cumprod,
     "sort": movement.sort, "argsort": movement.argsort, "take": indexing.take,
-    "nonzero": indexing.nonzero, "swapaxes": movement.swapaxes, "repeat": movement.repeat,
+    "nonzero": searching.nonzero, "swapaxes": movement.swapaxes, "repeat": movement.repeat,
     "reshape": _reshape_method, "transpose": _transpose_method,
     "__round__": lambda self, ndigits=None: ufuncs.round(self, ndigits or 0),
 }  # fmt: skip

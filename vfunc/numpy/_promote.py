@@ -10,6 +10,7 @@ import numpy as np
 from vfunc import dtypes
 from vfunc.core import Array, Tracer, scalar_to_numpy, to_numpy_canonical, wrap_numpy
 from vfunc.primitives.elementwise import convert_element_type_p
+from vfunc.primitives.shape import concatenate_p, expand_dims_p
 
 # Only these exact types are weakly typed: NumPy scalars such as np.float64 subclass float but
 # carry a definite dtype, so they promote strongly (as in JAX): test with type(x) in PY_SCALARS.
@@ -100,11 +101,34 @@ def as_array(x: Any, op: str = "vfunc.numpy") -> Array:
     if isinstance(x, Array):
         return x
     if isinstance(x, (list, tuple)) and any(isinstance(v, Tracer) for v in _flat(x)):
-        raise TypeError(
-            f"{op}: got a list containing traced arrays; build it with vnp.stack(...) "
-            "instead of a Python list"
-        )
+        return _stack_nested(x, op)
     return wrap_numpy(*to_numpy_canonical(x))
+
+
+def _stack_nested(items: list | tuple, op: str) -> Array:
+    """A nested list holding traced arrays as one Array, stacked as JAX does: every element is
+    converted to the common dtype, then sibling elements (which must share a shape) are stacked
+    along a new leading axis, level by level. A list is strongly typed, as a concrete one is."""
+    dtype, _ = dtypes.promote(*[typed(v) for v in _flat(items)])
+
+    def build(node: Any, path: str) -> Array:
+        if not isinstance(node, (list, tuple)):
+            return convert(node, dtype)
+        if not node:
+            raise ValueError(f"{op}: the empty list at {path or 'the top'} cannot be stacked with "
+                             "traced arrays")  # fmt: skip
+        parts = [build(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        shapes = {p.shape for p in parts}
+        if len(shapes) > 1:
+            seen = ", ".join(f"{path}[{i}] {p.shape}" for i, p in enumerate(parts))
+            raise ValueError(
+                f"{op}: the elements of a nested list must share one shape to be stacked (as "
+                f"numpy.array requires), got {seen}"
+            )
+        expanded = [expand_dims_p.bind(p, dimensions=(0,)) for p in parts]
+        return expanded[0] if len(expanded) == 1 else concatenate_p.bind(*expanded, dimension=0)
+
+    return build(items, "")
 
 
 def _flat(items: Any):

@@ -34,6 +34,8 @@ def array(object: Any, dtype: DTypeLike | None = None, copy: bool = True, ndmin:
 
     Python scalars give weakly typed arrays; 64-bit numpy data narrows to 32 bits unless x64 is
     enabled. The data is always copied from numpy inputs, so later writes to them do not leak in.
+    Nested lists may hold traced values (under ``grad``, ``jit``, ``vmap``): they are promoted
+    to one dtype and stacked, as in JAX.
 
     Example:
         >>> import vfunc.numpy as vnp
@@ -44,7 +46,11 @@ def array(object: Any, dtype: DTypeLike | None = None, copy: bool = True, ndmin:
     if isinstance(object, Array):
         out = object if dtype is None else convert(object, dtypes.canonicalize(dtype))
     elif dtype is not None:
-        out = wrap_numpy(to_numpy_canonical(as_array(object, "array"), dtype)[0])
+        out = as_array(object, "array")
+        if isinstance(out, Tracer):  # a nested list of traced values, stacked
+            out = convert(out, dtypes.canonicalize(dtype))
+        else:
+            out = wrap_numpy(to_numpy_canonical(out, dtype)[0])
     else:
         out = as_array(object, "array")
     if out.ndim < ndmin:

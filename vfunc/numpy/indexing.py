@@ -1,4 +1,4 @@
-"""NumPy indexing on immutable arrays: ``x[idx]``, ``x.at[idx].set/add/...``, take, nonzero.
+"""NumPy indexing on immutable arrays: ``x[idx]``, ``x.at[idx].set/add/...``, take.
 
 Basic indices (Python ints, slices, None, Ellipsis) become ``slice``/``rev``/``squeeze``/
 ``expand_dims`` -- views, never copies. Anything holding an array (integer arrays, vfunc Arrays
@@ -20,6 +20,7 @@ from vfunc import dtypes, lax
 from vfunc.core import Array, Tracer, wrap_numpy
 from vfunc.errors import NonConcreteBooleanIndexError
 from vfunc.numpy._promote import as_array, convert
+from vfunc.numpy.searching import nonzero  # noqa: F401  (re-exported for existing imports)
 from vfunc.numpy.ufuncs import (
     clip,
     divide,
@@ -205,28 +206,30 @@ def getitem(x: ArrayLike, index: Any) -> Array:
     return lax.gather(x, arrays, spec)
 
 
-def nonzero(a: ArrayLike, *, size: int | None = None, fill_value: Any = None) -> tuple:
-    """Indices of the nonzero elements, one integer array per axis, as ``numpy.nonzero``.
-
-    Needs a concrete ``a`` unless ``size`` is given, in which case the result is truncated or
-    padded with ``fill_value`` (default 0) to exactly ``size`` entries, as in JAX.
-    """
-    x = as_array(a, "nonzero")
-    if isinstance(x, Tracer) and size is None:
-        raise NonConcreteBooleanIndexError(
-            "nonzero: the number of nonzero elements of a traced array is unknown; pass "
-            "size=... for a fixed-length result, or use vnp.where(cond, x, y)"
-        )
-    if isinstance(x, Tracer):
-        raise NotImplementedError("nonzero(size=...) of a traced array is not supported yet")
-    found = np.nonzero(np.asarray(x))
-    int_dtype = dtypes.default_int()
-    if size is not None:
-        fill = 0 if fill_value is None else fill_value
-        found = tuple(
-            np.concatenate([f[:size], np.full(max(size - len(f), 0), fill)]) for f in found
-        )
-    return tuple(wrap_numpy(f.astype(int_dtype)) for f in found)
+def _get_or_fill(x: Array, index: Any, fill_value: Any) -> Array:
+    """``x[index]`` where each axis indexed by integers gets one extra slot holding the fill
+    value, and out-of-range integers are sent there: one pad and one gather, differentiable."""
+    entries = _expand(x.shape, index, "at[].get")
+    padding, new_index = [(0, 0, 0)] * x.ndim, []
+    axis = 0
+    for entry in entries:
+        if entry[0] == "newaxis":
+            new_index.append(None)
+            continue
+        size = x.shape[axis]
+        if entry[0] == "slice":
+            new_index.append(entry[1])
+        else:
+            padding[axis] = (0, 1, 0)
+            i = entry[1]
+            if entry[0] == "int":
+                new_index.append(i % size if -size <= i < size else size)
+            else:
+                inside = logical_and(greater_equal(i, -size), less(i, size))
+                new_index.append(where(inside, remainder(i, max(size, 1)), size))
+        axis += 1
+    fill = convert(_fill_value(x.dtype, fill_value), x.dtype)
+    return getitem(lax.pad(x, fill, padding), tuple(new_index))
 
 
 def _fill_value(dtype: np.dtype, fill_value: Any) -> Any:
@@ -342,9 +345,20 @@ class _IndexUpdateRef:
         self.index = index
 
     def get(self, *, mode: str | None = None, fill_value: Any = None) -> Array:
-        """``x[idx]`` (clamped indices; ``mode="fill"`` is not supported here)."""
+        """``x[idx]``; with ``mode="fill"`` out-of-range integer indices give ``fill_value``
+        (default NaN for floats, the most negative integer for signed ones, as JAX).
+
+        Example:
+            >>> import vfunc.numpy as vnp
+            >>> vnp.arange(3.0).at[vnp.array([0, 5, -1])].get(mode="fill", fill_value=-1.0)
+            Array([ 0., -1.,  2.], dtype=float32)
+        """
+        if mode == "fill":
+            return _get_or_fill(self.array, self.index, fill_value)
         if mode not in (None, "clip", "promise_in_bounds"):
-            raise ValueError(f"at[].get: mode {mode!r} is not supported; use clip")
+            raise ValueError(
+                f"at[].get: mode must be fill, clip or promise_in_bounds, got {mode!r}"
+            )
         del fill_value
         return getitem(self.array, self.index)
 

@@ -409,7 +409,7 @@ def solve(a: ArrayLike, b: ArrayLike) -> Array:
     a = _float_matrix("solve", a)
     b = _float_matrix("solve", b, square=False) if b.ndim >= 2 else convert(b, a.dtype)
     if b.ndim == 0:
-        raise ShapeError(f"solve: b must be a vector [n] or matrices [..., n, k], got a scalar")
+        raise ShapeError("solve: b must be a vector [n] or matrices [..., n, k], got a scalar")
     if b.shape[-1 if b.ndim == 1 else -2] != a.shape[-1]:
         raise ShapeError(
             f"solve: a {a.shape} needs b with {a.shape[-1]} rows, got b {b.shape} (b is a vector "

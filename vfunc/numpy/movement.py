@@ -432,3 +432,144 @@ def diff(
         else:
             x = subtract(lo, hi)
     return x
+
+
+def append(arr: ArrayLike, values: ArrayLike, axis: int | None = None) -> Array:
+    """``values`` joined after ``arr`` along ``axis`` (both flattened when None), as
+    ``numpy.append``."""
+    x, v = promote_args(arr, values)
+    if axis is None:
+        return concatenate([ravel(x), ravel(v)], 0)
+    return concatenate([x, v], axis)
+
+
+def hsplit(ary: ArrayLike, indices_or_sections: Any) -> list[Array]:
+    """``split`` along axis 1 (axis 0 for 1-D input), as ``numpy.hsplit``."""
+    x = as_array(ary, "hsplit")
+    if x.ndim == 0:
+        raise ValueError("hsplit: needs an array of at least one dimension, got a scalar")
+    return _split("hsplit", x, indices_or_sections, 1 if x.ndim > 1 else 0, even=True)
+
+
+def vsplit(ary: ArrayLike, indices_or_sections: Any) -> list[Array]:
+    """``split`` along axis 0 of an array of at least two dimensions, as ``numpy.vsplit``."""
+    x = as_array(ary, "vsplit")
+    if x.ndim < 2:
+        raise ValueError(f"vsplit: needs an array of at least 2 dimensions, got shape {x.shape}")
+    return _split("vsplit", x, indices_or_sections, 0, even=True)
+
+
+def dsplit(ary: ArrayLike, indices_or_sections: Any) -> list[Array]:
+    """``split`` along axis 2 of an array of at least three dimensions, as ``numpy.dsplit``."""
+    x = as_array(ary, "dsplit")
+    if x.ndim < 3:
+        raise ValueError(f"dsplit: needs an array of at least 3 dimensions, got shape {x.shape}")
+    return _split("dsplit", x, indices_or_sections, 2, even=True)
+
+
+def rot90(m: ArrayLike, k: int = 1, axes: tuple[int, int] = (0, 1)) -> Array:
+    """Rotate by 90 degrees ``k`` times in the plane of ``axes``, from the first axis towards
+    the second, as ``numpy.rot90`` (views when eager)."""
+    x = as_array(m, "rot90")
+    if len(axes) != 2:
+        raise ValueError(f"rot90: axes must be two axes, got {axes!r}")
+    a, b = (_axis("rot90", ax, x.ndim) for ax in axes)
+    if a == b:
+        raise ValueError(f"rot90: axes must differ, got {axes!r}")
+    k = operator.index(k) % 4
+    if k == 0:
+        return x
+    if k == 2:
+        return flip(x, (a, b))
+    # one quarter turn: transpose the plane, then flip the axis that became the first
+    return flip(swapaxes(x, a, b), b) if k == 3 else swapaxes(flip(x, b), a, b)
+
+
+def rollaxis(a: ArrayLike, axis: int, start: int = 0) -> Array:
+    """Move ``axis`` to sit before position ``start``, as ``numpy.rollaxis`` (prefer
+    ``moveaxis``)."""
+    x = as_array(a, "rollaxis")
+    axis = _axis("rollaxis", axis, x.ndim)
+    start = operator.index(start)
+    if not -x.ndim <= start <= x.ndim:
+        raise ValueError(f"rollaxis: start {start} is out of range for {x.ndim} dimensions")
+    if start < 0:
+        start += x.ndim
+    if axis < start:
+        start -= 1
+    return moveaxis(x, axis, start) if start < x.ndim else x
+
+
+def partition(a: ArrayLike, kth: int, axis: int = -1) -> Array:
+    """Values with the ``kth`` smallest at index ``kth``, smaller ones before it and larger
+    ones after, along ``axis``, as ``numpy.partition``.
+
+    Differs from NumPy: the result is fully sorted along ``axis`` (a valid partition; NumPy
+    leaves each side in an unspecified order), as in JAX.
+    """
+    x = as_array(a, "partition")
+    _check_kth("partition", x, kth, axis)
+    return sort(x, axis)
+
+
+def argpartition(a: ArrayLike, kth: int, axis: int = -1) -> Array:
+    """Indices that would ``partition`` ``a``; fully sorting indices, as ``partition``."""
+    x = as_array(a, "argpartition")
+    _check_kth("argpartition", x, kth, axis)
+    return argsort(x, axis)
+
+
+def _check_kth(op: str, x: Array, kth: int, axis: int) -> None:
+    size = x.shape[_axis(op, axis, x.ndim)]
+    if not -size <= operator.index(kth) < size:
+        raise ValueError(f"{op}: kth={kth} is out of range for an axis of size {size}")
+
+
+def gradient(f: ArrayLike, *varargs: Any, axis: int | Sequence[int] | None = None,
+             edge_order: int = 1) -> Array | list[Array]:  # fmt: skip
+    """Second-order central differences inside, first-order one-sided ones at the ends, as
+    ``numpy.gradient``; one array per axis (a list when there are several).
+
+    ``varargs``: one scalar spacing for all axes, or one per axis (default 1). Differs from
+    NumPy: coordinate arrays as spacing and ``edge_order=2`` are not supported.
+    """
+    x = as_array(f, "gradient")
+    if x.dtype.kind not in "fc":
+        (x,) = promote_args(x, inexact=True)
+    axes = tuple(range(x.ndim)) if axis is None else (
+        (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis))  # fmt: skip
+    axes = tuple(_axis("gradient", ax, x.ndim) for ax in axes)
+    if edge_order != 1:
+        raise NotImplementedError("gradient: only edge_order=1 is supported")
+    if len(varargs) == 0:
+        spacing = [1.0] * len(axes)
+    elif len(varargs) == 1:
+        spacing = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacing = list(varargs)
+    else:
+        raise TypeError(
+            f"gradient: give one spacing for all axes or one per axis ({len(axes)}), got "
+            f"{len(varargs)}"
+        )
+    if any(np.ndim(h) != 0 for h in spacing):
+        raise NotImplementedError("gradient: spacing must be scalars (coordinate arrays are "
+                                  "not supported)")  # fmt: skip
+    out = []
+    for ax, h in zip(axes, spacing, strict=True):
+        size = x.shape[ax]
+        if size < 2:
+            raise ValueError(
+                f"gradient: axis {ax} has {size} element(s) (shape {x.shape}); each axis needs "
+                "at least 2 (edge_order + 1)"
+            )
+        first, second, *_ = _split("gradient", x, [1, 2], ax, even=False)
+        before_last, last = _split("gradient", x, [size - 2, size - 1], ax, even=False)[1:]
+        pieces = [subtract(second, first)]
+        if size > 2:
+            ahead = _split("gradient", x, [2], ax, even=False)[1]
+            behind = _split("gradient", x, [size - 2], ax, even=False)[0]
+            pieces.append(subtract(ahead, behind) * 0.5)
+        pieces.append(subtract(last, before_last))
+        out.append(concatenate(pieces, ax) / h)
+    return out[0] if len(out) == 1 else out

@@ -14,10 +14,12 @@ import numpy as np
 from vfunc import dtypes, lax
 from vfunc.core import Array, ArrayImpl, Primitive
 from vfunc.numpy._promote import as_array, convert, promote_args, same_dtype_operands
+from vfunc.numpy.searching import nonzero
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import broadcast_shapes
 from vfunc.primitives.elementwise import ROUND_TO_NEAREST_EVEN
 from vfunc.primitives.shape import broadcast_in_dim_p
+from vfunc.primitives.special import acosh_p, asinh_p, atanh_p
 
 ArrayLike = Any
 
@@ -74,6 +76,9 @@ arcsin   = _unary("arcsin",   ew.asin_p,  inexact=True)
 arccos   = _unary("arccos",   ew.acos_p,  inexact=True)
 arctan   = _unary("arctan",   ew.atan_p,  inexact=True)
 sqrt     = _unary("sqrt",     ew.sqrt_p,  inexact=True)
+arcsinh  = _unary("arcsinh",  asinh_p,    inexact=True)
+arccosh  = _unary("arccosh",  acosh_p,    inexact=True)
+arctanh  = _unary("arctanh",  atanh_p,    inexact=True)
 
 subtract      = _binary("subtract",      ew.sub_p,   inexact=False)
 divide        = _binary("divide",        ew.div_p,   inexact=True)
@@ -348,8 +353,6 @@ def where(condition: ArrayLike, x: ArrayLike = None, y: ArrayLike = None, /) -> 
     needs a concrete value (the result's length depends on the data).
     """
     if x is None and y is None:
-        from vfunc.numpy.indexing import nonzero
-
         return nonzero(condition)
     if x is None or y is None:
         raise ValueError("where: pass both x and y, or neither")
@@ -359,21 +362,34 @@ def where(condition: ArrayLike, x: ArrayLike = None, y: ArrayLike = None, /) -> 
 
 
 def clip(
-    arr: ArrayLike, min: ArrayLike | None = None, max: ArrayLike | None = None, /, **legacy: Any
-) -> Array:  # noqa: A002
+    arr: ArrayLike,
+    /,
+    min: ArrayLike | None = None,  # noqa: A002
+    max: ArrayLike | None = None,  # noqa: A002
+    *,
+    a_min: ArrayLike | None = None,
+    a_max: ArrayLike | None = None,
+) -> Array:
     """Limit values to ``[min, max]`` (either may be None), as ``jax.numpy.clip``.
 
-    NumPy's ``a_min``/``a_max`` keyword names are accepted too.
+    ``min``/``max`` are NumPy 2's and JAX's names, by position or keyword; NumPy 1's
+    ``a_min``/``a_max`` keywords are accepted too.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.clip(vnp.array([-2.0, 0.5, 3.0]), min=0.0, max=1.0)
+        Array([0. , 0.5, 1. ], dtype=float32)
     """
-    min = legacy.pop("a_min", min)  # noqa: A001
-    max = legacy.pop("a_max", max)  # noqa: A001
-    if legacy:
-        raise TypeError(f"clip: unexpected keyword arguments {sorted(legacy)}")
+    for new, old, name in ((min, a_min, "min"), (max, a_max, "max")):
+        if new is not None and old is not None:
+            raise TypeError(f"clip: pass {name}= or a_{name}=, not both")
+    low = min if min is not None else a_min
+    high = max if max is not None else a_max
     out = as_array(arr, "clip")
-    if min is not None:
-        out = maximum(out, min)
-    if max is not None:
-        out = minimum(out, max)
+    if low is not None:
+        out = maximum(out, low)
+    if high is not None:
+        out = minimum(out, high)
     return out
 
 
@@ -482,3 +498,144 @@ def isclose(
     if equal_nan:
         out = logical_or(out, logical_and(isnan(a), isnan(b)))
     return out
+
+
+_LN2 = float(np.log(2.0))
+
+
+def log2(x: ArrayLike, /) -> Array:
+    """Base-2 logarithm, ``log(x) / log(2)``."""
+    (x,) = promote_args(x, inexact=True)
+    return divide(log(x), _LN2)
+
+
+def log10(x: ArrayLike, /) -> Array:
+    """Base-10 logarithm, ``log(x) / log(10)``."""
+    (x,) = promote_args(x, inexact=True)
+    return divide(log(x), float(np.log(10.0)))
+
+
+def exp2(x: ArrayLike, /) -> Array:
+    """``2 ** x`` (exact at integers, as ``numpy.exp2``)."""
+    (x,) = promote_args(x, inexact=True)
+    return ew.pow_p.bind(*promote_args(2.0, x))
+
+
+def logaddexp2(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """``log2(2**x + 2**y)`` computed stably, as ``numpy.logaddexp2``."""
+    x, y = promote_args(x, y, inexact=True)
+    return divide(logaddexp(multiply(x, _LN2), multiply(y, _LN2)), _LN2)
+
+
+def sinc(x: ArrayLike, /) -> Array:
+    """The normalised sinc ``sin(pi x) / (pi x)``, 1 at 0, as ``numpy.sinc``.
+
+    Derivatives of every order are right at 0 too (as JAX's): there the value comes from the
+    Maclaurin coefficients of ``sin(t) / t``, whose own derivative rule is the next coefficient,
+    not from the constant branch of the ``where`` (whose higher derivatives would all be 0).
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> print(f"{float(vfunc.grad(vfunc.grad(vnp.sinc))(0.0)):.4f}")  # -pi**2 / 3
+        -3.2899
+    """
+    (x,) = promote_args(x, inexact=True)
+    zero = equal(x, 0)
+    safe = where(zero, 1.0, x)
+    scaled = multiply(safe, float(np.pi))
+    at_zero = _sinc_maclaurin(0)(multiply(x, float(np.pi)))
+    return where(zero, at_zero, divide(sin(scaled), scaled))
+
+
+_SINC_MACLAURIN: dict[int, Any] = {}
+
+
+def _sinc_maclaurin(k: int) -> Any:
+    """``t -> d^k/dt^k (sin t / t)`` evaluated at 0 (broadcast to ``t``'s shape), as a
+    ``custom_jvp`` whose tangent is the next coefficient: exact derivatives of any order."""
+    if k not in _SINC_MACLAURIN:
+        from vfunc.transforms.custom import custom_jvp  # a transform, below this front end
+
+        value = 0.0 if k % 2 else (-1.0) ** (k // 2) / (k + 1)
+
+        @custom_jvp
+        def coefficient(t: Array) -> Array:
+            return add(multiply(t, 0.0), value)
+
+        @coefficient.defjvp
+        def coefficient_jvp(primals: Any, tangents: Any) -> Any:
+            (t,), (dt,) = primals, tangents
+            return coefficient(t), multiply(_sinc_maclaurin(k + 1)(t), dt)
+
+        _SINC_MACLAURIN[k] = coefficient
+    return _SINC_MACLAURIN[k]
+
+
+def fmax(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """Elementwise maximum ignoring NaN (NaN only where both are), as ``numpy.fmax``."""
+    x, y = promote_args(x, y)
+    return where(isnan(y), x, where(isnan(x), y, maximum(x, y)))
+
+
+def fmin(x: ArrayLike, y: ArrayLike, /) -> Array:
+    """Elementwise minimum ignoring NaN (NaN only where both are), as ``numpy.fmin``."""
+    x, y = promote_args(x, y)
+    return where(isnan(y), x, where(isnan(x), y, minimum(x, y)))
+
+
+def fabs(x: ArrayLike, /) -> Array:
+    """Absolute value as a float (integers are promoted), as ``numpy.fabs``."""
+    (x,) = promote_args(x, inexact=True)
+    return absolute(x)
+
+
+def _imag_nonzero(x: Array) -> Array:
+    # real part back as complex differs from x exactly where the imaginary part is nonzero
+    real = convert(x, np.empty((), x.dtype).real.dtype)
+    return not_equal(convert(real, x.dtype), x)
+
+
+def iscomplex(x: ArrayLike, /) -> Array:
+    """True where the imaginary part is nonzero (all False for real dtypes)."""
+    x = as_array(x, "iscomplex")
+    if x.dtype.kind != "c":
+        return broadcast_to(False, x.shape)
+    return _imag_nonzero(x)
+
+
+def isreal(x: ArrayLike, /) -> Array:
+    """True where the imaginary part is zero (all True for real dtypes)."""
+    x = as_array(x, "isreal")
+    if x.dtype.kind != "c":
+        return broadcast_to(True, x.shape)
+    return logical_not(_imag_nonzero(x))
+
+
+def iscomplexobj(x: ArrayLike) -> bool:
+    """Whether ``x`` has a complex dtype (a Python bool: the dtype is static)."""
+    return as_array(x, "iscomplexobj").dtype.kind == "c"
+
+
+def isrealobj(x: ArrayLike) -> bool:
+    """Whether ``x`` has a non-complex dtype (a Python bool: the dtype is static)."""
+    return not iscomplexobj(x)
+
+
+def select(condlist: list, choicelist: list, default: ArrayLike = 0) -> Array:
+    """The first choice whose condition holds, elementwise, else ``default``, as
+    ``numpy.select`` (conditions and choices broadcast together)."""
+    if len(condlist) != len(choicelist):
+        raise ValueError(
+            f"select: condlist has {len(condlist)} entries but choicelist {len(choicelist)}; "
+            "pass one choice per condition"
+        )
+    if not condlist:
+        raise ValueError("select: condlist must not be empty")
+    out = default
+    # the last condition is applied first, so earlier ones take precedence
+    for cond, choice in zip(reversed(condlist), reversed(choicelist), strict=True):
+        cond = as_array(cond, "select")
+        if cond.dtype != dtypes.bool_:
+            raise TypeError(f"select: conditions must be bool arrays, got dtype {cond.dtype}")
+        out = where(cond, choice, out)
+    return as_array(out, "select")

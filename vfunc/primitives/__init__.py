@@ -5,11 +5,15 @@ differentiation and batching rules; ``vfunc.core.registry`` maps names to them.
 """
 
 from vfunc.core import registry
+
+# The builders first: the family modules use them in their rules (``import ... as lax``, read at
+# call time), while the builders need every family's primitives when they load.
+from vfunc.primitives import builders  # noqa: F401
+
+# isort: split
 from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
     collectives,
-    control_flow,
     conv,
-    custom,
     decompositions,
     elementwise,
     indexing,
@@ -18,6 +22,7 @@ from vfunc.primitives import (  # noqa: F401  (importing declares the primitives
     reduction,
     shape,
     sorting,
+    special,
     window,
 )
 

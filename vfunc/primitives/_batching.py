@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 
 
 def batch_size(args: Sequence[Any], dims: Sequence[int | None]) -> int:

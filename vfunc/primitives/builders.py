@@ -9,13 +9,21 @@ other operand's dtype), and transcendental ops need floating-point input.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from vfunc import dtypes, tree
-from vfunc.core import Array, Primitive, scalar_to_numpy, to_numpy_canonical, wrap_numpy
+from vfunc.core import (
+    Array,
+    Primitive,
+    scalar_to_numpy,
+    set_row_view,
+    to_numpy_canonical,
+    wrap_numpy,
+)
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import normalize_axis
 from vfunc.primitives.elementwise import ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN
@@ -64,11 +72,23 @@ def as_array(x: Any) -> Array:
     return wrap_numpy(*to_numpy_canonical(x))
 
 
+# Arrays are immutable, so the few constants rules use (0, 1, 0.5, ...) are made once per dtype.
+_WEAK_SCALARS: dict[tuple, Array] = {}
+
+
 def _scalar_like(value: bool | int | float | complex, like: Array) -> Array:
     # A Python scalar meeting an array takes the array's dtype and stays weakly typed.
     if isinstance(value, bool) and like.dtype != dtypes.bool_:
         return as_array(value)  # bool is strongly typed: let the shape rule report a mismatch
-    return wrap_numpy(scalar_to_numpy(value, like.dtype), True)
+    if type(value) not in (int, float) or value != value:  # NaN keys never match
+        return wrap_numpy(scalar_to_numpy(value, like.dtype), True)
+    key = (value, type(value), like.dtype, value == 0 and math.copysign(1.0, value) < 0)
+    cached = _WEAK_SCALARS.get(key)
+    if cached is None:
+        cached = wrap_numpy(scalar_to_numpy(value, like.dtype), True)
+        if len(_WEAK_SCALARS) < 1024:
+            _WEAK_SCALARS[key] = cached
+    return cached
 
 
 def _operands(*args: Any) -> list[Array]:
@@ -90,6 +110,13 @@ def _unary_fn(prim: Primitive, name: str):
 
 def _binary_fn(prim: Primitive, name: str):
     def op(x: ArrayLike, y: ArrayLike) -> Array:
+        if isinstance(x, Array):  # the common cases in rules, kept cheap
+            if isinstance(y, Array):
+                return prim.bind(x, y)
+            if type(y) in _PY_SCALARS:
+                return prim.bind(x, _scalar_like(y, x))
+        elif isinstance(y, Array) and type(x) in _PY_SCALARS:
+            return prim.bind(_scalar_like(x, y), y)
         return prim.bind(*_operands(x, y))
 
     op.__name__ = op.__qualname__ = name
@@ -277,6 +304,10 @@ def index_in_dim(operand: ArrayLike, index: int, axis: int = 0, keepdims: bool =
     start[axis], limit[axis] = index, index + 1
     out = slice(x, start, limit)
     return out if keepdims else squeeze(out, (axis,))
+
+
+# ``for row in tracer`` (core's Tracer.__iter__, below this layer) takes rows with this.
+set_row_view(lambda x, i: index_in_dim(x, i, keepdims=False))
 
 
 def dot_general(

@@ -2,8 +2,11 @@
 
 Binary primitives broadcast like NumPy (shapes need not be equal) but require one dtype: the
 front ends (``vfunc.numpy``, operators) promote first. A row's VJP rule multiplies the cotangent
-``g`` by the derivative; the factories derive the JVP and the un-broadcasting from it, so nothing
-about an op is written anywhere else.
+``g`` by the derivative; the factories derive the JVP and the un-broadcasting from it. The row
+also gives the op's fused form (``fused``: the scalar expression the compiler writes into a
+numba loop) and its exact algebraic identities, so nothing about an op is written anywhere else.
+Rules are written with the primitive layer's builders (``lax.mul(g, out)``), never with the
+operators ``vfunc.numpy`` installs on arrays.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import math
 
 import numpy as np
 
+import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 from vfunc import dtypes
-from vfunc.core import Primitive, ShapedArray, never_weak, wrap_numpy
+from vfunc.core import Fusion, Identities, Primitive, ShapedArray, never_weak, wrap_numpy
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import select_batch
 from vfunc.primitives._checks import (
@@ -38,11 +42,27 @@ def _unary_shape(name: str, kinds: str, out_dtype=None):
     return shape
 
 
-def unary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) -> Primitive:
+def _fusion(fused: str | Fusion | None) -> Fusion | None:
+    return Fusion(fused) if isinstance(fused, str) else fused
+
+
+def vectorized(name: str, **options) -> Fusion:
+    """The fused form calling the compiler's vectorizable ``fm.<name>``; an op declared with
+    it fuses only where that function exists."""
+    return Fusion(f"fm.{name}({{0}})", vectorized=name, **options)
+
+
+INVOLUTION, IDEMPOTENT = Identities(involution=True), Identities(idempotent=True)
+
+
+def unary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, fused=None,
+          **rules) -> Primitive:  # fmt: skip
     """Declare an elementwise unary primitive accepting dtype ``kinds``.
 
     ``vjp(g, x, out)`` multiplies ``g`` by the derivative; the Jacobian of an elementwise op is
-    diagonal, so the same rule applied to a tangent is the JVP.
+    diagonal, so the same rule applied to a tangent is the JVP. ``fused``: the scalar
+    expression for the compiler's fused loops (a ``Fusion``, or its ``expr`` for float
+    operands), None where the op is not fused.
     """
     if vjp is not None:
         rules.update(
@@ -51,7 +71,8 @@ def unary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) -> 
                 tangents[0], primals[0], out=out, **params
             ),
         )
-    return Primitive(name, impl, _unary_shape(name, kinds, out_dtype), elementwise=True, **rules)
+    shape = _unary_shape(name, kinds, out_dtype)
+    return Primitive(name, impl, shape, elementwise=True, fusion=_fusion(fused), **rules)
 
 
 def _binary_shape(name: str, kinds: str, out_dtype=None):
@@ -64,13 +85,15 @@ def _binary_shape(name: str, kinds: str, out_dtype=None):
     return shape
 
 
-def binary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) -> Primitive:
+def binary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, fused=None,
+           **rules) -> Primitive:  # fmt: skip
     """Declare an elementwise binary primitive (NumPy broadcasting, one shared dtype).
 
     ``vjp`` is a pair ``(dx, dy)``, each ``d(g, x, y, out)`` giving one operand's cotangent
     with broadcasting ignored (the result is summed back to the operand's shape here). The
     backward pass calls only the sides it needs (``x * 0.5`` never computes the constant's
     cotangent), and a side applied to that operand's tangent is its JVP contribution.
+    ``fused`` as for ``unary``.
     """
     if vjp is not None:
         sides = vjp
@@ -93,9 +116,9 @@ def binary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, **rules) ->
             return total
 
         rules.update(vjp=vjp_rule, jvp=jvp_rule)
-    prim = Primitive(name, impl, _binary_shape(name, kinds, out_dtype), elementwise=True, **rules)
-    prim.vjp_wants = vjp is not None
-    return prim
+    shape = _binary_shape(name, kinds, out_dtype)
+    return Primitive(name, impl, shape, elementwise=True, fusion=_fusion(fused),
+                     vjp_wants=vjp is not None, **rules)  # fmt: skip
 
 
 def unbroadcast(g, shape: tuple[int, ...]):
@@ -122,28 +145,43 @@ def _share(g, x, y, wins):
     # Where x wins it takes the whole cotangent, at a tie each side takes half (as JAX). Two
     # selects rather than arithmetic on 0/1 masks: fewer passes over the data.
     zeros = broadcast_to_shape(_like(g, 0), g.shape)
-    return select_p.bind(wins.bind(x, y), g, select_p.bind(eq_p.bind(x, y), g * 0.5, zeros))
+    x_wins, tie = wins.bind(x, y), eq_p.bind(x, y)
+    return select_p.bind(x_wins, g, select_p.bind(tie, lax.mul(g, 0.5), zeros))
 
 
 def _inv_sqrt_1m(x):
-    return rsqrt_p.bind(1 - x * x)
+    return lax.rsqrt(lax.sub(1, lax.mul(x, x)))
 
 
 def _pow_dx(g, x, y, out):
     # y == 0: d/dx is 0 (not 0 * 0 ** -1 = nan).
-    return g * _where(eq_p.bind(y, _like(y, 0)), _like(out, 0), y * pow_p.bind(x, y - 1))
+    zero_y = lax.eq(y, _like(y, 0))
+    return lax.mul(g, _where(zero_y, _like(out, 0), lax.mul(y, lax.pow(x, lax.sub(y, 1)))))
 
 
 def _pow_dy(g, x, y, out):
     # 0 ** y: d/dy is 0 (not 0 * log 0 = nan).
-    zero_x = eq_p.bind(x, _like(x, 0))
+    zero_x = lax.eq(x, _like(x, 0))
     safe_x = _where(zero_x, _like(x, 1), x)
-    return g * _where(zero_x, _like(out, 0), out * log_p.bind(safe_x))
+    return lax.mul(g, _where(zero_x, _like(out, 0), lax.mul(out, lax.log(safe_x))))
 
 
 def _rem_dy(g, x, y, out):
-    quotient = x / y
-    return -g * (sign_p.bind(quotient) * floor_p.bind(abs_p.bind(quotient)))
+    quotient = lax.div(x, y)
+    minus_g = lax.neg(g)
+    return lax.mul(minus_g, lax.mul(lax.sign(quotient), lax.floor(lax.abs(quotient))))
+
+
+def _atan2_dx(g, x, y, out):
+    return lax.div(lax.mul(g, y), lax.add(lax.mul(x, x), lax.mul(y, y)))
+
+
+def _atan2_dy(g, x, y, out):
+    return lax.div(lax.mul(lax.neg(g), x), lax.add(lax.mul(x, x), lax.mul(y, y)))
+
+
+def _erf_vjp(g, x, out):
+    return lax.mul(lax.mul(g, lax.exp(lax.mul(lax.neg(x), x))), 2 / math.sqrt(math.pi))
 
 
 def _like(x, value):
@@ -285,53 +323,92 @@ def _select_shape(pred: ShapedArray, on_true: ShapedArray, on_false: ShapedArray
     return ShapedArray(on_true.shape, on_true.dtype)
 
 
-# fmt: off
-neg_p      = unary("neg",      np.negative, NUM,   vjp=lambda g, x, out: -g)
-abs_p      = unary("abs",      np.abs,      NUM,   vjp=lambda g, x, out: g * sign_p.bind(x),
-                   out_dtype=_real_dtype)
-sign_p     = unary("sign",     np.sign,     NUM,   differentiable=False)  # zero derivative
-exp_p      = unary("exp",      np.exp,      FLOAT, vjp=lambda g, x, out: g * out)
-log_p      = unary("log",      np.log,      FLOAT, vjp=lambda g, x, out: g / x)
-log1p_p    = unary("log1p",    np.log1p,    FLOAT, vjp=lambda g, x, out: g / (x + 1))
-expm1_p    = unary("expm1",    np.expm1,    FLOAT, vjp=lambda g, x, out: g * (out + 1))
-sin_p      = unary("sin",      np.sin,      FLOAT, vjp=lambda g, x, out: g * cos_p.bind(x))
-cos_p      = unary("cos",      np.cos,      FLOAT, vjp=lambda g, x, out: -g * sin_p.bind(x))
-tan_p      = unary("tan",      np.tan,      FLOAT, vjp=lambda g, x, out: g * (out * out + 1))
-tanh_p     = unary("tanh",     np.tanh,     FLOAT, vjp=lambda g, x, out: g * (1 - out * out))
-sinh_p     = unary("sinh",     np.sinh,     FLOAT, vjp=lambda g, x, out: g * cosh_p.bind(x))
-cosh_p     = unary("cosh",     np.cosh,     FLOAT, vjp=lambda g, x, out: g * sinh_p.bind(x))
-asin_p     = unary("asin",     np.arcsin,   FLOAT, vjp=lambda g, x, out: g * _inv_sqrt_1m(x))
-acos_p     = unary("acos",     np.arccos,   FLOAT, vjp=lambda g, x, out: -g * _inv_sqrt_1m(x))
-atan_p     = unary("atan",     np.arctan,   FLOAT, vjp=lambda g, x, out: g / (x * x + 1))
-sqrt_p     = unary("sqrt",     np.sqrt,     FLOAT, vjp=lambda g, x, out: g / (out * 2))
-rsqrt_p    = unary("rsqrt",    _rsqrt,      FLOAT, vjp=lambda g, x, out: g * out / x * -0.5)
-logistic_p = unary("logistic", _logistic,   REAL_FLOAT, vjp=lambda g, x, out: g * out * (1 - out))
-erf_p      = unary("erf",      _erf,        REAL_FLOAT,
-                   vjp=lambda g, x, out: g * exp_p.bind(-x * x) * (2 / math.sqrt(math.pi)))
-floor_p    = unary("floor",    np.floor,    REAL_FLOAT, differentiable=False)  # piecewise constant
-ceil_p     = unary("ceil",     np.ceil,     REAL_FLOAT, differentiable=False)
-round_p    = Primitive("round", _round, _round_shape, differentiable=False, elementwise=True)
-is_finite_p = unary("is_finite", np.isfinite,       REAL_FLOAT, out_dtype=lambda _: dtypes.bool_,
-                    weak_type=never_weak, differentiable=False)
-not_p      = unary("not",      np.invert,           INT_OR_BOOL, differentiable=False)
+# The fused forms: operands {0}, {1}; {f} the operand's dtype constructor. ``x + -0.0`` is x
+# exactly (``-0.0 + 0.0`` is ``+0.0``), ``x + 0.0`` is not. Max/min propagate NaN from either
+# side, as numpy's do.
+_sin = vectorized("sin", exact="math.sin(np.float64({0}))", beyond="fm.beyond_sin_cos({0})")
+_cos = vectorized("cos", exact="math.cos(np.float64({0}))", beyond="fm.beyond_sin_cos({0})")
+_MAX = "({0} if ({0} >= {1} or {0} != {0}) else {1})"
+_MIN = "({0} if ({0} <= {1} or {0} != {0}) else {1})"
+_BOOLS = dict(operands="b", result="b")
 
-add_p   = binary("add",   np.add,        NUM, vjp=(lambda g, x, y, out: g, lambda g, x, y, out: g))
-sub_p   = binary("sub",   np.subtract,   NUM, vjp=(lambda g, x, y, out: g, lambda g, x, y, out: -g))
+# fmt: off
+neg_p      = unary("neg",      np.negative, NUM,   vjp=lambda g, x, out: lax.neg(g),
+                   fused="(-{0})", identities=INVOLUTION)
+abs_p      = unary("abs",      np.abs,      NUM,   vjp=lambda g, x, out: lax.mul(g, lax.sign(x)),
+                   out_dtype=_real_dtype, fused="abs({0})", identities=IDEMPOTENT)
+sign_p     = unary("sign",     np.sign,     NUM,   differentiable=False)  # zero derivative
+exp_p      = unary("exp",      np.exp,      FLOAT, vjp=lambda g, x, out: lax.mul(g, out),
+                   fused=vectorized("exp"))
+log_p      = unary("log",      np.log,      FLOAT, vjp=lambda g, x, out: lax.div(g, x),
+                   fused=vectorized("log"))
+log1p_p    = unary("log1p",    np.log1p,    FLOAT, vjp=lambda g, x, out: lax.div(g, lax.add(x, 1)),
+                   fused=vectorized("log1p"))
+expm1_p    = unary("expm1",    np.expm1,    FLOAT,
+                   vjp=lambda g, x, out: lax.mul(g, lax.add(out, 1)), fused=vectorized("expm1"))
+sin_p      = unary("sin",      np.sin,      FLOAT, vjp=lambda g, x, out: lax.mul(g, lax.cos(x)),
+                   fused=_sin)
+cos_p      = unary("cos",      np.cos,      FLOAT,
+                   vjp=lambda g, x, out: lax.mul(lax.neg(g), lax.sin(x)), fused=_cos)
+tan_p      = unary("tan",      np.tan,      FLOAT,
+                   vjp=lambda g, x, out: lax.mul(g, lax.add(lax.mul(out, out), 1)))
+tanh_p     = unary("tanh",     np.tanh,     FLOAT,
+                   vjp=lambda g, x, out: lax.mul(g, lax.sub(1, lax.mul(out, out))),
+                   fused=vectorized("tanh"))
+sinh_p     = unary("sinh",     np.sinh,     FLOAT, vjp=lambda g, x, out: lax.mul(g, lax.cosh(x)))
+cosh_p     = unary("cosh",     np.cosh,     FLOAT, vjp=lambda g, x, out: lax.mul(g, lax.sinh(x)))
+asin_p     = unary("asin",     np.arcsin,   FLOAT,
+                   vjp=lambda g, x, out: lax.mul(g, _inv_sqrt_1m(x)))
+acos_p     = unary("acos",     np.arccos,   FLOAT,
+                   vjp=lambda g, x, out: lax.mul(lax.neg(g), _inv_sqrt_1m(x)))
+atan_p     = unary("atan",     np.arctan,   FLOAT,
+                   vjp=lambda g, x, out: lax.div(g, lax.add(lax.mul(x, x), 1)))
+sqrt_p     = unary("sqrt",     np.sqrt,     FLOAT,
+                   vjp=lambda g, x, out: lax.div(g, lax.mul(out, 2)), fused="math.sqrt({0})")
+rsqrt_p    = unary("rsqrt",    _rsqrt,      FLOAT,
+                   vjp=lambda g, x, out: lax.mul(lax.div(lax.mul(g, out), x), -0.5),
+                   fused="({f}(1) / math.sqrt({0}))")
+logistic_p = unary("logistic", _logistic,   REAL_FLOAT,
+                   vjp=lambda g, x, out: lax.mul(lax.mul(g, out), lax.sub(1, out)),
+                   fused=vectorized("logistic"))
+erf_p      = unary("erf",      _erf,        REAL_FLOAT, vjp=_erf_vjp, fused=vectorized("erf"))
+floor_p    = unary("floor",    np.floor,    REAL_FLOAT, differentiable=False,  # piecewise constant
+                   fused="np.floor({0})", identities=IDEMPOTENT)
+ceil_p     = unary("ceil",     np.ceil,     REAL_FLOAT, differentiable=False,
+                   fused="np.ceil({0})", identities=IDEMPOTENT)
+round_p    = Primitive("round", _round, _round_shape, differentiable=False, elementwise=True,
+                       identities=IDEMPOTENT)
+is_finite_p = unary("is_finite", np.isfinite,       REAL_FLOAT, out_dtype=lambda _: dtypes.bool_,
+                    weak_type=never_weak, differentiable=False, fused="math.isfinite({0})")
+not_p      = unary("not",      np.invert,           INT_OR_BOOL, differentiable=False,
+                   fused=Fusion("(not {0})", **_BOOLS), identities=INVOLUTION)
+
+add_p   = binary("add",   np.add,        NUM, vjp=(lambda g, x, y, out: g, lambda g, x, y, out: g),
+                 fused="({0} + {1})", identities=Identities(unit=-0.0, unit_at=(1, 0)))
+sub_p   = binary("sub",   np.subtract,   NUM,
+                 vjp=(lambda g, x, y, out: g, lambda g, x, y, out: lax.neg(g)),
+                 fused="({0} - {1})", identities=Identities(unit=0.0, unit_at=(1,)))
 mul_p   = binary("mul",   np.multiply,   NUM,
-                 vjp=(lambda g, x, y, out: g * y, lambda g, x, y, out: g * x))
+                 vjp=(lambda g, x, y, out: lax.mul(g, y), lambda g, x, y, out: lax.mul(g, x)),
+                 fused="({0} * {1})", identities=Identities(unit=1, unit_at=(1, 0)))
 div_p   = binary("div",   _div,          NUM,
-                 vjp=(lambda g, x, y, out: g / y, lambda g, x, y, out: -g * out / y))
+                 vjp=(lambda g, x, y, out: lax.div(g, y),
+                      lambda g, x, y, out: lax.div(lax.mul(lax.neg(g), out), y)),
+                 fused="({0} / {1})", identities=Identities(unit=1, unit_at=(1,)))
 rem_p   = binary("rem",   np.fmod,       "iuf", vjp=(lambda g, x, y, out: g, _rem_dy))
-pow_p   = binary("pow",   np.power,      NUM, vjp=(_pow_dx, _pow_dy))
+pow_p   = binary("pow",   np.power,      NUM, vjp=(_pow_dx, _pow_dy),
+                 fused=Fusion("({0} ** {1})", small_power=True))
 max_p   = binary("max",   np.maximum,    ANY, vjp=(lambda g, x, y, out: _share(g, x, y, gt_p),
-                                               lambda g, x, y, out: _share(g, y, x, gt_p)))
+                                               lambda g, x, y, out: _share(g, y, x, gt_p)),
+                 fused=_MAX)
 min_p   = binary("min",   np.minimum,    ANY, vjp=(lambda g, x, y, out: _share(g, x, y, lt_p),
-                                               lambda g, x, y, out: _share(g, y, x, lt_p)))
-atan2_p = binary("atan2", np.arctan2,    REAL_FLOAT,
-                 vjp=(lambda g, x, y, out: g * y / (x * x + y * y),
-                      lambda g, x, y, out: -g * x / (x * x + y * y)))
-and_p   = binary("and",   np.bitwise_and,          INT_OR_BOOL, differentiable=False)
-or_p    = binary("or",    np.bitwise_or,           INT_OR_BOOL, differentiable=False)
+                                               lambda g, x, y, out: _share(g, y, x, lt_p)),
+                 fused=_MIN)
+atan2_p = binary("atan2", np.arctan2,    REAL_FLOAT, vjp=(_atan2_dx, _atan2_dy))
+and_p   = binary("and",   np.bitwise_and,          INT_OR_BOOL, differentiable=False,
+                 fused=Fusion("({0} and {1})", **_BOOLS))
+or_p    = binary("or",    np.bitwise_or,           INT_OR_BOOL, differentiable=False,
+                 fused=Fusion("({0} or {1})", **_BOOLS))
 xor_p   = binary("xor",   np.bitwise_xor,          INT_OR_BOOL, differentiable=False)
 # Shifts: integers only; amounts outside [0, bits) give 0 (the sign bits for arithmetic).
 shift_left_p             = binary("shift_left",             _shift_left,             INT,
@@ -342,12 +419,12 @@ shift_right_logical_p    = binary("shift_right_logical",    _shift_right_logical
                                   differentiable=False)
 # Comparisons return bool: never weak, never differentiable.
 _cmp = dict(out_dtype=dtypes.bool_, weak_type=never_weak, differentiable=False)
-eq_p    = binary("eq",    np.equal,                ANY,  **_cmp)
-ne_p    = binary("ne",    np.not_equal,    ANY,  **_cmp)
-lt_p    = binary("lt",    np.less,         REAL, **_cmp)
-le_p    = binary("le",    np.less_equal,   REAL, **_cmp)
-gt_p    = binary("gt",    np.greater,      REAL, **_cmp)
-ge_p    = binary("ge",    np.greater_equal, REAL, **_cmp)
+eq_p    = binary("eq",    np.equal,                ANY,  fused="({0} == {1})", **_cmp)
+ne_p    = binary("ne",    np.not_equal,    ANY,  fused="({0} != {1})", **_cmp)
+lt_p    = binary("lt",    np.less,         REAL, fused="({0} < {1})",  **_cmp)
+le_p    = binary("le",    np.less_equal,   REAL, fused="({0} <= {1})", **_cmp)
+gt_p    = binary("gt",    np.greater,      REAL, fused="({0} > {1})",  **_cmp)
+ge_p    = binary("ge",    np.greater_equal, REAL, fused="({0} >= {1})", **_cmp)
 # fmt: on
 
 
@@ -365,6 +442,8 @@ select_p = Primitive(
     linear=(1, 2),
     batch=lambda args, dims: select_batch(select_p, args, dims),
     elementwise=True,
+    # The cases may be bool too: the loop stores either one.
+    fusion=Fusion("({1} if {0} else {2})", operands=("b", "fb", "fb")),
 )
 convert_element_type_p = Primitive(
     "convert_element_type",
@@ -374,6 +453,8 @@ convert_element_type_p = Primitive(
     vjp=_convert_vjp,
     linear=(0,),
     elementwise=True,
+    fusion=Fusion("{out}({0})", operands="fb", result="f"),
+    identities=Identities(noop=lambda **params: True),
 )
 stop_gradient_p = Primitive(
     "stop_gradient",
@@ -381,4 +462,5 @@ stop_gradient_p = Primitive(
     lambda x: ShapedArray(x.shape, x.dtype),
     differentiable=False,
     elementwise=True,
+    fusion=Fusion("{0}"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfunc.core import Primitive, ShapedArray
+from vfunc.core import Identities, Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import move_axis, shift_axes
 from vfunc.primitives._bilinear import bilinear_jvp
@@ -153,6 +153,36 @@ def _dot_general_batch(args, dims, *, dimension_numbers):
     return dot_general_p.bind(lhs, rhs, dimension_numbers=numbers), out_dim
 
 
+def _absorb_permutation(params, avals, permutation):
+    # The product with its free axes swapped (rhs's first) is the product of the swapped
+    # operands: the compiler folds such a transpose into the product.
+    (lc, rc), (lb, rb) = params["dimension_numbers"]
+    if lb or rb:
+        return None
+    lhs, rhs = avals
+    n_left, n_right = lhs.ndim - len(lc), rhs.ndim - len(rc)
+    if permutation != tuple(range(n_left, n_left + n_right)) + tuple(range(n_left)):
+        return None
+    return (1, 0), {"dimension_numbers": ((tuple(rc), tuple(lc)), ((), ()))}
+
+
+# dot_general dimension numbers of a 2-D by 2-D product -> (transpose lhs, transpose rhs): the
+# product is then one ``np.dot`` (BLAS reads transposed operands in place), without the impl's
+# generic reshaping.
+_MATMUL_2D = {
+    (((1,), (0,)), ((), ())): (False, False),
+    (((0,), (0,)), ((), ())): (True, False),
+    (((1,), (1,)), ((), ())): (False, True),
+    (((0,), (1,)), ((), ())): (True, True),
+}
+
+
+def _as_matmul(params, lhs: ShapedArray, rhs: ShapedArray) -> tuple[bool, bool] | None:
+    if lhs.ndim != 2 or rhs.ndim != 2:
+        return None
+    return _MATMUL_2D.get(params["dimension_numbers"])
+
+
 dot_general_p = Primitive(
     "dot_general",
     _dot_general_impl,
@@ -160,7 +190,10 @@ dot_general_p = Primitive(
     vjp=_dot_general_vjp,
     jvp=bilinear_jvp(lambda lhs, rhs, **p: dot_general_p.bind(lhs, rhs, **p)),
     batch=_dot_general_batch,
+    # Computing a cotangent nobody needs (e.g. for the data input of a layer) would cost a
+    # whole matrix product, so the backward pass tells the rule which operands it must
+    # differentiate.
+    vjp_wants=True,
+    identities=Identities(absorb_permutation=_absorb_permutation),
+    as_matmul=_as_matmul,
 )
-# Computing a cotangent nobody needs (e.g. for the data input of a layer) would cost a whole
-# matrix product, so the backward pass tells this rule which operands it must differentiate.
-dot_general_p.vjp_wants = True

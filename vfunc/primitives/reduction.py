@@ -1,15 +1,17 @@
-"""Reductions over static axes: sum, max, min, prod, argmax, argmin.
+"""Reductions over static axes: sum, max, min, prod, argmax, argmin, declared as rows.
 
-``axes`` params are canonical: sorted, unique, non-negative (the front ends normalize them), so
-equal reductions get equal jaxpr equations and equal jit cache keys.
+``reduction`` declares one over ``axes`` (shape rule, batching rule and declaration shared),
+``index_reduction`` one returning the index of an extremum along one ``axis``. ``axes`` params
+are canonical: sorted, unique, non-negative (the front ends normalize them), so equal
+reductions get equal jaxpr equations and equal jit cache keys.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
-from vfunc.core import Primitive, ShapedArray, never_weak, registry, wrap_numpy
+import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
+from vfunc.core import Primitive, ShapedArray, never_weak, wrap_numpy
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import shift_axes
 from vfunc.primitives._checks import check_axes, check_dtype_kind, normalize_axis
@@ -64,7 +66,7 @@ def _extremum_vjp(g, x, *, out, axes):
     kept = _kept(x, axes)
     hits = lax.convert_element_type(lax.eq(x, lax.broadcast_in_dim(out, x.shape, kept)), x.dtype)
     counts = lax.broadcast_in_dim(lax.reduce_sum(hits, axes), x.shape, kept)
-    return (lax.broadcast_in_dim(g, x.shape, kept) * hits / counts,)
+    return (lax.div(lax.mul(lax.broadcast_in_dim(g, x.shape, kept), hits), counts),)
 
 
 def _prod_vjp(g, x, *, out, axes):
@@ -86,8 +88,8 @@ def _prod_vjp(g, x, *, out, axes):
             return lax.concatenate([_tail(running, last, 1), one], last)
         return lax.concatenate([one, _head(running, last, n - 1)], last)
 
-    others = exclusive(False) * exclusive(True)
-    ct = lax.broadcast_in_dim(g, kept_shape + (n,), tuple(range(last))) * others
+    others = lax.mul(exclusive(False), exclusive(True))
+    ct = lax.mul(lax.broadcast_in_dim(g, kept_shape + (n,), tuple(range(last))), others)
     ct = lax.reshape(ct, kept_shape + tuple(x.shape[a] for a in axes))
     return (lax.transpose(ct, tuple(np.argsort(kept + axes))),)
 
@@ -104,44 +106,22 @@ def _tail(x, axis: int, start: int):
     return lax.slice(x, begin, x.shape)
 
 
-def _reduce_batch(prim_name: str):
-    def rule(args, dims, *, axes):
-        (x,), (d,) = args, dims
-        axes = shift_axes(axes, d)
-        return registry[prim_name].bind(x, axes=axes), d - sum(1 for a in axes if a < d)
-
-    return rule
+def _reduce_batch(prim: Primitive, args, dims, *, axes):
+    (x,), (d,) = args, dims
+    axes = shift_axes(axes, d)
+    return prim.bind(x, axes=axes), d - sum(1 for a in axes if a < d)
 
 
-reduce_sum_p = Primitive(
-    "reduce_sum",
-    lambda x, *, axes: np.add.reduce(x, axis=axes, dtype=x.dtype),  # np.sum's dispatch: +1 us
-    _reduce_shape("reduce_sum", "iufc"),
-    vjp=_sum_vjp,
-    linear=(0,),
-    batch=_reduce_batch("reduce_sum"),
-)
-reduce_prod_p = Primitive(
-    "reduce_prod",
-    lambda x, *, axes: np.multiply.reduce(x, axis=axes, dtype=x.dtype),
-    _reduce_shape("reduce_prod", "iufc"),
-    vjp=_prod_vjp,
-    batch=_reduce_batch("reduce_prod"),
-)
-reduce_max_p = Primitive(
-    "reduce_max",
-    _max_impl,
-    _reduce_shape("reduce_max", "biuf"),
-    vjp=_extremum_vjp,
-    batch=_reduce_batch("reduce_max"),
-)
-reduce_min_p = Primitive(
-    "reduce_min",
-    _min_impl,
-    _reduce_shape("reduce_min", "biuf"),
-    vjp=_extremum_vjp,
-    batch=_reduce_batch("reduce_min"),
-)
+def reduction(name: str, impl, kinds: str, **rules) -> Primitive:
+    """Declare a reduction over the ``axes`` param of operands of dtype ``kinds``."""
+    prim = Primitive(
+        name,
+        impl,
+        _reduce_shape(name, kinds),
+        batch=lambda args, dims, **params: _reduce_batch(prim, args, dims, **params),
+        **rules,
+    )
+    return prim
 
 
 def _arg_shape(name: str):
@@ -160,29 +140,40 @@ def _arg_shape(name: str):
     return shape
 
 
-def _arg_batch(prim_name: str):
-    def rule(args, dims, *, axis, index_dtype):
-        (x,), (d,) = args, dims
-        axis = axis + 1 if axis >= d else axis
-        out = registry[prim_name].bind(x, axis=axis, index_dtype=index_dtype)
-        return out, d - 1 if axis < d else d
-
-    return rule
+def _arg_batch(prim: Primitive, args, dims, *, axis, index_dtype):
+    (x,), (d,) = args, dims
+    axis = axis + 1 if axis >= d else axis
+    out = prim.bind(x, axis=axis, index_dtype=index_dtype)
+    return out, d - 1 if axis < d else d
 
 
-argmax_p = Primitive(
-    "argmax",
-    lambda x, *, axis, index_dtype: np.argmax(x, axis=axis).astype(index_dtype),
-    _arg_shape("argmax"),
-    weak_type=never_weak,
-    differentiable=False,
-    batch=_arg_batch("argmax"),
-)
-argmin_p = Primitive(
-    "argmin",
-    lambda x, *, axis, index_dtype: np.argmin(x, axis=axis).astype(index_dtype),
-    _arg_shape("argmin"),
-    weak_type=never_weak,
-    differentiable=False,
-    batch=_arg_batch("argmin"),
-)
+def index_reduction(name: str, find) -> Primitive:
+    """Declare the reduction returning, along ``axis``, the index ``find(x, axis=...)`` gives
+    (as ``index_dtype``); indices carry no gradient."""
+    prim = Primitive(
+        name,
+        lambda x, *, axis, index_dtype: find(x, axis=axis).astype(index_dtype),
+        _arg_shape(name),
+        weak_type=never_weak,
+        differentiable=False,
+        batch=lambda args, dims, **params: _arg_batch(prim, args, dims, **params),
+    )
+    return prim
+
+
+def _sum_impl(x, *, axes):
+    return np.add.reduce(x, axis=axes, dtype=x.dtype)  # np.sum's dispatch costs 1 us more
+
+
+def _prod_impl(x, *, axes):
+    return np.multiply.reduce(x, axis=axes, dtype=x.dtype)
+
+
+# fmt: off
+reduce_sum_p  = reduction("reduce_sum",  _sum_impl,  "iufc", vjp=_sum_vjp, linear=(0,))
+reduce_prod_p = reduction("reduce_prod", _prod_impl, "iufc", vjp=_prod_vjp)
+reduce_max_p  = reduction("reduce_max",  _max_impl,  "biuf", vjp=_extremum_vjp)
+reduce_min_p  = reduction("reduce_min",  _min_impl,  "biuf", vjp=_extremum_vjp)
+argmax_p      = index_reduction("argmax", np.argmax)  # the first extremum; NaN counts as one
+argmin_p      = index_reduction("argmin", np.argmin)
+# fmt: on

@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 from vfunc import dtypes
-from vfunc.core import Primitive, ShapedArray, wrap_numpy
+from vfunc.core import Identities, Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._batching import batch_size, move_axis, shift_axes, to_front
 from vfunc.primitives._checks import check_axes, check_dtype_kind, check_shape
@@ -56,6 +56,10 @@ def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
     return np.broadcast_to(x.reshape(expanded), shape)
 
 
+# The compiler drops a movement whose result has its operand's shape and dtype.
+_NOOP_WHEN_SAME_TYPE = Identities(noop=lambda **params: True)
+
+
 def _zeros(shape: tuple[int, ...], dtype: np.dtype):
     """A zero array (a broadcast scalar: allocates nothing when eager)."""
     return lax.broadcast_in_dim(wrap_numpy(np.zeros((), dtype)), shape, ())
@@ -87,6 +91,7 @@ broadcast_in_dim_p = Primitive(
     vjp=_broadcast_in_dim_vjp,
     linear=(0,),
     batch=_broadcast_in_dim_batch,
+    identities=_NOOP_WHEN_SAME_TYPE,
 )
 
 
@@ -117,6 +122,8 @@ reshape_p = Primitive(
     vjp=_reshape_back_vjp,
     linear=(0,),
     batch=_reshape_batch,
+    # A reshape of a reshape is one reshape (row-major order is kept by both).
+    identities=Identities(noop=lambda **params: True, compose=lambda inner, outer: outer),
 )
 
 
@@ -141,6 +148,10 @@ def _transpose_batch(args, dims, *, permutation):
     return lax.transpose(x, (d, *shift_axes(permutation, d))), 0
 
 
+def _compose_permutations(inner: dict, outer: dict) -> dict:
+    return {"permutation": tuple(inner["permutation"][p] for p in outer["permutation"])}
+
+
 transpose_p = Primitive(
     "transpose",
     lambda x, *, permutation: x.transpose(permutation),
@@ -148,6 +159,11 @@ transpose_p = Primitive(
     vjp=_transpose_vjp,
     linear=(0,),
     batch=_transpose_batch,
+    identities=Identities(
+        noop=lambda permutation: tuple(permutation) == tuple(range(len(permutation))),
+        compose=_compose_permutations,
+        permutation=lambda permutation: permutation,
+    ),
 )
 
 
@@ -175,6 +191,7 @@ squeeze_p = Primitive(
     vjp=_reshape_back_vjp,
     linear=(0,),
     batch=_squeeze_batch,
+    identities=_NOOP_WHEN_SAME_TYPE,
 )
 
 
@@ -197,6 +214,7 @@ expand_dims_p = Primitive(
     vjp=_reshape_back_vjp,
     linear=(0,),
     batch=_expand_dims_batch,
+    identities=_NOOP_WHEN_SAME_TYPE,
 )
 
 
@@ -416,7 +434,7 @@ def _pad_vjp(g, x, padding_value, *, out, padding_config):
     )
     # Every output element is the padding value or a surviving operand element.
     all_axes = tuple(range(g.ndim))
-    ct_value = lax.reduce_sum(g, all_axes) - lax.reduce_sum(ct_x, all_axes)
+    ct_value = lax.sub(lax.reduce_sum(g, all_axes), lax.reduce_sum(ct_x, all_axes))
     return ct_x, ct_value
 
 
@@ -500,7 +518,7 @@ def window_indices(shape, starts, start_dims, sizes, size: int) -> list:
             start = lax.reshape(start, (size,) + (1,) * len(shape))
         line = [1] * rank
         line[axis + 1] = k
-        indices.append(lax.broadcasted_iota(int_dtype, line, axis + 1) + start)
+        indices.append(lax.add(lax.broadcasted_iota(int_dtype, line, axis + 1), start))
     return indices
 
 

@@ -1,5 +1,5 @@
 """``vfunc.scipy``: JAX's ``jax.scipy`` surface on vfunc primitives (SciPy is not needed)."""
 
-from vfunc.scipy import linalg
+from vfunc.scipy import linalg, special, stats
 
-__all__ = ["linalg"]
+__all__ = ["linalg", "special", "stats"]

@@ -17,10 +17,10 @@ from vfunc.core import Array, Tracer
 from vfunc.errors import ShapeError
 from vfunc.numpy import linalg as nla
 from vfunc.numpy._promote import convert, promote_args
-from vfunc.numpy.products import matmul
-from vfunc.numpy.reductions import max as _max
 from vfunc.numpy.indexing import take_along_axis
 from vfunc.numpy.movement import argsort
+from vfunc.numpy.products import matmul
+from vfunc.numpy.reductions import max as _max
 from vfunc.numpy.ufuncs import absolute, broadcast_to, ceil, log, maximum, minimum, where
 from vfunc.primitives import decompositions as dec
 

@@ -5,7 +5,13 @@ shape, dtype and weak type, the static arguments' values and the configuration f
 (``config.trace_key``: ``enable_x64`` changes what tracing produces). On a miss it traces ``f`` on
 abstract values (``make_jaxpr``), runs the passes in ``compiler.passes`` and generates one
 Python function (``compiler.codegen``) that calls numpy and fused numba kernels directly. On a
-hit the call costs a flatten, a dict lookup and the generated function.
+hit the call costs building the key, a dict lookup and the generated function.
+
+The key is built per positional argument: a bare Array gives its (shape, dtype, weak type); a
+pytree is walked once (``_walk``) into its leaves' buffers and one token per node. An immutable
+Module (every container a Module or tuple, every leaf an Array) keeps that walk on the instance
+from its second call on, and a Module returned by a jitted function leaves with it, so a model
+passed back and forth in a training loop costs a read of its leaves' buffers, not a flatten.
 
 Composition: under ``grad``, ``vmap``, ``make_jaxpr`` or an enclosing ``jit`` the function is
 *inlined*: its primitives are traced by the enclosing transformation like any other code, so
@@ -17,8 +23,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -28,7 +36,15 @@ import optree
 
 from vfunc import tree
 from vfunc.config import config
-from vfunc.core import ArrayImpl, ClosedJaxpr, Tracer, _new_array, _state, to_numpy_canonical
+from vfunc.core import (
+    ArrayImpl,
+    Tracer,
+    _DeletedBuffer,
+    _new_array,
+    _state,
+    to_numpy_canonical,
+)
+from vfunc.jaxpr import ClosedJaxpr
 from vfunc.transforms.compiler import codegen, passes
 from vfunc.transforms.staging import trace_to_jaxpr
 
@@ -84,7 +100,7 @@ def _as_tuple(value: int | str | Sequence[Any] | None) -> tuple:
 class _Entry:
     """One compiled specialization: the generated function and how to rebuild the outputs."""
 
-    __slots__ = ("compiled", "out_tree", "out_weak", "fn", "single")
+    __slots__ = ("compiled", "out_tree", "out_weak", "fn", "single", "kept")
 
     def __init__(self, compiled: codegen.Compiled, out_tree: Any):
         self.compiled = compiled
@@ -93,6 +109,9 @@ class _Entry:
         self.out_weak = compiled.out_weak
         # A function returning one array (not a tuple or dict of them) skips the unflatten.
         self.single = out_tree.num_leaves == 1 and out_tree.num_nodes == 1
+        # The Modules among the outputs that leave with their flatten kept (_keep_flattens);
+        # None until the first call finds them.
+        self.kept: list[tuple[int | None, int, int, _TreeKey]] | None = None
 
 
 class Lowered:
@@ -202,35 +221,37 @@ class JitFunction:
             dyn_args, dyn_kwargs, statics, names = self._split(args, kwargs)
         else:
             dyn_args, dyn_kwargs, statics, names = args, kwargs, (), None
-        # The hot path: flatten, key, look up, call, wrap. Keyword arguments are rare, so
-        # positional-only calls flatten the argument tuple alone (a different key shape).
+        # The hot path: key, look up, call, wrap. Positional calls key each argument on its
+        # own: a bare Array needs no flatten at all, and an immutable Module reuses the
+        # flatten and signature of its earlier calls (see _arg_key). Keyword arguments are
+        # rare: they flatten together with the positional ones, under a key of their own.
+        values: list = []
         if dyn_kwargs:
-            leaves, treedef = optree.tree_flatten(
-                (dyn_args, dyn_kwargs), none_is_leaf=False, namespace=tree.NAMESPACE
-            )
+            part = _arg_key((dyn_args, dyn_kwargs), values, self.fun)
+            key = None if part is None else (_KWARGS, part)
         else:
-            leaves, treedef = optree.tree_flatten(
-                dyn_args, none_is_leaf=False, namespace=tree.NAMESPACE
-            )
-        signature = []
-        values = []
-        for leaf in leaves:
-            if type(leaf) is ArrayImpl:
-                value = leaf._value
-                signature.append((value.shape, value.dtype, leaf._weak))
-            elif isinstance(leaf, Tracer):
-                return self.fun(*args, **kwargs)  # under grad/vmap: inline, see module doc
-            else:
-                value, weak = _leaf_value(leaf, self.fun)
-                signature.append((value.shape, value.dtype, weak))
-            values.append(value)
+            key = []
+            for arg in dyn_args:
+                if type(arg) is ArrayImpl:
+                    value = arg._value
+                    key.append((value.shape, value.dtype, arg._weak))
+                    values.append(value)
+                    continue
+                part = _arg_key(arg, values, self.fun)
+                if part is None:
+                    key = None
+                    break
+                key.append(part)
+        if key is None:
+            return self.fun(*args, **kwargs)  # a Tracer leaf (under grad/vmap): inline
         # The flags' values are part of the key: enable_x64 changes what tracing produces.
-        key = (treedef, statics, tuple(signature), config.trace_key)
+        key = (tuple(key), statics, config.trace_key)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(args, kwargs, dyn_args, dyn_kwargs, names, key)
         if self.donate_argnums:
             value = None  # the loop variable must not count as a reference to a donated buffer
+            leaves = tree.leaves((dyn_args, dyn_kwargs) if dyn_kwargs else dyn_args)
             outs = self._call_donating(entry, leaves, values)
         else:
             outs = entry.fn(*values)
@@ -245,7 +266,13 @@ class JitFunction:
             result._value = out
             result._weak = weak
             results.append(result)
-        return optree.tree_unflatten(entry.out_tree, results)
+        out = optree.tree_unflatten(entry.out_tree, results)
+        if entry.kept is None:
+            entry.kept = _kept_outputs(out, self.fun)
+        for position, start, stop, key in entry.kept:
+            module = out if position is None else out[position]
+            module.__dict__["_vf_flat"] = _CachedFlat(results[start:stop], key, id(module))
+        return out
 
     def _compile(self, args, kwargs, dyn_args, dyn_kwargs, names, key) -> _Entry:
         lowered = self._lower(args, kwargs, dyn_args, dyn_kwargs, names)
@@ -300,6 +327,209 @@ class JitFunction:
         else:
             dyn_args, dyn_kwargs, names = args, kwargs, None
         return self._lower(args, kwargs, dyn_args, dyn_kwargs, names)
+
+
+_KWARGS = object()  # marks the key of a call with keyword arguments (see __call__)
+_VALUE = operator.attrgetter("_value")
+_SEEN = object()  # _vf_flat of a Module flattened once: the second call caches its flatten
+_NEVER = object()  # _vf_flat of a Module whose flatten cannot be cached (see _arg_key)
+
+
+class _TreeKey:
+    """The cache-key part of one pytree argument (see ``_walk``), hashed once. A Module keeps
+    its own, so a call with the same model hashes nothing and compares by identity."""
+
+    __slots__ = ("tokens", "_hash", "__weakref__")
+
+    def __init__(self, tokens: tuple):
+        self.tokens = tokens
+        self._hash = hash(tokens)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: Any) -> bool:
+        return self is other or (
+            type(other) is _TreeKey and self._hash == other._hash and self.tokens == other.tokens
+        )
+
+
+# Every _TreeKey in use, once: equal keys are the same object, so that the jit caches and the
+# Modules' cached flattens (see _arg_key) compare by identity instead of token by token.
+_TREE_KEYS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _interned(key: _TreeKey) -> _TreeKey:
+    found = _TREE_KEYS.get(key)
+    if found is None:
+        _TREE_KEYS[key] = found = key
+    return found
+
+
+class _CachedFlat:
+    """A Module's flatten, kept on the instance: its Array leaves and their key part.
+
+    ``owner`` is the instance's id: a copy of its ``__dict__`` (``copy``, pickle) carries this
+    along, and must not use it.
+    """
+
+    __slots__ = ("leaves", "key", "owner")
+
+    def __init__(self, leaves: list, key: _TreeKey, owner: int):
+        self.leaves = tuple(leaves)
+        self.key = key
+        self.owner = owner
+
+
+def _arg_key(arg: Any, values: list, fun: Callable) -> _TreeKey | None:
+    """Append the leaf values of one argument to ``values`` and return its key part, or None
+    when a leaf is a Tracer (the call is then inlined).
+
+    A Module is immutable, and so are its Array leaves (up to ``delete``), so the flatten of
+    an instance passed twice is kept on it (``_vf_flat``) and later calls only read the leaves'
+    buffers. Only when every leaf is an Array and every container in the model is a Module or
+    a tuple (``_vf_frozen_structure``): a list or dict field could be mutated in place, and a
+    numpy leaf written to. The first call only marks the instance, so that a model rebuilt at
+    every step (a training loop) pays nothing for a cache it never hits.
+    """
+    frozen = getattr(type(arg), "_vf_frozen_structure", None)
+    state = None
+    if frozen is not None:
+        d = arg.__dict__
+        state = d.get("_vf_flat")
+        if type(state) is _CachedFlat and state.owner == id(arg):
+            found = list(map(_VALUE, state.leaves))
+            if _DeletedBuffer in set(map(type, found)):
+                # A leaf was deleted (donated) since: reading it raises core's explanation.
+                next(v for v in found if type(v) is _DeletedBuffer).shape  # noqa: B018
+            values += found
+            return state.key
+    tokens: list = []
+    try:
+        _walk(arg, tokens, values, fun)
+    except _TracerLeaf:
+        return None
+    key = _interned(_TreeKey(tuple(tokens)))
+    if frozen is not None and state is not _NEVER:
+        if state is None:
+            d["_vf_flat"] = _SEEN
+        else:
+            leaves = tree.leaves(arg)  # once per instance; the order _walk visits
+            if all(type(leaf) is ArrayImpl for leaf in leaves) and frozen(arg):
+                d["_vf_flat"] = _CachedFlat(leaves, key, id(arg))
+            else:
+                d["_vf_flat"] = _NEVER
+    return key
+
+
+def _kept_outputs(out: Any, fun: Callable) -> list[tuple[int | None, int, int, _TreeKey]]:
+    """Where a jitted function's outputs hold Modules whose flatten can be kept: the output
+    itself, or the items of an output tuple or list (``return model, opt_state, loss``).
+
+    A training step returns a new model every call, which the next call takes in: the output
+    arrives with its flatten already kept (``_vf_flat``), so that call hashes nothing for it.
+    Its key part is the same for every call of one compiled specialization (same treedef,
+    same node data objects, same output types), so it is computed here once, by ``_walk``.
+    Returns ``(position or None, first leaf, end leaf, key part)`` for each such Module.
+    """
+    sequence = type(out) is tuple or type(out) is list
+    items = list(enumerate(out)) if sequence else [(None, out)]
+    kept = []
+    start = 0
+    for position, item in items:
+        count = len(tree.leaves(item))
+        frozen = getattr(type(item), "_vf_frozen_structure", None)
+        if frozen is not None and frozen(item):
+            tokens: list = []
+            _walk(item, tokens, [], fun)
+            kept.append((position, start, start + count, _interned(_TreeKey(tuple(tokens)))))
+        start += count
+    return kept
+
+
+class _TracerLeaf(Exception):
+    """A leaf is a Tracer: jit is called under a transformation and inlines (see __call__)."""
+
+
+_OPTREE = object()  # token of a subtree flattened by optree (a namedtuple, OrderedDict, ...)
+_LEAF_TYPES = frozenset({np.ndarray, float, int, bool, complex})
+# The Python flatten function of each type registered in vfunc's namespace (Modules, ...).
+_CUSTOM: dict[type, Callable] = {}
+
+
+def _walk(node: Any, tokens: list, values: list, fun: Callable) -> None:
+    """Flatten ``node`` as ``tree.flatten`` does (same leaves, same order) into its leaves'
+    buffers and a key: one token per node, each telling its kind and arity, so that equal
+    token sequences mean equal treedefs and leaf signatures.
+
+    optree's C++ flatten looks every node up in its registry, which costs more than this loop
+    over the usual containers; anything unusual is handed to optree as one subtree. Array
+    children are handled in their parent's loop: a call per leaf would double the cost.
+    """
+    t = type(node)
+    flatten = _CUSTOM.get(t)
+    if flatten is not None:
+        flat = flatten(node)
+        children = flat[0]
+        if type(children) is not list and type(children) is not tuple:
+            children = list(children)
+        tokens.append((t, flat[1], len(children)))
+    elif t is dict:
+        try:
+            names = sorted(node)  # tree.flatten's order
+        except TypeError:
+            _walk_optree(node, tokens, values, fun)
+            return
+        tokens.append((dict, tuple(names)))
+        children = [node[name] for name in names]
+    elif t is tuple or t is list:
+        tokens.append((t, len(node)))
+        children = node
+    elif t is ArrayImpl:
+        value = node._value
+        tokens.append((value.shape, value.dtype, node._weak))
+        values.append(value)
+        return
+    elif node is None:
+        tokens.append(None)  # an empty subtree, as in tree.flatten
+        return
+    elif t in _LEAF_TYPES or isinstance(node, np.generic):
+        value, weak = _leaf_value(node, fun)
+        tokens.append((value.shape, value.dtype, weak))
+        values.append(value)
+        return
+    elif isinstance(node, Tracer):
+        raise _TracerLeaf
+    else:
+        entry = optree.register_pytree_node.get(t, namespace=tree.NAMESPACE)
+        if entry is None or entry.kind != optree.PyTreeKind.CUSTOM:
+            _walk_optree(node, tokens, values, fun)
+            return
+        _CUSTOM[t] = entry.flatten_func
+        _walk(node, tokens, values, fun)
+        return
+    for child in children:
+        if type(child) is ArrayImpl:
+            value = child._value
+            tokens.append((value.shape, value.dtype, child._weak))
+            values.append(value)
+        else:
+            _walk(child, tokens, values, fun)
+
+
+def _walk_optree(node: Any, tokens: list, values: list, fun: Callable) -> None:
+    leaves, treedef = optree.tree_flatten(node, none_is_leaf=False, namespace=tree.NAMESPACE)
+    tokens.append((_OPTREE, treedef))
+    for leaf in leaves:
+        if type(leaf) is ArrayImpl:
+            value = leaf._value
+            tokens.append((value.shape, value.dtype, leaf._weak))
+        elif isinstance(leaf, Tracer):
+            raise _TracerLeaf
+        else:
+            value, weak = _leaf_value(leaf, fun)
+            tokens.append((value.shape, value.dtype, weak))
+        values.append(value)
 
 
 def _positions(argnums: tuple[int, ...], nargs: int) -> set[int]:

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import _IGNORE_ALL, ClosedJaxpr, JaxprEqn, Literal, Var, _numpy_errstate
+from vfunc.core import _IGNORE_ALL, _numpy_errstate
+from vfunc.jaxpr import ClosedJaxpr, JaxprEqn, Literal, Var
 from vfunc.transforms.compiler import fusion
 
 _SOURCE_IDS = itertools.count()
@@ -218,7 +219,7 @@ class _Emitter:
         if prim.call_jaxpr_param is not None:
             # A call the passes kept (a checkpoint's recomputation): its own compiled
             # function, so its intermediates are freed when it returns.
-            from vfunc.primitives.control_flow import compiled
+            from vfunc.transforms.compiler.cache import compiled
 
             fn = self.const(compiled(eqn.params[prim.call_jaxpr_param]), "call")
             names = [self.fresh(v) for v in eqn.outvars]
@@ -343,16 +344,6 @@ def compile_jaxpr(
 # ----------------------------------------------------------------------------------------------
 # Whole scan loops
 
-# dot_general dimension numbers of a 2-D by 2-D product -> (transpose lhs, transpose rhs): the
-# product is then one ``np.dot`` (BLAS reads transposed operands in place), without the impl's
-# generic reshaping.
-_MATMUL_2D = {
-    (((1,), (0,)), ((), ())): (False, False),
-    (((0,), (0,)), ((), ())): (True, False),
-    (((1,), (1,)), ((), ())): (False, True),
-    (((0,), (1,)), ((), ())): (True, True),
-}
-
 
 class _LoopEmitter(_Emitter):
     """Emits one function running a whole scan: the body inlined as straight-line code in a
@@ -422,10 +413,13 @@ class _LoopEmitter(_Emitter):
         return f"{name}.T"
 
     def emit_eqn(self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set) -> None:
-        if eqn.primitive.name == "dot_general" and len(eqn.invars) == 2:
+        as_matmul = eqn.primitive.as_matmul
+        if as_matmul is not None and len(eqn.invars) == 2:
+            # A 2-D matrix product (the primitive says so): BLAS directly, operands transposed
+            # in place, without the impl's generic reshaping.
             lhs, rhs = eqn.invars
-            flags = _MATMUL_2D.get(eqn.params["dimension_numbers"])
-            if flags is not None and lhs.aval.ndim == 2 and rhs.aval.ndim == 2:
+            flags = as_matmul(eqn.params, lhs.aval, rhs.aval)
+            if flags is not None:
                 a, b = self.operand(lhs, flags[0]), self.operand(rhs, flags[1])
                 self.lines.append(f"{self.fresh(eqn.outvars[0])} = np.dot({a}, {b})")
                 self.owned.add(self.names[eqn.outvars[0]])

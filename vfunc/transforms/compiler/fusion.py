@@ -11,11 +11,14 @@ and compiling a kernel would not pay for itself. Kernels are cached in this proc
 and on disk by numba (the generated module is written to the cache directory, so a restarted
 process loads machine code instead of compiling).
 
-Transcendental functions come from ``fastmath`` when available: numba's libm calls (``math.tanh``)
-do not vectorize, and a fused loop calling them is slower than numpy. ``fastmath``'s sin/cos
-reduce arguments up to 1.3e10 only: a kernel using them counts larger finite arguments in its
-vectorized loop and, if there are any, computes everything again with libm's sin/cos, so fused
-results agree with NumPy over the whole float range.
+What an equation becomes inside the loop is declared with its primitive (``Primitive.fusion``,
+a ``Fusion``: the scalar expression, the operand dtypes it takes); this pass knows no primitive
+by name. Transcendental functions come from ``fastmath`` when available: numba's libm calls
+(``math.tanh``) do not vectorize, and a fused loop calling them is slower than numpy.
+``fastmath``'s sin/cos reduce arguments up to 1.3e10 only: a kernel using them counts larger
+finite arguments in its vectorized loop and, if there are any, computes everything again with
+libm's sin/cos (the ``exact`` form the primitive declares), so fused results agree with NumPy
+over the whole float range.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import Jaxpr, JaxprEqn, Literal, Var
+from vfunc.jaxpr import Jaxpr, JaxprEqn, Literal, Var
 
 MIN_FUSED_SIZE = 1 << 17
 # Every fused loop is parallel: one core cannot stream memory at the rate two can, and with
@@ -39,26 +42,9 @@ MIN_FUSED_SIZE = 1 << 17
 # elements sequential; a single cache-resident leaf of 150k elements timed the same either way.
 PARALLEL_MIN_SIZE = MIN_FUSED_SIZE
 
-_FLOATS = (np.dtype("float32"), np.dtype("float64"))
 _BOOL = np.dtype("bool")
-
-# Expression templates over operand expressions; ``{f}`` is the operand dtype's constructor.
-_BINARY = {
-    "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
-    "pow": "({0} ** {1})",
-    "max": "({0} if ({0} >= {1} or {0} != {0}) else {1})",
-    "min": "({0} if ({0} <= {1} or {0} != {0}) else {1})",
-    "lt": "({0} < {1})", "le": "({0} <= {1})", "gt": "({0} > {1})", "ge": "({0} >= {1})",
-    "eq": "({0} == {1})", "ne": "({0} != {1})",
-}  # fmt: skip
-_UNARY = {
-    "neg": "(-{0})", "abs": "abs({0})", "sqrt": "math.sqrt({0})",
-    "rsqrt": "({f}(1) / math.sqrt({0}))", "stop_gradient": "{0}",
-    "floor": "np.floor({0})", "ceil": "np.ceil({0})", "is_finite": "math.isfinite({0})",
-}  # fmt: skip
-# Functions with a vectorizable implementation in ``fastmath`` (or math.* as a fallback).
-_MATH = ("exp", "expm1", "log", "log1p", "tanh", "logistic", "erf", "sin", "cos")
-_BOOL_OPS = {"and": "({0} and {1})", "or": "({0} or {1})", "not": "(not {0})"}
+# The dtypes a fused loop handles, by the kind letters of ``Fusion.operands``/``result``.
+_LOOP_DTYPES = {"f": (np.dtype("float32"), np.dtype("float64")), "b": (_BOOL,)}
 
 
 def _math_functions() -> tuple[dict, str]:
@@ -103,24 +89,24 @@ class Cluster:
         self.outputs = [v for e in self.eqns for v in e.outvars if v in readers_outside]
 
 
+def _loop_dtype(dtype: np.dtype, kinds: str) -> bool:
+    return any(dtype in _LOOP_DTYPES[k] for k in kinds)
+
+
 def _fusible(eqn: JaxprEqn, math_table: dict) -> bool:
     prim = eqn.primitive
-    if not prim.elementwise or len(eqn.outvars) != 1:
+    fusion = prim.fusion
+    if fusion is None or not prim.elementwise or len(eqn.outvars) != 1:
         return False
     out = eqn.outvars[0].aval
     if out.size < MIN_FUSED_SIZE:
         return False
-    name = prim.name
-    dtypes_in = {v.aval.dtype for v in eqn.invars}
-    if name == "select":
-        return eqn.invars[0].aval.dtype == _BOOL and dtypes_in - {_BOOL} <= set(_FLOATS)
-    if name == "convert_element_type":
-        return dtypes_in <= {*_FLOATS, _BOOL} and out.dtype in _FLOATS
-    if name in _BOOL_OPS:
-        return dtypes_in == {_BOOL}
-    if not dtypes_in <= set(_FLOATS):
+    if fusion.vectorized is not None and fusion.vectorized not in math_table:
         return False
-    return name in _BINARY or name in _UNARY or (name in _MATH and name in math_table)
+    kinds = fusion.operand_kinds(len(eqn.invars))
+    if not all(_loop_dtype(v.aval.dtype, k) for v, k in zip(eqn.invars, kinds, strict=True)):
+        return False
+    return _loop_dtype(out.dtype, fusion.result)
 
 
 def plan(jaxpr: Jaxpr) -> list:
@@ -237,38 +223,25 @@ def _small_integer(var: Any) -> int | None:
     return None
 
 
-# fastmath functions correct on part of the range only, with the test telling the arguments
-# beyond it and the libm expression (over a float64 argument) the kernel falls back to there.
-_PARTIAL = {"sin": ("fm.beyond_sin_cos", "math.sin"), "cos": ("fm.beyond_sin_cos", "math.cos")}
-# Elements per block of a flat kernel using them: a block meeting such an argument is redone.
+# Elements per block of a flat kernel using a partial function (``Fusion.beyond``): a block
+# meeting an argument beyond its range is redone with the exact form.
 _PARTIAL_BLOCK = 4096
 
 
 def _expression(eqn: JaxprEqn, args: list[str], exact: bool = False) -> str:
-    name = eqn.primitive.name
-    out = eqn.outvars[0].aval
+    fusion = eqn.primitive.fusion
     f = _constructor(eqn.invars[0].aval.dtype)
-    power = _small_integer(eqn.invars[1]) if name == "pow" else None
+    power = _small_integer(eqn.invars[1]) if fusion.small_power else None
     if power is not None:
         # x ** 3 as x * x * x: libm's pow does not vectorize (and costs far more).
         return f"{f}(1)" if power == 0 else "(" + " * ".join([args[0]] * power) + ")"
-    if name in _BINARY:
-        return _BINARY[name].format(*args)
-    if name in _UNARY:
-        return _UNARY[name].format(*args, f=f)
-    if name in _BOOL_OPS:
-        return _BOOL_OPS[name].format(*args)
-    if name == "select":
-        return f"({args[1]} if {args[0]} else {args[2]})"
-    if name == "convert_element_type":
-        return f"{_constructor(out.dtype)}({args[0]})"
-    if exact and name in _PARTIAL:
-        return f"{_PARTIAL[name][1]}(np.float64({args[0]}))"
-    return f"fm.{name}({args[0]})"
+    if exact and fusion.exact is not None:
+        return fusion.exact.format(*args)
+    return fusion.expr.format(*args, f=f, out=_constructor(eqn.outvars[0].aval.dtype))
 
 
 def _partial_args(cluster: Cluster) -> bool:
-    return any(e.primitive.name in _PARTIAL for e in cluster.eqns)
+    return any(e.primitive.fusion.beyond is not None for e in cluster.eqns)
 
 
 def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
@@ -330,10 +303,11 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
             args = [_literal(v) if isinstance(v, Literal) else local_env[v] for v in eqn.invars]
             var = eqn.outvars[0]
             local = f"v{counter}"
-            check = _PARTIAL.get(eqn.primitive.name, (None,))[0]
-            if not exact and check is not None and (check, args[0]) not in counted:
-                counted.add((check, args[0]))  # sin and cos of one value: one test
-                lines.append(f"{indent}beyond += {check}({args[0]})")
+            beyond = eqn.primitive.fusion.beyond
+            test = None if beyond is None else beyond.format(*args)
+            if not exact and test is not None and test not in counted:
+                counted.add(test)  # sin and cos of one value: one test
+                lines.append(f"{indent}beyond += {test}")
             # Store as the equation's dtype, so float32 chains stay float32 as in numpy.
             expr = _expression(eqn, args, exact)
             lines.append(f"{indent}{local} = {_constructor(var.aval.dtype)}({expr})")

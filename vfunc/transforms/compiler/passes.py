@@ -2,9 +2,10 @@
 
 ``optimize`` runs them to a fixed point: algebraic simplification (only rewrites that are exact
 in IEEE arithmetic: ``x * 1``, ``x - 0``, ``x + -0.0``, double transposes, reshape chains,
-no-op converts and broadcasts), constant folding of small values, common-subexpression
-elimination and dead-code elimination. All primitives are pure, so an equation whose outputs
-nobody reads can go.
+no-op converts and broadcasts, ``-(-x)``, ``floor(floor(x))``), constant folding of small
+values, common-subexpression elimination and dead-code elimination. All primitives are pure, so
+an equation whose outputs nobody reads can go. The identities are declared with each primitive
+(``Primitive.identities``); no pass knows a primitive by its name.
 
 Calls of a function given as a jaxpr (custom rules, a forward ``checkpoint``) are inlined
 first, so fusion and CSE see through them; a ``checkpoint`` recomputation in a backward pass
@@ -18,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import ArrayImpl, ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
+from vfunc.core import ArrayImpl
+from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 
 # Constant folding evaluates equations at compile time; beyond this many elements a folded
 # constant would cost more memory (kept alive by the compiled function) than it saves.
@@ -218,62 +220,56 @@ def _literal_equals(var: Any, value: float) -> bool:
 
 def _passthrough(eqn: JaxprEqn, invars: list) -> Any:
     """The operand an equation provably returns unchanged (same aval), or None."""
-    name = eqn.primitive.name
     out = eqn.outvars[0] if len(eqn.outvars) == 1 else None
-    if out is None:
+    if out is None or not invars:
         return None
+    rules = eqn.primitive.identities
 
     def same(var: Any) -> bool:
         return not isinstance(var, Literal) and var.aval == out.aval
 
-    if name == "mul":
-        for a, b in ((0, 1), (1, 0)):
-            if _literal_equals(invars[b], 1) and same(invars[a]):
-                return invars[a]
-    elif name == "div" and _literal_equals(invars[1], 1) and same(invars[0]):
+    if rules.unit is not None and len(invars) == 2:
+        for at in rules.unit_at:
+            other = invars[1 - at]
+            if _literal_equals(invars[at], rules.unit) and same(other):
+                return other
+    if rules.noop is not None and rules.noop(**eqn.params) and same(invars[0]):
         return invars[0]
-    elif name == "sub" and _literal_equals(invars[1], 0.0) and same(invars[0]):
-        return invars[0]  # x - (+0.0) == x, signed zeros included
-    elif name == "add":
-        for a, b in ((0, 1), (1, 0)):
-            lit = invars[b]
-            exact_zero = _literal_equals(lit, -0.0) or (
-                isinstance(lit, Literal)
-                and lit.aval.dtype.kind in "iub"
-                and _literal_equals(lit, 0)
-            )
-            if exact_zero and same(invars[a]):
-                return invars[a]
-    elif name in ("reshape", "broadcast_in_dim", "convert_element_type", "squeeze", "expand_dims"):
-        if same(invars[0]):
-            return invars[0]
-    elif name == "transpose":
-        if tuple(eqn.params["permutation"]) == tuple(range(out.aval.ndim)) and same(invars[0]):
-            return invars[0]
     return None
 
 
-def _swapped_dot(eqn: JaxprEqn, src: JaxprEqn | None, uses: dict) -> JaxprEqn | None:
-    """``transpose(dot_general(a, b))`` that only swaps the free axes is ``dot_general(b, a)``:
-    BLAS takes transposed operands for free, while the transpose would be copied later."""
-    if src is None or src.primitive.name != "dot_general" or uses.get(src.outvars[0], 0) != 1:
+def _absorbed_permutation(eqn: JaxprEqn, src: JaxprEqn | None, uses: dict) -> JaxprEqn | None:
+    """An axis permutation of a result its producer can compute permuted itself (a transposed
+    matrix product is the product of the swapped operands: BLAS reads transposed operands for
+    free, while the transpose would be copied later), as one equation; or None."""
+    permutation = eqn.primitive.identities.permutation
+    if permutation is None or src is None or uses.get(src.outvars[0], 0) != 1:
         return None
-    (lc, rc), (lb, rb) = src.params["dimension_numbers"]
-    if lb or rb:
+    absorb = src.primitive.identities.absorb_permutation
+    if absorb is None:
         return None
-    lhs, rhs = src.invars
-    n_left = lhs.aval.ndim - len(lc)
-    n_right = rhs.aval.ndim - len(rc)
-    swap = tuple(range(n_left, n_left + n_right)) + tuple(range(n_left))
-    if tuple(eqn.params["permutation"]) != swap:
+    avals = [v.aval for v in src.invars]
+    found = absorb(src.params, avals, tuple(permutation(**eqn.params)))
+    if found is None:
         return None
-    params = {"dimension_numbers": ((tuple(rc), tuple(lc)), ((), ()))}
-    return JaxprEqn(src.primitive, [rhs, lhs], eqn.outvars, params)
+    order, params = found
+    return JaxprEqn(src.primitive, [src.invars[i] for i in order], eqn.outvars, params)
+
+
+def _repeated(eqn: JaxprEqn, src: JaxprEqn | None) -> Any:
+    """For ``op(op(x))`` of an involution, ``x``; of an idempotent op, ``op(x)``; else None."""
+    rules = eqn.primitive.identities
+    if not (rules.involution or rules.idempotent):
+        return None
+    if src is None or src.primitive is not eqn.primitive or src.params != eqn.params:
+        return None
+    return src.invars[0] if rules.involution else src.outvars[0]
 
 
 def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
-    """Remove no-op equations, merge transpose/transpose and reshape/reshape pairs, and fold a
-    transpose of a matrix product into the product."""
+    """Remove no-op equations and repeated involutions or idempotent ops, merge pairs of one
+    primitive that compose (transpose/transpose, reshape/reshape), and let a producer absorb
+    an axis permutation of its result (a transposed matrix product)."""
     rename = _Renamer()
     producer: dict[Var, JaxprEqn] = {}
     uses: dict[Var, int] = {}
@@ -293,19 +289,20 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
             continue
         params = eqn.params
         src = producer.get(invars[0]) if invars and isinstance(invars[0], Var) else None
-        name = eqn.primitive.name
-        swapped = _swapped_dot(eqn, src, uses) if name == "transpose" else None
-        if swapped is not None:
+        repeated = _repeated(eqn, src)
+        if repeated is not None:
+            rename.subst[eqn.outvars[0]] = repeated
+            continue
+        absorbed = _absorbed_permutation(eqn, src, uses)
+        if absorbed is not None:
             eqns.remove(src)
             for v in eqn.outvars:
-                producer[v] = swapped
-            eqns.append(swapped)
+                producer[v] = absorbed
+            eqns.append(absorbed)
             continue
-        if src is not None and src.primitive is eqn.primitive and name == "transpose":
-            inner = src.params["permutation"]
-            params = {"permutation": tuple(inner[p] for p in params["permutation"])}
-            invars = [src.invars[0]] + invars[1:]
-        elif src is not None and name == "reshape" and src.primitive.name == "reshape":
+        compose = eqn.primitive.identities.compose
+        if src is not None and src.primitive is eqn.primitive and compose is not None:
+            params = compose(src.params, params)
             invars = [src.invars[0]] + invars[1:]
         new_eqn = JaxprEqn(eqn.primitive, invars, eqn.outvars, params)
         through = _passthrough(new_eqn, invars)
