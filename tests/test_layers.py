@@ -50,6 +50,7 @@ KNOWN_VIOLATIONS: set[str] = {
     "vfunc.primitives.custom -> vfunc.lax",
     "vfunc.primitives.custom -> vfunc.transforms.ad",
     "vfunc.primitives.custom -> vfunc.transforms.batching",
+    "vfunc.primitives.elementwise -> vfunc.transforms.compiler.fastmath",
     "vfunc.primitives.random_kernels -> vfunc.transforms.compiler.fastmath",
     "cycle: vfunc.transforms.ad <-> vfunc.transforms.batching",
 }

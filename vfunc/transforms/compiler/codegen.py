@@ -80,6 +80,9 @@ class _Emitter:
         self.storage: dict[Any, frozenset[int]] = {}
         self.holders: dict[int, list[Any]] = {}
         self.storage_ids = itertools.count()
+        # Results of impl calls: possibly views with any strides (a broadcast's zero strides),
+        # which ``np.ravel`` would copy.
+        self.maybe_views: set[Any] = set()
 
     def const(self, value: Any, hint: str) -> str:
         name = f"{hint}{len(self.namespace)}"
@@ -235,6 +238,7 @@ class _Emitter:
             self.lines.append(f"{self.fresh(eqn.outvars[0])} = {call}")
         for v in eqn.outvars:  # an impl may return a view of (or the very array of) an operand
             self.share(v, eqn.invars)
+            self.maybe_views.add(v)
 
     def reusable(
         self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set
@@ -261,7 +265,10 @@ class _Emitter:
         return None
 
     def emit_cluster(self, cluster: Any, index: int, last_use: dict, outputs: set) -> None:
-        kernel = fusion.build_kernel(cluster)
+        # A broadcast view (a per-channel bias as (N, C, H, W)) goes to an N-D kernel as it
+        # is: raveling it would copy the whole shape.
+        views = any(v in self.maybe_views and v.aval.ndim for v in cluster.inputs)
+        kernel = fusion.build_kernel(cluster, flat_ok=not views)
         self.kernels.append(kernel)
         kname = self.const(kernel.fn, "fused")
         shape = cluster.shape

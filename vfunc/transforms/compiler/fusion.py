@@ -244,11 +244,12 @@ def _partial_args(cluster: Cluster) -> bool:
     return any(e.primitive.fusion.beyond is not None for e in cluster.eqns)
 
 
-def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
-    """Numba source for ``cluster``; also whether it loops over flat (raveled) operands."""
+def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[str, bool]:
+    """Numba source for ``cluster``; also whether it loops over flat (raveled) operands (only
+    if ``flat_ok``: the caller may pass operands that raveling would copy)."""
     shape = cluster.shape
     ndim = len(shape)
-    flat = all(v.aval.shape in (shape, ()) for v in cluster.inputs)
+    flat = flat_ok and all(v.aval.shape in (shape, ()) for v in cluster.inputs)
     parallel = int(np.prod(shape)) >= PARALLEL_MIN_SIZE
     params = [f"in{i}" for i in range(len(cluster.inputs))]
     outs = [f"out{i}" for i in range(len(cluster.outputs))]
@@ -342,9 +343,9 @@ def _cache_dir() -> Path:
     return path
 
 
-def build_kernel(cluster: Cluster) -> Kernel:
-    """Compile (or fetch) the kernel for ``cluster``."""
-    body, flat = kernel_source(cluster, "kernel")
+def build_kernel(cluster: Cluster, flat_ok: bool = True) -> Kernel:
+    """Compile (or fetch) the kernel for ``cluster`` (``flat_ok``: see ``kernel_source``)."""
+    body, flat = kernel_source(cluster, "kernel", flat_ok)
     _, math_module = _math_functions()
     header = "import math\n\nimport numba\nimport numpy as np\nfrom numba import prange\n"
     if math_module:
