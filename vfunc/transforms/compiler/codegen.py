@@ -289,9 +289,23 @@ class _Emitter:
             # input viewing the same buffer with other strides would read overwritten data.
             and self.overwritable(v, index, last_use, outputs, overlap_ok=False)
         ]  # fmt: skip
-        outs = []
-        for var in cluster.outputs:
+        outs, finish = [], []
+        for position, var in enumerate(cluster.outputs):
             dtype = self.param(var.aval.dtype)
+            if position in kernel.reduced:
+                # An accumulator starting at the reduction's identity, cast afterwards where
+                # it is wider than the result (float32 sums accumulate in float64).
+                acc_shape, identity, acc_dtype = kernel.reduced[position]
+                out_name = self.fresh(var)
+                self.new_storage(var)
+                self.lines.append(f"{out_name} = np.full({acc_shape!r}, float({identity!r}), "
+                                  f"{self.param(acc_dtype)})")  # fmt: skip
+                if acc_dtype != var.aval.dtype or acc_shape != var.aval.shape:
+                    finish.append(f"{out_name} = {out_name}.astype({dtype})"
+                                  f".reshape({var.aval.shape!r})")  # fmt: skip
+                outs.append(out_name)
+                self.owned.add(out_name)
+                continue
             fresh = f"np.empty({shape!r}, {dtype})"
             buffer, source = None, None
             for v in reusable:
@@ -320,6 +334,7 @@ class _Emitter:
             self.owned.add(out_name)
         views = [f"{o}.reshape(-1)" if kernel.flat else o for o in outs]
         self.lines.append(f"{kname}({', '.join(args + views)})")
+        self.lines.extend(finish)
 
 
 def _plain(value: tuple) -> bool:

@@ -36,6 +36,9 @@ import numpy as np
 from vfunc.core import Jaxpr, JaxprEqn, Literal, Var
 
 MIN_FUSED_SIZE = 1 << 17
+# Reductions compile from a smaller operand: numpy's reduce over separated axes (a max-pool's)
+# walks elements one by one, so even a LeNet-sized pooling pays for its loop.
+MIN_REDUCED_SIZE = 1 << 14
 # Every fused loop is parallel: one core cannot stream memory at the rate two can, and with
 # OMP_WAIT_POLICY=PASSIVE a launch costs microseconds. A jitted Adam step over a ResNet-18 tree
 # (13 leaves of 131k..2.4M elements, 187 MB of state) ran 1.7x faster than with loops below 1M
@@ -67,9 +70,10 @@ def _math_version() -> str:
 class Cluster:
     """Fused elementwise equations with their external inputs and outputs, all of ``shape``."""
 
-    def __init__(self, eqn: JaxprEqn):
+    def __init__(self, eqn: JaxprEqn, shape: tuple[int, ...] | None = None):
         self.eqns = [eqn]
-        self.shape = eqn.outvars[0].aval.shape
+        # The loop's shape: the elementwise results', and the operand of every reduction.
+        self.shape = eqn.outvars[0].aval.shape if shape is None else shape
         self.produced = set(eqn.outvars)
         self.inputs: list = []
         self.outputs: list = []
@@ -109,6 +113,45 @@ def _fusible(eqn: JaxprEqn, math_table: dict) -> bool:
     return _loop_dtype(out.dtype, fusion.result)
 
 
+def is_reduction(eqn: JaxprEqn) -> bool:
+    """A reduction the fused loops compute (``Fusion.identity`` declared)."""
+    fusion = eqn.primitive.fusion
+    return fusion is not None and fusion.identity is not None
+
+
+def _reducible(eqn: JaxprEqn) -> bool:
+    if not is_reduction(eqn) or len(eqn.invars) != 1 or not isinstance(eqn.invars[0], Var):
+        return False
+    x = eqn.invars[0].aval
+    axes = eqn.params["axes"]
+    return bool(axes) and x.dtype in _LOOP_DTYPES["f"] and x.size >= MIN_REDUCED_SIZE
+
+
+def _alone_pays(eqn: JaxprEqn) -> bool:
+    """Whether a reduction with no producer to fuse is better as a loop than numpy's reduce:
+    numpy reduces a run of adjacent axes fast (as one axis of a reshaped view), but several
+    separated ones (a 2x2 max-pool's axes 3 and 5 of a 6-D view) element by element."""
+    axes = eqn.params["axes"]
+    return axes[-1] - axes[0] + 1 != len(axes)
+
+
+def _has_partial(cluster: Cluster) -> bool:
+    return any(e.primitive.fusion.beyond is not None for e in cluster.eqns)
+
+
+def _has_reduction(cluster: Cluster) -> bool:
+    return any(is_reduction(e) for e in cluster.eqns)
+
+
+def _mixes(eqn: JaxprEqn, *clusters: Cluster | None) -> bool:
+    """Whether ``eqn`` and ``clusters`` together hold a reduction and a partial function: a
+    reduction's loop runs once, and a block redone exactly (``Fusion.beyond``) would count its
+    elements twice, so the two never share a kernel."""
+    members = [c for c in clusters if c is not None]
+    partial = eqn.primitive.fusion.beyond is not None or any(map(_has_partial, members))
+    return partial and (is_reduction(eqn) or any(map(_has_reduction, members)))
+
+
 def plan(jaxpr: Jaxpr) -> list:
     """The equations in a valid order, fusible chains grouped into ``Cluster``s."""
     math_table, _ = _math_functions()
@@ -123,12 +166,15 @@ def plan(jaxpr: Jaxpr) -> list:
     for eqn in jaxpr.eqns:
         reads = [v for v in eqn.invars if isinstance(v, Var)]
         target = None
-        fusible = _fusible(eqn, math_table)
+        reduction = _reducible(eqn)
+        fusible = reduction or _fusible(eqn, math_table)
         if fusible:
-            shape = eqn.outvars[0].aval.shape
+            shape = eqn.invars[0].aval.shape if reduction else eqn.outvars[0].aval.shape
             for v in reads:
                 c = owner.get(v)
                 if c is None or c not in open_clusters or c.shape != shape or c is target:
+                    continue
+                if _mixes(eqn, target, c):
                     continue
                 if target is None:
                     target = c
@@ -145,11 +191,13 @@ def plan(jaxpr: Jaxpr) -> list:
             c = owner.get(v)
             if c is not None and c is not target and c in open_clusters:
                 close(c)
+        if fusible and reduction and target is None and not _alone_pays(eqn):
+            fusible = False
         if not fusible:
             items.append(eqn)
             continue
         if target is None:
-            target = Cluster(eqn)
+            target = Cluster(eqn, shape)
             open_clusters.append(target)
         else:
             target.add(eqn)
@@ -173,7 +221,7 @@ def plan(jaxpr: Jaxpr) -> list:
     result = []
     for item in items:
         if isinstance(item, Cluster):
-            if len(item.eqns) == 1:
+            if len(item.eqns) == 1 and not is_reduction(item.eqns[0]):
                 result.append(item.eqns[0])
                 continue
             item.finish(read_outside.get(item, set()))
@@ -192,11 +240,15 @@ class Kernel:
     ``sin``/``cos``), so no output may share an input's buffer.
     """
 
-    def __init__(self, fn: Any, source: str, flat: bool, rereads: bool = False):
+    def __init__(self, fn: Any, source: str, flat: bool, rereads: bool = False,
+                 reduced: dict | None = None):  # fmt: skip
         self.fn = fn
         self.source = source
         self.flat = flat
         self.rereads = rereads
+        # Outputs accumulated by reductions (``reduced_outputs``): the caller passes each one
+        # filled with its identity, then casts and reshapes it to the result.
+        self.reduced = reduced or {}
 
 
 _KERNELS: dict[str, Kernel] = {}
@@ -240,8 +292,26 @@ def _expression(eqn: JaxprEqn, args: list[str], exact: bool = False) -> str:
     return fusion.expr.format(*args, f=f, out=_constructor(eqn.outvars[0].aval.dtype))
 
 
-def _partial_args(cluster: Cluster) -> bool:
-    return any(e.primitive.fusion.beyond is not None for e in cluster.eqns)
+def _kept_axes(eqn: JaxprEqn) -> tuple[int, ...]:
+    axes = eqn.params["axes"]
+    return tuple(d for d in range(eqn.invars[0].aval.ndim) if d not in axes)
+
+
+def reduced_outputs(cluster: Cluster) -> dict[int, tuple[tuple[int, ...], str, np.dtype]]:
+    """For each output a reduction computes, by position: the shape of its accumulator (the
+    kept axes; ``(1,)`` for a full reduction), the identity it starts from, and its dtype."""
+    out = {}
+    producers = {e.outvars[0]: e for e in cluster.eqns if is_reduction(e)}
+    for k, var in enumerate(cluster.outputs):
+        eqn = producers.get(var)
+        if eqn is None:
+            continue
+        fusion = eqn.primitive.fusion
+        dtype = eqn.invars[0].aval.dtype
+        if fusion.wide and dtype == np.float32:
+            dtype = np.dtype("float64")
+        out[k] = (var.aval.shape or (1,), fusion.identity, np.dtype(dtype))
+    return out
 
 
 def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[str, bool]:
@@ -249,8 +319,18 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
     if ``flat_ok``: the caller may pass operands that raveling would copy)."""
     shape = cluster.shape
     ndim = len(shape)
-    flat = flat_ok and all(v.aval.shape in (shape, ()) for v in cluster.inputs)
+    reductions = [e for e in cluster.eqns if is_reduction(e)]
+    flat = flat_ok and not reductions and all(v.aval.shape in (shape, ()) for v in cluster.inputs)
     parallel = int(np.prod(shape)) >= PARALLEL_MIN_SIZE
+    # Loops in C order, except that an axis every reduction keeps goes outermost: its
+    # iterations write disjoint accumulators, so it is the one run in parallel.
+    order = list(range(ndim))
+    if reductions:
+        common = set(order).intersection(*(_kept_axes(e) for e in reductions))
+        parallel = parallel and bool(common)
+        if common:
+            order.remove(min(common))
+            order.insert(0, min(common))
     params = [f"in{i}" for i in range(len(cluster.inputs))]
     outs = [f"out{i}" for i in range(len(cluster.outputs))]
     env: dict[Any, str] = {}
@@ -262,7 +342,7 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
     rng0 = "prange" if parallel else "range"
     names = ["i"] if flat else [f"i{d}" for d in range(ndim)]
     index = ", ".join(names)
-    partial = _partial_args(cluster)
+    partial = _has_partial(cluster)
     arrays = {p: p for p in params + outs}  # how the loop body names each array
     if partial and len(names) == 1:
         # Blocks of the one axis: each block counts the sin/cos arguments fastmath cannot
@@ -285,9 +365,14 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
         ]
         indent = "    " * (ndim + 1)
     else:
+        # An array of the loop's shape gives the bounds (a reduction's output has fewer axes).
+        full = next((o for o, v in zip(outs, cluster.outputs, strict=True)
+                     if v.aval.shape == shape), "in0")  # fmt: skip
+        loops = [names[d] for d in order] if not flat else names
+        dims = order if not flat else range(len(names))
         outer = [
-            "    " * (d + 1) + f"for {n} in {rng0 if d == 0 else 'range'}({outs[0]}.shape[{d}]):"
-            for d, n in enumerate(names)
+            "    " * (k + 1) + f"for {n} in {rng0 if k == 0 else 'range'}({full}.shape[{d}]):"
+            for k, (d, n) in enumerate(zip(dims, loops, strict=True))
         ]
         inner = []
         indent = "    " * (len(names) + 1)
@@ -300,10 +385,19 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
                 lines.append(f"{indent}{p}_v = {arrays[p]}[{index}]")
                 local_env[var] = f"{p}_v"
         counted = set()
+        outputs = dict(zip(cluster.outputs, outs, strict=True))
         for counter, eqn in enumerate(cluster.eqns):
             args = [_literal(v) if isinstance(v, Literal) else local_env[v] for v in eqn.invars]
             var = eqn.outvars[0]
             local = f"v{counter}"
+            if is_reduction(eqn):
+                if var in outputs:  # accumulate into the kept axes' element of its output
+                    kept = ", ".join(names[d] for d in _kept_axes(eqn)) or "0"
+                    acc = f"{arrays[outputs[var]]}[{kept}]"
+                    wide = "np.float64" if eqn.primitive.fusion.wide else ""
+                    step = eqn.primitive.fusion.expr.format(acc, f"{wide}({args[0]})")
+                    lines.append(f"{indent}{acc} = {step}")
+                continue
             beyond = eqn.primitive.fusion.beyond
             test = None if beyond is None else beyond.format(*args)
             if not exact and test is not None and test not in counted:
@@ -314,7 +408,8 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
             lines.append(f"{indent}{local} = {_constructor(var.aval.dtype)}({expr})")
             local_env[var] = local
         for var, o in zip(cluster.outputs, outs, strict=True):
-            lines.append(f"{indent}{arrays[o]}[{index}] = {local_env[var]}")
+            if var in local_env:  # (a reduction's output was accumulated above)
+                lines.append(f"{indent}{arrays[o]}[{index}] = {local_env[var]}")
         return lines
 
     decorator = (
@@ -350,6 +445,9 @@ def build_kernel(cluster: Cluster, flat_ok: bool = True) -> Kernel:
     header = "import math\n\nimport numba\nimport numpy as np\nfrom numba import prange\n"
     if math_module:
         header += f"import {math_module} as fm  # fastmath {_math_version()}\n"
+    reduced = reduced_outputs(cluster)
+    if reduced:  # the accumulators' dtypes are not in the loop's text: key the cache on them
+        body += "\n# accumulators: " + repr(sorted(reduced.items()))
     source = header + "\n\n" + body + "\n"
     cached = _KERNELS.get(source)
     if cached is not None:
@@ -364,6 +462,7 @@ def build_kernel(cluster: Cluster, flat_ok: bool = True) -> Kernel:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    kernel = Kernel(module.kernel, body, flat, rereads=_partial_args(cluster))
+    kernel = Kernel(module.kernel, body, flat, rereads=_has_partial(cluster),
+                    reduced=reduced)
     _KERNELS[source] = kernel
     return kernel
