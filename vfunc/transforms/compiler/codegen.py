@@ -295,11 +295,15 @@ class _Emitter:
             if position in kernel.reduced:
                 # An accumulator starting at the reduction's identity, cast afterwards where
                 # it is wider than the result (float32 sums accumulate in float64).
-                acc_shape, identity, acc_dtype = kernel.reduced[position]
+                acc_shape, identity, acc_dtype, partials = kernel.reduced[position]
                 out_name = self.fresh(var)
                 self.new_storage(var)
                 self.lines.append(f"{out_name} = np.full({acc_shape!r}, float({identity!r}), "
                                   f"{self.param(acc_dtype)})")  # fmt: skip
+                if partials is not None:  # one partial result per parallel iteration
+                    impl = self.const(partials.impl, "partials")
+                    finish.append(f"{out_name} = {impl}({out_name}, axes=(0,))")
+                    acc_shape = acc_shape[1:] or (1,)
                 if acc_dtype != var.aval.dtype or acc_shape != var.aval.shape:
                     finish.append(f"{out_name} = {out_name}.astype({dtype})"
                                   f".reshape({var.aval.shape!r})")  # fmt: skip

@@ -127,10 +127,13 @@ def _reducible(eqn: JaxprEqn) -> bool:
     return bool(axes) and x.dtype in _LOOP_DTYPES["f"] and x.size >= MIN_REDUCED_SIZE
 
 
-def _alone_pays(eqn: JaxprEqn) -> bool:
-    """Whether a reduction with no producer to fuse is better as a loop than numpy's reduce:
-    numpy reduces a run of adjacent axes fast (as one axis of a reshaped view), but several
-    separated ones (a 2x2 max-pool's axes 3 and 5 of a 6-D view) element by element."""
+def _loop_pays(eqn: JaxprEqn) -> bool:
+    """Whether a reduction is better as a loop than as numpy's reduce: numpy reduces a run of
+    adjacent axes fast (as one axis of a reshaped view, pairwise and vectorized), but several
+    separated ones (a 2x2 max-pool's axes 3 and 5 of a 6-D view) element by element. The
+    loops here are scalar (the combining step is not reassociated): on a run of adjacent axes
+    they measured 1.5-3x slower than numpy's reduce even with the producing chain fused in
+    (``benchmarks/bench_reductions.py``), so those stay numpy's."""
     axes = eqn.params["axes"]
     return axes[-1] - axes[0] + 1 != len(axes)
 
@@ -166,7 +169,7 @@ def plan(jaxpr: Jaxpr) -> list:
     for eqn in jaxpr.eqns:
         reads = [v for v in eqn.invars if isinstance(v, Var)]
         target = None
-        reduction = _reducible(eqn)
+        reduction = _reducible(eqn) and _loop_pays(eqn)
         fusible = reduction or _fusible(eqn, math_table)
         if fusible:
             shape = eqn.invars[0].aval.shape if reduction else eqn.outvars[0].aval.shape
@@ -191,8 +194,6 @@ def plan(jaxpr: Jaxpr) -> list:
             c = owner.get(v)
             if c is not None and c is not target and c in open_clusters:
                 close(c)
-        if fusible and reduction and target is None and not _alone_pays(eqn):
-            fusible = False
         if not fusible:
             items.append(eqn)
             continue
@@ -297,9 +298,18 @@ def _kept_axes(eqn: JaxprEqn) -> tuple[int, ...]:
     return tuple(d for d in range(eqn.invars[0].aval.ndim) if d not in axes)
 
 
-def reduced_outputs(cluster: Cluster) -> dict[int, tuple[tuple[int, ...], str, np.dtype]]:
+def _split_axis0(cluster: Cluster, eqn: JaxprEqn) -> bool:
+    """Whether ``eqn`` accumulates one partial result per index of axis 0 (the parallel loop's
+    axis, which it reduces: iterations must not share an accumulator); the caller reduces the
+    partials afterwards with the primitive's own impl."""
+    return 0 in eqn.params["axes"] and int(np.prod(cluster.shape)) >= PARALLEL_MIN_SIZE
+
+
+def reduced_outputs(cluster: Cluster) -> dict[int, tuple]:
     """For each output a reduction computes, by position: the shape of its accumulator (the
-    kept axes; ``(1,)`` for a full reduction), the identity it starts from, and its dtype."""
+    kept axes, after axis 0's extent where ``_split_axis0``; ``(1,)`` for a full reduction),
+    the identity it starts from, its dtype, and the primitive (or None) that reduces axis 0 of
+    the partials."""
     out = {}
     producers = {e.outvars[0]: e for e in cluster.eqns if is_reduction(e)}
     for k, var in enumerate(cluster.outputs):
@@ -310,7 +320,9 @@ def reduced_outputs(cluster: Cluster) -> dict[int, tuple[tuple[int, ...], str, n
         dtype = eqn.invars[0].aval.dtype
         if fusion.wide and dtype == np.float32:
             dtype = np.dtype("float64")
-        out[k] = (var.aval.shape or (1,), fusion.identity, np.dtype(dtype))
+        split = _split_axis0(cluster, eqn)
+        shape = ((cluster.shape[0],) if split else ()) + var.aval.shape
+        out[k] = (shape or (1,), fusion.identity, np.dtype(dtype), eqn.primitive if split else None)
     return out
 
 
@@ -322,15 +334,6 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
     reductions = [e for e in cluster.eqns if is_reduction(e)]
     flat = flat_ok and not reductions and all(v.aval.shape in (shape, ()) for v in cluster.inputs)
     parallel = int(np.prod(shape)) >= PARALLEL_MIN_SIZE
-    # Loops in C order, except that an axis every reduction keeps goes outermost: its
-    # iterations write disjoint accumulators, so it is the one run in parallel.
-    order = list(range(ndim))
-    if reductions:
-        common = set(order).intersection(*(_kept_axes(e) for e in reductions))
-        parallel = parallel and bool(common)
-        if common:
-            order.remove(min(common))
-            order.insert(0, min(common))
     params = [f"in{i}" for i in range(len(cluster.inputs))]
     outs = [f"out{i}" for i in range(len(cluster.outputs))]
     env: dict[Any, str] = {}
@@ -368,11 +371,9 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
         # An array of the loop's shape gives the bounds (a reduction's output has fewer axes).
         full = next((o for o, v in zip(outs, cluster.outputs, strict=True)
                      if v.aval.shape == shape), "in0")  # fmt: skip
-        loops = [names[d] for d in order] if not flat else names
-        dims = order if not flat else range(len(names))
         outer = [
-            "    " * (k + 1) + f"for {n} in {rng0 if k == 0 else 'range'}({full}.shape[{d}]):"
-            for k, (d, n) in enumerate(zip(dims, loops, strict=True))
+            "    " * (d + 1) + f"for {n} in {rng0 if d == 0 else 'range'}({full}.shape[{d}]):"
+            for d, n in enumerate(names)
         ]
         inner = []
         indent = "    " * (len(names) + 1)
@@ -391,12 +392,8 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
             var = eqn.outvars[0]
             local = f"v{counter}"
             if is_reduction(eqn):
-                if var in outputs:  # accumulate into the kept axes' element of its output
-                    kept = ", ".join(names[d] for d in _kept_axes(eqn)) or "0"
-                    acc = f"{arrays[outputs[var]]}[{kept}]"
-                    wide = "np.float64" if eqn.primitive.fusion.wide else ""
-                    step = eqn.primitive.fusion.expr.format(acc, f"{wide}({args[0]})")
-                    lines.append(f"{indent}{acc} = {step}")
+                if var in outputs:
+                    lines.append(accumulate(eqn, arrays[outputs[var]], counter, args[0]))
                 continue
             beyond = eqn.primitive.fusion.beyond
             test = None if beyond is None else beyond.format(*args)
@@ -412,12 +409,33 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
                 lines.append(f"{indent}{arrays[o]}[{index}] = {local_env[var]}")
         return lines
 
+    # A reduction over the last axis runs in a local (no store per element); the innermost
+    # loop then combines it into the accumulator array (the kept axes' element, after axis
+    # 0's index where ``_split_axis0``).
+    before: list[str] = []
+    after: list[str] = []
+
+    def accumulate(eqn: JaxprEqn, array: str, counter: int, element: str) -> str:
+        fusion = eqn.primitive.fusion
+        kept = [names[d] for d in _kept_axes(eqn)]
+        if _split_axis0(cluster, eqn):
+            kept.insert(0, names[0])
+        acc = f"{array}[{', '.join(kept) or '0'}]"
+        element = f"np.float64({element})" if fusion.wide else element
+        if ndim - 1 not in eqn.params["axes"]:
+            return f"{indent}{acc} = {fusion.expr.format(acc, element)}"
+        local = f"r{counter}"
+        before.append(f"{indent[4:]}{local} = {arrays[array]}.dtype.type(float({fusion.identity!r}))")
+        after.append(f"{indent[4:]}{acc} = {fusion.expr.format(acc, local)}")
+        return f"{indent}{local} = {fusion.expr.format(local, element)}"
+
     decorator = (
         f"@numba.njit(parallel={parallel}, fastmath={{'contract', 'nsz'}}, cache=True, "
         "error_model='numpy')"
     )
-    code = [decorator, f"def {name}({', '.join(params + outs)}):", *scalars, *outer, *inner]
-    code += body(False)
+    lines = body(False)
+    code = [decorator, f"def {name}({', '.join(params + outs)}):", *scalars, *outer[:-1]]
+    code += [*before, *outer[-1:], *inner, *lines, *after]
     if partial:  # the block again, exactly (rare: only blocks holding |x| > 1.3e10)
         code += ["        if beyond:", *["    " + line for line in inner + body(True)]]
     return "\n".join(code), flat
