@@ -6,6 +6,13 @@ cluster closes as soon as anything outside it reads one of its values. Each clus
 more equations is then one kernel (``build_kernel``) that reads every input once and writes
 every output once, instead of one pass over memory (and one temporary) per operation.
 
+Reductions declaring ``Fusion.identity`` (sum, max, min) join the cluster producing their
+operand, or form one of their own: the loop runs over the operand's shape and accumulates into
+the kept axes, so ``sum(f(x), axes)`` reads ``x`` once and never writes ``f(x)`` unless something
+else reads it. Only reductions over separated axes become loops (a 2x2 max-pool's axes 3 and 5
+of a 6-D view, and its VJP's sums), where numpy's reduce walks elements one by one; over a run
+of adjacent axes numpy's pairwise, vectorized reduce is faster than these scalar loops.
+
 Only large arrays are fused: below ``MIN_FUSED_SIZE`` elements numpy's per-call cost is small
 and compiling a kernel would not pay for itself. Kernels are cached in this process by source
 and on disk by numba (the generated module is written to the cache directory, so a restarted
