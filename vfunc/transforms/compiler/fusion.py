@@ -9,9 +9,9 @@ every output once, instead of one pass over memory (and one temporary) per opera
 Reductions declaring ``Fusion.identity`` (sum, max, min) join the cluster producing their
 operand, or form one of their own: the loop runs over the operand's shape and accumulates into
 the kept axes, so ``sum(f(x), axes)`` reads ``x`` once and never writes ``f(x)`` unless something
-else reads it. Only reductions over separated axes become loops (a 2x2 max-pool's axes 3 and 5
-of a 6-D view, and its VJP's sums), where numpy's reduce walks elements one by one; over a run
-of adjacent axes numpy's pairwise, vectorized reduce is faster than these scalar loops.
+else reads it. Only reductions over separated axes with a short innermost run become loops (a
+2x2 max-pool's axes 3 and 5 of a 6-D view, and its VJP's sums), where numpy's reduce walks
+elements one by one; elsewhere numpy's pairwise, vectorized reduce beats these scalar loops.
 
 Only large arrays are fused: below ``MIN_FUSED_SIZE`` elements numpy's per-call cost is small
 and compiling a kernel would not pay for itself. Kernels are cached in this process by source
@@ -134,15 +134,27 @@ def _reducible(eqn: JaxprEqn) -> bool:
     return bool(axes) and x.dtype in _LOOP_DTYPES["f"] and x.size >= MIN_REDUCED_SIZE
 
 
+# numpy's reduce is vectorized along the innermost run of axes that are all reduced or all
+# kept; shorter than this, it walks elements one by one and a loop is faster.
+SHORT_RUN = 16
+
+
 def _loop_pays(eqn: JaxprEqn) -> bool:
-    """Whether a reduction is better as a loop than as numpy's reduce: numpy reduces a run of
-    adjacent axes fast (as one axis of a reshaped view, pairwise and vectorized), but several
-    separated ones (a 2x2 max-pool's axes 3 and 5 of a 6-D view) element by element. The
-    loops here are scalar (the combining step is not reassociated): on a run of adjacent axes
-    they measured 1.5-3x slower than numpy's reduce even with the producing chain fused in
-    (``benchmarks/bench_reductions.py``), so those stay numpy's."""
+    """Whether a reduction is better as a loop than as numpy's reduce: for a run of adjacent
+    axes numpy reduces one axis of a reshaped view, pairwise and vectorized, and it vectorizes
+    along a long innermost run; but separated axes with a short innermost run (a 2x2 max-pool's
+    axes 3 and 5 of a 6-D view) it walks element by element. The loops here are scalar (the
+    combining step is not reassociated): elsewhere they measured 1.5-3x slower than numpy's
+    reduce even with the producing chain fused in (``benchmarks/bench_reductions.py``)."""
     axes = eqn.params["axes"]
-    return axes[-1] - axes[0] + 1 != len(axes)
+    shape = eqn.invars[0].aval.shape
+    last_reduced = len(shape) - 1 in axes
+    run = 1
+    for d in range(len(shape) - 1, -1, -1):
+        if (d in axes) != last_reduced:
+            break
+        run *= shape[d]
+    return axes[-1] - axes[0] + 1 != len(axes) and run < SHORT_RUN
 
 
 def _has_partial(cluster: Cluster) -> bool:
