@@ -669,6 +669,11 @@ class Fusion:
             block again with ``exact``.
         small_power: operand 1 is an exponent: a literal integer 0..4 becomes repeated
             multiplication (libm's ``pow`` neither vectorizes nor costs as little).
+        identity: declares a reduction over the ``axes`` param instead: ``expr`` combines the
+            accumulator ``{0}`` with an element ``{1}``, starting from ``identity`` (a Python
+            float literal such as ``"-inf"``); the loop then fuses with its operand's producers.
+        wide: a reduction accumulating float32 in float64 (sums: numpy's pairwise summation is
+            about as accurate; a running float32 sum is not).
     """
 
     expr: str
@@ -679,6 +684,8 @@ class Fusion:
     exact: str | None = None
     beyond: str | None = None
     small_power: bool = False
+    identity: str | None = None
+    wide: bool = False
 
     def operand_kinds(self, count: int) -> tuple[str, ...]:
         """The accepted dtype kinds of each of ``count`` operands."""

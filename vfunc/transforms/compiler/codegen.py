@@ -81,6 +81,9 @@ class _Emitter:
         self.storage: dict[Any, frozenset[int]] = {}
         self.holders: dict[int, list[Any]] = {}
         self.storage_ids = itertools.count()
+        # Results of impl calls: possibly views with any strides (a broadcast's zero strides),
+        # which ``np.ravel`` would copy.
+        self.maybe_views: set[Any] = set()
 
     def const(self, value: Any, hint: str) -> str:
         name = f"{hint}{len(self.namespace)}"
@@ -236,6 +239,7 @@ class _Emitter:
             self.lines.append(f"{self.fresh(eqn.outvars[0])} = {call}")
         for v in eqn.outvars:  # an impl may return a view of (or the very array of) an operand
             self.share(v, eqn.invars)
+            self.maybe_views.add(v)
 
     def reusable(
         self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set
@@ -262,7 +266,10 @@ class _Emitter:
         return None
 
     def emit_cluster(self, cluster: Any, index: int, last_use: dict, outputs: set) -> None:
-        kernel = fusion.build_kernel(cluster)
+        # A broadcast view (a per-channel bias as (N, C, H, W)) goes to an N-D kernel as it
+        # is: raveling it would copy the whole shape.
+        views = any(v in self.maybe_views and v.aval.ndim for v in cluster.inputs)
+        kernel = fusion.build_kernel(cluster, flat_ok=not views)
         self.kernels.append(kernel)
         kname = self.const(kernel.fn, "fused")
         shape = cluster.shape
@@ -283,9 +290,27 @@ class _Emitter:
             # input viewing the same buffer with other strides would read overwritten data.
             and self.overwritable(v, index, last_use, outputs, overlap_ok=False)
         ]  # fmt: skip
-        outs = []
-        for var in cluster.outputs:
+        outs, finish = [], []
+        for position, var in enumerate(cluster.outputs):
             dtype = self.param(var.aval.dtype)
+            if position in kernel.reduced:
+                # An accumulator starting at the reduction's identity, cast afterwards where
+                # it is wider than the result (float32 sums accumulate in float64).
+                acc_shape, identity, acc_dtype, partials = kernel.reduced[position]
+                out_name = self.fresh(var)
+                self.new_storage(var)
+                self.lines.append(f"{out_name} = np.full({acc_shape!r}, float({identity!r}), "
+                                  f"{self.param(acc_dtype)})")  # fmt: skip
+                if partials is not None:  # one partial result per parallel iteration
+                    impl = self.const(partials.impl, "partials")
+                    finish.append(f"{out_name} = {impl}({out_name}, axes=(0,))")
+                    acc_shape = acc_shape[1:] or (1,)
+                if acc_dtype != var.aval.dtype or acc_shape != var.aval.shape:
+                    finish.append(f"{out_name} = {out_name}.astype({dtype})"
+                                  f".reshape({var.aval.shape!r})")  # fmt: skip
+                outs.append(out_name)
+                self.owned.add(out_name)
+                continue
             fresh = f"np.empty({shape!r}, {dtype})"
             buffer, source = None, None
             for v in reusable:
@@ -314,6 +339,7 @@ class _Emitter:
             self.owned.add(out_name)
         views = [f"{o}.reshape(-1)" if kernel.flat else o for o in outs]
         self.lines.append(f"{kname}({', '.join(args + views)})")
+        self.lines.extend(finish)
 
 
 def _plain(value: tuple) -> bool:

@@ -6,6 +6,13 @@ cluster closes as soon as anything outside it reads one of its values. Each clus
 more equations is then one kernel (``build_kernel``) that reads every input once and writes
 every output once, instead of one pass over memory (and one temporary) per operation.
 
+Reductions declaring ``Fusion.identity`` (sum, max, min) join the cluster producing their
+operand, or form one of their own: the loop runs over the operand's shape and accumulates into
+the kept axes, so ``sum(f(x), axes)`` reads ``x`` once and never writes ``f(x)`` unless something
+else reads it. Only reductions over separated axes with a short innermost run become loops (a
+2x2 max-pool's axes 3 and 5 of a 6-D view, and its VJP's sums), where numpy's reduce walks
+elements one by one; elsewhere numpy's pairwise, vectorized reduce beats these scalar loops.
+
 Only large arrays are fused: below ``MIN_FUSED_SIZE`` elements numpy's per-call cost is small
 and compiling a kernel would not pay for itself. Kernels are cached in this process by source
 and on disk by numba (the generated module is written to the cache directory, so a restarted
@@ -36,6 +43,9 @@ import numpy as np
 from vfunc.jaxpr import Jaxpr, JaxprEqn, Literal, Var
 
 MIN_FUSED_SIZE = 1 << 17
+# Reductions compile from a smaller operand: numpy's reduce over separated axes (a max-pool's)
+# walks elements one by one, so even a LeNet-sized pooling pays for its loop.
+MIN_REDUCED_SIZE = 1 << 14
 # Every fused loop is parallel: one core cannot stream memory at the rate two can, and with
 # OMP_WAIT_POLICY=PASSIVE a launch costs microseconds. A jitted Adam step over a ResNet-18 tree
 # (13 leaves of 131k..2.4M elements, 187 MB of state) ran 1.7x faster than with loops below 1M
@@ -67,9 +77,10 @@ def _math_version() -> str:
 class Cluster:
     """Fused elementwise equations with their external inputs and outputs, all of ``shape``."""
 
-    def __init__(self, eqn: JaxprEqn):
+    def __init__(self, eqn: JaxprEqn, shape: tuple[int, ...] | None = None):
         self.eqns = [eqn]
-        self.shape = eqn.outvars[0].aval.shape
+        # The loop's shape: the elementwise results', and the operand of every reduction.
+        self.shape = eqn.outvars[0].aval.shape if shape is None else shape
         self.produced = set(eqn.outvars)
         self.inputs: list = []
         self.outputs: list = []
@@ -109,6 +120,60 @@ def _fusible(eqn: JaxprEqn, math_table: dict) -> bool:
     return _loop_dtype(out.dtype, fusion.result)
 
 
+def is_reduction(eqn: JaxprEqn) -> bool:
+    """A reduction the fused loops compute (``Fusion.identity`` declared)."""
+    fusion = eqn.primitive.fusion
+    return fusion is not None and fusion.identity is not None
+
+
+def _reducible(eqn: JaxprEqn) -> bool:
+    if not is_reduction(eqn) or len(eqn.invars) != 1 or not isinstance(eqn.invars[0], Var):
+        return False
+    x = eqn.invars[0].aval
+    axes = eqn.params["axes"]
+    return bool(axes) and x.dtype in _LOOP_DTYPES["f"] and x.size >= MIN_REDUCED_SIZE
+
+
+# numpy's reduce is vectorized along the innermost run of axes that are all reduced or all
+# kept; shorter than this, it walks elements one by one and a loop is faster.
+SHORT_RUN = 16
+
+
+def _loop_pays(eqn: JaxprEqn) -> bool:
+    """Whether a reduction is better as a loop than as numpy's reduce: for a run of adjacent
+    axes numpy reduces one axis of a reshaped view, pairwise and vectorized, and it vectorizes
+    along a long innermost run; but separated axes with a short innermost run (a 2x2 max-pool's
+    axes 3 and 5 of a 6-D view) it walks element by element. The loops here are scalar (the
+    combining step is not reassociated): elsewhere they measured 1.5-3x slower than numpy's
+    reduce even with the producing chain fused in (``benchmarks/bench_reductions.py``)."""
+    axes = eqn.params["axes"]
+    shape = eqn.invars[0].aval.shape
+    last_reduced = len(shape) - 1 in axes
+    run = 1
+    for d in range(len(shape) - 1, -1, -1):
+        if (d in axes) != last_reduced:
+            break
+        run *= shape[d]
+    return axes[-1] - axes[0] + 1 != len(axes) and run < SHORT_RUN
+
+
+def _has_partial(cluster: Cluster) -> bool:
+    return any(e.primitive.fusion.beyond is not None for e in cluster.eqns)
+
+
+def _has_reduction(cluster: Cluster) -> bool:
+    return any(is_reduction(e) for e in cluster.eqns)
+
+
+def _mixes(eqn: JaxprEqn, *clusters: Cluster | None) -> bool:
+    """Whether ``eqn`` and ``clusters`` together hold a reduction and a partial function: a
+    reduction's loop runs once, and a block redone exactly (``Fusion.beyond``) would count its
+    elements twice, so the two never share a kernel."""
+    members = [c for c in clusters if c is not None]
+    partial = eqn.primitive.fusion.beyond is not None or any(map(_has_partial, members))
+    return partial and (is_reduction(eqn) or any(map(_has_reduction, members)))
+
+
 def plan(jaxpr: Jaxpr) -> list:
     """The equations in a valid order, fusible chains grouped into ``Cluster``s."""
     math_table, _ = _math_functions()
@@ -123,12 +188,15 @@ def plan(jaxpr: Jaxpr) -> list:
     for eqn in jaxpr.eqns:
         reads = [v for v in eqn.invars if isinstance(v, Var)]
         target = None
-        fusible = _fusible(eqn, math_table)
+        reduction = _reducible(eqn) and _loop_pays(eqn)
+        fusible = reduction or _fusible(eqn, math_table)
         if fusible:
-            shape = eqn.outvars[0].aval.shape
+            shape = eqn.invars[0].aval.shape if reduction else eqn.outvars[0].aval.shape
             for v in reads:
                 c = owner.get(v)
                 if c is None or c not in open_clusters or c.shape != shape or c is target:
+                    continue
+                if _mixes(eqn, target, c):
                     continue
                 if target is None:
                     target = c
@@ -149,7 +217,7 @@ def plan(jaxpr: Jaxpr) -> list:
             items.append(eqn)
             continue
         if target is None:
-            target = Cluster(eqn)
+            target = Cluster(eqn, shape)
             open_clusters.append(target)
         else:
             target.add(eqn)
@@ -173,7 +241,7 @@ def plan(jaxpr: Jaxpr) -> list:
     result = []
     for item in items:
         if isinstance(item, Cluster):
-            if len(item.eqns) == 1:
+            if len(item.eqns) == 1 and not is_reduction(item.eqns[0]):
                 result.append(item.eqns[0])
                 continue
             item.finish(read_outside.get(item, set()))
@@ -192,11 +260,15 @@ class Kernel:
     ``sin``/``cos``), so no output may share an input's buffer.
     """
 
-    def __init__(self, fn: Any, source: str, flat: bool, rereads: bool = False):
+    def __init__(self, fn: Any, source: str, flat: bool, rereads: bool = False,
+                 reduced: dict | None = None):  # fmt: skip
         self.fn = fn
         self.source = source
         self.flat = flat
         self.rereads = rereads
+        # Outputs accumulated by reductions (``reduced_outputs``): the caller passes each one
+        # filled with its identity, then casts and reshapes it to the result.
+        self.reduced = reduced or {}
 
 
 _KERNELS: dict[str, Kernel] = {}
@@ -240,15 +312,46 @@ def _expression(eqn: JaxprEqn, args: list[str], exact: bool = False) -> str:
     return fusion.expr.format(*args, f=f, out=_constructor(eqn.outvars[0].aval.dtype))
 
 
-def _partial_args(cluster: Cluster) -> bool:
-    return any(e.primitive.fusion.beyond is not None for e in cluster.eqns)
+def _kept_axes(eqn: JaxprEqn) -> tuple[int, ...]:
+    axes = eqn.params["axes"]
+    return tuple(d for d in range(eqn.invars[0].aval.ndim) if d not in axes)
 
 
-def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
-    """Numba source for ``cluster``; also whether it loops over flat (raveled) operands."""
+def _split_axis0(cluster: Cluster, eqn: JaxprEqn) -> bool:
+    """Whether ``eqn`` accumulates one partial result per index of axis 0 (the parallel loop's
+    axis, which it reduces: iterations must not share an accumulator); the caller reduces the
+    partials afterwards with the primitive's own impl."""
+    return 0 in eqn.params["axes"] and int(np.prod(cluster.shape)) >= PARALLEL_MIN_SIZE
+
+
+def reduced_outputs(cluster: Cluster) -> dict[int, tuple]:
+    """For each output a reduction computes, by position: the shape of its accumulator (the
+    kept axes, after axis 0's extent where ``_split_axis0``; ``(1,)`` for a full reduction),
+    the identity it starts from, its dtype, and the primitive (or None) that reduces axis 0 of
+    the partials."""
+    out = {}
+    producers = {e.outvars[0]: e for e in cluster.eqns if is_reduction(e)}
+    for k, var in enumerate(cluster.outputs):
+        eqn = producers.get(var)
+        if eqn is None:
+            continue
+        fusion = eqn.primitive.fusion
+        dtype = eqn.invars[0].aval.dtype
+        if fusion.wide and dtype == np.float32:
+            dtype = np.dtype("float64")
+        split = _split_axis0(cluster, eqn)
+        shape = ((cluster.shape[0],) if split else ()) + var.aval.shape
+        out[k] = (shape or (1,), fusion.identity, np.dtype(dtype), eqn.primitive if split else None)
+    return out
+
+
+def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[str, bool]:
+    """Numba source for ``cluster``; also whether it loops over flat (raveled) operands (only
+    if ``flat_ok``: the caller may pass operands that raveling would copy)."""
     shape = cluster.shape
     ndim = len(shape)
-    flat = all(v.aval.shape in (shape, ()) for v in cluster.inputs)
+    reductions = [e for e in cluster.eqns if is_reduction(e)]
+    flat = flat_ok and not reductions and all(v.aval.shape in (shape, ()) for v in cluster.inputs)
     parallel = int(np.prod(shape)) >= PARALLEL_MIN_SIZE
     params = [f"in{i}" for i in range(len(cluster.inputs))]
     outs = [f"out{i}" for i in range(len(cluster.outputs))]
@@ -261,7 +364,7 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
     rng0 = "prange" if parallel else "range"
     names = ["i"] if flat else [f"i{d}" for d in range(ndim)]
     index = ", ".join(names)
-    partial = _partial_args(cluster)
+    partial = _has_partial(cluster)
     arrays = {p: p for p in params + outs}  # how the loop body names each array
     if partial and len(names) == 1:
         # Blocks of the one axis: each block counts the sin/cos arguments fastmath cannot
@@ -284,8 +387,11 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
         ]
         indent = "    " * (ndim + 1)
     else:
+        # An array of the loop's shape gives the bounds (a reduction's output has fewer axes).
+        full = next((o for o, v in zip(outs, cluster.outputs, strict=True)
+                     if v.aval.shape == shape), "in0")  # fmt: skip
         outer = [
-            "    " * (d + 1) + f"for {n} in {rng0 if d == 0 else 'range'}({outs[0]}.shape[{d}]):"
+            "    " * (d + 1) + f"for {n} in {rng0 if d == 0 else 'range'}({full}.shape[{d}]):"
             for d, n in enumerate(names)
         ]
         inner = []
@@ -299,10 +405,15 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
                 lines.append(f"{indent}{p}_v = {arrays[p]}[{index}]")
                 local_env[var] = f"{p}_v"
         counted = set()
+        outputs = dict(zip(cluster.outputs, outs, strict=True))
         for counter, eqn in enumerate(cluster.eqns):
             args = [_literal(v) if isinstance(v, Literal) else local_env[v] for v in eqn.invars]
             var = eqn.outvars[0]
             local = f"v{counter}"
+            if is_reduction(eqn):
+                if var in outputs:
+                    lines.append(accumulate(eqn, arrays[outputs[var]], counter, args[0]))
+                continue
             beyond = eqn.primitive.fusion.beyond
             test = None if beyond is None else beyond.format(*args)
             if not exact and test is not None and test not in counted:
@@ -313,15 +424,37 @@ def kernel_source(cluster: Cluster, name: str) -> tuple[str, bool]:
             lines.append(f"{indent}{local} = {_constructor(var.aval.dtype)}({expr})")
             local_env[var] = local
         for var, o in zip(cluster.outputs, outs, strict=True):
-            lines.append(f"{indent}{arrays[o]}[{index}] = {local_env[var]}")
+            if var in local_env:  # (a reduction's output was accumulated above)
+                lines.append(f"{indent}{arrays[o]}[{index}] = {local_env[var]}")
         return lines
+
+    # A reduction over the last axis runs in a local (no store per element); the innermost
+    # loop then combines it into the accumulator array (the kept axes' element, after axis
+    # 0's index where ``_split_axis0``).
+    before: list[str] = []
+    after: list[str] = []
+
+    def accumulate(eqn: JaxprEqn, array: str, counter: int, element: str) -> str:
+        fusion = eqn.primitive.fusion
+        kept = [names[d] for d in _kept_axes(eqn)]
+        if _split_axis0(cluster, eqn):
+            kept.insert(0, names[0])
+        acc = f"{array}[{', '.join(kept) or '0'}]"
+        element = f"np.float64({element})" if fusion.wide else element
+        if ndim - 1 not in eqn.params["axes"]:
+            return f"{indent}{acc} = {fusion.expr.format(acc, element)}"
+        local = f"r{counter}"
+        before.append(f"{indent[4:]}{local} = {arrays[array]}.dtype.type(float({fusion.identity!r}))")
+        after.append(f"{indent[4:]}{acc} = {fusion.expr.format(acc, local)}")
+        return f"{indent}{local} = {fusion.expr.format(local, element)}"
 
     decorator = (
         f"@numba.njit(parallel={parallel}, fastmath={{'contract', 'nsz'}}, cache=True, "
         "error_model='numpy')"
     )
-    code = [decorator, f"def {name}({', '.join(params + outs)}):", *scalars, *outer, *inner]
-    code += body(False)
+    lines = body(False)
+    code = [decorator, f"def {name}({', '.join(params + outs)}):", *scalars, *outer[:-1]]
+    code += [*before, *outer[-1:], *inner, *lines, *after]
     if partial:  # the block again, exactly (rare: only blocks holding |x| > 1.3e10)
         code += ["        if beyond:", *["    " + line for line in inner + body(True)]]
     return "\n".join(code), flat
@@ -342,13 +475,16 @@ def _cache_dir() -> Path:
     return path
 
 
-def build_kernel(cluster: Cluster) -> Kernel:
-    """Compile (or fetch) the kernel for ``cluster``."""
-    body, flat = kernel_source(cluster, "kernel")
+def build_kernel(cluster: Cluster, flat_ok: bool = True) -> Kernel:
+    """Compile (or fetch) the kernel for ``cluster`` (``flat_ok``: see ``kernel_source``)."""
+    body, flat = kernel_source(cluster, "kernel", flat_ok)
     _, math_module = _math_functions()
     header = "import math\n\nimport numba\nimport numpy as np\nfrom numba import prange\n"
     if math_module:
         header += f"import {math_module} as fm  # fastmath {_math_version()}\n"
+    reduced = reduced_outputs(cluster)
+    if reduced:  # the accumulators' dtypes are not in the loop's text: key the cache on them
+        body += "\n# accumulators: " + repr(sorted(reduced.items()))
     source = header + "\n\n" + body + "\n"
     cached = _KERNELS.get(source)
     if cached is not None:
@@ -363,6 +499,7 @@ def build_kernel(cluster: Cluster) -> Kernel:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    kernel = Kernel(module.kernel, body, flat, rereads=_partial_args(cluster))
+    kernel = Kernel(module.kernel, body, flat, rereads=_has_partial(cluster),
+                    reduced=reduced)
     _KERNELS[source] = kernel
     return kernel
