@@ -28,6 +28,7 @@ from vfunc import (  # noqa: F401
 )
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct
+from vfunc.devices import device_count, devices, local_device_count, local_devices
 from vfunc.transforms.ad import (
     grad,
     hessian,
@@ -47,7 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
-    "custom_vjp", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "io",
-    "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "losses", "make_jaxpr", "nn", "numpy",
+    "custom_vjp", "device_count", "devices", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "io",
+    "jacfwd", "jacrev", "jit", "local_device_count", "local_devices", "jvp", "lax", "linearize", "losses", "make_jaxpr", "nn", "numpy",
     "optim", "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip

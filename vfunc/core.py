@@ -26,6 +26,7 @@ import numpy as np
 
 from vfunc import dtypes
 from vfunc.config import config
+from vfunc.devices import CPU, Device, SingleDeviceSharding
 from vfunc.errors import ConcretizationTypeError, DtypeError, UnexpectedTracerError
 
 # --------------------------------------------------------------------------------------------
@@ -205,6 +206,19 @@ class ArrayImpl(Array):
     def is_deleted(self) -> bool:
         """Whether ``delete`` (or a donating jit call) has released this Array."""
         return self._value is _DELETED
+
+    def block_until_ready(self) -> ArrayImpl:
+        """Return this Array: vfunc computes synchronously, so it is ready already (as JAX's)."""
+        return self
+
+    def devices(self) -> set[Device]:
+        """The devices holding this Array, as ``jax.Array.devices``: ``{CpuDevice(id=0)}``."""
+        return {CPU}
+
+    @property
+    def sharding(self) -> SingleDeviceSharding:
+        """How this Array is laid out over devices: whole on the one CPU device."""
+        return SingleDeviceSharding(CPU)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         value = self._value
@@ -471,6 +485,14 @@ class Tracer(Array):
     def tolist(self) -> Any:
         """Nested lists of Python scalars (needs a concrete value)."""
         return self._trace.concretize(self, "tolist").tolist()
+
+    def devices(self) -> set[Device]:
+        """Raises ConcretizationTypeError, as JAX does: a traced value has no placement yet."""
+        raise ConcretizationTypeError(
+            f"devices() was called on a traced array {self.aval.str_short()} inside "
+            f"{type(self._trace).__name__}; only concrete arrays have devices. Call it outside "
+            "the transformed function, on its inputs or results."
+        )
 
     def __iter__(self) -> Iterator[Array]:
         if not self.shape:
