@@ -10,7 +10,6 @@ import vfunc
 import vfunc.numpy as vnp
 from vfunc.errors import ConcretizationTypeError
 
-
 # --------------------------------------------------------------------------------------------
 # Devices
 
@@ -45,3 +44,78 @@ def test_devices_of_a_tracer_raises_as_in_jax(transform):
     with pytest.raises(ConcretizationTypeError, match="devices\\(\\) was called on a traced"):
         wrapped(vnp.arange(3.0))
     assert issubclass(ConcretizationTypeError, TypeError)
+
+
+# --------------------------------------------------------------------------------------------
+# jacobian, debug.print, debug.callback
+
+
+def test_jacobian_is_reverse_mode_jacobian():
+    x = vnp.array([0.5, 1.0, 2.0])
+    np.testing.assert_allclose(vfunc.jacobian(vnp.sin)(x), np.diag(np.cos(np.asarray(x))), 1e-6)
+
+
+def _printed(capsys) -> list[str]:
+    return capsys.readouterr().out.splitlines()
+
+
+def f_with_print(x):
+    vfunc.debug.print("x={x}", x=x)
+    return (x * x).sum()
+
+
+def test_debug_print_eager_jit_and_every_jit_call(capsys):
+    x = vnp.arange(3.0)
+    f_with_print(x)
+    jitted = vfunc.jit(f_with_print)
+    jitted(x)
+    jitted(x + 1)  # a cache hit: the compiled program must still print, with the new values
+    # JAX: "x=[0. 1. 2.]" eagerly and under jit, on every call.
+    assert _printed(capsys) == ["x=[0. 1. 2.]", "x=[0. 1. 2.]", "x=[1. 2. 3.]"]
+
+
+def test_debug_print_under_vmap_prints_each_member(capsys):
+    # JAX: vmap(lambda v: jax.debug.print("v={v}", v=v))(jnp.arange(3.)) prints v=0.0, v=1.0, v=2.0
+    vfunc.vmap(f_with_print)(vnp.arange(3.0))
+    vfunc.jit(vfunc.vmap(f_with_print))(vnp.arange(2.0))
+    assert _printed(capsys) == ["x=0.0", "x=1.0", "x=2.0", "x=0.0", "x=1.0"]
+
+
+def test_debug_print_under_grad_sees_primals_and_adds_no_gradient(capsys):
+    # JAX: grad of (print(v); v*v) at 2. prints "g v=2.0" and returns 4.0.
+    x = vnp.array([1.0, 2.0])
+    for g in (vfunc.grad(f_with_print), vfunc.jit(vfunc.grad(f_with_print))):
+        np.testing.assert_allclose(g(x), 2 * np.asarray(x))
+    tangent = vfunc.jvp(f_with_print, (x,), (vnp.ones(2),))[1]
+    np.testing.assert_allclose(tangent, 6.0)
+    assert _printed(capsys) == ["x=[1. 2.]"] * 3
+
+
+def test_debug_print_survives_the_compiler_passes(capsys):
+    def g(x):
+        vfunc.debug.print("same {}", x)
+        vfunc.debug.print("same {}", x)  # not merged with its twin by CSE
+        vfunc.debug.print("constant {}", 7)  # not folded away at compile time
+        return x
+
+    jitted = vfunc.jit(g)
+    jitted(vnp.ones(()))
+    jitted(vnp.zeros(()))
+    assert _printed(capsys) == ["same 1.0", "same 1.0", "constant 7"] + [
+        "same 0.0", "same 0.0", "constant 7"]  # fmt: skip
+    assert "debug_callback" in str(vfunc.make_jaxpr(g)(1.0))
+
+
+def test_debug_callback_gets_pytrees_of_concrete_arrays():
+    seen = []
+
+    def record(tree, *, scale):
+        seen.append((type(tree["a"]).__name__, np.asarray(tree["a"]).tolist(), scale))
+
+    @vfunc.jit
+    def f(x):
+        vfunc.debug.callback(record, {"a": x * 2}, scale="s")
+        return x
+
+    f(vnp.array([1.0, 2.0]))
+    assert seen == [("ArrayImpl", [2.0, 4.0], "s")]

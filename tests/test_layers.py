@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("primitives", ("vfunc.primitives",)),
     ("transforms", ("vfunc.transforms",)),
     ("control flow", ("vfunc.control_flow",)),
-    ("front ends", ("vfunc.numpy", "vfunc.lax", "vfunc.scipy", "vfunc.random")),
+    ("front ends", ("vfunc.numpy", "vfunc.lax", "vfunc.scipy", "vfunc.random", "vfunc.debug")),
     ("toolkit", ("vfunc.nn", "vfunc.losses", "vfunc.optim", "vfunc.io", "vfunc.testing")),
     ("public API", ("vfunc",)),  # vfunc/__init__.py re-exports everything below it
 ]  # fmt: skip

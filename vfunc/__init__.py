@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from vfunc import (  # noqa: F401
+    debug,
     dtypes,
     errors,
     io,
@@ -39,6 +40,7 @@ from vfunc.transforms.ad import (
     value_and_grad,
     vjp,
 )
+from vfunc.transforms.ad import jacrev as jacobian  # JAX's jacobian is reverse mode too
 from vfunc.transforms.batching import vmap
 from vfunc.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
 from vfunc.transforms.jit import block_until_ready, disable_jit, jit
@@ -48,7 +50,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
-    "custom_vjp", "device_count", "devices", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "io",
-    "jacfwd", "jacrev", "jit", "local_device_count", "local_devices", "jvp", "lax", "linearize", "losses", "make_jaxpr", "nn", "numpy",
+    "custom_vjp", "debug", "device_count", "devices", "disable_jit", "dtypes", "errors",
+    "eval_shape", "grad", "hessian", "io", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "lax",
+    "linearize", "local_device_count", "local_devices", "losses", "make_jaxpr", "nn", "numpy",
     "optim", "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip

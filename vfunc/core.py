@@ -794,6 +794,8 @@ class Primitive:
     ``as_matmul(params, *operand_avals) -> (transpose_lhs, transpose_rhs) | None``, which says
     when the op is one 2-D matrix product BLAS computes from its operands as they are or
     transposed (``np.dot(a.T, b)``), for emitters that call BLAS directly.
+    ``effectful=True`` marks an op whose impl does something besides computing its outputs
+    (``debug_callback``): the compiler keeps, never merges and never pre-evaluates it.
     """
 
     def __init__(
@@ -818,6 +820,7 @@ class Primitive:
         fusion: Fusion | None = None,
         identities: Identities = NO_IDENTITIES,
         as_matmul: Callable[..., tuple[bool, bool] | None] | None = None,
+        effectful: bool = False,
     ):
         if name in registry:
             raise ValueError(f"primitive {name!r} is already registered")
@@ -840,6 +843,7 @@ class Primitive:
         self.fusion = fusion
         self.identities = identities
         self.as_matmul = as_matmul
+        self.effectful = effectful
         # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of
         # its key, so it can never go stale; failed evaluations are not stored.
         self._eager_cache: dict[Any, Any] = {}

@@ -15,6 +15,7 @@ from vfunc.primitives import (  # noqa: F401  (importing declares the primitives
     control_flow,
     conv,
     custom,
+    debug,
     decompositions,
     elementwise,
     indexing,
