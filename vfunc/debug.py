@@ -51,8 +51,8 @@ def callback(
     def rebuild(values: list[Array]) -> tuple[tuple, dict]:
         it = iter(values)
         filled = [next(it) if op else leaf for leaf, op in zip(leaves, is_operand, strict=True)]
-        args_, kwargs_ = tree.unflatten(treedef, filled)
-        return args_, kwargs_
+        rebuilt: Any = tree.unflatten(treedef, filled)  # the (args, kwargs) pair flattened
+        return rebuilt
 
     debug_callback_p.bind(*operands, callback=Callback(callback, rebuild))
 
