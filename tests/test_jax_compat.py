@@ -3,12 +3,15 @@
 Facts about JAX recorded from jax 0.10.2 on CPU are quoted in each test.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import vfunc
 import vfunc.numpy as vnp
 from vfunc.errors import ConcretizationTypeError
+from vfunc.testing import check_grads
 
 # --------------------------------------------------------------------------------------------
 # Devices
@@ -119,3 +122,32 @@ def test_debug_callback_gets_pytrees_of_concrete_arrays():
 
     f(vnp.array([1.0, 2.0]))
     assert seen == [("ArrayImpl", [2.0, 4.0], "s")]
+
+
+# --------------------------------------------------------------------------------------------
+# lax.conv_with_general_padding
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_conv_with_general_padding_matches_jax(x64):
+    # Recorded from jax.lax.conv_with_general_padding in float64 (strides (1, 2), explicit pads,
+    # kernel dilation (2, 1); and strides (2, 1) with 'SAME' and no dilation).
+    ref = np.load(FIXTURES / "jax_conv_with_general_padding.npz")
+    lhs, rhs = vnp.asarray(ref["lhs"]), vnp.asarray(ref["rhs"])
+    out = vfunc.lax.conv_with_general_padding(lhs, rhs, (1, 2), [(1, 0), (2, 1)], (1, 1), (2, 1))
+    np.testing.assert_allclose(out, ref["out"], rtol=1e-12, atol=1e-12)
+    same = vfunc.lax.conv_with_general_padding(lhs, rhs, (2, 1), "SAME", None, None)
+    np.testing.assert_allclose(same, ref["out_same"], rtol=1e-12, atol=1e-12)
+
+
+def test_conv_with_general_padding_gradient_and_errors(x64):
+    rng = np.random.default_rng(1)
+    lhs, rhs = (
+        vnp.asarray(rng.normal(size=(1, 2, 4, 4))),
+        vnp.asarray(rng.normal(size=(3, 2, 2, 2))),
+    )
+    conv = vfunc.lax.conv_with_general_padding
+    check_grads(lambda a, b: conv(a, b, (1, 1), [(1, 1), (0, 1)], (2, 1), None), (lhs, rhs), 1)
+    with pytest.raises(ValueError, match="conv"):
+        conv(lhs, vnp.ones((3, 5, 2, 2)), (1, 1), "VALID", None, None)

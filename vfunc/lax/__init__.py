@@ -14,6 +14,7 @@ from vfunc.lax.convolution import (
     conv_dimension_numbers,
     conv_general_dilated,
     conv_transpose,
+    conv_with_general_padding,
     padtype_to_pads,
     reduce_window,
 )
@@ -34,5 +35,6 @@ __all__ = [
     "conv_general_dilated",
     "conv",
     "conv_transpose",
+    "conv_with_general_padding",
     "reduce_window",
 ]
