@@ -151,3 +151,45 @@ def test_conv_with_general_padding_gradient_and_errors(x64):
     check_grads(lambda a, b: conv(a, b, (1, 1), [(1, 1), (0, 1)], (2, 1), None), (lhs, rhs), 1)
     with pytest.raises(ValueError, match="conv"):
         conv(lhs, vnp.ones((3, 5, 2, 2)), (1, 1), "VALID", None, None)
+
+
+# --------------------------------------------------------------------------------------------
+# tree_util key paths and registration
+
+
+def test_key_paths_are_jax_key_tuples():
+    import collections
+
+    from vfunc.tree_util import DictKey, GetAttrKey, SequenceKey, keystr, tree_flatten_with_path
+
+    # Recorded from jax.tree_util.tree_flatten_with_path({"b": [1, (2, 3)], "a": 4}).
+    pairs, _ = tree_flatten_with_path({"b": [1, (2, 3)], "a": 4})
+    assert pairs == [
+        ((DictKey(key="a"),), 4),
+        ((DictKey(key="b"), SequenceKey(idx=0)), 1),
+        ((DictKey(key="b"), SequenceKey(idx=1), SequenceKey(idx=0)), 2),
+        ((DictKey(key="b"), SequenceKey(idx=1), SequenceKey(idx=1)), 3),
+    ]
+    assert repr(pairs[1][0]) == "(DictKey(key='b'), SequenceKey(idx=0))"
+    assert [keystr(p) for p, _ in pairs] == ["['a']", "['b'][0]", "['b'][1][0]", "['b'][1][1]"]
+    assert keystr(pairs[0][0], simple=True, separator="/") == "a"
+    point = collections.namedtuple("Point", "x y")
+    assert tree_flatten_with_path(point(1, 2))[0] == [
+        ((GetAttrKey("x"),), 1),
+        ((GetAttrKey("y"),), 2),
+    ]
+    seen = vfunc.tree_util.tree_map_with_path(lambda p, v: (p, v), {"k": 1})
+    assert seen == {"k": ((DictKey("k"),), 1)}
+
+
+def test_register_pytree_node_returns_none_as_jax_and_custom_children_are_flat_indices():
+    from vfunc.tree_util import FlattenedIndexKey, SequenceKey, keystr, register_pytree_node
+
+    class Box:
+        def __init__(self, a, b):
+            self.a, self.b = a, b
+
+    assert register_pytree_node(Box, lambda x: ((x.a, x.b), None), lambda _, c: Box(*c)) is None
+    paths = [p for p, _ in vfunc.tree_util.tree_leaves_with_path([Box(1, 2)])]
+    assert paths[1] == (SequenceKey(0), FlattenedIndexKey(1))
+    assert keystr(paths[1]) == "[0][<flat index 1>]"
