@@ -10,7 +10,7 @@ import pytest
 
 import vfunc
 import vfunc.numpy as vnp
-from vfunc.errors import ConcretizationTypeError
+from vfunc.errors import ConcretizationTypeError, ShapeError, ShapeTypeError
 from vfunc.testing import check_grads
 
 # --------------------------------------------------------------------------------------------
@@ -193,3 +193,36 @@ def test_register_pytree_node_returns_none_as_jax_and_custom_children_are_flat_i
     paths = [p for p, _ in vfunc.tree_util.tree_leaves_with_path([Box(1, 2)])]
     assert paths[1] == (SequenceKey(0), FlattenedIndexKey(1))
     assert keystr(paths[1]) == "[0][<flat index 1>]"
+
+
+# --------------------------------------------------------------------------------------------
+# Shape errors that JAX raises as TypeError
+
+# (call, JAX's exception type), recorded from jax on CPU. Where JAX raises TypeError vfunc's
+# error is a ShapeTypeError, which `except TypeError` and `except ValueError` both catch.
+JAX_SHAPE_ERRORS = {
+    "add": (lambda: vnp.add(vnp.ones(3), vnp.ones(4)), TypeError),
+    "dot": (lambda: vnp.dot(vnp.ones((2, 3)), vnp.ones((2, 3))), TypeError),
+    "matmul": (lambda: vnp.ones((2, 3)) @ vnp.ones((2, 3)), TypeError),
+    "reshape": (lambda: vnp.ones(6).reshape(4), TypeError),
+    "reshape_inferred": (lambda: vnp.ones(6).reshape(4, -1), TypeError),
+    "concatenate": (lambda: vnp.concatenate([vnp.ones((2, 3)), vnp.ones((2, 4))]), TypeError),
+    "dot_general": (
+        lambda: vfunc.lax.dot_general(vnp.ones((2, 3)), vnp.ones((4, 3)), (((1,), (0,)), ((), ()))),
+        TypeError,
+    ),
+    "jit_add": (lambda: vfunc.jit(vnp.add)(vnp.ones(3), vnp.ones(4)), TypeError),
+    "broadcast_to": (lambda: vnp.broadcast_to(vnp.ones(3), (4,)), ValueError),
+    "stack": (lambda: vnp.stack([vnp.ones(2), vnp.ones(3)]), ValueError),
+    "einsum": (lambda: vnp.einsum("ij,jk", vnp.ones((2, 3)), vnp.ones((4, 5))), ValueError),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JAX_SHAPE_ERRORS))
+def test_shape_errors_have_jax_exception_types(name):
+    call, jax_type = JAX_SHAPE_ERRORS[name]
+    with pytest.raises(ShapeError) as info:
+        call()
+    assert isinstance(info.value, jax_type) and isinstance(info.value, ValueError)
+    if jax_type is TypeError:
+        assert isinstance(info.value, ShapeTypeError)
