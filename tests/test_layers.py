@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("transforms", ("vfunc.transforms",)),
     ("control flow", ("vfunc.control_flow",)),
     ("front ends", ("vfunc.numpy", "vfunc.lax", "vfunc.scipy", "vfunc.random", "vfunc.debug")),
-    ("toolkit", ("vfunc.nn", "vfunc.losses", "vfunc.optim", "vfunc.io", "vfunc.testing")),
+    ("toolkit", ("vfunc.nn", "vfunc.losses", "vfunc.optim", "vfunc.io", "vfunc.testing",
+                 "vfunc.example_libraries")),
     ("public API", ("vfunc",)),  # vfunc/__init__.py re-exports everything below it
 ]  # fmt: skip
 

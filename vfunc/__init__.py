@@ -15,6 +15,7 @@ from vfunc import (  # noqa: F401
     debug,
     dtypes,
     errors,
+    example_libraries,
     io,
     lax,
     losses,
@@ -50,7 +51,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
-    "custom_vjp", "debug", "device_count", "devices", "disable_jit", "dtypes", "errors",
+    "custom_vjp", "debug", "device_count", "devices", "disable_jit", "dtypes", "errors", "example_libraries",
     "eval_shape", "grad", "hessian", "io", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "lax",
     "linearize", "local_device_count", "local_devices", "losses", "make_jaxpr", "nn", "numpy",
     "optim", "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
