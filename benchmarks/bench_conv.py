@@ -200,24 +200,24 @@ def role_compile() -> dict:
     out = {}
     for family, (ws, s, pad) in probs.items():
         w = rng.normal(size=ws).astype(np.float32)
-        args = (s, pad, (1, 1), (1, 1), 1)
+        args = ck.ConvParams(s, pad, (1, 1), (1, 1), 1)
         t0 = time.perf_counter()
-        y = ck.conv_forward(x, w, *args)
+        y = ck.conv_forward(x, w, args)
         t1 = time.perf_counter()
-        ck.conv_input_grad(y, w, x.shape, *args)
+        ck.conv_input_grad(y, w, x.shape, args)
         t2 = time.perf_counter()
-        ck.conv_weight_grad(x, y, w.shape, *args)
+        ck.conv_weight_grad(x, y, w.shape, args)
         t3 = time.perf_counter()
         out[family] = [t1 - t0, t2 - t1, t3 - t2]
-    win = ((1, 1, 2, 2), (1, 1, 2, 2), ((0, 0),) * 4, (1,) * 4, (1,) * 4)
+    win = wk.WindowParams((1, 1, 2, 2), (1, 1, 2, 2), ((0, 0),) * 4, (1,) * 4, (1,) * 4)
     for kind in ("max", "sum"):
         t0 = time.perf_counter()
-        y = wk.window_reduce(kind, x, *win)
+        y = wk.window_reduce(kind, x, win)
         t1 = time.perf_counter()
         if kind == "max":
-            wk.window_select(True, y, x, *win)
+            wk.window_select(True, y, x, win)
         else:
-            wk.window_sum_transpose(y, x.shape, *win)
+            wk.window_sum_transpose(y, x.shape, win)
         out[f"pooling ({kind}) [fwd, vjp]"] = [t1 - t0, time.perf_counter() - t1]
     return out
 

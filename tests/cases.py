@@ -826,7 +826,7 @@ def _build_control_flow():
 
 
 def _build_custom_calls():
-    from vfunc.primitives.custom import JVPRule, VJPBwd, VJPFwd
+    from vfunc.transforms.custom_rules import JVPRule, VJPBwd, VJPFwd
 
     rng = rng_for("custom_calls")
     x, y = rng.uniform(-2.0, 2.0, 4).astype(F32), rng.uniform(0.5, 2.0, 4).astype(F32)

@@ -260,7 +260,7 @@ def test_jacobian_pytree_layout_matches_jax():
 def test_composition_with_make_jaxpr():
     jaxpr = vfunc.make_jaxpr(vfunc.grad(lambda x: vnp.sin(x) * x))(1.0)
     assert "cos" in str(jaxpr) and "sin" in str(jaxpr)
-    outer = vfunc.grad(lambda x: vfunc.core.eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, x)[0])(1.0)
+    outer = vfunc.grad(lambda x: vfunc.jaxpr.eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, x)[0])(1.0)
     assert math.isclose(float(outer), 2 * math.cos(1.0) - math.sin(1.0), rel_tol=1e-5)
 
 

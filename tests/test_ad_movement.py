@@ -330,7 +330,7 @@ def test_gradients_under_make_jaxpr_match_eager(rng):
 
     args = (randn(rng, 6), ints(5), ints([3, -1, 0]))
     jaxpr = vfunc.make_jaxpr(vfunc.grad(f))(*args)
-    staged = vfunc.core.jaxpr_as_fun(jaxpr)(*args)[0]
+    staged = vfunc.jaxpr.jaxpr_as_fun(jaxpr)(*args)[0]
     np.testing.assert_allclose(np.asarray(staged), np.asarray(vfunc.grad(f)(*args)), rtol=1e-12)
     check(lambda x: f(x, *args[1:]), args[0])
 

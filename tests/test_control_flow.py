@@ -394,14 +394,14 @@ def test_loop_carry_errors_show_both_structures():
 
 
 def test_scan_hoists_carry_independent_work_out_of_the_loop(rng):
-    from vfunc.primitives import control_flow
+    from vfunc.transforms.compiler.loop_passes import hoist_loop_invariants
 
     w, h0, xs = randn(rng, 3, 3, scale=0.5), randn(rng, 3), randn(rng, 4, 3)
     jaxpr = vfunc.make_jaxpr(lambda x: lax.scan(lambda h, v: (vnp.tanh(h + v @ w), h), h0, x))(xs)
     (eqn,) = jaxpr.eqns
     p = eqn.params
-    pre, batched, body = control_flow._hoisting_plan(p["jaxpr"], p["num_consts"],
-                                                     p["num_carry"], p["length"])  # fmt: skip
+    pre, batched, body = hoist_loop_invariants(p["jaxpr"], p["num_consts"], p["num_carry"],
+                                               p["length"])  # fmt: skip
     assert batched == [True]  # v @ w, stacked over all steps
     assert [e.primitive.name for e in body.eqns] == ["add", "tanh"]
     h = h0
@@ -434,3 +434,81 @@ def test_map_with_batch_size_matches_plain_map(batch_size):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-6)
     with pytest.raises(ValueError, match="batch_size"):
         lax.map(f, xs, batch_size=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The jaxpr-level API the control-flow rules build on, against NumPy
+
+
+def test_vjp_jvp_and_batch_jaxpr_against_closed_forms():
+    from vfunc.transforms.ad import jvp_jaxpr, vjp_jaxpr
+    from vfunc.transforms.batching import batch_jaxpr
+
+    rng = np.random.default_rng(0)
+    x, y, g = (rng.normal(size=3).astype(np.float32) for _ in range(3))
+    closed = vfunc.make_jaxpr(lambda a, b: vnp.sin(a) * b)(x, y)
+    (ct_x,) = vfunc.jaxpr.eval_jaxpr(vjp_jaxpr(closed, [True, False]).jaxpr, [], x, y, g)
+    close(ct_x, g * np.cos(x) * y)
+    fwd = jvp_jaxpr(closed, [True, False], primals_out=True)
+    out, tan = vfunc.jaxpr.eval_jaxpr(fwd.jaxpr, fwd.consts, x, y, g)
+    close(out, np.sin(x) * y)
+    close(tan, g * np.cos(x) * y)
+    ys = rng.normal(size=(4, 3)).astype(np.float32)
+    batched, out_batched = batch_jaxpr(closed, 4, [False, True])
+    assert out_batched == [True]
+    close(vfunc.jaxpr.eval_jaxpr(batched.jaxpr, batched.consts, x, ys)[0], np.sin(x) * ys)
+
+
+def test_partial_eval_splits_a_program_into_known_and_rest():
+    from vfunc.transforms.ad import partial_eval
+
+    rng = np.random.default_rng(1)
+    w, h, u = rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal(size=3)
+    w, h, u = (a.astype(np.float32) for a in (w, h, u))
+
+    def f(w, h, u):  # w: recomputed, h: known, u: unknown
+        a = vnp.tanh(h @ w)  # known: reads h
+        b = w * 2.0  # reads only w: recomputed where needed
+        return (a * u) @ b, a
+
+    closed = vfunc.make_jaxpr(f)(w, h, u)
+    known, rest = partial_eval(closed, [False, False, True], [True, False, False])
+    residuals = vfunc.jaxpr.eval_jaxpr(known.jaxpr, known.consts, w, h)
+    assert all(isinstance(e.primitive.name, str) for e in known.eqns)
+    assert "tanh" in [e.primitive.name for e in known.eqns]
+    assert "tanh" not in [e.primitive.name for e in rest.eqns]  # not recomputed
+    outs = vfunc.jaxpr.eval_jaxpr(rest.jaxpr, rest.consts, w, u, *residuals)
+    a = np.tanh(h @ w)
+    close(outs[0], (a * u) @ (w * 2.0), tol=1e-5)
+    close(outs[1], a)
+
+
+def test_lift_step_sums_sums_a_weight_gradient_after_the_loop():
+    from vfunc.transforms.compiler.loop_passes import lift_step_sums
+
+    rng = np.random.default_rng(2)
+    steps = 5
+    hs, gs = rng.normal(size=(steps, 2, 3)), rng.normal(size=(steps, 2, 4))
+    hs, gs = hs.astype(np.float32), gs.astype(np.float32)
+    w = np.zeros((4, 4), np.float32)
+
+    def step(w, h, g):  # per step: the weight gradient h^T g (transposed), and a carried sum
+        hg = lax.dot_general(h, g, (((0,), (0,)), ((), ())))  # h^T g, contracting the batch
+        return hg.T, (g * 2.0).sum(0) + w.sum()
+
+    closed = vfunc.make_jaxpr(step)(w, hs[0], gs[0])
+    lifting = lift_step_sums(closed, 1, [False, True, True], [0, 1], steps)
+    assert lifting.lifted == [True, False]  # the second sum reads the loop-invariant w
+    assert lifting.leaves == []  # h and g are the loop's own stacked operands
+    (summed,) = vfunc.jaxpr.eval_jaxpr(lifting.after.jaxpr, lifting.after.consts, hs, gs)
+    close(summed, sum((h.T @ g).T for h, g in zip(hs, gs, strict=True)), tol=1e-4)
+
+
+def test_eval_jaxpr_release_gives_the_same_results():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=4).astype(np.float32)
+    closed = vfunc.make_jaxpr(lambda v: (vnp.exp(vnp.sin(v)) * v, vnp.cos(v)))(x)
+    kept = vfunc.jaxpr.eval_jaxpr(closed.jaxpr, closed.consts, x)
+    released = vfunc.jaxpr.eval_jaxpr(closed.jaxpr, closed.consts, x, release=True)
+    close(kept, released)
+    close(released[0], np.exp(np.sin(x)) * x)

@@ -14,6 +14,7 @@ import vfunc
 import vfunc.numpy as vnp
 from vfunc import lax
 from vfunc.primitives import conv_kernels
+from vfunc.primitives.conv_kernels import ConvParams
 from vfunc.testing import check_grads
 
 from references import conv as cref
@@ -101,15 +102,16 @@ def test_packed_blas_path_matches_reference(case, tile_bytes, monkeypatch):
     monkeypatch.setattr(conv_kernels, "MAX_TILE_BYTES", tile_bytes)
     monkeypatch.setattr(conv_kernels, "MIN_TILE_BYTES", min(tile_bytes, 1 << 18))
     xs, ws, *params = case
+    cp = ConvParams.of(*params)
     rng = np.random.default_rng(len(xs))
     x, w = _rand(rng, xs), _rand(rng, ws)
     assert conv_kernels._use_blas(ws[0] // params[-1], ws[1], int(np.prod(ws[2:])))
-    y = conv_kernels.conv_forward(x, w, *params)
+    y = conv_kernels.conv_forward(x, w, cp)
     np.testing.assert_allclose(y, cref.conv(x, w, *params), **F32_TOL)
     g = _rand(rng, y.shape)
     rdx, rdw = cref.conv_vjp(x, w, g, *params)
-    np.testing.assert_allclose(conv_kernels.conv_input_grad(g, w, xs, *params), rdx, **F32_TOL)
-    np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, *params), rdw, rtol=1e-4,
+    np.testing.assert_allclose(conv_kernels.conv_input_grad(g, w, xs, cp), rdx, **F32_TOL)
+    np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, cp), rdw, rtol=1e-4,
                                atol=1e-4)  # fmt: skip
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from vfunc.primitives import conv_kernels, window_kernels
-from vfunc.primitives.conv_kernels.plan import conv_plan
+from vfunc.primitives.conv_kernels.plan import ConvParams, conv_plan
+from vfunc.primitives.window_kernels import WindowParams
 
 from references import conv as cref
 
@@ -45,23 +46,24 @@ def _family(plan) -> str:
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_each_family_takes_read_only_operands_and_matches_reference(name):
     xs, ws, *params = FAMILIES[name]
-    plan = conv_plan(xs, ws, *params)
+    cp = ConvParams.of(*params)
+    plan = conv_plan(xs, ws, cp)
     assert name.startswith(_family(plan)), "the case no longer reaches the family it names"
     rng = np.random.default_rng(sum(xs))
     x, w = (_read_only(rng.normal(size=s).astype(np.float32)) for s in (xs, ws))
-    y = conv_kernels.conv_forward(x, w, *params)
+    y = conv_kernels.conv_forward(x, w, cp)
     np.testing.assert_allclose(y, cref.conv(x, w, *params), **TOL)
     g = _read_only(rng.normal(size=y.shape).astype(np.float32))
     rdx, rdw = cref.conv_vjp(x, w, g, *params)
-    np.testing.assert_allclose(conv_kernels.conv_input_grad(g, w, xs, *params), rdx, **TOL)
-    np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, *params), rdw, **TOL)
+    np.testing.assert_allclose(conv_kernels.conv_input_grad(g, w, xs, cp), rdx, **TOL)
+    np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, cp), rdw, **TOL)
 
 
 def test_plan_is_built_once_and_is_immutable():
-    args = ((2, 3, 7, 6), (4, 3, 3, 2), (2, 1), ((1, 0), (1, 1)), (1, 1), (1, 1), 1)
-    plan = conv_plan(*args)
-    listed = conv_plan([2, 3, 7, 6], [4, 3, 3, 2], [2, 1], [[1, 0], [1, 1]], [1, 1], [1, 1], 1)
-    assert listed is plan
+    params = ConvParams((2, 1), ((1, 0), (1, 1)), (1, 1), (1, 1), 1)
+    plan = conv_plan((2, 3, 7, 6), (4, 3, 3, 2), params)
+    listed = ConvParams([2, 1], [[1, 0], [1, 1]], [1, 1], [1, 1], 1)  # normalised by conv_plan
+    assert conv_plan([2, 3, 7, 6], [4, 3, 3, 2], listed) is plan
     with pytest.raises(dataclasses.FrozenInstanceError):
         plan.groups = 2  # type: ignore[misc]
     for table in (plan.tables.d, plan.tables.h, plan.tables.w, plan.tables.w_lo):
@@ -74,13 +76,13 @@ def test_pooling_kernels_take_read_only_operands_and_match_reference():
     x = _read_only(rng.normal(size=(2, 3, 7, 6)).astype(np.float32))
     win = ((1, 1, 3, 2), (1, 1, 2, 1), ((0, 0), (0, 0), (1, 1), (0, 1)), (1,) * 4, (1,) * 4)
     for kind in ("max", "sum"):
-        got = window_kernels.window_reduce(kind, x, *win)
+        got = window_kernels.window_reduce(kind, x, WindowParams.of(*win))
         np.testing.assert_allclose(got, cref.reduce_window(kind, x, *win[:3]), **TOL)
     g = _read_only(rng.normal(size=got.shape).astype(np.float32))
     t = _read_only(rng.normal(size=x.shape).astype(np.float32))
-    scattered = window_kernels.window_select(True, g, x, *win)
+    scattered = window_kernels.window_select(True, g, x, WindowParams.of(*win))
     np.testing.assert_allclose(scattered, cref.window_argmax_vjp(g, x, *win[:3]), **TOL)
-    gathered = window_kernels.window_select(False, t, x, *win)
+    gathered = window_kernels.window_select(False, t, x, WindowParams.of(*win))
     want = cref.window_argmax_gather(t, x, *win[:3], got.shape)
     np.testing.assert_allclose(gathered, want, **TOL)
     # The windowed sum's transpose: <sum_window(e_i), g> for every unit input e_i.
@@ -89,5 +91,5 @@ def test_pooling_kernels_take_read_only_operands_and_match_reference():
         e = np.zeros(x.shape)
         e[i] = 1
         want[i] = (cref.reduce_window("sum", e, *win[:3]) * g).sum()
-    got_t = window_kernels.window_sum_transpose(g, x.shape, *win)
+    got_t = window_kernels.window_sum_transpose(g, x.shape, WindowParams.of(*win))
     np.testing.assert_allclose(got_t, want, **TOL)

@@ -14,8 +14,9 @@ import pytest
 import vfunc
 import vfunc.numpy as vnp
 from vfunc import lax
-from vfunc.core import ShapedArray, _var_name, eval_jaxpr, jaxpr_as_fun
+from vfunc.core import ShapedArray
 from vfunc.errors import ConcretizationTypeError, UnexpectedTracerError
+from vfunc.jaxpr import _var_name, eval_jaxpr, jaxpr_as_fun
 
 # ----------------------------------------------------------------------------------------------
 # The Array type

@@ -403,3 +403,11 @@ def test_fused_kernels_are_written_to_the_disk_cache(tmp_path, monkeypatch):
     out = jit(lambda v: (v * 2.0 - 1.0) * v)(x)
     np.testing.assert_allclose(np.asarray(out), (np.asarray(x) * 2 - 1) * np.asarray(x))
     assert list((tmp_path / "kernels").glob("fused_*.py"))
+
+
+def test_array_methods_named_like_tracer_slots_work_under_jit():
+    # The staging tracer once kept its jaxpr variable in a slot named ``var``, which hid
+    # ``Array.var`` (the variance): jit and make_jaxpr of ``x.var()`` raised TypeError.
+    x = vnp.arange(5.0)
+    np.testing.assert_allclose(float(vfunc.jit(lambda v: v.var())(x)), np.var(np.arange(5.0)))
+    assert "reduce_sum" in str(vfunc.make_jaxpr(lambda v: v.var())(x))

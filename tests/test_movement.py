@@ -14,8 +14,8 @@ from hypothesis.extra import numpy as hnp
 import vfunc
 import vfunc.numpy as vnp
 from vfunc import lax
-from vfunc.core import eval_jaxpr
 from vfunc.errors import DtypeError, ShapeError
+from vfunc.jaxpr import eval_jaxpr
 
 SETTINGS = settings(max_examples=60, deadline=None)
 NAN = np.nan

@@ -21,8 +21,9 @@ from hypothesis.extra import numpy as hnp
 
 import vfunc
 from vfunc import lax
-from vfunc.core import eval_jaxpr, registry
+from vfunc.core import registry
 from vfunc.errors import DtypeError, ShapeError
+from vfunc.jaxpr import eval_jaxpr
 
 from cases import (
     ALL_CASES,

@@ -73,7 +73,7 @@ def _rnn(params, xs, use_scan):
 
 def test_scan_grad_with_several_traced_weights_equals_unrolled_loop():
     # Guards: the scan VJP summed the cotangents of several traced loop-invariant weights
-    # wrongly (issue 11; vfunc/primitives/control_flow.py).
+    # wrongly (issue 11; vfunc/control_flow/scan.py).
     rng = np.random.default_rng(0)
     p = {"wh": vnp.asarray((rng.standard_normal((3, 3)) * 0.5).astype(np.float32)),
          "wx": vnp.asarray(rng.standard_normal((2, 3)).astype(np.float32)),
@@ -219,7 +219,7 @@ def test_checkpoint_of_a_function_closing_over_a_traced_value():
 
 def test_jvp_of_cond_inside_map_with_closed_over_branches():
     # Guards: jvp of lax.cond inside lax.map whose branches close over the traced input gave
-    # the other branch's tangent (vfunc/primitives/control_flow.py).
+    # the other branch's tangent (vfunc/control_flow/cond.py).
     # Shrunk from a deep run (seed 0, forward-mode check of a program with a while_loop).
     with enable_x64():
         rng = np.random.default_rng(3)

@@ -49,7 +49,8 @@ from hypothesis import strategies as st
 import vfunc
 import vfunc.numpy as vnp
 from vfunc import tree
-from vfunc.core import eval_jaxpr, registry
+from vfunc.core import registry
+from vfunc.jaxpr import eval_jaxpr
 from vfunc.testing.gradients import enable_x64
 
 import fuzzgen

@@ -1,13 +1,13 @@
 """``vfunc.lax``: the primitives with their exact semantics, as ``jax.lax``.
 
 A facade: the builders live beside their primitives (``vfunc.primitives.builders``), structured
-control flow in ``vfunc.lax.control_flow`` and the convolution front end in
+control flow in ``vfunc.control_flow`` and the convolution front end in
 ``vfunc.lax.convolution``. Unlike ``vfunc.numpy``, these functions do not promote dtypes: binary
 ops need one dtype on both sides (Python scalars are weakly typed and adopt the other operand's
 dtype), and transcendental ops need floating-point input.
 """
 
-from vfunc.lax.control_flow import cond, fori_loop, map, scan, switch, while_loop  # noqa: A004
+from vfunc.control_flow import cond, fori_loop, map, scan, switch, while_loop  # noqa: A004
 from vfunc.lax.convolution import (
     ConvDimensionNumbers,
     conv,

@@ -12,9 +12,7 @@ from vfunc.primitives import builders  # noqa: F401
 
 # isort: split
 from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
-    control_flow,
     conv,
-    custom,
     debug,
     decompositions,
     elementwise,

@@ -16,20 +16,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import vfunc.primitives.builders as lax  # rules call it at run time, after the cycle resolves
 from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives import conv_kernels as ck
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives._bilinear import bilinear_jvp
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
+from vfunc.primitives.conv_kernels import ConvParams
 
-Padding = tuple[tuple[int, int], ...]
 
-
-def _check_params(op: str, nsp: int, window_strides, padding, lhs_dilation, rhs_dilation,
-                  feature_group_count) -> None:  # fmt: skip
-    for name, vals in (("window_strides", window_strides), ("lhs_dilation", lhs_dilation),
-                       ("rhs_dilation", rhs_dilation)):  # fmt: skip
+def _check_params(op: str, nsp: int, params: ConvParams) -> None:
+    padding, feature_group_count = params.padding, params.groups
+    for name, vals in (("window_strides", params.strides), ("lhs_dilation", params.lhs_dilation),
+                       ("rhs_dilation", params.rhs_dilation)):  # fmt: skip
         if len(vals) != nsp:
             raise ShapeError(f"{op}: {name} {tuple(vals)} needs one entry per spatial axis ({nsp})")
         if any(int(v) < 1 for v in vals):
@@ -43,14 +43,7 @@ def _check_params(op: str, nsp: int, window_strides, padding, lhs_dilation, rhs_
 
 
 def conv_shape(
-    op: str,
-    lhs_shape: Sequence[int],
-    rhs_shape: Sequence[int],
-    window_strides: Sequence[int],
-    padding: Padding,
-    lhs_dilation: Sequence[int],
-    rhs_dilation: Sequence[int],
-    feature_group_count: int,
+    op: str, lhs_shape: Sequence[int], rhs_shape: Sequence[int], params: ConvParams
 ) -> tuple[int, ...]:
     """Validate a canonical-layout convolution and return its output shape."""
     lhs_shape, rhs_shape = tuple(lhs_shape), tuple(rhs_shape)
@@ -60,9 +53,8 @@ def conv_shape(
             "(batch, feature and 1 to 3 spatial axes)"
         )
     nsp = len(lhs_shape) - 2
-    _check_params(op, nsp, window_strides, padding, lhs_dilation, rhs_dilation,
-                  feature_group_count)  # fmt: skip
-    groups = int(feature_group_count)
+    _check_params(op, nsp, params)
+    groups = params.groups
     n, c = lhs_shape[:2]
     o, i = rhs_shape[:2]
     if c % groups or o % groups:
@@ -78,8 +70,8 @@ def conv_shape(
     out = []
     for ax in range(nsp):
         size, k = lhs_shape[2 + ax], rhs_shape[2 + ax]
-        s, ld, rd = window_strides[ax], lhs_dilation[ax], rhs_dilation[ax]
-        lo, hi = padding[ax]
+        s, ld, rd = params.strides[ax], params.lhs_dilation[ax], params.rhs_dilation[ax]
+        lo, hi = params.padding[ax]
         dilated_in = (size - 1) * ld + 1 if size else 0
         dilated_k = (k - 1) * rd + 1 if k else 0
         if k == 0 or dilated_in + lo + hi < dilated_k:
@@ -93,9 +85,12 @@ def conv_shape(
     return (n, o, *out)
 
 
-def _params(p: dict) -> tuple:
-    return (p["window_strides"], p["padding"], p["lhs_dilation"], p["rhs_dilation"],
-            p["feature_group_count"])  # fmt: skip
+# The primitives' param names for the fields of ConvParams, in order.
+_PARAM_NAMES = ("window_strides", "padding", "lhs_dilation", "rhs_dilation", "feature_group_count")
+
+
+def _params(p: dict) -> ConvParams:
+    return ConvParams(*(p[name] for name in _PARAM_NAMES))
 
 
 def _check_avals(op: str, a: ShapedArray, b: ShapedArray) -> None:
@@ -109,17 +104,17 @@ def _check_avals(op: str, a: ShapedArray, b: ShapedArray) -> None:
 
 def _conv_shape(lhs, rhs, **p):
     _check_avals("conv_general_dilated", lhs, rhs)
-    out = conv_shape("conv_general_dilated", lhs.shape, rhs.shape, *_params(p))
+    out = conv_shape("conv_general_dilated", lhs.shape, rhs.shape, _params(p))
     return ShapedArray(out, lhs.dtype)
 
 
 def _conv_impl(lhs, rhs, **p):
-    return ck.conv_forward(lhs, rhs, *_params(p))
+    return ck.conv_forward(lhs, rhs, _params(p))
 
 
 def _input_grad_shape(g, rhs, *, lhs_shape, **p):
     _check_avals("conv_input_grad", g, rhs)
-    out = conv_shape("conv_input_grad", lhs_shape, rhs.shape, *_params(p))
+    out = conv_shape("conv_input_grad", lhs_shape, rhs.shape, _params(p))
     if tuple(g.shape) != out:
         raise ShapeError(
             f"conv_input_grad: cotangent shape {g.shape} does not match the convolution output "
@@ -129,12 +124,12 @@ def _input_grad_shape(g, rhs, *, lhs_shape, **p):
 
 
 def _input_grad_impl(g, rhs, *, lhs_shape, **p):
-    return ck.conv_input_grad(g, rhs, tuple(lhs_shape), *_params(p))
+    return ck.conv_input_grad(g, rhs, tuple(lhs_shape), _params(p))
 
 
 def _weight_grad_shape(lhs, g, *, rhs_shape, **p):
     _check_avals("conv_weight_grad", lhs, g)
-    out = conv_shape("conv_weight_grad", lhs.shape, rhs_shape, *_params(p))
+    out = conv_shape("conv_weight_grad", lhs.shape, rhs_shape, _params(p))
     if tuple(g.shape) != out:
         raise ShapeError(
             f"conv_weight_grad: cotangent shape {g.shape} does not match the convolution output "
@@ -144,7 +139,7 @@ def _weight_grad_shape(lhs, g, *, rhs_shape, **p):
 
 
 def _weight_grad_impl(lhs, g, *, rhs_shape, **p):
-    return ck.conv_weight_grad(lhs, g, tuple(rhs_shape), *_params(p))
+    return ck.conv_weight_grad(lhs, g, tuple(rhs_shape), _params(p))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -183,41 +178,29 @@ def _weight_grad_vjp(ct, lhs, g, *, out, rhs_shape, wants=(True, True), **p):
 def _fold_image_into_groups(x):
     # (B, N, C, *sp) -> (N, B * C, *sp): member b's channels form groups b*G .. b*G + G - 1.
     b, n, c = x.shape[:3]
-    from vfunc import lax
-
     x = lax.transpose(x, (1, 0, *range(2, x.ndim)))
     return lax.reshape(x, (n, b * c, *x.shape[3:]))
 
 
 def _unfold_image_from_groups(y, b: int):
-    from vfunc import lax
-
     n, bc = y.shape[:2]
     y = lax.reshape(y, (n, b, bc // b, *y.shape[2:]))
     return lax.transpose(y, (1, 0, *range(2, y.ndim)))
 
 
 def _fold_kernel(w):
-    from vfunc import lax
-
     return lax.reshape(w, (w.shape[0] * w.shape[1], *w.shape[2:]))
 
 
 def _unfold_kernel(w, b: int):
-    from vfunc import lax
-
     return lax.reshape(w, (b, w.shape[0] // b, *w.shape[1:]))
 
 
 def _fold_into_n(x):
-    from vfunc import lax
-
     return lax.reshape(x, (x.shape[0] * x.shape[1], *x.shape[2:]))
 
 
 def _unfold_from_n(y, b: int):
-    from vfunc import lax
-
     return lax.reshape(y, (b, y.shape[0] // b, *y.shape[1:]))
 
 
@@ -266,21 +249,25 @@ def _weight_grad_batch(args, dims, *, rhs_shape, **p):
     return _unfold_kernel(out, b), 0
 
 
-conv_general_dilated_p = Primitive(
+def _bilinear(name: str, impl, shape, **rules) -> Primitive:
+    """Declare one of the three convolutions: bilinear, so its JVP is the product rule, and
+    its VJP skips the kernel of an operand that needs no cotangent (a network's data input)."""
+    prim = Primitive(name, impl, shape, jvp=bilinear_jvp(lambda *a, **p: prim.bind(*a, **p)),
+                     vjp_wants=True, **rules)  # fmt: skip
+    return prim
+
+
+conv_general_dilated_p = _bilinear(
     "conv_general_dilated", _conv_impl, _conv_shape, vjp=_conv_vjp, batch=_conv_batch
 )
-conv_input_grad_p = Primitive(
+conv_input_grad_p = _bilinear(
     "conv_input_grad", _input_grad_impl, _input_grad_shape, vjp=_input_grad_vjp,
     batch=_input_grad_batch,
 )  # fmt: skip
-conv_weight_grad_p = Primitive(
+conv_weight_grad_p = _bilinear(
     "conv_weight_grad", _weight_grad_impl, _weight_grad_shape, vjp=_weight_grad_vjp,
     batch=_weight_grad_batch,
 )  # fmt: skip
-for _prim in (conv_general_dilated_p, conv_input_grad_p, conv_weight_grad_p):
-    _prim.jvp = bilinear_jvp(_prim.bind)
-    # A network's data input needs no cotangent: skip that whole kernel.
-    _prim.vjp_wants = True
 
 
 def canonical_params(
@@ -291,10 +278,6 @@ def canonical_params(
     feature_group_count: int,
 ) -> dict[str, Any]:
     """The hashable parameter dict the three primitives take."""
-    return {
-        "window_strides": tuple(int(s) for s in window_strides),
-        "padding": tuple((int(lo), int(hi)) for lo, hi in padding),
-        "lhs_dilation": tuple(int(d) for d in lhs_dilation),
-        "rhs_dilation": tuple(int(d) for d in rhs_dilation),
-        "feature_group_count": int(feature_group_count),
-    }
+    params = ConvParams.of(window_strides, padding, lhs_dilation, rhs_dilation,
+                           feature_group_count)  # fmt: skip
+    return dict(zip(_PARAM_NAMES, params, strict=True))

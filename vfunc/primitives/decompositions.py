@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # rules call it at run time, after the cycle resolves
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._batching import batch_size, to_front
@@ -120,16 +120,18 @@ def _pairwise_inverse_gaps(w):
                                                                           gap)))  # fmt: skip
 
 
-def leading_batch(prim: Primitive):
-    """The vmap rule of a primitive that maps over leading axes: mapped axes go first."""
+def _decomposition(name: str, impl, shape, **rules) -> Primitive:
+    """Declare a primitive on the last two axes that maps over any leading ones: its vmap rule
+    moves the mapped axes to the front."""
 
-    def rule(args, dims, **params):
+    def batch(args, dims, **params):
         size = batch_size(args, dims)
         out = prim.bind(*[to_front(x, d, size) for x, d in zip(args, dims, strict=True)],
                         **params)  # fmt: skip
         return out, ([0] * len(out) if prim.multiple_results else 0)
 
-    return rule
+    prim = Primitive(name, impl, shape, batch=batch, **rules)
+    return prim
 
 
 def _nan_on_failure(fn, *arrays: np.ndarray) -> np.ndarray:
@@ -197,9 +199,8 @@ def _cholesky_jvp(primals, tangents, *, out):
     return mm(low, phi)
 
 
-cholesky_p = Primitive("cholesky", _cholesky_impl, _cholesky_shape, vjp=_cholesky_vjp,
-                       jvp=_cholesky_jvp)  # fmt: skip
-cholesky_p.batch = leading_batch(cholesky_p)
+cholesky_p = _decomposition("cholesky", _cholesky_impl, _cholesky_shape, vjp=_cholesky_vjp,
+                            jvp=_cholesky_jvp)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -261,12 +262,10 @@ def _triangular_solve_vjp(g, a, b, *, out, left_side, lower, transpose_a, unit_d
     return ct_a, (ct_b if wants[1] else None)
 
 
-triangular_solve_p = Primitive(
+triangular_solve_p = _decomposition(
     "triangular_solve", _triangular_solve_impl, _triangular_solve_shape,
-    vjp=_triangular_solve_vjp,
+    vjp=_triangular_solve_vjp, vjp_wants=True,
 )  # fmt: skip
-triangular_solve_p.vjp_wants = True
-triangular_solve_p.batch = leading_batch(triangular_solve_p)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,9 +306,8 @@ def _solve_jvp(primals, tangents, *, out):
     return solve_p.bind(a, rhs)
 
 
-solve_p = Primitive("solve", _solve_impl, _solve_shape, vjp=_solve_vjp, jvp=_solve_jvp)
-solve_p.vjp_wants = True
-solve_p.batch = leading_batch(solve_p)
+solve_p = _decomposition("solve", _solve_impl, _solve_shape, vjp=_solve_vjp, jvp=_solve_jvp,
+                         vjp_wants=True)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,9 +332,8 @@ def _slogdet_vjp(g, a, *, out):
     return (lax.mul(scale, inv_t),)
 
 
-slogdet_p = Primitive("slogdet", _slogdet_impl, _slogdet_shape, vjp=_slogdet_vjp,
-                      multiple_results=True)  # fmt: skip
-slogdet_p.batch = leading_batch(slogdet_p)
+slogdet_p = _decomposition("slogdet", _slogdet_impl, _slogdet_shape, vjp=_slogdet_vjp,
+                           multiple_results=True)  # fmt: skip
 
 
 def _det_shape(a: ShapedArray) -> ShapedArray:
@@ -355,9 +352,8 @@ def _eye_stack(a):
     return lax.broadcast_in_dim(_const(_eye(n, a.dtype)), a.shape, (a.ndim - 2, a.ndim - 1))
 
 
-det_p = Primitive("det", lambda a: np.asarray(np.linalg.det(a), a.dtype), _det_shape,
-                  vjp=_det_vjp)  # fmt: skip
-det_p.batch = leading_batch(det_p)
+det_p = _decomposition("det", lambda a: np.asarray(np.linalg.det(a), a.dtype), _det_shape,
+                       vjp=_det_vjp)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -392,9 +388,8 @@ def _eigh_jvp(primals, tangents, *, out):
     return [diag_part(c), mm(v, lax.mul(_pairwise_inverse_gaps(w), c))]
 
 
-eigh_p = Primitive("eigh", _eigh_impl, _eigh_shape, vjp=_eigh_vjp, jvp=_eigh_jvp,
-                   multiple_results=True)  # fmt: skip
-eigh_p.batch = leading_batch(eigh_p)
+eigh_p = _decomposition("eigh", _eigh_impl, _eigh_shape, vjp=_eigh_vjp, jvp=_eigh_jvp,
+                        multiple_results=True)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -459,8 +454,7 @@ def _col(v):
     return lax.expand_dims(v, (v.ndim,))
 
 
-svd_p = Primitive("svd", _svd_impl, _svd_shape, vjp=_svd_vjp, multiple_results=True)
-svd_p.batch = leading_batch(svd_p)
+svd_p = _decomposition("svd", _svd_impl, _svd_shape, vjp=_svd_vjp, multiple_results=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -498,8 +492,7 @@ def _qr_vjp(g, a, *, out, full_matrices):
                                     unit_diagonal=False),)  # fmt: skip
 
 
-qr_p = Primitive("qr", _qr_impl, _qr_shape, vjp=_qr_vjp, multiple_results=True)
-qr_p.batch = leading_batch(qr_p)
+qr_p = _decomposition("qr", _qr_impl, _qr_shape, vjp=_qr_vjp, multiple_results=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -539,8 +532,7 @@ def _lu_vjp(g, a, *, out):
     return (mm(p_matrix, y),)
 
 
-lu_p = Primitive("lu", _lu_impl, _lu_shape, vjp=_lu_vjp, multiple_results=True)
-lu_p.batch = leading_batch(lu_p)
+lu_p = _decomposition("lu", _lu_impl, _lu_shape, vjp=_lu_vjp, multiple_results=True)
 
 
 def _pivots_shape(pivots: ShapedArray, *, size: int) -> ShapedArray:
@@ -562,7 +554,6 @@ def _pivots_impl(pivots, *, size):
     return flat.reshape(perm.shape)
 
 
-lu_pivots_to_permutation_p = Primitive(
+lu_pivots_to_permutation_p = _decomposition(
     "lu_pivots_to_permutation", _pivots_impl, _pivots_shape, differentiable=False,
 )  # fmt: skip
-lu_pivots_to_permutation_p.batch = leading_batch(lu_pivots_to_permutation_p)

@@ -24,9 +24,9 @@ import math
 
 import numpy as np
 
-import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # rules call it at run time, after the cycle resolves
 from vfunc import dtypes
-from vfunc.core import Primitive, ShapedArray, registry, wrap_numpy
+from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives._checks import broadcast_shapes
@@ -245,7 +245,9 @@ def _gather_batch(args, dims, *, spec):
     return lax.transpose(out, tuple(tokens.index(t) for t in ["B", *member])), 0
 
 
-def _scatter_batch(prim_name: str):
+def _scatter_batch(bind):
+    """The vmap rule of the scatter primitive whose ``bind`` is given."""
+
     def rule(args, dims, *, spec):
         (x, updates, *indices), (d, ud, *index_dims) = args, dims
         size = batch_size(args, dims)
@@ -261,7 +263,7 @@ def _scatter_batch(prim_name: str):
                 updates = lax.expand_dims(updates, tuple(range(1, 1 + missing)))
             if tokens != layout:
                 updates = lax.transpose(updates, tuple(layout.index(t) for t in tokens))
-        return registry[prim_name].bind(x, updates, *indices, spec=new_spec), 0
+        return bind(x, updates, *indices, spec=new_spec), 0
 
     return rule
 
@@ -393,8 +395,9 @@ def _scatter_mul_vjp(g, x, updates, *indices, out, spec):
     ids, flat, perm = lax.sort([ids, lax.reshape(u, (size,)), order], dimension=0, num_keys=1)
     before = _exclusive_run_prod(flat, ids)
     after = lax.rev(_exclusive_run_prod(lax.rev(flat, (0,)), lax.rev(ids, (0,))), (0,))
-    others = lax.sort([perm, before * after], dimension=0, num_keys=1)[1]
-    ct_u = gather_p.bind(g * x, *clamped, spec=spec) * lax.reshape(others, target)
+    others = lax.sort([perm, lax.mul(before, after)], dimension=0, num_keys=1)[1]
+    ct_u = gather_p.bind(lax.mul(g, x), *clamped, spec=spec)
+    ct_u = lax.mul(ct_u, lax.reshape(others, target))
     return (ct_x, unbroadcast(_where_valid(valid, ct_u), updates.shape)) + (None,) * len(indices)
 
 
@@ -409,7 +412,7 @@ def _exclusive_run_prod(values, ids):
     running, step = values, 1  # running_i: product over the run's members in (i - step, i]
     while step < n:
         inside = lax.ge(lax.sub(position, step), start)
-        running = running * lax.select(inside, _shift(running, step, 1), ones)
+        running = lax.mul(running, lax.select(inside, _shift(running, step, 1), ones))
         step *= 2
     inside = lax.ge(lax.sub(position, 1), start)
     return lax.select(inside, _shift(running, 1, 1), ones)
@@ -429,24 +432,26 @@ def _scatter_extremum_vjp(g, x, updates, *indices, out, spec):
     hits_x = lax.convert_element_type(lax.eq(x, out), g.dtype)
     out_at = gather_p.bind(out, *clamped, spec=spec)
     hits_u = _where_valid(valid, lax.convert_element_type(lax.eq(u, out_at), g.dtype))
-    count = hits_x + scatter_add_p.bind(_full(x.shape, 0, g.dtype), hits_u, *clamped, spec=spec)
+    hits_u_at_x = scatter_add_p.bind(_full(x.shape, 0, g.dtype), hits_u, *clamped, spec=spec)
+    count = lax.add(hits_x, hits_u_at_x)
     # A NaN result equals nothing: give it count 1 (and so a zero cotangent), not 0 / 0.
-    count = count + lax.convert_element_type(lax.eq(count, _full(x.shape, 0, g.dtype)), g.dtype)
-    share = g / count
-    ct_u = gather_p.bind(share, *clamped, spec=spec) * hits_u
-    return (share * hits_x, unbroadcast(ct_u, updates.shape)) + (None,) * len(indices)
+    count = lax.add(count, lax.convert_element_type(lax.eq(count, 0), g.dtype))
+    share = lax.div(g, count)
+    ct_u = lax.mul(gather_p.bind(share, *clamped, spec=spec), hits_u)
+    return (lax.mul(share, hits_x), unbroadcast(ct_u, updates.shape)) + (None,) * len(indices)
 
 
 def _scatter(name: str, combine, vjp, linear=None) -> Primitive:
-    return Primitive(
+    prim = Primitive(
         name,
         _scatter_impl(combine),
         _scatter_shape(name),
         weak_type=lambda weak, **_: weak[0],
         vjp=vjp,
         linear=linear,
-        batch=_scatter_batch(name),
+        batch=_scatter_batch(lambda *args, **params: prim.bind(*args, **params)),
     )
+    return prim
 
 
 # scatter_mul is linear in the operand alone, not jointly with the updates: no linear=.

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+import vfunc.primitives.builders as lax  # rules call it at run time, after the cycle resolves
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray, never_weak
 from vfunc.errors import DtypeError, ShapeError
@@ -38,11 +39,9 @@ from vfunc.primitives._checks import (
 )
 from vfunc.primitives.elementwise import (
     REAL_FLOAT,
-    binary,
     _like,
     _where,
-    eq_p,
-    exp_p,
+    binary,
     unary,
     unbroadcast,
 )
@@ -66,14 +65,17 @@ def check_key_data(op: str, keys: ShapedArray, what: str = "key") -> None:
         )
 
 
-def _batch_keys_first(prim: Primitive):
-    # Every key primitive maps leading key axes to leading output axes, so a batch axis
-    # moved to the front of the keys is the front axis of the result.
-    def rule(args, dims, **params):
-        (keys,), (d,) = args, dims
-        return prim.bind(move_axis(keys, d, 0), **params), 0
+def _keys_first(name: str, impl, shape, **rules) -> Primitive:
+    """Declare a primitive of one operand whose leading axes map to the result's leading axes
+    (keys ``[..., 2]``, stacks of matrices): a batch axis moved to the front of the operand is
+    the front axis of the result, which is the vmap rule."""
 
-    return rule
+    def batch(args, dims, **params):
+        (operand,), (d,) = args, dims
+        return prim.bind(move_axis(operand, d, 0), **params), 0
+
+    prim = Primitive(name, impl, shape, batch=batch, **rules)
+    return prim
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,10 +139,9 @@ def _bits_impl(keys: np.ndarray, *, shape: tuple[int, ...], dtype: np.dtype) -> 
     return out.reshape((*batch, *shape))
 
 
-random_bits_p = Primitive(
+random_bits_p = _keys_first(
     "random_bits", _bits_impl, _bits_shape, weak_type=never_weak, differentiable=False
 )
-random_bits_p.batch = _batch_keys_first(random_bits_p)
 
 
 # random_normal[shape, dtype]: JAX's normal, ``sqrt(2) * erf_inv(uniform(nextafter(-1, 0), 1))``,
@@ -173,10 +174,9 @@ def _normal_impl(keys: np.ndarray, *, shape: tuple[int, ...], dtype: np.dtype) -
     return out.reshape((*keys.shape[:-1], *shape))
 
 
-random_normal_p = Primitive(
+random_normal_p = _keys_first(
     "random_normal", _normal_impl, _normal_shape, weak_type=never_weak, differentiable=False
 )
-random_normal_p.batch = _batch_keys_first(random_normal_p)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,10 +197,9 @@ def _split_impl(keys: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
     return out.reshape((*keys.shape[:-1], *shape, 2))
 
 
-random_split_p = Primitive(
+random_split_p = _keys_first(
     "random_split", _split_impl, _split_shape, weak_type=never_weak, differentiable=False
 )
-random_split_p.batch = _batch_keys_first(random_split_p)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,7 +240,7 @@ _HALF_SQRT_PI = math.sqrt(math.pi) / 2
 
 def _erf_inv_vjp(g, x, out):
     del x
-    return g * (exp_p.bind(out * out) * _HALF_SQRT_PI)
+    return lax.mul(g, lax.mul(lax.exp(lax.mul(out, out)), _HALF_SQRT_PI))
 
 
 erf_inv_p = unary("erf_inv", rk.erf_inv, REAL_FLOAT, vjp=_erf_inv_vjp)
@@ -258,14 +257,13 @@ def _fma_shape(x: ShapedArray, y: ShapedArray, z: ShapedArray) -> ShapedArray:
 
 def _fma_vjp(g, x, y, z, *, out, wants=(True, True, True)):
     del out
-    gx = unbroadcast(g * y, x.shape) if wants[0] else None
-    gy = unbroadcast(g * x, y.shape) if wants[1] else None
+    gx = unbroadcast(lax.mul(g, y), x.shape) if wants[0] else None
+    gy = unbroadcast(lax.mul(g, x), y.shape) if wants[1] else None
     gz = unbroadcast(g, z.shape) if wants[2] else None
     return gx, gy, gz
 
 
-fma_p = Primitive("fma", rk.fma, _fma_shape, vjp=_fma_vjp, elementwise=True)
-fma_p.vjp_wants = True
+fma_p = Primitive("fma", rk.fma, _fma_shape, vjp=_fma_vjp, vjp_wants=True, elementwise=True)
 
 # The next representable float after x towards y: truncated_normal's open interval ends.
 nextafter_p = binary("nextafter", np.nextafter, REAL_FLOAT, differentiable=False)
@@ -298,11 +296,11 @@ def _gamma_impl(keys: np.ndarray, a: np.ndarray, *, log_space: bool) -> np.ndarr
 def _gamma_vjp(g, keys, a, *, out, log_space):
     del keys
     if not log_space:
-        return None, g * random_gamma_grad_p.bind(a, out)
+        return None, lax.mul(g, random_gamma_grad_p.bind(a, out))
     # d log(x) / da = (dx / da) / x; x underflowing to 0 is replaced by the smallest normal
-    x = exp_p.bind(out)
-    x = _where(eq_p.bind(x, _like(x, 0)), _like(x, np.finfo(x.dtype).tiny), x)
-    return None, g * (random_gamma_grad_p.bind(a, x) / x)
+    x = lax.exp(out)
+    x = _where(lax.eq(x, 0), _like(x, np.finfo(x.dtype).tiny), x)
+    return None, lax.mul(g, lax.div(random_gamma_grad_p.bind(a, x), x))
 
 
 def _gamma_batch(args, dims, *, log_space):
@@ -351,10 +349,9 @@ def _orthogonal_impl(z: np.ndarray) -> np.ndarray:
     return (q * signs[..., None, :]).astype(z.dtype)
 
 
-haar_orthogonal_p = Primitive(
+haar_orthogonal_p = _keys_first(
     "haar_orthogonal", _orthogonal_impl, _orthogonal_shape, differentiable=False,
 )  # fmt: skip
-haar_orthogonal_p.batch = _batch_keys_first(haar_orthogonal_p)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -369,20 +366,17 @@ def _discrete_shape(keys: ShapedArray, x: ShapedArray, y: ShapedArray, *, kind: 
     return ShapedArray(x.shape, x.dtype)
 
 
-random_discrete_p = Primitive(
-    "random_discrete",
-    lambda keys, x, y, *, kind: rk.discrete(keys, x, y, kind == "binomial"),
-    _discrete_shape, weak_type=never_weak, differentiable=False,
-)  # fmt: skip
-
-
 def _discrete_batch(args, dims, *, kind):
     size = batch_size(args, dims)
     moved = [to_front(a, d, size) for a, d in zip(args, dims, strict=True)]
     return random_discrete_p.bind(*moved, kind=kind), 0
 
 
-random_discrete_p.batch = _discrete_batch
+random_discrete_p = Primitive(
+    "random_discrete",
+    lambda keys, x, y, *, kind: rk.discrete(keys, x, y, kind == "binomial"),
+    _discrete_shape, weak_type=never_weak, differentiable=False, batch=_discrete_batch,
+)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -402,7 +396,6 @@ def _mvn_factor_impl(cov: np.ndarray, *, method: str) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))[..., None, :]).astype(cov.dtype)
 
 
-mvn_factor_p = Primitive(
+mvn_factor_p = _keys_first(
     "mvn_factor", _mvn_factor_impl, _mvn_factor_shape, differentiable=False,
 )  # fmt: skip
-mvn_factor_p.batch = _batch_keys_first(mvn_factor_p)

@@ -28,8 +28,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-# A vectorizable log1p (a numba math library that happens to live with the compiler).
-from vfunc.transforms.compiler import fastmath as fm
+# A vectorizable log1p, so the erf_inv loops vectorize (libm calls would not).
+from vfunc.primitives import scalar_math as fm
 
 PARALLEL_MIN_SIZE = 1 << 16
 # Only FMA contraction: the full fastmath set assumes no inf/NaN, and erfinv(+-1) is +-inf.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import vfunc.primitives.builders as lax  # rules use builders at call time; the import cycle resolves by then
+import vfunc.primitives.builders as lax  # rules call it at run time, after the cycle resolves
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import ShapeError
@@ -148,10 +148,10 @@ def _cumprod_vjp(g, x, *, out, axis, reverse):
     b, a = g, _shift(x, axis, -1, 0)
     step = 1
     while step < n:
-        b = b + a * _shift(b, axis, -step, 0)
-        a = a * _shift(a, axis, -step, 0)
+        b = lax.add(b, lax.mul(a, _shift(b, axis, -step, 0)))
+        a = lax.mul(a, _shift(a, axis, -step, 0))
         step *= 2
-    ct = _shift(out, axis, 1, 1) * b
+    ct = lax.mul(_shift(out, axis, 1, 1), b)
     return (lax.rev(ct, (axis,)) if reverse else ct,)
 
 

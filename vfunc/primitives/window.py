@@ -18,16 +18,17 @@ from collections.abc import Sequence
 from vfunc.core import Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.primitives import window_kernels as wk
-from vfunc.primitives.conv_kernels.plan import conv_out_size
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
+from vfunc.primitives.conv_kernels.plan import conv_out_size
+from vfunc.primitives.window_kernels import WindowParams
 
 _NAMES = ("window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation")
 
 
-def window_shape(op: str, shape: Sequence[int], window_dimensions, window_strides, padding,
-                 base_dilation, window_dilation) -> tuple[int, ...]:  # fmt: skip
+def window_shape(op: str, shape: Sequence[int], params: WindowParams) -> tuple[int, ...]:
     """Validate windowed-reduction parameters for an operand of ``shape``; the output shape."""
+    window_dimensions, window_strides, padding, base_dilation, window_dilation = params
     shape = tuple(shape)
     nd = len(shape)
     for name, vals in zip(
@@ -67,8 +68,8 @@ def window_shape(op: str, shape: Sequence[int], window_dimensions, window_stride
     return tuple(out)
 
 
-def _args(p: dict) -> tuple:
-    return tuple(p[n] for n in _NAMES)
+def _args(p: dict) -> WindowParams:
+    return WindowParams(*(p[n] for n in _NAMES))
 
 
 def _check(op: str, *avals) -> None:
@@ -83,11 +84,11 @@ def _check(op: str, *avals) -> None:
 
 def _sum_shape(x, **p):
     _check("reduce_window_sum", x)
-    return ShapedArray(window_shape("reduce_window_sum", x.shape, *_args(p)), x.dtype)
+    return ShapedArray(window_shape("reduce_window_sum", x.shape, _args(p)), x.dtype)
 
 
 def _sum_impl(x, **p):
-    return wk.window_reduce("sum", x, *_args(p))
+    return wk.window_reduce("sum", x, _args(p))
 
 
 def _sum_vjp(g, x, *, out, **p):
@@ -97,7 +98,7 @@ def _sum_vjp(g, x, *, out, **p):
 
 def _sum_t_shape(g, *, operand_shape, **p):
     _check("reduce_window_sum_transpose", g)
-    out = window_shape("reduce_window_sum_transpose", operand_shape, *_args(p))
+    out = window_shape("reduce_window_sum_transpose", operand_shape, _args(p))
     if tuple(g.shape) != out:
         raise ShapeError(
             f"reduce_window_sum_transpose: cotangent {g.shape} does not match the window output "
@@ -107,7 +108,7 @@ def _sum_t_shape(g, *, operand_shape, **p):
 
 
 def _sum_t_impl(g, *, operand_shape, **p):
-    return wk.window_sum_transpose(g, tuple(operand_shape), *_args(p))
+    return wk.window_sum_transpose(g, tuple(operand_shape), _args(p))
 
 
 def _sum_t_vjp(ct, g, *, out, operand_shape, **p):
@@ -121,11 +122,11 @@ def _sum_t_vjp(ct, g, *, out, operand_shape, **p):
 
 def _max_shape(x, **p):
     _check("reduce_window_max", x)
-    return ShapedArray(window_shape("reduce_window_max", x.shape, *_args(p)), x.dtype)
+    return ShapedArray(window_shape("reduce_window_max", x.shape, _args(p)), x.dtype)
 
 
 def _max_impl(x, **p):
-    return wk.window_reduce("max", x, *_args(p))
+    return wk.window_reduce("max", x, _args(p))
 
 
 def _max_vjp(g, x, *, out, **p):
@@ -140,7 +141,7 @@ def _max_jvp(primals, tangents, *, out, **p):
 
 def _scatter_shape(g, x, **p):
     _check("select_and_scatter_add", g, x)
-    out = window_shape("select_and_scatter_add", x.shape, *_args(p))
+    out = window_shape("select_and_scatter_add", x.shape, _args(p))
     if tuple(g.shape) != out:
         raise ShapeError(
             f"select_and_scatter_add: source {g.shape} does not match the window output {out} "
@@ -150,7 +151,7 @@ def _scatter_shape(g, x, **p):
 
 
 def _scatter_impl(g, x, **p):
-    return wk.window_select(True, g, x, *_args(p))
+    return wk.window_select(True, g, x, _args(p))
 
 
 def _scatter_vjp(ct, g, x, *, out, **p):
@@ -164,11 +165,11 @@ def _gather_shape(t, x, **p):
         raise ShapeError(
             f"select_and_gather_add: tangent {t.shape} and operand {x.shape} must match"
         )
-    return ShapedArray(window_shape("select_and_gather_add", x.shape, *_args(p)), t.dtype)
+    return ShapedArray(window_shape("select_and_gather_add", x.shape, _args(p)), t.dtype)
 
 
 def _gather_impl(t, x, **p):
-    return wk.window_select(False, t, x, *_args(p))
+    return wk.window_select(False, t, x, _args(p))
 
 
 def _gather_vjp(ct, t, x, *, out, **p):
@@ -191,45 +192,51 @@ def _with_batch_axis(p: dict, **extra) -> dict:
     }
 
 
-def _unary_batch(prim):
+def _unary_batch(bind):
+    """The vmap rule of a one-operand windowed primitive, given its ``bind``."""
+
     def rule(args, dims, **p):
         (x,), (d,) = args, dims
         extra = {}
         if "operand_shape" in p:
             extra["operand_shape"] = (x.shape[d], *p.pop("operand_shape"))
-        return prim.bind(move_axis(x, d, 0), **_with_batch_axis(p, **extra)), 0
+        return bind(move_axis(x, d, 0), **_with_batch_axis(p, **extra)), 0
 
     return rule
 
 
-def _binary_batch(prim):
+def _binary_batch(bind):
+    """The vmap rule of a two-operand windowed primitive, given its ``bind``."""
+
     def rule(args, dims, **p):
         b = batch_size(args, dims)
         a, x = (to_front(v, d, b) for v, d in zip(args, dims, strict=True))
-        return prim.bind(a, x, **_with_batch_axis(p)), 0
+        return bind(a, x, **_with_batch_axis(p)), 0
 
     return rule
 
 
-reduce_window_sum_p = Primitive(
-    "reduce_window_sum", _sum_impl, _sum_shape, vjp=_sum_vjp, linear=(0,)
-)
-reduce_window_sum_transpose_p = Primitive(
-    "reduce_window_sum_transpose", _sum_t_impl, _sum_t_shape, vjp=_sum_t_vjp, linear=(0,)
-)
-reduce_window_max_p = Primitive(
-    "reduce_window_max", _max_impl, _max_shape, vjp=_max_vjp, jvp=_max_jvp
-)
-select_and_scatter_add_p = Primitive(
-    "select_and_scatter_add", _scatter_impl, _scatter_shape, vjp=_scatter_vjp, linear=(0,)
-)
-select_and_gather_add_p = Primitive(
-    "select_and_gather_add", _gather_impl, _gather_shape, vjp=_gather_vjp, linear=(0,)
-)
-for _prim in (reduce_window_sum_p, reduce_window_sum_transpose_p, reduce_window_max_p):
-    _prim.batch = _unary_batch(_prim)
-for _prim in (select_and_scatter_add_p, select_and_gather_add_p):
-    _prim.batch = _binary_batch(_prim)
+def _windowed(name: str, impl, shape, batch, **rules) -> Primitive:
+    """Declare a windowed primitive; ``batch(bind)`` makes its vmap rule from its bind."""
+    prim = Primitive(name, impl, shape, batch=batch(lambda *a, **p: prim.bind(*a, **p)), **rules)
+    return prim
+
+
+# fmt: off
+reduce_window_sum_p = _windowed(
+    "reduce_window_sum", _sum_impl, _sum_shape, _unary_batch, vjp=_sum_vjp, linear=(0,))
+reduce_window_sum_transpose_p = _windowed(
+    "reduce_window_sum_transpose", _sum_t_impl, _sum_t_shape, _unary_batch, vjp=_sum_t_vjp,
+    linear=(0,))
+reduce_window_max_p = _windowed(
+    "reduce_window_max", _max_impl, _max_shape, _unary_batch, vjp=_max_vjp, jvp=_max_jvp)
+select_and_scatter_add_p = _windowed(
+    "select_and_scatter_add", _scatter_impl, _scatter_shape, _binary_batch, vjp=_scatter_vjp,
+    linear=(0,))
+select_and_gather_add_p = _windowed(
+    "select_and_gather_add", _gather_impl, _gather_shape, _binary_batch, vjp=_gather_vjp,
+    linear=(0,))
+# fmt: on
 
 
 def window_params(
@@ -240,10 +247,6 @@ def window_params(
     window_dilation: Sequence[int],
 ) -> dict:
     """The hashable parameter dict of the windowed primitives."""
-    return {
-        "window_dimensions": tuple(int(v) for v in window_dimensions),
-        "window_strides": tuple(int(v) for v in window_strides),
-        "padding": tuple((int(lo), int(hi)) for lo, hi in padding),
-        "base_dilation": tuple(int(v) for v in base_dilation),
-        "window_dilation": tuple(int(v) for v in window_dilation),
-    }
+    params = WindowParams.of(window_dimensions, window_strides, padding, base_dilation,
+                             window_dilation)  # fmt: skip
+    return dict(zip(_NAMES, params, strict=True))

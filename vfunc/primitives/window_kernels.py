@@ -17,6 +17,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -33,12 +34,13 @@ MAX, SUM, SUM_TRANSPOSE, ARGMAX = 0, 1, 2, 3
 
 def _windows_for(kind: int):
     @numba.njit(cache=True, nogil=True)
-    def windows(src, x, dst, td, th, tw, scatter):  # pragma: no cover - compiled
+    def windows(src, x, dst, tables, scatter):  # pragma: no cover - compiled
         """Every window of every plane: ``MAX`` and ``SUM`` reduce ``x`` into ``dst``;
         ``SUM_TRANSPOSE`` adds each ``src`` (output-shaped) over its window of ``dst``;
         ``ARGMAX`` with ``scatter`` adds ``src[out]`` at the window's first maximum of ``x`` (NaN
         counts as the maximum) -- the max-pool VJP -- and without it reads ``src[in]`` from
-        there, its transpose, which is also the JVP."""
+        there, its transpose, which is also the JVP. ``tables`` are the D, H, W index tables."""
+        td, th, tw = tables
         for b in range(x.shape[0]):
             if kind == SUM_TRANSPOSE or (kind == ARGMAX and scatter):
                 dst[b] = 0
@@ -93,7 +95,7 @@ def _windows_for(kind: int):
     return windows
 
 
-# Each takes (src, x, dst, td, th, tw, scatter); src and scatter matter only where said above.
+# Each takes (src, x, dst, tables, scatter); src and scatter matter only where said above.
 _window_max = _windows_for(MAX)
 _window_sum = _windows_for(SUM)
 _window_sum_transpose = _windows_for(SUM_TRANSPOSE)
@@ -119,18 +121,36 @@ class WindowPlan:
         return a.reshape(permuted).transpose(np.argsort(self.perm))
 
 
-def window_plan(shape: Sequence[int], window: Sequence[int], strides: Sequence[int],
-                padding: Sequence[Sequence[int]], base_dil: Sequence[int],
-                window_dil: Sequence[int]) -> WindowPlan:  # fmt: skip
+class WindowParams(NamedTuple):
+    """A windowed reduction's parameters: one entry per operand axis."""
+
+    window: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]  # (low, high) per axis
+    base_dilation: tuple[int, ...]
+    window_dilation: tuple[int, ...]
+
+    @classmethod
+    def of(cls, window: Sequence[int], strides: Sequence[int],
+           padding: Sequence[Sequence[int]], base_dilation: Sequence[int],
+           window_dilation: Sequence[int]) -> WindowParams:  # fmt: skip
+        """The hashable, normalised parameters (tuples of ints) from any sequences."""
+        return cls(_ints(window), _ints(strides), tuple(_ints(p) for p in padding),
+                   _ints(base_dilation), _ints(window_dilation))  # fmt: skip
+
+
+def _ints(values: Sequence[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+def window_plan(shape: Sequence[int], params: WindowParams) -> WindowPlan:
     """The (cached) plan of one windowed reduction."""
-    return _cached_window_plan(
-        tuple(shape), tuple(window), tuple(strides), tuple((lo, hi) for lo, hi in padding),
-        tuple(base_dil), tuple(window_dil),
-    )  # fmt: skip
+    return _cached_window_plan(tuple(shape), WindowParams.of(*params))
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_window_plan(shape, window, strides, padding, base_dil, window_dil) -> WindowPlan:
+def _cached_window_plan(shape, params: WindowParams) -> WindowPlan:
+    window, strides, padding, base_dil, window_dil = params
     trivial = [
         k == 1 and s == 1 and p == (0, 0) and bd == 1 and wd == 1
         for k, s, p, bd, wd in zip(window, strides, padding, base_dil, window_dil, strict=True)
@@ -139,59 +159,53 @@ def _cached_window_plan(shape, window, strides, padding, base_dil, window_dil) -
         raise NotImplementedError("reduce_window: windows over more than 3 axes")
     busy = [a for a, t in enumerate(trivial) if not t]
     free = [a for a in range(len(shape)) if a not in busy]
-    out_shape = tuple(
-        conv_out_size(n, k, s, p, bd, wd)
-        for n, k, s, p, bd, wd in zip(shape, window, strides, padding, base_dil, window_dil,
-                                      strict=True)
-    )  # fmt: skip
+    out_shape = tuple(conv_out_size(*axis) for axis in zip(shape, *params, strict=True))
     unit = 3 - len(busy)
-    pick = [(1, 1, 1, 1, (0, 0), 1, 1)] * unit + [
-        (shape[a], out_shape[a], window[a], strides[a], padding[a], base_dil[a], window_dil[a])
-        for a in busy
+    pick = [(1, 1, 1, (0, 0), 1, 1)] * unit + [
+        (shape[a], window[a], strides[a], padding[a], base_dil[a], window_dil[a]) for a in busy
     ]
-    tables = tuple(axis_map(n, m, k, s, p[0], bd, wd).table for n, m, k, s, p, bd, wd in pick)
+    tables = tuple(axis_map(*q).table for q in pick)
     return WindowPlan(
         perm=tuple(free + busy), planes=math.prod(shape[a] for a in free),
-        in3=tuple(q[0] for q in pick), out3=tuple(q[1] for q in pick), out_shape=out_shape,
+        in3=tuple(q[0] for q in pick), out3=tuple(t.shape[0] for t in tables),
+        out_shape=out_shape,
         tables=tables,
     )  # fmt: skip
 
 
-def window_reduce(kind: str, x: np.ndarray, window, strides, padding, base_dil,
-                  window_dil) -> np.ndarray:  # fmt: skip
+def window_reduce(kind: str, x: np.ndarray, params: WindowParams) -> np.ndarray:
     """``reduce_window`` with max (``kind='max'``) or add (``'sum'``)."""
-    wp = window_plan(x.shape, window, strides, padding, base_dil, window_dil)
+    wp = window_plan(x.shape, params)
     xp = wp.to_planes(x, wp.in3)
     y = np.empty((wp.planes,) + wp.out3, x.dtype)
     if y.size:
         kernel = _window_max if kind == "max" else _window_sum
         run_over_planes(
-            lambda b0, b1: kernel(xp[b0:b1], xp[b0:b1], y[b0:b1], *wp.tables, False),
+            lambda b0, b1: kernel(xp[b0:b1], xp[b0:b1], y[b0:b1], wp.tables, False),
             wp.planes, y.size,
         )  # fmt: skip
     return wp.from_planes(y, wp.out_shape)
 
 
-def window_sum_transpose(g: np.ndarray, shape, window, strides, padding, base_dil,
-                         window_dil) -> np.ndarray:  # fmt: skip
+def window_sum_transpose(g: np.ndarray, shape: Sequence[int], params: WindowParams) -> np.ndarray:
     """The transpose (VJP) of the windowed sum: every output cotangent added to its window."""
-    wp = window_plan(shape, window, strides, padding, base_dil, window_dil)
+    wp = window_plan(shape, params)
     dx = np.zeros((wp.planes,) + wp.in3, g.dtype)
     if g.size and dx.size:
         gp = wp.to_planes(g, wp.out3)
         run_over_planes(
-            lambda b0, b1: _window_sum_transpose(gp[b0:b1], gp[b0:b1], dx[b0:b1], *wp.tables,
-                                               False),
+            lambda b0, b1: _window_sum_transpose(gp[b0:b1], gp[b0:b1], dx[b0:b1], wp.tables,
+                                                 False),
             wp.planes, dx.size,
         )  # fmt: skip
     return wp.from_planes(dx, tuple(shape))
 
 
-def window_select(scatter: bool, src: np.ndarray, x: np.ndarray, window, strides, padding,
-                  base_dil, window_dil) -> np.ndarray:  # fmt: skip
+def window_select(scatter: bool, src: np.ndarray, x: np.ndarray,
+                  params: WindowParams) -> np.ndarray:  # fmt: skip
     """Scatter ``src`` (output-shaped) to, or gather ``src`` (input-shaped) from, each window's
     first maximum of ``x``."""
-    wp = window_plan(x.shape, window, strides, padding, base_dil, window_dil)
+    wp = window_plan(x.shape, params)
     xp = wp.to_planes(x, wp.in3)
     if scatter:
         dst = np.zeros((wp.planes,) + wp.in3, src.dtype)
@@ -204,7 +218,7 @@ def window_select(scatter: bool, src: np.ndarray, x: np.ndarray, window, strides
     if dst.size and sp.size:
         run_over_planes(
             lambda b0, b1: _window_argmax_apply(
-                sp[b0:b1], xp[b0:b1], dst[b0:b1], *wp.tables, scatter
+                sp[b0:b1], xp[b0:b1], dst[b0:b1], wp.tables, scatter
             ),
             wp.planes, xp.size,
         )  # fmt: skip

@@ -13,6 +13,10 @@ theirs from their VJP: the Jacobian is diagonal), pushes tangents through primit
 
 Zero cotangents and tangents are symbolic (``None``): unused inputs, integer values and
 non-differentiable primitives (comparisons, argmax) allocate nothing.
+
+The jaxpr-level API at the end (``vjp_jaxpr``, ``jvp_jaxpr``, ``partial_eval``) is what rules of
+equations carrying sub-jaxprs (control flow, custom rules, checkpoint) build their sub-jaxprs
+with. Jacobians and Hessians, which need vmap too, are in ``transforms.jacobians``.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from vfunc.core import (
     to_numpy_canonical,
     wrap_numpy,
 )
+from vfunc.jaxpr import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
 from vfunc.primitives import elementwise as ew
-from vfunc.primitives.shape import broadcast_in_dim_p, reshape_p
+from vfunc.primitives.shape import broadcast_in_dim_p
+from vfunc.transforms.staging import trace_flat
 
 # ----------------------------------------------------------------------------------------------
 # Helpers on values that may be arrays or tracers of any level
@@ -534,6 +540,20 @@ def _jvp_from_vjp(prim: Primitive, primals: list, tangents: list, out: Any, para
     return list(result) if prim.multiple_results else result[0]
 
 
+def _split_jvp_outputs(trace: JVPTrace, outs: Sequence[Any]) -> tuple[list, list]:
+    """The primal values and tangents (None: zero) of ``outs``, results computed under
+    ``trace``; an output that is not its tracer does not depend on the tangents."""
+    primals, tangents = [], []
+    for o in outs:
+        if isinstance(o, JVPTracer) and o._trace is trace:
+            primals.append(o.primal)
+            tangents.append(o.tangent)
+        else:
+            primals.append(_as_value(o))
+            tangents.append(None)
+    return primals, tangents
+
+
 def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False):
     """Evaluate ``fun`` and its directional derivative along ``tangents`` (forward mode).
 
@@ -574,14 +594,7 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux:
         if has_aux:
             out, aux = _split_aux(out, "jvp")
         out_leaves, out_tree = tree.flatten(out)
-        primals_out, tangents_out = [], []
-        for leaf in out_leaves:
-            if isinstance(leaf, JVPTracer) and leaf._trace is trace:
-                primals_out.append(leaf.primal)
-                tangents_out.append(leaf.tangent)
-            else:
-                primals_out.append(_as_value(leaf))
-                tangents_out.append(None)
+        primals_out, tangents_out = _split_jvp_outputs(trace, out_leaves)
         if has_aux:
             aux = tree.map(lambda a: a.primal if isinstance(a, JVPTracer) and a._trace is trace
                            else a, aux)  # fmt: skip
@@ -617,137 +630,126 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Jacobians and Hessians: one vmapped backward (or forward) pass over a basis of cotangents
-# (or tangents), so every Jacobian costs one batched pass per output (or input) leaf.
+# Jaxpr-level transformations: what rules of equations carrying sub-jaxprs (control flow,
+# custom rules, checkpoint) use to build the sub-jaxprs of the equations they emit.
 
 
-def _basis(aval: ShapedArray) -> Array:
-    """The standard basis of ``aval``'s space, stacked: shape ``(aval.size, *aval.shape)``."""
-    return wrap_numpy(np.eye(aval.size, dtype=aval.dtype).reshape((aval.size, *aval.shape)))
+def _is_float(aval: Any) -> bool:
+    return aval.dtype.kind in "fc"
 
 
-def _diff_args(fun: Callable, argnums: int | Sequence[int], args: tuple, kwargs: dict):
-    nums = tuple(i % len(args) for i in _argnums_tuple(argnums))
-    diff = tuple(args[i] for i in nums)
+def vjp_jaxpr(closed: ClosedJaxpr, diff: Sequence[bool]) -> ClosedJaxpr:
+    """The reverse-mode derivative of ``closed`` as a jaxpr.
 
-    def partial_fun(*d: Any) -> Any:
-        full = list(args)
-        for i, v in zip(nums, d, strict=True):
-            full[i] = v
-        return fun(*full, **kwargs)
-
-    return partial_fun, diff
-
-
-def _one_hot_axes(n: int, k: int) -> list[int | None]:
-    return [0 if j == k else None for j in range(n)]
-
-
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The Jacobian of ``fun`` by reverse mode: the VJP vmapped over a basis of each output.
-
-    Returns a function whose result, for each output leaf and each differentiated argument
-    leaf, has shape ``out.shape + arg.shape`` (nested output structure outside, argument
-    structure inside; a tuple over ``argnums`` when it is a tuple).
-
-    Example:
-        >>> import vfunc, vfunc.numpy as vnp
-        >>> vfunc.jacrev(lambda x: x ** 2)(vnp.array([1.0, 2.0]))
-        Array([[2., 0.],
-               [0., 4.]], dtype=float32)
+    Maps ``(*primals, *cotangents of the float outputs)`` to the cotangents of the inputs
+    marked ``diff``, in order. The result is an ordinary program (it recomputes the primal
+    values it needs), so it can be staged into a loop body, compiled, or differentiated again.
     """
-    from vfunc.transforms.batching import vmap  # batching builds on this module
+    in_avals, out_avals = closed.in_avals, closed.out_avals
+    n = len(in_avals)
+    float_outs = [k for k, a in enumerate(out_avals) if _is_float(a)]
+    wanted = [i for i, d in enumerate(diff) if d]
 
-    @functools.wraps(fun)
-    def jac_fun(*args: Any, **kwargs: Any) -> Any:
-        partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
-        _check_differentiable_inputs("jacrev", diff, "argument ")
-        result = vjp(partial_fun, *diff, has_aux=has_aux)
-        out, vjp_fn = result[0], result[1]
-        out_leaves, out_tree = tree.flatten(out)
-        in_leaves, in_tree = tree.flatten(diff)
-        out_avals = [_as_value(o).aval for o in out_leaves]
-        jac_by_out = []
-        for k, aval in enumerate(out_avals):
-            cts = [_basis(a) if j == k else zeros_like_aval(a) for j, a in enumerate(out_avals)]
-            axes = tree.unflatten(out_tree, _one_hot_axes(len(out_avals), k))
+    def fun(*args: Any) -> list:
+        primals, cts = list(args[:n]), list(args[n:])
 
-            def pullback(ct_tree: Any) -> list:
-                return tree.leaves(vjp_fn(ct_tree))
+        def partial(*d: Any) -> list:
+            full = list(primals)
+            for i, v in zip(wanted, d, strict=True):
+                full[i] = v
+            outs = eval_jaxpr(closed.jaxpr, closed.consts, *full)
+            return [outs[k] for k in float_outs]
 
-            rows = vmap(pullback, in_axes=(axes,), axis_size=aval.size)(
-                tree.unflatten(out_tree, cts)
-            )
-            per_input = [
-                reshape_p.bind(r, new_sizes=aval.shape + _as_value(x).shape)
-                for r, x in zip(rows, in_leaves, strict=True)
+        _, pullback = vjp(partial, *[primals[i] for i in wanted])
+        return list(pullback(cts))
+
+    return trace_flat(fun, list(in_avals) + [out_avals[k] for k in float_outs])
+
+
+def jvp_jaxpr(closed: ClosedJaxpr, nonzero: Sequence[bool], primals_out: bool) -> ClosedJaxpr:
+    """The forward-mode derivative of ``closed`` as a jaxpr.
+
+    Maps ``(*primals, *tangents of the inputs marked nonzero)`` to ``(*outputs, *tangents of
+    the float outputs)`` (the outputs only if ``primals_out``). Tangents of float outputs that
+    depend on no nonzero tangent are explicit zeros, so every branch of a cond or iteration of
+    a loop yields the same types.
+    """
+    in_avals, out_avals = closed.in_avals, closed.out_avals
+    n = len(in_avals)
+
+    def fun(*args: Any) -> list:
+        primals, tangents = args[:n], iter(args[n:])
+        with new_trace(JVPTrace) as trace:
+            ins = [
+                JVPTracer(trace, p, next(tangents)) if nz else p
+                for p, nz in zip(primals, nonzero, strict=True)
             ]
-            inner = tree.unflatten(in_tree, per_input)
-            jac_by_out.append(inner[0] if isinstance(argnums, int) else inner)
-        jac = tree.unflatten(out_tree, jac_by_out)
-        return (jac, result[2]) if has_aux else jac
+            outs = eval_jaxpr(closed.jaxpr, closed.consts, *ins)
+            values, tans = _split_jvp_outputs(trace, outs)
+        out_tans = [
+            zeros_like_aval(a.update(weak_type=False)) if t is None else t
+            for t, a in zip(tans, out_avals, strict=True)
+            if _is_float(a)
+        ]
+        return (values if primals_out else []) + out_tans
 
-    return jac_fun
+    tangent_avals = [a for a, nz in zip(in_avals, nonzero, strict=True) if nz]
+    return trace_flat(fun, list(in_avals) + tangent_avals)
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The Jacobian of ``fun`` by forward mode: its JVP vmapped over a basis of each input
-    (pure forward mode, so it also works where reverse mode does not, as through
-    ``while_loop``). Same output layout as ``jacrev``.
+def partial_eval(
+    closed: ClosedJaxpr, unknown: Sequence[bool], recompute: Sequence[bool]
+) -> tuple[ClosedJaxpr, ClosedJaxpr]:
+    """Split ``closed`` into what can run now and what must wait for the ``unknown`` inputs.
 
-    Example:
-        >>> import vfunc, vfunc.numpy as vnp
-        >>> vfunc.jacfwd(lambda x: vnp.sin(x).sum())(vnp.zeros(2))
-        Array([1., 1.], dtype=float32)
+    An equation reading, directly or not, an input marked ``unknown`` is *unknown*. Of the
+    others, those reading an input that is neither unknown nor marked ``recompute`` are
+    *known*: they run early, in ``known``. The rest read only ``recompute`` inputs and
+    constants: both sides compute those they need (cheap work, or work a later pass hoists,
+    not worth storing as a residual).
+
+    Returns ``(known, rest)``. ``known`` maps the known inputs (in order) to the *residuals*:
+    the values of known equations (or known inputs) that ``rest`` reads. ``rest`` maps
+    ``(*recompute inputs, *unknown inputs, *residuals)`` to all of ``closed``'s outputs. Dead
+    equations are dropped from both.
+
+    This is how a scan's VJP runs the carry-dependent part of its backward step in the
+    forward loop, stacking residuals, instead of recomputing the cell in the backward loop.
     """
-    from vfunc.transforms.batching import vmap  # batching builds on this module
-
-    @functools.wraps(fun)
-    def jac_fun(*args: Any, **kwargs: Any) -> Any:
-        partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
-        _check_differentiable_inputs("jacfwd", diff, "argument ")
-        in_leaves, in_tree = tree.flatten(diff)
-        in_avals = [_as_value(x).aval for x in in_leaves]
-
-        def push(*tangent_leaves: Any) -> tuple:
-            tangents = tree.unflatten(in_tree, list(tangent_leaves))
-            result = jvp(partial_fun, diff, tangents, has_aux=has_aux)
-            aux = result[2] if has_aux else None
-            # The primal output and aux do not depend on the tangent: vmap returns them once.
-            return result[0], tree.leaves(result[1]), aux
-
-        out, columns_by_input, aux = None, [], None
-        for i in range(len(in_avals)):
-            tangents = [_basis(a) if j == i else zeros_like_aval(a) for j, a in enumerate(in_avals)]
-            axes = tuple(_one_hot_axes(len(in_avals), i))
-            out, columns, aux = vmap(push, in_axes=axes, out_axes=(None, -1, None))(*tangents)
-            columns_by_input.append(columns)  # per output leaf: (out.shape..., in.size)
-        if out is None:  # no differentiable inputs at all: the output alone
-            out = partial_fun(*diff)
-            out, aux = _split_aux(out, "jacfwd") if has_aux else (out, None)
-        out_leaves, out_tree = tree.flatten(out)
-        jac_by_out = []
-        for k, leaf in enumerate(out_leaves):
-            leaf_shape = _as_value(leaf).shape
-            per_input = [
-                reshape_p.bind(columns[k], new_sizes=leaf_shape + a.shape)
-                for a, columns in zip(in_avals, columns_by_input, strict=True)
-            ]
-            inner = tree.unflatten(in_tree, per_input)
-            jac_by_out.append(inner[0] if isinstance(argnums, int) else inner)
-        jac = tree.unflatten(out_tree, jac_by_out)
-        return (jac, aux) if has_aux else jac
-
-    return jac_fun
+    jx = closed.jaxpr
+    unknown_vars = {v for v, u in zip(jx.invars, unknown, strict=True) if u}
+    known_vars = {
+        v for v, u, r in zip(jx.invars, unknown, recompute, strict=True) if not u and not r
+    }
+    known_eqns, rest_eqns = [], []
+    for eqn in jx.eqns:
+        ins = [v for v in eqn.invars if isinstance(v, Var)]
+        if any(v in unknown_vars for v in ins):
+            unknown_vars.update(eqn.outvars)
+            rest_eqns.append(eqn)
+        elif any(v in known_vars for v in ins):
+            known_vars.update(eqn.outvars)
+            known_eqns.append(eqn)
+        else:  # cheap to rebuild: on both sides, each keeping those it needs
+            known_eqns.append(eqn)
+            rest_eqns.append(eqn)
+    rest_eqns = _live(rest_eqns, jx.outvars)
+    reads = [v for e in rest_eqns for v in e.invars] + list(jx.outvars)
+    residuals = list(dict.fromkeys(v for v in reads if isinstance(v, Var) and v in known_vars))
+    known_invars = [v for v, u in zip(jx.invars, unknown, strict=True) if not u]
+    known = Jaxpr(jx.constvars, known_invars, residuals, _live(known_eqns, residuals))
+    rest_invars = [v for v, u, r in zip(jx.invars, unknown, recompute, strict=True) if r and not u]
+    rest_invars += [v for v, u in zip(jx.invars, unknown, strict=True) if u]
+    rest = Jaxpr(jx.constvars, rest_invars + residuals, jx.outvars, rest_eqns)
+    return ClosedJaxpr(known, closed.consts), ClosedJaxpr(rest, closed.consts)
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The Hessian of a scalar ``fun``: ``jacfwd(jacrev(fun))``.
-
-    Example:
-        >>> import vfunc, vfunc.numpy as vnp
-        >>> vfunc.hessian(lambda x: (x ** 3).sum())(vnp.array([1.0, 2.0]))
-        Array([[ 6.,  0.],
-               [ 0., 12.]], dtype=float32)
-    """
-    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)
+def _live(eqns: Sequence[Any], outvars: Sequence[Any]) -> list:
+    """The equations of ``eqns`` whose results reach ``outvars`` (all primitives are pure)."""
+    needed = {v for v in outvars if isinstance(v, Var)}
+    kept = []
+    for eqn in reversed(eqns):
+        if any(v in needed for v in eqn.outvars):
+            kept.append(eqn)
+            needed.update(v for v in eqn.invars if isinstance(v, Var))
+    return kept[::-1]

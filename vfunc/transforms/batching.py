@@ -10,7 +10,7 @@ per-example loop anywhere, and nested vmaps simply add axes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,10 @@ import optree
 from vfunc import tree
 from vfunc.core import Primitive, Trace, Tracer, new_trace
 from vfunc.errors import ConcretizationTypeError
+from vfunc.jaxpr import ClosedJaxpr, eval_jaxpr
 from vfunc.primitives._batching import elementwise_batch, move_axis, to_front
-from vfunc.transforms.ad import _as_value
+from vfunc.primitives.builders import as_array
+from vfunc.transforms.staging import trace_flat
 
 AxisTree = Any  # an int, None, or a pytree prefix of the arguments with those at its leaves
 
@@ -49,7 +51,7 @@ class BatchTrace(Trace):
         self.axis_size = axis_size
 
     def pure(self, value: Any) -> BatchTracer:
-        return BatchTracer(self, _as_value(value), None)
+        return BatchTracer(self, as_array(value), None)
 
     lift = pure
 
@@ -151,7 +153,7 @@ def vmap(
                 values.append(None)
                 dims.append(None)
                 continue
-            value = _as_value(leaf)
+            value = as_array(leaf)
             dim = None if axis is None else _check_in_axis(axis, value.ndim, where)
             if dim is not None:
                 sizes[where] = value.shape[dim]
@@ -220,7 +222,7 @@ def _move_out(leaf: Any, trace: BatchTrace, out_axis: Any, size: int, name: str)
     elif leaf is None:
         return None
     else:  # computed from unmapped values only (or a constant): the same for every member
-        val = _as_value(leaf)
+        val = as_array(leaf)
         dim = None
     if out_axis is None:
         if dim is not None:
@@ -240,4 +242,42 @@ def _move_out(leaf: Any, trace: BatchTrace, out_axis: Any, size: int, name: str)
     return move_axis(val, dim, int(out_axis) % ndim)
 
 
-__all__ = ["BatchTrace", "BatchTracer", "vmap"]
+def batch_jaxpr(
+    closed: ClosedJaxpr, size: int, batched: Sequence[bool], force: Sequence[bool] | None = None
+) -> tuple[ClosedJaxpr, list[bool]]:
+    """``closed`` vectorized over a batch of ``size``, as a jaxpr.
+
+    Inputs marked ``batched`` carry the batch on axis 0. Returns the batched jaxpr and, per
+    output, whether it is batched (on axis 0): an output that depends on no batched input
+    stays unbatched unless ``force`` marks it, in which case it is broadcast along the batch.
+    """
+    out_batched: list[bool] = []
+    avals = [
+        a.update(shape=(size, *a.shape)) if b else a
+        for a, b in zip(closed.in_avals, batched, strict=True)
+    ]
+
+    def fun(*args: Any) -> list:
+        out_batched.clear()
+        with new_trace(lambda level: BatchTrace(level, size)) as trace:
+            ins = [BatchTracer(trace, a, 0) if b else a for a, b in zip(args, batched, strict=True)]
+            outs = eval_jaxpr(closed.jaxpr, closed.consts, *ins)
+            results = []
+            for k, o in enumerate(outs):
+                if isinstance(o, BatchTracer) and o._trace is trace:
+                    o, dim = o.val, o.bdim
+                else:
+                    dim = None
+                if dim is not None:
+                    o = move_axis(o, dim, 0)
+                elif force is not None and force[k]:
+                    o = to_front(as_array(o), None, size)
+                    dim = 0
+                results.append(o)
+                out_batched.append(dim is not None)
+        return results
+
+    return trace_flat(fun, avals), list(out_batched)
+
+
+__all__ = ["BatchTrace", "BatchTracer", "batch_jaxpr", "vmap"]

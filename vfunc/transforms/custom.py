@@ -1,7 +1,7 @@
 """User-defined derivative rules (custom_vjp, custom_jvp) and rematerialization (checkpoint).
 
 Under any transformation each stages its function to a jaxpr and binds one primitive
-(``custom_jvp_call``, ``custom_vjp_call``, ``checkpoint``; see ``vfunc.primitives.custom``)
+(``custom_jvp_call``, ``custom_vjp_call``, ``checkpoint``; see ``transforms.custom_rules``)
 that carries the function and the user's rules. Every interpreter then sees the rule, however
 the call is nested: inside ``lax.scan``/``cond``/``while_loop`` bodies, under ``vmap``, ``jit``
 and ``make_jaxpr``, and to any order of differentiation. With no transformation active the
@@ -18,8 +18,8 @@ import optree
 
 from vfunc import tree
 from vfunc.core import ShapeDtypeStruct, Tracer, _state, find_top_trace
-from vfunc.primitives import control_flow as cf
-from vfunc.primitives.custom import (
+from vfunc.transforms.ad import _as_value
+from vfunc.transforms.custom_rules import (
     JVPRule,
     VJPBwd,
     VJPFwd,
@@ -27,7 +27,7 @@ from vfunc.primitives.custom import (
     custom_jvp_call_p,
     custom_vjp_call_p,
 )
-from vfunc.transforms.ad import _as_value
+from vfunc.transforms.staging import trace_callable
 
 
 def _split_nondiff(args: tuple, nondiff_argnums: tuple[int, ...]) -> tuple[tuple, list]:
@@ -46,7 +46,7 @@ def _stage(fun: Callable, values: Sequence[Any]) -> tuple[Any, list, Any]:
     """``fun`` of flat arguments staged on their abstract values: (jaxpr, consts, out_tree),
     the closed-over values of enclosing transformations lifted into ``consts``."""
     avals = tuple(ShapeDtypeStruct(v.shape, v.dtype, v.weak_type) for v in values)
-    return cf.trace_callable(fun, avals)
+    return trace_callable(fun, avals)
 
 
 def _name(fun: Callable, default: str) -> str:

@@ -38,13 +38,13 @@ from vfunc import tree
 from vfunc.config import config
 from vfunc.core import (
     ArrayImpl,
-    ClosedJaxpr,
     Tracer,
     _DeletedBuffer,
     _new_array,
     _state,
     to_numpy_canonical,
 )
+from vfunc.jaxpr import ClosedJaxpr
 from vfunc.transforms.compiler import codegen, passes
 from vfunc.transforms.staging import trace_to_jaxpr
 

@@ -18,32 +18,29 @@ from vfunc import tree
 from vfunc.core import (
     Array,
     ArrayImpl,
-    ClosedJaxpr,
-    Jaxpr,
-    JaxprEqn,
-    Literal,
     Primitive,
     ShapedArray,
     ShapeDtypeStruct,
     Trace,
     Tracer,
-    Var,
     new_trace,
     to_numpy_canonical,
     wrap_numpy,
 )
 from vfunc.errors import ConcretizationTypeError
+from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 
 
 class JaxprTracer(Tracer):
     """A staged value: an abstract value and the jaxpr variable (or literal) that holds it."""
 
-    __slots__ = ("var",)
+    # Not ``var``: a slot of that name would hide ``Array.var`` (the variance) on tracers.
+    __slots__ = ("jaxpr_var",)
 
     def __init__(self, trace: JaxprTrace, aval: ShapedArray, var: Var | Literal):
         self._trace = trace
         self.aval = aval
-        self.var = var
+        self.jaxpr_var = var
 
 
 class JaxprTrace(Trace):
@@ -82,7 +79,7 @@ class JaxprTrace(Trace):
         out_avals = prim.abstract_eval(*[t.aval for t in tracers], **params)
         avals = out_avals if prim.multiple_results else [out_avals]
         outvars = [Var(a) for a in avals]
-        eqn = JaxprEqn(prim, [t.var for t in tracers], outvars, params)
+        eqn = JaxprEqn(prim, [t.jaxpr_var for t in tracers], outvars, params)
         self.eqns.append(eqn)
         for v in outvars:
             self.producers[v] = eqn
@@ -99,7 +96,7 @@ class JaxprTrace(Trace):
         )
 
     def _describe_inputs(self, tracer: Tracer) -> str:
-        names, seen, todo = [], set(), [tracer.var]
+        names, seen, todo = [], set(), [tracer.jaxpr_var]
         while todo:
             var = todo.pop()
             if isinstance(var, Literal) or id(var) in seen:
@@ -120,8 +117,8 @@ class JaxprTrace(Trace):
         consts = list(self.consts.values())
         jaxpr = Jaxpr(
             constvars=[var for _, var in consts],
-            invars=[t.var for t in in_tracers],
-            outvars=[t.var for t in out_tracers],
+            invars=[t.jaxpr_var for t in in_tracers],
+            outvars=[t.jaxpr_var for t in out_tracers],
             eqns=list(self.eqns),
         )
         return ClosedJaxpr(jaxpr, [value for value, _ in consts])
@@ -193,6 +190,41 @@ def trace_to_jaxpr(
                 )
         closed = trace.to_closed_jaxpr(in_tracers, out_leaves)
     return closed, in_tree, out_tree
+
+
+def trace_callable(fun: Callable, args: tuple) -> tuple[ClosedJaxpr, list, Any]:
+    """Stage ``fun(*args)`` (``args``: pytrees of avals or arrays) to a closed jaxpr for use as
+    a sub-jaxpr of another equation (a loop body, a branch, a custom rule's function).
+
+    Returns ``(jaxpr, lifted, out_tree)``: closed-over tracers of enclosing transformations are
+    removed from the consts and become leading input variables; ``lifted`` are their values, to
+    be passed as operands, so that grad, vmap and jit see them like any other input. Concrete
+    closed-over arrays stay in the jaxpr's consts.
+    """
+    closed, _, out_tree = trace_to_jaxpr(fun, args)
+    jaxpr = closed.jaxpr
+    kept: list[tuple[Var, Any]] = []
+    lifted: list[tuple[Var, Any]] = []
+    for var, value in zip(jaxpr.constvars, closed.consts, strict=True):
+        (lifted if isinstance(value, Tracer) else kept).append((var, value))
+    if not lifted:
+        return closed, [], out_tree
+    new = Jaxpr(
+        [v for v, _ in kept], [v for v, _ in lifted] + list(jaxpr.invars), jaxpr.outvars,
+        jaxpr.eqns,
+    )  # fmt: skip
+    return ClosedJaxpr(new, [c for _, c in kept]), [c for _, c in lifted], out_tree
+
+
+def trace_flat(fun: Callable[..., Sequence[Any]], avals: Sequence[ShapedArray]) -> ClosedJaxpr:
+    """Stage ``fun`` of flat arguments of ``avals``, returning a flat sequence, to a closed
+    jaxpr: how rules build the sub-jaxprs of the equations they emit. ``fun`` must read only
+    its arguments (and concrete values); a closed-over tracer is a bug in the rule."""
+    sds = tuple(ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in avals)
+    closed, lifted, _ = trace_callable(lambda *a: list(fun(*a)), sds)
+    if lifted:  # pragma: no cover - rules only evaluate jaxprs on their own arguments
+        raise AssertionError("a rule's staged function closed over a tracer; this is a vfunc bug")
+    return closed
 
 
 def make_jaxpr(

@@ -16,26 +16,22 @@ The windowed reductions (pooling) have their own kernels in ``vfunc.primitives.w
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
 from vfunc.primitives.conv_kernels import direct, packed
-from vfunc.primitives.conv_kernels.plan import ConvPlan, conv_out_size, conv_plan
+from vfunc.primitives.conv_kernels.plan import ConvParams, ConvPlan, conv_out_size, conv_plan
 
 # The BLAS thread control, reachable here for the test that checks it is restored.
 from vfunc.primitives.conv_kernels.threads import _openblas_thread_controls  # noqa: F401
 
-__all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size"]
+__all__ = ["ConvParams", "conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size"]
 
 # Upper bound on one packed im2col slab; the slab also shrinks for small problems so that the
 # workspace stays a small fraction of the operands (see ConvPlan.tile_rows). Read at each call,
 # so a test can shrink it to force row tiles.
 MAX_TILE_BYTES = 4 << 20
 MIN_TILE_BYTES = 256 << 10
-
-Padding = Sequence[tuple[int, int]]
-
 
 def _use_blas(og: int, cg: int, taps: int) -> bool:
     # A product with a handful of rows or a short contraction runs below BLAS's speed and pays
@@ -57,12 +53,10 @@ def _as5(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[:2] + (1,) * (5 - a.ndim) + a.shape[2:])
 
 
-def conv_forward(x: np.ndarray, w: np.ndarray, strides: Sequence[int], padding: Padding,
-                 lhs_dil: Sequence[int], rhs_dil: Sequence[int],
-                 groups: int) -> np.ndarray:  # fmt: skip
+def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams) -> np.ndarray:
     """``y = conv(x, w)`` in the canonical layout (``x``: N, C, *spatial; ``w``: O, I, *k)."""
-    plan = conv_plan(x.shape, w.shape, strides, padding, lhs_dil, rhs_dil, groups)
-    out_shape = (plan.n, plan.o, *plan.out_sp[3 - len(strides) :])
+    plan = conv_plan(x.shape, w.shape, params)
+    out_shape = (plan.n, plan.o, *plan.out_sp[3 - len(params.strides) :])
     x5, w5 = _as5(x), _as5(w)
     y5 = np.empty((plan.n, plan.o) + plan.out_sp, dtype=x.dtype)
     if y5.size == 0:
@@ -77,10 +71,9 @@ def conv_forward(x: np.ndarray, w: np.ndarray, strides: Sequence[int], padding: 
 
 
 def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
-                    strides: Sequence[int], padding: Padding, lhs_dil: Sequence[int],
-                    rhs_dil: Sequence[int], groups: int) -> np.ndarray:  # fmt: skip
+                    params: ConvParams) -> np.ndarray:  # fmt: skip
     """The cotangent of ``x`` in ``y = conv(x, w)`` for the cotangent ``g`` of ``y``."""
-    plan = conv_plan(x_shape, w.shape, strides, padding, lhs_dil, rhs_dil, groups)
+    plan = conv_plan(x_shape, w.shape, params)
     g5, w5 = _as5(g), _as5(w)
     if math.prod(x_shape) == 0 or g5.size == 0 or w5.size == 0:
         return np.zeros(x_shape, dtype=g.dtype)
@@ -91,22 +84,22 @@ def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
     if plan.unit_strides:
         # The input gradient is itself a convolution of g with the flipped, transposed kernel,
         # whose packing is cheaper than scattering a slab back (col2im).
-        nsp = len(strides)
-        wt = w.reshape(groups, plan.og, plan.cg, *w.shape[2:]).swapaxes(1, 2)
+        nsp = len(params.strides)
+        wt = w.reshape(plan.groups, plan.og, plan.cg, *w.shape[2:]).swapaxes(1, 2)
         wt = wt[(Ellipsis, *[slice(None, None, -1)] * nsp)].reshape(plan.c, plan.og, *w.shape[2:])
-        pads = [((k - 1) * rd - lo, (k - 1) * rd - hi)
-                for k, rd, (lo, hi) in zip(w.shape[2:], rhs_dil, padding, strict=True)]  # fmt: skip
-        return conv_forward(g, np.ascontiguousarray(wt), strides, pads, lhs_dil, rhs_dil, groups)
+        pads = tuple(((k - 1) * rd - lo, (k - 1) * rd - hi)
+                     for k, rd, (lo, hi) in zip(w.shape[2:], params.rhs_dilation, params.padding,
+                                                strict=True))  # fmt: skip
+        return conv_forward(g, np.ascontiguousarray(wt), params._replace(padding=pads))
     dx5 = np.zeros((plan.n, plan.c) + plan.in_sp, dtype=g.dtype)
     packed.input_grad(g5, w5, dx5, plan, _tile_rows(plan, g.dtype))
     return dx5.reshape(x_shape)
 
 
 def conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
-                     strides: Sequence[int], padding: Padding, lhs_dil: Sequence[int],
-                     rhs_dil: Sequence[int], groups: int) -> np.ndarray:  # fmt: skip
+                     params: ConvParams) -> np.ndarray:  # fmt: skip
     """The cotangent of ``w`` in ``y = conv(x, w)`` for the cotangent ``g`` of ``y``."""
-    plan = conv_plan(x.shape, w_shape, strides, padding, lhs_dil, rhs_dil, groups)
+    plan = conv_plan(x.shape, w_shape, params)
     x5, g5 = _as5(x), _as5(g)
     dw5 = np.zeros((plan.o, plan.cg) + plan.k_sp, dtype=x.dtype)
     if dw5.size == 0 or g5.size == 0 or x5.size == 0:

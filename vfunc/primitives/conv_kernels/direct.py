@@ -2,11 +2,13 @@
 matrix product would be tiny.
 
 The forward pass and both gradients visit the same (input plane, output plane, tap) triples and
-differ in which of the three operands they write, so each is one task decomposition over one
-shared loop nest, ``_tap_rows_for``. The decompositions are what differ, to keep every written plane
-owned by one thread: the forward pass owns an output plane (summing over input channels), the
-input gradient an input plane (summing over output channels), the weight gradient one
-(output, input) channel pair of the kernel (summing over images).
+differ in which of the three operands they write. So each loop is written once and specialised
+per kind: the nest over taps and rows (``_tap_rows_for``, or ``_grid_taps_for`` on a padded
+grid) and the parallel kernel over planes (``_table_kernel_for``, ``_grid_kernel_for``), whose
+task decomposition (``_schedule``, ``_pair``) keeps every written plane owned by one thread:
+the forward pass owns an output plane (summing over input channels), the input gradient an
+input plane (summing over output channels), the weight gradient one (output, input) channel
+pair of the kernel (summing over images).
 
 The kernels are ``parallel=True`` and compile on first use, cached on disk (``cache=True``).
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from vfunc.primitives.conv_kernels.plan import ConvPlan, Grid, Tables
 
@@ -84,64 +88,102 @@ def _tap_rows_for(kind: int):
     return tap_rows
 
 
-_forward_rows = _tap_rows_for(FORWARD)
-_input_grad_rows = _tap_rows_for(INPUT_GRAD)
-_weight_grad_rows = _tap_rows_for(WEIGHT_GRAD)
+def _kind_dispatch(factory):
+    """``call(kind, a, b, c, d)``, for numba kernels with a constant ``kind``: ``factory(kind)``'s
+    nest applied to ``a, b, c, d``, chosen while compiling. A kernel holding its nest in a
+    closure would not do: a closure cell holding a jitted function gives the kernel another
+    cache key in every process, so ``cache=True`` would never find it on disk."""
+    nests: dict[int, object] = {}
+
+    def call(kind, a, b, c, d):  # pragma: no cover - numba replaces it by the overload below
+        raise NotImplementedError(f"{factory.__name__}: call it from a numba kernel")
+
+    @overload(call, prefer_literal=True)
+    def specialise(kind, a, b, c, d):
+        if isinstance(kind, types.IntegerLiteral):
+            value = kind.literal_value
+            if value not in nests:
+                nests[value] = factory(value)
+            nest = nests[value]
+            return lambda kind, a, b, c, d: nest(a, b, c, d)
+        return None
+
+    return call
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def forward(x, w, y, tables: Tables):  # pragma: no cover - compiled
-    """``y = conv(x, w)``; each task owns one output plane."""
-    n_img, c_in = x.shape[0], x.shape[1]
-    n_out, cg = w.shape[0], w.shape[1]
-    og = n_out // (c_in // cg)
-    for task in numba.prange(n_img * n_out):
-        n = task // n_out
-        o = task - n * n_out
-        c0 = (o // og) * cg
-        y[n, o][:] = 0
-        for cl in range(cg):
-            _forward_rows(x[n, c0 + cl], y[n, o], w[o, cl], tables)
-    return y
+_tap_rows = _kind_dispatch(_tap_rows_for)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def input_grad(g, w, dx, tables: Tables):  # pragma: no cover - compiled
-    """``dx`` for the output cotangent ``g``; each task owns one input plane."""
-    n_img, c_in = dx.shape[0], dx.shape[1]
-    n_out, cg = w.shape[0], w.shape[1]
-    og = n_out // (c_in // cg)
-    for task in numba.prange(n_img * c_in):
-        n = task // c_in
-        c = task - n * c_in
-        grp = c // cg
-        cl = c - grp * cg
-        dx[n, c][:] = 0
-        for o in range(grp * og, (grp + 1) * og):
-            _input_grad_rows(dx[n, c], g[n, o], w[o, cl], tables)
-    return dx
+@numba.njit(nogil=True)
+def _schedule(kind: int, sizes) -> tuple[int, int]:  # pragma: no cover - compiled
+    """``(tasks, pairs)``: how many tasks the ``kind`` kernel runs (one per plane it writes) and
+    how many (input plane, output plane) pairs each task visits. ``sizes`` is ``(images,
+    input channels, output channels, input channels per group, output channels per group)``."""
+    n_img, c_in, n_out, cg, og = sizes
+    if kind == FORWARD:  # an output plane (n, o), over the input channels of its group
+        return n_img * n_out, cg
+    if kind == INPUT_GRAD:  # an input plane (n, c), over the output channels of its group
+        return n_img * c_in, og
+    return n_out * cg, n_img  # a kernel plane (o, cl), over the images
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def weight_grad(x, g, dw, tables: Tables):  # pragma: no cover - compiled
-    """``dw`` for the output cotangent ``g``; each task owns one (output, input) channel pair,
-    summed over the images in float64."""
-    c_in = x.shape[1]
-    n_out, cg = dw.shape[0], dw.shape[1]
-    og = n_out // (c_in // cg)
-    for task in numba.prange(n_out * cg):
-        o = task // cg
-        cl = task - o * cg
+@numba.njit(nogil=True)
+def _pair(kind: int, task: int, j: int, sizes) -> tuple[int, int, int, int]:  # pragma: no cover
+    """``(n, c, o, cl)`` of the ``j``-th pair of ``task`` (see ``_schedule``): image, input
+    channel, output channel and the input channel's index within its group."""
+    _, c_in, n_out, cg, og = sizes
+    if kind == FORWARD:
+        n, o = task // n_out, task % n_out
+        cl = j
         c = (o // og) * cg + cl
-        acc = np.zeros(dw.shape[2:])
-        for n in range(x.shape[0]):
-            _weight_grad_rows(x[n, c], g[n, o], acc, tables)
-        dw_taps = dw[o, cl]
-        for kd in range(acc.shape[0]):
-            for kh in range(acc.shape[1]):
-                for kw in range(acc.shape[2]):
-                    dw_taps[kd, kh, kw] = acc[kd, kh, kw]
-    return dw
+    elif kind == INPUT_GRAD:
+        n, c = task // c_in, task % c_in
+        cl = c % cg
+        o = (c // cg) * og + j
+    else:
+        o, cl = task // cg, task % cg
+        c = (o // og) * cg + cl
+        n = j
+    return n, c, o, cl
+
+
+@numba.njit(nogil=True)
+def _sizes(x, w) -> tuple[int, int, int, int, int]:  # pragma: no cover - compiled
+    """The sizes ``_schedule`` takes, from the input-like ``x`` and the weights ``w``."""
+    n_out, cg = w.shape[0], w.shape[1]
+    return x.shape[0], x.shape[1], n_out, cg, n_out // (x.shape[1] // cg)
+
+
+def _table_kernel_for(kind: int):
+
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def table_kernel(x, y, w, tables: Tables):  # pragma: no cover - compiled
+        """The ``kind`` product through the index tables; each task owns the plane it writes
+        (see ``_schedule``), the weight gradient summing over images in float64."""
+        sizes = _sizes(x, w)
+        tasks, pairs = _schedule(kind, sizes)
+        for task in numba.prange(tasks):
+            n, c, o, cl = _pair(kind, task, 0, sizes)
+            if kind == FORWARD:
+                y[n, o][:] = 0
+            elif kind == INPUT_GRAD:
+                x[n, c][:] = 0
+            else:
+                acc = np.zeros(w.shape[2:])
+            for j in range(pairs):
+                n, c, o, cl = _pair(kind, task, j, sizes)
+                if kind == WEIGHT_GRAD:
+                    _tap_rows(kind, x[n, c], y[n, o], acc, tables)
+                else:
+                    _tap_rows(kind, x[n, c], y[n, o], w[o, cl], tables)
+            if kind == WEIGHT_GRAD:
+                taps = w[o, cl]
+                for kd in range(acc.shape[0]):
+                    for kh in range(acc.shape[1]):
+                        for kw in range(acc.shape[2]):
+                            taps[kd, kh, kw] = acc[kd, kh, kw]
+
+    return table_kernel
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,85 +250,50 @@ def _grid_taps_for(kind: int):
     return grid_taps
 
 
-_forward_taps = _grid_taps_for(FORWARD)
-_input_grad_taps = _grid_taps_for(INPUT_GRAD)
-_weight_grad_taps = _grid_taps_for(WEIGHT_GRAD)
+_grid_taps = _kind_dispatch(_grid_taps_for)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def grid_forward(x, w, y, grid: Grid, chunks: int):  # pragma: no cover - compiled
-    """``forward`` on the padded grid; ``chunks`` tasks share one pair of scratch buffers."""
-    c_in = x.shape[1]
-    n_out, cg = w.shape[0], w.shape[1]
-    og = n_out // (c_in // cg)
-    wf = w.reshape(n_out, cg, -1)
-    tasks = x.shape[0] * n_out
-    chunks = min(chunks, tasks)
-    for ch in numba.prange(chunks):
-        padded = np.zeros(grid.plane, x.dtype)
-        line = np.empty(grid.length, x.dtype)
-        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
-            n = task // n_out
-            o = task - n * n_out
-            c0 = (o // og) * cg
-            line[:] = 0
-            for cl in range(cg):
-                _copy_into_grid(x[n, c0 + cl], padded, grid.start, grid)
-                _forward_taps(padded, line, wf[o, cl], grid)
-            _copy_out_of_grid(y[n, o], line, 0, grid)
-    return y
+def _grid_kernel_for(kind: int):
 
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def grid_kernel(x, y, w, grid: Grid, chunks: int):  # pragma: no cover - compiled
+        """The ``kind`` product on the padded grid, tasks as ``table_kernel``'s; ``chunks``
+        tasks share one set of scratch buffers."""
+        sizes = _sizes(x, w)
+        tasks, pairs = _schedule(kind, sizes)
+        wf = w.reshape(w.shape[0], w.shape[1], -1)
+        chunks = min(chunks, tasks)
+        for ch in numba.prange(chunks):
+            padded = np.zeros(grid.plane, x.dtype)  # its padding stays zero
+            line = np.zeros(grid.length, x.dtype)  # and so do its extra columns
+            acc = np.empty(grid.offsets.shape[0])
+            for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
+                n, c, o, cl = _pair(kind, task, 0, sizes)
+                if kind == FORWARD:
+                    line[:] = 0
+                elif kind == INPUT_GRAD:
+                    padded[:] = 0
+                else:
+                    acc[:] = 0
+                for j in range(pairs):
+                    n, c, o, cl = _pair(kind, task, j, sizes)
+                    if kind != INPUT_GRAD:
+                        _copy_into_grid(x[n, c], padded, grid.start, grid)
+                    if kind != FORWARD:
+                        _copy_into_grid(y[n, o], line, 0, grid)
+                    if kind == WEIGHT_GRAD:
+                        _grid_taps(kind, padded, line, acc, grid)
+                    else:
+                        _grid_taps(kind, padded, line, wf[o, cl], grid)
+                if kind == FORWARD:
+                    _copy_out_of_grid(y[n, o], line, 0, grid)
+                elif kind == INPUT_GRAD:
+                    _copy_out_of_grid(x[n, c], padded, grid.start, grid)
+                else:
+                    for k in range(acc.shape[0]):
+                        wf[o, cl, k] = acc[k]
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def grid_input_grad(g, w, dx, grid: Grid, chunks: int):  # pragma: no cover - compiled
-    """``input_grad`` on the padded grid."""
-    c_in = dx.shape[1]
-    n_out, cg = w.shape[0], w.shape[1]
-    og = n_out // (c_in // cg)
-    wf = w.reshape(n_out, cg, -1)
-    tasks = dx.shape[0] * c_in
-    chunks = min(chunks, tasks)
-    for ch in numba.prange(chunks):
-        padded = np.empty(grid.plane, dx.dtype)
-        line = np.zeros(grid.length, dx.dtype)
-        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
-            n = task // c_in
-            c = task - n * c_in
-            grp = c // cg
-            cl = c - grp * cg
-            padded[:] = 0
-            for o in range(grp * og, (grp + 1) * og):
-                _copy_into_grid(g[n, o], line, 0, grid)
-                _input_grad_taps(padded, line, wf[o, cl], grid)
-            _copy_out_of_grid(dx[n, c], padded, grid.start, grid)
-    return dx
-
-
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def grid_weight_grad(x, g, dw, grid: Grid, chunks: int):  # pragma: no cover - compiled
-    """``weight_grad`` on the padded grid."""
-    c_in = x.shape[1]
-    n_out, cg = dw.shape[0], dw.shape[1]
-    og = n_out // (c_in // cg)
-    dwf = dw.reshape(n_out, cg, -1)
-    tasks = n_out * cg
-    chunks = min(chunks, tasks)
-    for ch in numba.prange(chunks):
-        padded = np.zeros(grid.plane, x.dtype)
-        line = np.zeros(grid.length, x.dtype)
-        acc = np.empty(grid.offsets.shape[0])
-        for task in range(tasks * ch // chunks, tasks * (ch + 1) // chunks):
-            o = task // cg
-            cl = task - o * cg
-            c = (o // og) * cg + cl
-            acc[:] = 0
-            for n in range(x.shape[0]):
-                _copy_into_grid(x[n, c], padded, grid.start, grid)
-                _copy_into_grid(g[n, o], line, 0, grid)
-                _weight_grad_taps(padded, line, acc, grid)
-            for k in range(acc.shape[0]):
-                dwf[o, cl, k] = acc[k]
-    return dw
+    return grid_kernel
 
 
 def _grid_chunks() -> int:
@@ -295,18 +302,18 @@ def _grid_chunks() -> int:
     return 8 * numba.get_num_threads()
 
 
-_KERNELS = {  # kind: (table kernel, grid kernel)
-    FORWARD: (forward, grid_forward),
-    INPUT_GRAD: (input_grad, grid_input_grad),
-    WEIGHT_GRAD: (weight_grad, grid_weight_grad),
-}
+_KERNELS = {kind: (_table_kernel_for(kind), _grid_kernel_for(kind))
+            for kind in (FORWARD, INPUT_GRAD, WEIGHT_GRAD)}  # fmt: skip
 
 
 def run(kind: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, plan: ConvPlan) -> None:
-    """Fill ``out`` with the ``kind`` product of ``a`` and ``b`` (in the argument order of the
-    kernels above), on the padded grid when the plan has one."""
+    """Fill ``out`` with the ``kind`` product of ``a`` and ``b`` (``FORWARD``: x, w -> y;
+    ``INPUT_GRAD``: g, w -> dx; ``WEIGHT_GRAD``: x, g -> dw), on the padded grid when the plan
+    has one."""
+    # The kernels take their operands by role: input-like, output-like, weights.
+    x, y, w = {FORWARD: (a, out, b), INPUT_GRAD: (out, a, b), WEIGHT_GRAD: (a, b, out)}[kind]
     table_kernel, grid_kernel = _KERNELS[kind]
     if plan.grid is not None:
-        grid_kernel(a, b, out, plan.grid, _grid_chunks())
+        grid_kernel(x, y, w, plan.grid, _grid_chunks())
     else:
-        table_kernel(a, b, out, plan.tables)
+        table_kernel(x, y, w, plan.tables)

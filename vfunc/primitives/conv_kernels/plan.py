@@ -24,6 +24,25 @@ from typing import NamedTuple
 import numpy as np
 
 
+class ConvParams(NamedTuple):
+    """A convolution's parameters in the canonical layout: one entry per spatial axis."""
+
+    strides: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]  # (low, high) per axis; negative crops
+    lhs_dilation: tuple[int, ...]
+    rhs_dilation: tuple[int, ...]
+    groups: int  # feature groups
+
+    @classmethod
+    def of(cls, strides: Sequence[int], padding: Sequence[Sequence[int]],
+           lhs_dilation: Sequence[int], rhs_dilation: Sequence[int],
+           groups: int) -> ConvParams:  # fmt: skip
+        """The hashable, normalised parameters (tuples of ints) from any sequences."""
+        return cls(tuple(int(v) for v in strides), tuple((int(lo), int(hi)) for lo, hi in padding),
+                   tuple(int(v) for v in lhs_dilation), tuple(int(v) for v in rhs_dilation),
+                   int(groups))  # fmt: skip
+
+
 def conv_out_size(n: int, k: int, s: int, pad: tuple[int, int], ld: int, rd: int) -> int:
     """Output length of one spatial axis (0 when the window does not fit)."""
     dilated_in = (n - 1) * ld + 1 if n > 0 else 0
@@ -51,9 +70,11 @@ class AxisMap(NamedTuple):
     affine: bool  # no lhs dilation, so the valid outputs of a tap are one strided run
 
 
-def axis_map(n_in: int, n_out: int, k: int, stride: int, pad_lo: int, lhs_dil: int,
+def axis_map(n_in: int, k: int, stride: int, pad: tuple[int, int], lhs_dil: int,
              rhs_dil: int) -> AxisMap:  # fmt: skip
     """The index table of one axis and its affine description."""
+    n_out = conv_out_size(n_in, k, stride, pad, lhs_dil, rhs_dil)
+    pad_lo = pad[0]
     o = np.arange(n_out, dtype=np.int64)[:, None]
     taps = np.arange(k, dtype=np.int64)[None, :]
     p = o * stride + taps * rhs_dil - pad_lo
@@ -169,38 +190,28 @@ def _grid(in_sp, k_sp, out_sp, padding3, rhs_dil3) -> Grid:
     )  # fmt: skip
 
 
-def conv_plan(x_shape: Sequence[int], w_shape: Sequence[int], strides: Sequence[int],
-              padding: Sequence[Sequence[int]], lhs_dil: Sequence[int], rhs_dil: Sequence[int],
-              groups: int) -> ConvPlan:  # fmt: skip
+def conv_plan(x_shape: Sequence[int], w_shape: Sequence[int], params: ConvParams) -> ConvPlan:
     """The (cached) plan of one convolution, from its shapes and parameters."""
-    return _cached_plan(
-        tuple(x_shape), tuple(w_shape), tuple(strides), tuple((lo, hi) for lo, hi in padding),
-        tuple(lhs_dil), tuple(rhs_dil), int(groups),
-    )  # fmt: skip
+    return _cached_plan(tuple(x_shape), tuple(w_shape), ConvParams.of(*params))
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_plan(x_shape, w_shape, strides, padding, lhs_dil, rhs_dil, groups) -> ConvPlan:
-    extra = 3 - len(strides)
-    s3 = (1,) * extra + strides
-    p3 = ((0, 0),) * extra + padding
-    ld3 = (1,) * extra + lhs_dil
-    rd3 = (1,) * extra + rhs_dil
+def _cached_plan(x_shape, w_shape, params: ConvParams) -> ConvPlan:
+    extra = 3 - len(params.strides)
+    s3 = (1,) * extra + params.strides
+    p3 = ((0, 0),) * extra + params.padding
+    ld3 = (1,) * extra + params.lhs_dilation
+    rd3 = (1,) * extra + params.rhs_dilation
     in_sp, k_sp = _to3(x_shape[2:]), _to3(w_shape[2:])
-    out_sp = tuple(
-        conv_out_size(*a) for a in zip(in_sp, k_sp, s3, p3, ld3, rd3, strict=True)
-    )
-    d, h, w = (
-        axis_map(n, m, k, s, p[0], ld, rd)
-        for n, m, k, s, p, ld, rd in zip(in_sp, out_sp, k_sp, s3, p3, ld3, rd3, strict=True)
-    )
+    d, h, w = (axis_map(*a) for a in zip(in_sp, k_sp, s3, p3, ld3, rd3, strict=True))
+    out_sp = (d.table.shape[0], h.table.shape[0], w.table.shape[0])
     unit = all(v == 1 for v in s3 + ld3)
     return ConvPlan(
-        n=x_shape[0], c=x_shape[1], o=w_shape[0], cg=w_shape[1], groups=groups,
+        n=x_shape[0], c=x_shape[1], o=w_shape[0], cg=w_shape[1], groups=params.groups,
         in_sp=in_sp, k_sp=k_sp, out_sp=out_sp,
         tables=Tables(d.table, h.table, w.table, w.lo, w.hi, w.off, w.stride, w.affine),
         grid=_grid(in_sp, k_sp, out_sp, p3, rd3)
         if unit and all(lo >= 0 and hi >= 0 for lo, hi in p3) else None,
         contiguous_rows=s3[1] == s3[2] == ld3[1] == ld3[2] == 1 and out_sp[2] == in_sp[2],
-        unit_strides=all(s == 1 for s in strides) and all(d == 1 for d in lhs_dil),
+        unit_strides=unit,
     )  # fmt: skip

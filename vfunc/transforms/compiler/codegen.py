@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import _IGNORE_ALL, ClosedJaxpr, JaxprEqn, Literal, Var, _numpy_errstate
+from vfunc.core import _IGNORE_ALL, _numpy_errstate
+from vfunc.jaxpr import ClosedJaxpr, JaxprEqn, Literal, Var
 from vfunc.transforms.compiler import fusion
 
 _SOURCE_IDS = itertools.count()
@@ -218,7 +219,7 @@ class _Emitter:
         if prim.call_jaxpr_param is not None:
             # A call the passes kept (a checkpoint's recomputation): its own compiled
             # function, so its intermediates are freed when it returns.
-            from vfunc.primitives.control_flow import compiled
+            from vfunc.transforms.compiler.cache import compiled
 
             fn = self.const(compiled(eqn.params[prim.call_jaxpr_param]), "call")
             names = [self.fresh(v) for v in eqn.outvars]

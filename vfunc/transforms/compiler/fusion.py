@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import Jaxpr, JaxprEqn, Literal, Var
+from vfunc.jaxpr import Jaxpr, JaxprEqn, Literal, Var
 
 MIN_FUSED_SIZE = 1 << 17
 # Every fused loop is parallel: one core cannot stream memory at the rate two can, and with

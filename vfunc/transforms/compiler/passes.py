@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import ArrayImpl, ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
+from vfunc.core import ArrayImpl
+from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 
 # Constant folding evaluates equations at compile time; beyond this many elements a folded
 # constant would cost more memory (kept alive by the compiled function) than it saves.

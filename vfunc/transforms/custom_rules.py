@@ -19,8 +19,9 @@ The rules are Python callables over flat lists (``JVPRule``, ``VJPFwd``, ``VJPBw
 a rule that calls its own function (``fwd`` returning ``f(x)``) then stages a nested call
 instead of recursing forever.
 
-Like the control-flow family, the rules reach up into the transforms (AD, vmap, the
-jaxpr-level VJP/JVP/batching of ``control_flow``), importing them at call time only.
+These primitives live with the transforms, not in the primitive registry's family modules:
+their rules are built from the transforms themselves (``vjp``, ``jvp``, ``vmap`` and the
+jaxpr-level ``vjp_jaxpr``/``jvp_jaxpr``/``batch_jaxpr``).
 """
 
 from __future__ import annotations
@@ -30,18 +31,21 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.core import (
-    ArrayImpl,
-    ClosedJaxpr,
-    Literal,
-    Primitive,
-    ShapedArray,
-    Var,
-    eval_jaxpr,
-    wrap_numpy,
-)
+from vfunc.core import ArrayImpl, Primitive, ShapedArray, Tracer, _state, wrap_numpy
 from vfunc.errors import UnexpectedTracerError
-from vfunc.primitives import control_flow as cf
+from vfunc.jaxpr import ClosedJaxpr, check_avals, eval_jaxpr
+from vfunc.primitives import builders as lax
+from vfunc.primitives._batching import batch_size, to_front
+from vfunc.primitives.builders import as_array
+from vfunc.transforms import ad
+from vfunc.transforms.ad import (
+    _match_dtype,
+    add_any,
+    jvp_jaxpr,
+    vjp_jaxpr,
+    zeros_like_aval,
+)
+from vfunc.transforms.batching import batch_jaxpr, vmap
 
 # ----------------------------------------------------------------------------------------------
 # Shared by the three: shape, weak types, impl and batching of "apply this jaxpr"
@@ -66,20 +70,17 @@ def _call_primitive(
 
     def shape(*avals: ShapedArray, **params: Any) -> list[ShapedArray]:
         jaxpr = params[param]
-        cf._check_avals(name, "operands", avals, jaxpr.in_avals)
+        check_avals(name, "operands", avals, jaxpr.in_avals)
         return [ShapedArray(a.shape, a.dtype) for a in jaxpr.out_avals]
 
     def weak(weak: Sequence[bool], **params: Any) -> list[bool]:
         return [a.weak_type for a in params[param].out_avals]
 
-    prim = Primitive(name, impl, shape, weak_type=weak, vjp=vjp, jvp=jvp, batch=batch,
-                     multiple_results=True)  # fmt: skip
-    prim.vjp_wants = True
-    prim.vjp_forward = vjp_forward
-    prim.jvp_full = jvp_full
-    prim.call_jaxpr_param = param
-    prim.compiler_inline = inline
-    return prim
+    return Primitive(
+        name, impl, shape, weak_type=weak, vjp=vjp, jvp=jvp, batch=batch, multiple_results=True,
+        vjp_wants=True, vjp_forward=vjp_forward, jvp_full=jvp_full, call_jaxpr_param=param,
+        compiler_inline=inline,
+    )  # fmt: skip
 
 
 def _eval(closed: ClosedJaxpr, args: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -90,33 +91,12 @@ def _eval(closed: ClosedJaxpr, args: Sequence[np.ndarray]) -> list[np.ndarray]:
     Freeing dead values is what keeps a checkpoint's backward pass, which recomputes the
     forward intermediates, within the memory rematerialization promises.
     """
-    jaxpr = closed.jaxpr
-    env: dict[Var, Any] = dict(zip(jaxpr.constvars, closed.consts, strict=True))
-    for var, a in zip(jaxpr.invars, args, strict=True):
-        env[var] = a if isinstance(a, ArrayImpl) else wrap_numpy(np.asarray(a))
-    last: dict[Var, int] = {}
-    for k, eqn in enumerate(jaxpr.eqns):
-        for v in eqn.invars:
-            if isinstance(v, Var):
-                last[v] = k
-    keep = {v for v in jaxpr.outvars if isinstance(v, Var)}
-
-    def read(v: Any) -> Any:
-        return v.value if isinstance(v, Literal) else env[v]
-
-    for k, eqn in enumerate(jaxpr.eqns):
-        outs = eqn.primitive.bind(*[read(v) for v in eqn.invars], **eqn.params)
-        env.update(zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs],
-                       strict=True))  # fmt: skip
-        for v in eqn.invars:
-            if isinstance(v, Var) and last[v] == k and v not in keep:
-                env.pop(v, None)
-    return [np.asarray(read(v)) for v in jaxpr.outvars]
+    ins = [a if isinstance(a, ArrayImpl) else wrap_numpy(np.asarray(a)) for a in args]
+    outs = eval_jaxpr(closed.jaxpr, closed.consts, *ins, release=True)
+    return [np.asarray(o) for o in outs]
 
 
 def _batch_operands(args: Sequence[Any], dims: Sequence[int | None]) -> tuple[int, list, list]:
-    from vfunc.primitives._batching import batch_size, to_front
-
     size = batch_size(args, dims)
     moved = [x if d is None else to_front(x, d, size) for x, d in zip(args, dims, strict=True)]
     return size, moved, [d is not None for d in dims]
@@ -133,8 +113,6 @@ def _split(operands: Sequence[Any], num_consts: int) -> tuple[list, list]:
 def _closure_vjp(jaxpr: ClosedJaxpr, consts: list, args: list, g: list, wanted: list) -> list:
     """Cotangents of the closed-over ``consts`` marked ``wanted``, by differentiating the
     function itself (the user's rule says nothing about them)."""
-    from vfunc.transforms import ad
-
     picked = [i for i, w in enumerate(wanted) if w]
 
     def partial(*chosen: Any) -> list:
@@ -153,10 +131,8 @@ def _closure_vjp(jaxpr: ClosedJaxpr, consts: list, args: list, g: list, wanted: 
 def _closure_jvp(jaxpr: ClosedJaxpr, consts: list, args: list, tangents: list) -> list:
     """Output tangents from the tangents of closed-over ``consts`` (None: zero), by
     differentiating the function itself."""
-    from vfunc.transforms import ad
-
     seeds = [
-        ad.zeros_like_aval(c.aval.update(weak_type=False)) if t is None else t
+        zeros_like_aval(c.aval.update(weak_type=False)) if t is None else t
         for c, t in zip(consts, tangents, strict=True)
     ]
     _, out_t = ad.jvp(lambda *c: eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *c, *args), consts, seeds)
@@ -164,8 +140,6 @@ def _closure_jvp(jaxpr: ClosedJaxpr, consts: list, args: list, tangents: list) -
 
 
 def _add_tangents(a: list, b: list) -> list:
-    from vfunc.transforms.ad import add_any
-
     return [add_any(x, y) for x, y in zip(a, b, strict=True)]
 
 
@@ -208,8 +182,6 @@ class JVPRule:
 
     def batched(self, size: int, dims: Sequence[int | None]) -> JVPRule:
         """The rule applied to every member of a batch (arguments batched along ``dims``)."""
-        from vfunc.transforms.batching import vmap
-
         axes = tuple(dims)
 
         def member(a: tuple, t: tuple) -> tuple:
@@ -227,15 +199,13 @@ class JVPRule:
 
 def _check_outs(name: str, what: str, outs: Sequence[Any], avals: Sequence[ShapedArray]) -> list:
     """``outs`` as arrays of the function's output types (dtype converted, shapes checked)."""
-    from vfunc.transforms.ad import _as_value, _match_dtype
-
     if len(outs) != len(avals):
         raise ValueError(
             f"{name}: {what} has {len(outs)} leaves, but the function returns {len(avals)}"
         )
     checked = []
     for o, a in zip(outs, avals, strict=True):
-        o = _as_value(o)
+        o = as_array(o)
         if o.shape != a.shape:
             raise ValueError(
                 f"{name}: {what} has a leaf of shape {o.shape} where the function returns "
@@ -248,8 +218,6 @@ def _check_outs(name: str, what: str, outs: Sequence[Any], avals: Sequence[Shape
 def _check_no_escape(name: str, operands: Sequence[Any], results: Sequence[Any]) -> None:
     """Raise if a rule's primal results belong to a transformation above its operands: the rule
     closes over a value being differentiated, which only the function's arguments may be."""
-    from vfunc.core import Tracer, _state
-
     levels = [x._trace.level for x in operands if isinstance(x, Tracer)]
     if _state.dynamic is not None:
         levels.append(_state.dynamic.level)
@@ -264,8 +232,6 @@ def _check_no_escape(name: str, operands: Sequence[Any], results: Sequence[Any])
 
 
 def _cjvp_jvp_full(primals, tangents, *, call_jaxpr, jvp, num_consts):
-    from vfunc.transforms.ad import zeros_like_aval
-
     consts, args = _split(primals, num_consts)
     consts_t, args_t = _split(tangents, num_consts)
     seeds = [
@@ -291,10 +257,8 @@ def _cjvp_vjp_forward(*operands, call_jaxpr, jvp, num_consts):
     """Reverse mode: run the rule once, linearizing it in the tangents. The primal outputs come
     from that same run (the function is not evaluated again), and the residual is the
     transpose of the rule's tangent map."""
-    from vfunc.transforms import ad
-
     consts, args = _split(operands, num_consts)
-    seeds = [ad.zeros_like_aval(a.aval.update(weak_type=False)) for a in args]
+    seeds = [zeros_like_aval(a.aval.update(weak_type=False)) for a in args]
     out_avals = call_jaxpr.out_avals
 
     def tangent_map(*ts: Any) -> tuple:
@@ -321,8 +285,8 @@ def _cjvp_vjp(g, *operands, out, wants, call_jaxpr, jvp, num_consts, residuals=N
         for ct, w, a in zip(arg_cts, wants[num_consts:], args, strict=True)
     ]
     wanted = [w and _is_float(c.aval) for w, c in zip(wants[:num_consts], consts, strict=True)]
-    const_cts = _closure_vjp(call_jaxpr, consts, args, g, wanted) if any(wanted) else [None] * len(
-        consts
+    const_cts = (
+        _closure_vjp(call_jaxpr, consts, args, g, wanted) if any(wanted) else [None] * len(consts)
     )
     return (*const_cts, *arg_cts)
 
@@ -330,7 +294,7 @@ def _cjvp_vjp(g, *operands, out, wants, call_jaxpr, jvp, num_consts, residuals=N
 def _cjvp_batch(args, dims, *, call_jaxpr, jvp, num_consts):
     size, moved, batched = _batch_operands(args, dims)
     n_out = len(call_jaxpr.out_avals)
-    body, _ = cf.batch_jaxpr(call_jaxpr, size, batched, [True] * n_out)
+    body, _ = batch_jaxpr(call_jaxpr, size, batched, [True] * n_out)
     rule = jvp.batched(size, [0 if b else None for b in batched[num_consts:]])
     outs = custom_jvp_call_p.bind(*moved, call_jaxpr=body, jvp=rule, num_consts=num_consts)
     return outs, [0] * n_out
@@ -358,8 +322,6 @@ class VJPFwd:
         return _run_rule(self, "fwd", args)
 
     def batched(self, size: int, dims: Sequence[int | None]) -> VJPFwd:
-        from vfunc.transforms.batching import vmap
-
         def fn(args: list) -> tuple[list, Any]:
             outs, res = vmap(lambda *a: self.fn(list(a)), tuple(dims), 0, size)(*args)
             return list(outs), res
@@ -383,9 +345,6 @@ class VJPBwd:
         return _run_rule(self, "bwd", residuals, cts)
 
     def batched(self, size: int, dims: Sequence[int | None]) -> VJPBwd:
-        from vfunc import lax
-        from vfunc.transforms.batching import vmap
-
         def fn(residuals: Any, cts: list) -> list:
             per_member = vmap(lambda r, c: self.fn(r, list(c)), (0, 0), 0, size)(
                 residuals, tuple(cts)
@@ -412,8 +371,6 @@ def _cvjp_vjp_forward(*operands, call_jaxpr, fwd, bwd, num_consts):
 
 def _cvjp_vjp(g, *operands, out, wants, call_jaxpr, fwd, bwd, num_consts, residuals=None):
     del out
-    from vfunc.transforms.ad import _match_dtype
-
     consts, args = _split(operands, num_consts)
     if residuals is None:  # called directly rather than after vjp_forward
         residuals = fwd(args)[1]
@@ -423,8 +380,8 @@ def _cvjp_vjp(g, *operands, out, wants, call_jaxpr, fwd, bwd, num_consts, residu
         keep = ct is not None and w and _is_float(a.aval)
         arg_cts.append(_match_dtype(ct, a.aval) if keep else None)
     wanted = [w and _is_float(c.aval) for w, c in zip(wants[:num_consts], consts, strict=True)]
-    const_cts = _closure_vjp(call_jaxpr, consts, args, g, wanted) if any(wanted) else [None] * len(
-        consts
+    const_cts = (
+        _closure_vjp(call_jaxpr, consts, args, g, wanted) if any(wanted) else [None] * len(consts)
     )
     return (*const_cts, *arg_cts)
 
@@ -439,7 +396,7 @@ def _cvjp_jvp(primals, tangents, *, out, call_jaxpr, fwd, bwd, num_consts):
 def _cvjp_batch(args, dims, *, call_jaxpr, fwd, bwd, num_consts):
     size, moved, batched = _batch_operands(args, dims)
     n_out = len(call_jaxpr.out_avals)
-    body, _ = cf.batch_jaxpr(call_jaxpr, size, batched, [True] * n_out)
+    body, _ = batch_jaxpr(call_jaxpr, size, batched, [True] * n_out)
     arg_dims = [0 if b else None for b in batched[num_consts:]]
     outs = custom_vjp_call_p.bind(
         *moved, call_jaxpr=body, fwd=fwd.batched(size, arg_dims),
@@ -469,7 +426,7 @@ def _remat_vjp(g, *primals, out, wants, jaxpr, prevent_cse, differentiated):
     if not any(diff):
         return (None,) * len(primals)
     float_g = [gi for gi, a in zip(g, jaxpr.out_avals, strict=True) if _is_float(a)]
-    backward = cf.vjp_jaxpr(jaxpr, diff)
+    backward = vjp_jaxpr(jaxpr, diff)
     cts = iter(checkpoint_p.bind(*primals, *float_g, jaxpr=backward, prevent_cse=prevent_cse,
                                  differentiated=True))  # fmt: skip
     return tuple(next(cts) if d else None for d in diff)
@@ -477,7 +434,7 @@ def _remat_vjp(g, *primals, out, wants, jaxpr, prevent_cse, differentiated):
 
 def _remat_jvp_full(primals, tangents, *, jaxpr, prevent_cse, differentiated):
     nonzero = [t is not None for t in tangents]
-    forward = cf.jvp_jaxpr(jaxpr, nonzero, primals_out=True)
+    forward = jvp_jaxpr(jaxpr, nonzero, primals_out=True)
     outs = checkpoint_p.bind(*primals, *[t for t in tangents if t is not None], jaxpr=forward,
                              prevent_cse=prevent_cse, differentiated=differentiated)  # fmt: skip
     n = len(jaxpr.out_avals)
@@ -496,7 +453,7 @@ def _remat_batch(args, dims, *, jaxpr, prevent_cse, differentiated):
     # Outputs that do not depend on a batched operand stay unbatched (no user rule constrains
     # them here, unlike the custom calls): jacfwd maps tangents only, and the primal output
     # of a checkpoint must come back unmapped for vmap(out_axes=None).
-    body, out_batched = cf.batch_jaxpr(jaxpr, size, batched)
+    body, out_batched = batch_jaxpr(jaxpr, size, batched)
     outs = checkpoint_p.bind(*moved, jaxpr=body, prevent_cse=prevent_cse,
                              differentiated=differentiated)  # fmt: skip
     return outs, [0 if b else None for b in out_batched]
