@@ -226,3 +226,16 @@ def test_shape_errors_have_jax_exception_types(name):
     assert isinstance(info.value, jax_type) and isinstance(info.value, ValueError)
     if jax_type is TypeError:
         assert isinstance(info.value, ShapeTypeError)
+
+
+def test_debug_print_inside_scan_and_cond_under_jit(capsys):
+    def body(c, x):
+        vfunc.debug.print("c={} x={}", c, x)
+        return c + x, c * x
+
+    vfunc.jit(lambda xs: vfunc.lax.scan(body, 0.0, xs))(vnp.arange(2.0))
+    branch = lambda v: (vfunc.debug.print("pos {}", v), v)[1]  # noqa: E731
+    cond = vfunc.jit(lambda p: vfunc.lax.cond(p > 0, branch, lambda v: v, p))
+    cond(2.0)
+    cond(-1.0)  # the branch not taken prints nothing
+    assert _printed(capsys) == ["c=0.0 x=0.0", "c=0.0 x=1.0", "pos 2.0"]
