@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("control flow", ("vfunc.control_flow",)),
     ("front ends", ("vfunc.numpy", "vfunc.lax", "vfunc.scipy", "vfunc.random", "vfunc.debug")),
     ("toolkit", ("vfunc.nn", "vfunc.losses", "vfunc.optim", "vfunc.io", "vfunc.testing",
-                 "vfunc.example_libraries")),
+                 "vfunc.distributed", "vfunc.example_libraries")),
     ("public API", ("vfunc",)),  # vfunc/__init__.py re-exports everything below it
 ]  # fmt: skip
 

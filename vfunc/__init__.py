@@ -13,6 +13,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from vfunc import (  # noqa: F401
     debug,
+    distributed,
     dtypes,
     errors,
     example_libraries,

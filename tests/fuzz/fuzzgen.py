@@ -293,6 +293,10 @@ REACHED_OTHERWISE = {
     # no outputs, only an effect (printing): tests/test_jax_compat.py runs it under every
     # transformation, inside scan and cond, and through the compiler passes
     "debug_callback": "tests/test_jax_compat.py",
+    # collectives need a bound axis name: tests/test_collectives.py, tests/test_distributed.py
+    **{name: "named vmap / spmd" for name in ("psum", "pmax", "pmin", "all_gather",
+                                               "psum_scatter", "all_to_all", "ppermute",
+                                               "axis_index")},
 }
 
 

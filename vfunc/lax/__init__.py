@@ -20,6 +20,18 @@ from vfunc.lax.convolution import (
 )
 from vfunc.primitives.builders import *  # noqa: F403
 from vfunc.primitives.builders import __all__ as _builder_names
+from vfunc.primitives.collectives import (
+    all_gather,
+    all_to_all,
+    axis_index,
+    axis_size,
+    pmax,
+    pmean,
+    pmin,
+    ppermute,
+    psum,
+    psum_scatter,
+)  # fmt: skip
 
 __all__ = [
     *_builder_names,
@@ -37,4 +49,6 @@ __all__ = [
     "conv_transpose",
     "conv_with_general_padding",
     "reduce_window",
-]
+    "psum", "pmean", "pmax", "pmin", "all_gather", "psum_scatter", "all_to_all", "ppermute",
+    "axis_index", "axis_size",
+]  # fmt: skip

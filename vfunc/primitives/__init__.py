@@ -12,6 +12,7 @@ from vfunc.primitives import builders  # noqa: F401
 
 # isort: split
 from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
+    collectives,
     conv,
     debug,
     decompositions,

@@ -9,6 +9,7 @@ per-example loop anywhere, and nested vmaps simply add axes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from vfunc.core import Primitive, Trace, Tracer, new_trace
 from vfunc.errors import ConcretizationTypeError
 from vfunc.jaxpr import ClosedJaxpr, eval_jaxpr
 from vfunc.primitives._batching import elementwise_batch, move_axis, to_front
+from vfunc.primitives.axis_env import AxisFrame, bind_axis
 from vfunc.primitives.builders import as_array
 from vfunc.transforms.staging import trace_flat
 
@@ -46,9 +48,11 @@ class BatchTracer(Tracer):
 class BatchTrace(Trace):
     """Interprets primitives on batches through their batch rules."""
 
-    def __init__(self, level: int, axis_size: int):
+    def __init__(self, level: int, axis_size: int, axis_name: Any = None):
         super().__init__(level)
         self.axis_size = axis_size
+        self.axis_name = axis_name  # bound in the axis environment while vmap traces
+        self.rule_depth = 0  # > 0 while a batch rule runs (collectives check it)
 
     def pure(self, value: Any) -> BatchTracer:
         return BatchTracer(self, as_array(value), None)
@@ -58,13 +62,21 @@ class BatchTrace(Trace):
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
         vals = [t.val for t in tracers]
         dims = [t.bdim for t in tracers]
+        axis_batch = getattr(prim, "axis_batch", None)
+        if axis_batch is not None:  # a collective: over this axis, or passing through it
+            out, out_dim = axis_batch(self.axis_name, self.axis_size, vals, dims, **params)
+            return BatchTracer(self, out, out_dim)
         if all(d is None for d in dims):
             out = prim.bind(*vals, **params)
             if prim.multiple_results:
                 return [BatchTracer(self, o, None) for o in out]
             return BatchTracer(self, out, None)
         if prim.batch is not None:
-            out, out_dims = prim.batch(vals, dims, **params)
+            self.rule_depth += 1  # a rule that batches a jaxpr runs it off this trace
+            try:
+                out, out_dims = prim.batch(vals, dims, **params)
+            finally:
+                self.rule_depth -= 1
         elif prim.elementwise:
             out, out_dims = elementwise_batch(prim, vals, dims, **params)
         else:
@@ -109,6 +121,8 @@ def vmap(
     in_axes: AxisTree = 0,
     out_axes: AxisTree = 0,
     axis_size: int | None = None,
+    *,
+    axis_name: Any = None,
 ) -> Callable:
     """Vectorize ``fun`` over an axis of its arguments.
 
@@ -121,6 +135,9 @@ def vmap(
         out_axes: where the mapped axis goes in each output (a pytree prefix of the output;
             None for outputs that do not depend on the mapped axis).
         axis_size: the batch size, needed only when no argument is mapped.
+        axis_name: a name for the mapped axis, so collectives (``vfunc.lax.psum(x, name)``
+            and the others) can combine values across it, as in JAX. Keyword-only here (JAX
+            also takes it as the fourth positional argument, where vfunc has ``axis_size``).
 
     Returns:
         The vectorized function: ``vmap(f)(xs)[i] == f(xs[i])`` for every ``i``, computed with
@@ -160,7 +177,12 @@ def vmap(
             values.append(value)
             dims.append(dim)
         size = _batch_size(name, sizes, axis_size)
-        with new_trace(lambda level: BatchTrace(level, size)) as trace:
+        with (
+            new_trace(lambda level: BatchTrace(level, size, axis_name)) as trace,
+            contextlib.nullcontext()
+            if axis_name is None
+            else bind_axis(AxisFrame(axis_name, size, trace=trace)),
+        ):
             tracers = [
                 v if v is None else BatchTracer(trace, v, d)
                 for v, d in zip(values, dims, strict=True)

@@ -1,0 +1,165 @@
+"""The per-process program of tests/test_distributed.py: ``mpiexec -n 2 python
+tests/distributed_worker.py MODE OUT_DIR``. Each mode writes ``OUT_DIR/rank{r}.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import vfunc
+import vfunc.numpy as vnp
+from vfunc import grad, jit, lax, optim, vmap
+
+STEPS, BATCH, D_IN, D_HIDDEN, D_OUT = 20, 16, 5, 8, 3
+
+
+def init_params(seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "w1": vnp.asarray(rng.standard_normal((D_IN, D_HIDDEN)) * 0.5),
+        "b1": vnp.zeros(D_HIDDEN),
+        "w2": vnp.asarray(rng.standard_normal((D_HIDDEN, D_OUT)) * 0.5),
+        "b2": vnp.zeros(D_OUT),
+    }
+
+
+def batches():
+    rng = np.random.default_rng(1)
+    for _ in range(STEPS):
+        x = rng.standard_normal((BATCH, D_IN))
+        yield vnp.asarray(x), vnp.asarray(np.sin(x[:, :D_OUT]) + 0.1 * x[:, -D_OUT:])
+
+
+def loss(params, x, y):
+    h = vnp.tanh(x @ params["w1"] + params["b1"])
+    return vnp.mean((h @ params["w2"] + params["b2"] - y) ** 2)
+
+
+def train(dp=None) -> dict:
+    """20 Adam steps; with ``dp`` each process trains on its shard and averages gradients."""
+    # Rank-dependent initial values: replicate() must make them rank 0's.
+    params = init_params(0 if dp is None else dp.rank)
+    if dp is not None:
+        params = dp.replicate(params)
+    opt = optim.adam(0.05)
+    state = opt.init(params)
+    step = jit(grad(loss))
+    for x, y in batches():
+        if dp is not None:
+            x, y = dp.shard(x), dp.shard(y)
+        g = step(params, x, y)
+        if dp is not None:
+            g = dp.mean_gradients(g)
+        updates, state = opt.update(g, state, params)
+        params = optim.apply_updates(params, updates)
+    return params
+
+
+def expect_collectives(rank: int, size: int) -> dict:
+    from vfunc.distributed import spmd
+
+    def member(r):  # every rank's input, so each rank can compute the expectation itself
+        return np.arange(size * 6, dtype=np.float64).reshape(size, 6)[::-1] * (r + 1) - r
+
+    xs = np.stack([member(r) for r in range(size)])  # (ranks, size, 6)
+    mine = vnp.asarray(xs[rank])
+    c = np.arange(size * size * 6.0).reshape(size, size, 6)
+    got = {}
+
+    def run(f, *args):
+        return np.asarray(spmd(f, "p")(*args))
+
+    checks = {
+        "psum": (run(lambda v: lax.psum(v, "p"), mine), xs.sum(0)),
+        "pmean": (run(lambda v: lax.pmean(v, "p"), mine), xs.mean(0)),
+        "pmax": (run(lambda v: lax.pmax(v, "p"), mine), xs.max(0)),
+        "pmin": (run(lambda v: lax.pmin(v, "p"), mine), xs.min(0)),
+        "all_gather": (run(lambda v: lax.all_gather(v, "p", axis=1), mine), np.moveaxis(xs, 0, 1)),
+        "all_gather_tiled": (run(lambda v: lax.all_gather(v, "p", tiled=True), mine),
+                             xs.reshape(size * size, 6)),
+        "psum_scatter": (run(lambda v: lax.psum_scatter(v, "p"), mine), xs.sum(0)[rank]),
+        "psum_scatter_tiled_1": (
+            run(lambda v: lax.psum_scatter(v, "p", scatter_dimension=1, tiled=True), mine),
+            xs.sum(0)[:, rank * 6 // size : (rank + 1) * 6 // size],
+        ),
+        "all_to_all": (run(lambda v: lax.all_to_all(v, "p", 0, 0), mine), xs[:, rank]),
+        "all_to_all_tiled": (run(lambda v: lax.all_to_all(v, "p", 1, 0, tiled=True), mine),
+                             np.concatenate([x[:, rank * 6 // size:(rank + 1) * 6 // size]
+                                             for x in xs], 0)),
+        "ppermute": (run(lambda v: lax.ppermute(v, "p", [(r, (r + 1) % size)
+                                                         for r in range(size)]), mine),
+                     xs[(rank - 1) % size]),
+        "axis_index": (run(lambda: lax.axis_index("p")), rank),
+        "axis_size": (spmd(lambda: lax.axis_size("p"), "p")(), size),
+        "jit_psum": (run(jit(lambda v: lax.psum(vnp.sin(v), "p")), mine), np.sin(xs).sum(0)),
+        # The transpose of psum is psum: each rank's gradient is the sum of every rank's g.
+        "grad_psum": (run(grad(lambda v: vnp.sum(lax.psum(v, "p") * vnp.cos(v))), mine),
+                      np.cos(xs).sum(0)
+                      - np.sin(xs[rank]) * xs.sum(0)),
+        # all_gather transposes to psum_scatter: every rank's cotangent c, block rank, summed.
+        "grad_all_gather": (
+            run(grad(lambda v: vnp.sum(lax.all_gather(v, "p") * vnp.asarray(c))), mine),
+            size * c[rank],
+        ),
+        # A named vmap inside the process axis: both kinds of axes in one program.
+        "vmap_inside": (run(vmap(lambda v: lax.psum(lax.psum(v, "i"), "p"), axis_name="i"), mine),
+                        np.broadcast_to(xs.sum((0, 1)), (size, 6))),
+    }  # fmt: skip
+    for name, (value, want) in checks.items():
+        got[name] = bool(np.allclose(value, want, rtol=1e-12, atol=1e-12))
+    return got
+
+
+def main(mode: str, out_dir: str) -> None:
+    from vfunc.distributed import (
+        DataParallel,
+        DistributedError,
+        DistributedTimeoutError,
+        initialize,
+        process_count,
+        process_index,
+        spmd,
+    )
+
+    vfunc.config.update("enable_x64", True)
+    world = initialize(timeout=float(os.environ.get("WORKER_TIMEOUT", "60")))
+    rank, size = process_index(), process_count()
+    result: dict = {"rank": rank, "size": size}
+    if mode == "collectives":
+        result["checks"] = expect_collectives(rank, size)
+    elif mode == "mismatch":
+        try:
+            spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3 + rank))
+        except DistributedError as err:
+            result["error"] = str(err)
+    elif mode == "dead":
+        if rank == 1:
+            time.sleep(30)  # hangs instead of joining the collective; the job is aborted first
+        start = time.monotonic()
+        try:
+            spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3))
+        except DistributedTimeoutError as err:
+            result["error"] = str(err)
+            result["elapsed"] = time.monotonic() - start
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+        world.comm.Abort(0)  # rank 1 is still asleep: end the job
+    elif mode == "killed":
+        if rank == 1:
+            os._exit(3)  # dies without a word
+        spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3))
+    elif mode == "train":
+        dp = DataParallel(bucket_bytes=256)  # small buckets: several messages per step
+        params = train(dp)
+        dp.check_identical(params)
+        dp.save(Path(out_dir, "params.safetensors"), params)
+        result["saved"] = True
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,101 @@
+"""vfunc.distributed across real processes: ``mpiexec -n 2`` runs tests/distributed_worker.py.
+
+Skipped (with the reason) where mpi4py or mpiexec is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed_worker import train
+
+import vfunc
+
+HERE = Path(__file__).resolve().parent
+MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=str(Path(sys.executable).parent))
+
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("mpi4py") is None,
+        reason="mpi4py is not installed (pip install 'vfunc[distributed]')",
+    ),
+    pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH (the MPI launcher)"),
+]
+
+
+def mpirun(mode: str, out: Path, n: int = 2, timeout: float = 60.0, worker_timeout: float = 60.0):
+    env = dict(os.environ, WORKER_TIMEOUT=str(worker_timeout))
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")])
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, str(HERE / "distributed_worker.py"), mode]
+    start = time.monotonic()
+    proc = subprocess.run([*cmd, str(out)], env=env, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("rank*.json"))]
+    return proc, results, time.monotonic() - start
+
+
+def test_collectives_across_processes(tmp_path):
+    proc, results, _ = mpirun("collectives", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["rank"] for r in results] == [0, 1]
+    for r in results:
+        assert r["size"] == 2
+        assert r["checks"] and all(r["checks"].values()), r["checks"]
+
+
+def test_mismatched_shapes_are_reported_with_every_rank(tmp_path):
+    proc, results, _ = mpirun("mismatch", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(results) == 2
+    for r in results:
+        assert "rank 0: sum of float64[3]" in r["error"]
+        assert "rank 1: sum of float64[4]" in r["error"]
+
+
+def test_a_hanging_rank_makes_the_others_fail_within_the_timeout(tmp_path):
+    proc, results, wall = mpirun("dead", tmp_path, worker_timeout=2.0)
+    (r,) = results  # rank 0 reported; rank 1 was still asleep when the job was aborted
+    assert r["rank"] == 0 and "did not complete within 2 s" in r["error"]
+    assert 1.9 < r["elapsed"] < 10.0
+    assert wall < 30.0
+
+
+def test_a_dead_rank_ends_the_job(tmp_path):
+    proc, _, wall = mpirun("killed", tmp_path, worker_timeout=5.0)
+    assert proc.returncode != 0
+    assert wall < 40.0
+
+
+def test_two_process_training_matches_one_process_on_the_combined_batch(tmp_path, x64):
+    proc, results, _ = mpirun("train", tmp_path, timeout=120.0)
+    assert proc.returncode == 0, proc.stderr
+    assert all(r["saved"] for r in results)  # check_identical passed on both ranks first
+    got = vfunc.io.load(tmp_path / "params.safetensors")
+    want = train()
+    assert sorted(got) == sorted(want)
+    for name in want:
+        np.testing.assert_allclose(np.asarray(got[name]), np.asarray(want[name]), rtol=1e-12,
+                                   atol=1e-13, err_msg=name)  # fmt: skip
+
+
+def test_vfunc_imports_without_mpi4py():
+    code = (
+        "import sys; sys.modules['mpi4py'] = None\n"
+        "import vfunc, vfunc.distributed as d\n"
+        "assert d.process_index() == 0 and d.process_count() == 1\n"
+        "try:\n    d.initialize()\nexcept ImportError as e:\n    print(e)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "pip install 'vfunc[distributed]'" in proc.stdout

@@ -1,0 +1,277 @@
+"""The MPI side of ``vfunc.distributed``: the process group and its collectives on numpy buffers.
+
+mpi4py (``pip install vfunc[distributed]``, which brings an MPI library as a wheel) is imported
+only when :func:`initialize` runs, so ``import vfunc`` never needs it.
+
+Before exchanging data, processes exchange the operation, shape and dtype they hold in one small
+non-blocking ``Iallgather`` waited for against a deadline: a process that died or stopped calling
+collectives makes the others fail with :class:`DistributedTimeoutError` instead of hanging, and
+a mismatch is reported with every rank's shape. Once every process has arrived with matching
+arrays, the data moves with MPI's blocking collectives (``Allreduce``...), which progress at full
+speed (a polled non-blocking transfer is slower); ``ppermute``'s point-to-point messages stay
+non-blocking and bounded by the deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_DEFAULT_TIMEOUT = 300.0
+_META_LEN = 12  # op, dtype, ndim and up to 9 dims, as int64: one small Iallgather per call
+_OPS = {"sum": 0, "max": 1, "min": 2, "allgather": 3, "alltoall": 4, "ppermute": 5,
+        "bcast": 6, "reduce_scatter": 7, "barrier": 8}  # fmt: skip
+
+
+class DistributedError(RuntimeError):
+    """A collective across processes cannot proceed (a mismatch between processes)."""
+
+
+class DistributedTimeoutError(DistributedError, TimeoutError):
+    """A collective did not complete before the deadline: a process died or diverged."""
+
+
+def _import_mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as err:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "vfunc.distributed needs mpi4py and an MPI library: pip install 'vfunc[distributed]' "
+            "(mpi4py and the mpich wheel)"
+        ) from err
+    return MPI
+
+
+class MPIComm:
+    """A process group (an MPI communicator) with deadline-bounded collectives on numpy arrays.
+
+    Implements ``vfunc.primitives.axis_env.ProcessComm``, so a process axis can carry out
+    vfunc's collectives with it.
+
+    Args:
+        comm: an ``mpi4py.MPI.Comm`` (default ``COMM_WORLD``).
+        timeout: seconds any one collective may take before :class:`DistributedTimeoutError`.
+    """
+
+    def __init__(self, comm: Any = None, timeout: float = _DEFAULT_TIMEOUT):
+        self.MPI = _import_mpi()
+        self.comm = self.MPI.COMM_WORLD if comm is None else comm
+        self.rank: int = self.comm.Get_rank()
+        self.size: int = self.comm.Get_size()
+        self.timeout = float(timeout)
+
+    # -- waiting with a deadline --------------------------------------------------------------
+
+    def _wait(self, requests: Sequence[Any], what: str) -> None:
+        deadline = time.monotonic() + self.timeout
+        MPI = self.MPI
+        spins = 0
+        while not MPI.Request.Testall(list(requests)):
+            spins += 1
+            if spins > 1000:  # past the first moments, poll gently: other ranks need the core
+                time.sleep(1e-4)
+                if time.monotonic() > deadline:
+                    raise DistributedTimeoutError(
+                        f"rank {self.rank} of {self.size}: {what} did not complete within "
+                        f"{self.timeout:g} s; another process has probably died, hangs, or is "
+                        "not calling the same collective (every process must run the same "
+                        "sequence of collectives). Set the limit with "
+                        "vfunc.distributed.initialize(timeout=...)."
+                    )
+
+    def _check_same(self, x: np.ndarray, op: str, what: str) -> None:
+        """Exchange (op, dtype, shape) and raise if any process holds something else."""
+        meta = np.full(_META_LEN, -1, dtype=np.int64)
+        meta[0], meta[1], meta[2] = _OPS[op], x.dtype.num, x.ndim
+        dims = x.shape[: _META_LEN - 3]
+        meta[3 : 3 + len(dims)] = dims
+        every = np.empty((self.size, _META_LEN), dtype=np.int64)
+        self._wait([self.comm.Iallgather(meta, every)], f"{what} (exchanging shapes)")
+        if (every == meta).all():
+            return
+        listing = ", ".join(f"rank {r}: {_describe(row)}" for r, row in enumerate(every))
+        raise DistributedError(
+            f"{what}: the processes disagree on the operation, shape or dtype ({listing}); every "
+            "process must call the same collective on arrays of one shape and dtype"
+        )
+
+    # -- the ProcessComm interface ------------------------------------------------------------
+
+    def allreduce(self, x: np.ndarray, op: str, *, check: bool = True) -> np.ndarray:
+        """Elementwise ``op`` ("sum", "max", "min") over the processes' ``x``."""
+        x = np.ascontiguousarray(x)
+        what = f"all-reduce ({op}) of {_short(x)}"
+        if check:
+            self._check_same(x, op, what)
+        out = np.empty_like(x)
+        mpi_op = {"sum": self.MPI.SUM, "max": self.MPI.MAX, "min": self.MPI.MIN}[op]
+        self.comm.Allreduce(x, out, mpi_op)
+        return out
+
+    def allgather(self, x: np.ndarray) -> np.ndarray:
+        """Every process's ``x`` stacked along a new leading axis."""
+        x = np.ascontiguousarray(x)
+        what = f"all-gather of {_short(x)}"
+        self._check_same(x, "allgather", what)
+        out = np.empty((self.size, *x.shape), dtype=x.dtype)
+        self.comm.Allgather(x, out)
+        return out
+
+    def reduce_scatter(self, x: np.ndarray) -> np.ndarray:
+        """The sum over processes of block ``rank`` of ``x``'s leading axis (of ``size``)."""
+        x = np.ascontiguousarray(x)
+        what = f"reduce-scatter of {_short(x)}"
+        self._check_same(x, "reduce_scatter", what)
+        out = np.empty(x.shape[1:], dtype=x.dtype)
+        self.comm.Reduce_scatter_block(x, out, self.MPI.SUM)
+        return out
+
+    def alltoall(self, x: np.ndarray) -> np.ndarray:
+        """Block j of ``x``'s leading axis goes to process j; block k of the result came from
+        process k."""
+        x = np.ascontiguousarray(x)
+        what = f"all-to-all of {_short(x)}"
+        self._check_same(x, "alltoall", what)
+        out = np.empty_like(x)
+        self.comm.Alltoall(x, out)
+        return out
+
+    def ppermute(self, x: np.ndarray, perm: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Process ``dst`` receives ``x`` from ``src`` for each pair; others receive zeros."""
+        x = np.ascontiguousarray(x)
+        what = f"ppermute of {_short(x)}"
+        self._check_same(x, "ppermute", what)
+        out = np.zeros_like(x)
+        requests = []
+        for src, dst in perm:
+            if src == self.rank:
+                requests.append(self.comm.Isend(x, dest=dst, tag=17))
+            if dst == self.rank:
+                requests.append(self.comm.Irecv(out, source=src, tag=17))
+        self._wait(requests, what)
+        return out
+
+    # -- for the training helper --------------------------------------------------------------
+
+    def bcast(self, x: np.ndarray, root: int = 0) -> np.ndarray:
+        """``root``'s ``x`` on every process."""
+        x = np.array(x, copy=True, order="C")
+        what = f"broadcast of {_short(x)} from rank {root}"
+        self._check_same(x, "bcast", what)
+        self.comm.Bcast(x, root=root)
+        return x
+
+    def sum_identical(self, x: np.ndarray) -> np.ndarray:
+        """The sum of the processes' flat ``x``, bit-identical on every process.
+
+        A reduce-scatter (each block summed by exactly one process) and an all-gather: the same
+        traffic as a ring all-reduce, and every process ends with the very same bits, which a
+        plain ``MPI_Allreduce`` does not promise for floats.
+        """
+        n = x.size
+        block = -(-n // self.size)
+        send = np.ascontiguousarray(x).ravel()
+        if block * self.size != n:
+            send = np.concatenate([send, np.zeros(block * self.size - n, dtype=x.dtype)])
+        self._check_same(send, "reduce_scatter", f"gradient all-reduce of {_short(x)}")
+        total = np.empty_like(send)
+        mine = total[self.rank * block : (self.rank + 1) * block]
+        self.comm.Reduce_scatter_block(send, mine, self.MPI.SUM)
+        self.comm.Allgather(self.MPI.IN_PLACE, total)
+        return total[:n].reshape(x.shape)
+
+    def barrier(self) -> None:
+        """Wait (with the deadline) until every process gets here."""
+        self._wait([self.comm.Ibarrier()], "barrier")
+
+
+def _short(x: np.ndarray) -> str:
+    return f"{x.dtype.name}[{','.join(map(str, x.shape))}]"
+
+
+def _describe(row: np.ndarray) -> str:
+    op = {v: k for k, v in _OPS.items()}.get(int(row[0]), "?")
+    ndim = int(row[2])
+    dims = ",".join(str(int(d)) for d in row[3 : 3 + min(ndim, _META_LEN - 3)])
+    return f"{op} of {_DTYPE_NAMES.get(int(row[1]), '?')}[{dims}]"
+
+
+_DTYPE_NAMES = {
+    np.dtype(t).num: np.dtype(t).name
+    for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+              "float16", "float32", "float64", "complex64", "complex128")
+}  # fmt: skip
+
+
+_world: MPIComm | None = None
+
+
+def initialize(comm: Any = None, *, timeout: float | None = None) -> MPIComm:
+    """Join the process group that ``mpiexec`` started (reads the MPI environment).
+
+    Safe to call more than once: later calls only update ``timeout``. Once initialized, an
+    exception that escapes to the top level of a process aborts the whole job (instead of
+    leaving the other processes waiting).
+
+    Args:
+        comm: an ``mpi4py`` communicator to use instead of ``COMM_WORLD``.
+        timeout: seconds one collective may take before it raises
+            :class:`DistributedTimeoutError`; default 300, or ``VFUNC_DISTRIBUTED_TIMEOUT``.
+
+    Returns:
+        The process group.
+
+    Raises:
+        ImportError: mpi4py is not installed (``pip install 'vfunc[distributed]'``).
+    """
+    global _world
+    if timeout is None:
+        timeout = float(os.environ.get("VFUNC_DISTRIBUTED_TIMEOUT", _DEFAULT_TIMEOUT))
+    if _world is None or comm is not None:
+        _world = MPIComm(comm, timeout)
+        if _world.size > 1:
+            _install_abort_hook(_world)
+    _world.timeout = float(timeout)
+    return _world
+
+
+def _install_abort_hook(world: MPIComm) -> None:
+    previous = sys.excepthook
+
+    def hook(kind: Any, value: Any, tb: Any) -> None:
+        previous(kind, value, tb)
+        sys.stderr.flush()
+        world.comm.Abort(1)  # the job ends now, rather than at the others' next deadline
+
+    sys.excepthook = hook
+
+
+def world() -> MPIComm:
+    """The process group, initializing it on first use."""
+    return _world if _world is not None else initialize()
+
+
+def process_index() -> int:
+    """This process's rank (0 when :func:`initialize` has not run, as a single process)."""
+    return 0 if _world is None else _world.rank
+
+
+def process_count() -> int:
+    """The number of processes (1 when :func:`initialize` has not run)."""
+    return 1 if _world is None else _world.size
+
+
+__all__ = [
+    "DistributedError",
+    "DistributedTimeoutError",
+    "MPIComm",
+    "initialize",
+    "process_count",
+    "process_index",
+    "world",
+]
