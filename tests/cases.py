@@ -1238,6 +1238,22 @@ with np.errstate(all="ignore"):  # the float64 references of nan/inf cases
     _build_special()
 
 
+def _build_debug():
+    # No outputs: the batteries check that every interpreter accepts the primitive; what the
+    # callback sees is tested in test_jax_compat.py.
+    from vfunc.primitives.debug import Callback
+
+    quiet = Callback(lambda *values: None, lambda values: (tuple(values), {}))
+    x = np.linspace(-1, 1, 6, dtype=F32).reshape(2, 3)
+    add_case("debug_callback", "matrix", [x], [], [], callback=quiet)
+    add_case("debug_callback", "two_operands", [x, np.arange(3, dtype=I32)], [], [],
+             callback=quiet)  # fmt: skip
+    add_case("debug_callback", "no_operands", [], [], [], callback=quiet)
+
+
+_build_debug()
+
+
 # Gradient checks do not apply to: staged float32 bodies (control flow: the fuzzer and
 # test_control_flow differentiate them), dtype conversion (its float32 rounding defeats finite
 # differences; test_ad checks it).

@@ -20,14 +20,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vfunc"
 # Bottom to top. A module belongs to the layer of its longest matching prefix; a module that
 # matches none fails test_every_module_has_a_layer (a new package must be placed here).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("vfunc.core", "vfunc.jaxpr", "vfunc.config", "vfunc.dtypes", "vfunc.errors",
-              "vfunc.tree", "vfunc.tree_util", "vfunc._array_methods")),
+    ("core", ("vfunc.core", "vfunc.jaxpr", "vfunc.config", "vfunc.dtypes", "vfunc.devices",
+              "vfunc.errors", "vfunc.tree", "vfunc.tree_util", "vfunc._array_methods")),
     ("primitives", ("vfunc.primitives",)),
     ("transforms", ("vfunc.transforms",)),
     ("control flow", ("vfunc.control_flow",)),
-    ("front ends", ("vfunc.numpy", "vfunc.lax", "vfunc.scipy", "vfunc.random")),
+    ("front ends", ("vfunc.numpy", "vfunc.lax", "vfunc.scipy", "vfunc.random", "vfunc.debug")),
     ("toolkit", ("vfunc.nn", "vfunc.losses", "vfunc.optim", "vfunc.io", "vfunc.testing",
-                 "vfunc.distributed")),
+                 "vfunc.distributed", "vfunc.example_libraries")),
     ("public API", ("vfunc",)),  # vfunc/__init__.py re-exports everything below it
 ]  # fmt: skip
 

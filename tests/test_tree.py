@@ -126,8 +126,13 @@ def test_dict_keys_are_sorted_like_jax():
     assert tree.structure({"b": 0, "a": 0}) == tree.structure({"a": 0, "b": 0})
     paths = [tree.keystr(p) for p, _ in tree.leaves_with_path({"b": 1, "a": 2})]
     assert paths == ["['a']", "['b']"]
-    # Differs from JAX, which rebuilds dicts in sorted order: optree keeps the insertion order.
-    assert list(tree.map(lambda x: x, {"b": 1, "a": 2})) == ["b", "a"]
+    # As JAX (recorded from jax.tree_util): dicts come back with sorted keys, OrderedDicts not.
+    assert list(tree.map(lambda x: x, {"b": 1, "a": {"d": 2, "c": 3}})) == ["a", "b"]
+    assert list(tree.map(lambda x: x, {"b": 1, "a": {"d": 2, "c": 3}})["a"]) == ["c", "d"]
+    assert tree.unflatten(tree.structure({"b": 0, "a": 0}), [5, 6]) == {"a": 5, "b": 6}
+    assert list(tree.unflatten(tree.structure({"b": 0, "a": 0}), [5, 6])) == ["a", "b"]
+    ordered = collections.OrderedDict(b=1, a=2)
+    assert list(tree.map(lambda x: x, ordered)) == ["b", "a"]
 
 
 def test_is_leaf_stops_traversal():
@@ -219,7 +224,10 @@ def test_paths_index_back_into_the_tree():
     pairs, treedef = tree.flatten_with_path(t)
     assert treedef == tree.structure(t)
     for path, leaf in pairs:
-        assert path(t) is leaf
+        node = t
+        for key in path:  # JAX's keys: DictKey.key, SequenceKey.idx, GetAttrKey.name
+            node = getattr(node, key.name) if isinstance(key, tree.GetAttrKey) else node[key.entry]
+        assert node is leaf
 
 
 def test_reduce_with_and_without_initializer():

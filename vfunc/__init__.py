@@ -12,9 +12,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from vfunc import (  # noqa: F401
+    debug,
     distributed,
     dtypes,
     errors,
+    example_libraries,
     io,
     lax,
     losses,
@@ -29,10 +31,12 @@ from vfunc import (  # noqa: F401
 )
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct
+from vfunc.devices import device_count, devices, local_device_count, local_devices
 from vfunc.transforms.ad import grad, jvp, linearize, value_and_grad, vjp
 from vfunc.transforms.batching import vmap
 from vfunc.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
 from vfunc.transforms.jacobians import hessian, jacfwd, jacrev
+from vfunc.transforms.jacobians import jacrev as jacobian  # JAX's jacobian is reverse mode too
 from vfunc.transforms.jit import block_until_ready, disable_jit, jit
 from vfunc.transforms.staging import eval_shape, make_jaxpr
 
@@ -40,7 +44,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
-    "custom_vjp", "disable_jit", "dtypes", "errors", "eval_shape", "grad", "hessian", "io",
-    "jacfwd", "jacrev", "jit", "jvp", "lax", "linearize", "losses", "make_jaxpr", "nn", "numpy",
-    "optim", "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
+    "custom_vjp", "debug", "device_count", "devices", "disable_jit", "dtypes", "errors",
+    "eval_shape", "example_libraries", "grad", "hessian", "io", "jacfwd", "jacobian", "jacrev",
+    "jit", "jvp", "lax", "linearize", "local_device_count", "local_devices", "losses", "make_jaxpr",
+    "nn", "numpy", "optim", "random", "remat", "testing", "tree", "tree_util", "value_and_grad",
+    "vjp", "vmap",
 ]  # fmt: skip

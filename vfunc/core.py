@@ -25,6 +25,7 @@ import numpy as np
 
 from vfunc import dtypes
 from vfunc.config import config
+from vfunc.devices import CPU, Device, SingleDeviceSharding
 from vfunc.errors import ConcretizationTypeError, DtypeError, UnexpectedTracerError
 
 # --------------------------------------------------------------------------------------------
@@ -204,6 +205,19 @@ class ArrayImpl(Array):
     def is_deleted(self) -> bool:
         """Whether ``delete`` (or a donating jit call) has released this Array."""
         return self._value is _DELETED
+
+    def block_until_ready(self) -> ArrayImpl:
+        """Return this Array: vfunc computes synchronously, so it is ready already (as JAX's)."""
+        return self
+
+    def devices(self) -> set[Device]:
+        """The devices holding this Array, as ``jax.Array.devices``: ``{CpuDevice(id=0)}``."""
+        return {CPU}
+
+    @property
+    def sharding(self) -> SingleDeviceSharding:
+        """How this Array is laid out over devices: whole on the one CPU device."""
+        return SingleDeviceSharding(CPU)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         value = self._value
@@ -470,6 +484,14 @@ class Tracer(Array):
     def tolist(self) -> Any:
         """Nested lists of Python scalars (needs a concrete value)."""
         return self._trace.concretize(self, "tolist").tolist()
+
+    def devices(self) -> set[Device]:
+        """Raises ConcretizationTypeError, as JAX does: a traced value has no placement yet."""
+        raise ConcretizationTypeError(
+            f"devices() was called on a traced array {self.aval.str_short()} inside "
+            f"{type(self._trace).__name__}; only concrete arrays have devices. Call it outside "
+            "the transformed function, on its inputs or results."
+        )
 
     def __iter__(self) -> Iterator[Array]:
         if not self.shape:
@@ -778,6 +800,8 @@ class Primitive:
     ``as_matmul(params, *operand_avals) -> (transpose_lhs, transpose_rhs) | None``, which says
     when the op is one 2-D matrix product BLAS computes from its operands as they are or
     transposed (``np.dot(a.T, b)``), for emitters that call BLAS directly.
+    ``effectful=True`` marks an op whose impl does something besides computing its outputs
+    (``debug_callback``): the compiler keeps, never merges and never pre-evaluates it.
     """
 
     def __init__(
@@ -802,6 +826,7 @@ class Primitive:
         fusion: Fusion | None = None,
         identities: Identities = NO_IDENTITIES,
         as_matmul: Callable[..., tuple[bool, bool] | None] | None = None,
+        effectful: bool = False,
     ):
         if name in registry:
             raise ValueError(f"primitive {name!r} is already registered")
@@ -824,6 +849,7 @@ class Primitive:
         self.fusion = fusion
         self.identities = identities
         self.as_matmul = as_matmul
+        self.effectful = effectful
         # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of
         # its key, so it can never go stale; failed evaluations are not stored.
         self._eager_cache: dict[Any, Any] = {}

@@ -14,6 +14,16 @@ class ShapeError(VfuncError, ValueError):
     """An operation received operands or parameters with incompatible shapes or axes."""
 
 
+class ShapeTypeError(ShapeError, TypeError):
+    """A shape mismatch where JAX raises ``TypeError``: operands that do not broadcast, matrix
+    products whose contracted sizes differ, a reshape to another size, a concatenation of
+    operands that disagree off its axis.
+
+    Both ``except TypeError`` (code written for JAX) and ``except ValueError`` (code written for
+    NumPy, and ``ShapeError``'s other users) catch it.
+    """
+
+
 class DtypeError(VfuncError, TypeError):
     """An operation received an operand whose dtype it does not accept."""
 

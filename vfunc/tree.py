@@ -3,18 +3,14 @@
 A pytree is a nested structure of containers (tuple, list, dict, namedtuple, registered custom
 nodes) whose non-container values are its leaves. Every function here uses the optree registry
 namespace `NAMESPACE` ("vfunc") and treats `None` as an empty subtree, not a leaf, as JAX does:
-`leaves([1, None, 2]) == [1, 2]`. Dict keys are visited in sorted order, as in JAX.
+`leaves([1, None, 2]) == [1, 2]`. Dict keys are visited in sorted order, as in JAX, and a dict
+rebuilt by `unflatten` or `map` comes back with its keys sorted, as JAX's does (an
+`OrderedDict` keeps its order).
 
 A key path (the `path` handed out by `map_with_path`, `leaves_with_path`, `flatten_with_path`)
-is an `optree.PyTreeAccessor`: a tuple of `optree.PyTreeEntry` objects, one per level, which
-`keystr` renders as `[0]['w'].bias`.
-
-Differs from JAX:
-- a dict rebuilt by `unflatten` or `map` keeps the key order of the dict that was flattened
-  (JAX's comes back sorted); leaf order and treedef equality use sorted keys in both.
-- key path entries are optree's entry classes, not JAX's key classes. The raw key is
-  `entry.entry` for every kind; `MappingEntry.key` and `GetAttrEntry.name` read as in JAX, but a
-  sequence index is `SequenceEntry.index` (JAX: `SequenceKey.idx`).
+is a tuple of JAX's key classes, one per level: `DictKey(key)` for a mapping, `SequenceKey(idx)`
+for a list or tuple, `GetAttrKey(name)` for a namedtuple field or dataclass attribute and
+`FlattenedIndexKey(key)` for a custom node's children; `keystr` renders it as `[0]['w'].bias`.
 """
 
 import builtins
@@ -27,6 +23,9 @@ import optree
 
 __all__ = [
     "NAMESPACE",
+    "DictKey",
+    "FlattenedIndexKey",
+    "GetAttrKey",
     "KeyPath",
     "PyTree",
     "PyTreeDef",
@@ -42,6 +41,7 @@ __all__ = [
     "register_dataclass",
     "register_pytree_node",
     "register_pytree_node_class",
+    "SequenceKey",
     "structure",
     "transpose",
     "unflatten",
@@ -52,10 +52,119 @@ NAMESPACE = "vfunc"
 
 PyTree = Any
 PyTreeDef = optree.PyTreeSpec
-KeyPath = optree.PyTreeAccessor
 IsLeaf = Callable[[Any], bool] | None
 T = TypeVar("T")
 _NodeType = TypeVar("_NodeType", bound=type)
+
+
+# Key path entries, as JAX's: frozen (hashable, compared by value), printed as in JAX
+# (`DictKey(key='a')`), rendered by `str` as the access they stand for. Each also answers
+# `.entry` with its raw key, as optree's entries do.
+
+
+@dataclasses.dataclass(frozen=True)
+class DictKey:
+    """The key of a mapping entry in a key path; renders as `['a']`."""
+
+    key: Any
+
+    @property
+    def entry(self) -> Any:
+        """The raw key (`self.key`), under the name optree's entries give it."""
+        return self.key
+
+    def __str__(self) -> str:
+        return f"[{self.key!r}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceKey:
+    """The index of a list or tuple element in a key path; renders as `[0]`."""
+
+    idx: int
+
+    @property
+    def entry(self) -> Any:
+        """The raw key (`self.idx`), under the name optree's entries give it."""
+        return self.idx
+
+    def __str__(self) -> str:
+        return f"[{self.idx!r}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class GetAttrKey:
+    """An attribute (namedtuple field, dataclass field) in a key path; renders as `.name`."""
+
+    name: str
+
+    @property
+    def entry(self) -> Any:
+        """The raw key (`self.name`), under the name optree's entries give it."""
+        return self.name
+
+    def __str__(self) -> str:
+        return f".{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FlattenedIndexKey:
+    """The position of a custom node's child in a key path; renders as `[<flat index 0>]`."""
+
+    key: int
+
+    @property
+    def entry(self) -> Any:
+        """The raw key (`self.key`), under the name optree's entries give it."""
+        return self.key
+
+    def __str__(self) -> str:
+        return f"[<flat index {self.key}>]"
+
+
+KeyEntry = DictKey | SequenceKey | GetAttrKey | FlattenedIndexKey
+KeyPath = tuple[Any, ...]
+
+
+def _key(entry: optree.PyTreeEntry) -> Any:
+    """JAX's key for one of optree's accessor entries."""
+    if isinstance(entry, optree.MappingEntry):
+        return DictKey(entry.entry)
+    if isinstance(entry, optree.NamedTupleEntry | optree.StructSequenceEntry):
+        return GetAttrKey(entry.field)
+    if isinstance(entry, optree.GetAttrEntry):
+        return GetAttrKey(entry.name)
+    if isinstance(entry, optree.SequenceEntry):
+        return SequenceKey(entry.entry)
+    return FlattenedIndexKey(entry.entry)
+
+
+def _key_path(accessor: optree.PyTreeAccessor) -> KeyPath:
+    return tuple(_key(entry) for entry in accessor)
+
+
+# Sorted-key versions of treedefs, so that unflatten rebuilds dicts with sorted keys, as JAX.
+# optree keeps a dict's insertion order in its treedef (while ordering leaves and comparing
+# treedefs by sorted keys), so one transform per structure, cached, gives JAX's order. Keys are
+# treedefs, which compare and hash ignoring dict order: both orders share one sorted entry.
+_SORTED: dict[PyTreeDef, PyTreeDef] = {}
+
+
+def _sorted_dict_node(spec: PyTreeDef) -> PyTreeDef:
+    if spec.type is dict:
+        pairs = zip(spec.entries(), spec.children(), strict=True)  # entries() are sorted
+        return optree.treespec_dict(pairs, none_is_leaf=False, namespace=NAMESPACE)
+    return spec
+
+
+def _sorted(treedef: PyTreeDef) -> PyTreeDef:
+    found = _SORTED.get(treedef)
+    if found is None:
+        if len(_SORTED) > 4096:
+            _SORTED.clear()
+        found = _SORTED[treedef] = treedef.transform(_sorted_dict_node)
+    return found
+
 
 # functools.reduce distinguishes "no initializer" from any value, None included.
 _MISSING: Any = object()
@@ -76,7 +185,8 @@ def flatten(tree: PyTree, is_leaf: IsLeaf = None) -> tuple[list[Any], PyTreeDef]
         >>> flatten({'b': (1, None), 'a': [2]})
         ([2, 1], PyTreeSpec({'a': [*], 'b': (*, None)}))
     """
-    return optree.tree_flatten(tree, is_leaf, none_is_leaf=False, namespace=NAMESPACE)
+    flat, treedef = optree.tree_flatten(tree, is_leaf, none_is_leaf=False, namespace=NAMESPACE)
+    return flat, _sorted(treedef)
 
 
 def leaves(tree: PyTree, is_leaf: IsLeaf = None) -> list[Any]:
@@ -111,11 +221,24 @@ def structure(tree: PyTree, is_leaf: IsLeaf = None) -> PyTreeDef:
         >>> structure([1, (2, 3)]) == structure(['a', ('b', 'c')])
         True
     """
-    return optree.tree_structure(tree, is_leaf, none_is_leaf=False, namespace=NAMESPACE)
+    return _sorted(optree.tree_structure(tree, is_leaf, none_is_leaf=False, namespace=NAMESPACE))
 
 
-# The treedef already carries its namespace and None policy, so optree's function is ours as is.
-unflatten = optree.tree_unflatten
+def unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> PyTree:
+    """Rebuilds a pytree from a structure and its leaves; the inverse of `flatten`.
+
+    Args:
+        treedef: the structure, from `flatten` or `structure` (or optree with our namespace).
+        leaves: the leaves, in the order `flatten` gives them.
+
+    Returns:
+        The pytree; its dicts have their keys in sorted order, as JAX's.
+
+    Example:
+        >>> unflatten(structure({'b': 0, 'a': 0}), [1, 2])
+        {'a': 1, 'b': 2}
+    """
+    return _sorted(treedef).unflatten(leaves)
 
 
 def flatten_with_path(
@@ -135,10 +258,11 @@ def flatten_with_path(
         >>> [(keystr(path), leaf) for path, leaf in pairs]
         [("['w'][0]", 1), ("['w'][1]", 2)]
     """
-    paths, leaves_, treedef = optree.tree_flatten_with_accessor(
+    accessors, leaves_, treedef = optree.tree_flatten_with_accessor(
         tree, is_leaf, none_is_leaf=False, namespace=NAMESPACE
     )
-    return list(zip(paths, leaves_, strict=True)), treedef
+    paths = [_key_path(accessor) for accessor in accessors]
+    return list(zip(paths, leaves_, strict=True)), _sorted(treedef)
 
 
 def leaves_with_path(tree: PyTree, is_leaf: IsLeaf = None) -> list[tuple[KeyPath, Any]]:
@@ -237,7 +361,8 @@ def map_with_path(
     """
     flat, treedef = flatten(tree, is_leaf)
     flat_rest = _flatten_rest("tree.map_with_path", treedef, tree, rest, is_leaf)
-    return treedef.unflatten(builtins.map(f, treedef.accessors(), flat, *flat_rest))
+    paths = [_key_path(accessor) for accessor in treedef.accessors()]
+    return treedef.unflatten(builtins.map(f, paths, flat, *flat_rest))
 
 
 def reduce(
@@ -319,7 +444,8 @@ def transpose(
         inner_treedef = structure(inner_trees[0])
     rows = [inner_treedef.flatten_up_to(t) for t in inner_trees]
     columns = [[row[j] for row in rows] for j in range(inner_treedef.num_leaves)]
-    return inner_treedef.unflatten(outer_treedef.unflatten(column) for column in columns)
+    outer, inner = _sorted(outer_treedef), _sorted(inner_treedef)
+    return inner.unflatten(outer.unflatten(column) for column in columns)
 
 
 def keystr(path: Iterable[Any], *, simple: bool = False, separator: str = "") -> str:
@@ -339,30 +465,23 @@ def keystr(path: Iterable[Any], *, simple: bool = False, separator: str = "") ->
         >>> keystr(path), keystr(path, simple=True, separator='/')
         ("['w'][1]", 'w/1')
     """
+    keys = [_key(entry) if isinstance(entry, optree.PyTreeEntry) else entry for entry in path]
     if simple:
-        return separator.join(str(_bare_key(entry)) for entry in path)
+        return separator.join(str(_bare_key(key)) for key in keys)
     return separator.join(
-        entry.codify("") if isinstance(entry, optree.PyTreeEntry) else f"[{entry!r}]"
-        for entry in path
+        str(key) if isinstance(key, KeyEntry) else f"[{key!r}]" for key in keys
     )
 
 
-def _bare_key(entry: Any) -> Any:
-    # A namedtuple entry's `.entry` is its index; JAX shows the field name, as for attributes.
-    if isinstance(entry, optree.GetAttrEntry):
-        return entry.name
-    if isinstance(entry, optree.NamedTupleEntry | optree.StructSequenceEntry):
-        return entry.field
-    if isinstance(entry, optree.PyTreeEntry):
-        return entry.entry
-    return entry
+def _bare_key(key: Any) -> Any:
+    return key.entry if isinstance(key, KeyEntry) else key
 
 
 def register_pytree_node(
     nodetype: _NodeType,
     flatten_func: Callable[[Any], tuple[Iterable[Any], Any]],
     unflatten_func: Callable[[Any, Iterable[Any]], Any],
-) -> _NodeType:
+) -> None:
     """Registers a type as a pytree node, with JAX's calling convention.
 
     Args:
@@ -374,7 +493,7 @@ def register_pytree_node(
         unflatten_func: `unflatten_func(aux_data, children) -> node`; `children` is a tuple.
 
     Returns:
-        `nodetype`, so the call can also be used on a class right after defining it.
+        None, as JAX's (use `register_pytree_node_class` or `register_dataclass` as decorators).
 
     Raises:
         ValueError: `nodetype` is already registered (in vfunc's namespace or optree's global
@@ -384,12 +503,12 @@ def register_pytree_node(
         >>> class Pair:
         ...     def __init__(self, a, b):
         ...         self.a, self.b = a, b
-        >>> _ = register_pytree_node(Pair, lambda p: ((p.a, p.b), None),
-        ...                          lambda aux, children: Pair(*children))
+        >>> register_pytree_node(Pair, lambda p: ((p.a, p.b), None),
+        ...                      lambda aux, children: Pair(*children))
         >>> leaves([Pair(1, 2), 3])
         [1, 2, 3]
     """
-    return optree.register_pytree_node(nodetype, flatten_func, unflatten_func, namespace=NAMESPACE)
+    optree.register_pytree_node(nodetype, flatten_func, unflatten_func, namespace=NAMESPACE)
 
 
 def register_pytree_node_class(cls: _NodeType) -> _NodeType:

@@ -6,7 +6,11 @@ the semantics: optree namespace "vfunc", None an empty subtree, dict keys sorted
 """
 
 from vfunc.tree import (
+    DictKey,
+    FlattenedIndexKey,
+    GetAttrKey,
     PyTreeDef,
+    SequenceKey,
     keystr,
     register_dataclass,
     register_pytree_node,
@@ -25,7 +29,11 @@ from vfunc.tree import transpose as tree_transpose
 from vfunc.tree import unflatten as tree_unflatten
 
 __all__ = [
+    "DictKey",
+    "FlattenedIndexKey",
+    "GetAttrKey",
     "PyTreeDef",
+    "SequenceKey",
     "keystr",
     "register_dataclass",
     "register_pytree_node",

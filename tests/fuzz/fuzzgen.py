@@ -290,6 +290,9 @@ REACHED_OTHERWISE = {
     "custom_jvp_call": "softplus_cj, double_tangent_cj",
     "custom_vjp_call": "sin_cv, half_cotangent_cv",
     "checkpoint": "Checkpoint node",
+    # no outputs, only an effect (printing): tests/test_jax_compat.py runs it under every
+    # transformation, inside scan and cond, and through the compiler passes
+    "debug_callback": "tests/test_jax_compat.py",
     # collectives need a bound axis name: tests/test_collectives.py, tests/test_distributed.py
     **{name: "named vmap / spmd" for name in ("psum", "pmax", "pmin", "all_gather",
                                                "psum_scatter", "all_to_all", "ppermute",

@@ -14,6 +14,7 @@ from vfunc.lax.convolution import (
     conv_dimension_numbers,
     conv_general_dilated,
     conv_transpose,
+    conv_with_general_padding,
     padtype_to_pads,
     reduce_window,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "conv_general_dilated",
     "conv",
     "conv_transpose",
+    "conv_with_general_padding",
     "reduce_window",
     "psum", "pmean", "pmax", "pmin", "all_gather", "psum_scatter", "all_to_all", "ppermute",
     "axis_index", "axis_size",

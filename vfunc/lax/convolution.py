@@ -230,6 +230,43 @@ def conv(
                                 preferred_element_type=preferred_element_type)  # fmt: skip
 
 
+def conv_with_general_padding(
+    lhs: ArrayLike,
+    rhs: ArrayLike,
+    window_strides: Sequence[int],
+    padding: str | Sequence[tuple[int, int]],
+    lhs_dilation: Sequence[int] | None,
+    rhs_dilation: Sequence[int] | None,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> Array:
+    """Convolution in the NCHW / OIHW layout with padding and dilations, as
+    ``jax.lax.conv_with_general_padding``: ``conv_general_dilated`` without groups or
+    dimension numbers.
+
+    Args:
+        lhs: the input, ``(N, C, spatial...)``.
+        rhs: the kernel, ``(O, I, spatial...)``.
+        window_strides: the stride of each spatial axis.
+        padding: ``'SAME'``, ``'VALID'`` or one ``(low, high)`` pair per spatial axis.
+        lhs_dilation: the input's dilation per spatial axis (``None``: 1).
+        rhs_dilation: the kernel's dilation per spatial axis (``None``: 1).
+        precision, preferred_element_type: as for ``conv_general_dilated``.
+
+    Returns:
+        The output, ``(N, O, spatial...)``.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> x, k = vnp.ones((1, 1, 4, 4)), vnp.ones((1, 1, 2, 2))
+        >>> conv_with_general_padding(x, k, (1, 1), [(1, 0), (0, 0)], None, (2, 2)).shape
+        (1, 1, 3, 2)
+    """
+    return conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                precision=precision,
+                                preferred_element_type=preferred_element_type)  # fmt: skip
+
+
 def _conv_transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
     if padding.upper() == "SAME":
         total = k + s - 2

@@ -6,7 +6,7 @@ from typing import Any
 
 from vfunc import lax
 from vfunc.core import Array
-from vfunc.errors import ShapeError
+from vfunc.errors import ShapeError, ShapeTypeError
 from vfunc.numpy._promote import promote_args
 from vfunc.numpy.movement import moveaxis, stack
 from vfunc.numpy.ufuncs import broadcast_arrays, multiply, subtract
@@ -68,7 +68,7 @@ def matmul(a: ArrayLike, b: ArrayLike) -> Array:
 
 def _check_contraction(op: str, a: Array, b: Array, a_axis: int, b_axis: int) -> None:
     if a.shape[a_axis] != b.shape[b_axis]:
-        raise ShapeError(
+        raise ShapeTypeError(  # a TypeError, as JAX's
             f"{op}: shapes {a.shape} and {b.shape} are not aligned: axis {a_axis} of the first "
             f"has size {a.shape[a_axis]} but axis {b_axis} of the second has size "
             f"{b.shape[b_axis]}"

@@ -11,7 +11,7 @@ import numpy as np
 
 from vfunc import dtypes, lax
 from vfunc.core import Array
-from vfunc.errors import ShapeError
+from vfunc.errors import ShapeError, ShapeTypeError
 from vfunc.numpy._promote import as_array, convert
 from vfunc.numpy.reductions import canonical_axes
 
@@ -26,7 +26,9 @@ def _infer_shape(op: str, size: int, shape: Sequence[int], given: Any) -> tuple[
     if unknown:
         known = math.prod(d for d in shape if d != -1)
         if known == 0 or size % known:
-            raise ShapeError(f"{op}: cannot reshape an array of {size} elements into shape {given}")
+            raise ShapeTypeError(  # a TypeError, as JAX's
+                f"{op}: cannot reshape an array of {size} elements into shape {given}"
+            )
         shape = tuple(size // known if d == -1 else d for d in shape)
     return shape
 

@@ -206,7 +206,7 @@ def partition(
         ...                             {'w': 'fast', 'b': 'off'})
         >>> g = {'w': vnp.ones(1), 'b': vnp.ones(1)}
         >>> opt.update(g, opt.init(g))[0]
-        {'w': Array([-1.], dtype=float32), 'b': Array([0.], dtype=float32)}
+        {'b': Array([0.], dtype=float32), 'w': Array([-1.], dtype=float32)}
     """
     transforms = {k: with_extra_args_support(v) for k, v in transforms.items()}
 

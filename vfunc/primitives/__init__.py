@@ -14,6 +14,7 @@ from vfunc.primitives import builders  # noqa: F401
 from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
     collectives,
     conv,
+    debug,
     decompositions,
     elementwise,
     indexing,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vfunc.errors import DtypeError, ShapeError
+from vfunc.errors import DtypeError, ShapeError, ShapeTypeError
 
 _KIND_NAMES = {
     "b": "bool", "i": "signed integer", "u": "unsigned integer", "f": "floating", "c": "complex",
@@ -36,7 +36,8 @@ def check_same_dtypes(op: str, *avals) -> np.dtype:
 
 
 def broadcast_shapes(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """NumPy broadcasting of ``shapes``; raises ShapeError naming the op and every shape."""
+    """NumPy broadcasting of ``shapes``; raises ShapeTypeError (as JAX, a TypeError; also a
+    ValueError, as NumPy's) naming the op and every shape."""
     if all(s == shapes[0] for s in shapes[1:]):
         return shapes[0]
     ndim = max(len(s) for s in shapes)
@@ -46,7 +47,7 @@ def broadcast_shapes(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         sizes_not_one = {d for d in sizes if d != 1}
         if len(sizes_not_one) > 1:
             shown = " and ".join(str(tuple(s)) for s in shapes)
-            raise ShapeError(
+            raise ShapeTypeError(
                 f"{op}: shapes {shown} cannot be broadcast together (axis {axis - ndim} has "
                 f"sizes {sorted(sizes_not_one)}). Sizes must match or be 1; reshape or "
                 "expand_dims one operand to line the axes up."

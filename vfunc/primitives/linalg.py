@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vfunc.core import Identities, Primitive, ShapedArray
-from vfunc.errors import ShapeError
+from vfunc.errors import ShapeError, ShapeTypeError
 from vfunc.primitives._batching import move_axis, shift_axes
 from vfunc.primitives._bilinear import bilinear_jvp
 from vfunc.primitives._checks import check_dtype_kind, check_same_dtypes
@@ -36,7 +36,7 @@ def _dot_general_shape(
         lsizes = tuple(lhs.shape[d] for d in ldims)
         rsizes = tuple(rhs.shape[d] for d in rdims)
         if lsizes != rsizes:
-            raise ShapeError(
+            raise ShapeTypeError(  # a TypeError, as JAX's
                 f"dot_general: {kind} dimensions disagree: lhs {lhs.shape} axes {ldims} have "
                 f"sizes {lsizes}, rhs {rhs.shape} axes {rdims} have sizes {rsizes}"
             )

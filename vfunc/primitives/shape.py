@@ -14,7 +14,7 @@ import numpy as np
 import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 from vfunc import dtypes
 from vfunc.core import Identities, Primitive, ShapedArray, wrap_numpy
-from vfunc.errors import DtypeError, ShapeError
+from vfunc.errors import DtypeError, ShapeError, ShapeTypeError
 from vfunc.primitives._batching import batch_size, move_axis, shift_axes, to_front
 from vfunc.primitives._checks import check_axes, check_dtype_kind, check_shape
 
@@ -103,7 +103,7 @@ def _reshape_back_vjp(g, x, *, out, **params):
 def _reshape_shape(x: ShapedArray, *, new_sizes: tuple[int, ...]) -> ShapedArray:
     new_sizes = check_shape("reshape", new_sizes, "new_sizes")
     if math.prod(new_sizes) != math.prod(x.shape):
-        raise ShapeError(
+        raise ShapeTypeError(  # a TypeError, as JAX's
             f"reshape: cannot reshape an array of shape {x.shape} ({math.prod(x.shape)} "
             f"elements) into shape {new_sizes} ({math.prod(new_sizes)} elements)"
         )
@@ -331,7 +331,7 @@ def _concatenate_shape(*xs: ShapedArray, dimension: int) -> ShapedArray:
             )
         other = x.shape[:dimension] + x.shape[dimension + 1 :]
         if x.ndim != first.ndim or other != first.shape[:dimension] + first.shape[dimension + 1 :]:
-            raise ShapeError(
+            raise ShapeTypeError(  # a TypeError, as JAX's
                 f"concatenate: operand shapes {[x.shape for x in xs]} must agree on every axis "
                 f"except the concatenation axis {dimension}"
             )

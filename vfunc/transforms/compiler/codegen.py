@@ -234,7 +234,8 @@ class _Emitter:
         call = f"{prim.name}_impl({', '.join(args)}{kwargs})".replace("(, ", "(")
         if prim.multiple_results:
             names = [self.fresh(v) for v in eqn.outvars]
-            self.lines.append(f"{', '.join(names)}, = {call}")
+            # no outputs (an effect only, such as debug_callback): the call is a statement
+            self.lines.append(f"{', '.join(names)}, = {call}" if names else call)
         else:
             self.lines.append(f"{self.fresh(eqn.outvars[0])} = {call}")
         for v in eqn.outvars:  # an impl may return a view of (or the very array of) an operand

@@ -125,7 +125,7 @@ def dead_code_elimination(closed: ClosedJaxpr) -> ClosedJaxpr:
     live = {v for v in jaxpr.outvars if isinstance(v, Var)}
     kept = []
     for eqn in reversed(jaxpr.eqns):
-        if any(v in live for v in eqn.outvars):
+        if eqn.primitive.effectful or any(v in live for v in eqn.outvars):
             kept.append(eqn)
             live.update(v for v in eqn.invars if isinstance(v, Var))
     kept.reverse()
@@ -149,6 +149,8 @@ def common_subexpression_elimination(closed: ClosedJaxpr) -> ClosedJaxpr:
     for eqn in closed.jaxpr.eqns:
         invars = [rename(v) for v in eqn.invars]
         try:
+            if eqn.primitive.effectful:  # each one must run: never merged with its twin
+                raise TypeError
             key = (
                 eqn.primitive,
                 tuple(_operand_key(v) for v in invars),
@@ -186,7 +188,8 @@ def fold_constants(closed: ClosedJaxpr) -> ClosedJaxpr:
     for eqn in jaxpr.eqns:
         invars = [rename(v) for v in eqn.invars]
         out_small = all(v.aval.size <= FOLD_MAX_SIZE for v in eqn.outvars)
-        if out_small and all(isinstance(v, Literal) or v in known for v in invars):
+        foldable = out_small and not eqn.primitive.effectful  # an effect happens at run time
+        if foldable and all(isinstance(v, Literal) or v in known for v in invars):
             args = [v.value if isinstance(v, Literal) else known[v] for v in invars]
             outs = eqn.primitive.bind(*args, **eqn.params)
             outs = outs if eqn.primitive.multiple_results else [outs]
