@@ -113,7 +113,7 @@ def silu(x: ArrayLike) -> Array:
         >>> import vfunc.numpy as vnp
         >>> from vfunc import nn
         >>> nn.silu(vnp.array([-1.0, 0.0, 2.0]))
-        Array([-0.2689414,  0.       ,  1.761594 ], dtype=float32)
+        Array([-0.26894143,  0.        ,  1.761594  ], dtype=float32)
     """
     x = _inexact(x)
     return x * lax.logistic(x)
