@@ -771,6 +771,13 @@ class Primitive:
     ``as_matmul(params, *operand_avals) -> (transpose_lhs, transpose_rhs) | None``, which says
     when the op is one 2-D matrix product BLAS computes from its operands as they are or
     transposed (``np.dot(a.T, b)``), for emitters that call BLAS directly.
+    ``sum_over_steps(steps, *operands, **params) -> build | None`` lets a loop pass sum the
+    op's per-step results over all steps of a scan after the loop, from the operands stacked
+    along a new leading axis: ``steps.stacked(v)`` reads a per-step operand stacked (None if
+    it is the same at every step), ``steps.lift(v)`` sums an operand's own producer the same
+    way (for linear ops), and the returned ``build(stacks)`` computes the sum with builders.
+    Only contractions, reductions and the linear ops between them declare it: for anything
+    else, stacking the operands costs more than adding in the loop.
     """
 
     def __init__(
@@ -795,6 +802,7 @@ class Primitive:
         fusion: Fusion | None = None,
         identities: Identities = NO_IDENTITIES,
         as_matmul: Callable[..., tuple[bool, bool] | None] | None = None,
+        sum_over_steps: Callable[..., Any] | None = None,
     ):
         if name in registry:
             raise ValueError(f"primitive {name!r} is already registered")
@@ -817,6 +825,7 @@ class Primitive:
         self.fusion = fusion
         self.identities = identities
         self.as_matmul = as_matmul
+        self.sum_over_steps = sum_over_steps
         # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of
         # its key, so it can never go stale; failed evaluations are not stored.
         self._eager_cache: dict[Any, Any] = {}
