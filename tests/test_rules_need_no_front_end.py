@@ -303,9 +303,9 @@ def _cond(x):
     return control.cond(positive, lax.sin, lambda v: lax.mul(v, v), x)
 
 
-def _scan(h, xs):
-    def step(carry, x):
-        new = lax.tanh(lax.add(lax.mul(carry, 0.5), x))
+def _scan(h, xs, w):
+    def step(carry, x):  # w is a const of the loop: its cotangent is summed over the steps
+        new = lax.tanh(lax.add(lax.mul(carry, w), x))
         return new, lax.sin(carry)
 
     last, ys = control.scan(step, h, xs)
@@ -313,11 +313,18 @@ def _scan(h, xs):
 
 
 def _while(x):
+    # The trip count (2 or 3) depends on x, so under vmap the predicate is batched too.
+    positive = lax.gt(lax.reduce_sum(x, tuple(range(x.ndim))), 0.0)
+    steps = lax.add(lax.convert_element_type(positive, np.int32), 2)
+
     def body(state):
         i, v = state
         return lax.add(i, 1), lax.sin(lax.mul(v, 1.5))
 
-    return control.while_loop(lambda state: lax.lt(state[0], 3), body, (lax.as_array(0), x))[1]
+    def more(state):
+        return lax.lt(state[0], steps)
+
+    return control.while_loop(more, body, (lax.as_array(np.int32(0)), x))[1]
 
 
 def _sin_squared(x):
@@ -433,7 +440,7 @@ DIFFERENTIABLE: dict[str, tuple[Callable, tuple]] = {
     "qr": (lambda a: decompositions.qr_p.bind(a, full_matrices=False)[0], (_f(4, 3),)),
     "lu": (lambda a: decompositions.lu_p.bind(a)[0], (_f(3, 3),)),
     "cond": (lambda x: _cond(x), (_f(3, 2),)),
-    "scan": (lambda h, xs: _scan(h, xs), (_f(2), _f(4, 2))),
+    "scan": (lambda h, xs, w: _scan(h, xs, w), (_f(2), _f(4, 2), _f(2))),
     "while": (lambda x: _while(x), (_f(3),)),
     "custom_jvp_call": (lambda x: _custom_jvp_sin(x), (_f(3, 2),)),
     "custom_vjp_call": (lambda x: _custom_vjp_sin(x), (_f(3, 2),)),
