@@ -195,7 +195,6 @@ BOUND_CASES = {
 }
 
 
-
 BOUND = [p for name, p in sorted(registry.items()) if name in BOUND_CASES or p.elementwise]
 
 
@@ -263,6 +262,7 @@ def test_bound_primitive_rules_need_no_front_end(prim, x64_off, front_end_poison
             vfunc.grad(loss, argnums=argnums), in_axes=tuple(in_axes[i] for i in positions)
         )
         batched_grad(*[stacked[i] for i in positions])
+
 
 # ----------------------------------------------------------------------------------------------
 # Cases of primitives used through a function of float arrays (float64), with control flow and

@@ -82,6 +82,7 @@ def _hoist(closed: ClosedJaxpr, num_consts: int, num_carry: int, length: int) ->
 # ----------------------------------------------------------------------------------------------
 # Lifting sums over the steps out of the loop
 
+
 class LiftedSums(NamedTuple):
     """The result of ``lift_step_sums``.
 
