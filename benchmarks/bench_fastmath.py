@@ -1,4 +1,4 @@
-"""Vectorizable transcendentals (vfunc.transforms.compiler.fastmath) against NumPy and libm.
+"""Vectorizable transcendentals (vfunc.primitives.scalar_math) against NumPy and libm.
 
 For each function, over 4M elements (float32, then float64), the best wall time of:
 
@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 from timing import best_time
 
-from vfunc.transforms.compiler import fastmath as fm
+from vfunc.primitives import scalar_math as fm
 
 N = 4_000_000
 _PAR = {"parallel": True, "fastmath": True, "cache": True}

@@ -504,6 +504,29 @@ def test_lift_step_sums_sums_a_weight_gradient_after_the_loop():
     close(summed, sum((h.T @ g).T for h, g in zip(hs, gs, strict=True)), tol=1e-4)
 
 
+def test_lift_step_sums_lifts_a_reduction_of_a_per_step_value():
+    from vfunc.transforms.compiler.loop_passes import lift_step_sums
+
+    rng = np.random.default_rng(4)
+    steps = 6
+    gs = rng.normal(size=(steps, 3, 4)).astype(np.float32)
+    w = np.ones(4, np.float32)
+
+    def step(w, g):  # a reduction of a value computed in the step, which the loop must stack
+        return (vnp.sin(g) * 2.0).sum(0), w
+
+    closed = vfunc.make_jaxpr(step)(w, gs[0])
+    lifting = lift_step_sums(closed, 1, [False, True], [0, 1], steps)
+    assert lifting.lifted == [True, False]  # w is no per-step value: nothing to sum after
+    assert len(lifting.leaves) == 1  # sin(g) * 2, stacked by the loop
+    stacked = np.sin(gs) * 2.0
+    (summed,) = vfunc.jaxpr.eval_jaxpr(lifting.after.jaxpr, lifting.after.consts, gs, stacked)
+    close(summed, stacked.sum(axis=(0, 1)), tol=1e-5)
+    # The pass knows these primitives only by their declarations' ``sum_over_steps``.
+    declaring = {name for name, p in vfunc.core.registry.items() if p.sum_over_steps}
+    assert declaring == {"reduce_sum", "dot_general", "transpose"}
+
+
 def test_eval_jaxpr_release_gives_the_same_results():
     rng = np.random.default_rng(3)
     x = rng.normal(size=4).astype(np.float32)

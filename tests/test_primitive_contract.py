@@ -111,9 +111,9 @@ def test_the_fastmath_functions_are_listed_once():
     assert not hasattr(fusion, "_MATH") and not hasattr(fusion, "_UNARY")
     declared = {p.fusion.vectorized for p in registry.values()
                 if p.fusion is not None and p.fusion.vectorized}  # fmt: skip
-    from vfunc.transforms.compiler import fastmath
+    from vfunc.primitives import scalar_math
 
-    assert declared == set(fastmath.VECTORIZED)
+    assert declared == set(scalar_math.VECTORIZED)
 
 
 @pytest.fixture

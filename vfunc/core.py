@@ -802,6 +802,13 @@ class Primitive:
     transposed (``np.dot(a.T, b)``), for emitters that call BLAS directly.
     ``effectful=True`` marks an op whose impl does something besides computing its outputs
     (``debug_callback``): the compiler keeps, never merges and never pre-evaluates it.
+    ``sum_over_steps(steps, *operands, **params) -> build | None`` lets a loop pass sum the
+    op's per-step results over all steps of a scan after the loop, from the operands stacked
+    along a new leading axis: ``steps.stacked(v)`` reads a per-step operand stacked (None if
+    it is the same at every step), ``steps.lift(v)`` sums an operand's own producer the same
+    way (for linear ops), and the returned ``build(stacks)`` computes the sum with builders.
+    Only contractions, reductions and the linear ops between them declare it: for anything
+    else, stacking the operands costs more than adding in the loop.
     """
 
     def __init__(
@@ -827,6 +834,7 @@ class Primitive:
         identities: Identities = NO_IDENTITIES,
         as_matmul: Callable[..., tuple[bool, bool] | None] | None = None,
         effectful: bool = False,
+        sum_over_steps: Callable[..., Any] | None = None,
     ):
         if name in registry:
             raise ValueError(f"primitive {name!r} is already registered")
@@ -850,6 +858,7 @@ class Primitive:
         self.identities = identities
         self.as_matmul = as_matmul
         self.effectful = effectful
+        self.sum_over_steps = sum_over_steps
         # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of
         # its key, so it can never go stale; failed evaluations are not stored.
         self._eager_cache: dict[Any, Any] = {}

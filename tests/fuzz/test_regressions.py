@@ -168,7 +168,7 @@ def test_jit_cache_keys_on_enable_x64():
 
 
 def test_fused_sin_cos_agree_with_eager_for_huge_arguments():
-    # Guards: the fused (jit) sin/cos gave NaN for |x| > 1.3e10 (issue 11; compiler/fastmath.py).
+    # Guards: the fused (jit) sin/cos gave NaN for |x| > 1.3e10 (issue 11; scalar_math.py).
     from vfunc.transforms.compiler import fusion
 
     x = vnp.asarray(np.full(fusion.MIN_FUSED_SIZE, 3.0e10, np.float32))

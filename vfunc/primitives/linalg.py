@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 from vfunc.core import Identities, Primitive, ShapedArray
 from vfunc.errors import ShapeError, ShapeTypeError
 from vfunc.primitives._batching import move_axis, shift_axes
@@ -183,6 +184,19 @@ def _as_matmul(params, lhs: ShapedArray, rhs: ShapedArray) -> tuple[bool, bool] 
     return _MATMUL_2D.get(params["dimension_numbers"])
 
 
+def _sum_over_steps(steps, lhs, rhs, *, dimension_numbers):
+    # The sum over steps of products without batch axes is one product that also contracts
+    # the stacked steps' axis of both operands.
+    (lc, rc), (lb, rb) = dimension_numbers
+    if lb or rb:
+        return None
+    stacked_lhs, stacked_rhs = steps.stacked(lhs), steps.stacked(rhs)
+    if stacked_lhs is None or stacked_rhs is None:
+        return None
+    dims = (((0, *[d + 1 for d in lc]), (0, *[d + 1 for d in rc])), ((), ()))
+    return lambda stacks: lax.dot_general(stacked_lhs(stacks), stacked_rhs(stacks), dims)
+
+
 dot_general_p = Primitive(
     "dot_general",
     _dot_general_impl,
@@ -196,4 +210,5 @@ dot_general_p = Primitive(
     vjp_wants=True,
     identities=Identities(absorb_permutation=_absorb_permutation),
     as_matmul=_as_matmul,
+    sum_over_steps=_sum_over_steps,
 )

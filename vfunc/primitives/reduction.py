@@ -61,6 +61,14 @@ def _sum_vjp(g, x, *, out, axes):
     return (broadcast_in_dim_p.bind(g, shape=x.shape, broadcast_dimensions=_kept(x, axes)),)
 
 
+def _sum_over_steps(steps, x, *, axes):
+    # The sum over steps of per-step sums is one sum over the stacked steps' axis too.
+    stacked = steps.stacked(x)
+    if stacked is None:
+        return None
+    return lambda stacks: lax.reduce_sum(stacked(stacks), (0, *[a + 1 for a in axes]))
+
+
 def _extremum_vjp(g, x, *, out, axes):
     # The cotangent is shared equally among the elements that attain the extremum.
     kept = _kept(x, axes)
@@ -176,7 +184,7 @@ _SUM = Fusion("({0} + {1})", identity="0.0", wide=True, result="f")
 _MAX = Fusion("({0} if ({0} >= {1} or {0} != {0}) else {1})", identity="-inf", result="f")
 _MIN = Fusion("({0} if ({0} <= {1} or {0} != {0}) else {1})", identity="inf", result="f")
 reduce_sum_p  = reduction("reduce_sum",  _sum_impl,  "iufc", vjp=_sum_vjp, linear=(0,),
-                          fusion=_SUM)
+                          fusion=_SUM, sum_over_steps=_sum_over_steps)
 reduce_prod_p = reduction("reduce_prod", _prod_impl, "iufc", vjp=_prod_vjp)
 reduce_max_p  = reduction("reduce_max",  _max_impl,  "biuf", vjp=_extremum_vjp, fusion=_MAX)
 reduce_min_p  = reduction("reduce_min",  _min_impl,  "biuf", vjp=_extremum_vjp, fusion=_MIN)

@@ -1,5 +1,5 @@
 """Vectorizable float32/float64 transcendentals for numba kernels: the compiler's fused loops
-(through ``vfunc.transforms.compiler.fastmath``) and the primitives' own kernels (erf_inv).
+(``vfunc.transforms.compiler.fusion``) and the primitives' own kernels (erf_inv).
 
 numba lowers ``math.exp``, ``math.tanh`` & co. to libm calls, which LLVM cannot vectorize
 without Intel SVML; a fused ``parallel=True, fastmath=True`` loop that calls one then runs

@@ -152,6 +152,13 @@ def _compose_permutations(inner: dict, outer: dict) -> dict:
     return {"permutation": tuple(inner["permutation"][p] for p in outer["permutation"])}
 
 
+def _transpose_sum_over_steps(steps, x, *, permutation):
+    inner = steps.lift(x)  # linear: the sum of transposes is the transposed sum
+    if inner is None:
+        return None
+    return lambda stacks: lax.transpose(inner(stacks), permutation)
+
+
 transpose_p = Primitive(
     "transpose",
     lambda x, *, permutation: x.transpose(permutation),
@@ -164,6 +171,7 @@ transpose_p = Primitive(
         compose=_compose_permutations,
         permutation=lambda permutation: permutation,
     ),
+    sum_over_steps=_transpose_sum_over_steps,
 )
 
 

@@ -20,9 +20,9 @@ process loads machine code instead of compiling).
 
 What an equation becomes inside the loop is declared with its primitive (``Primitive.fusion``,
 a ``Fusion``: the scalar expression, the operand dtypes it takes); this pass knows no primitive
-by name. Transcendental functions come from ``fastmath`` when available: numba's libm calls
-(``math.tanh``) do not vectorize, and a fused loop calling them is slower than numpy.
-``fastmath``'s sin/cos reduce arguments up to 1.3e10 only: a kernel using them counts larger
+by name. Transcendental functions come from ``vfunc.primitives.scalar_math``: numba's libm
+calls (``math.tanh``) do not vectorize, and a fused loop calling them is slower than numpy.
+``scalar_math``'s sin/cos reduce arguments up to 1.3e10 only: a kernel using them counts larger
 finite arguments in its vectorized loop and, if there are any, computes everything again with
 libm's sin/cos (the ``exact`` form the primitive declares), so fused results agree with NumPy
 over the whole float range.
@@ -58,20 +58,18 @@ _LOOP_DTYPES = {"f": (np.dtype("float32"), np.dtype("float64")), "b": (_BOOL,)}
 
 
 def _math_functions() -> tuple[dict, str]:
-    try:
-        from vfunc.transforms.compiler import fastmath
-    except ImportError:  # pragma: no cover - the module ships with vfunc
-        return {}, ""
-    table = getattr(fastmath, "VECTORIZED", {})
-    return table, "vfunc.transforms.compiler.fastmath"
+    # Imported when a kernel is built: scalar_math loads numba, which plain eager use never needs.
+    from vfunc.primitives import scalar_math
+
+    return scalar_math.VECTORIZED, scalar_math.__name__
 
 
 def _math_version() -> str:
-    # numba's disk cache only watches a kernel's own file; the kernels inline fastmath's
-    # functions, so its digest goes into their source (a changed fastmath: new files).
-    from vfunc.transforms.compiler import fastmath
+    # numba's disk cache only watches a kernel's own file; the kernels inline scalar_math's
+    # functions, so its digest goes into their source (a changed scalar_math: new files).
+    from vfunc.primitives import scalar_math
 
-    return getattr(fastmath, "CODE_HASH", "")
+    return scalar_math.CODE_HASH
 
 
 class Cluster:
@@ -367,7 +365,7 @@ def kernel_source(cluster: Cluster, name: str, flat_ok: bool = True) -> tuple[st
     partial = _has_partial(cluster)
     arrays = {p: p for p in params + outs}  # how the loop body names each array
     if partial and len(names) == 1:
-        # Blocks of the one axis: each block counts the sin/cos arguments fastmath cannot
+        # Blocks of the one axis: each block counts the sin/cos arguments scalar_math cannot
         # reduce and, if it met any, runs again with libm; the other blocks stay vectorized.
         # The body loops over views of the block from 0 (an offset range does not vectorize).
         size, b = f"{outs[0]}.shape[0]", _PARTIAL_BLOCK
@@ -481,7 +479,7 @@ def build_kernel(cluster: Cluster, flat_ok: bool = True) -> Kernel:
     _, math_module = _math_functions()
     header = "import math\n\nimport numba\nimport numpy as np\nfrom numba import prange\n"
     if math_module:
-        header += f"import {math_module} as fm  # fastmath {_math_version()}\n"
+        header += f"import {math_module} as fm  # scalar_math {_math_version()}\n"
     reduced = reduced_outputs(cluster)
     if reduced:  # the accumulators' dtypes are not in the loop's text: key the cache on them
         body += "\n# accumulators: " + repr(sorted(reduced.items()))

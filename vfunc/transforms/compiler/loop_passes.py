@@ -12,12 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from vfunc.core import Array, Primitive
+from vfunc.core import Array
 from vfunc.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var
-from vfunc.primitives import builders
-from vfunc.primitives.linalg import dot_general_p
-from vfunc.primitives.reduction import reduce_sum_p
-from vfunc.primitives.shape import transpose_p
 from vfunc.transforms.batching import batch_jaxpr
 from vfunc.transforms.compiler.cache import JaxprCache
 from vfunc.transforms.staging import trace_flat
@@ -86,47 +82,6 @@ def _hoist(closed: ClosedJaxpr, num_consts: int, num_carry: int, length: int) ->
 # ----------------------------------------------------------------------------------------------
 # Lifting sums over the steps out of the loop
 
-# How to sum a primitive's per-step results over all steps from its operands stacked along a
-# new leading axis: ``rule(eqn, lifter)`` returns ``build(stacks) -> summed`` or None where it
-# does not apply; ``lifter.stacked(var)`` reads a per-step operand stacked (None if it is the
-# same at every step) and ``lifter.lift(var)`` recurses through a linear op. Only contractions
-# and reductions are listed, and the transposes between them and the sum: for anything else,
-# stacking the operands costs more than adding in the loop.
-# TODO(contract): a field of the primitive declarations once the contract carries one.
-
-
-def _sum_of_reduce_sum(eqn: Any, lifter: _SumLifter) -> Any:
-    x = lifter.stacked(eqn.invars[0])
-    if x is None:
-        return None
-    axes = (0, *[a + 1 for a in eqn.params["axes"]])
-    return lambda stacks: builders.reduce_sum(x(stacks), axes)
-
-
-def _sum_of_dot_general(eqn: Any, lifter: _SumLifter) -> Any:
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    if lb or rb:
-        return None
-    lhs, rhs = lifter.stacked(eqn.invars[0]), lifter.stacked(eqn.invars[1])
-    if lhs is None or rhs is None:
-        return None
-    dims = (((0, *[d + 1 for d in lc]), (0, *[d + 1 for d in rc])), ((), ()))
-    return lambda stacks: builders.dot_general(lhs(stacks), rhs(stacks), dims)
-
-
-def _sum_of_transpose(eqn: Any, lifter: _SumLifter) -> Any:
-    inner = lifter.lift(eqn.invars[0])  # linear: the sum of transposes is the transposed sum
-    if inner is None:
-        return None
-    return lambda stacks: builders.transpose(inner(stacks), eqn.params["permutation"])
-
-
-_STEP_SUMS: dict[Primitive, Callable[[Any, _SumLifter], Any]] = {
-    reduce_sum_p: _sum_of_reduce_sum,
-    dot_general_p: _sum_of_dot_general,
-    transpose_p: _sum_of_transpose,
-}
-
 
 class LiftedSums(NamedTuple):
     """The result of ``lift_step_sums``.
@@ -143,7 +98,8 @@ class LiftedSums(NamedTuple):
 
 
 class _SumLifter:
-    """Walks back from a per-step value through the producers in ``_STEP_SUMS``."""
+    """Walks back from a per-step value through producers whose primitive declares
+    ``sum_over_steps`` (the ``steps`` argument of that rule)."""
 
     def __init__(self, step: Jaxpr, num_consts: int, available: Sequence[bool]):
         self.producer = {v: e for e in step.eqns for v in e.outvars}
@@ -167,8 +123,8 @@ class _SumLifter:
     def lift(self, v: Any) -> Callable[[dict], Any] | None:
         """How to sum ``v`` over the steps after the loop, or None."""
         eqn = self.producer.get(v) if isinstance(v, Var) else None
-        rule = _STEP_SUMS.get(eqn.primitive) if eqn is not None else None
-        return None if rule is None else rule(eqn, self)
+        rule = eqn.primitive.sum_over_steps if eqn is not None else None
+        return None if rule is None else rule(self, *eqn.invars, **eqn.params)
 
 
 def lift_step_sums(
