@@ -40,6 +40,26 @@ def test_broadcast_views_reach_the_fused_kernel_uncopied(dtype, shape):
     assert "fused" in source and "np.ravel" not in source.split("# @numba")[0]
 
 
+
+def test_fresh_results_keep_the_flat_kernel():
+    # A matmul's result is a fresh contiguous array: raveling it is free, and the flat kernel
+    # compiles faster than an N-D one (the MLP step's first call). Only ops declaring
+    # strided_view (and reshapes of their results) send a fused cluster to the N-D kernel.
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((512, 300)), rng.standard_normal((300, 512))
+    c = rng.standard_normal((512, 512))
+
+    def f(a, b, c):
+        return vnp.tanh(a @ b) * 2 + c
+
+    jitted = vfunc.jit(f)
+    a32, b32, c32 = (v.astype(np.float32) for v in (a, b, c))
+    np.testing.assert_allclose(np.asarray(jitted(a32, b32, c32)),
+                               np.tanh(a32 @ b32) * 2 + c32, rtol=2e-5, atol=2e-5)  # fmt: skip
+    source = jitted.lower(a32, b32, c32).compile().as_text().split("# @numba")[0]
+    assert "fused" in source and "np.ravel" in source and "np.broadcast_to" not in source
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_logistic_is_accurate_over_the_whole_range(dtype):
     # Independent reference: the formula in extended precision.

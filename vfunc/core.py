@@ -800,6 +800,11 @@ class Primitive:
     ``as_matmul(params, *operand_avals) -> (transpose_lhs, transpose_rhs) | None``, which says
     when the op is one 2-D matrix product BLAS computes from its operands as they are or
     transposed (``np.dot(a.T, b)``), for emitters that call BLAS directly.
+    ``strided_view=True`` marks an op whose impl may return a view with other strides than a
+    fresh array's (a broadcast's zero strides, a transpose, a slice): fused kernels then read
+    its result in place through an N-D loop, where raveling it for a flat loop would copy it;
+    ``strided_view="inherit"`` an op that may return an operand itself or a reshaped view of
+    it (reshape, squeeze, a no-op conversion), strided where that operand may be.
     ``effectful=True`` marks an op whose impl does something besides computing its outputs
     (``debug_callback``): the compiler keeps, never merges and never pre-evaluates it.
     ``sum_over_steps(steps, *operands, **params) -> build | None`` lets a loop pass sum the
@@ -833,6 +838,7 @@ class Primitive:
         fusion: Fusion | None = None,
         identities: Identities = NO_IDENTITIES,
         as_matmul: Callable[..., tuple[bool, bool] | None] | None = None,
+        strided_view: bool | str = False,
         effectful: bool = False,
         sum_over_steps: Callable[..., Any] | None = None,
     ):
@@ -857,6 +863,7 @@ class Primitive:
         self.fusion = fusion
         self.identities = identities
         self.as_matmul = as_matmul
+        self.strided_view = strided_view
         self.effectful = effectful
         self.sum_over_steps = sum_over_steps
         # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of

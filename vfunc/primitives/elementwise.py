@@ -474,6 +474,7 @@ convert_element_type_p = Primitive(
     elementwise=True,
     fusion=Fusion("{out}({0})", operands="fb", result="f"),
     identities=Identities(noop=lambda **params: True),
+    strided_view="inherit",  # to its own dtype, the operand itself
 )
 stop_gradient_p = Primitive(
     "stop_gradient",
@@ -482,4 +483,5 @@ stop_gradient_p = Primitive(
     differentiable=False,
     elementwise=True,
     fusion=Fusion("{0}"),
+    strided_view="inherit",  # the operand itself
 )

@@ -92,6 +92,7 @@ broadcast_in_dim_p = Primitive(
     linear=(0,),
     batch=_broadcast_in_dim_batch,
     identities=_NOOP_WHEN_SAME_TYPE,
+    strided_view=True,
 )
 
 
@@ -124,6 +125,7 @@ reshape_p = Primitive(
     batch=_reshape_batch,
     # A reshape of a reshape is one reshape (row-major order is kept by both).
     identities=Identities(noop=lambda **params: True, compose=lambda inner, outer: outer),
+    strided_view="inherit",
 )
 
 
@@ -166,6 +168,7 @@ transpose_p = Primitive(
     vjp=_transpose_vjp,
     linear=(0,),
     batch=_transpose_batch,
+    strided_view=True,
     identities=Identities(
         noop=lambda permutation: tuple(permutation) == tuple(range(len(permutation))),
         compose=_compose_permutations,
@@ -199,6 +202,7 @@ squeeze_p = Primitive(
     vjp=_reshape_back_vjp,
     linear=(0,),
     batch=_squeeze_batch,
+    strided_view="inherit",
     identities=_NOOP_WHEN_SAME_TYPE,
 )
 
@@ -222,6 +226,7 @@ expand_dims_p = Primitive(
     vjp=_reshape_back_vjp,
     linear=(0,),
     batch=_expand_dims_batch,
+    strided_view="inherit",
     identities=_NOOP_WHEN_SAME_TYPE,
 )
 
@@ -277,7 +282,8 @@ def _slice_batch(args, dims, *, start_indices, limit_indices, strides):
 
 
 slice_p = Primitive(
-    "slice", _slice_impl, _slice_shape, vjp=_slice_vjp, linear=(0,), batch=_slice_batch
+    "slice", _slice_impl, _slice_shape, vjp=_slice_vjp, linear=(0,), batch=_slice_batch,
+    strided_view=True,
 )
 
 
@@ -320,6 +326,7 @@ rev_p = Primitive(
     vjp=_rev_vjp,
     linear=(0,),
     batch=_rev_batch,
+    strided_view=True,
 )
 
 
@@ -553,6 +560,7 @@ dynamic_slice_p = Primitive(
     _dynamic_slice_impl,
     _dynamic_slice_shape,
     weak_type=lambda weak, **_: weak[0],
+    strided_view=True,
     vjp=_dynamic_slice_vjp,
     linear=(0,),
     batch=_dynamic_slice_batch,

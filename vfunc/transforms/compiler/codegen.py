@@ -81,8 +81,8 @@ class _Emitter:
         self.storage: dict[Any, frozenset[int]] = {}
         self.holders: dict[int, list[Any]] = {}
         self.storage_ids = itertools.count()
-        # Results of impl calls: possibly views with any strides (a broadcast's zero strides),
-        # which ``np.ravel`` would copy.
+        # Results that may be views with other strides (a broadcast's zero strides), which
+        # ``np.ravel`` would copy: those of ops declaring ``strided_view`` and what they flow into.
         self.maybe_views: set[Any] = set()
 
     def const(self, value: Any, hint: str) -> str:
@@ -238,9 +238,15 @@ class _Emitter:
             self.lines.append(f"{', '.join(names)}, = {call}" if names else call)
         else:
             self.lines.append(f"{self.fresh(eqn.outvars[0])} = {call}")
+        # A result may be a view with other strides if the op says so, or if it may be (a view
+        # of) an operand that is one (a reshape of a broadcast, a no-op conversion).
+        strided = prim.strided_view is True or (
+            prim.strided_view == "inherit" and any(v in self.maybe_views for v in eqn.invars)
+        )
         for v in eqn.outvars:  # an impl may return a view of (or the very array of) an operand
             self.share(v, eqn.invars)
-            self.maybe_views.add(v)
+            if strided:
+                self.maybe_views.add(v)
 
     def reusable(
         self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set
