@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from vfunc import dtypes
 from vfunc.core import Array, Tracer, scalar_to_numpy, to_numpy_canonical, wrap_numpy
+from vfunc.primitives.builders import weak_scalar
 from vfunc.primitives.elementwise import convert_element_type_p
 from vfunc.primitives.shape import concatenate_p, expand_dims_p
 
@@ -27,23 +27,6 @@ def typed(x: Any) -> tuple[np.dtype, bool]:
     if not dtype.isnative:
         dtype = dtype.newbyteorder("=")  # big-endian input: only the byte order differs
     return dtypes.canonicalize(dtypes.check_supported(dtype, "vfunc.numpy")), False
-
-
-_WEAK_SCALARS: dict[tuple, Array] = {}
-
-
-def weak_scalar(value: int | float, dtype: np.dtype) -> Array:
-    """A Python int or float as a weakly typed 0-d Array of the float/complex ``dtype``.
-
-    Arrays are immutable, so the few constants a program uses (0, 1, 0.5, ...) are made once.
-    """
-    key = (value, type(value), dtype, value == 0 and math.copysign(1.0, value) < 0)
-    cached = _WEAK_SCALARS.get(key)
-    if cached is None:
-        cached = wrap_numpy(scalar_to_numpy(value, dtype), True)
-        if len(_WEAK_SCALARS) < 1024 and value == value:  # NaN keys never match: not cached
-            _WEAK_SCALARS[key] = cached
-    return cached
 
 
 def same_dtype_operands(x: Any, y: Any) -> tuple[Array, Array] | None:

@@ -72,23 +72,29 @@ def as_array(x: Any) -> Array:
     return wrap_numpy(*to_numpy_canonical(x))
 
 
-# Arrays are immutable, so the few constants rules use (0, 1, 0.5, ...) are made once per dtype.
+# Arrays are immutable, so the few constants programs use (0, 1, 0.5, ...) are made once per
+# dtype: by the rules here and by vfunc.numpy's promotion alike.
 _WEAK_SCALARS: dict[tuple, Array] = {}
+
+
+def weak_scalar(value: int | float | complex, dtype: np.dtype) -> Array:
+    """A Python number as a weakly typed 0-d Array of ``dtype`` (ints and floats cached)."""
+    if type(value) not in (int, float) or value != value:  # NaN keys never match
+        return wrap_numpy(scalar_to_numpy(value, dtype), True)
+    key = (value, type(value), dtype, value == 0 and math.copysign(1.0, value) < 0)
+    cached = _WEAK_SCALARS.get(key)
+    if cached is None:
+        cached = wrap_numpy(scalar_to_numpy(value, dtype), True)
+        if len(_WEAK_SCALARS) < 1024:
+            _WEAK_SCALARS[key] = cached
+    return cached
 
 
 def _scalar_like(value: bool | int | float | complex, like: Array) -> Array:
     # A Python scalar meeting an array takes the array's dtype and stays weakly typed.
     if isinstance(value, bool) and like.dtype != dtypes.bool_:
         return as_array(value)  # bool is strongly typed: let the shape rule report a mismatch
-    if type(value) not in (int, float) or value != value:  # NaN keys never match
-        return wrap_numpy(scalar_to_numpy(value, like.dtype), True)
-    key = (value, type(value), like.dtype, value == 0 and math.copysign(1.0, value) < 0)
-    cached = _WEAK_SCALARS.get(key)
-    if cached is None:
-        cached = wrap_numpy(scalar_to_numpy(value, like.dtype), True)
-        if len(_WEAK_SCALARS) < 1024:
-            _WEAK_SCALARS[key] = cached
-    return cached
+    return weak_scalar(value, like.dtype)
 
 
 def _operands(*args: Any) -> list[Array]:

@@ -37,20 +37,16 @@ from vfunc.core import (
     Trace,
     Tracer,
     new_trace,
-    to_numpy_canonical,
     wrap_numpy,
 )
 from vfunc.jaxpr import ClosedJaxpr, Jaxpr, Var, eval_jaxpr
 from vfunc.primitives import elementwise as ew
+from vfunc.primitives.builders import as_array
 from vfunc.primitives.shape import broadcast_in_dim_p
 from vfunc.transforms.staging import trace_flat
 
 # ----------------------------------------------------------------------------------------------
 # Helpers on values that may be arrays or tracers of any level
-
-
-def _as_value(x: Any) -> Array:
-    return x if isinstance(x, Array) else wrap_numpy(*to_numpy_canonical(x))
 
 
 def is_differentiable_dtype(dtype: np.dtype) -> bool:
@@ -137,7 +133,7 @@ class VJPTrace(Trace):
         self.counter = itertools.count()
 
     def pure(self, value: Any) -> VJPTracer:
-        return VJPTracer(self, _as_value(value), None)
+        return VJPTracer(self, as_array(value), None)
 
     lift = pure
 
@@ -239,14 +235,14 @@ def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
 def _check_differentiable_inputs(fun_name: str, args: Any, what: str) -> None:
     leaves = tree.leaves(args)
     for leaf in leaves:
-        dtype = leaf.dtype if isinstance(leaf, Array) else _as_value(leaf).dtype
+        dtype = leaf.dtype if isinstance(leaf, Array) else as_array(leaf).dtype
         if dtype.kind not in "fc":
             break
     else:
         return
     # Only now pay for paths, to name the offending argument.
     for path, leaf in tree.flatten_with_path(args)[0]:
-        dtype = leaf.dtype if isinstance(leaf, Array) else _as_value(leaf).dtype
+        dtype = leaf.dtype if isinstance(leaf, Array) else as_array(leaf).dtype
         if not is_differentiable_dtype(dtype):
             raise TypeError(
                 f"{fun_name} requires real- or complex-valued inputs, but {what}"
@@ -271,7 +267,7 @@ class _Recording:
     def __init__(self, fun: Callable, primals: tuple, has_aux: bool, name: str):
         self.aux = None
         in_leaves, self.in_tree = tree.flatten(primals)
-        self.in_values = [x if isinstance(x, Array) else _as_value(x) for x in in_leaves]
+        self.in_values = [x if isinstance(x, Array) else as_array(x) for x in in_leaves]
         with new_trace(VJPTrace) as trace:
             in_tracers = [trace.new_input(v) for v in self.in_values]
             out = fun(*tree.unflatten(self.in_tree, in_tracers))
@@ -329,7 +325,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
         (Array(1., dtype=float32),)
     """
     rec = _Recording(fun, primals, has_aux, "vjp")
-    out_avals = [_as_value(p).aval for p in rec.out_primals]
+    out_avals = [as_array(p).aval for p in rec.out_primals]
 
     def vjp_fn(cotangent: Any) -> tuple:
         ct_leaves, ct_tree = tree.flatten(cotangent)
@@ -340,7 +336,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             )
         cts = []
         for ct, aval in zip(ct_leaves, out_avals, strict=True):
-            ct = _as_value(ct)
+            ct = as_array(ct)
             if ct.shape != aval.shape:
                 raise ValueError(
                     f"vjp_fn: cotangent of shape {ct.shape} given for an output of shape "
@@ -400,7 +396,7 @@ def value_and_grad(
         rec = _Recording(partial_fun, diff_args, has_aux, "grad")
         out = rec.outputs()
         _check_scalar_output(name, out)
-        seed = _one(_as_value(rec.out_primals[0]).dtype)
+        seed = _one(as_array(rec.out_primals[0]).dtype)
         grads = tree.unflatten(rec.in_tree, rec.pullback([seed]))
         grads = grads[0] if isinstance(argnums, int) else grads
         if has_aux:
@@ -416,7 +412,7 @@ def _check_scalar_output(name: str, out: Any) -> None:
             f"grad requires {name} to return a real scalar array, got a "
             f"{type(out).__name__}. Use vjp or jacrev for non-scalar or pytree outputs."
         )
-    value = _as_value(out)
+    value = as_array(out)
     if value.shape != () or value.dtype.kind != "f":
         raise TypeError(
             f"grad requires {name} to return a real scalar (shape ()), but it returned "
@@ -470,14 +466,14 @@ class JVPTracer(Tracer):
         self._trace = trace
         self.primal = primal
         self.tangent = tangent
-        self.aval = primal.aval if isinstance(primal, Array) else _as_value(primal).aval
+        self.aval = primal.aval if isinstance(primal, Array) else as_array(primal).aval
 
 
 class JVPTrace(Trace):
     """Pushes tangents forward alongside primals."""
 
     def pure(self, value: Any) -> JVPTracer:
-        return JVPTracer(self, _as_value(value), None)
+        return JVPTracer(self, as_array(value), None)
 
     lift = pure
 
@@ -549,7 +545,7 @@ def _split_jvp_outputs(trace: JVPTrace, outs: Sequence[Any]) -> tuple[list, list
             primals.append(o.primal)
             tangents.append(o.tangent)
         else:
-            primals.append(_as_value(o))
+            primals.append(as_array(o))
             tangents.append(None)
     return primals, tangents
 
@@ -579,10 +575,10 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux:
         raise ValueError(
             f"jvp: primals and tangents must share a structure, got {p_tree} and {t_tree}"
         )
-    p_values = [_as_value(p) for p in p_leaves]
+    p_values = [as_array(p) for p in p_leaves]
     t_values = []
     for p, t in zip(p_values, t_leaves, strict=True):
-        t = _as_value(t)
+        t = as_array(t)
         if t.shape != p.shape:
             raise ValueError(
                 f"jvp: tangent of shape {t.shape} given for a primal of shape {p.shape}"
@@ -618,7 +614,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     """
     out, vjp_fn = vjp(fun, *primals)
     out_leaves, out_tree = tree.flatten(out)
-    zero_cts = tree.unflatten(out_tree, [zeros_like_aval(_as_value(o).aval) for o in out_leaves])
+    zero_cts = tree.unflatten(out_tree, [zeros_like_aval(as_array(o).aval) for o in out_leaves])
     _, transpose_fn = vjp(vjp_fn, zero_cts)
 
     def f_jvp(*tangents: Any) -> Any:

@@ -18,7 +18,7 @@ import optree
 
 from vfunc import tree
 from vfunc.core import ShapeDtypeStruct, Tracer, _state, find_top_trace
-from vfunc.transforms.ad import _as_value
+from vfunc.primitives.builders import as_array
 from vfunc.transforms.custom_rules import (
     JVPRule,
     VJPBwd,
@@ -147,7 +147,7 @@ class custom_vjp:  # noqa: N801 - named as in JAX
         leaves, in_tree = tree.flatten(diff)
         if find_top_trace(leaves) is None:
             return self.fun(*args)
-        values = [_as_value(x) for x in leaves]
+        values = [as_array(x) for x in leaves]
         nondiff = self.nondiff_argnums
 
         def fun_flat(*xs: Any) -> Any:
@@ -182,7 +182,7 @@ class custom_vjp:  # noqa: N801 - named as in JAX
             out = []
             for ct, shape in zip(flat, shapes, strict=True):
                 if ct is not None:
-                    ct = _as_value(ct)
+                    ct = as_array(ct)
                     if ct.shape != shape:
                         raise ValueError(
                             f"{name}: bwd returned a cotangent of shape {ct.shape} for an "
@@ -243,7 +243,7 @@ class custom_jvp:  # noqa: N801 - named as in JAX
                     term = d(t, out, *primals)
                     total = term if total is None else total + term
             return out, total if total is not None else tree.map(
-                lambda o: zeros_like_aval(_as_value(o).aval), out
+                lambda o: zeros_like_aval(as_array(o).aval), out
             )
 
         self.jvp_rule = rule
@@ -260,7 +260,7 @@ class custom_jvp:  # noqa: N801 - named as in JAX
         traced = [i for i, x in enumerate(fixed_leaves) if isinstance(x, Tracer)]
         if find_top_trace(leaves + [fixed_leaves[i] for i in traced]) is None:
             return self.fun(*args)
-        values = [_as_value(x) for x in [fixed_leaves[i] for i in traced] + leaves]
+        values = [as_array(x) for x in [fixed_leaves[i] for i in traced] + leaves]
         n_fixed, nondiff = len(traced), self.nondiff_argnums
 
         def unpack(flat: Sequence[Any]) -> tuple[list, Any]:
@@ -321,7 +321,7 @@ def checkpoint(
         # input may close over parameters being differentiated, and must still rematerialize.
         if find_top_trace(leaves) is None and not _state.stack:
             return fun(*args)
-        values = [_as_value(x) for x in leaves]
+        values = [as_array(x) for x in leaves]
 
         def fun_flat(*xs: Any) -> Any:
             return fun(*_merge(tree.unflatten(in_tree, list(xs)), fixed, static))
