@@ -30,6 +30,7 @@ from numba.extending import intrinsic, overload
 
 # A vectorizable log1p, so the erf_inv loops vectorize (libm calls would not).
 from vfunc.primitives import scalar_math as fm
+from vfunc.primitives.special_kernels import gamma_p_series, gamma_q_fraction
 
 PARALLEL_MIN_SIZE = 1 << 16
 # Only FMA contraction: the full fastmath set assumes no inf/NaN, and erfinv(+-1) is +-inf.
@@ -488,42 +489,6 @@ def gamma(keys: np.ndarray, alphas: np.ndarray, log_space: bool) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _gamma_p_series(a, x):
-    term = 1.0 / a
-    total = term
-    n = a
-    for _ in range(100000):
-        n += 1.0
-        term *= x / n
-        total += term
-        if abs(term) < abs(total) * 1e-17:
-            break
-    return total * np.exp(-x + a * np.log(x) - math.lgamma(a))
-
-
-@numba.njit(cache=True)
-def _gamma_q_fraction(a, x):
-    tiny = 1e-300
-    b = x + 1.0 - a
-    c = 1.0 / tiny
-    d = 1.0 / b
-    h = d
-    for i in range(1, 100000):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-16:
-            break
-    return np.exp(-x + a * np.log(x) - math.lgamma(a)) * h
-
-
-@numba.njit(cache=True)
 def _gamma_grad_kernel(alphas, xs, out):
     for i in range(alphas.shape[0]):
         a, x = alphas[i], xs[i]
@@ -532,9 +497,9 @@ def _gamma_grad_kernel(alphas, xs, out):
             continue
         h = 1e-5 * max(a, 1e-3)
         if x < a + 1.0:
-            dpda = (_gamma_p_series(a + h, x) - _gamma_p_series(a - h, x)) / (2 * h)
+            dpda = (gamma_p_series(a + h, x) - gamma_p_series(a - h, x)) / (2 * h)
         else:
-            dpda = -(_gamma_q_fraction(a + h, x) - _gamma_q_fraction(a - h, x)) / (2 * h)
+            dpda = -(gamma_q_fraction(a + h, x) - gamma_q_fraction(a - h, x)) / (2 * h)
         # Divide by the density in log space: far in the tail it underflows to zero (a
         # ZeroDivisionError in a numba kernel), while the ratio stays finite or is +-inf.
         log_density = (a - 1.0) * np.log(x) - x - math.lgamma(a)

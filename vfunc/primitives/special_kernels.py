@@ -14,7 +14,6 @@ import math
 import numba
 import numpy as np
 
-from vfunc.primitives.random_kernels import _gamma_p_series, _gamma_q_fraction
 
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -218,6 +217,44 @@ def log_ndtr(x):
 
 
 @numba.njit(cache=True)
+def gamma_p_series(a, x):
+    """Regularised lower incomplete gamma P(a, x) by its power series (for x < a + 1)."""
+    term = 1.0 / a
+    total = term
+    n = a
+    for _ in range(100000):
+        n += 1.0
+        term *= x / n
+        total += term
+        if abs(term) < abs(total) * 1e-17:
+            break
+    return total * np.exp(-x + a * np.log(x) - math.lgamma(a))
+
+
+@numba.njit(cache=True)
+def gamma_q_fraction(a, x):
+    """Regularised upper incomplete gamma Q(a, x) by Legendre's continued fraction (x >= a + 1)."""
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 100000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-16:
+            break
+    return np.exp(-x + a * np.log(x) - math.lgamma(a)) * h
+
+
+@numba.njit(cache=True)
 def igamma(a, x):
     """The regularised lower incomplete gamma P(a, x)."""
     if math.isnan(a) or math.isnan(x) or a <= 0.0 or x < 0.0:
@@ -227,8 +264,8 @@ def igamma(a, x):
     if x == math.inf:
         return 1.0
     if x < a + 1.0:
-        return _gamma_p_series(a, x)
-    return 1.0 - _gamma_q_fraction(a, x)
+        return gamma_p_series(a, x)
+    return 1.0 - gamma_q_fraction(a, x)
 
 
 @numba.njit(cache=True)
@@ -241,8 +278,8 @@ def igammac(a, x):
     if x == math.inf:
         return 0.0
     if x < a + 1.0:
-        return 1.0 - _gamma_p_series(a, x)
-    return _gamma_q_fraction(a, x)
+        return 1.0 - gamma_p_series(a, x)
+    return gamma_q_fraction(a, x)
 
 
 @numba.njit(cache=True)
