@@ -115,6 +115,80 @@ def expect_collectives(rank: int, size: int) -> dict:
     return got
 
 
+def control_flow_programs(size: int) -> dict:
+    """Collectives over the process axis ``p`` inside cond / scan / while_loop / fori_loop
+    bodies (predicates the same on every process: divergent branches would call different
+    collectives), and gradients through them."""
+    ring = [(r, (r + 1) % size) for r in range(size)]
+
+    def scan_psum(v):
+        return lax.scan(lambda c, y: (c + lax.psum(y, "p"), c), 0.0, v[:, 0])
+
+    def scan_carry(v):
+        def body(c, y):
+            c = c * 0.5 + y - lax.pmean(c * y, "p")
+            return c, lax.psum(c, "p") - c
+
+        return lax.scan(body, v[0], v)
+
+    def scan_ring(v):
+        def body(c, _):
+            c = lax.ppermute(c, "p", ring)
+            return c, c + lax.axis_index("p")
+
+        return lax.scan(body, v[0], None, length=size + 1)
+
+    def cond_shared(v):
+        return lax.cond(lax.psum(v.sum(), "p") > 0, lambda u: u - lax.pmean(u, "p"),
+                        lambda u: 2.0 * u, v)  # fmt: skip
+
+    def while_shared(v):
+        return lax.while_loop(lambda c: c[0] < 3,
+                              lambda c: (c[0] + 1, c[1] + 0.1 * lax.psum(c[1], "p")), (0, v))  # fmt: skip
+
+    def while_pred_collective(v):
+        return lax.while_loop(lambda u: lax.pmax(u.sum(), "p") < 40.0,
+                              lambda u: u + vnp.abs(lax.pmean(u, "p")), v)  # fmt: skip
+
+    def fori(v):
+        return lax.fori_loop(0, 3, lambda k, u: u * 0.5 + lax.pmean(u * k, "p"), v)
+
+    def loss(v):
+        c, ys = scan_carry(v)
+        return (c**2).sum() + vnp.sin(ys).sum() + (cond_shared(v) ** 2).sum() + fori(v).sum()
+
+    return {
+        "cf_scan_psum": scan_psum,
+        "cf_scan_carry": scan_carry,
+        "cf_scan_ring": scan_ring,
+        "cf_cond_shared": cond_shared,
+        "cf_while_shared": while_shared,
+        "cf_while_pred_collective": while_pred_collective,
+        "cf_fori": fori,
+        "cf_grad": grad(loss),
+        "cf_jit_scan_carry": jit(scan_carry),
+        "cf_jit_grad": jit(grad(loss)),
+    }
+
+
+def expect_control_flow(rank: int, size: int) -> dict:
+    """Each program across processes against the same program under a named vmap over every
+    process's input in this process (that vmap is itself checked against JAX in
+    tests/test_collectives.py)."""
+    from vfunc.distributed import spmd
+
+    xs = np.random.default_rng(7).standard_normal((size, 5, 3))
+    got = {}
+    for name, fun in control_flow_programs(size).items():
+        here = vfunc.tree.leaves(spmd(fun, "p")(vnp.asarray(xs[rank])))
+        every = vfunc.tree.leaves(vmap(fun, axis_name="p")(vnp.asarray(xs)))
+        got[name] = len(here) == len(every) and all(
+            np.allclose(np.asarray(a), np.asarray(b)[rank], rtol=1e-12, atol=1e-12)
+            for a, b in zip(here, every, strict=True)
+        )
+    return got
+
+
 def main(mode: str, out_dir: str) -> None:
     from vfunc.distributed import (
         DataParallel,
@@ -131,7 +205,7 @@ def main(mode: str, out_dir: str) -> None:
     rank, size = process_index(), process_count()
     result: dict = {"rank": rank, "size": size}
     if mode == "collectives":
-        result["checks"] = expect_collectives(rank, size)
+        result["checks"] = expect_collectives(rank, size) | expect_control_flow(rank, size)
     elif mode == "mismatch":
         try:
             spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3 + rank))

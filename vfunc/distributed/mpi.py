@@ -104,7 +104,7 @@ class MPIComm:
 
     def allreduce(self, x: np.ndarray, op: str, *, check: bool = True) -> np.ndarray:
         """Elementwise ``op`` ("sum", "max", "min") over the processes' ``x``."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"all-reduce ({op}) of {_short(x)}"
         if check:
             self._check_same(x, op, what)
@@ -115,7 +115,7 @@ class MPIComm:
 
     def allgather(self, x: np.ndarray) -> np.ndarray:
         """Every process's ``x`` stacked along a new leading axis."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"all-gather of {_short(x)}"
         self._check_same(x, "allgather", what)
         out = np.empty((self.size, *x.shape), dtype=x.dtype)
@@ -124,7 +124,7 @@ class MPIComm:
 
     def reduce_scatter(self, x: np.ndarray) -> np.ndarray:
         """The sum over processes of block ``rank`` of ``x``'s leading axis (of ``size``)."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"reduce-scatter of {_short(x)}"
         self._check_same(x, "reduce_scatter", what)
         out = np.empty(x.shape[1:], dtype=x.dtype)
@@ -134,7 +134,7 @@ class MPIComm:
     def alltoall(self, x: np.ndarray) -> np.ndarray:
         """Block j of ``x``'s leading axis goes to process j; block k of the result came from
         process k."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"all-to-all of {_short(x)}"
         self._check_same(x, "alltoall", what)
         out = np.empty_like(x)
@@ -143,7 +143,7 @@ class MPIComm:
 
     def ppermute(self, x: np.ndarray, perm: Sequence[tuple[int, int]]) -> np.ndarray:
         """Process ``dst`` receives ``x`` from ``src`` for each pair; others receive zeros."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"ppermute of {_short(x)}"
         self._check_same(x, "ppermute", what)
         out = np.zeros_like(x)
@@ -188,6 +188,12 @@ class MPIComm:
     def barrier(self) -> None:
         """Wait (with the deadline) until every process gets here."""
         self._wait([self.comm.Ibarrier()], "barrier")
+
+
+def _contiguous(x: Any) -> np.ndarray:
+    """``x`` as a C-contiguous array of its own shape (``np.ascontiguousarray`` makes a 0-d
+    array 1-d)."""
+    return np.require(x, requirements="C")
 
 
 def _short(x: np.ndarray) -> str:
