@@ -143,8 +143,10 @@ def control_flow_programs(size: int) -> dict:
                         lambda u: 2.0 * u, v)  # fmt: skip
 
     def while_shared(v):
-        return lax.while_loop(lambda c: c[0] < 3,
-                              lambda c: (c[0] + 1, c[1] + 0.1 * lax.psum(c[1], "p")), (0, v))  # fmt: skip
+        def body(c):
+            return c[0] + 1, c[1] + 0.1 * lax.psum(c[1], "p")
+
+        return lax.while_loop(lambda c: c[0] < 3, body, (0, v))
 
     def while_pred_collective(v):
         return lax.while_loop(lambda u: lax.pmax(u.sum(), "p") < 40.0,

@@ -166,24 +166,41 @@ class MPIComm:
         self.comm.Bcast(x, root=root)
         return x
 
-    def sum_identical(self, x: np.ndarray) -> np.ndarray:
-        """The sum of the processes' flat ``x``, bit-identical on every process.
+    def mean_identical(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        """The mean over the processes of the concatenation of the flat ``parts`` (one dtype),
+        in one new flat buffer, bit-identical on every process.
 
-        A reduce-scatter (each block summed by exactly one process) and an all-gather: the same
-        traffic as a ring all-reduce, and every process ends with the very same bits, which a
-        plain ``MPI_Allreduce`` does not promise for floats.
+        A reduce-scatter, each process dividing the block it summed, and an in-place
+        all-gather: a ring all-reduce's traffic, and every process ends with the very same bits,
+        which a plain ``MPI_Allreduce`` does not promise for floats. The only copy is the
+        packing of several parts into the buffer (one part is reduced from where it lies); the
+        blocks are as equal as the size allows, so nothing is padded. Integer values are
+        floor-divided.
         """
-        n = x.size
-        block = -(-n // self.size)
-        send = np.ascontiguousarray(x).ravel()
-        if block * self.size != n:
-            send = np.concatenate([send, np.zeros(block * self.size - n, dtype=x.dtype)])
-        self._check_same(send, "reduce_scatter", f"gradient all-reduce of {_short(x)}")
-        total = np.empty_like(send)
-        mine = total[self.rank * block : (self.rank + 1) * block]
-        self.comm.Reduce_scatter_block(send, mine, self.MPI.SUM)
-        self.comm.Allgather(self.MPI.IN_PLACE, total)
-        return total[:n].reshape(x.shape)
+        dtype = parts[0].dtype
+        n = sum(p.size for p in parts)
+        counts = [n // self.size + (r < n % self.size) for r in range(self.size)]
+        displs = np.cumsum([0, *counts[:-1]]).tolist()
+        mine = slice(displs[self.rank], displs[self.rank] + counts[self.rank])
+        out = np.empty(n, dtype=dtype)
+        self._check_same(out, "reduce_scatter", f"gradient all-reduce of {_short(out)}")
+        MPI = self.MPI
+        if len(parts) == 1:  # reduce straight from the caller's array
+            send = _contiguous(parts[0]).reshape(-1)
+            self.comm.Reduce_scatter(send, out[mine], counts, MPI.SUM)
+            block = out[mine]
+        else:
+            start = 0
+            for part in parts:
+                out[start : start + part.size] = part.reshape(-1)
+                start += part.size
+            # In place, each process's summed block lands at the front of the buffer.
+            self.comm.Reduce_scatter(MPI.IN_PLACE, out, counts, MPI.SUM)
+            block = out[: counts[self.rank]]
+        divide = np.true_divide if dtype.kind in "fc" else np.floor_divide
+        divide(block, np.asarray(self.size, dtype=dtype), out=out[mine])  # the block, moved home
+        self.comm.Allgatherv(MPI.IN_PLACE, [out, (counts, displs)])
+        return out
 
     def barrier(self) -> None:
         """Wait (with the deadline) until every process gets here."""
@@ -257,6 +274,30 @@ def _install_abort_hook(world: MPIComm) -> None:
     sys.excepthook = hook
 
 
+# What MPI launchers tell the processes they start: MPICH's and Intel's hydra (PMI), Open MPI,
+# MVAPICH.
+_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_processes() -> int:
+    """How many processes the MPI launcher started this one among (1 when it was not started
+    by ``mpiexec``), read from the launcher's environment variables without importing mpi4py.
+
+    A script that should run both alone and under ``mpiexec -n N`` calls :func:`initialize`
+    only when this is above 1, so running it alone needs no MPI at all.
+
+    Example:
+        >>> import vfunc.distributed
+        >>> vfunc.distributed.launched_processes()  # not under mpiexec
+        1
+    """
+    for var in _LAUNCHER_SIZE_VARS:
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
 def world() -> MPIComm:
     """The process group, initializing it on first use."""
     return _world if _world is not None else initialize()
@@ -277,6 +318,7 @@ __all__ = [
     "DistributedTimeoutError",
     "MPIComm",
     "initialize",
+    "launched_processes",
     "process_count",
     "process_index",
     "world",
