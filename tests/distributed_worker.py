@@ -191,6 +191,40 @@ def expect_control_flow(rank: int, size: int) -> dict:
     return got
 
 
+def expect_recycling(rank: int, size: int) -> dict:
+    """Large results come from recycled buffers: one still held is never overwritten."""
+    from vfunc.distributed import DataParallel, spmd
+
+    dp = DataParallel()
+    n = 700_000  # float64: above the size worth recycling
+
+    def grads(k):  # rank- and call-dependent; two leaves (packed) and one of another dtype
+        base = np.arange(n, dtype=np.float64) * (rank + 1) + k
+        return {"a": vnp.asarray(base[: n // 2]), "b": vnp.asarray(base[n // 2 :]),
+                "c": vnp.asarray(base.astype(np.float32))}  # fmt: skip
+
+    def want(k):
+        every = [np.arange(n, dtype=np.float64) * (r + 1) + k for r in range(size)]
+        return sum(every) / size
+
+    held = [dp.mean_gradients(grads(k)) for k in range(6)]  # all held: six buffers per dtype
+    psum = spmd(lambda v: lax.psum(v, "p"), "p")
+    sums = [psum(vnp.full(n, float(rank + k))) for k in range(6)]
+    ok = {}
+    for k, g in enumerate(held):
+        ok[f"recycled_{k}"] = bool(
+            np.array_equal(np.concatenate([np.asarray(g["a"]), np.asarray(g["b"])]), want(k))
+            and np.array_equal(np.asarray(g["c"]), want(k).astype(np.float32))
+            and np.array_equal(np.asarray(sums[k]), np.full(n, sum(r + k for r in range(size))))
+        )
+    del held, sums
+    for k in range(3):  # released each time: the same buffer serves again
+        g = dp.mean_gradients(grads(k))
+        ok[f"reused_{k}"] = bool(np.array_equal(np.asarray(g["b"]), want(k)[n // 2 :]))
+        del g
+    return ok
+
+
 def main(mode: str, out_dir: str) -> None:
     from vfunc.distributed import (
         DataParallel,
@@ -207,7 +241,8 @@ def main(mode: str, out_dir: str) -> None:
     rank, size = process_index(), process_count()
     result: dict = {"rank": rank, "size": size}
     if mode == "collectives":
-        result["checks"] = expect_collectives(rank, size) | expect_control_flow(rank, size)
+        result["checks"] = (expect_collectives(rank, size) | expect_control_flow(rank, size)
+                            | expect_recycling(rank, size))  # fmt: skip
     elif mode == "mismatch":
         try:
             spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3 + rank))

@@ -64,6 +64,7 @@ class MPIComm:
         self.rank: int = self.comm.Get_rank()
         self.size: int = self.comm.Get_size()
         self.timeout = float(timeout)
+        self._buffers = _Recycler()
 
     # -- waiting with a deadline --------------------------------------------------------------
 
@@ -108,7 +109,7 @@ class MPIComm:
         what = f"all-reduce ({op}) of {_short(x)}"
         if check:
             self._check_same(x, op, what)
-        out = np.empty_like(x)
+        out = self._buffers.empty(x.size, x.dtype).reshape(x.shape)
         mpi_op = {"sum": self.MPI.SUM, "max": self.MPI.MAX, "min": self.MPI.MIN}[op]
         self.comm.Allreduce(x, out, mpi_op)
         return out
@@ -168,43 +169,80 @@ class MPIComm:
 
     def mean_identical(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         """The mean over the processes of the concatenation of the flat ``parts`` (one dtype),
-        in one new flat buffer, bit-identical on every process.
+        in one flat buffer, bit-identical on every process.
 
         A reduce-scatter, each process dividing the block it summed, and an in-place
         all-gather: a ring all-reduce's traffic, and every process ends with the very same bits,
         which a plain ``MPI_Allreduce`` does not promise for floats. The only copy is the
-        packing of several parts into the buffer (one part is reduced from where it lies); the
-        blocks are as equal as the size allows, so nothing is padded. Integer values are
-        floor-divided.
+        packing of several parts into the buffer (one part is reduced from where it lies), and
+        the buffer is a recycled one when the previous result has been released. Integer
+        values are floor-divided.
         """
         dtype = parts[0].dtype
         n = sum(p.size for p in parts)
-        counts = [n // self.size + (r < n % self.size) for r in range(self.size)]
-        displs = np.cumsum([0, *counts[:-1]]).tolist()
-        mine = slice(displs[self.rank], displs[self.rank] + counts[self.rank])
-        out = np.empty(n, dtype=dtype)
-        self._check_same(out, "reduce_scatter", f"gradient all-reduce of {_short(out)}")
+        block = -(-n // self.size)
+        # The last blocks may be short (or empty): the all-gather moves whole blocks of a
+        # buffer padded to size * block, the tail is never read.
+        counts = [min(block, max(0, n - r * block)) for r in range(self.size)]
+        out = self._buffers.empty(block * self.size, dtype)
+        self._check_same(out[:n], "reduce_scatter", f"gradient all-reduce of {_short(out[:n])}")
+        if n == 0:
+            return out
         MPI = self.MPI
+        mine = out[self.rank * block : self.rank * block + counts[self.rank]]
         if len(parts) == 1:  # reduce straight from the caller's array
             send = _contiguous(parts[0]).reshape(-1)
-            self.comm.Reduce_scatter(send, out[mine], counts, MPI.SUM)
-            block = out[mine]
+            self.comm.Reduce_scatter(send, mine, counts, MPI.SUM)
+            summed = mine
         else:
             start = 0
             for part in parts:
                 out[start : start + part.size] = part.reshape(-1)
                 start += part.size
             # In place, each process's summed block lands at the front of the buffer.
-            self.comm.Reduce_scatter(MPI.IN_PLACE, out, counts, MPI.SUM)
-            block = out[: counts[self.rank]]
+            self.comm.Reduce_scatter(MPI.IN_PLACE, out[:n], counts, MPI.SUM)
+            summed = out[: counts[self.rank]]
         divide = np.true_divide if dtype.kind in "fc" else np.floor_divide
-        divide(block, np.asarray(self.size, dtype=dtype), out=out[mine])  # the block, moved home
-        self.comm.Allgatherv(MPI.IN_PLACE, [out, (counts, displs)])
-        return out
+        divide(summed, np.asarray(self.size, dtype=dtype), out=mine)  # and moved home
+        self.comm.Allgather(MPI.IN_PLACE, out)
+        return out[:n]
 
     def barrier(self) -> None:
         """Wait (with the deadline) until every process gets here."""
         self._wait([self.comm.Ibarrier()], "barrier")
+
+
+class _Recycler:
+    """Large result buffers, handed out again once nothing refers to them.
+
+    A fresh 100 MB buffer costs its page faults, a large part of an all-reduce's time. Results
+    are immutable arrays, so a buffer is reused only when no array holds it: every array made
+    from it (a view, at any depth) refers to it as its ``base``, so its reference count says
+    when the last one is gone.
+    """
+
+    MIN_BYTES = 1 << 20  # smaller buffers come from numpy's own cache quickly enough
+
+    def __init__(self, keep: int = 4):
+        self.buffers: list[np.ndarray] = []
+        self.keep = keep
+
+    def empty(self, n: int, dtype: np.dtype) -> np.ndarray:
+        """A flat buffer of ``n`` values of ``dtype`` that nothing else holds."""
+        dtype = np.dtype(dtype)
+        if n * dtype.itemsize < self.MIN_BYTES:
+            return np.empty(n, dtype=dtype)
+        # Free: referred to by the list and by getrefcount's argument only.
+        free = [i for i in range(len(self.buffers)) if sys.getrefcount(self.buffers[i]) == 2]
+        for i in free:
+            if self.buffers[i].size == n and self.buffers[i].dtype == dtype:
+                return self.buffers[i]
+        fresh = np.empty(n, dtype=dtype)
+        if len(self.buffers) < self.keep:
+            self.buffers.append(fresh)
+        elif free:  # replace a free buffer of another size
+            self.buffers[free[0]] = fresh
+        return fresh
 
 
 def _contiguous(x: Any) -> np.ndarray:
