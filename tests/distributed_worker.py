@@ -96,6 +96,7 @@ def expect_collectives(rank: int, size: int) -> dict:
                      xs[(rank - 1) % size]),
         "axis_index": (run(lambda: lax.axis_index("p")), rank),
         "axis_size": (spmd(lambda: lax.axis_size("p"), "p")(), size),
+        "launched_processes": (vfunc.distributed.launched_processes(), size),
         "jit_psum": (run(jit(lambda v: lax.psum(vnp.sin(v), "p")), mine), np.sin(xs).sum(0)),
         # The transpose of psum is psum: each rank's gradient is the sum of every rank's g.
         "grad_psum": (run(grad(lambda v: vnp.sum(lax.psum(v, "p") * vnp.cos(v))), mine),
@@ -248,6 +249,15 @@ def main(mode: str, out_dir: str) -> None:
             spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3 + rank))
         except DistributedError as err:
             result["error"] = str(err)
+        try:  # rank 1's model has one more parameter
+            DataParallel().mean_gradients({"w": vnp.ones((2, 3)), "b": vnp.ones(1 + rank)})
+        except DistributedError as err:
+            result["error_gradients"] = str(err)
+        try:  # and inside a scan body, under jit
+            scan = jit(lambda v: lax.scan(lambda c, y: (c + lax.psum(y * c, "p"), c), v[0], v)[0])
+            spmd(scan, "p")(vnp.ones((4, 2 + rank)))
+        except DistributedError as err:
+            result["error_scan"] = str(err)
     elif mode == "dead":
         if rank == 1:
             time.sleep(30)  # hangs instead of joining the collective; the job is aborted first
@@ -260,9 +270,28 @@ def main(mode: str, out_dir: str) -> None:
         Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
         world.comm.Abort(0)  # rank 1 is still asleep: end the job
     elif mode == "killed":
+        start = time.monotonic()
+        try:
+            if rank == 1:
+                time.sleep(1.0)
+                os._exit(3)  # dies without a word
+            spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3))
+        except DistributedError as err:  # only when the launcher lets this process live
+            result["error"] = str(err)
+            result["elapsed"] = time.monotonic() - start
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+        world.comm.Abort(0)
+    elif mode == "exited":
         if rank == 1:
-            os._exit(3)  # dies without a word
-        spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3))
+            sys.exit(0)  # leaves cleanly, without joining the collective
+        start = time.monotonic()
+        try:
+            DataParallel().mean_gradients({"w": vnp.ones(3)})
+        except DistributedTimeoutError as err:
+            result["error"] = str(err)
+            result["elapsed"] = time.monotonic() - start
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+        world.comm.Abort(0)
     elif mode == "train":
         dp = DataParallel(bucket_bytes=256)  # small buckets: several messages per step
         params = train(dp)

@@ -32,10 +32,12 @@ pytestmark = [
 ]
 
 
-def mpirun(mode: str, out: Path, n: int = 2, timeout: float = 60.0, worker_timeout: float = 60.0):
+def mpirun(mode: str, out: Path, n: int = 2, timeout: float = 60.0, worker_timeout: float = 60.0,
+           launcher: tuple = ()):  # fmt: skip
     env = dict(os.environ, WORKER_TIMEOUT=str(worker_timeout))
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")])
-    cmd = [MPIEXEC, "-n", str(n), sys.executable, str(HERE / "distributed_worker.py"), mode]
+    cmd = [MPIEXEC, *launcher, "-n", str(n), sys.executable, str(HERE / "distributed_worker.py"),
+           mode]  # fmt: skip
     start = time.monotonic()
     proc = subprocess.run([*cmd, str(out)], env=env, capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
@@ -59,6 +61,11 @@ def test_mismatched_shapes_are_reported_with_every_rank(tmp_path):
     for r in results:
         assert "rank 0: sum of float64[3]" in r["error"]
         assert "rank 1: sum of float64[4]" in r["error"]
+        assert "gradient all-reduce" in r["error_gradients"]
+        assert "rank 0: reduce_scatter of float64[7]" in r["error_gradients"]
+        assert "rank 1: reduce_scatter of float64[8]" in r["error_gradients"]
+        assert "rank 0: sum of float64[2]" in r["error_scan"]  # inside the loop
+        assert "rank 1: sum of float64[3]" in r["error_scan"]
 
 
 def test_a_hanging_rank_makes_the_others_fail_within_the_timeout(tmp_path):
@@ -70,9 +77,29 @@ def test_a_hanging_rank_makes_the_others_fail_within_the_timeout(tmp_path):
 
 
 def test_a_dead_rank_ends_the_job(tmp_path):
-    proc, _, wall = mpirun("killed", tmp_path, worker_timeout=5.0)
-    assert proc.returncode != 0
-    assert wall < 40.0
+    # MPICH's launcher ends the whole job at once, with the dead process's exit code.
+    proc, results, wall = mpirun("killed", tmp_path, worker_timeout=30.0)
+    assert proc.returncode == 3 and results == []
+    assert wall < 20.0
+
+
+def test_a_dead_rank_makes_the_others_fail_clearly_when_the_launcher_lets_them_live(tmp_path):
+    # Under -disable-auto-cleanup the launcher signals the survivors: they raise at once,
+    # long before their 30 s deadline.
+    proc, results, wall = mpirun("killed", tmp_path, worker_timeout=30.0,
+                                 launcher=("-disable-auto-cleanup",))  # fmt: skip
+    (r,) = results
+    assert r["rank"] == 0 and "another process of the job has died" in r["error"]
+    assert r["elapsed"] < 15.0 and wall < 25.0
+
+
+def test_a_rank_that_left_makes_the_others_fail_within_the_timeout(tmp_path):
+    proc, results, wall = mpirun("exited", tmp_path, worker_timeout=2.0)
+    (r,) = results
+    assert r["rank"] == 0 and "did not complete within 2 s" in r["error"]
+    assert "gradient all-reduce of float64[3]" in r["error"]
+    assert 1.9 < r["elapsed"] < 10.0
+    assert wall < 30.0
 
 
 def test_two_process_training_matches_one_process_on_the_combined_batch(tmp_path, x64):

@@ -15,7 +15,9 @@ non-blocking and bounded by the deadline.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -297,6 +299,7 @@ def initialize(comm: Any = None, *, timeout: float | None = None) -> MPIComm:
         _world = MPIComm(comm, timeout)
         if _world.size > 1:
             _install_abort_hook(_world)
+            _install_failure_notice(_world)
     _world.timeout = float(timeout)
     return _world
 
@@ -334,6 +337,31 @@ def launched_processes() -> int:
         if value.isdigit():
             return int(value)
     return 1
+
+
+def _install_failure_notice(world: MPIComm) -> None:
+    """Turn the launcher's notice that a process died into a :class:`DistributedError`.
+
+    By default MPICH's ``mpiexec`` ends the whole job when a process dies (its exit code is the
+    job's). Under ``mpiexec -disable-auto-cleanup`` it lets the others run and sends them
+    SIGUSR1 instead, whose default action kills silently; here it raises, so the collective
+    waiting for the dead process fails at once, naming the cause. A handler the program
+    installed is left alone.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGUSR1) is not signal.SIG_DFL
+    ):
+        return
+
+    def notice(signum: int, frame: Any) -> None:
+        raise DistributedError(
+            f"rank {world.rank} of {world.size}: the MPI launcher reports that another process "
+            "of the job has died (SIGUSR1 from mpiexec -disable-auto-cleanup); the collectives "
+            "cannot complete without it"
+        )
+
+    signal.signal(signal.SIGUSR1, notice)
 
 
 def world() -> MPIComm:
