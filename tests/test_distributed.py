@@ -77,9 +77,10 @@ def test_a_hanging_rank_makes_the_others_fail_within_the_timeout(tmp_path):
 
 
 def test_a_dead_rank_ends_the_job(tmp_path):
-    # MPICH's launcher ends the whole job at once, with the dead process's exit code.
+    # MPICH's launcher ends the whole job at once, with the dead process's exit code (3) or
+    # that of the survivor it killed (9), whichever it notes first.
     proc, results, wall = mpirun("killed", tmp_path, worker_timeout=30.0)
-    assert proc.returncode == 3 and results == []
+    assert proc.returncode in (3, 9) and results == []
     assert wall < 20.0
 
 
