@@ -152,6 +152,18 @@ def test_unbound_axis_name_raises_name_error():
         lax.axis_index("i")
     with pytest.raises(NameError, match="'q'"):
         lax.axis_size("q")
+    # inside a loop body under the vmap, and across processes (a stand-in group of 2: the
+    # name is looked up before anything is sent)
+    with pytest.raises(NameError, match="unbound axis name: 'k'.*bound axis names here: \\['i'\\]"):
+        V(lambda v: lax.scan(lambda c, y: (c + lax.psum(y, "k"), c), 0.0, v))(vnp.ones((2, 3)))
+
+    class Group:
+        size, rank = 2, 0
+
+    from vfunc.distributed import spmd
+
+    with pytest.raises(NameError, match="psum: unbound axis name: 'i'.*\\['p'\\]"):
+        spmd(lambda v: lax.psum(v, "i"), "p", comm=Group())(vnp.ones(3))
 
 
 def test_bad_shapes_are_reported():
