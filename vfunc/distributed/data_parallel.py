@@ -75,8 +75,9 @@ class DataParallel:
 
         The leaves of one dtype are packed into flat buckets of about ``bucket_bytes`` (the
         only copy; a bucket of one leaf is reduced from where it lies), each averaged in one
-        reduce-scatter and all-gather (``MPIComm.mean_identical``) into a new buffer, and the
-        returned leaves are views of those buffers.
+        reduce-scatter and all-gather (``MPIComm.mean_identical``) into a buffer nothing else
+        holds (a large one is recycled once the arrays made from it are gone), and the returned
+        leaves are views of those buffers.
         """
         return self._bucketed(grads, self.comm.mean_identical)
 
