@@ -96,6 +96,7 @@ def expect_collectives(rank: int, size: int) -> dict:
                      xs[(rank - 1) % size]),
         "axis_index": (run(lambda: lax.axis_index("p")), rank),
         "axis_size": (spmd(lambda: lax.axis_size("p"), "p")(), size),
+        "launched_processes": (vfunc.distributed.launched_processes(), size),
         "jit_psum": (run(jit(lambda v: lax.psum(vnp.sin(v), "p")), mine), np.sin(xs).sum(0)),
         # The transpose of psum is psum: each rank's gradient is the sum of every rank's g.
         "grad_psum": (run(grad(lambda v: vnp.sum(lax.psum(v, "p") * vnp.cos(v))), mine),
@@ -115,6 +116,116 @@ def expect_collectives(rank: int, size: int) -> dict:
     return got
 
 
+def control_flow_programs(size: int) -> dict:
+    """Collectives over the process axis ``p`` inside cond / scan / while_loop / fori_loop
+    bodies (predicates the same on every process: divergent branches would call different
+    collectives), and gradients through them."""
+    ring = [(r, (r + 1) % size) for r in range(size)]
+
+    def scan_psum(v):
+        return lax.scan(lambda c, y: (c + lax.psum(y, "p"), c), 0.0, v[:, 0])
+
+    def scan_carry(v):
+        def body(c, y):
+            c = c * 0.5 + y - lax.pmean(c * y, "p")
+            return c, lax.psum(c, "p") - c
+
+        return lax.scan(body, v[0], v)
+
+    def scan_ring(v):
+        def body(c, _):
+            c = lax.ppermute(c, "p", ring)
+            return c, c + lax.axis_index("p")
+
+        return lax.scan(body, v[0], None, length=size + 1)
+
+    def cond_shared(v):
+        return lax.cond(lax.psum(v.sum(), "p") > 0, lambda u: u - lax.pmean(u, "p"),
+                        lambda u: 2.0 * u, v)  # fmt: skip
+
+    def while_shared(v):
+        def body(c):
+            return c[0] + 1, c[1] + 0.1 * lax.psum(c[1], "p")
+
+        return lax.while_loop(lambda c: c[0] < 3, body, (0, v))
+
+    def while_pred_collective(v):
+        return lax.while_loop(lambda u: lax.pmax(u.sum(), "p") < 40.0,
+                              lambda u: u + vnp.abs(lax.pmean(u, "p")), v)  # fmt: skip
+
+    def fori(v):
+        return lax.fori_loop(0, 3, lambda k, u: u * 0.5 + lax.pmean(u * k, "p"), v)
+
+    def loss(v):
+        c, ys = scan_carry(v)
+        return (c**2).sum() + vnp.sin(ys).sum() + (cond_shared(v) ** 2).sum() + fori(v).sum()
+
+    return {
+        "cf_scan_psum": scan_psum,
+        "cf_scan_carry": scan_carry,
+        "cf_scan_ring": scan_ring,
+        "cf_cond_shared": cond_shared,
+        "cf_while_shared": while_shared,
+        "cf_while_pred_collective": while_pred_collective,
+        "cf_fori": fori,
+        "cf_grad": grad(loss),
+        "cf_jit_scan_carry": jit(scan_carry),
+        "cf_jit_grad": jit(grad(loss)),
+    }
+
+
+def expect_control_flow(rank: int, size: int) -> dict:
+    """Each program across processes against the same program under a named vmap over every
+    process's input in this process (that vmap is itself checked against JAX in
+    tests/test_collectives.py)."""
+    from vfunc.distributed import spmd
+
+    xs = np.random.default_rng(7).standard_normal((size, 5, 3))
+    got = {}
+    for name, fun in control_flow_programs(size).items():
+        here = vfunc.tree.leaves(spmd(fun, "p")(vnp.asarray(xs[rank])))
+        every = vfunc.tree.leaves(vmap(fun, axis_name="p")(vnp.asarray(xs)))
+        got[name] = len(here) == len(every) and all(
+            np.allclose(np.asarray(a), np.asarray(b)[rank], rtol=1e-12, atol=1e-12)
+            for a, b in zip(here, every, strict=True)
+        )
+    return got
+
+
+def expect_recycling(rank: int, size: int) -> dict:
+    """Large results come from recycled buffers: one still held is never overwritten."""
+    from vfunc.distributed import DataParallel, spmd
+
+    dp = DataParallel()
+    n = 700_000  # float64: above the size worth recycling
+
+    def grads(k):  # rank- and call-dependent; two leaves (packed) and one of another dtype
+        base = np.arange(n, dtype=np.float64) * (rank + 1) + k
+        return {"a": vnp.asarray(base[: n // 2]), "b": vnp.asarray(base[n // 2 :]),
+                "c": vnp.asarray(base.astype(np.float32))}  # fmt: skip
+
+    def want(k):
+        every = [np.arange(n, dtype=np.float64) * (r + 1) + k for r in range(size)]
+        return sum(every) / size
+
+    held = [dp.mean_gradients(grads(k)) for k in range(6)]  # all held: six buffers per dtype
+    psum = spmd(lambda v: lax.psum(v, "p"), "p")
+    sums = [psum(vnp.full(n, float(rank + k))) for k in range(6)]
+    ok = {}
+    for k, g in enumerate(held):
+        ok[f"recycled_{k}"] = bool(
+            np.array_equal(np.concatenate([np.asarray(g["a"]), np.asarray(g["b"])]), want(k))
+            and np.array_equal(np.asarray(g["c"]), want(k).astype(np.float32))
+            and np.array_equal(np.asarray(sums[k]), np.full(n, sum(r + k for r in range(size))))
+        )
+    del held, sums
+    for k in range(3):  # released each time: the same buffer serves again
+        g = dp.mean_gradients(grads(k))
+        ok[f"reused_{k}"] = bool(np.array_equal(np.asarray(g["b"]), want(k)[n // 2 :]))
+        del g
+    return ok
+
+
 def main(mode: str, out_dir: str) -> None:
     from vfunc.distributed import (
         DataParallel,
@@ -131,12 +242,22 @@ def main(mode: str, out_dir: str) -> None:
     rank, size = process_index(), process_count()
     result: dict = {"rank": rank, "size": size}
     if mode == "collectives":
-        result["checks"] = expect_collectives(rank, size)
+        result["checks"] = (expect_collectives(rank, size) | expect_control_flow(rank, size)
+                            | expect_recycling(rank, size))  # fmt: skip
     elif mode == "mismatch":
         try:
             spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3 + rank))
         except DistributedError as err:
             result["error"] = str(err)
+        try:  # rank 1's model has one more parameter
+            DataParallel().mean_gradients({"w": vnp.ones((2, 3)), "b": vnp.ones(1 + rank)})
+        except DistributedError as err:
+            result["error_gradients"] = str(err)
+        try:  # and inside a scan body, under jit
+            scan = jit(lambda v: lax.scan(lambda c, y: (c + lax.psum(y * c, "p"), c), v[0], v)[0])
+            spmd(scan, "p")(vnp.ones((4, 2 + rank)))
+        except DistributedError as err:
+            result["error_scan"] = str(err)
     elif mode == "dead":
         if rank == 1:
             time.sleep(30)  # hangs instead of joining the collective; the job is aborted first
@@ -149,9 +270,28 @@ def main(mode: str, out_dir: str) -> None:
         Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
         world.comm.Abort(0)  # rank 1 is still asleep: end the job
     elif mode == "killed":
+        start = time.monotonic()
+        try:
+            if rank == 1:
+                time.sleep(1.0)
+                os._exit(3)  # dies without a word
+            spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3))
+        except DistributedError as err:  # only when the launcher lets this process live
+            result["error"] = str(err)
+            result["elapsed"] = time.monotonic() - start
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+        world.comm.Abort(0)
+    elif mode == "exited":
         if rank == 1:
-            os._exit(3)  # dies without a word
-        spmd(lambda v: lax.psum(v, "p"), "p")(vnp.ones(3))
+            sys.exit(0)  # leaves cleanly, without joining the collective
+        start = time.monotonic()
+        try:
+            DataParallel().mean_gradients({"w": vnp.ones(3)})
+        except DistributedTimeoutError as err:
+            result["error"] = str(err)
+            result["elapsed"] = time.monotonic() - start
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+        world.comm.Abort(0)
     elif mode == "train":
         dp = DataParallel(bucket_bytes=256)  # small buckets: several messages per step
         params = train(dp)

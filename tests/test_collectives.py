@@ -6,6 +6,7 @@ The expectations are JAX 0.10.2's results for the same programs, recorded once b
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ from vfunc import grad, jit, jvp, lax, vmap
 
 pytestmark = pytest.mark.usefixtures("x64")
 
-REF = np.load(Path(__file__).parent / "fixtures" / "distributed" / "collectives_jax.npz")
+FIXTURES = Path(__file__).parent / "fixtures" / "distributed"
+REF = np.load(FIXTURES / "collectives_jax.npz")
 PERM = [(0, 2), (1, 0), (2, 3), (3, 1)]
 
 
@@ -150,6 +152,18 @@ def test_unbound_axis_name_raises_name_error():
         lax.axis_index("i")
     with pytest.raises(NameError, match="'q'"):
         lax.axis_size("q")
+    # inside a loop body under the vmap, and across processes (a stand-in group of 2: the
+    # name is looked up before anything is sent)
+    with pytest.raises(NameError, match="unbound axis name: 'k'.*bound axis names here: \\['i'\\]"):
+        V(lambda v: lax.scan(lambda c, y: (c + lax.psum(y, "k"), c), 0.0, v))(vnp.ones((2, 3)))
+
+    class Group:
+        size, rank = 2, 0
+
+    from vfunc.distributed import spmd
+
+    with pytest.raises(NameError, match="psum: unbound axis name: 'i'.*\\['p'\\]"):
+        spmd(lambda v: lax.psum(v, "i"), "p", comm=Group())(vnp.ones(3))
 
 
 def test_bad_shapes_are_reported():
@@ -192,13 +206,117 @@ def test_vmap_of_jit_with_a_collective():
     np.testing.assert_array_equal(np.asarray(f(vnp.arange(3.0))), [0.0, 3.0, 6.0])
 
 
-def test_collectives_in_control_flow_under_the_vmap_are_refused_clearly():
-    def scan_body(v):
-        return lax.scan(lambda c, x: (c + lax.psum(x, "i"), c), 0.0, v)[0]
+# --------------------------------------------------------------------------------------------
+# Collectives inside cond / scan / while_loop / fori_loop bodies under named vmaps: the programs
+# of fixtures/distributed/control_flow_programs.py, against JAX's results for the same source.
 
-    def cond_body(v):
-        return lax.cond(v[0] > 0, lambda u: lax.psum(u, "i"), lambda u: u, v)
 
-    for body in (scan_body, cond_body):
-        with pytest.raises(NotImplementedError, match="outside the control flow"):
-            V(body)(vnp.arange(6.0).reshape(3, 2))
+def _load_programs():
+    spec = importlib.util.spec_from_file_location(
+        "control_flow_programs", FIXTURES / "control_flow_programs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CF = _load_programs()
+CF_REF = np.load(FIXTURES / "control_flow_jax.npz")
+CF_PROGRAMS = CF.programs(vmap, lax, vnp, grad)
+
+
+def check_tree(name, got):
+    leaves = vfunc.tree.leaves(got)
+    want = sorted((k for k in CF_REF.files if k.startswith(name + "/")), key=lambda k: int(k[-1]))
+    assert len(leaves) == len(want), (name, len(leaves), want)
+    for leaf, key in zip(leaves, want, strict=True):
+        got_leaf = np.asarray(leaf)
+        assert got_leaf.shape == CF_REF[key].shape, (key, got_leaf.shape, CF_REF[key].shape)
+        np.testing.assert_allclose(got_leaf, CF_REF[key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("name", sorted(CF_PROGRAMS))
+def test_collectives_in_control_flow_match_jax(name):
+    fun, arg = CF_PROGRAMS[name]
+    check_tree(name, fun(vnp.asarray(CF_REF[arg])))
+
+
+@pytest.mark.parametrize(
+    "name", ["cf_scan_psum", "cf_cond_batched_pred", "cf_while_per_member", "cf_nested_scan",
+             "cf_grad_of_vmap_scan", "cf_grad_inside_cond"],
+)  # fmt: skip
+def test_collectives_in_control_flow_under_jit(name):
+    fun, arg = CF_PROGRAMS[name]
+    check_tree(name, jit(fun)(vnp.asarray(CF_REF[arg])))
+
+
+def test_collectives_in_control_flow_match_the_unrolled_program():
+    # The same bodies as plain Python loops (no control-flow primitive) under the same vmap.
+    x = vnp.asarray(CF_REF["x"])
+
+    def scan_unrolled(v):
+        c, ys = v[0], []
+        for y in v:
+            c = c * 0.5 + y - lax.pmean(c * y, "i")
+            ys.append(lax.psum(c, "i") - c)
+        return c, vnp.stack(ys)
+
+    def fori_unrolled(v):
+        for k in range(3):
+            v = v * 0.5 + lax.pmean(v * k, "i")
+        return v
+
+    def while_unrolled(v):
+        k = lax.axis_index("i")
+        for i in range(4):  # member k runs k + 1 iterations
+            step = v + lax.psum(v, "i") / 8.0
+            v = vnp.where(i <= k, step, v)
+        return v
+
+    def cond_unrolled(v):
+        return vnp.where(v.sum() > 0, v - lax.pmean(v, "i"), v * lax.psum(v, "i"))
+
+    pairs = {
+        "cf_scan_batched_carry": scan_unrolled,
+        "cf_fori": fori_unrolled,
+        "cf_cond_batched_pred": cond_unrolled,
+    }
+    for name, unrolled in pairs.items():
+        got = vfunc.tree.leaves(CF_PROGRAMS[name][0](x))
+        want = vfunc.tree.leaves(V(unrolled)(x))
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, err_msg=name)
+    _, got = CF_PROGRAMS["cf_while_per_member"][0](x)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(V(while_unrolled)(x)), rtol=1e-12)
+    # and the gradients through them
+    for name, unrolled in (("cf_grad_of_vmap_scan", scan_unrolled),
+                           ("cf_grad_of_vmap_fori", fori_unrolled)):  # fmt: skip
+        loss = (lambda c, ys: (c**2).sum() + vnp.sin(ys).sum()) if "scan" in name else None
+
+        def total(xs, unrolled=unrolled, loss=loss):
+            out = V(unrolled)(xs)
+            return loss(*out) if loss else vnp.sin(out).sum()
+
+        want = np.asarray(grad(total)(x))
+        np.testing.assert_allclose(np.asarray(CF_PROGRAMS[name][0](x)), want, rtol=1e-10)
+
+
+def test_grad_through_control_flow_collectives_matches_finite_differences():
+    x = vnp.asarray(CF_REF["x"])
+    scan = CF_PROGRAMS["cf_scan_batched_carry"][0]
+    cond = CF_PROGRAMS["cf_cond_batched_pred"][0]
+    while_loop = CF_PROGRAMS["cf_while_per_member"][0]  # forward mode: while_loop has a JVP
+    vfunc.testing.check_grads(lambda xs: vnp.sin(scan(xs)[1]).sum(), (x,), order=1)
+    vfunc.testing.check_grads(lambda xs: (cond(xs) ** 2).sum(), (x,), order=1)
+    vfunc.testing.check_grads(lambda xs: vnp.cos(while_loop(xs)[1]), (x,), order=1,
+                              modes=["fwd"])  # fmt: skip
+
+
+def test_control_flow_on_constants_only_with_a_collective_is_refused_clearly():
+    # vfunc reaches the vmap through the operands (JAX through its trace stack): a loop on
+    # constants alone runs eagerly, and its collective cannot reach the vmap.
+    def body(v):
+        return lax.scan(lambda c, _: (c + lax.psum(c, "i"), c), 1.0, None, length=3)[0] * v
+
+    with pytest.raises(NotImplementedError, match="operands are all constants"):
+        V(body)(vnp.ones(3))

@@ -4,7 +4,8 @@ Install with ``pip install 'vfunc[distributed]'`` (mpi4py and the MPICH wheel) a
 processes with ``mpiexec -n N python script.py``. Importing this package does not import
 mpi4py; :func:`initialize` does.
 
-* :func:`initialize`, :func:`process_index`, :func:`process_count`: the process group.
+* :func:`initialize`, :func:`process_index`, :func:`process_count`: the process group;
+  :func:`launched_processes` says whether ``mpiexec`` started this process among others.
 * :func:`spmd`: run a function with a named axis whose members are the processes, so
   ``vfunc.lax.psum`` and the other collectives combine values across processes.
 * :class:`DataParallel`: replicated parameters, sharded batches, bucketed gradient averaging,
@@ -17,6 +18,7 @@ from vfunc.distributed.mpi import (
     DistributedTimeoutError,
     MPIComm,
     initialize,
+    launched_processes,
     process_count,
     process_index,
 )
@@ -28,6 +30,7 @@ __all__ = [
     "DistributedTimeoutError",
     "MPIComm",
     "initialize",
+    "launched_processes",
     "process_count",
     "process_index",
     "spmd",

@@ -24,7 +24,7 @@ class DataParallel:
     Every process holds the whole model; each step, each process computes gradients on its
     shard of the batch, :meth:`mean_gradients` averages them across processes, and every
     process applies the same update, so parameters stay bit-identical (the average is computed
-    so that every process receives the very same bits, see ``MPIComm.sum_identical``).
+    so that every process receives the very same bits, see ``MPIComm.mean_identical``).
 
     Example (run with ``mpiexec -n 2 python train.py``)::
 
@@ -63,17 +63,23 @@ class DataParallel:
     def replicate(self, params: Any) -> Any:
         """``params`` as the root process holds them, on every process (one broadcast per
         bucket)."""
-        return self._bucketed(params, lambda buf: self.comm.bcast(buf, self.root))
+
+        def bcast(parts: list[np.ndarray]) -> np.ndarray:
+            flat = np.concatenate([p.reshape(-1) for p in parts])  # a fresh buffer, broadcast into
+            return self.comm.bcast(flat, self.root)
+
+        return self._bucketed(params, bcast)
 
     def mean_gradients(self, grads: Any) -> Any:
-        """The mean of every process's ``grads`` (a pytree), identical bits everywhere."""
+        """The mean of every process's ``grads`` (a pytree), identical bits everywhere.
 
-        def mean(buf: np.ndarray) -> np.ndarray:
-            total = self.comm.sum_identical(buf)
-            total /= np.asarray(self.size, dtype=total.dtype)  # a fresh buffer: in place
-            return total
-
-        return self._bucketed(grads, mean)
+        The leaves of one dtype are packed into flat buckets of about ``bucket_bytes`` (the
+        only copy; a bucket of one leaf is reduced from where it lies), each averaged in one
+        reduce-scatter and all-gather (``MPIComm.mean_identical``) into a buffer nothing else
+        holds (a large one is recycled once the arrays made from it are gone), and the returned
+        leaves are views of those buffers.
+        """
+        return self._bucketed(grads, self.comm.mean_identical)
 
     def shard(self, batch: Any, axis: int = 0) -> Any:
         """This process's equal share of each leaf of ``batch`` along ``axis``.
@@ -122,15 +128,14 @@ class DataParallel:
         self.comm.barrier()
 
     def _bucketed(self, values: Any, op: Any) -> Any:
-        """Apply ``op`` to flat buffers of about ``bucket_bytes`` holding the leaves of one
-        dtype each, and rebuild the tree from the results."""
+        """Apply ``op`` to the leaves of one dtype in runs of about ``bucket_bytes`` (``op``
+        takes the list of arrays and returns one new flat buffer of their concatenated
+        values) and rebuild the tree from views of the results."""
         leaves, structure = tree.flatten(values)
         arrays = [np.asarray(leaf) for leaf in leaves]
         results: list[Any] = [None] * len(arrays)
         for bucket in _buckets(arrays, self.bucket_bytes):
-            parts = [arrays[i].ravel() for i in bucket]
-            flat = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            out = op(flat)
+            out = op([arrays[i] for i in bucket])
             start = 0
             for i in bucket:
                 size = arrays[i].size

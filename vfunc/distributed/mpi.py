@@ -15,7 +15,9 @@ non-blocking and bounded by the deadline.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -64,6 +66,7 @@ class MPIComm:
         self.rank: int = self.comm.Get_rank()
         self.size: int = self.comm.Get_size()
         self.timeout = float(timeout)
+        self._buffers = _Recycler()
 
     # -- waiting with a deadline --------------------------------------------------------------
 
@@ -104,18 +107,18 @@ class MPIComm:
 
     def allreduce(self, x: np.ndarray, op: str, *, check: bool = True) -> np.ndarray:
         """Elementwise ``op`` ("sum", "max", "min") over the processes' ``x``."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"all-reduce ({op}) of {_short(x)}"
         if check:
             self._check_same(x, op, what)
-        out = np.empty_like(x)
+        out = self._buffers.empty(x.size, x.dtype).reshape(x.shape)
         mpi_op = {"sum": self.MPI.SUM, "max": self.MPI.MAX, "min": self.MPI.MIN}[op]
         self.comm.Allreduce(x, out, mpi_op)
         return out
 
     def allgather(self, x: np.ndarray) -> np.ndarray:
         """Every process's ``x`` stacked along a new leading axis."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"all-gather of {_short(x)}"
         self._check_same(x, "allgather", what)
         out = np.empty((self.size, *x.shape), dtype=x.dtype)
@@ -124,7 +127,7 @@ class MPIComm:
 
     def reduce_scatter(self, x: np.ndarray) -> np.ndarray:
         """The sum over processes of block ``rank`` of ``x``'s leading axis (of ``size``)."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"reduce-scatter of {_short(x)}"
         self._check_same(x, "reduce_scatter", what)
         out = np.empty(x.shape[1:], dtype=x.dtype)
@@ -134,7 +137,7 @@ class MPIComm:
     def alltoall(self, x: np.ndarray) -> np.ndarray:
         """Block j of ``x``'s leading axis goes to process j; block k of the result came from
         process k."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"all-to-all of {_short(x)}"
         self._check_same(x, "alltoall", what)
         out = np.empty_like(x)
@@ -143,7 +146,7 @@ class MPIComm:
 
     def ppermute(self, x: np.ndarray, perm: Sequence[tuple[int, int]]) -> np.ndarray:
         """Process ``dst`` receives ``x`` from ``src`` for each pair; others receive zeros."""
-        x = np.ascontiguousarray(x)
+        x = _contiguous(x)
         what = f"ppermute of {_short(x)}"
         self._check_same(x, "ppermute", what)
         out = np.zeros_like(x)
@@ -166,28 +169,88 @@ class MPIComm:
         self.comm.Bcast(x, root=root)
         return x
 
-    def sum_identical(self, x: np.ndarray) -> np.ndarray:
-        """The sum of the processes' flat ``x``, bit-identical on every process.
+    def mean_identical(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        """The mean over the processes of the concatenation of the flat ``parts`` (one dtype),
+        in one flat buffer, bit-identical on every process.
 
-        A reduce-scatter (each block summed by exactly one process) and an all-gather: the same
-        traffic as a ring all-reduce, and every process ends with the very same bits, which a
-        plain ``MPI_Allreduce`` does not promise for floats.
+        A reduce-scatter, each process dividing the block it summed, and an in-place
+        all-gather: a ring all-reduce's traffic, and every process ends with the very same bits,
+        which a plain ``MPI_Allreduce`` does not promise for floats. The only copy is the
+        packing of several parts into the buffer (one part is reduced from where it lies), and
+        the buffer is a recycled one when the previous result has been released. Integer
+        values are floor-divided.
         """
-        n = x.size
+        dtype = parts[0].dtype
+        n = sum(p.size for p in parts)
         block = -(-n // self.size)
-        send = np.ascontiguousarray(x).ravel()
-        if block * self.size != n:
-            send = np.concatenate([send, np.zeros(block * self.size - n, dtype=x.dtype)])
-        self._check_same(send, "reduce_scatter", f"gradient all-reduce of {_short(x)}")
-        total = np.empty_like(send)
-        mine = total[self.rank * block : (self.rank + 1) * block]
-        self.comm.Reduce_scatter_block(send, mine, self.MPI.SUM)
-        self.comm.Allgather(self.MPI.IN_PLACE, total)
-        return total[:n].reshape(x.shape)
+        # The last blocks may be short (or empty): the all-gather moves whole blocks of a
+        # buffer padded to size * block, the tail is never read.
+        counts = [min(block, max(0, n - r * block)) for r in range(self.size)]
+        out = self._buffers.empty(block * self.size, dtype)
+        self._check_same(out[:n], "reduce_scatter", f"gradient all-reduce of {_short(out[:n])}")
+        if n == 0:
+            return out
+        MPI = self.MPI
+        mine = out[self.rank * block : self.rank * block + counts[self.rank]]
+        if len(parts) == 1:  # reduce straight from the caller's array
+            send = _contiguous(parts[0]).reshape(-1)
+            self.comm.Reduce_scatter(send, mine, counts, MPI.SUM)
+            summed = mine
+        else:
+            start = 0
+            for part in parts:
+                out[start : start + part.size] = part.reshape(-1)
+                start += part.size
+            # In place, each process's summed block lands at the front of the buffer.
+            self.comm.Reduce_scatter(MPI.IN_PLACE, out[:n], counts, MPI.SUM)
+            summed = out[: counts[self.rank]]
+        divide = np.true_divide if dtype.kind in "fc" else np.floor_divide
+        divide(summed, np.asarray(self.size, dtype=dtype), out=mine)  # and moved home
+        self.comm.Allgather(MPI.IN_PLACE, out)
+        return out[:n]
 
     def barrier(self) -> None:
         """Wait (with the deadline) until every process gets here."""
         self._wait([self.comm.Ibarrier()], "barrier")
+
+
+class _Recycler:
+    """Large result buffers, handed out again once nothing refers to them.
+
+    A fresh 100 MB buffer costs its page faults, a large part of an all-reduce's time. Results
+    are immutable arrays, so a buffer is reused only when no array holds it: every array made
+    from it (a view, at any depth) refers to it as its ``base``, so its reference count says
+    when the last one is gone.
+    """
+
+    MIN_BYTES = 1 << 20  # smaller buffers come from numpy's own cache quickly enough
+
+    def __init__(self, keep: int = 4):
+        self.buffers: list[np.ndarray] = []
+        self.keep = keep
+
+    def empty(self, n: int, dtype: np.dtype) -> np.ndarray:
+        """A flat buffer of ``n`` values of ``dtype`` that nothing else holds."""
+        dtype = np.dtype(dtype)
+        if n * dtype.itemsize < self.MIN_BYTES:
+            return np.empty(n, dtype=dtype)
+        # Free: referred to by the list and by getrefcount's argument only.
+        free = [i for i in range(len(self.buffers)) if sys.getrefcount(self.buffers[i]) == 2]
+        for i in free:
+            if self.buffers[i].size == n and self.buffers[i].dtype == dtype:
+                return self.buffers[i]
+        fresh = np.empty(n, dtype=dtype)
+        if len(self.buffers) < self.keep:
+            self.buffers.append(fresh)
+        elif free:  # replace a free buffer of another size
+            self.buffers[free[0]] = fresh
+        return fresh
+
+
+def _contiguous(x: Any) -> np.ndarray:
+    """``x`` as a C-contiguous array of its own shape (``np.ascontiguousarray`` makes a 0-d
+    array 1-d)."""
+    return np.require(x, requirements="C")
 
 
 def _short(x: np.ndarray) -> str:
@@ -236,6 +299,7 @@ def initialize(comm: Any = None, *, timeout: float | None = None) -> MPIComm:
         _world = MPIComm(comm, timeout)
         if _world.size > 1:
             _install_abort_hook(_world)
+            _install_failure_notice(_world)
     _world.timeout = float(timeout)
     return _world
 
@@ -249,6 +313,55 @@ def _install_abort_hook(world: MPIComm) -> None:
         world.comm.Abort(1)  # the job ends now, rather than at the others' next deadline
 
     sys.excepthook = hook
+
+
+# What MPI launchers tell the processes they start: MPICH's and Intel's hydra (PMI), Open MPI,
+# MVAPICH.
+_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_processes() -> int:
+    """How many processes the MPI launcher started this one among (1 when it was not started
+    by ``mpiexec``), read from the launcher's environment variables without importing mpi4py.
+
+    A script that should run both alone and under ``mpiexec -n N`` calls :func:`initialize`
+    only when this is above 1, so running it alone needs no MPI at all.
+
+    Example:
+        >>> import vfunc.distributed
+        >>> vfunc.distributed.launched_processes()  # not under mpiexec
+        1
+    """
+    for var in _LAUNCHER_SIZE_VARS:
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def _install_failure_notice(world: MPIComm) -> None:
+    """Turn the launcher's notice that a process died into a :class:`DistributedError`.
+
+    By default MPICH's ``mpiexec`` ends the whole job when a process dies (its exit code is the
+    job's). Under ``mpiexec -disable-auto-cleanup`` it lets the others run and sends them
+    SIGUSR1 instead, whose default action kills silently; here it raises, so the collective
+    waiting for the dead process fails at once, naming the cause. A handler the program
+    installed is left alone.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGUSR1) is not signal.SIG_DFL
+    ):
+        return
+
+    def notice(signum: int, frame: Any) -> None:
+        raise DistributedError(
+            f"rank {world.rank} of {world.size}: the MPI launcher reports that another process "
+            "of the job has died (SIGUSR1 from mpiexec -disable-auto-cleanup); the collectives "
+            "cannot complete without it"
+        )
+
+    signal.signal(signal.SIGUSR1, notice)
 
 
 def world() -> MPIComm:
@@ -271,6 +384,7 @@ __all__ = [
     "DistributedTimeoutError",
     "MPIComm",
     "initialize",
+    "launched_processes",
     "process_count",
     "process_index",
     "world",

@@ -6,7 +6,10 @@ axis hold. What a member is depends on who bound the name (``axis_env``):
 
 * under ``vmap(f, axis_name="i")`` the members are the batch, all in this process, and the
   collective is carried out by its *axis batch rule*: psum over ``i`` is a ``reduce_sum`` over
-  the batch axis whose result is the same for every member (unbatched), as in JAX;
+  the batch axis whose result is the same for every member (unbatched), as in JAX. Inside a
+  ``lax.cond``/``scan``/``while_loop`` body the collective is staged into the body's jaxpr, and
+  the control-flow primitive's batch rule batches that jaxpr along the same named axis
+  (``batch_jaxpr`` binds the name to its trace), so it is carried out there;
 * under ``vfunc.distributed.spmd(f, axis_name="i")`` the members are processes, and ``impl``
   calls the frame's communicator (MPI), so a jit-compiled function calls it like any impl.
 
@@ -66,16 +69,39 @@ class AxisPrimitive(Primitive):
             axis_trace = max(traces, key=lambda t: t.level)
             top = find_top_trace(args)
             if top is None or top.level < axis_trace.level:
+                # A batching rule of that vmap re-tracing a body (cond, scan, while_loop, custom
+                # rules) does it with batch_jaxpr, which binds the axis to its own trace; a rule
+                # that re-traced by other means would put the result on the wrong trace.
                 if getattr(axis_trace, "rule_depth", 0):
                     raise NotImplementedError(
                         f"{self.name} over the vmap axis {params['axes']!r} inside a function "
-                        "that a batching rule re-traces (lax.cond/scan/while_loop bodies, "
-                        "custom_vjp/custom_jvp functions) under that vmap is not supported; "
-                        "apply the collective outside the control flow"
+                        "that a batching rule re-traces without batch_jaxpr; apply the "
+                        "collective outside that function"
                     )
                 tracers = [axis_trace.full_raise(a) for a in args]
                 return axis_trace.process_primitive(self, tracers, params)
         return super().bind(*args, **params)
+
+
+def uses_axis(params: dict, name: Hashable) -> bool:
+    """Whether a sub-jaxpr among ``params`` (a cond's branches, a scan's body...) applies a
+    collective over ``name``, at any depth.
+
+    A vmap must batch such a primitive along its axis even when no operand varies over it:
+    ``psum`` of the same value on every member is still ``size`` times that value.
+    """
+    stack = list(params.values())
+    while stack:
+        value = stack.pop()
+        if isinstance(value, (tuple, list)):
+            stack.extend(value)
+            continue
+        jaxpr = getattr(value, "jaxpr", value)  # a ClosedJaxpr or a Jaxpr
+        for eqn in getattr(jaxpr, "eqns", ()):
+            if isinstance(eqn.primitive, AxisPrimitive) and name in eqn.params["axes"]:
+                return True
+            stack.extend(eqn.params.values())
+    return False
 
 
 def _comm(name: Hashable, op: str) -> Any:
@@ -83,10 +109,11 @@ def _comm(name: Hashable, op: str) -> Any:
     frame = lookup(name, op)
     if frame.comm is None:
         raise NotImplementedError(
-            f"{op} over the vmap axis {name!r} reached evaluation outside that vmap's trace: "
-            "collectives over a vmap axis inside a staged body under that vmap (lax.scan, "
-            "lax.cond, lax.while_loop) are not supported; apply the collective outside the "
-            "control flow\n"
+            f"{op} over the vmap axis {name!r} reached evaluation outside that vmap's trace: a "
+            "lax.cond/switch/scan/while_loop/fori_loop under that vmap whose operands are all "
+            "constants (none computed from the vmapped function's arguments) has the collective "
+            "in its body, and vfunc finds the vmap through the operands. Pass the body a value "
+            "computed from the vmapped arguments, or apply the collective outside the loop"
         )
     return frame.comm
 
@@ -513,6 +540,7 @@ def axis_index(axis_name: AxisName) -> Array:
 
 __all__ = [
     "AxisPrimitive",
+    "uses_axis",
     "all_gather",
     "all_gather_p",
     "all_to_all",

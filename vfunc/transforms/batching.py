@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,9 +25,22 @@ from vfunc.jaxpr import ClosedJaxpr, eval_jaxpr
 from vfunc.primitives._batching import elementwise_batch, move_axis, to_front
 from vfunc.primitives.axis_env import AxisFrame, bind_axis
 from vfunc.primitives.builders import as_array
+from vfunc.primitives.collectives import uses_axis
 from vfunc.transforms.staging import trace_flat
 
 AxisTree = Any  # an int, None, or a pytree prefix of the arguments with those at its leaves
+
+
+class _RuleAxis(threading.local):
+    """The named axis whose batch rule is running: ``batch_jaxpr`` called by that rule (cond,
+    scan, while_loop, custom rules) batches the sub-jaxpr along the same axis, so it names its
+    trace after it and collectives over that name inside the body reach it."""
+
+    name: Any = None
+    size: int = -1
+
+
+_rule_axis = _RuleAxis()
 
 
 class BatchTracer(Tracer):
@@ -66,6 +80,17 @@ class BatchTrace(Trace):
         if axis_batch is not None:  # a collective: over this axis, or passing through it
             out, out_dim = axis_batch(self.axis_name, self.axis_size, vals, dims, **params)
             return BatchTracer(self, out, out_dim)
+        if (
+            vals
+            and all(d is None for d in dims)
+            and self.axis_name is not None
+            and uses_axis(params, self.axis_name)
+        ):
+            # A body with a collective over this axis must be batched even though every member
+            # holds the same operands: batch one (a float one, the smallest: an int index or
+            # counter would make cond or while_loop take the per-member path).
+            k = min(range(len(vals)), key=lambda i: (vals[i].dtype.kind not in "fc", vals[i].size))
+            vals[k], dims[k] = to_front(vals[k], None, self.axis_size), 0
         if all(d is None for d in dims):
             out = prim.bind(*vals, **params)
             if prim.multiple_results:
@@ -73,10 +98,13 @@ class BatchTrace(Trace):
             return BatchTracer(self, out, None)
         if prim.batch is not None:
             self.rule_depth += 1  # a rule that batches a jaxpr runs it off this trace
+            outer = _rule_axis.name, _rule_axis.size
+            _rule_axis.name, _rule_axis.size = self.axis_name, self.axis_size
             try:
                 out, out_dims = prim.batch(vals, dims, **params)
             finally:
                 self.rule_depth -= 1
+                _rule_axis.name, _rule_axis.size = outer
         elif prim.elementwise:
             out, out_dims = elementwise_batch(prim, vals, dims, **params)
         else:
@@ -279,9 +307,18 @@ def batch_jaxpr(
         for a, b in zip(closed.in_avals, batched, strict=True)
     ]
 
+    # Called by the batch rule of a named vmap, the body is batched along that same axis:
+    # collectives over its name inside the body are carried out here (as in JAX).
+    name = _rule_axis.name if _rule_axis.size == size else None
+
     def fun(*args: Any) -> list:
         out_batched.clear()
-        with new_trace(lambda level: BatchTrace(level, size)) as trace:
+        with (
+            new_trace(lambda level: BatchTrace(level, size, name)) as trace,
+            contextlib.nullcontext()
+            if name is None
+            else bind_axis(AxisFrame(name, size, trace=trace)),
+        ):
             ins = [BatchTracer(trace, a, 0) if b else a for a, b in zip(args, batched, strict=True)]
             outs = eval_jaxpr(closed.jaxpr, closed.consts, *ins)
             results = []
