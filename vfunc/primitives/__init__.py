@@ -5,6 +5,10 @@ differentiation and batching rules; ``vfunc.core.registry`` maps names to them.
 """
 
 from vfunc.core import registry
+from vfunc.primitives.kernel_cache import guard_package_kernels
+
+# Before any kernel loads: drop numba's cached kernels if any source of this package changed.
+guard_package_kernels()
 
 # The builders first: the family modules use them in their rules (``import ... as lax``, read at
 # call time), while the builders need every family's primitives when they load.
