@@ -12,10 +12,10 @@ guard_package_kernels()
 
 # The builders first: the family modules use them in their rules (``import ... as lax``, read at
 # call time), while the builders need every family's primitives when they load.
-from vfunc.primitives import builders  # noqa: F401
+from vfunc.primitives import builders  # noqa: E402, F401
 
 # isort: split
-from vfunc.primitives import (  # noqa: F401  (importing declares the primitives)
+from vfunc.primitives import (  # noqa: E402, F401  (importing declares the primitives)
     collectives,
     conv,
     debug,

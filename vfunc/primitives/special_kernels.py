@@ -14,7 +14,6 @@ import math
 import numba
 import numpy as np
 
-
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _EPS = 1e-17
