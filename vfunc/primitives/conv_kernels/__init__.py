@@ -32,6 +32,9 @@ __all__ = ["ConvParams", "conv_forward", "conv_input_grad", "conv_weight_grad", 
 # so a test can shrink it to force row tiles.
 MAX_TILE_BYTES = 4 << 20
 MIN_TILE_BYTES = 256 << 10
+# The padded input band of the implicit GEMM: small enough that the band and its results stay
+# in a core's L2 cache while every tap's GEMM reads them.
+BAND_BYTES = 1 << 20
 
 def _use_blas(og: int, cg: int, taps: int) -> bool:
     # A product with a handful of rows or a short contraction runs below BLAS's speed and pays
@@ -44,6 +47,9 @@ def _uses_blas(plan: ConvPlan) -> bool:
 
 
 def _tile_rows(plan: ConvPlan, dtype: np.dtype) -> int:
+    """Output rows per packed slab, or per band of the implicit GEMM."""
+    if packed.implicit_gemm(plan):
+        return packed.band_rows(plan, dtype.itemsize, BAND_BYTES)
     return plan.tile_rows(dtype.itemsize, MAX_TILE_BYTES, MIN_TILE_BYTES)
 
 
