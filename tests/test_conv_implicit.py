@@ -47,3 +47,82 @@ def test_implicit_gemm_matches_reference(case, dtype, band_bytes, monkeypatch):
     rdx, rdw = cref.conv_vjp(x, w, g, *params)
     np.testing.assert_allclose(conv_kernels.conv_input_grad(g, w, xs, cp), rdx, **tol)
     np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, cp), rdw, **tol)
+
+
+def test_tasks_run_once_each_and_states_are_per_thread():
+    seen: list[int] = []
+    states = threads.run_tasks(lambda t, st: (seen.append(t), st.append(t)), 50, list)
+    assert sorted(seen) == list(range(50))
+    assert sorted(t for st in states for t in st) == list(range(50))
+    assert 1 <= len(states) <= threads.worker_count()
+
+
+def test_caller_runs_the_tasks_itself_while_the_pool_is_busy():
+    # Every pool worker is blocked: a region must not wait for them, the caller does all tasks.
+    release = threading.Event()
+    blockers = [threads.pool().submit(release.wait) for _ in range(threads.worker_count())]
+    try:
+        ran_on: list[int] = []
+        threads.run_tasks(lambda t, _: ran_on.append(threading.get_ident()), 8)
+        assert ran_on == [threading.get_ident()] * 8
+    finally:
+        release.set()
+        for b in blockers:
+            b.result()
+
+
+def test_an_error_in_a_task_reaches_the_caller_and_the_pool_still_works():
+    def work(t, _):
+        if t == 5:
+            raise ValueError("task 5 failed")
+
+    with pytest.raises(ValueError, match="task 5 failed"):
+        threads.run_tasks(work, 20)
+    assert len(threads.run_tasks(lambda t, st: None, 20)) >= 1
+
+
+# Three layers, one per kernel family: implicit GEMM (unit stride, 32 channels), packed slabs
+# with col2im (stride 2), direct loops (4 channels).
+MEMORY_CASES = {
+    "implicit_gemm": ((32, 32, 32), (32, 32, 3, 3), (1, 1)),
+    "packed_strided": ((32, 31, 31), (32, 32, 3, 3), (2, 2)),
+    "direct": ((4, 12, 12), (4, 4, 3, 3), (1, 1)),
+}
+
+
+def _extra_bytes(batch: int, case) -> int:
+    """Peak bytes numpy allocates during a conv's forward pass and both gradients, beyond the
+    three results (tracemalloc tracks numpy's allocations; numba's are not seen, and the direct
+    kernels' are a fixed number of plane-sized buffers)."""
+    xs, ws, strides = case
+    rng = np.random.default_rng(0)
+    x = vnp.asarray(rng.normal(size=(batch, *xs)).astype(np.float32))
+    w = vnp.asarray(rng.normal(size=ws).astype(np.float32))
+
+    def conv(x, w):
+        return lax.conv_general_dilated(x, w, strides, [(1, 1), (1, 1)])
+
+    y, pullback = vfunc.vjp(conv, x, w)
+    g = vnp.asarray(np.ones(y.shape, np.float32))
+    pullback(g)  # compile, plan
+    del y, pullback
+    tracemalloc.start()
+    try:
+        y, pullback = vfunc.vjp(conv, x, w)
+        dx, dw = pullback(g)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - sum(np.asarray(a).nbytes for a in (y, dx, dw))
+
+
+@pytest.mark.parametrize("name", sorted(MEMORY_CASES))
+def test_conv_workspace_does_not_grow_with_the_batch(name, monkeypatch):
+    case = MEMORY_CASES[name]
+    # One worker, so the number of per-thread workspaces does not depend on scheduling luck.
+    threads.pool()
+    monkeypatch.setattr(threads, "_WORKERS", 1)
+    small, large = _extra_bytes(2, case), _extra_bytes(32, case)
+    assert large <= small + (64 << 10), (name, small, large)
+    monkeypatch.undo()
+    assert _extra_bytes(32, case) <= 16 << 20
