@@ -79,7 +79,7 @@ def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, beta: float) -> None:
         if beta:
             c += np.dot(a, b)
         else:
-            np.dot(a, b, out=c) if c.flags.c_contiguous else c.__setitem__(..., np.dot(a, b))
+            c[...] = np.dot(a, b)
         return
     m, k = a.shape
     n = b.shape[1]

@@ -1,13 +1,19 @@
 """Packed tiles for BLAS: the family for many channels per group, where the work is a matrix
 product.
 
-numba packs a bounded slab of the im2col matrix -- ``cols[(cl, kd, kh, kw), j]``, where ``j``
-walks a range of output rows (image, od, oh), each contributing OW columns; a few MB at most,
-never the whole input -- and ``np.dot`` multiplies it, so the heavy lifting runs at BLAS speed.
-The input gradient multiplies first and scatters the slab back (col2im, the transpose of
-packing); the weight gradient accumulates ``g_tile @ cols_tile.T``. The parallelism is one
-worker thread per core, each owning whole images and calling a single-threaded BLAS (see
-``threads``); the packing kernels release the GIL.
+Two ways to feed BLAS. On a zero-padded grid (unit strides, no lhs dilation, 1-D or 2-D) the
+convolution is an implicit GEMM: a band of input rows is copied once into a padded buffer, and
+each tap's im2col rows are that buffer shifted by the tap's offset, a strided view that CBLAS
+(``blas.gemm``) reads in place, one GEMM per tap accumulating into the result. Otherwise numba
+packs a bounded slab of the im2col matrix -- ``cols[(cl, kd, kh, kw), j]``, where ``j`` walks a
+range of output rows (image, od, oh), each contributing OW columns -- and ``np.dot`` multiplies
+it. The input gradient of a strided convolution multiplies first and scatters the slab back
+(col2im, the transpose of packing); the weight gradients accumulate ``g @ cols.T`` per thread.
+
+Work is split into tasks (a band or slab of one image) shared by the caller and the pool
+(``threads.run_tasks``); each thread owns one workspace of a fixed size (``BAND_BYTES``,
+``MAX_TILE_BYTES``), so the extra memory does not grow with the batch. The packing kernels
+release the GIL.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
-from vfunc.primitives.conv_kernels.plan import ConvPlan, Tables
 from vfunc.primitives.conv_kernels.blas import gemm
+from vfunc.primitives.conv_kernels.plan import ConvPlan, Tables
 from vfunc.primitives.conv_kernels.threads import run_tasks
 
 # What the slab nest does with each (slab row segment, input row) pair. The nest is specialised

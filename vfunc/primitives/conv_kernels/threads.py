@@ -1,9 +1,15 @@
 """The worker pool the BLAS-path kernels and the pooling kernels run on, and BLAS thread control.
 
-The BLAS path runs one single-threaded BLAS per core, each worker owning whole images.
-Multithreaded OpenBLAS on these short, wide products mostly waits: its threads spin between calls
-and then compete with the packing, and the same product varied 100x in time. So the pool has one
-worker per core, and OpenBLAS is set to one thread while the pool works.
+The BLAS path runs one single-threaded BLAS per core. Multithreaded OpenBLAS on these short, wide
+products mostly waits: its threads spin between calls and then compete with the packing, and the
+same product varied 100x in time. So OpenBLAS is set to one thread while a parallel region runs.
+
+A region (``run_tasks``) is a list of independent tasks claimed one at a time from a shared
+counter, by the calling thread and by up to ``worker_count() - 1`` pool workers. The caller never
+waits while a task is left that it could run: when the workers start late (a loaded machine) the
+caller simply runs more tasks, and it waits only at the end, for the tasks others still run.
+(Handing every chunk to the pool and blocking on the futures had made about half of a LeNet
+training step a wait on a lock.)
 """
 
 from __future__ import annotations
@@ -57,7 +63,8 @@ def _openblas_thread_controls():
 
 
 def pool() -> ThreadPoolExecutor:
-    """The process's conv worker pool, one worker per core (started on first use)."""
+    """The process's conv worker pool, one worker per core (started on first use; a region uses
+    the caller and ``worker_count() - 1`` of them)."""
     global _POOL, _WORKERS
     if _POOL is None:
         _WORKERS = max(1, min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
@@ -147,7 +154,7 @@ def run_tasks(work: Callable[[int, Any], Any], tasks: int,
     executor = pool()
     helpers = min(tasks, _WORKERS) - 1
     region = _Shared(work, tasks, state)
-    if helpers <= 0:
+    if tasks == 1:  # one task: its BLAS may use every thread
         region.participate()
     else:
         with single_threaded_blas():
