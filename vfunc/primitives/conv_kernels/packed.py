@@ -276,14 +276,19 @@ def band_rows(plan: ConvPlan, itemsize: int, budget: int) -> int:
 
 
 class _Band:
-    """One thread's scratch for implicit GEMM: the padded input band (channels of one group),
-    and a band of results on the grid's pitch."""
+    """One thread's scratch for implicit GEMM: the padded input band (channels of one group;
+    ``(C, rows, pitch_w)``, or ``(rows, pitch_w, C)`` with ``channels_last``), ``flat`` the same
+    as a matrix, and a band of results on the grid's pitch."""
 
-    def __init__(self, plan: ConvPlan, rows: int, dtype) -> None:
+    def __init__(self, plan: ConvPlan, rows: int, dtype, channels_last: bool = False) -> None:
         pw = plan.grid.pitch_w
         halo = plan.grid.pitch_h - plan.out_sp[1]  # padded input rows beyond the output rows
-        self.padded = np.zeros((plan.cg, rows + halo, pw), dtype=dtype)
-        self.flat = self.padded.reshape(plan.cg, -1)
+        if channels_last:
+            self.padded = np.zeros((rows + halo, pw, plan.cg), dtype=dtype)
+            self.flat = self.padded.reshape(-1, plan.cg)
+        else:
+            self.padded = np.zeros((plan.cg, rows + halo, pw), dtype=dtype)
+            self.flat = self.padded.reshape(plan.cg, -1)
         self.line = np.zeros((plan.og, rows * pw), dtype=dtype)
 
 
@@ -334,11 +339,9 @@ def grid_weight_grad(x5, g5, dw5, plan: ConvPlan, rows: int) -> None:
     og, offsets = plan.og, plan.grid.offsets
 
     def state():
-        band = _Band(plan, rows, x5.dtype)
         # Channels last: each tap's window is a block of whole rows, which this GEMM (a long
         # contraction, a small result) runs about 25% faster than the transposed view.
-        band.padded = np.zeros(band.padded.shape[1:] + band.padded.shape[:1], x5.dtype)
-        band.flat = band.padded.reshape(-1, plan.cg)
+        band = _Band(plan, rows, x5.dtype, channels_last=True)
         return band, np.zeros((plan.taps, plan.o, plan.cg), x5.dtype)
 
     def work(task, st):
