@@ -126,3 +126,19 @@ def test_conv_workspace_does_not_grow_with_the_batch(name, monkeypatch):
     assert large <= small + (64 << 10), (name, small, large)
     monkeypatch.undo()
     assert _extra_bytes(32, case) <= 16 << 20
+
+
+def test_implicit_gemm_without_cblas_falls_back_to_numpy(monkeypatch):
+    from vfunc.primitives.conv_kernels import blas
+
+    monkeypatch.setattr(blas, "_GEMM", {})  # as where NumPy's BLAS exports no CBLAS symbols
+    xs, ws, pads, rds, groups = IMPLICIT_CASES[1]
+    params = ((1, 1), pads, (1, 1), rds, groups)
+    cp = ConvParams.of(*params)
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=xs), rng.normal(size=ws)
+    y = conv_kernels.conv_forward(x, w, cp)
+    np.testing.assert_allclose(y, cref.conv(x, w, *params), rtol=1e-10, atol=1e-10)
+    g = rng.normal(size=y.shape)
+    np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, cp),
+                               cref.conv_vjp(x, w, g, *params)[1], rtol=1e-10, atol=1e-10)
