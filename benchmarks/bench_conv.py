@@ -11,16 +11,21 @@ input + weights + output. Every framework runs in its own subprocess, so no thre
 on the cores the other one needs. Finally it times first calls of each kernel family with an
 empty numba cache, then again from the cache in a new process.
 
-Targets: extra memory <= 1.25x (input + weights + output); forward+gradients <= 1.5x PyTorch
-on resnet3x3 and faster than PyTorch on stem7x7, depthwise and lenet; first-call compile <= 5 s
-per kernel, cached across processes.
+Targets (issue 18.4): resnet3x3 forward+gradients at >= 70% of the machine's measured float32
+matmul GFLOP/s (the better of NumPy's threaded BLAS and one single-threaded BLAS per core) and
+at most 1.0x PyTorch's time in the same run; faster than PyTorch on stem7x7, depthwise and
+lenet; extra memory <= 1.25x (input + weights + output); first-call compile <= 5 s per kernel,
+cached across processes. (That the workspace does not grow with the batch is a test:
+tests/test_conv_implicit.py.)
 
-Run with the OpenBLAS overrides unset:
+Run with the OpenBLAS overrides unset (BENCH_PEER_PYTHON: an interpreter with torch, when this
+one has none):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -37,6 +42,10 @@ SHAPES = {
     "stem7x7": ((16, 3, 224, 224), (64, 3, 7, 7), (2, 2), 3, 1),
     "depthwise": ((32, 128, 28, 28), (128, 1, 3, 3), (1, 1), 1, 128),
 }
+
+
+# BENCH_CONV_SHAPES=resnet3x3 times a subset (the memory and compile sections still run).
+SELECTED = [n for n in os.environ.get("BENCH_CONV_SHAPES", ",".join(SHAPES)).split(",") if n]
 
 
 def out_shape(name: str) -> tuple[int, ...]:
@@ -222,9 +231,17 @@ def role_compile() -> dict:
     return out
 
 
+def _python_for(args: list[str]) -> str:
+    """The interpreter of one role: PyTorch's may live in another environment, named by
+    BENCH_PEER_PYTHON."""
+    if "torch" in args and importlib.util.find_spec("torch") is None:
+        return os.environ.get("BENCH_PEER_PYTHON", sys.executable)
+    return sys.executable
+
+
 def run_role(args: list[str], env: dict | None = None) -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, "--role", *args],
+        [_python_for(args), __file__, "--role", *args],
         capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -245,19 +262,16 @@ def matmul_gflops() -> tuple[float, float]:
     pool, workers = threads.pool(), threads.worker_count()
 
     def per_core():
-        for f in [pool.submit(lambda: a @ a) for _ in range(workers)]:
-            f.result()
+        with threads.single_threaded_blas():
+            for f in [pool.submit(lambda: a @ a) for _ in range(workers)]:
+                f.result()
 
     return threaded, 2 * 2048**3 * workers / best_time(per_core, 5) / 1e9
 
 
 def main() -> None:
-    try:
-        import torch  # noqa: F401
-
-        impls = ["numpy", "vfunc", "torch"]
-    except ImportError:
-        impls = ["numpy", "vfunc"]
+    peer = importlib.util.find_spec("torch") is not None or "BENCH_PEER_PYTHON" in os.environ
+    impls = ["numpy", "vfunc", "torch"] if peer else ["numpy", "vfunc"]
     threaded, per_core = matmul_gflops()
     print(f"float32 matmul (2048^3) on {os.cpu_count()} cores: {threaded:.0f} GFLOP/s with "
           f"NumPy's threaded BLAS, {per_core:.0f} GFLOP/s as one single-threaded BLAS per "
@@ -269,7 +283,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     verdicts = []
-    for name in SHAPES:
+    peak_share = float("nan")
+    for name in SELECTED:
         # Two rounds, alternating frameworks, best of each: this shared machine is noisy.
         times: dict = {}
         for _ in range(2):
@@ -289,8 +304,9 @@ def main() -> None:
                 f"{ratio} {fl / v / 1e9:10.1f} {t_gf}"
             )
             if kind == "fwd_bwd" and t:
-                limit = 1.5 if name == "resnet3x3" else 1.0
-                verdicts.append((name, v / t, limit))
+                verdicts.append((name, v / t))
+            if kind == "fwd_bwd" and name == "resnet3x3":
+                peak_share = fl / v / 1e9 / max(threaded, per_core)
     print("\nPeak extra memory of forward+gradients (workspace beyond operands and results):")
     header = (
         f"{'shape':<10} {'in+w+out MB':>11} {'vfunc MB':>9} {'x':>6} {'im2col MB':>10} {'x':>6}"
@@ -298,7 +314,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     mem_ok = True
-    for name in SHAPES:
+    for name in SELECTED:
         x, w, g = operands(name)
         base = (x.nbytes + w.nbytes + g.nbytes) / 2**20
         row = f"{name:<10} {base:11.1f}"
@@ -324,11 +340,13 @@ def main() -> None:
         worst = max(worst, *cold[family])
         print(f"  {family:<30} empty cache [{c}]   cached, new process [{h}]")
     print("\nVerdicts:")
-    for name, ratio, limit in verdicts:
-        ok = ratio <= limit if name == "resnet3x3" else ratio < limit
-        goal = "<= 1.5x" if name == "resnet3x3" else "faster than"
+    for name, ratio in verdicts:
+        ok = ratio <= 1.0 if name == "resnet3x3" else ratio < 1.0
+        goal = "<= 1.0x" if name == "resnet3x3" else "faster than"
         print(f"  {name:<10} forward+gradients {ratio:.2f}x PyTorch ({goal} PyTorch): "
               f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
+    print(f"  resnet3x3 forward+gradients at {peak_share:.0%} of the float32 matmul peak "
+          f"(>= 70%): {'PASS' if peak_share >= 0.7 else 'FAIL'}")  # fmt: skip
     print(f"  peak extra memory <= 1.25x (input + weights + output) on every shape: "
           f"{'PASS' if mem_ok else 'FAIL'}")  # fmt: skip
     print(f"  first call <= 5 s per kernel family (worst {worst:.2f} s): "

@@ -5,10 +5,11 @@ Layout and index tables are described in ``plan``; the families live beside it:
 * ``direct`` -- direct loops, parallel over (image, channel) planes, for few channels per group
   (depthwise, LeNet-sized layers), where a matrix product would be tiny; on a zero-padded grid
   when strides are 1 (long contiguous runs), else through the index tables;
-* ``packed`` -- bounded im2col slabs multiplied by BLAS, one single-threaded BLAS per worker
-  (``threads``), for everything else. The input gradient of a unit-stride convolution is the
-  forward convolution of ``g`` with the flipped, transposed kernel, whose packing is cheaper
-  than scattering a slab back.
+* ``packed`` -- BLAS, one single-threaded BLAS per thread (``threads``), for everything else:
+  an implicit GEMM on a padded grid for unit strides (one GEMM per tap on shifted views of a
+  padded band, no im2col), bounded im2col slabs otherwise. The input gradient of a
+  unit-stride convolution is the forward convolution of ``g`` with the flipped, transposed
+  kernel, whose packing is cheaper than scattering a slab back.
 
 The windowed reductions (pooling) have their own kernels in ``vfunc.primitives.window_kernels``.
 """
@@ -19,7 +20,7 @@ import math
 
 import numpy as np
 
-from vfunc.primitives.conv_kernels import direct, packed
+from vfunc.primitives.conv_kernels import direct, packed, threads
 from vfunc.primitives.conv_kernels.plan import ConvParams, ConvPlan, conv_out_size, conv_plan
 
 # The BLAS thread control, reachable here for the test that checks it is restored.
@@ -27,11 +28,15 @@ from vfunc.primitives.conv_kernels.threads import _openblas_thread_controls  # n
 
 __all__ = ["ConvParams", "conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size"]
 
-# Upper bound on one packed im2col slab; the slab also shrinks for small problems so that the
-# workspace stays a small fraction of the operands (see ConvPlan.tile_rows). Read at each call,
-# so a test can shrink it to force row tiles.
+# Upper bound on one packed im2col slab (per thread); the slab also shrinks for small images so
+# that the workspace stays a small fraction of the operands (see ConvPlan.tile_rows). Read at
+# each call, so a test can shrink it to force row tiles.
 MAX_TILE_BYTES = 4 << 20
 MIN_TILE_BYTES = 256 << 10
+# The padded input band of the implicit GEMM: small enough that the band and its results stay
+# in a core's L2 cache while every tap's GEMM reads them.
+BAND_BYTES = 1 << 20
+
 
 def _use_blas(og: int, cg: int, taps: int) -> bool:
     # A product with a handful of rows or a short contraction runs below BLAS's speed and pays
@@ -44,7 +49,15 @@ def _uses_blas(plan: ConvPlan) -> bool:
 
 
 def _tile_rows(plan: ConvPlan, dtype: np.dtype) -> int:
-    return plan.tile_rows(dtype.itemsize, MAX_TILE_BYTES, MIN_TILE_BYTES)
+    """Output rows per packed slab, or per band of the implicit GEMM: within the workspace
+    budget, and few enough that a small batch still makes two tasks per thread (a task runs
+    single-threaded BLAS)."""
+    split = 2 * threads.worker_count()
+    if packed.implicit_gemm(plan):
+        rows = packed.band_rows(plan, dtype.itemsize, BAND_BYTES)
+        return max(1, min(rows, plan.n * plan.groups * plan.out_sp[1] // split))
+    rows = plan.tile_rows(dtype.itemsize, MAX_TILE_BYTES, MIN_TILE_BYTES)
+    return max(1, min(rows, plan.n * plan.per_img // split))
 
 
 def _as5(a: np.ndarray) -> np.ndarray:

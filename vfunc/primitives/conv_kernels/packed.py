@@ -1,13 +1,19 @@
 """Packed tiles for BLAS: the family for many channels per group, where the work is a matrix
 product.
 
-numba packs a bounded slab of the im2col matrix -- ``cols[(cl, kd, kh, kw), j]``, where ``j``
-walks a range of output rows (image, od, oh), each contributing OW columns; a few MB at most,
-never the whole input -- and ``np.dot`` multiplies it, so the heavy lifting runs at BLAS speed.
-The input gradient multiplies first and scatters the slab back (col2im, the transpose of
-packing); the weight gradient accumulates ``g_tile @ cols_tile.T``. The parallelism is one
-worker thread per core, each owning whole images and calling a single-threaded BLAS (see
-``threads``); the packing kernels release the GIL.
+Two ways to feed BLAS. On a zero-padded grid (unit strides, no lhs dilation, 1-D or 2-D) the
+convolution is an implicit GEMM: a band of input rows is copied once into a padded buffer, and
+each tap's im2col rows are that buffer shifted by the tap's offset, a strided view that CBLAS
+(``blas.gemm``) reads in place, one GEMM per tap accumulating into the result. Otherwise numba
+packs a bounded slab of the im2col matrix -- ``cols[(cl, kd, kh, kw), j]``, where ``j`` walks a
+range of output rows (image, od, oh), each contributing OW columns -- and ``np.dot`` multiplies
+it. The input gradient of a strided convolution multiplies first and scatters the slab back
+(col2im, the transpose of packing); the weight gradients accumulate ``g @ cols.T`` per thread.
+
+Work is split into tasks (a band or slab of one image) shared by the caller and the pool
+(``threads.run_tasks``); each thread owns one workspace of a fixed size (``BAND_BYTES``,
+``MAX_TILE_BYTES``), so the extra memory does not grow with the batch. The packing kernels
+release the GIL.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
+from vfunc.primitives.conv_kernels.blas import gemm
 from vfunc.primitives.conv_kernels.plan import ConvPlan, Tables
-from vfunc.primitives.conv_kernels.threads import run_over_images
+from vfunc.primitives.conv_kernels.threads import run_tasks
 
 # What the slab nest does with each (slab row segment, input row) pair. The nest is specialised
 # per kind by a factory: numba reads the closure's ``kind`` as a constant and prunes the other
@@ -147,78 +154,271 @@ def _pack_slab(plan: ConvPlan, x5: np.ndarray, grp: int, r0: int, r1: int,
     pack(x5, grp * plan.cg, r0, r1, cols, plan.tables)
 
 
-def _slabs(plan: ConvPlan, rows: int, n0: int, n1: int) -> Iterator[tuple[int, int, int]]:
-    """``(n, q0, q1)``: image ``n``'s output rows [q0, q1), ``rows`` at a time, for images
-    n0..n1."""
-    for n in range(n0, n1):
-        for q0 in range(0, plan.per_img, rows):
-            yield n, q0, min(plan.per_img, q0 + rows)
+def _slab_tasks(plan: ConvPlan, rows: int) -> tuple[int, int]:
+    """``(tasks, per_image)``: a task is ``rows`` output rows of one image."""
+    per = -(-plan.per_img // rows)
+    return plan.n * per, per
 
 
-def _packed_slabs(plan: ConvPlan, x5: np.ndarray, rows: int, n0: int,
-                  n1: int) -> Iterator[tuple[int, int, int, int, np.ndarray]]:  # fmt: skip
-    """``(n, q0, q1, grp, cols)`` as ``_slabs``, for each feature group, with ``cols`` packed
-    (one buffer, reused: valid until the next step)."""
+def _slab_of(task: int, per: int, rows: int, plan: ConvPlan) -> tuple[int, int, int]:
+    """``(n, q0, q1)``: the image and output rows [q0, q1) of slab task ``task``."""
+    n, s = divmod(task, per)
+    return n, s * rows, min(plan.per_img, (s + 1) * rows)
+
+
+def _packed_groups(plan: ConvPlan, x5: np.ndarray, n: int, q0: int, q1: int,
+                   buf: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:  # fmt: skip
+    """``(grp, cols)`` for each feature group, ``cols`` the packed slab of image ``n``'s output
+    rows [q0, q1) in ``buf`` (reused: valid until the next step)."""
     k, ow = plan.cg * plan.taps, plan.out_sp[2]
-    buf = np.empty(k * rows * ow, dtype=x5.dtype)
-    for n, q0, q1 in _slabs(plan, rows, n0, n1):
-        cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
-        r0 = n * plan.per_img
-        for grp in range(plan.groups):
-            _pack_slab(plan, x5, grp, r0 + q0, r0 + q1, cols)
-            yield n, q0, q1, grp, cols
+    cols = buf[: k * (q1 - q0) * ow].reshape(k, (q1 - q0) * ow)
+    r0 = n * plan.per_img
+    for grp in range(plan.groups):
+        _pack_slab(plan, x5, grp, r0 + q0, r0 + q1, cols)
+        yield grp, cols
+
+
+def _slab_buffer(plan: ConvPlan, rows: int, dtype) -> np.ndarray:
+    return np.empty(plan.cg * plan.taps * rows * plan.out_sp[2], dtype=dtype)
 
 
 def forward(x5: np.ndarray, w5: np.ndarray, y5: np.ndarray, plan: ConvPlan, rows: int) -> None:
-    """``y5 = conv(x5, w5)``, slabs of ``rows`` output rows at a time."""
+    """``y5 = conv(x5, w5)``, slabs of ``rows`` output rows at a time (or, on a zero-padded
+    grid, bands of them by implicit GEMM; see ``grid_forward``)."""
+    if implicit_gemm(plan):
+        grid_forward(x5, w5, y5, plan, rows)
+        return
     ow, og = plan.out_sp[2], plan.og
     y3 = y5.reshape(plan.n, plan.o, -1)
     w2 = w5.reshape(plan.o, -1)
+    tasks, per = _slab_tasks(plan, rows)
 
-    def work(n0, n1):
-        for n, q0, q1, grp, cols in _packed_slabs(plan, x5, rows, n0, n1):
+    def work(task, buf):
+        n, q0, q1 = _slab_of(task, per, rows, plan)
+        for grp, cols in _packed_groups(plan, x5, n, q0, q1, buf):
             if plan.groups == 1 and q1 - q0 == plan.per_img:
                 np.dot(w2, cols, out=y3[n])
             else:
                 o0, o1 = grp * og, (grp + 1) * og
                 y3[n, o0:o1, q0 * ow : q1 * ow] = np.dot(w2[o0:o1], cols)
 
-    run_over_images(work, plan.n)
+    run_tasks(work, tasks, lambda: _slab_buffer(plan, rows, x5.dtype))
 
 
 def input_grad(g5: np.ndarray, w5: np.ndarray, dx5: np.ndarray, plan: ConvPlan,
                rows: int) -> None:  # fmt: skip
     """Add the input gradient into the zeroed ``dx5``: each slab is ``w.T @ g`` scattered back
-    (col2im)."""
+    (col2im). A task owns whole images: slabs of one image overlap in ``dx5``."""
     ow, og = plan.out_sp[2], plan.og
     g3 = g5.reshape(plan.n, plan.o, -1)
     w2t = [np.ascontiguousarray(w5.reshape(plan.o, -1)[i * og : (i + 1) * og].T)
            for i in range(plan.groups)]  # fmt: skip
 
-    def work(n0, n1):
-        for n, q0, q1 in _slabs(plan, rows, n0, n1):
-            r0 = n * plan.per_img
+    def work(n, _):
+        r0 = n * plan.per_img
+        for q0 in range(0, plan.per_img, rows):
+            q1 = min(plan.per_img, q0 + rows)
             for grp in range(plan.groups):
                 cols = np.dot(w2t[grp], g3[n, grp * og : (grp + 1) * og, q0 * ow : q1 * ow])
                 _unpack_add(dx5, grp * plan.cg, r0 + q0, r0 + q1, cols, plan.tables)
 
-    run_over_images(work, plan.n)
+    run_tasks(work, plan.n)
 
 
 def weight_grad(x5: np.ndarray, g5: np.ndarray, dw5: np.ndarray, plan: ConvPlan,
                 rows: int) -> None:  # fmt: skip
-    """Add the weight gradient into the zeroed ``dw5``: every worker sums ``g @ cols.T`` over
-    its images into its own partial result, and the partials are added at the end."""
+    """Add the weight gradient into the zeroed ``dw5``: every thread sums ``g @ cols.T`` over
+    its slabs into its own partial result, and the partials are added at the end."""
+    if implicit_gemm(plan):
+        grid_weight_grad(x5, g5, dw5, plan, rows)
+        return
     ow, og = plan.out_sp[2], plan.og
     g3 = g5.reshape(plan.n, plan.o, -1)
+    tasks, per = _slab_tasks(plan, rows)
 
-    def work(n0, n1):
-        part = np.zeros((plan.o, plan.cg * plan.taps), dtype=x5.dtype)
-        for n, q0, q1, grp, cols in _packed_slabs(plan, x5, rows, n0, n1):
+    def state():
+        return _slab_buffer(plan, rows, x5.dtype), np.zeros((plan.o, plan.cg * plan.taps),
+                                                             dtype=x5.dtype)  # fmt: skip
+
+    def work(task, st):
+        buf, part = st
+        n, q0, q1 = _slab_of(task, per, rows, plan)
+        for grp, cols in _packed_groups(plan, x5, n, q0, q1, buf):
             o0, o1 = grp * og, (grp + 1) * og
             part[o0:o1] += np.dot(g3[n, o0:o1, q0 * ow : q1 * ow], cols.T)
-        return part
 
     dw2 = dw5.reshape(plan.o, -1)
-    for part in run_over_images(work, plan.n):
+    for _, part in run_tasks(work, tasks, state):
         dw2 += part
+
+
+# ----------------------------------------------------------------------------------------------
+# Implicit GEMM on a zero-padded grid (unit strides, no lhs dilation, 1-D or 2-D): a band of
+# output rows is copied once into a padded buffer whose rows are ``pitch_w`` apart (see
+# plan.Grid); then tap ``k``'s im2col rows are the buffer itself, shifted by ``offsets[k]``, a
+# strided view CBLAS reads in place. The forward pass is one GEMM per tap accumulating into a
+# result on the same pitch (its extra columns dropped when copied out), the weight gradient one
+# GEMM per tap against the output gradient laid on that pitch (extra columns zero). Nothing is
+# packed but the band: the input is copied once instead of once per tap.
+
+
+def implicit_gemm(plan: ConvPlan) -> bool:
+    """Whether ``plan`` runs as implicit GEMM: a padded grid, no depth axis, and enough input
+    channels per group that a one-tap GEMM (contraction length ``cg``) runs at BLAS speed."""
+    return plan.grid is not None and plan.in_sp[0] == plan.k_sp[0] == 1 and plan.cg >= 16
+
+
+def band_rows(plan: ConvPlan, itemsize: int, budget: int) -> int:
+    """Output rows per band: the padded input band at most ``budget`` bytes."""
+    halo = plan.grid.pitch_h - plan.out_sp[1]  # padded input rows beyond the output rows
+    per_row = plan.cg * plan.grid.pitch_w * itemsize
+    return int(min(plan.out_sp[1], max(1, budget // per_row - halo)))
+
+
+class _Band:
+    """One thread's scratch for implicit GEMM: the padded input band (channels of one group;
+    ``(C, rows, pitch_w)``, or ``(rows, pitch_w, C)`` with ``channels_last``), ``flat`` the same
+    as a matrix, and a band of results on the grid's pitch."""
+
+    def __init__(self, plan: ConvPlan, rows: int, dtype, channels_last: bool = False) -> None:
+        pw = plan.grid.pitch_w
+        halo = plan.grid.pitch_h - plan.out_sp[1]  # padded input rows beyond the output rows
+        if channels_last:
+            self.padded = np.zeros((rows + halo, pw, plan.cg), dtype=dtype)
+            self.flat = self.padded.reshape(-1, plan.cg)
+        else:
+            self.padded = np.zeros((plan.cg, rows + halo, pw), dtype=dtype)
+            self.flat = self.padded.reshape(plan.cg, -1)
+        self.line = np.zeros((plan.og, rows * pw), dtype=dtype)
+
+
+def _band_geometry(plan: ConvPlan, rows: int) -> tuple[int, int, int, int]:
+    """``(tasks per image, bands per image, lo_h, lo_w)``: the low pads from the grid start."""
+    bands = -(-plan.out_sp[1] // rows)
+    lo_h, lo_w = divmod(plan.grid.start, plan.grid.pitch_w)
+    return plan.groups * bands, bands, lo_h, lo_w
+
+
+def _band_of(task: int, per: int, bands: int, rows: int, plan: ConvPlan):
+    """``(n, grp, q0, q1, length)`` of band task ``task``: image, group, output rows, and
+    the grid elements the band's result spans."""
+    n, rest = divmod(task, per)
+    grp, b = divmod(rest, bands)
+    q0 = b * rows
+    q1 = min(plan.out_sp[1], q0 + rows)
+    return n, grp, q0, q1, (q1 - q0 - 1) * plan.grid.pitch_w + plan.out_sp[2]
+
+
+def _tap_weights(w5: np.ndarray, plan: ConvPlan) -> np.ndarray:
+    """``(taps, O, cg)``: tap ``k``'s weights as one matrix."""
+    return np.ascontiguousarray(w5.reshape(plan.o, plan.cg, plan.taps).transpose(2, 0, 1))
+
+
+def grid_forward(x5, w5, y5, plan: ConvPlan, rows: int) -> None:
+    """``y5 = conv(x5, w5)`` by implicit GEMM, in tasks of one band of one image and group."""
+    per, bands, lo_h, lo_w = _band_geometry(plan, rows)
+    wt = _tap_weights(w5, plan)
+    og, offsets = plan.og, plan.grid.offsets
+
+    def work(task, st: _Band):
+        n, grp, q0, q1, length = _band_of(task, per, bands, rows, plan)
+        _fill_band(x5, n, grp * plan.cg, q0, lo_h, lo_w, st.padded)
+        line = st.line[:, :length]
+        for k in range(offsets.shape[0]):
+            wk = wt[k, grp * og : (grp + 1) * og]
+            gemm(wk, st.flat[:, offsets[k] : offsets[k] + length], line, 1.0 if k else 0.0)
+        _band_out(st.line, y5, n, grp * og, q0, q1 - q0, plan.grid.pitch_w)
+
+    run_tasks(work, plan.n * per, lambda: _Band(plan, rows, x5.dtype))
+
+
+def grid_weight_grad(x5, g5, dw5, plan: ConvPlan, rows: int) -> None:
+    """Add the weight gradient into the zeroed ``dw5`` by implicit GEMM: per-thread partial
+    ``(taps, O, cg)`` sums, added at the end."""
+    per, bands, lo_h, lo_w = _band_geometry(plan, rows)
+    og, offsets = plan.og, plan.grid.offsets
+
+    def state():
+        # Channels last: each tap's window is a block of whole rows, which this GEMM (a long
+        # contraction, a small result) runs about 25% faster than the transposed view.
+        band = _Band(plan, rows, x5.dtype, channels_last=True)
+        return band, np.zeros((plan.taps, plan.o, plan.cg), x5.dtype)
+
+    def work(task, st):
+        band, part = st
+        n, grp, q0, q1, length = _band_of(task, per, bands, rows, plan)
+        _fill_band_channels_last(x5, n, grp * plan.cg, q0, lo_h, lo_w, band.padded)
+        _band_in(g5, n, grp * og, q0, q1 - q0, plan.grid.pitch_w, band.line)
+        line = band.line[:, :length]
+        for k in range(offsets.shape[0]):
+            window = band.flat[offsets[k] : offsets[k] + length]
+            gemm(line, window, part[k, grp * og : (grp + 1) * og], 1.0)
+
+    parts = run_tasks(work, plan.n * per, state)
+    total = parts[0][1]
+    for _, part in parts[1:]:
+        total += part
+    dw5.reshape(plan.o, plan.cg, plan.taps)[...] += total.transpose(1, 2, 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_band(x, n, c0, q0, lo_h, lo_w, padded):  # pragma: no cover - compiled
+    """Copy the input rows that output rows ``q0...`` read (channels ``c0...`` of image ``n``)
+    into ``padded`` (C, rows, pitch_w), on its padded pitch: rows that fall into padding are
+    cleared, the pad columns are never written (they stay zero)."""
+    h_n, w_n = x.shape[3], x.shape[4]
+    for cl in range(padded.shape[0]):
+        for r in range(padded.shape[1]):
+            ih = q0 + r - lo_h
+            dst = padded[cl, r]
+            if 0 <= ih < h_n:
+                src = x[n, c0 + cl, 0, ih]
+                for i in range(w_n):
+                    dst[lo_w + i] = src[i]
+            else:
+                for i in range(dst.shape[0]):
+                    dst[i] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_band_channels_last(x, n, c0, q0, lo_h, lo_w, padded):  # pragma: no cover - compiled
+    """``_fill_band`` into ``padded`` laid out (rows, pitch_w, C)."""
+    h_n, w_n = x.shape[3], x.shape[4]
+    cg = padded.shape[2]
+    for r in range(padded.shape[0]):
+        ih = q0 + r - lo_h
+        dst = padded[r]
+        if 0 <= ih < h_n:
+            for cl in range(cg):
+                src = x[n, c0 + cl, 0, ih]
+                for i in range(w_n):
+                    dst[lo_w + i, cl] = src[i]
+        else:
+            dst[:, :] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_out(line, y, n, o0, q0, rows, pitch):  # pragma: no cover - compiled
+    """Copy ``rows`` result rows from ``line`` (og, rows * pitch) into ``y[n, o0..., 0, q0...]``,
+    dropping each row's extra columns."""
+    ow = y.shape[4]
+    for o in range(line.shape[0]):
+        for r in range(rows):
+            src = line[o, r * pitch :]
+            dst = y[n, o0 + o, 0, q0 + r]
+            for i in range(ow):
+                dst[i] = src[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_in(g, n, o0, q0, rows, pitch, line):  # pragma: no cover - compiled
+    """Lay ``g[n, o0..., 0, q0...]`` on the grid pitch in ``line``, extra columns zero."""
+    ow = g.shape[4]
+    for o in range(line.shape[0]):
+        for r in range(rows):
+            dst = line[o, r * pitch : (r + 1) * pitch]
+            src = g[n, o0 + o, 0, q0 + r]
+            for i in range(ow):
+                dst[i] = src[i]
+            for i in range(ow, pitch):
+                dst[i] = 0

@@ -164,14 +164,15 @@ class ConvPlan:
         return self.out_sp[0] * self.out_sp[1]
 
     def tile_rows(self, itemsize: int, max_bytes: int, min_bytes: int) -> int:
-        """Output rows per packed slab: at most ``max_bytes``, and at most 1/16 of the operands
-        (but not below ``min_bytes``) so the workspace stays small beside small problems."""
-        total = itemsize * (
-            self.n * self.c * math.prod(self.in_sp)
+        """Output rows per packed slab: at most ``max_bytes``, and at most 1/4 of one image's
+        operands (but not below ``min_bytes``) so the workspace stays small beside small
+        problems. The batch size does not enter: the workspace is per thread, not per image."""
+        one_image = itemsize * (
+            self.c * math.prod(self.in_sp)
             + self.o * self.cg * self.taps
-            + self.n * self.o * math.prod(self.out_sp)
+            + self.o * math.prod(self.out_sp)
         )
-        budget = int(min(max_bytes, max(min_bytes, total // 16)))
+        budget = int(min(max_bytes, max(min_bytes, one_image // 4)))
         row_bytes = max(1, self.cg * self.taps * self.out_sp[2] * itemsize)
         return int(min(self.per_img, max(1, budget // row_bytes)))
 

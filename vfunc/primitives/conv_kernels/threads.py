@@ -1,14 +1,21 @@
 """The worker pool the BLAS-path kernels and the pooling kernels run on, and BLAS thread control.
 
-The BLAS path runs one single-threaded BLAS per core, each worker owning whole images.
-Multithreaded OpenBLAS on these short, wide products mostly waits: its threads spin between calls
-and then compete with the packing, and the same product varied 100x in time. So the pool has one
-worker per core, and OpenBLAS is set to one thread while the pool works.
+The BLAS path runs one single-threaded BLAS per core. Multithreaded OpenBLAS on these short, wide
+products mostly waits: its threads spin between calls and then compete with the packing, and the
+same product varied 100x in time. So OpenBLAS is set to one thread while a parallel region runs.
+
+A region (``run_tasks``) is a list of independent tasks claimed one at a time from a shared
+counter, by the calling thread and by up to ``worker_count() - 1`` pool workers. The caller never
+waits while a task is left that it could run: when the workers start late (a loaded machine) the
+caller simply runs more tasks, and it waits only at the end, for the tasks others still run.
+(Handing every chunk to the pool and blocking on the futures had made about half of a LeNet
+training step a wait on a lock.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -56,7 +63,8 @@ def _openblas_thread_controls():
 
 
 def pool() -> ThreadPoolExecutor:
-    """The process's conv worker pool, one worker per core (started on first use)."""
+    """The process's conv worker pool, one worker per core (started on first use; a region uses
+    the caller and ``worker_count() - 1`` of them)."""
     global _POOL, _WORKERS
     if _POOL is None:
         _WORKERS = max(1, min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
@@ -99,18 +107,64 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-def run_over_images(work: Callable[[int, int], Any], n_img: int) -> list:
-    """``work(n0, n1)`` on contiguous image ranges, one per worker; results in order."""
+class _Shared:
+    """One parallel region: tasks are claimed one at a time from a shared counter by the caller
+    and by helpers on the pool, so nobody waits while a task is left. The caller waits only at
+    the end, for tasks other threads are still running."""
+
+    def __init__(self, work: Callable[[int, Any], Any], tasks: int,
+                 state: Callable[[], Any]) -> None:  # fmt: skip
+        self.work, self.tasks, self.state = work, tasks, state
+        self.claims = itertools.count()  # next() is atomic under the GIL
+        self.finished = 0
+        self.cond = threading.Condition(threading.Lock())
+        self.states: list = []
+        self.error: BaseException | None = None
+
+    def participate(self) -> None:
+        st = None
+        while (task := next(self.claims)) < self.tasks:
+            if self.error is None:  # after an error, the remaining tasks are only counted
+                try:
+                    if st is None:
+                        st = self.state()
+                        self.states.append(st)
+                    self.work(task, st)
+                except BaseException as exc:  # re-raised by the caller
+                    self.error = exc
+            with self.cond:
+                self.finished += 1
+                if self.finished == self.tasks:
+                    self.cond.notify_all()
+
+    def wait(self) -> None:
+        """Once the caller finds no task left to claim: wait for those others still run."""
+        with self.cond:
+            while self.finished < self.tasks:
+                self.cond.wait()
+
+
+def run_tasks(work: Callable[[int, Any], Any], tasks: int,
+              state: Callable[[], Any] = lambda: None) -> list:  # fmt: skip
+    """Run ``work(task, st)`` for every task in ``range(tasks)`` on the caller and up to
+    ``worker_count() - 1`` pool threads, with BLAS single-threaded. Each participating thread
+    makes its scratch state ``st = state()`` once, on its first task; returns those states
+    (for the caller to reduce per-thread partial results). Tasks run in any order and on any
+    thread, each exactly once."""
     executor = pool()
-    chunks = min(n_img, _WORKERS)
-    if chunks <= 1:
-        return [work(0, n_img)]
-    bounds = [n_img * i // chunks for i in range(chunks + 1)]
-    with single_threaded_blas():
-        futures = [
-            executor.submit(work, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
-        return [f.result() for f in futures]
+    helpers = min(tasks, _WORKERS) - 1
+    region = _Shared(work, tasks, state)
+    if tasks == 1:  # one task: its BLAS may use every thread
+        region.participate()
+    else:
+        with single_threaded_blas():
+            for _ in range(helpers):
+                executor.submit(region.participate)
+            region.participate()
+            region.wait()
+    if region.error is not None:
+        raise region.error
+    return region.states
 
 
 def run_over_planes(work: Callable[[int, int], Any], planes: int, size: int) -> None:
@@ -118,5 +172,6 @@ def run_over_planes(work: Callable[[int, int], Any], planes: int, size: int) -> 
     # Small problems are not worth a hand-off to the pool.
     if size < (1 << 15):
         work(0, planes)
-    else:
-        run_over_images(work, planes)
+        return
+    blocks = min(planes, 4 * worker_count())
+    run_tasks(lambda i, _: work(planes * i // blocks, planes * (i + 1) // blocks), blocks)
