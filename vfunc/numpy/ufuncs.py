@@ -209,6 +209,8 @@ def isfinite(x: ArrayLike, /) -> Array:
         return broadcast_in_dim_p.bind(
             convert(True, dtypes.bool_), shape=x.shape, broadcast_dimensions=()
         )
+    if x.dtype.kind == "c":  # finite when both parts are
+        return logical_and(ew.is_finite_p.bind(real(x)), ew.is_finite_p.bind(imag(x)))
     return ew.is_finite_p.bind(x)
 
 
@@ -590,9 +592,64 @@ def fabs(x: ArrayLike, /) -> Array:
 
 
 def _imag_nonzero(x: Array) -> Array:
-    # real part back as complex differs from x exactly where the imaginary part is nonzero
-    real = convert(x, np.empty((), x.dtype).real.dtype)
-    return not_equal(convert(real, x.dtype), x)
+    return not_equal(ew.imag_p.bind(x), 0)
+
+
+def real(val: ArrayLike, /) -> Array:
+    """The real part, as ``numpy.real`` (a real input comes back unchanged).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.real(vnp.array([1 + 2j, 3 - 4j]))
+        Array([1., 3.], dtype=float32)
+    """
+    val = as_array(val, "real")
+    return ew.real_p.bind(val) if val.dtype.kind == "c" else val
+
+
+def imag(val: ArrayLike, /) -> Array:
+    """The imaginary part, as ``numpy.imag`` (zeros of the input's dtype for a real input).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.imag(vnp.array([1 + 2j, 3 - 4j]))
+        Array([ 2., -4.], dtype=float32)
+    """
+    val = as_array(val, "imag")
+    if val.dtype.kind == "c":
+        return ew.imag_p.bind(val)
+    return broadcast_in_dim_p.bind(convert(0, val.dtype), shape=val.shape, broadcast_dimensions=())
+
+
+def conjugate(x: ArrayLike, /) -> Array:
+    """The complex conjugate, as ``numpy.conjugate`` (a real input comes back unchanged).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.conj(vnp.array(1 + 2j))
+        Array(1.-2.j, dtype=complex64)
+    """
+    x = as_array(x, "conjugate")
+    return ew.conj_p.bind(x) if x.dtype.kind == "c" else x
+
+
+conj = conjugate
+
+
+def angle(z: ArrayLike, deg: bool = False) -> Array:
+    """The counterclockwise angle from the positive real axis, ``arctan2(imag, real)``, as
+    ``numpy.angle`` (in degrees with ``deg=True``); integers are promoted to the default float.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.angle(vnp.array([1j, -1.0]))
+        Array([1.5707964, 3.1415927], dtype=float32)
+    """
+    z = as_array(z, "angle")
+    if z.dtype.kind not in "fc":
+        (z,) = promote_args(z, inexact=True)
+    result = arctan2(imag(z), real(z))
+    return rad2deg(result) if deg else result
 
 
 def iscomplex(x: ArrayLike, /) -> Array:

@@ -146,6 +146,7 @@ logistic, erf = _unary_fn(ew.logistic_p, "logistic"), _unary_fn(ew.erf_p, "erf")
 erf_inv, nextafter = _unary_fn(erf_inv_p, "erf_inv"), _binary_fn(nextafter_p, "nextafter")
 floor, ceil = _unary_fn(ew.floor_p, "floor"), _unary_fn(ew.ceil_p, "ceil")
 is_finite, bitwise_not = _unary_fn(ew.is_finite_p, "is_finite"), _unary_fn(ew.not_p, "bitwise_not")
+real, imag, conj = (_unary_fn(p, p.name) for p in (ew.real_p, ew.imag_p, ew.conj_p))
 
 add, sub, mul, div = (_binary_fn(p, p.name) for p in (ew.add_p, ew.sub_p, ew.mul_p, ew.div_p))
 rem, pow, atan2 = (_binary_fn(p, p.name) for p in (ew.rem_p, ew.pow_p, ew.atan2_p))  # noqa: A001
@@ -502,6 +503,26 @@ cummax = _cumulative(cummax_p, "cummax")
 cummin = _cumulative(cummin_p, "cummin")
 
 
+def complex(x: ArrayLike, y: ArrayLike) -> Array:  # noqa: A001  (JAX's name)
+    """``x + 1j * y`` from real ``x`` and ``y`` of one dtype (complex64 from float32).
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.lax.complex(vnp.array(1.0), vnp.array(2.0))
+        Array(1.+2.j, dtype=complex64)
+    """
+    x, y = _operands(x, y)
+    if x.dtype != y.dtype or x.dtype.kind != "f":
+        raise TypeError(
+            f"complex: x and y must be real floats of one dtype, got {x.dtype} and {y.dtype}; "
+            "convert them first (x.astype(...))"
+        )
+    ctype = np.result_type(x.dtype, np.complex64)
+    re = ew.convert_element_type_p.bind(x, new_dtype=ctype, weak_type=False)
+    im = ew.convert_element_type_p.bind(y, new_dtype=ctype, weak_type=False)
+    return ew.add_p.bind(re, ew.mul_p.bind(im, wrap_numpy(np.array(1j, ctype))))
+
+
 def stop_gradient(x: Any) -> Any:
     """``x`` unchanged (pytrees too), but with zero derivative in every mode.
 
@@ -546,6 +567,10 @@ __all__ = [
     "floor",
     "ceil",
     "is_finite",
+    "real",
+    "imag",
+    "conj",
+    "complex",
     "bitwise_not",
     "add",
     "sub",
