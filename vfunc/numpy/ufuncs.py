@@ -13,7 +13,7 @@ import numpy as np
 
 from vfunc import dtypes, lax
 from vfunc.core import Array, ArrayImpl, Primitive
-from vfunc.numpy._promote import as_array, convert, promote_args, same_dtype_operands
+from vfunc.numpy._promote import as_array, convert, promote_args, same_dtype_operands, typed
 from vfunc.numpy.searching import nonzero
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import broadcast_shapes
@@ -91,11 +91,31 @@ bitwise_or    = _binary("bitwise_or",    ew.or_p,    inexact=False)
 bitwise_xor   = _binary("bitwise_xor",   ew.xor_p,   inexact=False)
 equal         = _binary("equal",         ew.eq_p,    inexact=False)
 not_equal     = _binary("not_equal",     ew.ne_p,    inexact=False)
-less          = _binary("less",          ew.lt_p,    inexact=False)
-less_equal    = _binary("less_equal",    ew.le_p,    inexact=False)
-greater       = _binary("greater",       ew.gt_p,    inexact=False)
-greater_equal = _binary("greater_equal", ew.ge_p,    inexact=False)
 # fmt: on
+
+
+def _ordering(name: str, prim: Primitive, strict: Primitive):
+    real_order = _binary(name, prim, inexact=False)
+
+    def op(x: ArrayLike, y: ArrayLike, /) -> Array:
+        if typed(x)[0].kind != "c" and typed(y)[0].kind != "c":
+            return real_order(x, y)
+        # Complex numbers order lexicographically, as in NumPy and jnp (lax's own comparison
+        # primitives refuse them, as XLA's do).
+        x, y = promote_args(x, y)
+        xr, yr = ew.real_p.bind(x), ew.real_p.bind(y)
+        by_imag = ew.and_p.bind(ew.eq_p.bind(xr, yr), prim.bind(ew.imag_p.bind(x), ew.imag_p.bind(y)))
+        return ew.or_p.bind(strict.bind(xr, yr), by_imag)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = real_order.__doc__ + " Complex numbers order by real, then imaginary part."
+    return op
+
+
+less          = _ordering("less",          ew.lt_p, ew.lt_p)  # fmt: skip
+less_equal    = _ordering("less_equal",    ew.le_p, ew.lt_p)  # fmt: skip
+greater       = _ordering("greater",       ew.gt_p, ew.gt_p)  # fmt: skip
+greater_equal = _ordering("greater_equal", ew.ge_p, ew.gt_p)  # fmt: skip
 abs = absolute  # noqa: A001  (numpy's own alias)
 
 

@@ -149,8 +149,18 @@ def _share(g, x, y, wins):
     # Where x wins it takes the whole cotangent, at a tie each side takes half (as JAX). Two
     # selects rather than arithmetic on 0/1 masks: fewer passes over the data.
     zeros = broadcast_to_shape(_like(g, 0), g.shape)
-    x_wins, tie = wins.bind(x, y), eq_p.bind(x, y)
+    x_wins, tie = lexicographic(wins, x, y), eq_p.bind(x, y)
     return select_p.bind(x_wins, g, select_p.bind(tie, lax.mul(g, 0.5), zeros))
+
+
+def lexicographic(compare: Primitive, x, y):
+    """``compare`` (a strict order: lt or gt) of ``x`` and ``y``; complex numbers order by real
+    part, then imaginary part, as NumPy's and jnp's maximum and comparisons do."""
+    if x.dtype.kind != "c":
+        return compare.bind(x, y)
+    xr, yr = real_p.bind(x), real_p.bind(y)
+    by_imag = and_p.bind(eq_p.bind(xr, yr), compare.bind(imag_p.bind(x), imag_p.bind(y)))
+    return or_p.bind(compare.bind(xr, yr), by_imag)
 
 
 def _inv_sqrt_1m(x):
@@ -483,11 +493,10 @@ shift_right_logical_p    = binary("shift_right_logical",    _shift_right_logical
 _cmp = dict(out_dtype=dtypes.bool_, weak_type=never_weak, differentiable=False)
 eq_p    = binary("eq",    np.equal,                ANY,  fused="({0} == {1})", **_cmp)
 ne_p    = binary("ne",    np.not_equal,    ANY,  fused="({0} != {1})", **_cmp)
-# Complex operands order lexicographically (real part, then imaginary), as NumPy and jnp do.
-lt_p    = binary("lt",    np.less,         ANY,  fused="({0} < {1})",  **_cmp)
-le_p    = binary("le",    np.less_equal,   ANY,  fused="({0} <= {1})", **_cmp)
-gt_p    = binary("gt",    np.greater,      ANY,  fused="({0} > {1})",  **_cmp)
-ge_p    = binary("ge",    np.greater_equal, ANY, fused="({0} >= {1})", **_cmp)
+lt_p    = binary("lt",    np.less,         REAL, fused="({0} < {1})",  **_cmp)
+le_p    = binary("le",    np.less_equal,   REAL, fused="({0} <= {1})", **_cmp)
+gt_p    = binary("gt",    np.greater,      REAL, fused="({0} > {1})",  **_cmp)
+ge_p    = binary("ge",    np.greater_equal, REAL, fused="({0} >= {1})", **_cmp)
 # fmt: on
 
 
