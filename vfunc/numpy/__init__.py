@@ -7,7 +7,7 @@ Python scalars weakly typed). In-place assignment becomes ``x.at[...]``.
 import numpy as _np
 
 from vfunc.core import Array as ndarray
-from vfunc.numpy import _methods, linalg
+from vfunc.numpy import _methods, fft, linalg
 from vfunc.numpy.contractions import einsum, inner, kron, outer, tensordot, vdot
 from vfunc.numpy.creation import (
     arange,

@@ -646,8 +646,8 @@ def conjugate(x: ArrayLike, /) -> Array:
 
     Example:
         >>> import vfunc.numpy as vnp
-        >>> vnp.conj(vnp.array(1 + 2j))
-        Array(1.-2.j, dtype=complex64)
+        >>> vnp.conj(vnp.array([1 + 2j]))
+        Array([1.-2.j], dtype=complex64)
     """
     x = as_array(x, "conjugate")
     return ew.conj_p.bind(x) if x.dtype.kind == "c" else x

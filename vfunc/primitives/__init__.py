@@ -17,6 +17,7 @@ from vfunc.primitives import (  # noqa: F401  (importing declares the primitives
     debug,
     decompositions,
     elementwise,
+    fft,
     indexing,
     linalg,
     random,

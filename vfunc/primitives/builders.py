@@ -35,6 +35,7 @@ from vfunc.primitives.indexing import (
     scatter_mul_p,
     scatter_p,
 )
+from vfunc.primitives.fft import fft_p
 from vfunc.primitives.linalg import dot_general_p
 from vfunc.primitives.random import erf_inv_p, nextafter_p
 from vfunc.primitives.reduction import (
@@ -523,6 +524,20 @@ def complex(x: ArrayLike, y: ArrayLike) -> Array:  # noqa: A001  (JAX's name)
     return ew.add_p.bind(re, ew.mul_p.bind(im, wrap_numpy(np.array(1j, ctype))))
 
 
+def fft(x: ArrayLike, fft_type: str, fft_lengths: Sequence[int]) -> Array:
+    """The FFT of ``x`` over its ``len(fft_lengths)`` trailing axes, as ``jax.lax.fft``:
+    ``fft_type`` is ``"fft"``, ``"ifft"``, ``"rfft"`` or ``"irfft"`` (JAX's ``FftType`` names,
+    lower case, are accepted too) and ``fft_lengths`` the real-side sizes of those axes.
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.lax.fft(vnp.ones(4, vnp.complex64), "fft", (4,))
+        Array([4.+0.j, 0.+0.j, 0.+0.j, 0.+0.j], dtype=complex64)
+    """
+    name = str(getattr(fft_type, "name", fft_type)).lower()
+    return fft_p.bind(as_array(x), fft_type=name, fft_lengths=tuple(int(n) for n in fft_lengths))
+
+
 def stop_gradient(x: Any) -> Any:
     """``x`` unchanged (pytrees too), but with zero derivative in every mode.
 
@@ -571,6 +586,7 @@ __all__ = [
     "imag",
     "conj",
     "complex",
+    "fft",
     "bitwise_not",
     "add",
     "sub",
