@@ -203,19 +203,25 @@ def _conj_if_complex(x):
 
 
 def _abs_vjp(g, x, out):
-    # For complex x the derivative direction is conj(x) / |x|, 0 at 0 (JAX's convention: the
-    # real cotangent comes back as a complex one); for real x it is sign(x).
+    # For complex x the cotangent is g * conj(x) / |x|, 0 at 0: JAX's convention, the real
+    # cotangent coming back complex. Not g * conj(sign(x)): sign carries no derivative, and
+    # x / |x| does (second derivatives).
     if x.dtype.kind != "c":
         return lax.mul(g, lax.sign(x))
-    g = convert_element_type_p.bind(g, new_dtype=x.dtype, weak_type=False)
-    return lax.mul(g, conj_p.bind(lax.sign(x)))
+    return lax.mul(convert_element_type_p.bind(_over_abs(g, out), new_dtype=x.dtype,
+                                               weak_type=False), conj_p.bind(x))  # fmt: skip
 
 
 def _abs_jvp(t, x, out):
     # Not holomorphic: d|z| = Re(conj(z) dz) / |z|, the transpose of _abs_vjp.
     if x.dtype.kind != "c":
         return lax.mul(t, lax.sign(x))
-    return real_p.bind(lax.mul(t, conj_p.bind(lax.sign(x))))
+    return _over_abs(real_p.bind(lax.mul(t, conj_p.bind(x))), out)
+
+
+def _over_abs(g, out):
+    zero = lax.eq(out, _like(out, 0))
+    return lax.div(g, _where(zero, _like(out, 1), out))
 
 
 def _real_vjp(g, x, out):
