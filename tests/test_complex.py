@@ -124,3 +124,42 @@ def test_complex_primitives_match_finite_differences(name):
     prim = registry.get(name)
     order = 2 if prim is not None and prim.elementwise else 1  # elementwise VJPs differentiate again
     check_grads(fn, args, order=order, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# jit: the fused kernels handle real float loops only and must leave complex values to numpy
+
+
+@pytest.mark.parametrize("x64_mode", [False, True])
+def test_jit_with_fusion_matches_eager_on_complex_chains(monkeypatch, x64_mode):
+    from vfunc.transforms.compiler import fusion
+
+    monkeypatch.setattr(fusion, "MIN_FUSED_SIZE", 16)
+    monkeypatch.setattr(fusion, "MIN_REDUCED_SIZE", 16)
+    with vfunc.testing.gradients.enable_x64(x64_mode):
+        rng = np.random.default_rng(5)
+        z = vnp.asarray(_z(rng, 8, 64))
+        x = vnp.asarray(rng.standard_normal((8, 64)))
+
+        def f(z, x):
+            w = vnp.exp(z * 0.5) * z + 1j - vnp.conj(z) / (x + 3.0)
+            r = vnp.abs(w) * x + vnp.real(w) ** 2 - vnp.imag(w) * 2.0
+            return vnp.sum(vnp.sqrt(w) * r, axis=1), vnp.max(r, axis=0), vnp.max(w, axis=1)
+
+        monkeypatch.setattr(fusion, "_KERNELS", {})
+        eager, jitted = f(z, x), vfunc.jit(f)(z, x)
+        # the real-valued stretch (abs(w) * x + ...) was fused; the complex ops around it not
+        assert fusion._KERNELS and not any("complex" in src for src in fusion._KERNELS)
+        tol = {"rtol": 1e-12, "atol": 1e-12} if x64_mode else {"rtol": 2e-5, "atol": 2e-5}
+        for e, j in zip(eager, jitted, strict=True):
+            assert e.dtype == j.dtype
+            np.testing.assert_allclose(np.asarray(j), np.asarray(e), **tol)
+        loss = lambda z, x: vnp.sum(vnp.abs(f(z, x)[0]))  # noqa: E731
+        np.testing.assert_allclose(np.asarray(vfunc.jit(vfunc.grad(loss))(z, x)),
+                                   np.asarray(vfunc.grad(loss)(z, x)), **tol)  # fmt: skip
+        # numpy on the same values (complex128 or complex64)
+        zn, xn = np.asarray(z), np.asarray(x)
+        wn = np.exp(zn * 0.5) * zn + 1j - np.conj(zn) / (xn + 3.0)
+        rn = np.abs(wn) * xn + wn.real**2 - wn.imag * 2.0
+        np.testing.assert_allclose(np.asarray(jitted[0]), np.sum(np.sqrt(wn) * rn, axis=1),
+                                   rtol=1e-4 if not x64_mode else 1e-12)  # fmt: skip
