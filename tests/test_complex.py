@@ -163,3 +163,106 @@ def test_jit_with_fusion_matches_eager_on_complex_chains(monkeypatch, x64_mode):
         rn = np.abs(wn) * xn + wn.real**2 - wn.imag * 2.0
         np.testing.assert_allclose(np.asarray(jitted[0]), np.sum(np.sqrt(wn) * rn, axis=1),
                                    rtol=1e-4 if not x64_mode else 1e-12)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# Creation and promotion: JAX's lattice (bool < int < float < complex), weak Python scalars
+
+import json  # noqa: E402
+
+from vfunc import dtypes  # noqa: E402
+
+PROMOTION = json.loads((Path(__file__).parent / "fixtures" / "complex" /
+                        "jax_promotion.json").read_text())  # fmt: skip
+OPERANDS = {"f16": "float16", "f32": "float32", "f64": "float64", "c64": "complex64",
+            "c128": "complex128", "i32": "int32", "i64": "int64", "u8": "uint8", "bool": "bool",
+            "py_c": 1j, "py_f": 1.0, "py_i": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize("x64_mode", [False, True])
+def test_promotion_with_complex_matches_jax(x64_mode):
+    def value(spec):
+        return spec if not isinstance(spec, str) else vnp.ones(2, spec)
+
+    with vfunc.testing.gradients.enable_x64(x64_mode):
+        for key, (dtype, weak) in PROMOTION[f"x64={x64_mode}"].items():
+            if key == "zeros(complex)":
+                got = vnp.zeros(2, complex)
+            elif key == "array([1j, 2])":
+                got = vnp.array([1j, 2])
+            else:
+                a, b = key.split("+")
+                left = vnp.asarray(1j) * 1 if a == "weak_c" else value(OPERANDS[a])
+                got = vnp.add(left, value(OPERANDS[b]))
+            assert (str(got.dtype), got.weak_type) == (dtype, weak), key
+
+
+def test_complex_parts_match_numpy(x64):
+    rng = np.random.default_rng(3)
+    z = _z(rng, 2, 3)
+    for fn in ("real", "imag", "conj", "conjugate", "angle", "abs", "iscomplex", "isreal",
+               "isfinite"):  # fmt: skip
+        np.testing.assert_array_equal(np.asarray(getattr(vnp, fn)(z)), getattr(np, fn)(z))
+    np.testing.assert_allclose(np.asarray(vnp.angle(z, deg=True)), np.angle(z, deg=True))
+    special = np.array([complex(np.inf, 0), complex(1, np.nan), 1 + 1j])
+    np.testing.assert_array_equal(np.asarray(vnp.isfinite(special)), np.isfinite(special))
+    x = np.array([-2.0, 0.0, 3.0])
+    for fn in ("real", "imag", "conj", "angle"):
+        got = getattr(vnp, fn)(x)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(np.asarray(got), getattr(np, fn)(x))
+    zz = vnp.asarray(z)
+    np.testing.assert_array_equal(np.asarray(zz.real), z.real)
+    np.testing.assert_array_equal(np.asarray(zz.imag), z.imag)
+    np.testing.assert_array_equal(np.asarray(zz.conj()), z.conj())
+    assert vnp.abs(vnp.ones(2, vnp.complex64)).dtype == np.float32
+    assert vnp.iscomplexobj(zz) and not vnp.isrealobj(zz)
+
+
+def test_complex_ordering_is_lexicographic_as_numpy(x64):
+    a = np.array([1 + 2j, 1 + 1j, 2, 1 + 2j, 0.5 + 9j])
+    b = np.array([1 + 1j, 2 + 0j, 2, 1 + 2j, 0.5 + 9.5j])
+    for fn in ("less", "less_equal", "greater", "greater_equal", "maximum", "minimum"):
+        np.testing.assert_array_equal(np.asarray(getattr(vnp, fn)(a, b)), getattr(np, fn)(a, b))
+    np.testing.assert_array_equal(np.asarray(vnp.asarray(a) < 1.5), a < 1.5)
+    assert complex(vnp.max(a)) == np.max(a) and complex(vnp.min(a)) == np.min(a)
+    np.testing.assert_array_equal(np.asarray(vnp.max(a.reshape(1, 5), axis=1)), [2 + 0j])
+
+
+def test_holomorphic_and_complex_output_errors_are_jaxs():
+    z = vnp.asarray(np.array([1 + 2j, 0.5 - 1j]))
+    with pytest.raises(TypeError, match=r"grad requires real-valued outputs .* but got complex64"
+                       r"\. For holomorphic differentiation, pass holomorphic=True"):
+        vfunc.grad(lambda z: vnp.sum(z**2))(z)
+    with pytest.raises(TypeError, match=r"grad with holomorphic=True requires inputs with complex "
+                       r"dtype, but argument \[0\] has dtype float32"):  # fmt: skip
+        vfunc.grad(lambda x: x**2, holomorphic=True)(vnp.float32(1.0))
+    with pytest.raises(TypeError, match="grad with holomorphic=True requires outputs with complex"):
+        vfunc.grad(lambda z: vnp.abs(vnp.sum(z)), holomorphic=True)(z)
+    with pytest.raises(TypeError, match="jacrev requires real-valued outputs .* complex64"):
+        vfunc.jacrev(lambda z: z * 2)(z)
+    with pytest.raises(TypeError, match="jacfwd requires real-valued inputs .* complex64.* pass "
+                       "holomorphic=True"):  # fmt: skip
+        vfunc.jacfwd(lambda z: vnp.abs(z))(z)
+    with pytest.raises(TypeError, match="jacfwd with holomorphic=True requires outputs with"):
+        vfunc.jacfwd(lambda z: vnp.abs(z), holomorphic=True)(z)
+    with pytest.raises(TypeError, match="grad requires real-valued outputs .* int32"):
+        vfunc.grad(lambda x: vnp.sum(x).astype(vnp.int32))(vnp.ones(2))
+    # real-valued functions of complex inputs need no flag (JAX's convention, not an error)
+    assert vfunc.grad(lambda z: vnp.sum(vnp.abs(z)))(z).dtype == np.complex64
+    assert vfunc.jacrev(lambda z: vnp.abs(z))(z).shape == (2, 2)
+
+
+def test_hessian_holomorphic_and_grad_composes(x64):
+    z = vnp.asarray(np.array(0.3 + 0.7j))
+    np.testing.assert_allclose(np.asarray(vfunc.hessian(lambda z: z**3, holomorphic=True)(z)),
+                               6 * complex(z))  # fmt: skip
+    second = vfunc.grad(vfunc.grad(lambda z: vnp.sin(z), holomorphic=True), holomorphic=True)
+    np.testing.assert_allclose(np.asarray(second(z)), -np.sin(complex(z)))
+    # grad of jit and jit of vmap of grad agree with eager
+    f = vfunc.grad(lambda z: vnp.abs(vnp.exp(z) * z) ** 2)
+    zs = vnp.asarray(np.array([0.3 + 0.7j, -1 + 0.2j]))
+    want = np.stack([np.asarray(f(zs[i])) for i in range(2)])
+    np.testing.assert_allclose(np.asarray(vfunc.jit(vfunc.vmap(f))(zs)), want, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(vfunc.grad(vfunc.jit(
+        lambda z: vnp.abs(vnp.exp(z) * z) ** 2))(zs[0])), want[0], rtol=1e-12)  # fmt: skip
