@@ -107,7 +107,8 @@ PRIMITIVE_CALLS = {
     "reduce_max": (lambda x: lax.reduce_max(x, (1,)), [(2, 3)]),
     "reduce_min": (lambda x: lax.reduce_min(x, (1,)), [(2, 3)]),
     "dot_general": (lambda x, y: lax.dot(x, y), [(2, 3), (3, 2)]),
-    "cumsum": (lambda x: lax.cumsum(x, 0), [(4,)]), "cumprod": (lambda x: lax.cumprod(x, 0), [(4,)]),
+    "cumsum": (lambda x: lax.cumsum(x, 0), [(4,)]),
+    "cumprod": (lambda x: lax.cumprod(x, 0), [(4,)]),
     "fft": (lambda x: lax.fft(x, "fft", (2, 3)), [(2, 2, 3)]),
     "ifft": (lambda x: lax.fft(x, "ifft", (4,)), [(2, 4)]),
     "rfft": (lambda x: lax.fft(lax.real(x), "rfft", (2, 5)), [(2, 5)]),
@@ -122,7 +123,8 @@ def test_complex_primitives_match_finite_differences(name):
     rng = np.random.default_rng(len(name))
     args = [_z(rng, *s) for s in shapes]
     prim = registry.get(name)
-    order = 2 if prim is not None and prim.elementwise else 1  # elementwise VJPs differentiate again
+    # elementwise VJPs are differentiated again
+    order = 2 if prim is not None and prim.elementwise else 1
     check_grads(fn, args, order=order, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
 
 
@@ -169,8 +171,6 @@ def test_jit_with_fusion_matches_eager_on_complex_chains(monkeypatch, x64_mode):
 # Creation and promotion: JAX's lattice (bool < int < float < complex), weak Python scalars
 
 import json  # noqa: E402
-
-from vfunc import dtypes  # noqa: E402
 
 PROMOTION = json.loads((Path(__file__).parent / "fixtures" / "complex" /
                         "jax_promotion.json").read_text())  # fmt: skip
@@ -231,8 +231,11 @@ def test_complex_ordering_is_lexicographic_as_numpy(x64):
 
 def test_holomorphic_and_complex_output_errors_are_jaxs():
     z = vnp.asarray(np.array([1 + 2j, 0.5 - 1j]))
-    with pytest.raises(TypeError, match=r"grad requires real-valued outputs .* but got complex64"
-                       r"\. For holomorphic differentiation, pass holomorphic=True"):
+    with pytest.raises(
+        TypeError,
+        match=r"grad requires real-valued outputs .* but got complex64"
+        r"\. For holomorphic differentiation, pass holomorphic=True",
+    ):
         vfunc.grad(lambda z: vnp.sum(z**2))(z)
     with pytest.raises(TypeError, match=r"grad with holomorphic=True requires inputs with complex "
                        r"dtype, but argument \[0\] has dtype float32"):  # fmt: skip

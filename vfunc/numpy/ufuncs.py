@@ -104,7 +104,9 @@ def _ordering(name: str, prim: Primitive, strict: Primitive):
         # primitives refuse them, as XLA's do).
         x, y = promote_args(x, y)
         xr, yr = ew.real_p.bind(x), ew.real_p.bind(y)
-        by_imag = ew.and_p.bind(ew.eq_p.bind(xr, yr), prim.bind(ew.imag_p.bind(x), ew.imag_p.bind(y)))
+        by_imag = ew.and_p.bind(
+            ew.eq_p.bind(xr, yr), prim.bind(ew.imag_p.bind(x), ew.imag_p.bind(y))
+        )
         return ew.or_p.bind(strict.bind(xr, yr), by_imag)
 
     op.__name__ = op.__qualname__ = name

@@ -27,6 +27,7 @@ from vfunc.core import (
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import normalize_axis
 from vfunc.primitives.elementwise import ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN
+from vfunc.primitives.fft import fft_p
 from vfunc.primitives.indexing import (
     gather_p,
     scatter_add_p,
@@ -35,7 +36,6 @@ from vfunc.primitives.indexing import (
     scatter_mul_p,
     scatter_p,
 )
-from vfunc.primitives.fft import fft_p
 from vfunc.primitives.linalg import dot_general_p
 from vfunc.primitives.random import erf_inv_p, nextafter_p
 from vfunc.primitives.reduction import (

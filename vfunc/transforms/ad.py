@@ -380,7 +380,9 @@ def _argnums_tuple(argnums: int | Sequence[int]) -> tuple[int, ...]:
 
 
 def value_and_grad(
-    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
     holomorphic: bool = False,
 ) -> Callable:
     """A function returning ``(fun(*args), gradient)``; see ``grad``.
@@ -462,7 +464,9 @@ def check_output_dtype(fun_name: str, dtype: np.dtype, holomorphic: bool) -> Non
 
 
 def grad(
-    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
     holomorphic: bool = False,
 ) -> Callable:
     """The gradient of a real scalar function with respect to argument(s) ``argnums``.

@@ -51,7 +51,9 @@ def _one_hot_axes(n: int, k: int) -> list[int | None]:
 
 
 def jacrev(
-    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
     holomorphic: bool = False,
 ) -> Callable:
     """The Jacobian of ``fun`` by reverse mode: the VJP vmapped over a basis of each output.
@@ -104,7 +106,9 @@ def jacrev(
 
 
 def jacfwd(
-    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
     holomorphic: bool = False,
 ) -> Callable:
     """The Jacobian of ``fun`` by forward mode: its JVP vmapped over a basis of each input
@@ -173,7 +177,9 @@ def _check_real_inputs(in_avals: list[ShapedArray]) -> None:
 
 
 def hessian(
-    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
     holomorphic: bool = False,
 ) -> Callable:
     """The Hessian of a scalar ``fun``: ``jacfwd(jacrev(fun))`` (``holomorphic`` as there).
