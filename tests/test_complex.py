@@ -87,6 +87,12 @@ def _z(rng, *shape):
     return rng.uniform(0.4, 1.6, shape) * np.exp(1j * rng.uniform(-2.0, 2.0, shape))
 
 
+def _special(name):
+    from vfunc.primitives import special
+
+    return getattr(special, name).bind
+
+
 # name: (function of complex128 operands, operand shapes)
 PRIMITIVE_CALLS = {
     "neg": (lax.neg, [(3,)]), "abs": (lax.abs, [(2, 3)]), "exp": (lax.exp, [(3,)]),
@@ -95,7 +101,9 @@ PRIMITIVE_CALLS = {
     "tanh": (lax.tanh, [(3,)]), "sinh": (lax.sinh, [(3,)]), "cosh": (lax.cosh, [(3,)]),
     "asin": (lambda x: lax.asin(x * 0.5), [(3,)]), "acos": (lambda x: lax.acos(x * 0.5), [(3,)]),
     "atan": (lambda x: lax.atan(x * 0.5), [(3,)]), "sqrt": (lax.sqrt, [(3,)]),
-    "rsqrt": (lax.rsqrt, [(3,)]), "real": (lax.real, [(3,)]), "imag": (lax.imag, [(3,)]),
+    "rsqrt": (lax.rsqrt, [(3,)]),
+    "asinh": (_special("asinh_p"), [(3,)]), "acosh": (_special("acosh_p"), [(3,)]),
+    "atanh": (lambda x: _special("atanh_p")(x * 0.5), [(3,)]), "real": (lax.real, [(3,)]), "imag": (lax.imag, [(3,)]),
     "conj": (lax.conj, [(3,)]), "add": (lax.add, [(2, 3), (3,)]),
     "sub": (lax.sub, [(3,), (3,)]), "mul": (lax.mul, [(2, 1), (3,)]),
     "div": (lax.div, [(3,), (3,)]), "pow": (lax.pow, [(3,), (3,)]),
@@ -203,6 +211,12 @@ def test_complex_parts_match_numpy(x64):
     for fn in ("real", "imag", "conj", "conjugate", "angle", "abs", "iscomplex", "isreal",
                "isfinite"):  # fmt: skip
         np.testing.assert_array_equal(np.asarray(getattr(vnp, fn)(z)), getattr(np, fn)(z))
+    for fn in ("arcsinh", "arccosh", "arctanh"):
+        np.testing.assert_allclose(np.asarray(getattr(vnp, fn)(z)), getattr(np, fn)(z),
+                                   rtol=1e-14)  # fmt: skip
+    for decimals in (0, 1, -1):
+        np.testing.assert_array_equal(np.asarray(vnp.round(z * 7.3, decimals)),
+                                      np.round(z * 7.3, decimals))  # fmt: skip
     np.testing.assert_allclose(np.asarray(vnp.angle(z, deg=True)), np.angle(z, deg=True))
     special = np.array([complex(np.inf, 0), complex(1, np.nan), 1 + 1j])
     np.testing.assert_array_equal(np.asarray(vnp.isfinite(special)), np.isfinite(special))

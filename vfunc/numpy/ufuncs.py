@@ -239,9 +239,13 @@ def isfinite(x: ArrayLike, /) -> Array:
 def round(x: ArrayLike, decimals: int = 0) -> Array:  # noqa: A001
     """Round half to even, like ``numpy.round``; ``decimals`` may be negative.
 
-    Integer inputs are returned unchanged when ``decimals >= 0``.
+    Integer inputs are returned unchanged when ``decimals >= 0``; complex ones have their real
+    and imaginary parts rounded.
     """
     x = as_array(x, "round")
+    if x.dtype.kind == "c":
+        parts = (round(ew.real_p.bind(x), decimals), round(ew.imag_p.bind(x), decimals))
+        return lax.complex(*parts)
     if x.dtype.kind in "biu":
         if decimals >= 0:
             return x
