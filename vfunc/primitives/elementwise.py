@@ -198,10 +198,6 @@ def _erf_vjp(g, x, out):
     return lax.mul(lax.mul(g, lax.exp(lax.mul(lax.neg(x), x))), 2 / math.sqrt(math.pi))
 
 
-def _conj_if_complex(x):
-    return conj_p.bind(x) if x.dtype.kind == "c" else x
-
-
 def _abs_vjp(g, x, out):
     # For complex x the cotangent is g * conj(x) / |x|, 0 at 0: JAX's convention, the real
     # cotangent coming back complex. Not g * conj(sign(x)): sign carries no derivative, and

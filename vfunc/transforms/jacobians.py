@@ -151,7 +151,7 @@ def jacfwd(
         jac_by_out = []
         for k, leaf in enumerate(out_leaves):
             leaf_shape = as_array(leaf).shape
-            if holomorphic and as_array(leaf).dtype.kind != "c":
+            if holomorphic:
                 check_output_dtype("jacfwd", as_array(leaf).dtype, holomorphic)
             per_input = [
                 reshape_p.bind(columns[k], new_sizes=leaf_shape + a.shape)
