@@ -284,3 +284,52 @@ def test_hessian_holomorphic_and_grad_composes(x64):
     np.testing.assert_allclose(np.asarray(vfunc.jit(vfunc.vmap(f))(zs)), want, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(vfunc.grad(vfunc.jit(
         lambda z: vnp.abs(vnp.exp(z) * z) ** 2))(zs[0])), want[0], rtol=1e-12)  # fmt: skip
+
+
+def _accepts_complex(prim) -> bool:
+    from vfunc.core import ShapedArray
+
+    for arity in (1, 2):
+        try:
+            prim.shape_rule(*[ShapedArray((3,), np.dtype(np.complex128))] * arity)
+        except Exception:  # noqa: BLE001  (wrong arity, dtype or params: not this way)
+            continue
+        return True
+    return False
+
+
+def test_every_differentiable_elementwise_primitive_on_complex_is_checked():
+    # a new elementwise row accepting complex needs a derivative check above
+    taking = {name for name, p in registry.items()
+              if p.elementwise and p.differentiable and _accepts_complex(p)}  # fmt: skip
+    assert taking - set(PRIMITIVE_CALLS) == set(), "add rows to PRIMITIVE_CALLS"
+    assert {"exp", "abs", "real", "mul", "pow", "asinh"} <= taking
+
+
+NUMPY_UNARY = ["negative", "absolute", "sign", "exp", "exp2", "expm1", "log", "log2", "log10",
+               "log1p", "sqrt", "square", "reciprocal", "sin", "cos", "tan", "sinh", "cosh",
+               "tanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh"]  # fmt: skip
+NUMPY_BINARY = ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "equal",
+                "not_equal", "less", "less_equal", "greater", "greater_equal"]  # fmt: skip
+NUMPY_REDUCTIONS = ["sum", "prod", "mean", "var", "std", "max", "min", "cumsum", "cumprod"]
+
+
+def test_numpy_functions_on_complex128_match_numpy(x64):
+    rng = np.random.default_rng(11)
+    z, w = _z(rng, 2, 3), _z(rng, 3)
+    z[0, 0] = w[0]  # a tie for the comparisons
+    for name in NUMPY_UNARY:
+        got = getattr(vnp, name)(z)
+        assert got.dtype == getattr(np, name)(z).dtype, name
+        np.testing.assert_allclose(np.asarray(got), getattr(np, name)(z), rtol=1e-14, err_msg=name)
+    for name in NUMPY_BINARY:
+        want = getattr(np, name)(z, w)
+        np.testing.assert_allclose(np.asarray(getattr(vnp, name)(z, w)), want, rtol=1e-14,
+                                   err_msg=name)  # fmt: skip
+    for name in NUMPY_REDUCTIONS:
+        for axis in (None, 0, 1):
+            np.testing.assert_allclose(np.asarray(getattr(vnp, name)(z, axis=axis)),
+                                       getattr(np, name)(z, axis=axis), rtol=1e-14,
+                                       err_msg=f"{name} axis={axis}")  # fmt: skip
+    np.testing.assert_allclose(np.asarray(vnp.matmul(z, w)), z @ w, rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(vnp.vdot(w, w * 1j)), np.vdot(w, w * 1j), rtol=1e-14)
