@@ -434,7 +434,8 @@ def _check_scalar_output(name: str, out: Any, holomorphic: bool = False) -> None
     value = as_array(out)
     if value.shape != ():
         raise TypeError(
-            f"grad requires {name} to return a scalar (shape ()), but it returned "
+            f"grad requires {name} to return a {'complex' if holomorphic else 'real'} scalar "
+            f"(shape ()), but it returned "
             f"{value.aval.str_short()}. Sum or index it to a scalar first, or use vjp or jacrev "
             "for non-scalar outputs."
         )
