@@ -230,6 +230,7 @@ def test_complex_parts_match_numpy(x64):
     np.testing.assert_array_equal(np.asarray(zz.real), z.real)
     np.testing.assert_array_equal(np.asarray(zz.imag), z.imag)
     np.testing.assert_array_equal(np.asarray(zz.conj()), z.conj())
+    np.testing.assert_array_equal(np.asarray(vnp.conjugate(zz)), np.conjugate(z))
     assert vnp.abs(vnp.ones(2, vnp.complex64)).dtype == np.float32
     assert vnp.iscomplexobj(zz) and not vnp.isrealobj(zz)
 

@@ -9,6 +9,7 @@ other operand's dtype), and transcendental ops need floating-point input.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -62,8 +63,9 @@ from vfunc.primitives.shape import (
 )
 from vfunc.primitives.sorting import cummax_p, cummin_p, cumprod_p, cumsum_p, sort_p
 
-ArrayLike = Array | np.ndarray | bool | int | float | complex
-_PY_SCALARS = (bool, int, float, complex)
+# builtins.complex: this module defines lax.complex (JAX's name) further down
+ArrayLike = Array | np.ndarray | bool | int | float | builtins.complex
+_PY_SCALARS = (bool, int, float, builtins.complex)
 
 
 def as_array(x: Any) -> Array:
@@ -78,7 +80,7 @@ def as_array(x: Any) -> Array:
 _WEAK_SCALARS: dict[tuple, Array] = {}
 
 
-def weak_scalar(value: int | float | complex, dtype: np.dtype) -> Array:
+def weak_scalar(value: int | float | builtins.complex, dtype: np.dtype) -> Array:
     """A Python number as a weakly typed 0-d Array of ``dtype`` (ints and floats cached)."""
     if type(value) not in (int, float) or value != value:  # NaN keys never match
         return wrap_numpy(scalar_to_numpy(value, dtype), True)
@@ -91,7 +93,7 @@ def weak_scalar(value: int | float | complex, dtype: np.dtype) -> Array:
     return cached
 
 
-def _scalar_like(value: bool | int | float | complex, like: Array) -> Array:
+def _scalar_like(value: bool | int | float | builtins.complex, like: Array) -> Array:
     # A Python scalar meeting an array takes the array's dtype and stays weakly typed.
     if isinstance(value, bool) and like.dtype != dtypes.bool_:
         return as_array(value)  # bool is strongly typed: let the shape rule report a mismatch
