@@ -1254,6 +1254,41 @@ def _build_debug():
 _build_debug()
 
 
+def _build_complex():
+    rng = rng_for("complex parts")
+    z = (rng.uniform(-2, 2, (2, 3)) + 1j * rng.uniform(-2, 2, (2, 3))).astype(C64)
+    # (no infinities: vmap's battery scales operands, and inf * 0 in a complex product warns)
+    special = np.array([complex(NAN, 1), complex(1, NAN), -0.0j, complex(-0.0, 2)], C64)
+    for name, ref in (("real", np.real), ("imag", np.imag), ("conj", np.conjugate)):
+        out = F32 if name != "conj" else C64
+        add_case(name, "complex64", [z], ref(f64(z)), out, domain=(AS_IS,))
+        add_case(name, "special", [special], ref(f64(special)), out)
+        add_case(name, "empty", [np.zeros((0, 2), C64)], ref(np.zeros((0, 2), C128)), out)
+    # the FFT over trailing axes; numpy's transforms in complex128 are the reference
+    x = rng.standard_normal((2, 3, 4)).astype(F32)
+    c = (x + 1j * rng.standard_normal((2, 3, 4))).astype(C64)
+    tol = {"rtol": 1e-5, "atol": 1e-5}
+    for k in (1, 2, 3):
+        axes, lengths = tuple(range(3 - k, 3)), x.shape[3 - k :]
+        add_case("fft", f"fft_{k}d", [c], np.fft.fftn(f64(c), axes=axes), C64, tol,
+                 domain=(AS_IS,), fft_type="fft", fft_lengths=lengths)  # fmt: skip
+        add_case("fft", f"ifft_{k}d", [c], np.fft.ifftn(f64(c), axes=axes), C64, tol,
+                 domain=(AS_IS,), fft_type="ifft", fft_lengths=lengths)  # fmt: skip
+        add_case("fft", f"rfft_{k}d", [x], np.fft.rfftn(f64(x), axes=axes), C64, tol,
+                 fft_type="rfft", fft_lengths=lengths)  # fmt: skip
+    for n in (4, 5):  # even and odd real lengths: the Nyquist term differs
+        half = c[..., : n // 2 + 1]
+        add_case("fft", f"irfft_{n}", [half], np.fft.irfft(f64(half), n=n), F32, tol,
+                 domain=(AS_IS,), fft_type="irfft", fft_lengths=(n,))  # fmt: skip
+    add_case("fft", "irfft_2d", [c[0]], np.fft.irfftn(f64(c[0]), s=(3, 6), axes=(0, 1)), F32, tol,
+             domain=(AS_IS,), fft_type="irfft", fft_lengths=(3, 6))  # fmt: skip
+    add_case("fft", "rfft_empty_batch", [np.zeros((0, 4), F32)], np.zeros((0, 3), C128), C64,
+             fft_type="rfft", fft_lengths=(4,))  # fmt: skip
+
+
+_build_complex()
+
+
 # Gradient checks do not apply to: staged float32 bodies (control flow: the fuzzer and
 # test_control_flow differentiate them), dtype conversion (its float32 rounding defeats finite
 # differences; test_ad checks it).

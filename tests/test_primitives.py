@@ -129,8 +129,8 @@ def _grad_point(case: Case) -> tuple[list, list[int]]:
             # a float operand held fixed (an order or shape parameter) joins the others' float64
             floating = isinstance(arg, np.ndarray) and arg.dtype == F32
             point.append(np.asarray(arg, np.float64) if floating else arg)
-        elif dom is AS_IS:
-            point.append(np.asarray(arg, np.float64))
+        elif dom is AS_IS:  # complex arguments stay complex (check_grads pairs them as JAX)
+            point.append(np.asarray(arg, np.complex128 if np.iscomplexobj(arg) else np.float64))
         else:
             point.append(np.asarray(dom(rng, np.shape(arg)), np.float64))
     return point, [i for i, dom in enumerate(case.domain) if dom is not FIXED]

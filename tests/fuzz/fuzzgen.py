@@ -257,6 +257,13 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
     (("triangular_solve",), "square", (),
      "vfunc.scipy.linalg.solve_triangular(vnp.tril({a}) * 0.1 + 2.0 * vnp.eye({n}), {b}, "
      "lower=True)"),
+    # complex values inside real programs: FFTs and the complex parts (JAX's conventions)
+    (("fft", "real", "imag"), "any", (),
+     "vnp.real(vnp.fft.fft({a})) * 0.3 + vnp.imag(vnp.fft.ifft({b} * 1j + {c}))"),
+    (("fft", "conj"), "any", (),
+     "vnp.fft.irfft(vnp.conj(vnp.fft.rfft({a})) * {b}[..., :1], n={n})"),
+    (("fft", "real", "conj"), "2d", (), "vnp.real(vnp.fft.fft2({a} + 1j * {b}) * vnp.conj("
+     "vnp.fft.fftn({c}))) * 0.1"),
     # random samplers on fixed keys: constants in x, used additively or as factors
     (("random_seed", "random_normal"), "any", (),
      "{a} + 0.1 * vfunc.random.normal(vfunc.random.key(1), {S})"),

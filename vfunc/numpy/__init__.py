@@ -7,7 +7,7 @@ Python scalars weakly typed). In-place assignment becomes ``x.at[...]``.
 import numpy as _np
 
 from vfunc.core import Array as ndarray
-from vfunc.numpy import _methods, linalg
+from vfunc.numpy import _methods, fft, linalg
 from vfunc.numpy.contractions import einsum, inner, kron, outer, tensordot, vdot
 from vfunc.numpy.creation import (
     arange,
@@ -97,6 +97,7 @@ from vfunc.numpy.ufuncs import (
     abs,
     absolute,
     add,
+    angle,
     arccos,
     arccosh,
     arcsin,
@@ -113,6 +114,8 @@ from vfunc.numpy.ufuncs import (
     broadcast_to,
     ceil,
     clip,
+    conj,
+    conjugate,
     cos,
     cosh,
     deg2rad,
@@ -130,6 +133,7 @@ from vfunc.numpy.ufuncs import (
     greater,
     greater_equal,
     hypot,
+    imag,
     invert,
     isclose,
     iscomplex,
@@ -165,6 +169,7 @@ from vfunc.numpy.ufuncs import (
     power,
     rad2deg,
     radians,
+    real,
     reciprocal,
     remainder,
     right_shift,

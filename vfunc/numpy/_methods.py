@@ -80,11 +80,13 @@ _METHODS = {
     "nonzero": searching.nonzero, "swapaxes": movement.swapaxes, "repeat": movement.repeat,
     "reshape": _reshape_method, "transpose": _transpose_method,
     "__round__": lambda self, ndigits=None: ufuncs.round(self, ndigits or 0),
+    "conj": ufuncs.conjugate, "conjugate": ufuncs.conjugate,
 }  # fmt: skip
 _PROPERTIES = {
     "T": lambda self: shapes.transpose(self),
     "at": indexing.at_property,
     "mT": lambda self: shapes.transpose(self, (*range(self.ndim - 2), -1, -2)),
+    "real": ufuncs.real, "imag": ufuncs.imag,
 }  # fmt: skip
 
 

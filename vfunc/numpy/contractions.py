@@ -17,11 +17,12 @@ import numpy as np
 from vfunc import lax
 from vfunc.core import Array
 from vfunc.errors import ShapeError
-from vfunc.numpy._promote import convert, promote_args
+from vfunc.numpy._promote import promote_args
 from vfunc.numpy.matrices import diagonal, sum_axes
 from vfunc.numpy.shapes import ravel, reshape
-from vfunc.numpy.ufuncs import multiply, subtract
+from vfunc.numpy.ufuncs import multiply
 from vfunc.primitives._checks import normalize_axis
+from vfunc.primitives.elementwise import conj_p
 
 ArrayLike = Any
 Label = str | int  # a subscript letter, or the position of an axis matched by '...'
@@ -393,18 +394,8 @@ def outer(a: ArrayLike, b: ArrayLike) -> Array:
 
 
 def _conj(z: Array) -> Array:
-    """Complex conjugate by composition (there is no ``conj`` primitive yet).
-
-    ``Re(z)`` is a conversion to the real dtype and ``Im(z) = Re(-1j * z)``. Exact for finite
-    values; an infinite part meets ``inf * 0`` and gives NaN, and the conversion to real carries
-    no gradient.
-    """
-    if z.dtype.kind != "c":
-        return z
-    real = np.empty((), z.dtype).real.dtype
-    re = convert(convert(z, real), z.dtype)
-    im = convert(convert(multiply(z, -1j), real), z.dtype)
-    return subtract(re, multiply(im, 1j))
+    """Complex conjugate (a real operand unchanged)."""
+    return conj_p.bind(z) if z.dtype.kind == "c" else z
 
 
 def vdot(a: ArrayLike, b: ArrayLike) -> Array:

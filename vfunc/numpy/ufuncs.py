@@ -13,7 +13,7 @@ import numpy as np
 
 from vfunc import dtypes, lax
 from vfunc.core import Array, ArrayImpl, Primitive
-from vfunc.numpy._promote import as_array, convert, promote_args, same_dtype_operands
+from vfunc.numpy._promote import as_array, convert, promote_args, same_dtype_operands, typed
 from vfunc.numpy.searching import nonzero
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import broadcast_shapes
@@ -91,11 +91,33 @@ bitwise_or    = _binary("bitwise_or",    ew.or_p,    inexact=False)
 bitwise_xor   = _binary("bitwise_xor",   ew.xor_p,   inexact=False)
 equal         = _binary("equal",         ew.eq_p,    inexact=False)
 not_equal     = _binary("not_equal",     ew.ne_p,    inexact=False)
-less          = _binary("less",          ew.lt_p,    inexact=False)
-less_equal    = _binary("less_equal",    ew.le_p,    inexact=False)
-greater       = _binary("greater",       ew.gt_p,    inexact=False)
-greater_equal = _binary("greater_equal", ew.ge_p,    inexact=False)
 # fmt: on
+
+
+def _ordering(name: str, prim: Primitive, strict: Primitive):
+    real_order = _binary(name, prim, inexact=False)
+
+    def op(x: ArrayLike, y: ArrayLike, /) -> Array:
+        if typed(x)[0].kind != "c" and typed(y)[0].kind != "c":
+            return real_order(x, y)
+        # Complex numbers order lexicographically, as in NumPy and jnp (lax's own comparison
+        # primitives refuse them, as XLA's do).
+        x, y = promote_args(x, y)
+        xr, yr = ew.real_p.bind(x), ew.real_p.bind(y)
+        by_imag = ew.and_p.bind(
+            ew.eq_p.bind(xr, yr), prim.bind(ew.imag_p.bind(x), ew.imag_p.bind(y))
+        )
+        return ew.or_p.bind(strict.bind(xr, yr), by_imag)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = real_order.__doc__ + " Complex numbers order by real, then imaginary part."
+    return op
+
+
+less          = _ordering("less",          ew.lt_p, ew.lt_p)  # fmt: skip
+less_equal    = _ordering("less_equal",    ew.le_p, ew.lt_p)  # fmt: skip
+greater       = _ordering("greater",       ew.gt_p, ew.gt_p)  # fmt: skip
+greater_equal = _ordering("greater_equal", ew.ge_p, ew.gt_p)  # fmt: skip
 abs = absolute  # noqa: A001  (numpy's own alias)
 
 
@@ -209,15 +231,21 @@ def isfinite(x: ArrayLike, /) -> Array:
         return broadcast_in_dim_p.bind(
             convert(True, dtypes.bool_), shape=x.shape, broadcast_dimensions=()
         )
+    if x.dtype.kind == "c":  # finite when both parts are
+        return logical_and(ew.is_finite_p.bind(real(x)), ew.is_finite_p.bind(imag(x)))
     return ew.is_finite_p.bind(x)
 
 
 def round(x: ArrayLike, decimals: int = 0) -> Array:  # noqa: A001
     """Round half to even, like ``numpy.round``; ``decimals`` may be negative.
 
-    Integer inputs are returned unchanged when ``decimals >= 0``.
+    Integer inputs are returned unchanged when ``decimals >= 0``; complex ones have their real
+    and imaginary parts rounded.
     """
     x = as_array(x, "round")
+    if x.dtype.kind == "c":
+        parts = (round(ew.real_p.bind(x), decimals), round(ew.imag_p.bind(x), decimals))
+        return lax.complex(*parts)
     if x.dtype.kind in "biu":
         if decimals >= 0:
             return x
@@ -590,9 +618,64 @@ def fabs(x: ArrayLike, /) -> Array:
 
 
 def _imag_nonzero(x: Array) -> Array:
-    # real part back as complex differs from x exactly where the imaginary part is nonzero
-    real = convert(x, np.empty((), x.dtype).real.dtype)
-    return not_equal(convert(real, x.dtype), x)
+    return not_equal(ew.imag_p.bind(x), 0)
+
+
+def real(val: ArrayLike, /) -> Array:
+    """The real part, as ``numpy.real`` (a real input comes back unchanged).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.real(vnp.array([1 + 2j, 3 - 4j]))
+        Array([1., 3.], dtype=float32)
+    """
+    val = as_array(val, "real")
+    return ew.real_p.bind(val) if val.dtype.kind == "c" else val
+
+
+def imag(val: ArrayLike, /) -> Array:
+    """The imaginary part, as ``numpy.imag`` (zeros of the input's dtype for a real input).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.imag(vnp.array([1 + 2j, 3 - 4j]))
+        Array([ 2., -4.], dtype=float32)
+    """
+    val = as_array(val, "imag")
+    if val.dtype.kind == "c":
+        return ew.imag_p.bind(val)
+    return broadcast_in_dim_p.bind(convert(0, val.dtype), shape=val.shape, broadcast_dimensions=())
+
+
+def conjugate(x: ArrayLike, /) -> Array:
+    """The complex conjugate, as ``numpy.conjugate`` (a real input comes back unchanged).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.conj(vnp.array([1 + 2j]))
+        Array([1.-2.j], dtype=complex64)
+    """
+    x = as_array(x, "conjugate")
+    return ew.conj_p.bind(x) if x.dtype.kind == "c" else x
+
+
+conj = conjugate
+
+
+def angle(z: ArrayLike, deg: bool = False) -> Array:
+    """The counterclockwise angle from the positive real axis, ``arctan2(imag, real)``, as
+    ``numpy.angle`` (in degrees with ``deg=True``); integers are promoted to the default float.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.angle(vnp.array([1j, -1.0]))
+        Array([1.5707964, 3.1415927], dtype=float32)
+    """
+    z = as_array(z, "angle")
+    if z.dtype.kind not in "fc":
+        (z,) = promote_args(z, inexact=True)
+    result = arctan2(imag(z), real(z))
+    return rad2deg(result) if deg else result
 
 
 def iscomplex(x: ArrayLike, /) -> Array:

@@ -21,6 +21,7 @@ from vfunc.primitives import (  # noqa: E402, F401  (importing declares the prim
     debug,
     decompositions,
     elementwise,
+    fft,
     indexing,
     linalg,
     random,

@@ -9,6 +9,7 @@ other operand's dtype), and transcendental ops need floating-point input.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from vfunc.core import (
 from vfunc.primitives import elementwise as ew
 from vfunc.primitives._checks import normalize_axis
 from vfunc.primitives.elementwise import ROUND_AWAY_FROM_ZERO, ROUND_TO_NEAREST_EVEN
+from vfunc.primitives.fft import fft_p
 from vfunc.primitives.indexing import (
     gather_p,
     scatter_add_p,
@@ -61,8 +63,9 @@ from vfunc.primitives.shape import (
 )
 from vfunc.primitives.sorting import cummax_p, cummin_p, cumprod_p, cumsum_p, sort_p
 
-ArrayLike = Array | np.ndarray | bool | int | float | complex
-_PY_SCALARS = (bool, int, float, complex)
+# builtins.complex: this module defines lax.complex (JAX's name) further down
+ArrayLike = Array | np.ndarray | bool | int | float | builtins.complex
+_PY_SCALARS = (bool, int, float, builtins.complex)
 
 
 def as_array(x: Any) -> Array:
@@ -77,7 +80,7 @@ def as_array(x: Any) -> Array:
 _WEAK_SCALARS: dict[tuple, Array] = {}
 
 
-def weak_scalar(value: int | float | complex, dtype: np.dtype) -> Array:
+def weak_scalar(value: int | float | builtins.complex, dtype: np.dtype) -> Array:
     """A Python number as a weakly typed 0-d Array of ``dtype`` (ints and floats cached)."""
     if type(value) not in (int, float) or value != value:  # NaN keys never match
         return wrap_numpy(scalar_to_numpy(value, dtype), True)
@@ -90,7 +93,7 @@ def weak_scalar(value: int | float | complex, dtype: np.dtype) -> Array:
     return cached
 
 
-def _scalar_like(value: bool | int | float | complex, like: Array) -> Array:
+def _scalar_like(value: bool | int | float | builtins.complex, like: Array) -> Array:
     # A Python scalar meeting an array takes the array's dtype and stays weakly typed.
     if isinstance(value, bool) and like.dtype != dtypes.bool_:
         return as_array(value)  # bool is strongly typed: let the shape rule report a mismatch
@@ -146,6 +149,7 @@ logistic, erf = _unary_fn(ew.logistic_p, "logistic"), _unary_fn(ew.erf_p, "erf")
 erf_inv, nextafter = _unary_fn(erf_inv_p, "erf_inv"), _binary_fn(nextafter_p, "nextafter")
 floor, ceil = _unary_fn(ew.floor_p, "floor"), _unary_fn(ew.ceil_p, "ceil")
 is_finite, bitwise_not = _unary_fn(ew.is_finite_p, "is_finite"), _unary_fn(ew.not_p, "bitwise_not")
+real, imag, conj = (_unary_fn(p, p.name) for p in (ew.real_p, ew.imag_p, ew.conj_p))
 
 add, sub, mul, div = (_binary_fn(p, p.name) for p in (ew.add_p, ew.sub_p, ew.mul_p, ew.div_p))
 rem, pow, atan2 = (_binary_fn(p, p.name) for p in (ew.rem_p, ew.pow_p, ew.atan2_p))  # noqa: A001
@@ -502,6 +506,40 @@ cummax = _cumulative(cummax_p, "cummax")
 cummin = _cumulative(cummin_p, "cummin")
 
 
+def complex(x: ArrayLike, y: ArrayLike) -> Array:  # noqa: A001  (JAX's name)
+    """``x + 1j * y`` from real ``x`` and ``y`` of one dtype (complex64 from float32).
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.lax.complex(vnp.array(1.0), vnp.array(2.0))
+        Array(1.+2.j, dtype=complex64)
+    """
+    x, y = _operands(x, y)
+    if x.dtype != y.dtype or x.dtype.kind != "f":
+        raise TypeError(
+            f"complex: x and y must be real floats of one dtype, got {x.dtype} and {y.dtype}; "
+            "convert them first (x.astype(...))"
+        )
+    ctype = np.result_type(x.dtype, np.complex64)
+    re = ew.convert_element_type_p.bind(x, new_dtype=ctype, weak_type=False)
+    im = ew.convert_element_type_p.bind(y, new_dtype=ctype, weak_type=False)
+    return ew.add_p.bind(re, ew.mul_p.bind(im, wrap_numpy(np.array(1j, ctype))))
+
+
+def fft(x: ArrayLike, fft_type: str, fft_lengths: Sequence[int]) -> Array:
+    """The FFT of ``x`` over its ``len(fft_lengths)`` trailing axes, as ``jax.lax.fft``:
+    ``fft_type`` is ``"fft"``, ``"ifft"``, ``"rfft"`` or ``"irfft"`` (JAX's ``FftType`` names,
+    lower case, are accepted too) and ``fft_lengths`` the real-side sizes of those axes.
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> vfunc.lax.fft(vnp.ones(4, vnp.complex64), "fft", (4,))
+        Array([4.+0.j, 0.+0.j, 0.+0.j, 0.+0.j], dtype=complex64)
+    """
+    name = str(getattr(fft_type, "name", fft_type)).lower()
+    return fft_p.bind(as_array(x), fft_type=name, fft_lengths=tuple(int(n) for n in fft_lengths))
+
+
 def stop_gradient(x: Any) -> Any:
     """``x`` unchanged (pytrees too), but with zero derivative in every mode.
 
@@ -546,6 +584,11 @@ __all__ = [
     "floor",
     "ceil",
     "is_finite",
+    "real",
+    "imag",
+    "conj",
+    "complex",
+    "fft",
     "bitwise_not",
     "add",
     "sub",

@@ -55,21 +55,25 @@ def vectorized(name: str, **options) -> Fusion:
 INVOLUTION, IDEMPOTENT = Identities(involution=True), Identities(idempotent=True)
 
 
-def unary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, fused=None,
+def unary(name: str, impl, kinds: str, *, out_dtype=None, vjp=None, jvp=None, fused=None,
           **rules) -> Primitive:  # fmt: skip
     """Declare an elementwise unary primitive accepting dtype ``kinds``.
 
     ``vjp(g, x, out)`` multiplies ``g`` by the derivative; the Jacobian of an elementwise op is
-    diagonal, so the same rule applied to a tangent is the JVP. ``fused``: the scalar
-    expression for the compiler's fused loops (a ``Fusion``, or its ``expr`` for float
-    operands), None where the op is not fused.
+    diagonal, so the same rule applied to a tangent is the JVP. That holds for real operands
+    and for holomorphic functions of complex ones (JAX's convention: the cotangent is
+    multiplied by f'(z), never by its conjugate). A non-holomorphic op (``abs`` of a complex
+    number) gives its own ``jvp(t, x, out)``; one declared ``linear`` gets its JVP from that.
+    ``fused``: the scalar expression for the compiler's fused loops (a ``Fusion``, or its
+    ``expr`` for float operands), None where the op is not fused.
     """
     if vjp is not None:
-        rules.update(
-            vjp=lambda g, x, *, out, **params: (vjp(g, x, out=out, **params),),
-            jvp=lambda primals, tangents, *, out, **params: vjp(
-                tangents[0], primals[0], out=out, **params
-            ),
+        rules["vjp"] = lambda g, x, *, out, **params: (vjp(g, x, out=out, **params),)
+        if jvp is None and "linear" not in rules:
+            jvp = vjp
+    if jvp is not None:
+        rules["jvp"] = lambda primals, tangents, *, out, **params: jvp(
+            tangents[0], primals[0], out=out, **params
         )
     shape = _unary_shape(name, kinds, out_dtype)
     return Primitive(name, impl, shape, elementwise=True, fusion=_fusion(fused), **rules)
@@ -145,8 +149,18 @@ def _share(g, x, y, wins):
     # Where x wins it takes the whole cotangent, at a tie each side takes half (as JAX). Two
     # selects rather than arithmetic on 0/1 masks: fewer passes over the data.
     zeros = broadcast_to_shape(_like(g, 0), g.shape)
-    x_wins, tie = wins.bind(x, y), eq_p.bind(x, y)
+    x_wins, tie = lexicographic(wins, x, y), eq_p.bind(x, y)
     return select_p.bind(x_wins, g, select_p.bind(tie, lax.mul(g, 0.5), zeros))
+
+
+def lexicographic(compare: Primitive, x, y):
+    """``compare`` (a strict order: lt or gt) of ``x`` and ``y``; complex numbers order by real
+    part, then imaginary part, as NumPy's and jnp's maximum and comparisons do."""
+    if x.dtype.kind != "c":
+        return compare.bind(x, y)
+    xr, yr = real_p.bind(x), real_p.bind(y)
+    by_imag = and_p.bind(eq_p.bind(xr, yr), compare.bind(imag_p.bind(x), imag_p.bind(y)))
+    return or_p.bind(compare.bind(xr, yr), by_imag)
 
 
 def _inv_sqrt_1m(x):
@@ -182,6 +196,39 @@ def _atan2_dy(g, x, y, out):
 
 def _erf_vjp(g, x, out):
     return lax.mul(lax.mul(g, lax.exp(lax.mul(lax.neg(x), x))), 2 / math.sqrt(math.pi))
+
+
+def _abs_vjp(g, x, out):
+    # For complex x the cotangent is g * conj(x) / |x|, 0 at 0: JAX's convention, the real
+    # cotangent coming back complex. Not g * conj(sign(x)): sign carries no derivative, and
+    # x / |x| does (second derivatives).
+    if x.dtype.kind != "c":
+        return lax.mul(g, lax.sign(x))
+    return lax.mul(convert_element_type_p.bind(_over_abs(g, out), new_dtype=x.dtype,
+                                               weak_type=False), conj_p.bind(x))  # fmt: skip
+
+
+def _abs_jvp(t, x, out):
+    # Not holomorphic: d|z| = Re(conj(z) dz) / |z|, the transpose of _abs_vjp.
+    if x.dtype.kind != "c":
+        return lax.mul(t, lax.sign(x))
+    return _over_abs(real_p.bind(lax.mul(t, conj_p.bind(x))), out)
+
+
+def _over_abs(g, out):
+    zero = lax.eq(out, _like(out, 0))
+    return lax.div(g, _where(zero, _like(out, 1), out))
+
+
+def _real_vjp(g, x, out):
+    # Transpose of taking the real part: the cotangent as the real part of a complex number.
+    return convert_element_type_p.bind(g, new_dtype=x.dtype, weak_type=False)
+
+
+def _imag_vjp(g, x, out):
+    # Transpose of taking the imaginary part, as JAX: -1j * g (so grad(imag)(z) is -1j).
+    g = convert_element_type_p.bind(g, new_dtype=x.dtype, weak_type=False)
+    return lax.mul(g, _like(g, -1j))
 
 
 def _like(x, value):
@@ -354,8 +401,16 @@ _BOOLS = dict(operands="b", result="b")
 # fmt: off
 neg_p      = unary("neg",      np.negative, NUM,   vjp=lambda g, x, out: lax.neg(g),
                    fused="(-{0})", identities=INVOLUTION)
-abs_p      = unary("abs",      np.abs,      NUM,   vjp=lambda g, x, out: lax.mul(g, lax.sign(x)),
+abs_p      = unary("abs",      np.abs,      NUM,   vjp=_abs_vjp, jvp=_abs_jvp,
                    out_dtype=_real_dtype, fused="abs({0})", identities=IDEMPOTENT)
+# Complex parts: linear over the reals, so forward mode applies the op to the tangent; the VJP
+# is JAX's transpose (no conjugation of the cotangent except by conj itself).
+real_p     = unary("real",     np.real,     "c", out_dtype=_real_dtype, vjp=_real_vjp,
+                   linear=(0,), strided_view=True)  # a view with every other float
+imag_p     = unary("imag",     np.imag,     "c", out_dtype=_real_dtype, vjp=_imag_vjp,
+                   linear=(0,), strided_view=True)
+conj_p     = unary("conj",     np.conjugate, "c", vjp=lambda g, x, out: conj_p.bind(g),
+                   linear=(0,), identities=INVOLUTION)
 sign_p     = unary("sign",     np.sign,     NUM,   differentiable=False)  # zero derivative
 exp_p      = unary("exp",      np.exp,      FLOAT, vjp=lambda g, x, out: lax.mul(g, out),
                    fused=vectorized("exp"))

@@ -30,6 +30,8 @@ def _reduce_shape(name: str, kinds: str):
 def _identity_for_max(dtype: np.dtype):
     if dtype.kind == "f":
         return -np.inf
+    if dtype.kind == "c":  # complex numbers order lexicographically, as in NumPy
+        return complex(-np.inf, -np.inf)
     if dtype.kind in "iu":
         return np.iinfo(dtype).min
     return False
@@ -38,6 +40,8 @@ def _identity_for_max(dtype: np.dtype):
 def _identity_for_min(dtype: np.dtype):
     if dtype.kind == "f":
         return np.inf
+    if dtype.kind == "c":
+        return complex(np.inf, np.inf)
     if dtype.kind in "iu":
         return np.iinfo(dtype).max
     return True
@@ -186,8 +190,8 @@ _MIN = Fusion("({0} if ({0} <= {1} or {0} != {0}) else {1})", identity="inf", re
 reduce_sum_p  = reduction("reduce_sum",  _sum_impl,  "iufc", vjp=_sum_vjp, linear=(0,),
                           fusion=_SUM, sum_over_steps=_sum_over_steps)
 reduce_prod_p = reduction("reduce_prod", _prod_impl, "iufc", vjp=_prod_vjp)
-reduce_max_p  = reduction("reduce_max",  _max_impl,  "biuf", vjp=_extremum_vjp, fusion=_MAX)
-reduce_min_p  = reduction("reduce_min",  _min_impl,  "biuf", vjp=_extremum_vjp, fusion=_MIN)
+reduce_max_p  = reduction("reduce_max",  _max_impl,  "biufc", vjp=_extremum_vjp, fusion=_MAX)
+reduce_min_p  = reduction("reduce_min",  _min_impl,  "biufc", vjp=_extremum_vjp, fusion=_MIN)
 argmax_p      = index_reduction("argmax", np.argmax)  # the first extremum; NaN counts as one
 argmin_p      = index_reduction("argmin", np.argmin)
 # fmt: on

@@ -19,6 +19,7 @@ from vfunc.core import Primitive, ShapedArray
 from vfunc.primitives import special_kernels as sk
 from vfunc.primitives._checks import broadcast_shapes, check_dtype_kind, check_same_dtypes
 from vfunc.primitives.elementwise import (
+    FLOAT,
     REAL_FLOAT,
     _like,
     _where,
@@ -152,12 +153,14 @@ betainc_p  = nary("betainc", ("a", "b", "x"), (None, None, _betainc_dx))
 # Inverse hyperbolic functions: elementwise rows with NumPy's kernels. They sit here until the
 # elementwise table is free to take them (issue 12's refactor is rewriting it).
 # fmt: off
-asinh_p = unary("asinh", np.arcsinh, REAL_FLOAT,
+# Complex operands too (holomorphic: the same rules hold on the principal branches).
+asinh_p = unary("asinh", np.arcsinh, FLOAT,
                 vjp=lambda g, x, out: lax.mul(g, lax.rsqrt(lax.add(lax.mul(x, x), 1.0))))
-# 1 / sqrt((x - 1)(x + 1)): no cancellation in x * x - 1 near 1
-acosh_p = unary("acosh", np.arccosh, REAL_FLOAT,
-                vjp=lambda g, x, out: lax.mul(g, lax.rsqrt(lax.mul(lax.sub(x, 1.0),
-                                                                   lax.add(x, 1.0)))))
-atanh_p = unary("atanh", np.arctanh, REAL_FLOAT,
+# 1 / (sqrt(x - 1) sqrt(x + 1)): no cancellation in x * x - 1 near 1, and for complex x the
+# product of the principal roots is arccosh's derivative where sqrt((x - 1)(x + 1)) is not
+acosh_p = unary("acosh", np.arccosh, FLOAT,
+                vjp=lambda g, x, out: lax.mul(g, lax.mul(lax.rsqrt(lax.sub(x, 1.0)),
+                                                         lax.rsqrt(lax.add(x, 1.0)))))
+atanh_p = unary("atanh", np.arctanh, FLOAT,
                 vjp=lambda g, x, out: lax.div(g, lax.mul(lax.sub(1.0, x), lax.add(x, 1.0))))
 # fmt: on

@@ -28,7 +28,8 @@ def _to_float64(x: Any) -> Any:
     from vfunc.numpy import asarray
 
     value = np.asarray(x)
-    return asarray(value.astype(np.float64) if value.dtype.kind == "f" else value)
+    wide = {"f": np.float64, "c": np.complex128}.get(value.dtype.kind)
+    return asarray(value if wide is None else value.astype(wide))
 
 
 def _random_like(rng: np.random.Generator, x: Any) -> Any:
@@ -37,11 +38,20 @@ def _random_like(rng: np.random.Generator, x: Any) -> Any:
     value = np.asarray(x)
     if value.dtype.kind not in "fc":
         return asarray(np.zeros_like(value))
+    if value.dtype.kind == "c":
+        return asarray(rng.standard_normal(value.shape) + 1j * rng.standard_normal(value.shape))
     return asarray(rng.standard_normal(value.shape))
 
 
+def _wide(x: Any) -> np.ndarray:
+    value = np.asarray(x)
+    return value.astype(np.complex128 if value.dtype.kind == "c" else np.float64)
+
+
 def _inner(a: Any, b: Any) -> float:
-    return float(sum(np.vdot(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    # Re(sum(x * y)), unconjugated: with JAX's convention for complex derivatives (a VJP
+    # multiplies by f'(z), not its conjugate) <vjp(c), t> == <c, J t> holds in this pairing.
+    return float(sum(np.real(np.sum(_wide(x) * _wide(y)))
                      for x, y in zip(tree.leaves(a), tree.leaves(b), strict=True)))  # fmt: skip
 
 
@@ -50,7 +60,7 @@ def _axpy(alpha: float, t: Any, x: Any) -> Any:
 
     return tree.map(
         lambda xi, ti: asarray(np.asarray(xi) + alpha * np.asarray(ti))
-        if np.asarray(xi).dtype.kind == "f" else xi,
+        if np.asarray(xi).dtype.kind in "fc" else xi,
         x, t,
     )  # fmt: skip
 
@@ -59,7 +69,7 @@ def _numerical_jvp(f: Callable, args: tuple, tangents: tuple, eps: float) -> Any
     plus = f(*_axpy(eps, tangents, args))
     minus = f(*_axpy(-eps, tangents, args))
     return tree.map(
-        lambda p, m: (np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps),
+        lambda p, m: (_wide(p) - _wide(m)) / (2 * eps),
         plus, minus,
     )  # fmt: skip
 
@@ -67,7 +77,7 @@ def _numerical_jvp(f: Callable, args: tuple, tangents: tuple, eps: float) -> Any
 def _assert_close(name: str, got: Any, want: Any, atol: float, rtol: float) -> None:
     for g, w in zip(tree.leaves(got), tree.leaves(want), strict=True):
         np.testing.assert_allclose(
-            np.asarray(g, np.float64), np.asarray(w, np.float64), atol=atol, rtol=rtol,
+            _wide(g), _wide(w), atol=atol, rtol=rtol,
             err_msg=f"{name} disagrees with finite differences",
         )  # fmt: skip
 
@@ -113,7 +123,8 @@ def check_grads(
     Runs in float64 (x64 is switched on for the check and restored afterwards; float inputs are
     converted). Forward mode compares ``jvp`` with a central difference along a random tangent;
     reverse mode compares ``<vjp(c), t>`` with ``<c, J t>``. Higher orders repeat the checks on
-    the derivative functions themselves.
+    the derivative functions themselves. Complex inputs and outputs get complex tangents and
+    cotangents, paired as ``Re(sum(a * b))``: JAX's convention for complex derivatives.
 
     Args:
         f: a function of arrays returning arrays or pytrees of arrays.

@@ -232,7 +232,12 @@ def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
     return inputs
 
 
-def _check_differentiable_inputs(fun_name: str, args: Any, what: str) -> None:
+def _check_differentiable_inputs(
+    fun_name: str, args: Any, what: str, holomorphic: bool = False
+) -> None:
+    if holomorphic:
+        _check_complex_inputs(fun_name, args, what)
+        return
     leaves = tree.leaves(args)
     for leaf in leaves:
         dtype = leaf.dtype if isinstance(leaf, Array) else as_array(leaf).dtype
@@ -248,6 +253,17 @@ def _check_differentiable_inputs(fun_name: str, args: Any, what: str) -> None:
                 f"{fun_name} requires real- or complex-valued inputs, but {what}"
                 f"{tree.keystr(path)} has dtype {dtype}. Differentiate with respect to float "
                 "arguments only (use argnums to pick them), or convert with .astype(float)."
+            )
+
+
+def _check_complex_inputs(fun_name: str, args: Any, what: str) -> None:
+    for path, leaf in tree.flatten_with_path(args)[0]:
+        dtype = leaf.dtype if isinstance(leaf, Array) else as_array(leaf).dtype
+        if dtype.kind != "c":
+            raise TypeError(
+                f"{fun_name} with holomorphic=True requires inputs with complex dtype, but "
+                f"{what}{tree.keystr(path)} has dtype {dtype}. Convert it with "
+                ".astype(complex)."
             )
 
 
@@ -364,7 +380,10 @@ def _argnums_tuple(argnums: int | Sequence[int]) -> tuple[int, ...]:
 
 
 def value_and_grad(
-    fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
 ) -> Callable:
     """A function returning ``(fun(*args), gradient)``; see ``grad``.
 
@@ -385,7 +404,7 @@ def value_and_grad(
                 )
         nums_pos = tuple(i % len(args) for i in nums)
         diff_args = tuple(args[i] for i in nums_pos)
-        _check_differentiable_inputs("grad", diff_args, "argument ")
+        _check_differentiable_inputs("grad", diff_args, "argument ", holomorphic)
 
         def partial_fun(*diff: Any) -> Any:
             full = list(args)
@@ -395,7 +414,7 @@ def value_and_grad(
 
         rec = _Recording(partial_fun, diff_args, has_aux, "grad")
         out = rec.outputs()
-        _check_scalar_output(name, out)
+        _check_scalar_output(name, out, holomorphic)
         seed = _one(as_array(rec.out_primals[0]).dtype)
         grads = tree.unflatten(rec.in_tree, rec.pullback([seed]))
         grads = grads[0] if isinstance(argnums, int) else grads
@@ -406,28 +425,64 @@ def value_and_grad(
     return value_and_grad_fun
 
 
-def _check_scalar_output(name: str, out: Any) -> None:
-    if not isinstance(out, (Array, float, int, np.ndarray, np.generic)):
+def _check_scalar_output(name: str, out: Any, holomorphic: bool = False) -> None:
+    if not isinstance(out, (Array, float, int, complex, np.ndarray, np.generic)):
         raise TypeError(
             f"grad requires {name} to return a real scalar array, got a "
             f"{type(out).__name__}. Use vjp or jacrev for non-scalar or pytree outputs."
         )
     value = as_array(out)
-    if value.shape != () or value.dtype.kind != "f":
+    if value.shape != ():
         raise TypeError(
-            f"grad requires {name} to return a real scalar (shape ()), but it returned "
+            f"grad requires {name} to return a {'complex' if holomorphic else 'real'} scalar "
+            f"(shape ()), but it returned "
             f"{value.aval.str_short()}. Sum or index it to a scalar first, or use vjp or jacrev "
             "for non-scalar outputs."
         )
+    check_output_dtype("grad", value.dtype, holomorphic)
 
 
-def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def check_output_dtype(fun_name: str, dtype: np.dtype, holomorphic: bool) -> None:
+    """Raise JAX's TypeError unless a differentiated output's dtype suits ``holomorphic``:
+    complex with it, real float without it (grad and jacrev)."""
+    if holomorphic:
+        if dtype.kind != "c":
+            raise TypeError(
+                f"{fun_name} with holomorphic=True requires outputs with complex dtype, but "
+                f"got {dtype}."
+            )
+    elif dtype.kind != "f":
+        fix = (
+            "For holomorphic differentiation, pass holomorphic=True. For differentiation of "
+            "non-holomorphic functions involving complex outputs, use vfunc.vjp directly."
+            if dtype.kind == "c"
+            else "Convert the output to float, or differentiate a float output instead."
+        )
+        raise TypeError(
+            f"{fun_name} requires real-valued outputs (output dtype that is a sub-dtype of "
+            f"np.floating), but got {dtype}. {fix}"
+        )
+
+
+def grad(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+) -> Callable:
     """The gradient of a real scalar function with respect to argument(s) ``argnums``.
 
+    Complex inputs follow JAX's convention: for a real-valued ``fun`` of complex ``z`` the
+    result is ``df/dx - 1j * df/dy`` (``grad(lambda z: abs(z) ** 2)(z)`` is ``2 * conj(z)``).
+    A complex-valued ``fun`` raises TypeError unless ``holomorphic=True``, which then
+    returns the complex derivative ``f'(z)``.
+
     Args:
-        fun: returns a real scalar (or ``(scalar, aux)`` with ``has_aux``).
+        fun: returns a real scalar (or ``(scalar, aux)`` with ``has_aux``); a complex one
+            with ``holomorphic``.
         argnums: an int, or a tuple of ints for a tuple of gradients.
         has_aux: return ``(gradient, aux)``.
+        holomorphic: ``fun`` is holomorphic in complex inputs and has a complex output.
 
     Returns:
         A function with ``fun``'s signature returning gradients shaped like the chosen
@@ -438,7 +493,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         >>> vfunc.grad(vnp.sin)(0.0)
         Array(1., dtype=float32, weak_type=True)
     """
-    value_and_grad_fun = value_and_grad(fun, argnums, has_aux)
+    value_and_grad_fun = value_and_grad(fun, argnums, has_aux, holomorphic)
 
     @functools.wraps(fun)
     def grad_fun(*args: Any, **kwargs: Any) -> Any:

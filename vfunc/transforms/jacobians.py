@@ -20,6 +20,7 @@ from vfunc.transforms.ad import (
     _argnums_tuple,
     _check_differentiable_inputs,
     _split_aux,
+    check_output_dtype,
     jvp,
     vjp,
     zeros_like_aval,
@@ -49,12 +50,19 @@ def _one_hot_axes(n: int, k: int) -> list[int | None]:
     return [0 if j == k else None for j in range(n)]
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacrev(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+) -> Callable:
     """The Jacobian of ``fun`` by reverse mode: the VJP vmapped over a basis of each output.
 
     Returns a function whose result, for each output leaf and each differentiated argument
     leaf, has shape ``out.shape + arg.shape`` (nested output structure outside, argument
-    structure inside; a tuple over ``argnums`` when it is a tuple).
+    structure inside; a tuple over ``argnums`` when it is a tuple). As in JAX, complex outputs
+    need ``holomorphic=True`` (which also requires complex inputs and gives ``f'(z)``); real
+    outputs of complex inputs give ``grad``'s convention row by row.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
@@ -66,12 +74,14 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
         partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
-        _check_differentiable_inputs("jacrev", diff, "argument ")
+        _check_differentiable_inputs("jacrev", diff, "argument ", holomorphic)
         result = vjp(partial_fun, *diff, has_aux=has_aux)
         out, vjp_fn = result[0], result[1]
         out_leaves, out_tree = tree.flatten(out)
         in_leaves, in_tree = tree.flatten(diff)
         out_avals = [as_array(o).aval for o in out_leaves]
+        for aval in out_avals:
+            check_output_dtype("jacrev", aval.dtype, holomorphic)
         jac_by_out = []
         for k, aval in enumerate(out_avals):
             cts = [_basis(a) if j == k else zeros_like_aval(a) for j, a in enumerate(out_avals)]
@@ -95,10 +105,16 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     return jac_fun
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacfwd(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+) -> Callable:
     """The Jacobian of ``fun`` by forward mode: its JVP vmapped over a basis of each input
     (pure forward mode, so it also works where reverse mode does not, as through
-    ``while_loop``). Same output layout as ``jacrev``.
+    ``while_loop``). Same output layout as ``jacrev``. As in JAX, complex inputs need
+    ``holomorphic=True`` (which also requires complex outputs and gives ``f'(z)``).
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
@@ -109,9 +125,11 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
         partial_fun, diff = _diff_args(fun, argnums, args, kwargs)
-        _check_differentiable_inputs("jacfwd", diff, "argument ")
+        _check_differentiable_inputs("jacfwd", diff, "argument ", holomorphic)
         in_leaves, in_tree = tree.flatten(diff)
         in_avals = [as_array(x).aval for x in in_leaves]
+        if not holomorphic:
+            _check_real_inputs(in_avals)
 
         def push(*tangent_leaves: Any) -> tuple:
             tangents: Any = tree.unflatten(in_tree, list(tangent_leaves))  # a tuple, as diff
@@ -133,6 +151,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         jac_by_out = []
         for k, leaf in enumerate(out_leaves):
             leaf_shape = as_array(leaf).shape
+            if holomorphic:
+                check_output_dtype("jacfwd", as_array(leaf).dtype, holomorphic)
             per_input = [
                 reshape_p.bind(columns[k], new_sizes=leaf_shape + a.shape)
                 for a, columns in zip(in_avals, columns_by_input, strict=True)
@@ -145,8 +165,24 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     return jac_fun
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The Hessian of a scalar ``fun``: ``jacfwd(jacrev(fun))``.
+def _check_real_inputs(in_avals: list[ShapedArray]) -> None:
+    for aval in in_avals:
+        if aval.dtype.kind == "c":
+            raise TypeError(
+                "jacfwd requires real-valued inputs (input dtype that is a sub-dtype of "
+                f"np.floating), but got {aval.dtype}. For holomorphic differentiation, pass "
+                "holomorphic=True. For differentiation of non-holomorphic functions involving "
+                "complex inputs, use vfunc.jvp directly."
+            )
+
+
+def hessian(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+) -> Callable:
+    """The Hessian of a scalar ``fun``: ``jacfwd(jacrev(fun))`` (``holomorphic`` as there).
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
@@ -154,4 +190,4 @@ def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fal
         Array([[ 6.,  0.],
                [ 0., 12.]], dtype=float32)
     """
-    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)
+    return jacfwd(jacrev(fun, argnums, has_aux, holomorphic), argnums, has_aux, holomorphic)
