@@ -379,10 +379,12 @@ def compile_jaxpr(
 # Whole scan loops
 
 # A loop whose matrix products all have at most this many multiply-adds runs them on one BLAS
-# thread. Each product is then a fraction of a millisecond, which OpenBLAS's threads spend
-# waking and waiting for each other: on this 2-core machine under load an LSTM step's
-# (32, 256) x (256, 1024) took 30 ms with 2 threads and 1 ms with 1 (the 2-layer LSTM of
-# benchmarks/bench_nn.py: 4.0 s a training step with the default threads, 0.43 s with one).
+# thread. Such a product takes a few tenths of a millisecond on one core: on idle cores more
+# threads could at best divide that, but a loop calls it thousands of times back to back, and
+# each call has OpenBLAS wake its threads and wait for all of them (spinning between calls):
+# on a loaded 2-core machine an LSTM step's (32, 256) x (256, 1024) took 30 ms with 2 threads
+# and 1 ms with one, and the 2-layer LSTM of benchmarks/bench_nn.py took 4.0 s a training step
+# with the default threads and 0.76 s with its loops on one.
 SINGLE_THREAD_PRODUCT = 1 << 24
 
 
@@ -390,7 +392,9 @@ class _LoopEmitter(_Emitter):
     """Emits one function running a whole scan: the body inlined as straight-line code in a
     ``for`` loop, carries as locals, rows of xs as views and ys written into preallocated
     arrays. Calling a compiled body per step would cost a call, the error-state switch and
-    tuple packing every iteration, several times the arithmetic of a small body."""
+    tuple packing every iteration, several times the arithmetic of a small body. A loop whose
+    matrix products are all small runs on one BLAS thread (``SINGLE_THREAD_PRODUCT``); the
+    previous thread count is restored when the loop ends or raises."""
 
     def __init__(self, closed: ClosedJaxpr, name: str, num_consts: int, num_carry: int,
                  length: int, reverse: bool):  # fmt: skip
