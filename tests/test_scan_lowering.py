@@ -47,8 +47,9 @@ def test_loop_without_products_leaves_blas_threads_alone():
     eqn = _scan_eqn(lambda c, xs: lax.scan(lambda c, x: (c * x, c), c, xs), vnp.ones(3),
                     vnp.ones((4, 3)))  # fmt: skip
     p = eqn.params
-    source = codegen.compile_scan_loop(passes.optimize(p["jaxpr"]), p["num_consts"],
-                                       p["num_carry"], p["length"], p["reverse"]).source
+    source = codegen.compile_scan_loop(
+        passes.optimize(p["jaxpr"]), p["num_consts"], p["num_carry"], p["length"], p["reverse"]
+    ).source
     assert "_single_blas" not in source
 
 
@@ -69,8 +70,9 @@ def test_blas_threads_are_one_inside_the_loop_and_restored_after():
     h, _ = run(vnp.zeros((4, 8)), vnp.ones((5, 4, 8)))
     assert seen == [1] * 5
     assert get() == before
-    np.testing.assert_allclose(np.asarray(h), _numpy_rnn(np.eye(8), np.zeros((4, 8)),
-                                                         np.ones((5, 4, 8))), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(h), _numpy_rnn(np.eye(8), np.zeros((4, 8)), np.ones((5, 4, 8))), rtol=1e-6
+    )
 
 
 def _numpy_rnn(w, h, xs):
@@ -166,7 +168,8 @@ def test_lstm_training_step_matches_unrolled_numpy_and_finite_differences():
                 up[name][idx] += eps
                 down[name][idx] -= eps
                 want[idx] = (numpy_loss(up, np.asarray(x)) - numpy_loss(down, np.asarray(x))) / (
-                    2 * eps)
+                    2 * eps
+                )
             np.testing.assert_allclose(np.asarray(g_model[name]), want, rtol=1e-6, atol=1e-8,
                                        err_msg=name)  # fmt: skip
         # The input's cotangent too (it crosses both layers' backward loops).

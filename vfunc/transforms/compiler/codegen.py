@@ -474,9 +474,8 @@ class _LoopEmitter(_Emitter):
             flags = as_matmul(eqn.params, lhs.aval, rhs.aval)
             if flags is not None:
                 a, b = self.operand(lhs, flags[0]), self.operand(rhs, flags[1])
-                inner = lhs.aval.shape[0 if flags[0] else 1]
-                self.largest_product = max(self.largest_product,
-                                           eqn.outvars[0].aval.size * inner)
+                size = eqn.outvars[0].aval.size * lhs.aval.shape[0 if flags[0] else 1]
+                self.largest_product = max(self.largest_product, size)
                 self.lines.append(f"{self.fresh(eqn.outvars[0])} = np.dot({a}, {b})")
                 self.owned.add(self.names[eqn.outvars[0]])
                 self.new_storage(eqn.outvars[0])
