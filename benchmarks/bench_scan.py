@@ -8,6 +8,11 @@ pass and for ``value_and_grad``. JAX and PyTorch (eager loop) rows are added whe
 (install them in a scratch environment, never as vfunc dependencies). The forward table also
 times the pass's matrix products alone in numpy: a floor for any implementation on this BLAS.
 
+The loops run their small per-step products on one BLAS thread; the hoisted input projection
+(one (32000, 128) x (128, 128) product) keeps BLAS's threads, which on a heavily loaded machine
+wait for each other: at a load of 15 on 2 cores the forward ratio was 3.2x with them and
+4.4-4.8x with ``OPENBLAS_NUM_THREADS=1`` (at a load of 4 it was 5.6x either way).
+
 Run with the OpenBLAS overrides unset:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_scan.py
 """

@@ -187,6 +187,21 @@ def _contraction_args(rng):
             _randn(rng, 4, 3), _randn(rng, 5, 4, 2), _randn(rng, 5, 4, 2, 2))  # fmt: skip
 
 
+def lstm(loops, w_ih, w_hh, b, h0, c0, xs):
+    """An LSTM cell: one product per step into four gates split apart, a carry of two states,
+    every weight contracted (the gate split's VJP pads the gates' cotangents back together)."""
+
+    def step(carry, x):
+        h, c = carry
+        i, f, g, o = vnp.split(x @ w_ih.T + h @ w_hh.T + b, 4, axis=-1)
+        c = vfunc.nn.sigmoid(f) * c + vfunc.nn.sigmoid(i) * vnp.tanh(g)
+        h = vfunc.nn.sigmoid(o) * vnp.tanh(c)
+        return (h, c), h
+
+    (h, c), hs = loops.scan(step, (h0, c0), xs)
+    return vnp.sum(hs * hs) + vnp.sum(c)
+
+
 def mapped(loops, w, b, xs):
     """``lax.map``: weights closed over by a carry-free body."""
     return vnp.sum(loops.map(lambda x: vnp.tanh(x @ w + b) * b, xs))
@@ -254,6 +269,12 @@ CASES: dict[str, tuple[Callable, Callable, tuple[int, ...]]] = {
     # Some weights only: the VJP picks the wanted cotangents among the float consts.
     "contractions-some": (contractions, _contraction_args, (3, 4)),
     "contractions-others": (contractions, _contraction_args, (2, 5)),
+    "lstm": (
+        lstm,
+        lambda rng: (_randn(rng, 8, 3, scale=0.5), _randn(rng, 8, 2, scale=0.5), _randn(rng, 8),
+                     _randn(rng, 4, 2), _randn(rng, 4, 2), _randn(rng, 5, 4, 3)),  # fmt: skip
+        (0, 1, 2, 3, 4, 5),
+    ),
     "map": (
         mapped,
         lambda rng: (_randn(rng, 2, 3), _randn(rng, 3), _randn(rng, 5, 2)),

@@ -271,6 +271,10 @@ class _RNNBase(Module):
                 if f"bias_ih{sfx}" in p:
                     gi = gi + p[f"bias_ih{sfx}"]
                 w_hh, b_hh = p[f"weight_hh{sfx}"], p.get(f"bias_hh{sfx}")
+                if b_hh is not None and mode != "GRU":
+                    # Both biases are added before the loop: one addition fewer per step
+                    # (a GRU's b_hn is scaled by the reset gate, so it stays in the step).
+                    gi, b_hh = gi + b_hh, None
                 w_hr = p.get(f"weight_hr{sfx}")
                 idx = layer * dirs + d
 

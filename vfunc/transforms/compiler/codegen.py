@@ -26,6 +26,7 @@ import numpy as np
 
 from vfunc.core import _IGNORE_ALL, _numpy_errstate
 from vfunc.jaxpr import ClosedJaxpr, JaxprEqn, Literal, Var
+from vfunc.primitives.conv_kernels.threads import single_threaded_blas
 from vfunc.transforms.compiler import fusion
 
 _SOURCE_IDS = itertools.count()
@@ -377,12 +378,23 @@ def compile_jaxpr(
 # ----------------------------------------------------------------------------------------------
 # Whole scan loops
 
+# A loop whose matrix products all have at most this many multiply-adds runs them on one BLAS
+# thread. Such a product takes a few tenths of a millisecond on one core: on idle cores more
+# threads could at best divide that, but a loop calls it thousands of times back to back, and
+# each call has OpenBLAS wake its threads and wait for all of them (spinning between calls):
+# on a loaded 2-core machine an LSTM step's (32, 256) x (256, 1024) took 30 ms with 2 threads
+# and 1 ms with one, and the 2-layer LSTM of benchmarks/bench_nn.py took 4.0 s a training step
+# with the default threads and 0.76 s with its loops on one.
+SINGLE_THREAD_PRODUCT = 1 << 24
+
 
 class _LoopEmitter(_Emitter):
     """Emits one function running a whole scan: the body inlined as straight-line code in a
     ``for`` loop, carries as locals, rows of xs as views and ys written into preallocated
     arrays. Calling a compiled body per step would cost a call, the error-state switch and
-    tuple packing every iteration, several times the arithmetic of a small body."""
+    tuple packing every iteration, several times the arithmetic of a small body. A loop whose
+    matrix products are all small runs on one BLAS thread (``SINGLE_THREAD_PRODUCT``); the
+    previous thread count is restored when the loop ends or raises."""
 
     def __init__(self, closed: ClosedJaxpr, name: str, num_consts: int, num_carry: int,
                  length: int, reverse: bool):  # fmt: skip
@@ -394,6 +406,7 @@ class _LoopEmitter(_Emitter):
         self.invariant: set[Any] = set()  # variables the same in every iteration
         self.preamble: list[str] = []
         self.hoisted: dict[tuple[str, str], str] = {}
+        self.largest_product = 0  # multiply-adds of the loop's largest matrix product
 
     def emit(self) -> Compiled:
         jaxpr = self.closed.jaxpr
@@ -427,8 +440,15 @@ class _LoopEmitter(_Emitter):
             f"ys{k}" for k in range(len(ys_avals))
         ]
         ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
-        body = [*pre, *self.preamble, f"for i in {steps}:"]
-        body += [f"    {line}" for line in loop or ["pass"]]
+        body = [*pre, *self.preamble]
+        indent = "    "
+        if 0 < self.largest_product <= SINGLE_THREAD_PRODUCT:
+            # Small per-step products: one BLAS thread for the whole loop (see the constant).
+            self.namespace["_single_blas"] = single_threaded_blas
+            body.append("with _single_blas():")
+            indent = "        "
+        body.append(f"{indent[4:]}for i in {steps}:")
+        body += [f"{indent}{line}" for line in loop or ["pass"]]
         return self.load(params, [*body, f"return {ret}"])
 
     def operand(self, var: Any, transpose: bool) -> str:
@@ -454,6 +474,8 @@ class _LoopEmitter(_Emitter):
             flags = as_matmul(eqn.params, lhs.aval, rhs.aval)
             if flags is not None:
                 a, b = self.operand(lhs, flags[0]), self.operand(rhs, flags[1])
+                size = eqn.outvars[0].aval.size * lhs.aval.shape[0 if flags[0] else 1]
+                self.largest_product = max(self.largest_product, size)
                 self.lines.append(f"{self.fresh(eqn.outvars[0])} = np.dot({a}, {b})")
                 self.owned.add(self.names[eqn.outvars[0]])
                 self.new_storage(eqn.outvars[0])
