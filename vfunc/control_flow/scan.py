@@ -27,7 +27,7 @@ from vfunc.control_flow.common import (
 )
 from vfunc.core import Array, Primitive, ShapedArray, ShapeDtypeStruct
 from vfunc.errors import ShapeError
-from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Var, check_avals, eval_jaxpr, types_str
+from vfunc.jaxpr import ClosedJaxpr, Jaxpr, Var, check_avals, eval_jaxpr, types_str
 from vfunc.primitives import builders as lax
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives.builders import as_array
@@ -36,6 +36,7 @@ from vfunc.transforms.batching import batch_jaxpr, vmap
 from vfunc.transforms.compiler import passes
 from vfunc.transforms.compiler.cache import JaxprCache, compiled, compiled_loop
 from vfunc.transforms.compiler.loop_passes import hoist_loop_invariants, lift_step_sums
+from vfunc.transforms.jit import join_known
 from vfunc.transforms.staging import trace_callable, trace_flat
 
 # ----------------------------------------------------------------------------------------------
@@ -157,22 +158,7 @@ class _VJPSplit:
         self.residual_avals = known.out_avals
         # The primal body plus the known equations over the same inputs; CSE merges the primal
         # computation the VJP repeats.
-        body, kj = jaxpr.jaxpr, known.jaxpr
-        rename = dict(zip(kj.invars, body.invars, strict=True))
-
-        def r(v: Any) -> Any:
-            return rename.get(v, v) if isinstance(v, Var) else v
-
-        extra = [JaxprEqn(e.primitive, [r(v) for v in e.invars], e.outvars, e.params)
-                 for e in kj.eqns]  # fmt: skip
-        fwd = ClosedJaxpr(
-            Jaxpr(
-                list(body.constvars) + list(kj.constvars), list(body.invars),
-                list(body.outvars) + [r(v) for v in kj.outvars], list(body.eqns) + extra,
-            ),
-            list(jaxpr.consts) + list(known.consts),
-        )  # fmt: skip
-        self.fwd = passes.dead_code_elimination(passes.common_subexpression_elimination(fwd))
+        self.fwd = join_known(jaxpr, known)
 
     def backward(self, consts: Sequence, x: Sequence, cts: Sequence, res: Sequence) -> list:
         """The input cotangents of one step, from the residuals instead of the carry."""
