@@ -23,6 +23,7 @@ from vfunc.control_flow.common import (
     flat_arrays,
     is_float,
     permuted,
+    stage,
     types_match,
 )
 from vfunc.core import Array, Primitive, ShapedArray, ShapeDtypeStruct
@@ -37,7 +38,7 @@ from vfunc.transforms.compiler import passes
 from vfunc.transforms.compiler.cache import JaxprCache, compiled, compiled_loop
 from vfunc.transforms.compiler.loop_passes import hoist_loop_invariants, lift_step_sums
 from vfunc.transforms.jit import join_known
-from vfunc.transforms.staging import trace_callable, trace_flat
+from vfunc.transforms.staging import trace_flat
 
 # ----------------------------------------------------------------------------------------------
 # The primitive
@@ -335,6 +336,13 @@ scan_p = Primitive(
 # The front end
 
 
+def _scan_body(f: Any, c: Any, x: Any) -> tuple:
+    out = f(c, x)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"scan: f must return a pair (carry, y), got a {type(out).__name__}")
+    return tuple(out)
+
+
 def scan(f: Any, init: Any, xs: Any = None, length: int | None = None, reverse: bool = False,
          unroll: int | bool = 1) -> tuple[Any, Any]:  # fmt: skip
     """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``; return the final carry
@@ -380,17 +388,8 @@ def scan(f: Any, init: Any, xs: Any = None, length: int | None = None, reverse: 
     x_abstract = tree.unflatten(
         x_tree, [ShapeDtypeStruct(x.shape[1:], x.dtype, x.weak_type) for x in x_leaves]
     )
-    out_trees: list = []
-
-    def body(c: Any, x: Any) -> Any:
-        out = f(c, x)
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            raise TypeError(f"scan: f must return a pair (carry, y), got a {type(out).__name__}")
-        out_trees[:] = [tree.structure(out[0]), tree.structure(out[1])]
-        return tuple(out)
-
-    jaxpr, consts, _ = trace_callable(body, (abstract(carry_tree, carry), x_abstract))
-    carry_out_tree, y_tree = out_trees
+    jaxpr, consts, out_tree = stage(f, (abstract(carry_tree, carry), x_abstract), _scan_body)
+    carry_out_tree, y_tree = out_tree.children()
     m = len(carry)
     carry_out = jaxpr.out_avals[: carry_out_tree.num_leaves]
     if carry_out_tree != carry_tree or not types_match(carry_out, [c.aval for c in carry]):
