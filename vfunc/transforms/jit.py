@@ -220,8 +220,10 @@ class JitFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _jit_state.disabled:
             return self.fun(*args, **kwargs)
-        if _state.dynamic is not None:
-            return self._call_staged(args, kwargs)  # one `jit` equation in the enclosing jaxpr
+        if _state.stack:
+            # Under a transformation or inside an enclosing staging: one `jit` equation, whose
+            # operands include the transformation's values the function closes over.
+            return self._call_staged(args, kwargs)
         if self.static_argnums or self.static_argnames:
             dyn_args, dyn_kwargs, statics, names = self._split(args, kwargs)
         else:
@@ -247,8 +249,8 @@ class JitFunction:
                     key = None
                     break
                 key.append(part)
-        if key is None:
-            return self._call_staged(args, kwargs)  # a Tracer leaf (under grad/vmap)
+        if key is None:  # pragma: no cover - a Tracer leaf implies a trace on the stack
+            return self._call_staged(args, kwargs)
         # The flags' values are part of the key: enable_x64 changes what tracing produces.
         key = (tuple(key), statics, config.trace_key)
         entry = self._cache.get(key)
