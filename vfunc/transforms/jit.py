@@ -13,10 +13,18 @@ Module (every container a Module or tuple, every leaf an Array) keeps that walk 
 from its second call on, and a Module returned by a jitted function leaves with it, so a model
 passed back and forth in a training loop costs a read of its leaves' buffers, not a flatten.
 
-Composition: under ``grad``, ``vmap``, ``make_jaxpr`` or an enclosing ``jit`` the function is
-*inlined*: its primitives are traced by the enclosing transformation like any other code, so
-``grad(jit(f))`` and ``vmap(jit(f))`` are exact, and ``jit(grad(f))`` compiles the whole
-backward pass. Put ``jit`` outermost for speed.
+The caches belong to the function (and the jit options), not to the wrapper, as JAX's: a
+``jit(f)(x)`` written inline in a loop compiles once. They leave with the function (a weak
+reference), before its id can be reused.
+
+Composition: under ``grad``, ``vmap``, ``jvp``, ``make_jaxpr`` or an enclosing ``jit`` the
+function is staged once per signature and applied as one ``jit`` equation (JAX's ``pjit``),
+carrying its jaxpr. Its rules emit ``jit`` equations over derived jaxprs, cached per (jaxpr,
+transformation): forward mode a call of the JVP jaxpr; reverse mode a forward call that also
+returns the residuals and a backward call from them (the VJP jaxpr split by ``partial_eval``,
+as JAX linearizes and transposes); vmap a call of the batched jaxpr. So ``grad(jit(f))`` runs
+two compiled functions and interprets nothing, and an enclosing jit inlines the equation into
+its own compilation, where fusion crosses the call.
 """
 
 from __future__ import annotations
