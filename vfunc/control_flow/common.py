@@ -73,13 +73,6 @@ def flat_arrays(value: Any) -> tuple[list[Array], Any]:
     return [as_array(leaf) for leaf in leaves], treedef
 
 
-def abstract(treedef: Any, arrays: Sequence[Array]) -> Any:
-    """The pytree of ``arrays``' shapes and dtypes, to stage a user's function on."""
-    return tree.unflatten(
-        treedef, [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in arrays]
-    )
-
-
 def types_match(got: Sequence[Any], want: Sequence[Any]) -> bool:
     """Same shapes and dtypes, one for one. Weak types may differ: a Python-scalar carry and a
     float32 update share one type."""
@@ -116,22 +109,24 @@ class _Uncacheable(Exception):
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes)
 _BUDGET = 256  # key parts per function; a larger closure is staged every call
-_GLOBAL_NAMES: dict[types.CodeType, tuple[str, ...]] = {}
+# id(code) -> (code, names): code objects hash their whole contents, so they are looked up (and
+# keyed, as ``_Same``) by identity; a nested function's code is one object for every closure.
+_GLOBAL_NAMES: dict[int, tuple[types.CodeType, tuple[str, ...]]] = {}
 
 
 def _global_names(code: types.CodeType) -> tuple[str, ...]:
     """The names ``code`` (and the functions and comprehensions defined in it) may read as
     globals: a superset (attribute names too), which only makes the key a little longer."""
-    names = _GLOBAL_NAMES.get(code)
-    if names is None:
+    entry = _GLOBAL_NAMES.get(id(code))
+    if entry is None or entry[0] is not code:
         found = dict.fromkeys(code.co_names)
         for const in code.co_consts:
             if isinstance(const, types.CodeType):
                 found.update(dict.fromkeys(_global_names(const)))
         if len(_GLOBAL_NAMES) > 4096:
             _GLOBAL_NAMES.clear()
-        names = _GLOBAL_NAMES[code] = tuple(found)
-    return names
+        entry = _GLOBAL_NAMES[id(code)] = (code, tuple(found))
+    return entry[1]
 
 
 def _value_key(value: Any, depth: int, budget: list[int]) -> Any:
@@ -167,7 +162,7 @@ def _function_key(fun: Any, depth: int, budget: list[int]) -> Any:
     if t is not types.FunctionType:
         return _Same(fun)  # a callable object: its own identity
     code = fun.__code__
-    parts: list[Any] = [code, _value_key(fun.__defaults__, depth, budget),
+    parts: list[Any] = [_Same(code), _value_key(fun.__defaults__, depth, budget),
                         _value_key(fun.__kwdefaults__, depth, budget)]  # fmt: skip
     for cell in fun.__closure__ or ():
         try:
@@ -186,13 +181,16 @@ _STAGED: dict[Any, tuple[ClosedJaxpr, list, Any]] = {}
 _MAX_STAGED = 512
 
 
-def stage(fun: Callable, args: tuple, adapter: Callable | None = None) -> tuple:
-    """``trace_callable(fun, args)`` (``args``: pytrees of ``ShapeDtypeStruct``), with the
-    jaxpr reused while ``fun`` and what it reads are the same: keyed on ``fun``'s code, the
-    values its closure cells and named globals hold now (arrays and other objects by
-    identity), its defaults, and the arguments' types. A closure over a traced value is staged
-    every call. ``adapter(fun, *args)``, a module-level function, wraps the call (checks of
-    what ``fun`` returns).
+def stage(fun: Callable, structure: Any, types: Sequence[tuple], build: Callable[[list], tuple],
+          adapter: Callable | None = None) -> tuple:  # fmt: skip
+    """``trace_callable(fun, build(sds))``, with the jaxpr reused while ``fun`` and what it
+    reads are the same. ``types`` are the argument leaves' ``(shape, dtype, weak_type)``,
+    ``structure`` (hashable) their pytree structure, and ``build`` makes the arguments (a
+    tuple) from their ``ShapeDtypeStruct``s on a miss. The key is ``fun``'s code, the values
+    its closure cells and named globals hold now (arrays and other objects by identity), its
+    defaults, and the arguments' types. A closure over a traced value is staged every call.
+    ``adapter(fun, *args)``, a module-level function, wraps the call (checks of what ``fun``
+    returns).
 
     As with JAX's caches, a closed-over object changed in place (a numpy array written to,
     an attribute reassigned) is not seen; vfunc Arrays and Modules are immutable.
@@ -201,19 +199,23 @@ def stage(fun: Callable, args: tuple, adapter: Callable | None = None) -> tuple:
         fkey = _function_key(fun, 2, [_BUDGET])
     except _Uncacheable:
         fkey = None
+    if fkey is not None:
+        key = (fkey, adapter, structure, tuple(types), config.trace_key)
+        try:
+            found = _STAGED.get(key)
+        except TypeError:  # an unhashable part (a default value): staged every call
+            key, found = None, None
+        if found is not None:
+            return found
     target = fun if adapter is None else functools.partial(adapter, fun)
-    if fkey is None:
-        return trace_callable(target, args)
-    leaves, treedef = tree.flatten(args)
-    key = (fkey, adapter, treedef, tuple(leaves), config.trace_key)
-    try:
-        found = _STAGED.get(key)
-    except TypeError:  # an unhashable part (a default value): staged every call
-        return trace_callable(target, args)
-    if found is None:
-        found = trace_callable(target, args)
-        if not found[1]:  # no lifted tracers: reusable
-            if len(_STAGED) >= _MAX_STAGED:
-                _STAGED.clear()
-            _STAGED[key] = found
+    found = trace_callable(target, build([ShapeDtypeStruct(*t) for t in types]))
+    if fkey is not None and key is not None and not found[1]:  # no lifted tracers: reusable
+        if len(_STAGED) >= _MAX_STAGED:
+            _STAGED.clear()
+        _STAGED[key] = found
     return found
+
+
+def leaf_types(arrays: Sequence[Array]) -> list[tuple]:
+    """``(shape, dtype, weak_type)`` of each array: the argument types ``stage`` keys on."""
+    return [(a.shape, a.dtype, a.weak_type) for a in arrays]

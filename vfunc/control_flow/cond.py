@@ -16,11 +16,11 @@ import numpy as np
 
 from vfunc import dtypes, tree
 from vfunc.control_flow.common import (
-    abstract,
     describe,
     flat_arrays,
     insert_invars,
     is_float,
+    leaf_types,
     stage,
     types_match,
 )
@@ -134,8 +134,12 @@ def _index_operand(op: str, value: Any) -> Array:
 def _stage_branches(op: str, index: Array, funs: Sequence[Any], names: Sequence[str],
                     operands: tuple) -> Any:  # fmt: skip
     ops, in_tree = flat_arrays(operands)
-    in_abstract = abstract(in_tree, ops)
-    traced = [stage(fun, in_abstract) for fun in funs]
+    types = leaf_types(ops)
+
+    def build(sds: list) -> tuple:
+        return tree.unflatten(in_tree, sds)
+
+    traced = [stage(fun, in_tree, types, build) for fun in funs]
     first_jaxpr, _, first_tree = traced[0]
     for name, (jaxpr, _, out_tree) in zip(names[1:], traced[1:], strict=True):
         if out_tree != first_tree or not types_match(jaxpr.out_avals, first_jaxpr.out_avals):

@@ -18,15 +18,15 @@ from typing import Any
 
 from vfunc import tree
 from vfunc.control_flow.common import (
-    abstract,
     describe,
     flat_arrays,
     is_float,
+    leaf_types,
     permuted,
     stage,
     types_match,
 )
-from vfunc.core import Array, Primitive, ShapedArray, ShapeDtypeStruct
+from vfunc.core import Array, Primitive, ShapedArray
 from vfunc.errors import ShapeError
 from vfunc.jaxpr import ClosedJaxpr, Jaxpr, Var, check_avals, eval_jaxpr, types_str
 from vfunc.primitives import builders as lax
@@ -385,12 +385,14 @@ def scan(f: Any, init: Any, xs: Any = None, length: int | None = None, reverse: 
     n = lengths.pop()
     if isinstance(unroll, bool):
         unroll = builtins.max(n, 1) if unroll else 1
-    x_abstract = tree.unflatten(
-        x_tree, [ShapeDtypeStruct(x.shape[1:], x.dtype, x.weak_type) for x in x_leaves]
-    )
-    jaxpr, consts, out_tree = stage(f, (abstract(carry_tree, carry), x_abstract), _scan_body)
-    carry_out_tree, y_tree = out_tree.children()
     m = len(carry)
+    types = leaf_types(carry) + [(x.shape[1:], x.dtype, x.weak_type) for x in x_leaves]
+
+    def build(sds: list) -> tuple:
+        return tree.unflatten(carry_tree, sds[:m]), tree.unflatten(x_tree, sds[m:])
+
+    jaxpr, consts, out_tree = stage(f, (carry_tree, x_tree), types, build, _scan_body)
+    carry_out_tree, y_tree = out_tree.children()
     carry_out = jaxpr.out_avals[: carry_out_tree.num_leaves]
     if carry_out_tree != carry_tree or not types_match(carry_out, [c.aval for c in carry]):
         raise TypeError(

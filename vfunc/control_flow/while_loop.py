@@ -16,11 +16,11 @@ import numpy as np
 
 from vfunc import dtypes, tree
 from vfunc.control_flow.common import (
-    abstract,
     describe,
     flat_arrays,
     insert_invars,
     is_float,
+    leaf_types,
     permuted,
     stage,
     types_match,
@@ -204,15 +204,19 @@ def while_loop(cond_fun: Any, body_fun: Any, init_val: Any) -> Any:
         Array(243, dtype=int32, weak_type=True)
     """
     init, in_tree = flat_arrays(init_val)
-    in_abstract = abstract(in_tree, init)
-    cond_jaxpr, cond_consts, cond_tree = stage(cond_fun, (in_abstract,))
+    types = leaf_types(init)
+
+    def build(sds: list) -> tuple:
+        return (tree.unflatten(in_tree, sds),)
+
+    cond_jaxpr, cond_consts, cond_tree = stage(cond_fun, in_tree, types, build)
     pred = cond_jaxpr.out_avals
     if cond_tree.num_leaves != 1 or pred[0].shape != () or pred[0].dtype != dtypes.bool_:
         raise TypeError(
             "while_loop: cond_fun must return a boolean scalar, but it returned "
             f"{describe(cond_tree, pred)}"
         )
-    body_jaxpr, body_consts, body_tree = stage(body_fun, (in_abstract,))
+    body_jaxpr, body_consts, body_tree = stage(body_fun, in_tree, types, build)
     if body_tree != in_tree or not types_match(body_jaxpr.out_avals, [a.aval for a in init]):
         raise TypeError(
             "while_loop: body_fun must return the structure and types of its carry, but "
