@@ -18,8 +18,8 @@ used when JAX is not installed):
    directory): <= 0.5 s [JAX 0.19 s]; more fresh processes sharing that directory show what
    the on-disk numba cache saves.
 6. Transformations of jit (issue 18): ``grad(jit(f))`` of a 4-layer tanh MLP (256 wide, batch
-   128) at most ``jit(grad(f))``'s time; JAX's two rows beside them. ``--transforms`` runs only
-   this section.
+   128) at most ``jit(grad(f))``'s time, JAX's two rows beside them; an eager ``lax.scan`` of
+   20 RNN steps at most the same under jit. ``--transforms`` runs only this section.
 
 Every vfunc jit result is checked once against NumPy's (allclose), outside the timing. Until
 ``vfunc.jit`` exists its rows print "vfunc.jit not available" and the rest still runs.
@@ -429,6 +429,33 @@ def bench_transforms() -> dict:
     rows = interleaved(fns)
     sizes = "-".join(map(str, TANH_SIZES))
     print_rows(f"grad of a 4-layer tanh MLP {sizes}, batch 128 (calls interleaved)", rows)
+    return rows | bench_short_scan(rng)
+
+
+def bench_short_scan(rng: np.random.Generator) -> dict:
+    """An eager ``lax.scan`` of 20 RNN steps (hidden 128, batch 32) against the same under jit:
+    eager control flow stages its body once and reuses the compiled loop."""
+    hidden = 128
+    params = {k: vnp.asarray(rng.normal(0, hidden**-0.5, (hidden, hidden)).astype(np.float32))
+              for k in ("wx", "wh")}  # fmt: skip
+    xs = vnp.asarray(rng.normal(size=(20, 32, hidden)).astype(np.float32))
+    h0 = vnp.zeros((32, hidden), np.float32)
+
+    def rnn(params, h0, xs):
+        def step(h, x):
+            h = vnp.tanh(x @ params["wx"] + h @ params["wh"])
+            return h, h.mean()
+
+        h, means = vfunc.lax.scan(step, h0, xs)
+        return h.mean() + means.mean()
+
+    fns = {"vfunc eager lax.scan": lambda: rnn(params, h0, xs)}
+    if HAVE_JIT:
+        jitted = vfunc.jit(rnn)
+        allclose(jitted(params, h0, xs), rnn(params, h0, xs), 1e-5, 1e-6)
+        fns["vfunc jit(scan)"] = lambda: jitted(params, h0, xs)
+    rows = interleaved(fns, rounds=100)
+    print_rows("RNN lax.scan of 20 steps, hidden 128, batch 32 (calls interleaved)", rows)
     return rows
 
 
@@ -494,6 +521,8 @@ def report_transforms(rows: dict) -> None:
         return
     ratio = rows["vfunc grad(jit(f))"] / rows["vfunc jit(grad(f))"]
     check("grad(jit(f)) / jit(grad(f))", "<= 1.0x", ratio <= 1.0, f"{ratio:.2f}x")
+    ratio = rows["vfunc eager lax.scan"] / rows["vfunc jit(scan)"]
+    check("eager scan / jit(scan), 20 steps", "<= 1.0x", ratio <= 1.0, f"{ratio:.2f}x")
 
 
 def main() -> None:

@@ -113,6 +113,11 @@ def test_nested_jit_and_jit_inside_scan_and_cond_bodies(x64, rng):
 
     _close(outer(params, x), plain(params, x))
     _close(vfunc.grad(outer)(params, x), vfunc.grad(plain)(params, x))
+    # the outer compilation inlines the inner calls: one program, fused across the call
+    assert [e.primitive.name for e in vfunc.make_jaxpr(outer)(params, x).eqns] == ["jit"]
+    optimized = outer.lower(params, x).jaxpr
+    assert "jit" not in {e.primitive.name for e in optimized.eqns}
+    assert "tanh" in {e.primitive.name for e in optimized.eqns}
 
     def scanned(f):
         def loss(p, x):

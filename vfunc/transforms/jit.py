@@ -303,12 +303,11 @@ class JitFunction:
             if not isinstance(leaf, (Tracer, ArrayImpl)):
                 leaf = wrap_numpy(*_leaf_value(leaf, self.fun))
             operands.append(leaf)
-        key = (in_tree, tuple([a.aval for a in operands]), statics, config.trace_key)
+        types = tuple([(a.shape, a.dtype, a.weak_type) for a in operands])
+        key = (in_tree, types, statics, config.trace_key)
         staged = self._caches.staged.get(key)
         if staged is None:
-            abstract = tree.unflatten(
-                in_tree, [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in operands]
-            )
+            abstract = tree.unflatten(in_tree, [ShapeDtypeStruct(*t) for t in types])
             target = self._bind_statics(args, kwargs) if names is not None else self.fun
             closed, _, out_tree = trace_to_jaxpr(target, abstract[0], abstract[1], names)
             self._caches.traces += 1
