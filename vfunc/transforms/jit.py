@@ -507,7 +507,7 @@ class _CachedFlat:
 
 def _arg_key(arg: Any, values: list, fun: Callable) -> _TreeKey | None:
     """Append the leaf values of one argument to ``values`` and return its key part, or None
-    when a leaf is a Tracer (the call is then inlined).
+    when a leaf is a Tracer (the call is then staged as a ``jit`` equation).
 
     A Module is immutable, and so are its Array leaves (up to ``delete``), so the flatten of
     an instance passed twice is kept on it (``_vf_flat``) and later calls only read the leaves'
@@ -572,7 +572,7 @@ def _kept_outputs(out: Any, fun: Callable) -> list[tuple[int | None, int, int, _
 
 
 class _TracerLeaf(Exception):
-    """A leaf is a Tracer: jit is called under a transformation and inlines (see __call__)."""
+    """A leaf is a Tracer: jit is called under a transformation (see __call__)."""
 
 
 _OPTREE = object()  # token of a subtree flattened by optree (a namedtuple, OrderedDict, ...)
