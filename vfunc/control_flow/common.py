@@ -199,8 +199,10 @@ def stage(fun: Callable, structure: Any, types: Sequence[tuple], build: Callable
         fkey = _function_key(fun, 2, [_BUDGET])
     except _Uncacheable:
         fkey = None
+    key: Any = None
     if fkey is not None:
-        key = (fkey, adapter, structure, tuple(types), config.trace_key)
+        # (trace_key is set by Config's __setattr__, invisible to the type checker)
+        key = (fkey, adapter, structure, tuple(types), config.trace_key)  # type: ignore[attr-defined]
         try:
             found = _STAGED.get(key)
         except TypeError:  # an unhashable part (a default value): staged every call

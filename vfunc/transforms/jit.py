@@ -57,6 +57,7 @@ from vfunc.core import (
     wrap_numpy,
 )
 from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Var, check_avals
+from vfunc.primitives import axis_env
 from vfunc.primitives._batching import batch_size, to_front
 from vfunc.transforms.ad import jvp_jaxpr, partial_eval, vjp_jaxpr
 from vfunc.transforms.batching import batch_jaxpr
@@ -229,6 +230,10 @@ class JitFunction:
         if _jit_state.disabled:
             return self.fun(*args, **kwargs)
         if _state.stack:
+            if any(frame.comm is None for frame in axis_env._env.frames):
+                # Collectives over a vmap axis need that vmap's trace, which a staged body
+                # does not see (as for scan and cond bodies): inline under a named vmap.
+                return self.fun(*args, **kwargs)
             # Under a transformation or inside an enclosing staging: one `jit` equation, whose
             # operands include the transformation's values the function closes over.
             return self._call_staged(args, kwargs)
@@ -805,7 +810,7 @@ def _jit_vjp_forward(*primals: Any, jaxpr: ClosedJaxpr, name: str) -> tuple[list
     return outs[:n], tuple(outs[n:])
 
 
-def _jit_vjp(g, *primals, out, wants, jaxpr, name, residuals=None):  # type: ignore[no-untyped-def]
+def _jit_vjp(g, *primals, out, wants, jaxpr, name, residuals=None):
     del out
     wanted = tuple(w and _is_float(a) for w, a in zip(wants, jaxpr.in_avals, strict=True))
     if not any(wanted):
