@@ -17,6 +17,9 @@ used when JAX is not installed):
    empty on-disk cache (``VFUNC_CACHE_DIR`` and ``NUMBA_CACHE_DIR`` point at a new temporary
    directory): <= 0.5 s [JAX 0.19 s]; more fresh processes sharing that directory show what
    the on-disk numba cache saves.
+6. Transformations of jit (issue 18): ``grad(jit(f))`` of a 4-layer tanh MLP (256 wide, batch
+   128) at most ``jit(grad(f))``'s time, JAX's two rows beside them; an eager ``lax.scan`` of
+   20 RNN steps at most the same under jit. ``--transforms`` runs only this section.
 
 Every vfunc jit result is checked once against NumPy's (allclose), outside the timing. Until
 ``vfunc.jit`` exists its rows print "vfunc.jit not available" and the rest still runs.
@@ -366,6 +369,96 @@ def bench_mlp() -> dict:
     return rows
 
 
+# 6. Transformations of jit ---------------------------------------------------------------------
+
+TANH_SIZES = (256, 256, 256, 256, 10)
+
+
+def tanh_mlp_loss(tanh, params, x):
+    h = x
+    for w, b in params:
+        h = tanh(h @ w + b)
+    return (h * h).mean()
+
+
+def interleaved(fns: dict, rounds: int = 40) -> dict:
+    """Best time per call of each function, calls alternating: on a loaded machine, a ratio of
+    two rows is then measured over the same stretch of time."""
+    best = dict.fromkeys(fns, float("inf"))
+    for fn in fns.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def bench_transforms() -> dict:
+    """``grad(jit(f))`` (jit a call primitive whose VJP is a compiled forward call returning the
+    residuals and a compiled backward call) against ``jit(grad(f))`` (one compiled program)."""
+    rng = np.random.default_rng(0)
+    pairs = list(zip(TANH_SIZES[:-1], TANH_SIZES[1:], strict=True))
+    params_np = [(rng.normal(0, a**-0.5, (a, b)).astype(np.float32),
+                  np.zeros(b, np.float32)) for a, b in pairs]  # fmt: skip
+    x_np = rng.normal(size=(128, TANH_SIZES[0])).astype(np.float32)
+    params = [(vnp.asarray(w), vnp.asarray(b)) for w, b in params_np]
+    x = vnp.asarray(x_np)
+
+    def loss(p, x):
+        return tanh_mlp_loss(vnp.tanh, p, x)
+
+    fns = {"vfunc eager grad": lambda: vfunc.grad(loss)(params, x)}
+    if HAVE_JIT:
+        grad_of_jit, jit_of_grad = vfunc.grad(vfunc.jit(loss)), vfunc.jit(vfunc.grad(loss))
+        allclose(grad_of_jit(params, x), jit_of_grad(params, x), 1e-4, 1e-6)
+        allclose(grad_of_jit(params, x), vfunc.grad(loss)(params, x), 1e-4, 1e-6)
+        fns["vfunc grad(jit(f))"] = lambda: grad_of_jit(params, x)
+        fns["vfunc jit(grad(f))"] = lambda: jit_of_grad(params, x)
+    if jax is not None:
+        jparams = [(jnp.asarray(w), jnp.asarray(b)) for w, b in params_np]
+        jx = jnp.asarray(x_np)
+
+        def jloss(p, x):
+            return tanh_mlp_loss(jnp.tanh, p, x)
+
+        jax_gj, jax_jg = jax.grad(jax.jit(jloss)), jax.jit(jax.grad(jloss))
+        fns["JAX grad(jit(f))"] = lambda: jax.block_until_ready(jax_gj(jparams, jx))
+        fns["JAX jit(grad(f))"] = lambda: jax.block_until_ready(jax_jg(jparams, jx))
+    rows = interleaved(fns)
+    sizes = "-".join(map(str, TANH_SIZES))
+    print_rows(f"grad of a 4-layer tanh MLP {sizes}, batch 128 (calls interleaved)", rows)
+    return rows | bench_short_scan(rng)
+
+
+def bench_short_scan(rng: np.random.Generator) -> dict:
+    """An eager ``lax.scan`` of 20 RNN steps (hidden 128, batch 32) against the same under jit:
+    eager control flow stages its body once and reuses the compiled loop."""
+    hidden = 128
+    params = {k: vnp.asarray(rng.normal(0, hidden**-0.5, (hidden, hidden)).astype(np.float32))
+              for k in ("wx", "wh")}  # fmt: skip
+    xs = vnp.asarray(rng.normal(size=(20, 32, hidden)).astype(np.float32))
+    h0 = vnp.zeros((32, hidden), np.float32)
+
+    def rnn(params, h0, xs):
+        def step(h, x):
+            h = vnp.tanh(x @ params["wx"] + h @ params["wh"])
+            return h, h.mean()
+
+        h, means = vfunc.lax.scan(step, h0, xs)
+        return h.mean() + means.mean()
+
+    fns = {"vfunc eager lax.scan": lambda: rnn(params, h0, xs)}
+    if HAVE_JIT:
+        jitted = vfunc.jit(rnn)
+        allclose(jitted(params, h0, xs), rnn(params, h0, xs), 1e-5, 1e-6)
+        fns["vfunc jit(scan)"] = lambda: jitted(params, h0, xs)
+    rows = interleaved(fns, rounds=100)
+    print_rows("RNN lax.scan of 20 steps, hidden 128, batch 32 (calls interleaved)", rows)
+    return rows
+
+
 def compile_probe(which: str) -> None:
     """Child-process entry: print the first call's wall time of the jitted MLP step (trace,
     optimize, compile and one run) in seconds, imports excluded."""
@@ -423,16 +516,29 @@ def bench_compile() -> dict:
     return rows
 
 
+def report_transforms(rows: dict) -> None:
+    if not HAVE_JIT:
+        return
+    ratio = rows["vfunc grad(jit(f))"] / rows["vfunc jit(grad(f))"]
+    check("grad(jit(f)) / jit(grad(f))", "<= 1.0x", ratio <= 1.0, f"{ratio:.2f}x")
+    ratio = rows["vfunc eager lax.scan"] / rows["vfunc jit(scan)"]
+    check("eager scan / jit(scan), 20 steps", "<= 1.0x", ratio <= 1.0, f"{ratio:.2f}x")
+
+
 def main() -> None:
     show = "--show-code" in sys.argv
     print(f"vfunc {vfunc.__version__}, numpy {np.__version__}, "
           f"JAX {jax.__version__ if jax else 'not installed'}, "
           f"PyTorch {torch.__version__ if torch else 'not installed'}\n")  # fmt: skip
+    if "--transforms" in sys.argv:  # only section 6
+        report_transforms(bench_transforms())
+        return
     overhead = bench_overhead()
     gelu_rows = bench_gelu(show)
     adam_rows = bench_adam(show)
     mlp = bench_mlp()
     compile_rows = bench_compile()
+    transform_rows = bench_transforms()
 
     print("\nTargets")
     if not HAVE_JIT:
@@ -457,6 +563,7 @@ def main() -> None:
     check("MLP first call, cold", "<= 0.5 s", first <= 0.5, f"{first:.3f} s, {src} {ref:.3f} s")
     second = compile_rows["vfunc, fresh process, warm cache"]
     print(f"  MLP first call with the on-disk cache: {second:.3f} s ({first / second:.1f}x less)")
+    report_transforms(transform_rows)
     print(
         "  (the issue's JAX figures: call 4.1 us, GELU 0.97 ms, MLP step 1.56 ms, first call "
         "0.19 s;\n   JAX's timings here swing between runs, GELU from 1.2 to 6 ms: rerun before "

@@ -876,6 +876,14 @@ def _build_custom_calls():
     add_case("checkpoint", "int_operand", [x, np.array(3, I32)], [f64(x) * 3, np.array(4)],
              [F32, I32], F32_TOL, jaxpr=with_int[0], prevent_cse=False, differentiated=False,
              grad_params={"jaxpr": with_int[1]})  # fmt: skip
+    # jit[jaxpr name]: a jitted function called under a transformation
+    add_case("jit", "pair", [x, y], ref_pair, [F32, F32], F32_TOL, jaxpr=pair[0], name="pair",
+             grad_params={"jaxpr": pair[1]})  # fmt: skip
+    add_case("jit", "softplus", [x], [ref_softplus], [F32], F32_TOL, jaxpr=softplus[0],
+             name="softplus", grad_params={"jaxpr": softplus[1]})  # fmt: skip
+    add_case("jit", "int_operand", [x, np.array(3, I32)], [f64(x) * 3, np.array(4)],
+             [F32, I32], F32_TOL, jaxpr=with_int[0], name="with_int",
+             grad_params={"jaxpr": with_int[1]})  # fmt: skip
 
 
 def _conv_params(nsp, strides=None, padding=None, ld=None, rd=None, groups=1):

@@ -319,9 +319,11 @@ def test_grad_and_vmap_of_jit_and_jit_of_them():
     np.testing.assert_allclose(np.asarray(hess), np.diag(6 * np.asarray(x)), rtol=1e-6)
 
 
-def test_make_jaxpr_of_jit_inlines():
+def test_make_jaxpr_of_jit_shows_one_jit_equation():
+    # As JAX: the staged program calls the jitted function; its body is the equation's jaxpr.
     closed = vfunc.make_jaxpr(jit(lambda x: vnp.sin(x) + 1.0))(vnp.ones(2))
-    assert [e.primitive.name for e in closed.eqns] == ["sin", "add"]
+    assert [e.primitive.name for e in closed.eqns] == ["jit"]
+    assert [e.primitive.name for e in closed.eqns[0].params["jaxpr"].eqns] == ["sin", "add"]
 
 
 # ----------------------------------------------------------------------------------------------

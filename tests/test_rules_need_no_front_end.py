@@ -459,6 +459,7 @@ DIFFERENTIABLE: dict[str, tuple[Callable, tuple]] = {
     "custom_jvp_call": (lambda x: _custom_jvp_sin(x), (_f(3, 2),)),
     "custom_vjp_call": (lambda x: _custom_vjp_sin(x), (_f(3, 2),)),
     "checkpoint": (lambda x: vfunc.checkpoint(_sin_squared)(x), (_f(3, 2),)),
+    "jit": (lambda x: vfunc.jit(_sin_squared)(x), (_f(3, 2),)),
 }
 
 

@@ -297,6 +297,9 @@ REACHED_OTHERWISE = {
     "custom_jvp_call": "softplus_cj, double_tangent_cj",
     "custom_vjp_call": "sin_cv, half_cotangent_cv",
     "checkpoint": "Checkpoint node",
+    # a jitted function under a transformation: the grad(jit), jvp(jit) and vmap(jit)
+    # compositions of test_transformations.py
+    "jit": "compositions of jit",
     # no outputs, only an effect (printing): tests/test_jax_compat.py runs it under every
     # transformation, inside scan and cond, and through the compiler passes
     "debug_callback": "tests/test_jax_compat.py",

@@ -16,11 +16,12 @@ import numpy as np
 
 from vfunc import dtypes, tree
 from vfunc.control_flow.common import (
-    abstract,
     describe,
     flat_arrays,
     insert_invars,
     is_float,
+    leaf_types,
+    stage,
     types_match,
 )
 from vfunc.core import Array, Primitive, ShapedArray
@@ -32,7 +33,6 @@ from vfunc.primitives.builders import ArrayLike, as_array
 from vfunc.transforms.ad import jvp_jaxpr, vjp_jaxpr
 from vfunc.transforms.batching import batch_jaxpr
 from vfunc.transforms.compiler.cache import compiled
-from vfunc.transforms.staging import trace_callable
 
 # ----------------------------------------------------------------------------------------------
 # The primitive
@@ -134,8 +134,12 @@ def _index_operand(op: str, value: Any) -> Array:
 def _stage_branches(op: str, index: Array, funs: Sequence[Any], names: Sequence[str],
                     operands: tuple) -> Any:  # fmt: skip
     ops, in_tree = flat_arrays(operands)
-    in_abstract = abstract(in_tree, ops)
-    traced = [trace_callable(fun, in_abstract) for fun in funs]
+    types = leaf_types(ops)
+
+    def build(sds: list) -> tuple:
+        return tree.unflatten(in_tree, sds)
+
+    traced = [stage(fun, in_tree, types, build) for fun in funs]
     first_jaxpr, _, first_tree = traced[0]
     for name, (jaxpr, _, out_tree) in zip(names[1:], traced[1:], strict=True):
         if out_tree != first_tree or not types_match(jaxpr.out_avals, first_jaxpr.out_avals):
@@ -151,8 +155,12 @@ def _stage_branches(op: str, index: Array, funs: Sequence[Any], names: Sequence[
     for k, (jaxpr, consts, _) in enumerate(traced):
         after = [a for avals in lifted_avals[k + 1 :] for a in avals]
         before = [a for avals in lifted_avals[:k] for a in avals]
-        jaxpr = insert_invars(jaxpr, len(consts), after)
-        branches.append(insert_invars(jaxpr, 0, before))
+        if after:
+            jaxpr = insert_invars(jaxpr, len(consts), after)
+        if before:
+            jaxpr = insert_invars(jaxpr, 0, before)
+        # (without lifted values, the staged jaxprs themselves: their compiled code is cached)
+        branches.append(jaxpr)
     flat_consts = [c for consts in lifted for c in consts]
     outs = cond_p.bind(index, *flat_consts, *ops, branches=tuple(branches))
     return tree.unflatten(first_tree, outs)

@@ -18,16 +18,17 @@ from typing import Any
 
 from vfunc import tree
 from vfunc.control_flow.common import (
-    abstract,
     describe,
     flat_arrays,
     is_float,
+    leaf_types,
     permuted,
+    stage,
     types_match,
 )
-from vfunc.core import Array, Primitive, ShapedArray, ShapeDtypeStruct
+from vfunc.core import Array, Primitive, ShapedArray
 from vfunc.errors import ShapeError
-from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Var, check_avals, eval_jaxpr, types_str
+from vfunc.jaxpr import ClosedJaxpr, Jaxpr, Var, check_avals, eval_jaxpr, types_str
 from vfunc.primitives import builders as lax
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives.builders import as_array
@@ -36,7 +37,8 @@ from vfunc.transforms.batching import batch_jaxpr, vmap
 from vfunc.transforms.compiler import passes
 from vfunc.transforms.compiler.cache import JaxprCache, compiled, compiled_loop
 from vfunc.transforms.compiler.loop_passes import hoist_loop_invariants, lift_step_sums
-from vfunc.transforms.staging import trace_callable, trace_flat
+from vfunc.transforms.jit import join_known
+from vfunc.transforms.staging import trace_flat
 
 # ----------------------------------------------------------------------------------------------
 # The primitive
@@ -157,22 +159,7 @@ class _VJPSplit:
         self.residual_avals = known.out_avals
         # The primal body plus the known equations over the same inputs; CSE merges the primal
         # computation the VJP repeats.
-        body, kj = jaxpr.jaxpr, known.jaxpr
-        rename = dict(zip(kj.invars, body.invars, strict=True))
-
-        def r(v: Any) -> Any:
-            return rename.get(v, v) if isinstance(v, Var) else v
-
-        extra = [JaxprEqn(e.primitive, [r(v) for v in e.invars], e.outvars, e.params)
-                 for e in kj.eqns]  # fmt: skip
-        fwd = ClosedJaxpr(
-            Jaxpr(
-                list(body.constvars) + list(kj.constvars), list(body.invars),
-                list(body.outvars) + [r(v) for v in kj.outvars], list(body.eqns) + extra,
-            ),
-            list(jaxpr.consts) + list(known.consts),
-        )  # fmt: skip
-        self.fwd = passes.dead_code_elimination(passes.common_subexpression_elimination(fwd))
+        self.fwd = join_known(jaxpr, known)
 
     def backward(self, consts: Sequence, x: Sequence, cts: Sequence, res: Sequence) -> list:
         """The input cotangents of one step, from the residuals instead of the carry."""
@@ -349,6 +336,13 @@ scan_p = Primitive(
 # The front end
 
 
+def _scan_body(f: Any, c: Any, x: Any) -> tuple:
+    out = f(c, x)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"scan: f must return a pair (carry, y), got a {type(out).__name__}")
+    return tuple(out)
+
+
 def scan(f: Any, init: Any, xs: Any = None, length: int | None = None, reverse: bool = False,
          unroll: int | bool = 1) -> tuple[Any, Any]:  # fmt: skip
     """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``; return the final carry
@@ -391,21 +385,14 @@ def scan(f: Any, init: Any, xs: Any = None, length: int | None = None, reverse: 
     n = lengths.pop()
     if isinstance(unroll, bool):
         unroll = builtins.max(n, 1) if unroll else 1
-    x_abstract = tree.unflatten(
-        x_tree, [ShapeDtypeStruct(x.shape[1:], x.dtype, x.weak_type) for x in x_leaves]
-    )
-    out_trees: list = []
-
-    def body(c: Any, x: Any) -> Any:
-        out = f(c, x)
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            raise TypeError(f"scan: f must return a pair (carry, y), got a {type(out).__name__}")
-        out_trees[:] = [tree.structure(out[0]), tree.structure(out[1])]
-        return tuple(out)
-
-    jaxpr, consts, _ = trace_callable(body, (abstract(carry_tree, carry), x_abstract))
-    carry_out_tree, y_tree = out_trees
     m = len(carry)
+    types = leaf_types(carry) + [(x.shape[1:], x.dtype, x.weak_type) for x in x_leaves]
+
+    def build(sds: list) -> tuple:
+        return tree.unflatten(carry_tree, sds[:m]), tree.unflatten(x_tree, sds[m:])
+
+    jaxpr, consts, out_tree = stage(f, (carry_tree, x_tree), types, build, _scan_body)
+    carry_out_tree, y_tree = out_tree.children()
     carry_out = jaxpr.out_avals[: carry_out_tree.num_leaves]
     if carry_out_tree != carry_tree or not types_match(carry_out, [c.aval for c in carry]):
         raise TypeError(

@@ -16,12 +16,13 @@ import numpy as np
 
 from vfunc import dtypes, tree
 from vfunc.control_flow.common import (
-    abstract,
     describe,
     flat_arrays,
     insert_invars,
     is_float,
+    leaf_types,
     permuted,
+    stage,
     types_match,
 )
 from vfunc.control_flow.scan import scan
@@ -34,7 +35,7 @@ from vfunc.primitives.builders import ArrayLike, as_array
 from vfunc.transforms.ad import jvp_jaxpr, zeros_like_aval
 from vfunc.transforms.batching import batch_jaxpr
 from vfunc.transforms.compiler.cache import compiled
-from vfunc.transforms.staging import trace_callable, trace_flat
+from vfunc.transforms.staging import trace_flat
 
 # ----------------------------------------------------------------------------------------------
 # The primitive
@@ -203,15 +204,19 @@ def while_loop(cond_fun: Any, body_fun: Any, init_val: Any) -> Any:
         Array(243, dtype=int32, weak_type=True)
     """
     init, in_tree = flat_arrays(init_val)
-    in_abstract = abstract(in_tree, init)
-    cond_jaxpr, cond_consts, cond_tree = trace_callable(cond_fun, (in_abstract,))
+    types = leaf_types(init)
+
+    def build(sds: list) -> tuple:
+        return (tree.unflatten(in_tree, sds),)
+
+    cond_jaxpr, cond_consts, cond_tree = stage(cond_fun, in_tree, types, build)
     pred = cond_jaxpr.out_avals
     if cond_tree.num_leaves != 1 or pred[0].shape != () or pred[0].dtype != dtypes.bool_:
         raise TypeError(
             "while_loop: cond_fun must return a boolean scalar, but it returned "
             f"{describe(cond_tree, pred)}"
         )
-    body_jaxpr, body_consts, body_tree = trace_callable(body_fun, (in_abstract,))
+    body_jaxpr, body_consts, body_tree = stage(body_fun, in_tree, types, build)
     if body_tree != in_tree or not types_match(body_jaxpr.out_avals, [a.aval for a in init]):
         raise TypeError(
             "while_loop: body_fun must return the structure and types of its carry, but "

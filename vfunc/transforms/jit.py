@@ -13,10 +13,18 @@ Module (every container a Module or tuple, every leaf an Array) keeps that walk 
 from its second call on, and a Module returned by a jitted function leaves with it, so a model
 passed back and forth in a training loop costs a read of its leaves' buffers, not a flatten.
 
-Composition: under ``grad``, ``vmap``, ``make_jaxpr`` or an enclosing ``jit`` the function is
-*inlined*: its primitives are traced by the enclosing transformation like any other code, so
-``grad(jit(f))`` and ``vmap(jit(f))`` are exact, and ``jit(grad(f))`` compiles the whole
-backward pass. Put ``jit`` outermost for speed.
+The caches belong to the function (and the jit options), not to the wrapper, as JAX's: a
+``jit(f)(x)`` written inline in a loop compiles once. They leave with the function (a weak
+reference), before its id can be reused.
+
+Composition: under ``grad``, ``vmap``, ``jvp``, ``make_jaxpr`` or an enclosing ``jit`` the
+function is staged once per signature and applied as one ``jit`` equation (JAX's ``pjit``),
+carrying its jaxpr. Its rules emit ``jit`` equations over derived jaxprs, cached per (jaxpr,
+transformation): forward mode a call of the JVP jaxpr; reverse mode a forward call that also
+returns the residuals and a backward call from them (the VJP jaxpr split by ``partial_eval``,
+as JAX linearizes and transposes); vmap a call of the batched jaxpr. So ``grad(jit(f))`` runs
+two compiled functions and interprets nothing, and an enclosing jit inlines the equation into
+its own compilation, where fusion crosses the call.
 """
 
 from __future__ import annotations
@@ -38,15 +46,24 @@ from vfunc import tree
 from vfunc.config import config
 from vfunc.core import (
     ArrayImpl,
+    Primitive,
+    ShapedArray,
+    ShapeDtypeStruct,
     Tracer,
     _DeletedBuffer,
     _new_array,
     _state,
     to_numpy_canonical,
+    wrap_numpy,
 )
-from vfunc.jaxpr import ClosedJaxpr
+from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Var, check_avals
+from vfunc.primitives import axis_env
+from vfunc.primitives._batching import batch_size, to_front
+from vfunc.transforms.ad import jvp_jaxpr, partial_eval, vjp_jaxpr
+from vfunc.transforms.batching import batch_jaxpr
 from vfunc.transforms.compiler import codegen, passes
-from vfunc.transforms.staging import trace_to_jaxpr
+from vfunc.transforms.compiler.cache import JaxprCache, compiled
+from vfunc.transforms.staging import lift_tracer_consts, trace_to_jaxpr
 
 
 class _JitState(threading.local):
@@ -144,27 +161,16 @@ class JitFunction:
     ):
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self._cache: dict[Any, _Entry] = {}
-        try:
-            params = list(inspect.signature(fun).parameters.values())
-        except (TypeError, ValueError):
-            params = []
-        positional = [
-            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-        # As JAX: a static argument can be named either way; both lists end up complete.
-        nums = set(static_argnums)
-        names = set(static_argnames)
-        for i, name in enumerate(positional):
-            if name in names:
-                nums.add(i)
-            if i in nums:
-                names.add(name)
-        self._positional = positional
-        self.static_argnums = tuple(sorted(nums))
-        self.static_argnames = tuple(sorted(names))
-        self.donate_argnums = tuple(sorted(set(donate_argnums)))
-        self._name = _identifier(getattr(fun, "__name__", "fun"))
+        # As JAX's, the caches belong to the function (and these options), not to this
+        # wrapper: ``jit(f)(x)`` written inline in a loop compiles once.
+        caches = _function_caches(fun, (static_argnums, static_argnames, donate_argnums))
+        self._caches = caches
+        self._cache: dict[Any, _Entry] = caches.entries
+        self._positional = caches.positional
+        self.static_argnums = caches.static_argnums
+        self.static_argnames = caches.static_argnames
+        self.donate_argnums = caches.donate_argnums
+        self._name = caches.name
 
     def __repr__(self) -> str:
         return f"<jitted {getattr(self.fun, '__qualname__', self.fun)!r}>"
@@ -176,12 +182,18 @@ class JitFunction:
         return functools.partial(self, instance)
 
     def _cache_size(self) -> int:
-        """How many specializations (input signatures) have been compiled."""
+        """How many specializations (input signatures) have been compiled for concrete calls."""
         return len(self._cache)
 
+    def _trace_count(self) -> int:
+        """How many times the function has been traced for calls under a transformation or
+        inside another jit (each staged once per signature, then cached)."""
+        return self._caches.traces
+
     def clear_cache(self) -> None:
-        """Forget every compiled specialization."""
+        """Forget every compiled specialization and staged jaxpr."""
         self._cache.clear()
+        self._caches.staged.clear()
 
     def _split(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple, list[str]]:
         nargs = len(args)
@@ -215,8 +227,16 @@ class JitFunction:
         return staged
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _jit_state.disabled or _state.dynamic is not None:
-            return self.fun(*args, **kwargs)  # inline into the enclosing staging (or eager)
+        if _jit_state.disabled:
+            return self.fun(*args, **kwargs)
+        if _state.stack:
+            if any(frame.comm is None for frame in axis_env._env.frames):
+                # Collectives over a vmap axis need that vmap's trace, which a staged body
+                # does not see (as for scan and cond bodies): inline under a named vmap.
+                return self.fun(*args, **kwargs)
+            # Under a transformation or inside an enclosing staging: one `jit` equation, whose
+            # operands include the transformation's values the function closes over.
+            return self._call_staged(args, kwargs)
         if self.static_argnums or self.static_argnames:
             dyn_args, dyn_kwargs, statics, names = self._split(args, kwargs)
         else:
@@ -242,8 +262,8 @@ class JitFunction:
                     key = None
                     break
                 key.append(part)
-        if key is None:
-            return self.fun(*args, **kwargs)  # a Tracer leaf (under grad/vmap): inline
+        if key is None:  # pragma: no cover - a Tracer leaf implies a trace on the stack
+            return self._call_staged(args, kwargs)
         # The flags' values are part of the key: enable_x64 changes what tracing produces.
         key = (tuple(key), statics, config.trace_key)
         entry = self._cache.get(key)
@@ -273,6 +293,36 @@ class JitFunction:
             module = out if position is None else out[position]
             module.__dict__["_vf_flat"] = _CachedFlat(results[start:stop], key, id(module))
         return out
+
+    def _call_staged(self, args: tuple, kwargs: dict) -> Any:
+        """Apply the function as one ``jit`` equation: the call under a transformation (whose
+        rules derive compiled calls from it) or inside an enclosing staging (``make_jaxpr``
+        shows it; an enclosing jit inlines it). The jaxpr is staged once per signature."""
+        if self.static_argnums or self.static_argnames:
+            dyn_args, dyn_kwargs, statics, names = self._split(args, kwargs)
+        else:
+            dyn_args, dyn_kwargs, statics, names = args, kwargs, (), None
+        leaves, in_tree = tree.flatten((dyn_args, dyn_kwargs))
+        operands = []
+        for leaf in leaves:
+            if not isinstance(leaf, (Tracer, ArrayImpl)):
+                leaf = wrap_numpy(*_leaf_value(leaf, self.fun))
+            operands.append(leaf)
+        types = tuple([(a.shape, a.dtype, a.weak_type) for a in operands])
+        key = (in_tree, types, statics, config.trace_key)
+        staged = self._caches.staged.get(key)
+        if staged is None:
+            abstract = tree.unflatten(in_tree, [ShapeDtypeStruct(*t) for t in types])
+            target = self._bind_statics(args, kwargs) if names is not None else self.fun
+            closed, _, out_tree = trace_to_jaxpr(target, abstract[0], abstract[1], names)
+            self._caches.traces += 1
+            closed, lifted = lift_tracer_consts(closed)
+            staged = (closed, lifted, out_tree)
+            if not lifted:  # a closure over an enclosing transformation's values: not reusable
+                self._caches.staged[key] = staged
+        closed, lifted, out_tree = staged
+        outs = jit_p.bind(*lifted, *operands, jaxpr=closed, name=self._caches.label)
+        return tree.unflatten(out_tree, outs)
 
     def _compile(self, args, kwargs, dyn_args, dyn_kwargs, names, key) -> _Entry:
         lowered = self._lower(args, kwargs, dyn_args, dyn_kwargs, names)
@@ -329,6 +379,85 @@ class JitFunction:
         return self._lower(args, kwargs, dyn_args, dyn_kwargs, names)
 
 
+class _FunctionCaches:
+    """What jit keeps per (function, options), shared by every ``jit(fun, ...)`` wrapper: the
+    compiled specializations of concrete calls, the jaxprs staged for calls under
+    transformations, and the options resolved against the signature."""
+
+    __slots__ = ("entries", "staged", "traces", "positional", "static_argnums",
+                 "static_argnames", "donate_argnums", "name", "label", "__weakref__")  # fmt: skip
+
+    def __init__(self, fun: Callable, options: tuple) -> None:
+        static_argnums, static_argnames, donate_argnums = options
+        self.entries: dict[Any, _Entry] = {}
+        self.staged: dict[Any, tuple[ClosedJaxpr, list, Any]] = {}
+        self.traces = 0
+        try:
+            params = list(inspect.signature(fun).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        positional = [
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        # As JAX: a static argument can be named either way; both lists end up complete.
+        nums = set(static_argnums)
+        names = set(static_argnames)
+        for i, name in enumerate(positional):
+            if name in names:
+                nums.add(i)
+            if i in nums:
+                names.add(name)
+        self.positional = positional
+        self.static_argnums = tuple(sorted(nums))
+        self.static_argnames = tuple(sorted(names))
+        self.donate_argnums = tuple(sorted(set(donate_argnums)))
+        self.name = _identifier(getattr(fun, "__name__", "fun"))
+        self.label = _Label(getattr(fun, "__name__", "fun"))
+
+
+# id(function) -> {options: caches}, for functions alive: an entry leaves with its function
+# (a weakref callback), before the id can be reused by another object.
+_BY_FUNCTION: dict[int, dict[tuple, _FunctionCaches]] = {}
+_FUNCTION_REFS: dict[int, weakref.ref] = {}
+
+
+def _function_caches(fun: Callable, options: tuple) -> _FunctionCaches:
+    """The caches of ``fun`` under ``options``, shared by every jit wrapper of that function.
+    A callable that takes no weak reference gets caches of its own wrapper."""
+    key = id(fun)
+    ref = _FUNCTION_REFS.get(key)
+    if ref is None or ref() is not fun:
+        try:
+            ref = weakref.ref(fun, functools.partial(_forget_function, key))
+        except TypeError:
+            return _FunctionCaches(fun, options)
+        _FUNCTION_REFS[key] = ref
+        _BY_FUNCTION[key] = {}
+    per_options = _BY_FUNCTION[key]
+    try:
+        caches = per_options.get(options)
+    except TypeError:  # unhashable options: raised with a clear message by the call
+        return _FunctionCaches(fun, options)
+    if caches is None:
+        caches = per_options[options] = _FunctionCaches(fun, options)
+    return caches
+
+
+def _forget_function(key: int, ref: weakref.ref) -> None:
+    if _FUNCTION_REFS.get(key) is ref:
+        del _FUNCTION_REFS[key]
+        _BY_FUNCTION.pop(key, None)
+
+
+class _Label(str):
+    """The ``name`` param of a ``jit`` equation: printed bare, as JAX prints it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 _KWARGS = object()  # marks the key of a call with keyword arguments (see __call__)
 _VALUE = operator.attrgetter("_value")
 _SEEN = object()  # _vf_flat of a Module flattened once: the second call caches its flatten
@@ -383,7 +512,7 @@ class _CachedFlat:
 
 def _arg_key(arg: Any, values: list, fun: Callable) -> _TreeKey | None:
     """Append the leaf values of one argument to ``values`` and return its key part, or None
-    when a leaf is a Tracer (the call is then inlined).
+    when a leaf is a Tracer (the call is then staged as a ``jit`` equation).
 
     A Module is immutable, and so are its Array leaves (up to ``delete``), so the flatten of
     an instance passed twice is kept on it (``_vf_flat``) and later calls only read the leaves'
@@ -448,7 +577,7 @@ def _kept_outputs(out: Any, fun: Callable) -> list[tuple[int | None, int, int, _
 
 
 class _TracerLeaf(Exception):
-    """A leaf is a Tracer: jit is called under a transformation and inlines (see __call__)."""
+    """A leaf is a Tracer: jit is called under a transformation (see __call__)."""
 
 
 _OPTREE = object()  # token of a subtree flattened by optree (a namedtuple, OrderedDict, ...)
@@ -575,6 +704,144 @@ def _leaf_value(leaf: Any, fun: Callable) -> tuple[np.ndarray, bool]:
             f"numbers, got {type(leaf).__name__}; mark configuration arguments static with "
             "static_argnums / static_argnames"
         ) from err
+
+
+# ----------------------------------------------------------------------------------------------
+# jit[jaxpr name] *operands: a jitted function applied under a transformation or inside a staged
+# program (JAX's ``jit``/``pjit`` equation). Its rules emit ``jit`` equations again, over
+# derived jaxprs cached per (jaxpr, transformation), so every composition runs compiled code.
+
+
+def _jit_shape(*avals: ShapedArray, jaxpr: ClosedJaxpr, name: str) -> list[ShapedArray]:
+    check_avals(f"jit({name})", "operands", avals, jaxpr.in_avals)
+    return [ShapedArray(a.shape, a.dtype) for a in jaxpr.out_avals]
+
+
+def _jit_weak(weak: Sequence[bool], *, jaxpr: ClosedJaxpr, name: str) -> list[bool]:
+    return [a.weak_type for a in jaxpr.out_avals]
+
+
+def _jit_impl(*args: np.ndarray, jaxpr: ClosedJaxpr, name: str) -> list[np.ndarray]:
+    return [np.asarray(o) for o in compiled(jaxpr)(*args)]
+
+
+def _is_float(aval: Any) -> bool:
+    return aval.dtype.kind in "fc"
+
+
+# Derived jaxprs, per (primal jaxpr object, transformation): the primal jaxprs are themselves
+# cached per function and signature, so a derived one (and its compiled code) is made once.
+_DERIVED = JaxprCache()
+
+
+def _jit_jvp_full(primals: list, tangents: list, *, jaxpr: ClosedJaxpr, name: str) -> tuple:
+    nonzero = tuple(t is not None for t in tangents)
+    forward = _DERIVED.get(jaxpr, "jvp", nonzero,
+                           make=lambda: jvp_jaxpr(jaxpr, nonzero, primals_out=True))  # fmt: skip
+    outs = jit_p.bind(*primals, *[t for t in tangents if t is not None], jaxpr=forward,
+                      name=_Label(f"jvp({name})"))  # fmt: skip
+    n = len(jaxpr.out_avals)
+    tans = iter(outs[n:])
+    return outs[:n], [next(tans) if _is_float(a) else None for a in jaxpr.out_avals]
+
+
+def _jit_jvp(primals: list, tangents: list, *, out: Any, jaxpr: ClosedJaxpr, name: str) -> list:
+    del out
+    return _jit_jvp_full(primals, tangents, jaxpr=jaxpr, name=name)[1]
+
+
+def join_known(closed: ClosedJaxpr, known: ClosedJaxpr) -> ClosedJaxpr:
+    """``closed`` also returning ``known``'s outputs, ``known`` (from ``partial_eval``) taking
+    the same inputs; common subexpressions merged (``known`` usually repeats the primal
+    computation, as a VJP jaxpr recomputes it) and dead code dropped."""
+    body, kj = closed.jaxpr, known.jaxpr
+    rename = dict(zip(kj.invars, body.invars, strict=True))
+
+    def r(v: Any) -> Any:
+        return rename.get(v, v) if isinstance(v, Var) else v
+
+    extra = [JaxprEqn(e.primitive, [r(v) for v in e.invars], e.outvars, e.params)
+             for e in kj.eqns]  # fmt: skip
+    joined = ClosedJaxpr(
+        Jaxpr(
+            list(body.constvars) + list(kj.constvars), list(body.invars),
+            list(body.outvars) + [r(v) for v in kj.outvars], list(body.eqns) + extra,
+        ),
+        list(closed.consts) + list(known.consts),
+    )  # fmt: skip
+    return passes.dead_code_elimination(passes.common_subexpression_elimination(joined))
+
+
+class _Linearized:
+    """Reverse mode of one jitted jaxpr, split as JAX splits it (linearize, then transpose):
+    ``forward`` computes the outputs and the residuals the backward pass reads, in one
+    compiled call; ``backward(wanted)`` maps (float output cotangents, residuals) to the
+    cotangents of the wanted inputs, dead code for the others dropped."""
+
+    def __init__(self, closed: ClosedJaxpr):
+        in_avals = closed.in_avals
+        self.float_inputs = [k for k, a in enumerate(in_avals) if _is_float(a)]
+        vjp = passes.dead_code_elimination(vjp_jaxpr(closed, [_is_float(a) for a in in_avals]))
+        n_in, n_ct = len(in_avals), len(vjp.in_avals) - len(in_avals)
+        known, self.rest = partial_eval(vjp, [False] * n_in + [True] * n_ct,
+                                        [False] * (n_in + n_ct))  # fmt: skip
+        self.forward = join_known(closed, known)
+        self._backward: dict[tuple[bool, ...], ClosedJaxpr] = {}
+
+    def backward(self, wanted: tuple[bool, ...]) -> ClosedJaxpr:
+        found = self._backward.get(wanted)
+        if found is None:
+            rest = self.rest.jaxpr
+            outs = [v for v, k in zip(rest.outvars, self.float_inputs, strict=True) if wanted[k]]
+            found = passes.dead_code_elimination(
+                ClosedJaxpr(Jaxpr(rest.constvars, rest.invars, outs, rest.eqns), self.rest.consts)
+            )
+            self._backward[wanted] = found
+        return found
+
+
+def _linearized(jaxpr: ClosedJaxpr) -> _Linearized:
+    return _DERIVED.get(jaxpr, "vjp", make=lambda: _Linearized(jaxpr))
+
+
+def _jit_vjp_forward(*primals: Any, jaxpr: ClosedJaxpr, name: str) -> tuple[list, tuple]:
+    outs = jit_p.bind(*primals, jaxpr=_linearized(jaxpr).forward, name=name)
+    n = len(jaxpr.out_avals)
+    return outs[:n], tuple(outs[n:])
+
+
+def _jit_vjp(g, *primals, out, wants, jaxpr, name, residuals=None):
+    del out
+    wanted = tuple(w and _is_float(a) for w, a in zip(wants, jaxpr.in_avals, strict=True))
+    if not any(wanted):
+        return (None,) * len(primals)
+    if residuals is None:  # forward mode derived from this rule, or a direct call
+        residuals = _jit_vjp_forward(*primals, jaxpr=jaxpr, name=name)[1]
+    float_g = [gi for gi, a in zip(g, jaxpr.out_avals, strict=True) if _is_float(a)]
+    backward = _linearized(jaxpr).backward(wanted)
+    label = _Label(f"transpose(jvp({name}))")
+    cts = iter(jit_p.bind(*float_g, *residuals, jaxpr=backward, name=label))
+    return tuple(next(cts) if w else None for w in wanted)
+
+
+def _jit_batch(args: Sequence[Any], dims: Sequence[int | None], *, jaxpr: ClosedJaxpr,
+               name: str) -> tuple[list, list]:  # fmt: skip
+    size = batch_size(args, dims)
+    moved = [x if d is None else to_front(x, d, size) for x, d in zip(args, dims, strict=True)]
+    batched = tuple(d is not None for d in dims)
+    body, out_batched = _DERIVED.get(jaxpr, "batch", size, batched,
+                                     make=lambda: batch_jaxpr(jaxpr, size, batched))  # fmt: skip
+    outs = jit_p.bind(*moved, jaxpr=body, name=_Label(f"vmap({name})"))
+    return outs, [0 if b else None for b in out_batched]
+
+
+jit_p = Primitive(
+    "jit", _jit_impl, _jit_shape, weak_type=_jit_weak, vjp=_jit_vjp, jvp=_jit_jvp,
+    batch=_jit_batch, multiple_results=True, vjp_wants=True, vjp_forward=_jit_vjp_forward,
+    jvp_full=_jit_jvp_full, call_jaxpr_param="jaxpr",
+    # An enclosing jit compiles the callee's equations with its own: fusion crosses the call.
+    compiler_inline=lambda params: True,
+)  # fmt: skip
 
 
 def jit(

@@ -202,18 +202,26 @@ def trace_callable(fun: Callable, args: tuple) -> tuple[ClosedJaxpr, list, Any]:
     closed-over arrays stay in the jaxpr's consts.
     """
     closed, _, out_tree = trace_to_jaxpr(fun, args)
+    closed, lifted = lift_tracer_consts(closed)
+    return closed, lifted, out_tree
+
+
+def lift_tracer_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list]:
+    """``closed`` with its tracer consts (values of enclosing transformations) turned into
+    leading input variables, and those values, to be passed as operands (see
+    ``trace_callable``)."""
     jaxpr = closed.jaxpr
     kept: list[tuple[Var, Any]] = []
     lifted: list[tuple[Var, Any]] = []
     for var, value in zip(jaxpr.constvars, closed.consts, strict=True):
         (lifted if isinstance(value, Tracer) else kept).append((var, value))
     if not lifted:
-        return closed, [], out_tree
+        return closed, []
     new = Jaxpr(
         [v for v, _ in kept], [v for v, _ in lifted] + list(jaxpr.invars), jaxpr.outvars,
         jaxpr.eqns,
     )  # fmt: skip
-    return ClosedJaxpr(new, [c for _, c in kept]), [c for _, c in lifted], out_tree
+    return ClosedJaxpr(new, [c for _, c in kept]), [c for _, c in lifted]
 
 
 def trace_flat(fun: Callable[..., Sequence[Any]], avals: Sequence[ShapedArray]) -> ClosedJaxpr:
