@@ -239,3 +239,61 @@ def test_debug_print_inside_scan_and_cond_under_jit(capsys):
     cond(2.0)
     cond(-1.0)  # the branch not taken prints nothing
     assert _printed(capsys) == ["c=0.0 x=0.0", "c=0.0 x=1.0", "pos 2.0"]
+
+
+# --------------------------------------------------------------------------------------------
+# lax.fori_loop's counter dtype
+
+# (case, dtype, weak_type) recorded from jax 0.10.2 (x64 off): the counter of a loop with
+# concrete bounds starts from the Python int ``lower``, so it is a weak int32 whatever the
+# bounds' dtype; traced bounds keep a Python-int ``lower`` weak too.
+_FORI_CASES = [
+    ("int carry", lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: t + i, 0), "int32", True),
+    ("float carry", lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: t + i, 0.0), "float32", True),
+    (
+        "jit int carry",
+        vfunc.jit(lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: t + i, 0)),
+        "int32",
+        True,
+    ),
+    ("counter", lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: i, 0), "int32", True),
+    (
+        "int32 bounds, counter",
+        lambda: vfunc.lax.fori_loop(vnp.int32(0), vnp.int32(5), lambda i, t: i, 0),
+        "int32",
+        True,
+    ),
+    (
+        "int32 init",
+        lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: t + i, vnp.int32(0)),
+        "int32",
+        False,
+    ),
+    (
+        "traced upper",
+        lambda: vfunc.jit(lambda n: vfunc.lax.fori_loop(0, n, lambda i, t: t + i, 0))(5),
+        "int32",
+        True,
+    ),
+    (
+        "array carry",
+        lambda: vfunc.lax.fori_loop(0, 3, lambda i, t: t + i, vnp.zeros(2)),
+        "float32",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", _FORI_CASES, ids=[c[0] for c in _FORI_CASES])
+def test_fori_loop_counter_is_weakly_typed_as_in_jax(case):
+    _, run, dtype, weak = case
+    out = run()
+    assert (out.dtype, out.weak_type) == (np.dtype(dtype), weak)
+
+
+def test_fori_loop_weak_counter_promotes_like_a_python_int():
+    # A weak int carry added to an int8 array stays int8 (a strong int32 counter would widen it).
+    out = vfunc.lax.fori_loop(0, 3, lambda i, t: t + i, vnp.zeros(2, dtype=vnp.int8))
+    assert out.dtype == np.int8
+    np.testing.assert_array_equal(out, [3, 3])
+    assert vfunc.lax.fori_loop(0, 5, lambda i, t: i, 0) == 4
