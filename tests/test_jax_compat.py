@@ -297,3 +297,48 @@ def test_fori_loop_weak_counter_promotes_like_a_python_int():
     assert out.dtype == np.int8
     np.testing.assert_array_equal(out, [3, 3])
     assert vfunc.lax.fori_loop(0, 5, lambda i, t: i, 0) == 4
+
+
+# --------------------------------------------------------------------------------------------
+# Found by running HIPS autograd's test suite through an adapter (issue 17, Measure)
+
+
+def test_lists_holding_traced_values_keep_their_derivatives_through_promotion(x64):
+    # append/concatenate read list arguments through promotion, which once went through
+    # numpy and silently dropped the tracer's tangent (a zero gradient, no error).
+    check_grads(lambda a, b: vnp.append([a, 2.0, a * b], b), (1.5, -0.5), order=2)
+    check_grads(lambda a: vnp.concatenate([vnp.ones(2), [a, 3.0 * a]]), (0.7,), order=1)
+    assert vfunc.grad(lambda a: vnp.sum(vnp.append(1.0, [a, a * 2])))(1.0) == 3.0
+    out = vfunc.jit(lambda a: vnp.append([a, 2], 4))(vnp.int32(1))
+    assert out.dtype == vnp.int32 and out.tolist() == [1, 2, 4]
+
+
+def test_linspace_with_traced_ends_is_differentiable_and_matches_numpy(x64):
+    for num in (0, 1, 5):
+        check_grads(lambda a, b, num=num: vnp.linspace(a, b, num), (1.2, -3.4), order=2)
+    f = vfunc.jit(lambda a, b: vnp.linspace(a, b, 4, axis=1, endpoint=False, retstep=True))
+    lo, hi = np.array([0.0, 1.0, -2.0]), np.array([1.0, 5.0, 2.0])
+    out, step = f(vnp.asarray(lo), vnp.asarray(hi))
+    want, want_step = np.linspace(lo, hi, 4, axis=1, endpoint=False, retstep=True)
+    np.testing.assert_allclose(out, want, rtol=1e-15)
+    np.testing.assert_allclose(step, want_step, rtol=1e-15)
+    # The ends are exact, as numpy's are.
+    ends = vfunc.jit(lambda a, b: vnp.linspace(a, b, 7))(0.1, 0.7)
+    assert (float(ends[0]), float(ends[-1])) == (0.1, 0.7)
+
+
+def test_numpy2_and_dtype_names_jax_numpy_exports():
+    x = vnp.array([0.25, 0.5])
+    for new, old in [("acos", "arccos"), ("asin", "arcsin"), ("atan", "arctan"),
+                     ("asinh", "arcsinh"), ("atanh", "arctanh")]:  # fmt: skip
+        np.testing.assert_array_equal(getattr(vnp, new)(x), getattr(vnp, old)(x))
+    np.testing.assert_array_equal(vnp.acosh(x + 1), vnp.arccosh(x + 1))
+    np.testing.assert_array_equal(vnp.atan2(x, 1 - x), vnp.arctan2(x, 1 - x))
+    np.testing.assert_array_equal(vnp.pow(x, 3), x**3)
+    assert vnp.concat([x, x]).shape == (4,) and vnp.permute_dims(vnp.ones((2, 3))).shape == (3, 2)
+    assert vnp.bitwise_invert(vnp.int32(5)) == ~5 and vnp.bitwise_left_shift(1, 3) == 8
+    assert vnp.dtype("float32") == np.float32 and vnp.issubdtype(x.dtype, vnp.floating)
+    assert vnp.finfo(vnp.float32).eps == np.finfo(np.float32).eps
+    # An astype inside grad gives a gradient of the input's dtype (autograd's test_astype).
+    g = vfunc.grad(lambda a: vnp.sum(vnp.sin(a.astype("float64"))))(vnp.arange(3, dtype="float32"))
+    assert g.dtype == vnp.dtype("float32")
