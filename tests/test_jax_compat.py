@@ -342,3 +342,16 @@ def test_numpy2_and_dtype_names_jax_numpy_exports():
     # An astype inside grad gives a gradient of the input's dtype (autograd's test_astype).
     g = vfunc.grad(lambda a: vnp.sum(vnp.sin(a.astype("float64"))))(vnp.arange(3, dtype="float32"))
     assert g.dtype == vnp.dtype("float32")
+
+
+def test_logaddexp_is_smooth_at_ties_with_jax_derivatives_at_infinities(x64):
+    # The max/abs form had kinks at x == y: its second derivative there was 0, not 1/4.
+    check_grads(vnp.logaddexp, (0.4, 0.4), order=3)
+    check_grads(vnp.logaddexp2, (-1.5, -1.5), order=2)
+    assert vfunc.hessian(vnp.logaddexp)(0.3, 0.3) == pytest.approx(0.25, rel=1e-12)
+    check_grads(vnp.logaddexp, (np.array([0.4, -1.0]), np.array([[0.4], [2.0]])), order=2)
+    # jax.grad(jnp.logaddexp) at (-inf, 1), (inf, inf), (-inf, -inf) gives 0, 1 and nan.
+    grad = vfunc.grad(vnp.logaddexp)
+    assert float(grad(-np.inf, 1.0)) == 0.0 and float(grad(np.inf, np.inf)) == 1.0
+    assert np.isnan(grad(-np.inf, -np.inf))
+    assert vnp.logaddexp(np.inf, np.inf) == np.inf and vnp.logaddexp(-np.inf, 1.0) == 1.0
