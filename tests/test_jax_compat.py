@@ -239,3 +239,120 @@ def test_debug_print_inside_scan_and_cond_under_jit(capsys):
     cond(2.0)
     cond(-1.0)  # the branch not taken prints nothing
     assert _printed(capsys) == ["c=0.0 x=0.0", "c=0.0 x=1.0", "pos 2.0"]
+
+
+# --------------------------------------------------------------------------------------------
+# lax.fori_loop's counter dtype
+
+# (case, dtype, weak_type) recorded from jax 0.10.2 (x64 off): the counter of a loop with
+# concrete bounds starts from the Python int ``lower``, so it is a weak int32 whatever the
+# bounds' dtype; traced bounds keep a Python-int ``lower`` weak too.
+_FORI_CASES = [
+    ("int carry", lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: t + i, 0), "int32", True),
+    ("float carry", lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: t + i, 0.0), "float32", True),
+    (
+        "jit int carry",
+        vfunc.jit(lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: t + i, 0)),
+        "int32",
+        True,
+    ),
+    ("counter", lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: i, 0), "int32", True),
+    (
+        "int32 bounds, counter",
+        lambda: vfunc.lax.fori_loop(vnp.int32(0), vnp.int32(5), lambda i, t: i, 0),
+        "int32",
+        True,
+    ),
+    (
+        "int32 init",
+        lambda: vfunc.lax.fori_loop(0, 5, lambda i, t: t + i, vnp.int32(0)),
+        "int32",
+        False,
+    ),
+    (
+        "traced upper",
+        lambda: vfunc.jit(lambda n: vfunc.lax.fori_loop(0, n, lambda i, t: t + i, 0))(5),
+        "int32",
+        True,
+    ),
+    (
+        "array carry",
+        lambda: vfunc.lax.fori_loop(0, 3, lambda i, t: t + i, vnp.zeros(2)),
+        "float32",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", _FORI_CASES, ids=[c[0] for c in _FORI_CASES])
+def test_fori_loop_counter_is_weakly_typed_as_in_jax(case):
+    _, run, dtype, weak = case
+    out = run()
+    assert (out.dtype, out.weak_type) == (np.dtype(dtype), weak)
+
+
+def test_fori_loop_weak_counter_promotes_like_a_python_int():
+    # A weak int carry added to an int8 array stays int8 (a strong int32 counter would widen it).
+    out = vfunc.lax.fori_loop(0, 3, lambda i, t: t + i, vnp.zeros(2, dtype=vnp.int8))
+    assert out.dtype == np.int8
+    np.testing.assert_array_equal(out, [3, 3])
+    assert vfunc.lax.fori_loop(0, 5, lambda i, t: i, 0) == 4
+
+
+# --------------------------------------------------------------------------------------------
+# Found by running HIPS autograd's test suite through an adapter (issue 17, Measure)
+
+
+def test_lists_holding_traced_values_keep_their_derivatives_through_promotion(x64):
+    # append/concatenate read list arguments through promotion, which once went through
+    # numpy and silently dropped the tracer's tangent (a zero gradient, no error).
+    check_grads(lambda a, b: vnp.append([a, 2.0, a * b], b), (1.5, -0.5), order=2)
+    check_grads(lambda a: vnp.concatenate([vnp.ones(2), [a, 3.0 * a]]), (0.7,), order=1)
+    assert vfunc.grad(lambda a: vnp.sum(vnp.append(1.0, [a, a * 2])))(1.0) == 3.0
+    out = vfunc.jit(lambda a: vnp.append([a, 2], 4))(vnp.int32(1))
+    assert out.dtype == vnp.int32 and out.tolist() == [1, 2, 4]
+
+
+def test_linspace_with_traced_ends_is_differentiable_and_matches_numpy(x64):
+    for num in (0, 1, 5):
+        check_grads(lambda a, b, num=num: vnp.linspace(a, b, num), (1.2, -3.4), order=2)
+    f = vfunc.jit(lambda a, b: vnp.linspace(a, b, 4, axis=1, endpoint=False, retstep=True))
+    lo, hi = np.array([0.0, 1.0, -2.0]), np.array([1.0, 5.0, 2.0])
+    out, step = f(vnp.asarray(lo), vnp.asarray(hi))
+    want, want_step = np.linspace(lo, hi, 4, axis=1, endpoint=False, retstep=True)
+    np.testing.assert_allclose(out, want, rtol=1e-15)
+    np.testing.assert_allclose(step, want_step, rtol=1e-15)
+    # The ends are exact, as numpy's are.
+    ends = vfunc.jit(lambda a, b: vnp.linspace(a, b, 7))(0.1, 0.7)
+    assert (float(ends[0]), float(ends[-1])) == (0.1, 0.7)
+
+
+def test_numpy2_and_dtype_names_jax_numpy_exports():
+    x = vnp.array([0.25, 0.5])
+    for new, old in [(vnp.acos(x), vnp.arccos(x)), (vnp.asin(x), vnp.arcsin(x)),
+                     (vnp.atan(x), vnp.arctan(x)), (vnp.asinh(x), vnp.arcsinh(x)),
+                     (vnp.atanh(x), vnp.arctanh(x)), (vnp.acosh(x + 1), vnp.arccosh(x + 1))]:  # fmt: skip
+        np.testing.assert_array_equal(new, old)
+    np.testing.assert_array_equal(vnp.atan2(x, 1 - x), vnp.arctan2(x, 1 - x))
+    np.testing.assert_array_equal(vnp.pow(x, 3), x**3)
+    assert vnp.concat([x, x]).shape == (4,) and vnp.permute_dims(vnp.ones((2, 3))).shape == (3, 2)
+    assert vnp.bitwise_invert(vnp.int32(5)) == ~5 and vnp.bitwise_left_shift(1, 3) == 8
+    assert vnp.bitwise_right_shift(vnp.int32(20), 2) == 5
+    assert vnp.dtype("float32") == np.float32 and vnp.issubdtype(x.dtype, vnp.floating)
+    assert vnp.finfo(vnp.float32).eps == np.finfo(np.float32).eps
+    # An astype inside grad gives a gradient of the input's dtype (autograd's test_astype).
+    g = vfunc.grad(lambda a: vnp.sum(vnp.sin(a.astype("float64"))))(vnp.arange(3, dtype="float32"))
+    assert g.dtype == vnp.dtype("float32")
+
+
+def test_logaddexp_is_smooth_at_ties_with_jax_derivatives_at_infinities(x64):
+    # The max/abs form had kinks at x == y: its second derivative there was 0, not 1/4.
+    check_grads(vnp.logaddexp, (0.4, 0.4), order=3)
+    check_grads(vnp.logaddexp2, (-1.5, -1.5), order=2)
+    assert vfunc.hessian(vnp.logaddexp)(0.3, 0.3) == pytest.approx(0.25, rel=1e-12)
+    check_grads(vnp.logaddexp, (np.array([0.4, -1.0]), np.array([[0.4], [2.0]])), order=2)
+    # jax.grad(jnp.logaddexp) at (-inf, 1), (inf, inf), (-inf, -inf) gives 0, 1 and nan.
+    grad = vfunc.grad(vnp.logaddexp)
+    assert float(grad(-np.inf, 1.0)) == 0.0 and float(grad(np.inf, np.inf)) == 1.0
+    assert np.isnan(grad(-np.inf, -np.inf))
+    assert vnp.logaddexp(np.inf, np.inf) == np.inf and vnp.logaddexp(-np.inf, 1.0) == 1.0

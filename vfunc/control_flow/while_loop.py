@@ -236,12 +236,14 @@ def fori_loop(lower: ArrayLike, upper: ArrayLike, body_fun: Any, init_val: Any, 
 
     With concrete bounds (Python ints or concrete arrays, even under ``jit``) this is a
     ``scan`` of ``upper - lower`` steps, differentiable in reverse mode; with traced bounds it
-    is a ``while_loop`` (forward mode only). ``i`` has the bounds' integer dtype.
+    is a ``while_loop`` (forward mode only). ``i`` has the bounds' integer dtype and, as in
+    JAX, is weakly typed when the bounds are concrete or ``lower`` is a Python int, so an
+    integer carry started from a Python int stays weakly typed.
 
     Example:
         >>> from vfunc import lax
         >>> lax.fori_loop(0, 5, lambda i, total: total + i, 0)
-        Array(10, dtype=int32)
+        Array(10, dtype=int32, weak_type=True)
     """
     lo, hi = as_array(lower), as_array(upper)
     for name, bound in (("lower", lo), ("upper", hi)):
@@ -251,18 +253,23 @@ def fori_loop(lower: ArrayLike, upper: ArrayLike, body_fun: Any, init_val: Any, 
             )
     dtype, _ = dtypes.promote((lo.dtype, lo.weak_type), (hi.dtype, hi.weak_type))
     static = not isinstance(lower, Tracer) and not isinstance(upper, Tracer)
-    # Read the trip count before converting: under jit the conversion is staged, not run.
-    length = max(int(hi) - int(lo), 0) if static else 0
-    lo, hi = lax.convert_element_type(lo, dtype), lax.convert_element_type(hi, dtype)
     if static:
+        # As JAX does: with known bounds the counter starts from the Python int ``lower``, so
+        # ``i`` is weakly typed and an int carry built from it stays weak (``Array(10,
+        # dtype=int32, weak_type=True)`` below, whatever integer dtype the bounds had).
+        start, length = int(lo), max(int(hi) - int(lo), 0)
 
         def step(carry: Any, _: Any) -> Any:
             i, val = carry
             return (i + 1, body_fun(i, val)), None
 
         steps = 1 if unroll is None else unroll
-        (_, result), _ = scan(step, (lo, init_val), None, length=length, unroll=steps)
+        (_, result), _ = scan(step, (start, init_val), None, length=length, unroll=steps)
         return result
+    # A bound that already has the common dtype keeps its weak type (a Python-int ``lower``
+    # stays weak, so ``i`` does too, as in JAX); only a bound that needs promotion converts.
+    lo = lo if lo.dtype == dtype else lax.convert_element_type(lo, dtype)
+    hi = hi if hi.dtype == dtype else lax.convert_element_type(hi, dtype)
 
     def keep_going(carry: Any) -> Any:
         return lax.lt(carry[0], carry[1])

@@ -197,4 +197,18 @@ complex64, complex128 = _np.complex64, _np.complex128
 pi, e, inf, nan = _np.pi, _np.e, _np.inf, _np.nan
 newaxis = None
 
+# NumPy's dtype machinery and the NumPy 2 (array API) spellings of existing functions, under
+# the names jax.numpy exports; each is NumPy's object or an alias, nothing new.
+dtype, finfo, iinfo, issubdtype = _np.dtype, _np.finfo, _np.iinfo, _np.issubdtype
+generic, number, integer, inexact = _np.generic, _np.number, _np.integer, _np.inexact
+signedinteger, unsignedinteger = _np.signedinteger, _np.unsignedinteger
+floating, complexfloating = _np.floating, _np.complexfloating
+bool = _np.bool_  # noqa: A001  (jax.numpy.bool; NumPy 2's numpy.bool)
+single, double, csingle, cdouble = _np.float32, _np.float64, _np.complex64, _np.complex128
+euler_gamma = _np.euler_gamma
+acos, asin, atan, atan2 = arccos, arcsin, arctan, arctan2
+acosh, asinh, atanh = arccosh, arcsinh, arctanh
+pow, concat, permute_dims = power, concatenate, transpose  # noqa: A001
+bitwise_invert, bitwise_left_shift, bitwise_right_shift = invert, left_shift, right_shift
+
 _methods.install()

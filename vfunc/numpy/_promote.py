@@ -23,6 +23,9 @@ def typed(x: Any) -> tuple[np.dtype, bool]:
         return x.dtype, x.weak_type
     if type(x) in PY_SCALARS:
         return dtypes.scalar_dtype(x), type(x) is not bool
+    if _holds_tracer(x):
+        # np.asarray would read the traced values' primals and lose their derivatives.
+        return dtypes.promote(*[typed(v) for v in _flat(x)])[0], False
     dtype = np.asarray(x).dtype if not hasattr(x, "dtype") else np.dtype(x.dtype)
     if not dtype.isnative:
         dtype = dtype.newbyteorder("=")  # big-endian input: only the byte order differs
@@ -54,6 +57,8 @@ def convert(x: Any, dtype: np.dtype, weak: bool = False) -> Array:
         return convert_element_type_p.bind(x, new_dtype=dtype, weak_type=weak)
     if type(x) in PY_SCALARS:
         return wrap_numpy(scalar_to_numpy(x, dtype), weak)
+    if _holds_tracer(x):
+        return convert(_stack_nested(x, "vfunc.numpy"), dtype, weak)
     return wrap_numpy(to_numpy_canonical(x, dtype)[0], weak)
 
 
@@ -83,7 +88,7 @@ def as_array(x: Any, op: str = "vfunc.numpy") -> Array:
     """Any array-like as an Array (no dtype change beyond canonicalization)."""
     if isinstance(x, Array):
         return x
-    if isinstance(x, (list, tuple)) and any(isinstance(v, Tracer) for v in _flat(x)):
+    if _holds_tracer(x):
         return _stack_nested(x, op)
     return wrap_numpy(*to_numpy_canonical(x))
 
@@ -112,6 +117,12 @@ def _stack_nested(items: list | tuple, op: str) -> Array:
         return expanded[0] if len(expanded) == 1 else concatenate_p.bind(*expanded, dimension=0)
 
     return build(items, "")
+
+
+def _holds_tracer(x: Any) -> bool:
+    """A (nested) list or tuple with a traced value somewhere: it must be stacked with
+    primitives, never read through numpy."""
+    return isinstance(x, (list, tuple)) and any(isinstance(v, Tracer) for v in _flat(x))
 
 
 def _flat(items: Any):

@@ -163,20 +163,46 @@ def linspace(
 ) -> Array | tuple[Array, Array]:
     """``num`` evenly spaced samples from ``start`` to ``stop``, as ``numpy.linspace``.
 
-    Differs from JAX: ``start`` and ``stop`` must be concrete (computed in float64 by numpy,
-    then converted), which keeps the endpoints exact.
+    Concrete ends are computed in float64 by numpy, then converted, which keeps them exact;
+    traced ends (under ``grad``, ``jit``, ``vmap``) give ``start * (1 - t) + stop * t`` for
+    the sample fractions ``t``, differentiable in both, with the ends still exact.
+
+    Example:
+        >>> import vfunc
+        >>> vfunc.grad(lambda a: linspace(a, 3.0, 5)[1])(1.0)
+        Array(0.75, dtype=float32, weak_type=True)
     """
-    start_v = np.asarray(start)
-    stop_v = np.asarray(stop)
     num = operator.index(num)
     if num < 0:
         raise ValueError(f"linspace: num must be non-negative, got {num}")
-    values, step = np.linspace(start_v, stop_v, num, endpoint=endpoint, retstep=True, axis=axis)
     target = dtypes.canonicalize(dtype) if dtype is not None else dtypes.promote(
         typed(start), typed(stop), (dtypes.default_float(), False))[0]  # fmt: skip
+    if isinstance(start, Tracer) or isinstance(stop, Tracer):
+        return _traced_linspace(start, stop, num, endpoint, retstep, target, axis)
+    start_v = np.asarray(start)
+    stop_v = np.asarray(stop)
+    values, step = np.linspace(start_v, stop_v, num, endpoint=endpoint, retstep=True, axis=axis)
     out = wrap_numpy(values.astype(target))
     if retstep:
         return out, wrap_numpy(np.asarray(step).astype(target))
+    return out
+
+
+def _traced_linspace(start, stop, num, endpoint, retstep, target, axis):
+    inexact = target if target.kind in "fc" else dtypes.default_float()
+    lo, hi = convert(start, inexact), convert(stop, inexact)
+    shape = np.broadcast_shapes(lo.shape, hi.shape)
+    lo, hi = (lax.broadcast_in_dim(v, shape, tuple(range(len(shape) - v.ndim, len(shape))))
+              for v in (lo, hi))  # fmt: skip
+    div = (num - 1 if endpoint else num) or 1
+    axis = axis % (len(shape) + 1)
+    fraction = (np.arange(num, dtype=np.float64) / div).reshape((-1,) + (1,) * (len(shape) - axis))
+    t = wrap_numpy(fraction.astype(inexact))
+    lo, hi = lax.expand_dims(lo, (axis,)), lax.expand_dims(hi, (axis,))
+    out = lo * (1 - t) + hi * t
+    out = out if out.dtype == target else convert(out, target)
+    if retstep:
+        return out, convert((hi - lo) / div, inexact).reshape(shape)
     return out
 
 

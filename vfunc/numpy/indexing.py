@@ -4,9 +4,18 @@ Basic indices (Python ints, slices, None, Ellipsis) become ``slice``/``rev``/``s
 ``expand_dims`` -- views, never copies. Anything holding an array (integer arrays, vfunc Arrays
 even when 0-d, lists, boolean masks) becomes one ``gather``, or one scatter for ``.at``.
 
-Static Python ints out of range raise IndexError, as NumPy does. Array indices are dynamic:
-negative values count from the end once, and out-of-range values are clamped when reading and
-dropped when writing, as in JAX.
+Out-of-range indices follow JAX wherever JAX defines them: array indices (dynamic) count from
+the end once when negative, and out of range they are clamped when reading (``x[i]``,
+``x.at[i].get()``, ``lax.dynamic_slice``) and dropped when writing (``x.at[i].set/add/...``),
+eagerly and under every transformation. A static Python int does the same when the indexed
+array is traced (under ``jit``, ``grad``, ``vmap``), as in JAX.
+
+Differs from JAX: indexing a concrete array (eager) with a static Python int out of range raises
+NumPy's ``IndexError`` instead of clamping (reads) or dropping (``.at`` writes): the bound is
+known right there, so the silent result could only hide a bug. Use an array index
+(``x[vnp.array(i)]``) or ``mode="clip"``/``mode="fill"`` where the clamp is meant. The gradient
+of a clamped read goes to the element that was read (JAX's ``promise_in_bounds`` gather drops
+it, documenting its gradient as undefined for out-of-range indices).
 """
 
 from __future__ import annotations
@@ -125,14 +134,25 @@ def _masks_to_arrays(shape: tuple[int, ...], items: list[tuple], op: str) -> lis
     return out
 
 
-def _static_int(index: int, size: int, axis: int, op: str) -> int:
-    if not -size <= index < size:
-        raise IndexError(f"{op}: index {index} is out of bounds for axis {axis} with size {size}")
-    return index % size
+def _static_int(index: int, size: int, axis: int, op: str, *, traced: bool) -> int:
+    """``index`` counted from the start. Out of range on a concrete array: NumPy's IndexError;
+    on a traced one (JAX's semantics) the index is returned out of range for the caller to clamp
+    (reads) or for scatter to drop (writes)."""
+    if -size <= index < size:
+        return index % size
+    if not traced or size == 0:
+        raise IndexError(
+            f"{op}: index {index} is out of bounds for axis {axis} with size {size} (under "
+            "jit/grad/vmap it would be clamped for reads and dropped for .at updates, as in "
+            "JAX; pass an array index or mode='clip' to get that here)"
+        )
+    # Any out-of-range value acts alike; these two also fit the index dtype whatever ``index``.
+    return size if index >= size else -size - 1
 
 
 def _basic(x: Array, entries: list[tuple]) -> Array:
-    """Ints, slices and newaxis only: slice + rev + squeeze + expand_dims, all views."""
+    """Ints, slices and newaxis only: slice + rev + squeeze + expand_dims, all views; a static
+    int out of range on a traced array is clamped (JAX's semantics, see the module docstring)."""
     starts, limits, strides, flips, drops, new_axes = [], [], [], [], [], []
     axis = out_axis = 0
     for entry in entries:
@@ -142,7 +162,8 @@ def _basic(x: Array, entries: list[tuple]) -> Array:
             continue
         size = x.shape[axis]
         if entry[0] == "int":
-            i = _static_int(entry[1], size, axis, "getitem")
+            i = _static_int(entry[1], size, axis, "getitem", traced=isinstance(x, Tracer))
+            i = min(max(i, 0), size - 1)  # a no-op unless traced and out of range
             starts.append(i), limits.append(i + 1), strides.append(1), drops.append(axis)
         else:
             start, stop, step = entry[1].indices(size)
@@ -167,8 +188,9 @@ def _basic(x: Array, entries: list[tuple]) -> Array:
     return lax.expand_dims(out, new_axes)
 
 
-def _spec(x_shape: tuple[int, ...], entries: list[tuple], op: str):
-    """The gather/scatter spec and its index operands (static ints become 0-d indices)."""
+def _spec(x_shape: tuple[int, ...], entries: list[tuple], op: str, *, traced: bool):
+    """The gather/scatter spec and its index operands (static ints become 0-d indices; out of
+    range ones, allowed when ``traced``, are left for gather to clamp and scatter to drop)."""
     spec, arrays = [], []
     axis = 0
     for entry in entries:
@@ -186,7 +208,7 @@ def _spec(x_shape: tuple[int, ...], entries: list[tuple], op: str):
                 stop = None  # -1 would mean "the last element" to a slice
             spec.append(("slice", start, stop, step))
         elif entry[0] == "int":
-            index = _static_int(entry[1], size, axis, op)
+            index = _static_int(entry[1], size, axis, op, traced=traced)
             spec.append(("array", len(arrays)))
             arrays.append(wrap_numpy(np.array(index, dtype=dtypes.default_int())))
         else:
@@ -202,7 +224,7 @@ def getitem(x: ArrayLike, index: Any) -> Array:
     entries = _expand(x.shape, index, "getitem")
     if not any(e[0] == "array" for e in entries):
         return _basic(x, entries)
-    spec, arrays = _spec(x.shape, entries, "getitem")
+    spec, arrays = _spec(x.shape, entries, "getitem", traced=isinstance(x, Tracer))
     return lax.gather(x, arrays, spec)
 
 
@@ -346,7 +368,9 @@ class _IndexUpdateRef:
 
     def get(self, *, mode: str | None = None, fill_value: Any = None) -> Array:
         """``x[idx]``; with ``mode="fill"`` out-of-range integer indices give ``fill_value``
-        (default NaN for floats, the most negative integer for signed ones, as JAX).
+        (default NaN for floats, the most negative integer for signed ones, as JAX), with
+        ``mode="clip"`` they are clamped (static ints too, even eagerly), and the gradient goes
+        to the element read.
 
         Example:
             >>> import vfunc.numpy as vnp
@@ -360,12 +384,19 @@ class _IndexUpdateRef:
                 f"at[].get: mode must be fill, clip or promise_in_bounds, got {mode!r}"
             )
         del fill_value
-        return getitem(self.array, self.index)
+        if mode != "clip":
+            return getitem(self.array, self.index)
+        x = self.array
+        entries = _expand(x.shape, self.index, "at[].get")
+        spec, arrays = _spec(x.shape, entries, "at[].get", traced=True)
+        return lax.gather(x, _clamp_arrays(x.shape, spec, arrays), spec)
 
     def _scatter(self, values: ArrayLike, kind: str, mode: str | None) -> Array:
         x = self.array
         entries = _expand(x.shape, self.index, f"at[].{kind}")
-        spec, arrays = _spec(x.shape, entries, f"at[].{kind}")
+        # An explicit mode asks for its out-of-range behaviour even for static ints.
+        lenient = isinstance(x, Tracer) or mode in ("clip", "drop")
+        spec, arrays = _spec(x.shape, entries, f"at[].{kind}", traced=lenient)
         if mode == "clip":
             arrays = _clamp_arrays(x.shape, spec, arrays)
         elif mode not in (None, "drop", "promise_in_bounds"):
