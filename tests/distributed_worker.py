@@ -18,6 +18,13 @@ from vfunc import grad, jit, lax, optim, vmap
 STEPS, BATCH, D_IN, D_HIDDEN, D_OUT = 20, 16, 5, 8, 3
 
 
+
+def _report(out_dir: str, rank: int, result: dict) -> None:
+    """Write this rank's result atomically: a rank aborted mid-write leaves no half file."""
+    scratch = Path(out_dir, f".rank{rank}.json.tmp")
+    scratch.write_text(json.dumps(result))
+    os.replace(scratch, Path(out_dir, f"rank{rank}.json"))
+
 def init_params(seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     return {
@@ -267,7 +274,7 @@ def main(mode: str, out_dir: str) -> None:
         except DistributedTimeoutError as err:
             result["error"] = str(err)
             result["elapsed"] = time.monotonic() - start
-        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+        _report(out_dir, rank, result)
         world.comm.Abort(0)  # rank 1 is still asleep: end the job
     elif mode == "killed":
         start = time.monotonic()
@@ -279,7 +286,7 @@ def main(mode: str, out_dir: str) -> None:
         except DistributedError as err:  # only when the launcher lets this process live
             result["error"] = str(err)
             result["elapsed"] = time.monotonic() - start
-        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+        _report(out_dir, rank, result)
         world.comm.Abort(0)
     elif mode == "exited":
         if rank == 1:
@@ -290,7 +297,7 @@ def main(mode: str, out_dir: str) -> None:
         except DistributedTimeoutError as err:
             result["error"] = str(err)
             result["elapsed"] = time.monotonic() - start
-        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+        _report(out_dir, rank, result)
         world.comm.Abort(0)
     elif mode == "train":
         dp = DataParallel(bucket_bytes=256)  # small buckets: several messages per step
@@ -298,7 +305,7 @@ def main(mode: str, out_dir: str) -> None:
         dp.check_identical(params)
         dp.save(Path(out_dir, "params.safetensors"), params)
         result["saved"] = True
-    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+    _report(out_dir, rank, result)
 
 
 if __name__ == "__main__":
