@@ -22,8 +22,6 @@ with. Jacobians and Hessians, which need vmap too, are in ``transforms.jacobians
 from __future__ import annotations
 
 import functools
-import itertools
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +30,7 @@ import numpy as np
 from vfunc import tree
 from vfunc.core import (
     Array,
+    ArrayImpl,
     Primitive,
     ShapedArray,
     Trace,
@@ -83,17 +82,22 @@ def _match_dtype(ct: Array, like: Any) -> Array:
 
 
 class _Node:
-    """One recorded primitive application (or an input, when ``prim`` is None)."""
+    """One recorded primitive application (or an input, when ``prim`` is None).
 
-    __slots__ = ("prim", "params", "parents", "primals", "out", "order")
+    ``slot`` is the node's position on its trace's tape (a node of several results takes one
+    slot per result, from ``slot`` up); cotangents live in a list indexed by slot during the
+    backward pass, so walking the tape from the end visits every node after all its users.
+    """
 
-    def __init__(self, prim, params, parents, primals, out, order):
+    __slots__ = ("prim", "params", "parents", "primals", "out", "slot")
+
+    def __init__(self, prim, params, parents, primals, out, slot):
         self.prim = prim
         self.params = params
-        self.parents = parents  # per input: (node, output index) or None for constants
+        self.parents = parents  # the input tracers (node None: a constant for this trace)
         self.primals = primals
         self.out = out
-        self.order = order
+        self.slot = slot
 
 
 class VJPTracer(Tracer):
@@ -126,11 +130,16 @@ class VJPTracer(Tracer):
 
 
 class VJPTrace(Trace):
-    """Records primitives applied to its tracers for a later backward pass."""
+    """Records primitives applied to its tracers on a tape for a later backward pass.
+
+    The tape is a list in creation order: the backward pass walks it from the end, which needs
+    no search for the nodes an output reaches and no sort (nodes no output reaches are passed
+    over, their cotangent being None).
+    """
 
     def __init__(self, level: int):
         super().__init__(level)
-        self.counter = itertools.count()
+        self.tape: list[_Node | None] = []
 
     def pure(self, value: Any) -> VJPTracer:
         return VJPTracer(self, as_array(value), None)
@@ -138,14 +147,20 @@ class VJPTrace(Trace):
     lift = pure
 
     def new_input(self, primal: Array) -> VJPTracer:
-        node = _Node(None, None, (), (), primal, next(self.counter))
+        tape = self.tape
+        node = _Node(None, None, (), (), primal, len(tape))
+        tape.append(node)
         return VJPTracer(self, primal, node)
 
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
         primals = [t.primal for t in tracers]
-        parents = [(t.node, t.index) if t.node is not None else None for t in tracers]
-        if not prim.differentiable or parents.count(None) == len(parents):
-            # constants as far as this trace is concerned: symbolic zero gradient
+        if prim.differentiable:
+            for t in tracers:
+                if t.node is not None:
+                    break
+            else:  # constants as far as this trace is concerned: symbolic zero gradient
+                return prim.bind(*primals, **params)
+        else:
             return prim.bind(*primals, **params)
         forward = prim.vjp_forward
         if forward is None:
@@ -155,13 +170,19 @@ class VJPTrace(Trace):
             # instead of the VJP recomputing it; the rule receives it as ``residuals``.
             out, residuals = forward(*primals, **params)
             params = {**params, "residuals": residuals}
-        node = _Node(prim, params, parents, primals, out, next(self.counter))
+        tape = self.tape
+        node = _Node(prim, params, tracers, primals, out, len(tape))
         if prim.multiple_results:
+            tape.append(node)
+            tape.extend([None] * (len(out) - 1))
             return [self._output(o, node, i) for i, o in enumerate(out)]
-        return self._output(out, node, 0)
+        tape.append(node)
+        if out.dtype.kind not in "fc":  # integers and bools carry no gradient
+            return out
+        return VJPTracer(self, out, node)
 
     def _output(self, value: Any, node: _Node, index: int) -> Any:
-        if value.dtype.kind not in "fc":  # integers and bools carry no gradient
+        if value.dtype.kind not in "fc":
             return value
         return VJPTracer(self, value, node, index)
 
@@ -173,7 +194,6 @@ class VJPTrace(Trace):
         return np.asarray(primal)
 
 
-_ORDER = operator.attrgetter("order")
 _ONES: dict[np.dtype, Array] = {}
 
 
@@ -186,50 +206,51 @@ def _one(dtype: np.dtype) -> Array:
     return seed
 
 
-def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
-    """Run VJP rules from the outputs back; return the cotangent of every reached input node."""
-    cts: dict[tuple[_Node, int], Any] = {}
-    for ref, ct in zip(out_refs, out_cts, strict=True):
-        if ref is not None and ct is not None:
-            cts[ref] = add_any(cts.get(ref), ct)
-    nodes: dict[_Node, None] = {}
-    stack = [ref[0] for ref in out_refs if ref is not None]
-    while stack:
-        node = stack.pop()
-        if node in nodes:
-            continue
-        nodes[node] = None
-        stack.extend(p[0] for p in node.parents if p is not None)
-    inputs: dict[_Node, Any] = {}
-    for node in sorted(nodes, key=_ORDER, reverse=True):
-        if node.prim is None:
-            inputs[node] = cts.pop((node, 0), None)
+def _backward(tape: list, out_slots: list, out_cts: list) -> list:
+    """Run VJP rules from the outputs back; return the cotangents by tape slot (None: zero)
+    (only the input nodes' slots are still filled)."""
+    cts: list[Any] = [None] * len(tape)
+    for slot, ct in zip(out_slots, out_cts, strict=True):
+        if slot is not None and ct is not None:
+            cts[slot] = add_any(cts[slot], ct)
+    for slot in range(len(tape) - 1, -1, -1):
+        node = tape[slot]
+        if node is None or node.prim is None:  # a further result's slot, or an input
             continue
         prim = node.prim
         if prim.multiple_results:
-            gs = [cts.pop((node, i), None) for i in range(len(node.out))]
+            end = slot + len(node.out)
+            gs = cts[slot:end]
             if all(g is None for g in gs):
                 continue
+            cts[slot:end] = [None] * len(gs)
             g = [zeros_like_aval(o.aval) if gi is None else gi
                  for gi, o in zip(gs, node.out, strict=True)]  # fmt: skip
         else:
-            g = cts.pop((node, 0), None)
+            g = cts[slot]
             if g is None:
                 continue
+            cts[slot] = None  # its memory can go as soon as the rule has run
         if prim.vjp is None:
             raise NotImplementedError(
                 f"reverse-mode differentiation of {prim.name!r} is not implemented"
             )
         if prim.vjp_wants:
-            wants = tuple(p is not None for p in node.parents)
+            wants = tuple([p.node is not None for p in node.parents])
             in_cts = prim.vjp(g, *node.primals, out=node.out, wants=wants, **node.params)
         else:
             in_cts = prim.vjp(g, *node.primals, out=node.out, **node.params)
         for parent, ct, primal in zip(node.parents, in_cts, node.primals, strict=True):
-            if parent is None or ct is None:
+            if ct is None:
                 continue
-            cts[parent] = add_any(cts.get(parent), _match_dtype(ct, primal))
-    return inputs
+            source = parent.node
+            if source is None:
+                continue
+            target = source.slot + parent.index
+            ct = _match_dtype(ct, primal)
+            old = cts[target]
+            cts[target] = ct if old is None else ew.add_p.apply2(old, ct)
+    return cts
 
 
 def _check_differentiable_inputs(fun_name: str, args: Any, what: str) -> None:
@@ -251,51 +272,71 @@ def _check_differentiable_inputs(fun_name: str, args: Any, what: str) -> None:
             )
 
 
+_TREES: dict[str, Any] = {}
+
+
+def _tree_of(kind: str) -> Any:
+    """The tree structure of one Array (``"leaf"``) or of a 1-tuple of one (``"single"``):
+    ``grad(f)(x)`` of one array needs no flattening."""
+    treedef = _TREES.get(kind)
+    if treedef is None:
+        leaf = wrap_numpy(np.zeros(()))
+        treedef = _TREES[kind] = tree.flatten(leaf if kind == "leaf" else (leaf,))[1]
+    return treedef
+
+
 class _Recording:
     """A forward pass under a ``VJPTrace``: the outputs and how to run the tape backward."""
 
-    __slots__ = (
-        "in_tree",
-        "in_values",
-        "input_nodes",
-        "out_tree",
-        "out_refs",
-        "out_primals",
-        "aux",
-    )
+    __slots__ = ("in_tree", "in_values", "tape", "in_slots", "out_tree", "out_slots",
+                 "out_primals", "aux")  # fmt: skip
 
     def __init__(self, fun: Callable, primals: tuple, has_aux: bool, name: str):
         self.aux = None
-        in_leaves, self.in_tree = tree.flatten(primals)
+        single = len(primals) == 1 and isinstance(primals[0], Array)
+        if single:
+            in_leaves, self.in_tree = primals, _tree_of("single")
+        else:
+            in_leaves, self.in_tree = tree.flatten(primals)
         self.in_values = [x if isinstance(x, Array) else as_array(x) for x in in_leaves]
         with new_trace(VJPTrace) as trace:
             in_tracers = [trace.new_input(v) for v in self.in_values]
-            out = fun(*tree.unflatten(self.in_tree, in_tracers))
+            if single:
+                out = fun(in_tracers[0])
+            else:
+                out = fun(*tree.unflatten(self.in_tree, in_tracers))
             if has_aux:
                 out, aux = _split_aux(out, name)
-            out_leaves, self.out_tree = tree.flatten(out)
-            self.out_refs, self.out_primals = [], []
+            if isinstance(out, Array):
+                out_leaves, self.out_tree = (out,), _tree_of("leaf")
+            else:
+                out_leaves, self.out_tree = tree.flatten(out)
+            self.out_slots, self.out_primals = [], []
             for leaf in out_leaves:
                 if isinstance(leaf, VJPTracer) and leaf._trace is trace:
-                    self.out_refs.append((leaf.node, leaf.index) if leaf.node is not None else None)
+                    node = leaf.node
+                    self.out_slots.append(None if node is None else node.slot + leaf.index)
                     self.out_primals.append(leaf.primal)
                 else:
-                    self.out_refs.append(None)
+                    self.out_slots.append(None)
                     self.out_primals.append(leaf)
             if has_aux:
                 self.aux = tree.map(lambda a: a.primal if isinstance(a, VJPTracer)
                                     and a._trace is trace else a, aux)  # fmt: skip
-        self.input_nodes = [t.node for t in in_tracers]
+        self.tape = trace.tape
+        self.in_slots = [t.node.slot for t in in_tracers]
 
     def outputs(self) -> Any:
+        if len(self.out_primals) == 1 and self.out_tree is _TREES.get("leaf"):
+            return self.out_primals[0]
         return tree.unflatten(self.out_tree, self.out_primals)
 
     def pullback(self, cts: list) -> list:
         """Input cotangents (flat, as the inputs) from output cotangents (flat; None = zero)."""
-        reached = _backward(self.out_refs, cts)
+        reached = _backward(self.tape, self.out_slots, cts)
         in_cts = []
-        for node, value in zip(self.input_nodes, self.in_values, strict=True):
-            ct = reached.get(node)
+        for slot, value in zip(self.in_slots, self.in_values, strict=True):
+            ct = reached[slot]
             if ct is None:
                 ct = zeros_like_aval(value.aval)
             elif ct.weak_type != value.weak_type:  # as JAX: the gradient has the input's type
@@ -385,20 +426,30 @@ def value_and_grad(
                 )
         nums_pos = tuple(i % len(args) for i in nums)
         diff_args = tuple(args[i] for i in nums_pos)
-        _check_differentiable_inputs("grad", diff_args, "argument ")
+        first = diff_args[0] if len(diff_args) == 1 else None
+        if not (type(first) is ArrayImpl and first.dtype.kind in "fc"):  # else: nothing to check
+            _check_differentiable_inputs("grad", diff_args, "argument ")
 
-        def partial_fun(*diff: Any) -> Any:
-            full = list(args)
-            for i, d in zip(nums_pos, diff, strict=True):
-                full[i] = d
-            return fun(*full, **kwargs)
+        if len(args) == 1 and len(nums) == 1 and not kwargs:
+            partial_fun = fun  # grad(f)(x): the one argument is the differentiated one
+        else:
+
+            def partial_fun(*diff: Any) -> Any:
+                full = list(args)
+                for i, d in zip(nums_pos, diff, strict=True):
+                    full[i] = d
+                return fun(*full, **kwargs)
 
         rec = _Recording(partial_fun, diff_args, has_aux, "grad")
         out = rec.outputs()
         _check_scalar_output(name, out)
         seed = _one(as_array(rec.out_primals[0]).dtype)
-        grads = tree.unflatten(rec.in_tree, rec.pullback([seed]))
-        grads = grads[0] if isinstance(argnums, int) else grads
+        flat_grads = rec.pullback([seed])
+        if isinstance(argnums, int):
+            grads = flat_grads[0] if rec.in_tree is _TREES.get("single") else (
+                tree.unflatten(rec.in_tree, flat_grads)[0])  # fmt: skip
+        else:
+            grads = tree.unflatten(rec.in_tree, flat_grads)
         if has_aux:
             return (out, rec.aux), grads
         return out, grads
