@@ -900,8 +900,9 @@ class Primitive:
     # raise, which sends the call down the full path to our error) and no cache key; the
     # dtype check is one dict probe, the weak type one ``and``.
 
-    def apply1(self, x: Any) -> Any:
-        """``bind(x)`` for a primitive without params, the eager elementwise case inlined."""
+    def apply1(self, x: Any, otherwise: Callable[[Any], Any] | None = None) -> Any:
+        """``bind(x)`` for a primitive without params, the eager elementwise case inlined;
+        ``otherwise(x)``, when given, replaces the full path (a front end's promotion)."""
         if type(x) is ArrayImpl and _state.dynamic is None:
             vx = x._value
             if vx.dtype in self._fast_dtypes:
@@ -917,10 +918,13 @@ class Primitive:
                     result._value = out if type(out) is np.ndarray else np.asarray(out)
                     result._weak = x._weak and self._weak_follows
                     return result
+        if otherwise is not None:
+            return otherwise(x)
         return self._dispatch((x,), {})
 
-    def apply2(self, x: Any, y: Any) -> Any:
-        """``bind(x, y)`` for a primitive without params, the eager elementwise case inlined."""
+    def apply2(self, x: Any, y: Any, otherwise: Callable[[Any, Any], Any] | None = None) -> Any:
+        """``bind(x, y)`` for a primitive without params, the eager elementwise case inlined;
+        ``otherwise(x, y)``, when given, replaces the full path (a front end's promotion)."""
         if type(x) is ArrayImpl and type(y) is ArrayImpl and _state.dynamic is None:
             vx, vy = x._value, y._value
             dtype = vx.dtype
@@ -937,6 +941,8 @@ class Primitive:
                     result._value = out if type(out) is np.ndarray else np.asarray(out)
                     result._weak = x._weak and y._weak and self._weak_follows
                     return result
+        if otherwise is not None:
+            return otherwise(x, y)
         return self._dispatch((x, y), {})
 
     def _dispatch(self, args: Sequence[Any], params: dict) -> Any:
@@ -955,12 +961,15 @@ class Primitive:
                     vx, vy = x._value, y._value
                     key = (vx.shape, vx.dtype, x._weak, vy.shape, vy.dtype, y._weak)
                     return self._eager(args, [vx, vy], key, params)
+        stack = _state.stack
         for a in args:
             if isinstance(a, Tracer):
                 trace = a._trace
                 if trace is not top:
-                    check_tracer_alive(a)
-                    if top is None or trace.level > top.level:
+                    level = trace.level
+                    if not trace.alive or level >= len(stack) or stack[level] is not trace:
+                        check_tracer_alive(a)  # raises
+                    if top is None or level > top.level:
                         top = trace
         if top is None:
             args = [a if type(a) is ArrayImpl else _wrap(*to_numpy_canonical(a)) for a in args]

@@ -442,8 +442,11 @@ def value_and_grad(
 
         rec = _Recording(partial_fun, diff_args, has_aux, "grad")
         out = rec.outputs()
-        _check_scalar_output(name, out)
-        seed = _one(as_array(rec.out_primals[0]).dtype)
+        if type(out) is ArrayImpl and out.ndim == 0 and out.dtype.kind == "f":
+            seed = _one(out.dtype)  # the common case, checked without conversions
+        else:
+            _check_scalar_output(name, out)
+            seed = _one(as_array(rec.out_primals[0]).dtype)
         flat_grads = rec.pullback([seed])
         if isinstance(argnums, int):
             grads = flat_grads[0] if rec.in_tree is _TREES.get("single") else (
