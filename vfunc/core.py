@@ -892,6 +892,26 @@ class Primitive:
                 return self.apply2(args[0], args[1])
             if len(args) == 1:
                 return self.apply1(args[0])
+        elif len(args) == 1 and not self.multiple_results:
+            # One concrete operand with params (a reduction, a movement) whose types were
+            # checked before: the cache hit runs impl here; anything else takes _dispatch.
+            x = args[0]
+            if type(x) is ArrayImpl and _state.dynamic is None:
+                vx = x._value
+                try:
+                    weak = self._eager_cache.get((vx.shape, vx.dtype, x._weak, *params.items()))
+                except TypeError:  # an unhashable param: _eager copes
+                    weak = None
+                if weak is not None:
+                    token = _errstate_set(_IGNORE_ALL)
+                    try:
+                        out = self.impl(vx, **params)
+                    finally:
+                        _errstate_reset(token)
+                    result = _new_array(ArrayImpl)
+                    result._value = out if type(out) is np.ndarray else np.asarray(out)
+                    result._weak = weak
+                    return result
         return self._dispatch(args, params)
 
     # The eager fast path of an elementwise primitive without params: with concrete operands of
@@ -992,7 +1012,7 @@ class Primitive:
 
     def _eager(self, args: Sequence[Any], values: list, key: Any, params: dict) -> Any:
         if params:
-            key = (key, tuple(params.items()))
+            key = (*key, *params.items())  # bind's one-operand path looks up the same key
         try:
             weak_types = self._eager_cache.get(key)
         except TypeError:  # an unhashable param: correct, just not cached

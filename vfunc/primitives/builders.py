@@ -227,7 +227,7 @@ def broadcast_in_dim(
     """Broadcast ``operand`` to ``shape``; operand axis i becomes axis
     ``broadcast_dimensions[i]`` (zero-copy when eager)."""
     x = as_array(operand)
-    shape, dims = tuple(int(d) for d in shape), tuple(int(d) for d in broadcast_dimensions)
+    shape, dims = tuple(map(int, shape)), tuple(map(int, broadcast_dimensions))
     if x.shape == shape and dims == tuple(range(len(shape))):
         return x
     return broadcast_in_dim_p.bind(x, shape=shape, broadcast_dimensions=dims)

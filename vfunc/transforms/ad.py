@@ -81,35 +81,23 @@ def _match_dtype(ct: Array, like: Any) -> Array:
 # Reverse mode
 
 
-class _Node:
-    """One recorded primitive application (or an input, when ``prim`` is None).
-
-    ``slot`` is the node's position on its trace's tape (a node of several results takes one
-    slot per result, from ``slot`` up); cotangents live in a list indexed by slot during the
-    backward pass, so walking the tape from the end visits every node after all its users.
-    """
-
-    __slots__ = ("prim", "params", "parents", "primals", "out", "slot")
-
-    def __init__(self, prim, params, parents, primals, out, slot):
-        self.prim = prim
-        self.params = params
-        self.parents = parents  # the input tracers (node None: a constant for this trace)
-        self.primals = primals
-        self.out = out
-        self.slot = slot
+# A tape entry, one per recorded primitive application: a plain tuple, the cheapest object
+# Python builds. ``parents`` are the input tracers (``slot`` None: a constant for this trace).
+# An entry of several results is followed by a None per further result, so that the slot of
+# result ``i`` is the entry's position plus ``i``; an input's entry is ``_INPUT``.
+_INPUT = (None, None, (), (), None)
 
 
 class VJPTracer(Tracer):
-    """A value under reverse-mode differentiation: its primal and where it came from."""
+    """A value under reverse-mode differentiation: its primal and the tape slot it came from
+    (None for a constant)."""
 
-    __slots__ = ("primal", "node", "index")
+    __slots__ = ("primal", "slot")
 
-    def __init__(self, trace: VJPTrace, primal: Array, node: _Node | None, index: int = 0):
+    def __init__(self, trace: VJPTrace, primal: Array, slot: int | None):
         self._trace = trace
         self.primal = primal
-        self.node = node
-        self.index = index
+        self.slot = slot
 
     # Read through to the primal: most tracers never need an aval object of their own.
     @property
@@ -133,13 +121,13 @@ class VJPTrace(Trace):
     """Records primitives applied to its tracers on a tape for a later backward pass.
 
     The tape is a list in creation order: the backward pass walks it from the end, which needs
-    no search for the nodes an output reaches and no sort (nodes no output reaches are passed
-    over, their cotangent being None).
+    no search for the entries an output reaches and no sort (entries no output reaches are
+    passed over, their cotangent being None).
     """
 
     def __init__(self, level: int):
         super().__init__(level)
-        self.tape: list[_Node | None] = []
+        self.tape: list[tuple | None] = []
 
     def pure(self, value: Any) -> VJPTracer:
         return VJPTracer(self, as_array(value), None)
@@ -148,15 +136,14 @@ class VJPTrace(Trace):
 
     def new_input(self, primal: Array) -> VJPTracer:
         tape = self.tape
-        node = _Node(None, None, (), (), primal, len(tape))
-        tape.append(node)
-        return VJPTracer(self, primal, node)
+        tape.append(_INPUT)
+        return VJPTracer(self, primal, len(tape) - 1)
 
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
         primals = [t.primal for t in tracers]
         if prim.differentiable:
             for t in tracers:
-                if t.node is not None:
+                if t.slot is not None:
                     break
             else:  # constants as far as this trace is concerned: symbolic zero gradient
                 return prim.bind(*primals, **params)
@@ -171,20 +158,19 @@ class VJPTrace(Trace):
             out, residuals = forward(*primals, **params)
             params = {**params, "residuals": residuals}
         tape = self.tape
-        node = _Node(prim, params, tracers, primals, out, len(tape))
+        slot = len(tape)
+        tape.append((prim, params, tracers, primals, out))
         if prim.multiple_results:
-            tape.append(node)
             tape.extend([None] * (len(out) - 1))
-            return [self._output(o, node, i) for i, o in enumerate(out)]
-        tape.append(node)
+            return [self._output(o, slot + i) for i, o in enumerate(out)]
         if out.dtype.kind not in "fc":  # integers and bools carry no gradient
             return out
-        return VJPTracer(self, out, node)
+        return VJPTracer(self, out, slot)
 
-    def _output(self, value: Any, node: _Node, index: int) -> Any:
+    def _output(self, value: Any, slot: int) -> Any:
         if value.dtype.kind not in "fc":
             return value
-        return VJPTracer(self, value, node, index)
+        return VJPTracer(self, value, slot)
 
     def concretize(self, tracer: Tracer, fn_name: str) -> np.ndarray:
         # Python control flow on concrete values works under grad, as in JAX.
@@ -208,24 +194,24 @@ def _one(dtype: np.dtype) -> Array:
 
 def _backward(tape: list, out_slots: list, out_cts: list) -> list:
     """Run VJP rules from the outputs back; return the cotangents by tape slot (None: zero)
-    (only the input nodes' slots are still filled)."""
+    (only the inputs' slots are still filled)."""
     cts: list[Any] = [None] * len(tape)
     for slot, ct in zip(out_slots, out_cts, strict=True):
         if slot is not None and ct is not None:
             cts[slot] = add_any(cts[slot], ct)
     for slot in range(len(tape) - 1, -1, -1):
-        node = tape[slot]
-        if node is None or node.prim is None:  # a further result's slot, or an input
+        entry = tape[slot]
+        if entry is None or entry is _INPUT:  # a further result's slot, or an input
             continue
-        prim = node.prim
+        prim, params, parents, primals, out = entry
         if prim.multiple_results:
-            end = slot + len(node.out)
+            end = slot + len(out)
             gs = cts[slot:end]
             if all(g is None for g in gs):
                 continue
             cts[slot:end] = [None] * len(gs)
             g = [zeros_like_aval(o.aval) if gi is None else gi
-                 for gi, o in zip(gs, node.out, strict=True)]  # fmt: skip
+                 for gi, o in zip(gs, out, strict=True)]  # fmt: skip
         else:
             g = cts[slot]
             if g is None:
@@ -236,17 +222,16 @@ def _backward(tape: list, out_slots: list, out_cts: list) -> list:
                 f"reverse-mode differentiation of {prim.name!r} is not implemented"
             )
         if prim.vjp_wants:
-            wants = tuple([p.node is not None for p in node.parents])
-            in_cts = prim.vjp(g, *node.primals, out=node.out, wants=wants, **node.params)
+            wants = tuple([p.slot is not None for p in parents])
+            in_cts = prim.vjp(g, *primals, out=out, wants=wants, **params)
         else:
-            in_cts = prim.vjp(g, *node.primals, out=node.out, **node.params)
-        for parent, ct, primal in zip(node.parents, in_cts, node.primals, strict=True):
+            in_cts = prim.vjp(g, *primals, out=out, **params)
+        for parent, ct, primal in zip(parents, in_cts, primals, strict=True):
             if ct is None:
                 continue
-            source = parent.node
-            if source is None:
+            target = parent.slot
+            if target is None:
                 continue
-            target = source.slot + parent.index
             ct = _match_dtype(ct, primal)
             old = cts[target]
             cts[target] = ct if old is None else ew.add_p.apply2(old, ct)
@@ -314,8 +299,7 @@ class _Recording:
             self.out_slots, self.out_primals = [], []
             for leaf in out_leaves:
                 if isinstance(leaf, VJPTracer) and leaf._trace is trace:
-                    node = leaf.node
-                    self.out_slots.append(None if node is None else node.slot + leaf.index)
+                    self.out_slots.append(leaf.slot)
                     self.out_primals.append(leaf.primal)
                 else:
                     self.out_slots.append(None)
@@ -324,7 +308,7 @@ class _Recording:
                 self.aux = tree.map(lambda a: a.primal if isinstance(a, VJPTracer)
                                     and a._trace is trace else a, aux)  # fmt: skip
         self.tape = trace.tape
-        self.in_slots = [t.node.slot for t in in_tracers]
+        self.in_slots = [t.slot for t in in_tracers]
 
     def outputs(self) -> Any:
         if len(self.out_primals) == 1 and self.out_tree is _TREES.get("leaf"):
