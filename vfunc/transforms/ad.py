@@ -72,6 +72,8 @@ def add_any(a: Any, b: Any) -> Any:
 
 def _match_dtype(ct: Array, like: Any) -> Array:
     """``ct`` converted to the dtype of ``like`` (an aval or an array) if it differs."""
+    if type(ct) is ArrayImpl and type(like) is ArrayImpl and ct._value.dtype is like._value.dtype:
+        return ct  # the eager common case, without the dtype properties
     if ct.dtype != like.dtype:
         return ew.convert_element_type_p.bind(ct, new_dtype=like.dtype, weak_type=like.weak_type)
     return ct
@@ -92,12 +94,14 @@ class VJPTracer(Tracer):
     """A value under reverse-mode differentiation: its primal and the tape slot it came from
     (None for a constant)."""
 
-    __slots__ = ("primal", "slot")
+    # ``dtype`` is stored, not read through: front ends ask for it on every operation.
+    __slots__ = ("primal", "slot", "dtype")
 
-    def __init__(self, trace: VJPTrace, primal: Array, slot: int | None):
+    def __init__(self, trace: VJPTrace, primal: Array, slot: int | None, dtype: np.dtype):
         self._trace = trace
         self.primal = primal
         self.slot = slot
+        self.dtype = dtype  # type: ignore[misc]
 
     # Read through to the primal: most tracers never need an aval object of their own.
     @property
@@ -107,10 +111,6 @@ class VJPTracer(Tracer):
     @property
     def shape(self) -> tuple[int, ...]:  # type: ignore[override]
         return self.primal.shape
-
-    @property
-    def dtype(self) -> np.dtype:  # type: ignore[override]
-        return self.primal.dtype
 
     @property
     def weak_type(self) -> bool:  # type: ignore[override]
@@ -130,14 +130,15 @@ class VJPTrace(Trace):
         self.tape: list[tuple | None] = []
 
     def pure(self, value: Any) -> VJPTracer:
-        return VJPTracer(self, as_array(value), None)
+        value = as_array(value)
+        return VJPTracer(self, value, None, value.dtype)
 
     lift = pure
 
     def new_input(self, primal: Array) -> VJPTracer:
         tape = self.tape
         tape.append(_INPUT)
-        return VJPTracer(self, primal, len(tape) - 1)
+        return VJPTracer(self, primal, len(tape) - 1, primal.dtype)
 
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
         primals = [t.primal for t in tracers]
@@ -151,7 +152,12 @@ class VJPTrace(Trace):
             return prim.bind(*primals, **params)
         forward = prim.vjp_forward
         if forward is None:
-            out = prim.bind(*primals, **params)
+            if params or len(primals) > 2:
+                out = prim.bind(*primals, **params)
+            elif len(primals) == 2:  # the elementwise ops: their eager path, without packing
+                out = prim.apply2(primals[0], primals[1])
+            else:
+                out = prim.apply1(primals[0])
         else:
             # The primitive keeps what its VJP needs from this same pass (a scan's carries),
             # instead of the VJP recomputing it; the rule receives it as ``residuals``.
@@ -163,14 +169,13 @@ class VJPTrace(Trace):
         if prim.multiple_results:
             tape.extend([None] * (len(out) - 1))
             return [self._output(o, slot + i) for i, o in enumerate(out)]
-        if out.dtype.kind not in "fc":  # integers and bools carry no gradient
-            return out
-        return VJPTracer(self, out, slot)
+        return self._output(out, slot)
 
     def _output(self, value: Any, slot: int) -> Any:
-        if value.dtype.kind not in "fc":
+        dtype = value.dtype
+        if dtype.kind not in "fc":  # integers and bools carry no gradient
             return value
-        return VJPTracer(self, value, slot)
+        return VJPTracer(self, value, slot, dtype)
 
     def concretize(self, tracer: Tracer, fn_name: str) -> np.ndarray:
         # Python control flow on concrete values works under grad, as in JAX.
@@ -401,22 +406,25 @@ def value_and_grad(
     nums = _argnums_tuple(argnums)
     name = getattr(fun, "__name__", "function")
 
+    only_first = nums in ((0,), (-1,))
+
     @functools.wraps(fun)
     def value_and_grad_fun(*args: Any, **kwargs: Any) -> Any:
-        for i in nums:
-            if not -len(args) <= i < len(args):
-                raise ValueError(
-                    f"grad: argnums {argnums} out of range for {len(args)} positional arguments"
-                )
-        nums_pos = tuple(i % len(args) for i in nums)
-        diff_args = tuple(args[i] for i in nums_pos)
-        first = diff_args[0] if len(diff_args) == 1 else None
-        if not (type(first) is ArrayImpl and first.dtype.kind in "fc"):  # else: nothing to check
-            _check_differentiable_inputs("grad", diff_args, "argument ")
-
-        if len(args) == 1 and len(nums) == 1 and not kwargs:
-            partial_fun = fun  # grad(f)(x): the one argument is the differentiated one
+        if only_first and len(args) == 1 and not kwargs:
+            # grad(f)(x): the one argument is the differentiated one
+            diff_args, partial_fun = args, fun
+            if not (type(args[0]) is ArrayImpl and args[0]._value.dtype.kind in "fc"):
+                _check_differentiable_inputs("grad", diff_args, "argument ")
         else:
+            n = len(args)
+            for i in nums:
+                if not -n <= i < n:
+                    raise ValueError(
+                        f"grad: argnums {argnums} out of range for {n} positional arguments"
+                    )
+            nums_pos = tuple(i % n for i in nums)
+            diff_args = tuple(args[i] for i in nums_pos)
+            _check_differentiable_inputs("grad", diff_args, "argument ")
 
             def partial_fun(*diff: Any) -> Any:
                 full = list(args)
@@ -480,15 +488,10 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
 
     @functools.wraps(fun)
     def grad_fun(*args: Any, **kwargs: Any) -> Any:
-        (_, aux), grads = _unpack(value_and_grad_fun(*args, **kwargs), has_aux)
-        return (grads, aux) if has_aux else grads
+        value, grads = value_and_grad_fun(*args, **kwargs)
+        return (grads, value[1]) if has_aux else grads
 
     return grad_fun
-
-
-def _unpack(result: Any, has_aux: bool) -> tuple:
-    value, grads = result
-    return (value if has_aux else (value, None)), grads
 
 
 # ----------------------------------------------------------------------------------------------
