@@ -101,7 +101,7 @@ class VJPTracer(Tracer):
         self._trace = trace
         self.primal = primal
         self.slot = slot
-        self.dtype = dtype  # type: ignore[misc]
+        self.dtype = dtype
 
     # Read through to the primal: most tracers never need an aval object of their own.
     @property
