@@ -5,7 +5,10 @@
 2. Eager ``grad`` per-call time of a tiny scalar function against HIPS autograd and PyTorch
    eager when they are importable (install them in a scratch environment, never as vfunc
    dependencies): target faster than both.
-3. ``checkpoint``: peak memory of the gradient of a deep tanh chain with and without
+3. Eager ``grad`` of ``sum(sin(x) * x)`` for float32[8] against PyTorch doing the same
+   (``x.requires_grad``, forward, ``backward``, read ``.grad``), in process CPU time (issue 18:
+   at most PyTorch's time).
+4. ``checkpoint``: peak memory of the gradient of a deep tanh chain with and without
    rematerialization (tracemalloc sees numpy's buffers).
 
 Run with the OpenBLAS overrides unset:
@@ -93,6 +96,40 @@ def bench_tiny() -> None:
             print(f"  {name:20s} {t * 1e6:8.1f} us   vfunc / this = {base / t:5.2f}")
 
 
+def bench_tiny_vs_torch() -> None:
+    import time
+    import timeit
+
+    def cpu_us(fn, number: int = 2000, repeat: int = 25) -> float:
+        # CPU time: on a machine shared with other work, wall time measures the neighbours.
+        return min(timeit.repeat(fn, number=number, repeat=repeat, timer=time.process_time)) / (
+            number / 1e6
+        )
+
+    x = vnp.asarray(np.linspace(-1, 1, 8, dtype=np.float32))
+    g = vfunc.grad(lambda v: vnp.sum(vnp.sin(v) * v))
+    ours = cpu_us(lambda: g(x))
+    print("grad of sum(sin(x) * x), x float32[8], per call (CPU time)")
+    print(f"  {'vfunc grad':20s} {ours:8.1f} us")
+    try:
+        import torch
+    except ImportError:
+        print(f"  {'PyTorch':20s}   not installed")
+        return
+    torch.set_num_threads(1)
+    x0 = torch.linspace(-1, 1, 8, dtype=torch.float32)
+
+    def torch_grad():
+        xt = x0.detach().requires_grad_(True)
+        torch.sum(torch.sin(xt) * xt).backward()
+        return xt.grad
+
+    theirs = cpu_us(torch_grad)
+    verdict = "PASS" if ours <= theirs else "FAIL"
+    print(f"  {'PyTorch backward':20s} {theirs:8.1f} us   vfunc / this = {ours / theirs:5.2f} "
+          f"(target <= 1): {verdict}")  # fmt: skip
+
+
 def bench_checkpoint() -> None:
     def block(x):
         for _ in range(8):
@@ -126,4 +163,5 @@ def bench_checkpoint() -> None:
 if __name__ == "__main__":
     bench_mlp()
     bench_tiny()
+    bench_tiny_vs_torch()
     bench_checkpoint()

@@ -655,6 +655,7 @@ try:
     from numpy._core.umath import _make_extobj
 
     _IGNORE_ALL = _make_extobj(all="ignore")
+    _errstate_set, _errstate_reset = _numpy_errstate.set, _numpy_errstate.reset
 except (ImportError, AttributeError, TypeError):  # pragma: no cover - other numpy releases
     _numpy_errstate = None
 
@@ -869,6 +870,16 @@ class Primitive:
         # (shapes, dtypes, params) -> output weak types, for the eager path. A pure function of
         # its key, so it can never go stale; failed evaluations are not stored.
         self._eager_cache: dict[Any, Any] = {}
+        # The dtypes at which apply1/apply2 may skip the rules (see there): filled by _eager
+        # once a call at that dtype has passed the shape rule. Only elementwise primitives
+        # whose result is weak iff all operands are (or never weak) qualify.
+        self._fast_dtypes: dict[np.dtype, None] = {}
+        self._weak_follows: bool | None = None
+        if elementwise and not multiple_results and _numpy_errstate is not None:
+            if weak_type is _all_weak:
+                self._weak_follows = True
+            elif weak_type is never_weak:
+                self._weak_follows = False
         registry[name] = self
 
     def __repr__(self) -> str:
@@ -876,42 +887,109 @@ class Primitive:
 
     def bind(self, *args: Any, **params: Any) -> Any:
         """Apply the primitive: eagerly, or through the innermost active trace."""
-        if _state.dynamic is None:
-            # The eager fast path, kept to a few attribute reads: with only concrete arrays
-            # and no staging trace, go straight to impl. The cache key covers everything the
-            # shape and weak-type rules read.
+        if not params:
             if len(args) == 2:
-                x, y = args
-                if type(x) is ArrayImpl and type(y) is ArrayImpl:
-                    vx, vy = x._value, y._value
-                    key = (vx.shape, vx.dtype, x._weak, vy.shape, vy.dtype, y._weak)
-                    weak = None if params else self._eager_cache.get(key)
-                    if weak is None:
-                        return self._eager(args, [vx, vy], key, params)
-                    if _numpy_errstate is None:  # pragma: no cover
-                        out = call_quietly(self.impl, vx, vy)
-                    else:
-                        token = _numpy_errstate.set(_IGNORE_ALL)
-                        try:
-                            out = self.impl(vx, vy)
-                        finally:
-                            _numpy_errstate.reset(token)
+                return self.apply2(args[0], args[1])
+            if len(args) == 1:
+                return self.apply1(args[0])
+        elif len(args) == 1 and not self.multiple_results:
+            # One concrete operand with params (a reduction, a movement) whose types were
+            # checked before: the cache hit runs impl here; anything else takes _dispatch.
+            x = args[0]
+            if type(x) is ArrayImpl and _state.dynamic is None:
+                vx = x._value
+                try:
+                    weak = self._eager_cache.get((vx.shape, vx.dtype, x._weak, *params.items()))
+                except TypeError:  # an unhashable param: _eager copes
+                    weak = None
+                if weak is not None:
+                    token = _errstate_set(_IGNORE_ALL)
+                    try:
+                        out = self.impl(vx, **params)
+                    finally:
+                        _errstate_reset(token)
                     result = _new_array(ArrayImpl)
                     result._value = out if type(out) is np.ndarray else np.asarray(out)
                     result._weak = weak
                     return result
-            elif len(args) == 1:
+        return self._dispatch(args, params)
+
+    # The eager fast path of an elementwise primitive without params: with concrete operands of
+    # one dtype this primitive has already been checked at, run impl and wrap its result. No
+    # shape rule (numpy's broadcasting is the elementwise contract, and a mismatch makes impl
+    # raise, which sends the call down the full path to our error) and no cache key; the
+    # dtype check is one dict probe, the weak type one ``and``.
+
+    def apply1(self, x: Any, otherwise: Callable[[Any], Any] | None = None) -> Any:
+        """``bind(x)`` for a primitive without params, the eager elementwise case inlined;
+        ``otherwise(x)``, when given, replaces the full path (a front end's promotion)."""
+        if type(x) is ArrayImpl and _state.dynamic is None:
+            vx = x._value
+            if vx.dtype in self._fast_dtypes:
+                token = _errstate_set(_IGNORE_ALL)
+                try:
+                    out = self.impl(vx)
+                except Exception:  # noqa: BLE001 - the full path below reports it properly
+                    out = None
+                finally:
+                    _errstate_reset(token)
+                if out is not None:
+                    result = _new_array(ArrayImpl)
+                    result._value = out if type(out) is np.ndarray else np.asarray(out)
+                    result._weak = x._weak and self._weak_follows
+                    return result
+        if otherwise is not None:
+            return otherwise(x)
+        return self._dispatch((x,), {})
+
+    def apply2(self, x: Any, y: Any, otherwise: Callable[[Any, Any], Any] | None = None) -> Any:
+        """``bind(x, y)`` for a primitive without params, the eager elementwise case inlined;
+        ``otherwise(x, y)``, when given, replaces the full path (a front end's promotion)."""
+        if type(x) is ArrayImpl and type(y) is ArrayImpl and _state.dynamic is None:
+            vx, vy = x._value, y._value
+            dtype = vx.dtype
+            if dtype is vy.dtype and dtype in self._fast_dtypes:
+                token = _errstate_set(_IGNORE_ALL)
+                try:
+                    out = self.impl(vx, vy)
+                except Exception:  # noqa: BLE001 - e.g. shapes that do not broadcast
+                    out = None
+                finally:
+                    _errstate_reset(token)
+                if out is not None:
+                    result = _new_array(ArrayImpl)
+                    result._value = out if type(out) is np.ndarray else np.asarray(out)
+                    result._weak = x._weak and y._weak and self._weak_follows
+                    return result
+        if otherwise is not None:
+            return otherwise(x, y)
+        return self._dispatch((x, y), {})
+
+    def _dispatch(self, args: Sequence[Any], params: dict) -> Any:
+        top = _state.dynamic
+        if top is None:
+            # Eager with params (reductions, movement): the cache key covers everything the
+            # shape and weak-type rules read.
+            if len(args) == 1:
                 x = args[0]
                 if type(x) is ArrayImpl:
                     vx = x._value
                     return self._eager(args, [vx], (vx.shape, vx.dtype, x._weak), params)
-        top = _state.dynamic
+            elif len(args) == 2:
+                x, y = args
+                if type(x) is ArrayImpl and type(y) is ArrayImpl:
+                    vx, vy = x._value, y._value
+                    key = (vx.shape, vx.dtype, x._weak, vy.shape, vy.dtype, y._weak)
+                    return self._eager(args, [vx, vy], key, params)
+        stack = _state.stack
         for a in args:
             if isinstance(a, Tracer):
                 trace = a._trace
                 if trace is not top:
-                    check_tracer_alive(a)
-                    if top is None or trace.level > top.level:
+                    level = trace.level
+                    if not trace.alive or level >= len(stack) or stack[level] is not trace:
+                        check_tracer_alive(a)  # raises
+                    if top is None or level > top.level:
                         top = trace
         if top is None:
             args = [a if type(a) is ArrayImpl else _wrap(*to_numpy_canonical(a)) for a in args]
@@ -934,7 +1012,7 @@ class Primitive:
 
     def _eager(self, args: Sequence[Any], values: list, key: Any, params: dict) -> Any:
         if params:
-            key = (key, tuple(params.items()))
+            key = (*key, *params.items())  # bind's one-operand path looks up the same key
         try:
             weak_types = self._eager_cache.get(key)
         except TypeError:  # an unhashable param: correct, just not cached
@@ -957,6 +1035,10 @@ class Primitive:
                 if len(self._eager_cache) > 4096:
                     self._eager_cache.clear()
                 self._eager_cache[key] = weak_types
+            if self._weak_follows is not None and not params and len(values) <= 2:
+                # Checked once at this dtype: apply1/apply2 take the fast path from now on.
+                if all(v.dtype is values[0].dtype for v in values):
+                    self._fast_dtypes[values[0].dtype] = None
         else:
             out = call_quietly(self.impl, *values, **params)
         if self.multiple_results:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from vfunc import dtypes, lax
-from vfunc.core import Array, ArrayImpl, Primitive
+from vfunc.core import Array, Primitive
 from vfunc.numpy._promote import as_array, convert, promote_args, same_dtype_operands, typed
 from vfunc.numpy.searching import nonzero
 from vfunc.primitives import elementwise as ew
@@ -27,14 +27,18 @@ ArrayLike = Any
 def _unary(name: str, prim: Primitive, inexact: bool):
     if inexact:
 
-        def op(x: ArrayLike, /) -> Array:
+        def promoted(x: ArrayLike) -> Array:
             if not (isinstance(x, Array) and x.dtype.kind in "fc"):
                 (x,) = promote_args(x, inexact=True)
-            return prim.bind(x)
+            return prim.apply1(x)
+
+        def op(x: ArrayLike, /) -> Array:
+            # Eager on a float array checked before: impl at once; anything else is promoted.
+            return prim.apply1(x, promoted)
     else:
 
         def op(x: ArrayLike, /) -> Array:
-            return prim.bind(as_array(x, name))
+            return prim.apply1(as_array(x, name))
 
     op.__name__ = op.__qualname__ = name
     promo = " Integer and bool inputs are promoted to the default float." if inexact else ""
@@ -43,11 +47,15 @@ def _unary(name: str, prim: Primitive, inexact: bool):
 
 
 def _binary(name: str, prim: Primitive, inexact: bool):
-    def op(x: ArrayLike, y: ArrayLike, /) -> Array:
+    def promoted(x: ArrayLike, y: ArrayLike) -> Array:
         pair = same_dtype_operands(x, y)
         if pair is not None and (not inexact or pair[0].dtype.kind in "fc"):
-            return prim.bind(*pair)
-        return prim.bind(*promote_args(x, y, inexact=inexact))
+            return prim.apply2(*pair)
+        return prim.apply2(*promote_args(x, y, inexact=inexact))
+
+    def op(x: ArrayLike, y: ArrayLike, /) -> Array:
+        # Eager on arrays of one dtype checked before: impl at once; else promote first.
+        return prim.apply2(x, y, promoted)
 
     op.__name__ = op.__qualname__ = name
     promo = " Integer inputs are promoted to the default float." if inexact else ""
@@ -164,16 +172,16 @@ ceil = _rounding("ceil", ew.ceil_p)
 
 def _bool_or(name: str, numeric: Any, on_bool: Primitive):
     # NumPy adds bools with `or` and multiplies them with `and`; the primitives take numbers.
-    def op(x: ArrayLike, y: ArrayLike, /) -> Array:
-        # The eager hot path: two concrete arrays of one non-bool dtype go straight to the
-        # primitive (the dispatch benchmark's case, where every attribute read shows).
-        if type(x) is ArrayImpl and type(y) is ArrayImpl:
-            dtype = x._value.dtype
-            if dtype == y._value.dtype and dtype.kind != "b":
-                return numeric.bind(x, y)
+    def promoted(x: ArrayLike, y: ArrayLike) -> Array:
         pair = same_dtype_operands(x, y)
         x, y = pair if pair is not None else promote_args(x, y)
-        return (on_bool if x.dtype == dtypes.bool_ else numeric).bind(x, y)
+        return (on_bool if x.dtype == dtypes.bool_ else numeric).apply2(x, y)
+
+    def op(x: ArrayLike, y: ArrayLike, /) -> Array:
+        # The eager hot path (the dispatch benchmark's case): two concrete arrays of one
+        # numeric dtype go straight to impl; bools (never checked for the numeric primitive),
+        # tracers and mixed dtypes take ``promoted``.
+        return numeric.apply2(x, y, promoted)
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = (

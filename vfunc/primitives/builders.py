@@ -110,7 +110,7 @@ def _operands(*args: Any) -> list[Array]:
 
 def _unary_fn(prim: Primitive, name: str):
     def op(x: ArrayLike) -> Array:
-        return prim.bind(as_array(x))
+        return prim.apply1(x if isinstance(x, Array) else as_array(x))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise ``{prim.name}`` of ``x`` (the ``{prim.name}`` primitive)."
@@ -121,12 +121,12 @@ def _binary_fn(prim: Primitive, name: str):
     def op(x: ArrayLike, y: ArrayLike) -> Array:
         if isinstance(x, Array):  # the common cases in rules, kept cheap
             if isinstance(y, Array):
-                return prim.bind(x, y)
+                return prim.apply2(x, y)
             if type(y) in _PY_SCALARS:
-                return prim.bind(x, _scalar_like(y, x))
+                return prim.apply2(x, _scalar_like(y, x))
         elif isinstance(y, Array) and type(x) in _PY_SCALARS:
-            return prim.bind(_scalar_like(x, y), y)
-        return prim.bind(*_operands(x, y))
+            return prim.apply2(_scalar_like(x, y), y)
+        return prim.apply2(*_operands(x, y))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = (
@@ -231,7 +231,7 @@ def broadcast_in_dim(
     """Broadcast ``operand`` to ``shape``; operand axis i becomes axis
     ``broadcast_dimensions[i]`` (zero-copy when eager)."""
     x = as_array(operand)
-    shape, dims = tuple(int(d) for d in shape), tuple(int(d) for d in broadcast_dimensions)
+    shape, dims = tuple(map(int, shape)), tuple(map(int, broadcast_dimensions))
     if x.shape == shape and dims == tuple(range(len(shape))):
         return x
     return broadcast_in_dim_p.bind(x, shape=shape, broadcast_dimensions=dims)

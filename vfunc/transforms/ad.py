@@ -22,8 +22,6 @@ with. Jacobians and Hessians, which need vmap too, are in ``transforms.jacobians
 from __future__ import annotations
 
 import functools
-import itertools
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +30,7 @@ import numpy as np
 from vfunc import tree
 from vfunc.core import (
     Array,
+    ArrayImpl,
     Primitive,
     ShapedArray,
     Trace,
@@ -73,6 +72,8 @@ def add_any(a: Any, b: Any) -> Any:
 
 def _match_dtype(ct: Array, like: Any) -> Array:
     """``ct`` converted to the dtype of ``like`` (an aval or an array) if it differs."""
+    if type(ct) is ArrayImpl and type(like) is ArrayImpl and ct._value.dtype is like._value.dtype:
+        return ct  # the eager common case, without the dtype properties
     if ct.dtype != like.dtype:
         return ew.convert_element_type_p.bind(ct, new_dtype=like.dtype, weak_type=like.weak_type)
     return ct
@@ -82,30 +83,25 @@ def _match_dtype(ct: Array, like: Any) -> Array:
 # Reverse mode
 
 
-class _Node:
-    """One recorded primitive application (or an input, when ``prim`` is None)."""
-
-    __slots__ = ("prim", "params", "parents", "primals", "out", "order")
-
-    def __init__(self, prim, params, parents, primals, out, order):
-        self.prim = prim
-        self.params = params
-        self.parents = parents  # per input: (node, output index) or None for constants
-        self.primals = primals
-        self.out = out
-        self.order = order
+# A tape entry, one per recorded primitive application: a plain tuple, the cheapest object
+# Python builds. ``parents`` are the input tracers (``slot`` None: a constant for this trace).
+# An entry of several results is followed by a None per further result, so that the slot of
+# result ``i`` is the entry's position plus ``i``; an input's entry is ``_INPUT``.
+_INPUT = (None, None, (), (), None)
 
 
 class VJPTracer(Tracer):
-    """A value under reverse-mode differentiation: its primal and where it came from."""
+    """A value under reverse-mode differentiation: its primal and the tape slot it came from
+    (None for a constant)."""
 
-    __slots__ = ("primal", "node", "index")
+    # ``dtype`` is stored, not read through: front ends ask for it on every operation.
+    __slots__ = ("primal", "slot", "dtype")
 
-    def __init__(self, trace: VJPTrace, primal: Array, node: _Node | None, index: int = 0):
+    def __init__(self, trace: VJPTrace, primal: Array, slot: int | None, dtype: np.dtype):
         self._trace = trace
         self.primal = primal
-        self.node = node
-        self.index = index
+        self.slot = slot
+        self.dtype = dtype
 
     # Read through to the primal: most tracers never need an aval object of their own.
     @property
@@ -117,53 +113,69 @@ class VJPTracer(Tracer):
         return self.primal.shape
 
     @property
-    def dtype(self) -> np.dtype:  # type: ignore[override]
-        return self.primal.dtype
-
-    @property
     def weak_type(self) -> bool:  # type: ignore[override]
         return self.primal.weak_type
 
 
 class VJPTrace(Trace):
-    """Records primitives applied to its tracers for a later backward pass."""
+    """Records primitives applied to its tracers on a tape for a later backward pass.
+
+    The tape is a list in creation order: the backward pass walks it from the end, which needs
+    no search for the entries an output reaches and no sort (entries no output reaches are
+    passed over, their cotangent being None).
+    """
 
     def __init__(self, level: int):
         super().__init__(level)
-        self.counter = itertools.count()
+        self.tape: list[tuple | None] = []
 
     def pure(self, value: Any) -> VJPTracer:
-        return VJPTracer(self, as_array(value), None)
+        value = as_array(value)
+        return VJPTracer(self, value, None, value.dtype)
 
     lift = pure
 
     def new_input(self, primal: Array) -> VJPTracer:
-        node = _Node(None, None, (), (), primal, next(self.counter))
-        return VJPTracer(self, primal, node)
+        tape = self.tape
+        tape.append(_INPUT)
+        return VJPTracer(self, primal, len(tape) - 1, primal.dtype)
 
     def process_primitive(self, prim: Primitive, tracers: list, params: dict) -> Any:
         primals = [t.primal for t in tracers]
-        parents = [(t.node, t.index) if t.node is not None else None for t in tracers]
-        if not prim.differentiable or parents.count(None) == len(parents):
-            # constants as far as this trace is concerned: symbolic zero gradient
+        if prim.differentiable:
+            for t in tracers:
+                if t.slot is not None:
+                    break
+            else:  # constants as far as this trace is concerned: symbolic zero gradient
+                return prim.bind(*primals, **params)
+        else:
             return prim.bind(*primals, **params)
         forward = prim.vjp_forward
         if forward is None:
-            out = prim.bind(*primals, **params)
+            if params or len(primals) > 2:
+                out = prim.bind(*primals, **params)
+            elif len(primals) == 2:  # the elementwise ops: their eager path, without packing
+                out = prim.apply2(primals[0], primals[1])
+            else:
+                out = prim.apply1(primals[0])
         else:
             # The primitive keeps what its VJP needs from this same pass (a scan's carries),
             # instead of the VJP recomputing it; the rule receives it as ``residuals``.
             out, residuals = forward(*primals, **params)
             params = {**params, "residuals": residuals}
-        node = _Node(prim, params, parents, primals, out, next(self.counter))
+        tape = self.tape
+        slot = len(tape)
+        tape.append((prim, params, tracers, primals, out))
         if prim.multiple_results:
-            return [self._output(o, node, i) for i, o in enumerate(out)]
-        return self._output(out, node, 0)
+            tape.extend([None] * (len(out) - 1))
+            return [self._output(o, slot + i) for i, o in enumerate(out)]
+        return self._output(out, slot)
 
-    def _output(self, value: Any, node: _Node, index: int) -> Any:
-        if value.dtype.kind not in "fc":  # integers and bools carry no gradient
+    def _output(self, value: Any, slot: int) -> Any:
+        dtype = value.dtype
+        if dtype.kind not in "fc":  # integers and bools carry no gradient
             return value
-        return VJPTracer(self, value, node, index)
+        return VJPTracer(self, value, slot, dtype)
 
     def concretize(self, tracer: Tracer, fn_name: str) -> np.ndarray:
         # Python control flow on concrete values works under grad, as in JAX.
@@ -173,7 +185,6 @@ class VJPTrace(Trace):
         return np.asarray(primal)
 
 
-_ORDER = operator.attrgetter("order")
 _ONES: dict[np.dtype, Array] = {}
 
 
@@ -186,50 +197,50 @@ def _one(dtype: np.dtype) -> Array:
     return seed
 
 
-def _backward(out_refs: list, out_cts: list) -> dict[_Node, Any]:
-    """Run VJP rules from the outputs back; return the cotangent of every reached input node."""
-    cts: dict[tuple[_Node, int], Any] = {}
-    for ref, ct in zip(out_refs, out_cts, strict=True):
-        if ref is not None and ct is not None:
-            cts[ref] = add_any(cts.get(ref), ct)
-    nodes: dict[_Node, None] = {}
-    stack = [ref[0] for ref in out_refs if ref is not None]
-    while stack:
-        node = stack.pop()
-        if node in nodes:
+def _backward(tape: list, out_slots: list, out_cts: list) -> list:
+    """Run VJP rules from the outputs back; return the cotangents by tape slot (None: zero)
+    (only the inputs' slots are still filled)."""
+    cts: list[Any] = [None] * len(tape)
+    for slot, ct in zip(out_slots, out_cts, strict=True):
+        if slot is not None and ct is not None:
+            cts[slot] = add_any(cts[slot], ct)
+    for slot in range(len(tape) - 1, -1, -1):
+        entry = tape[slot]
+        if entry is None or entry is _INPUT:  # a further result's slot, or an input
             continue
-        nodes[node] = None
-        stack.extend(p[0] for p in node.parents if p is not None)
-    inputs: dict[_Node, Any] = {}
-    for node in sorted(nodes, key=_ORDER, reverse=True):
-        if node.prim is None:
-            inputs[node] = cts.pop((node, 0), None)
-            continue
-        prim = node.prim
+        prim, params, parents, primals, out = entry
         if prim.multiple_results:
-            gs = [cts.pop((node, i), None) for i in range(len(node.out))]
+            end = slot + len(out)
+            gs = cts[slot:end]
             if all(g is None for g in gs):
                 continue
+            cts[slot:end] = [None] * len(gs)
             g = [zeros_like_aval(o.aval) if gi is None else gi
-                 for gi, o in zip(gs, node.out, strict=True)]  # fmt: skip
+                 for gi, o in zip(gs, out, strict=True)]  # fmt: skip
         else:
-            g = cts.pop((node, 0), None)
+            g = cts[slot]
             if g is None:
                 continue
+            cts[slot] = None  # its memory can go as soon as the rule has run
         if prim.vjp is None:
             raise NotImplementedError(
                 f"reverse-mode differentiation of {prim.name!r} is not implemented"
             )
         if prim.vjp_wants:
-            wants = tuple(p is not None for p in node.parents)
-            in_cts = prim.vjp(g, *node.primals, out=node.out, wants=wants, **node.params)
+            wants = tuple([p.slot is not None for p in parents])
+            in_cts = prim.vjp(g, *primals, out=out, wants=wants, **params)
         else:
-            in_cts = prim.vjp(g, *node.primals, out=node.out, **node.params)
-        for parent, ct, primal in zip(node.parents, in_cts, node.primals, strict=True):
-            if parent is None or ct is None:
+            in_cts = prim.vjp(g, *primals, out=out, **params)
+        for parent, ct, primal in zip(parents, in_cts, primals, strict=True):
+            if ct is None:
                 continue
-            cts[parent] = add_any(cts.get(parent), _match_dtype(ct, primal))
-    return inputs
+            target = parent.slot
+            if target is None:
+                continue
+            ct = _match_dtype(ct, primal)
+            old = cts[target]
+            cts[target] = ct if old is None else ew.add_p.apply2(old, ct)
+    return cts
 
 
 def _check_differentiable_inputs(
@@ -267,51 +278,70 @@ def _check_complex_inputs(fun_name: str, args: Any, what: str) -> None:
             )
 
 
+_TREES: dict[str, Any] = {}
+
+
+def _tree_of(kind: str) -> Any:
+    """The tree structure of one Array (``"leaf"``) or of a 1-tuple of one (``"single"``):
+    ``grad(f)(x)`` of one array needs no flattening."""
+    treedef = _TREES.get(kind)
+    if treedef is None:
+        leaf = wrap_numpy(np.zeros(()))
+        treedef = _TREES[kind] = tree.flatten(leaf if kind == "leaf" else (leaf,))[1]
+    return treedef
+
+
 class _Recording:
     """A forward pass under a ``VJPTrace``: the outputs and how to run the tape backward."""
 
-    __slots__ = (
-        "in_tree",
-        "in_values",
-        "input_nodes",
-        "out_tree",
-        "out_refs",
-        "out_primals",
-        "aux",
-    )
+    __slots__ = ("in_tree", "in_values", "tape", "in_slots", "out_tree", "out_slots",
+                 "out_primals", "aux")  # fmt: skip
 
     def __init__(self, fun: Callable, primals: tuple, has_aux: bool, name: str):
         self.aux = None
-        in_leaves, self.in_tree = tree.flatten(primals)
+        single = len(primals) == 1 and isinstance(primals[0], Array)
+        if single:
+            in_leaves, self.in_tree = primals, _tree_of("single")
+        else:
+            in_leaves, self.in_tree = tree.flatten(primals)
         self.in_values = [x if isinstance(x, Array) else as_array(x) for x in in_leaves]
         with new_trace(VJPTrace) as trace:
             in_tracers = [trace.new_input(v) for v in self.in_values]
-            out = fun(*tree.unflatten(self.in_tree, in_tracers))
+            if single:
+                out = fun(in_tracers[0])
+            else:
+                out = fun(*tree.unflatten(self.in_tree, in_tracers))
             if has_aux:
                 out, aux = _split_aux(out, name)
-            out_leaves, self.out_tree = tree.flatten(out)
-            self.out_refs, self.out_primals = [], []
+            if isinstance(out, Array):
+                out_leaves, self.out_tree = (out,), _tree_of("leaf")
+            else:
+                out_leaves, self.out_tree = tree.flatten(out)
+            self.out_slots, self.out_primals = [], []
             for leaf in out_leaves:
                 if isinstance(leaf, VJPTracer) and leaf._trace is trace:
-                    self.out_refs.append((leaf.node, leaf.index) if leaf.node is not None else None)
+                    self.out_slots.append(leaf.slot)
                     self.out_primals.append(leaf.primal)
                 else:
-                    self.out_refs.append(None)
+                    self.out_slots.append(None)
                     self.out_primals.append(leaf)
             if has_aux:
                 self.aux = tree.map(lambda a: a.primal if isinstance(a, VJPTracer)
                                     and a._trace is trace else a, aux)  # fmt: skip
-        self.input_nodes = [t.node for t in in_tracers]
+        self.tape = trace.tape
+        self.in_slots = [t.slot for t in in_tracers]
 
     def outputs(self) -> Any:
+        if len(self.out_primals) == 1 and self.out_tree is _TREES.get("leaf"):
+            return self.out_primals[0]
         return tree.unflatten(self.out_tree, self.out_primals)
 
     def pullback(self, cts: list) -> list:
         """Input cotangents (flat, as the inputs) from output cotangents (flat; None = zero)."""
-        reached = _backward(self.out_refs, cts)
+        reached = _backward(self.tape, self.out_slots, cts)
         in_cts = []
-        for node, value in zip(self.input_nodes, self.in_values, strict=True):
-            ct = reached.get(node)
+        for slot, value in zip(self.in_slots, self.in_values, strict=True):
+            ct = reached[slot]
             if ct is None:
                 ct = zeros_like_aval(value.aval)
             elif ct.weak_type != value.weak_type:  # as JAX: the gradient has the input's type
@@ -395,29 +425,47 @@ def value_and_grad(
     nums = _argnums_tuple(argnums)
     name = getattr(fun, "__name__", "function")
 
+    only_first = nums in ((0,), (-1,))
+
     @functools.wraps(fun)
     def value_and_grad_fun(*args: Any, **kwargs: Any) -> Any:
-        for i in nums:
-            if not -len(args) <= i < len(args):
-                raise ValueError(
-                    f"grad: argnums {argnums} out of range for {len(args)} positional arguments"
-                )
-        nums_pos = tuple(i % len(args) for i in nums)
-        diff_args = tuple(args[i] for i in nums_pos)
-        _check_differentiable_inputs("grad", diff_args, "argument ", holomorphic)
+        if only_first and len(args) == 1 and not kwargs:
+            # grad(f)(x): the one argument is the differentiated one
+            diff_args, partial_fun = args, fun
+            if holomorphic or not (
+                type(args[0]) is ArrayImpl and args[0]._value.dtype.kind in "fc"
+            ):
+                _check_differentiable_inputs("grad", diff_args, "argument ", holomorphic)
+        else:
+            n = len(args)
+            for i in nums:
+                if not -n <= i < n:
+                    raise ValueError(
+                        f"grad: argnums {argnums} out of range for {n} positional arguments"
+                    )
+            nums_pos = tuple(i % n for i in nums)
+            diff_args = tuple(args[i] for i in nums_pos)
+            _check_differentiable_inputs("grad", diff_args, "argument ", holomorphic)
 
-        def partial_fun(*diff: Any) -> Any:
-            full = list(args)
-            for i, d in zip(nums_pos, diff, strict=True):
-                full[i] = d
-            return fun(*full, **kwargs)
+            def partial_fun(*diff: Any) -> Any:
+                full = list(args)
+                for i, d in zip(nums_pos, diff, strict=True):
+                    full[i] = d
+                return fun(*full, **kwargs)
 
         rec = _Recording(partial_fun, diff_args, has_aux, "grad")
         out = rec.outputs()
-        _check_scalar_output(name, out, holomorphic)
-        seed = _one(as_array(rec.out_primals[0]).dtype)
-        grads = tree.unflatten(rec.in_tree, rec.pullback([seed]))
-        grads = grads[0] if isinstance(argnums, int) else grads
+        if not holomorphic and type(out) is ArrayImpl and out.ndim == 0 and out.dtype.kind == "f":
+            seed = _one(out.dtype)  # the common case, checked without conversions
+        else:
+            _check_scalar_output(name, out, holomorphic)
+            seed = _one(as_array(rec.out_primals[0]).dtype)
+        flat_grads = rec.pullback([seed])
+        if isinstance(argnums, int):
+            grads = flat_grads[0] if rec.in_tree is _TREES.get("single") else (
+                tree.unflatten(rec.in_tree, flat_grads)[0])  # fmt: skip
+        else:
+            grads = tree.unflatten(rec.in_tree, flat_grads)
         if has_aux:
             return (out, rec.aux), grads
         return out, grads
@@ -497,15 +545,10 @@ def grad(
 
     @functools.wraps(fun)
     def grad_fun(*args: Any, **kwargs: Any) -> Any:
-        (_, aux), grads = _unpack(value_and_grad_fun(*args, **kwargs), has_aux)
-        return (grads, aux) if has_aux else grads
+        value, grads = value_and_grad_fun(*args, **kwargs)
+        return (grads, value[1]) if has_aux else grads
 
     return grad_fun
-
-
-def _unpack(result: Any, has_aux: bool) -> tuple:
-    value, grads = result
-    return (value if has_aux else (value, None)), grads
 
 
 # ----------------------------------------------------------------------------------------------
