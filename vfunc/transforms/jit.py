@@ -35,6 +35,7 @@ import numpy as np
 import optree
 
 from vfunc import tree
+from vfunc.backends import device_aware
 from vfunc.config import config
 from vfunc.core import (
     ArrayImpl,
@@ -104,7 +105,7 @@ class _Entry:
 
     def __init__(self, compiled: codegen.Compiled, out_tree: Any):
         self.compiled = compiled
-        self.fn = compiled.fn
+        self.fn = device_aware(compiled)  # compiled.fn itself where CuPy is not installed
         self.out_tree = out_tree
         self.out_weak = compiled.out_weak
         # A function returning one array (not a tuple or dict of them) skips the unflatten.

@@ -1,0 +1,280 @@
+"""Devices and the CUDA backend (vfunc.backends): placement, dispatch, the same results as on
+the CPU.
+
+The placement tests run everywhere; the GPU tests are parametrised over the GPUs CuPy sees and
+skip cleanly where CuPy or a GPU is missing (CI). Each GPU test computes the same program on the
+host and on the device and compares: bit for bit where the op is exact (movement, integer and
+random bits), to float32 rounding otherwise.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import vfunc
+import vfunc.numpy as vnp
+from vfunc import lax
+from vfunc.backends import DeviceMismatchError
+
+
+def _gpus() -> list:
+    try:
+        return vfunc.devices("gpu")
+    except RuntimeError:
+        return []
+
+
+GPUS = _gpus()
+gpu = pytest.mark.parametrize("device", GPUS or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no GPU: CuPy (pip install vfunc[cuda]) and an NVIDIA GPU are needed"))],
+    ids=str)  # fmt: skip
+
+
+def _on(device, *arrays):
+    return [vfunc.device_put(a, device) for a in arrays]
+
+
+def _same(dev_out, host_out, exact=False):
+    """``dev_out`` lives on a GPU and equals ``host_out``."""
+    for d, h in zip(vfunc.tree.leaves(dev_out), vfunc.tree.leaves(host_out), strict=True):
+        assert d.device.platform == "gpu", f"result left the GPU: {d.device}"
+        assert d.dtype == h.dtype and d.shape == h.shape and d.weak_type == h.weak_type
+        if exact:
+            np.testing.assert_array_equal(np.asarray(d), np.asarray(h))
+        else:
+            np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=2e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Everywhere: the CPU side of placement
+
+
+def test_cpu_device_put_and_default_device():
+    x = vnp.arange(3.0)
+    y = vfunc.device_put(x, "cpu")
+    assert y.device == vfunc.devices()[0] and str(y.device) == "cpu:0"
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(x))
+    tree = vfunc.device_put({"a": 1.0, "b": np.ones(2, np.float32)})
+    assert tree["a"].weak_type and tree["b"].device == vfunc.devices()[0]
+    with vfunc.default_device("cpu"):
+        assert vnp.ones(2).device.platform == "cpu"
+
+
+def test_device_put_passes_tracers_through():
+    out = vfunc.jit(lambda x: vfunc.device_put(x, "cpu") * 2)(vnp.arange(3.0))
+    np.testing.assert_array_equal(np.asarray(out), [0.0, 2.0, 4.0])
+
+
+def test_unavailable_backend_says_what_is_missing():
+    with pytest.raises(RuntimeError, match="backend 'tpu' is not available"):
+        vfunc.devices("tpu")
+    if not GPUS:
+        with pytest.raises(RuntimeError, match=r"vfunc\[cuda\]|CUDA"):
+            vfunc.device_put(vnp.ones(2), "gpu")
+
+
+# --------------------------------------------------------------------------------------------
+# On each GPU
+
+
+@gpu
+def test_device_put_round_trip(device):
+    import cupy
+
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    x = vfunc.device_put(host, device)
+    assert x.device == device and x.devices() == {device}
+    assert isinstance(x._value, cupy.ndarray)
+    assert x.sharding.device_set == {device}
+    np.testing.assert_array_equal(np.asarray(x), host)  # an explicit copy to the host
+    assert repr(x).startswith("Array([[0., 1., 2., 3.]")
+    assert float(x[1, 2]) == 6.0 and x[2, 3].item() == 11.0 and x.tolist()[0] == [0, 1, 2, 3]
+    np.testing.assert_array_equal(np.asarray(pickle.loads(pickle.dumps(x))), host)
+    back = vfunc.device_put(x, "cpu")
+    assert back.device.platform == "cpu" and type(back._value) is np.ndarray
+    assert x.block_until_ready() is x
+
+
+@gpu
+def test_elementwise_stays_on_the_gpu(device):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 64, 33)).astype(np.float32)
+
+    def f(x, y):
+        z = vnp.exp(x) * y + 2.0 - vnp.tanh(y) / (1.5 + x * x)
+        z = vnp.where(x > y, z, -z) + vnp.maximum(x, 0.25)
+        return z, (z > 0).astype(np.int32), vnp.sqrt(vnp.abs(z)), x.astype(np.float16)
+
+    _same(f(*_on(device, a, b)), f(vnp.asarray(a), vnp.asarray(b)))
+
+
+@gpu
+def test_reductions(device):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((16, 40, 8)).astype(np.float32)
+
+    def f(x):
+        return (x.sum(), x.sum(axis=(0, 2)), x.max(axis=1), x.mean(0), vnp.argmax(x, axis=1),
+                vnp.prod(x[:2, :3], axis=-1), vnp.any(x > 3), x.min(), vnp.cumsum(x, axis=1))  # fmt: skip
+
+    _same(f(*_on(device, a)), f(vnp.asarray(a)))
+
+
+@gpu
+def test_matmul_dot_general_einsum(device):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((8, 32, 48)).astype(np.float32)
+    b = rng.standard_normal((8, 48, 16)).astype(np.float32)
+    w = rng.standard_normal((16, 5)).astype(np.float32)
+
+    def f(x, y, v):
+        return x @ y, vnp.einsum("bij,bjk->bik", x, y) @ v, vnp.dot(x[0], y[0]), vnp.tensordot(
+            x, y, axes=([0, 2], [0, 1]))  # fmt: skip
+
+    dev = f(*_on(device, a, b, w))
+    host = f(vnp.asarray(a), vnp.asarray(b), vnp.asarray(w))
+    for d, h in zip(dev, host, strict=True):  # cuBLAS may sum in another order
+        assert d.device == device
+        np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=1e-4, atol=1e-4)
+
+
+@gpu
+def test_shape_ops_and_indexing(device):
+    a = np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5)
+    idx = np.array([3, 0, 2], np.int32)
+
+    def f(x, i):
+        return (x.reshape(6, 20).T, vnp.transpose(x, (3, 1, 0, 2)), vnp.broadcast_to(x[0, :1], (7, 4, 5)),
+                vnp.concatenate([x, x * 2], axis=2), x[:, 1:, ::2, -1], vnp.pad(x, ((0, 0), (1, 2), (0, 0), (2, 0))),
+                vnp.flip(x, 1), x[:, :, i], vnp.take(x, i, axis=3), x.at[0, 1].set(-1.0),
+                x.at[:, :, i].add(10.0), vnp.squeeze(x[:1]), vnp.stack([x, x], 1), vnp.roll(x, 2, axis=3),
+                lax.dynamic_slice(x, (1, 0, 1, 2), (1, 2, 3, 2)), vnp.sort(-x, axis=2))  # fmt: skip
+
+    _same(f(*_on(device, a, idx)), f(vnp.asarray(a), vnp.asarray(idx)), exact=True)
+
+
+@gpu
+def test_random_bits_match_the_cpu(device):
+    k_host = vfunc.random.key(42)
+    k_dev = vfunc.device_put(k_host, device)
+    for fn in (lambda k: vfunc.random.bits(k, (1000,)),
+               lambda k: vfunc.random.bits(k, (7, 3), np.uint8),
+               lambda k: vfunc.random.uniform(k, (513,)),
+               lambda k: vfunc.random.split(k, 5),
+               lambda k: vfunc.random.fold_in(k, 7),
+               lambda k: vfunc.random.randint(k, (64,), 0, 10),
+               lambda k: vfunc.random.permutation(k, 50)):  # fmt: skip
+        out_dev, out_host = fn(k_dev), fn(k_host)
+        out_dev = vfunc.random.key_data(out_dev) if out_dev.dtype != out_host.dtype else out_dev
+        np.testing.assert_array_equal(np.asarray(out_dev), np.asarray(out_host))
+    normal_dev = vfunc.random.normal(k_dev, (4096,))
+    assert normal_dev.device == device
+    np.testing.assert_allclose(np.asarray(normal_dev), np.asarray(vfunc.random.normal(k_host, (4096,))),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def _mlp_loss(params, x, y):
+    h = vnp.tanh(x @ params["w1"] + params["b1"])
+    logits = h @ params["w2"]
+    return vnp.mean((logits - y) ** 2)
+
+
+def _mlp_data(seed=3):
+    rng = np.random.default_rng(seed)
+    params = {"w1": rng.standard_normal((6, 16)).astype(np.float32) / 3,
+              "b1": np.zeros(16, np.float32), "w2": rng.standard_normal((16, 2)).astype(np.float32) / 4}  # fmt: skip
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    y = rng.standard_normal((32, 2)).astype(np.float32)
+    return params, x, y
+
+
+@gpu
+@pytest.mark.parametrize("transform", ["grad", "jit_grad", "vmap_grad", "grad_of_jit"])
+def test_grad_jit_vmap_over_gpu_arrays(device, transform):
+    params, x, y = _mlp_data()
+    g = vfunc.grad(_mlp_loss)
+    fn = {"grad": g, "jit_grad": vfunc.jit(g), "grad_of_jit": vfunc.grad(vfunc.jit(_mlp_loss)),
+          "vmap_grad": vfunc.vmap(g, in_axes=(None, 0, 0))}[transform]  # fmt: skip
+    if transform == "vmap_grad":
+        x, y = x[:4, None], y[:4, None]
+    dev = fn(vfunc.device_put(params, device), *_on(device, x, y))
+    host = fn(vfunc.device_put(params), vnp.asarray(x), vnp.asarray(y))
+    for d, h in zip(vfunc.tree.leaves(dev), vfunc.tree.leaves(host), strict=True):
+        assert d.device == device
+        np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=1e-4, atol=1e-5)
+
+
+@gpu
+def test_jit_runs_on_the_gpu_and_caches(device):
+    f = vfunc.jit(lambda x, y: vnp.sum(vnp.exp(x) * y + 1.0, axis=0))
+    a = np.linspace(-1, 1, 300, dtype=np.float32).reshape(30, 10)
+    x, y = _on(device, a, a[::-1].copy())
+    out = f(x, y)
+    assert out.device == device
+    np.testing.assert_allclose(np.asarray(out), np.asarray(f(vnp.asarray(a), vnp.asarray(a[::-1].copy()))),
+                               rtol=1e-5)  # fmt: skip
+    f(x, y)
+    assert f._cache_size() == 1  # host and device calls share the traced program
+
+
+@gpu
+def test_control_flow_on_the_gpu(device):
+    (x,) = _on(device, np.arange(5, dtype=np.float32))
+
+    def f(x):
+        c, ys = lax.scan(lambda c, v: (c + v, c * v), 0.0, x)
+        w = lax.fori_loop(0, 3, lambda i, v: v * 2.0, x)
+        z = lax.cond(x.sum() > 3, lambda v: v + 1.0, lambda v: v - 1.0, x)
+        return c, ys, w, z
+
+    _same(f(x), f(vnp.arange(5, dtype=np.float32)))
+    _same(vfunc.jit(f)(x), f(vnp.arange(5, dtype=np.float32)))
+
+
+@gpu
+def test_conv_on_the_gpu(device):
+    rng = np.random.default_rng(4)
+    lhs = rng.standard_normal((2, 3, 12, 10)).astype(np.float32)
+    rhs = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+
+    def f(a, w):
+        return lax.conv_general_dilated(a, w, (1, 2), ((1, 1), (0, 1)))
+
+    dev = f(*_on(device, lhs, rhs))
+    assert dev.device == device
+    np.testing.assert_allclose(np.asarray(dev), np.asarray(f(lhs, rhs)), rtol=1e-4, atol=1e-4)
+    gdev = vfunc.grad(lambda a, w: f(a, w).sum(), argnums=(0, 1))(*_on(device, lhs, rhs))
+    ghost = vfunc.grad(lambda a, w: f(a, w).sum(), argnums=(0, 1))(lhs, rhs)
+    for d, h in zip(gdev, ghost, strict=True):
+        np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=1e-4, atol=1e-4)
+
+
+@gpu
+def test_default_device_creates_and_computes_there(device):
+    with vfunc.default_device(device):
+        x = vnp.ones((3, 4))
+        y = vnp.arange(4.0) * 2 + x
+        k = vfunc.random.normal(vfunc.random.key(0), (8,))
+    assert x.device == y.device == k.device == device
+    np.testing.assert_array_equal(np.asarray(y), np.arange(4.0) * 2 + 1)
+
+
+@gpu
+def test_uncommitted_host_arrays_follow_the_gpu(device):
+    (x,) = _on(device, np.arange(4, dtype=np.float32))
+    out = x + np.ones(4, np.float32) + vnp.arange(4.0) + 1.0  # NumPy, host vfunc, Python scalar
+    assert out.device == device
+    np.testing.assert_array_equal(np.asarray(out), 2 * np.arange(4) + 2)
+
+
+@gpu
+def test_mixing_committed_devices_names_the_op_and_both_devices(device):
+    x = vfunc.device_put(vnp.arange(4.0), device)
+    y = vfunc.device_put(vnp.arange(4.0), "cpu")
+    with pytest.raises(DeviceMismatchError, match=rf"add: .*on {device}.* on cpu:0.*device_put"):
+        x + y
+    with pytest.raises(ValueError, match=r"dot_general: .*cpu:0"):
+        y @ x
