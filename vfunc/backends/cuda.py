@@ -141,6 +141,8 @@ def _bits_from_words(o0: Any, o1: Any, dtype: np.dtype) -> Any:
 
 
 def _register_impls(backend: CudaBackend) -> None:
+    from vfunc.backends import cuda_conv
+    from vfunc.primitives import conv
     from vfunc.primitives import random as rnd
 
     platform = backend.platform
@@ -191,6 +193,22 @@ def _register_impls(backend: CudaBackend) -> None:
         work = cp.float64 if x.dtype == cp.float64 else cp.float32
         args = [a.astype(work, copy=False) for a in (x, y, z)]
         return _fma_kernel()(*args).astype(x.dtype, copy=False)
+
+
+    def conv_params(p: dict) -> Any:
+        return conv._params(p)
+
+    @register_impl(platform, conv.conv_general_dilated_p)
+    def _conv(lhs: Any, rhs: Any, **p: Any) -> Any:
+        return cuda_conv.conv_forward(lhs, rhs, conv_params(p))
+
+    @register_impl(platform, conv.conv_input_grad_p)
+    def _conv_input_grad(g: Any, rhs: Any, *, lhs_shape: tuple[int, ...], **p: Any) -> Any:
+        return cuda_conv.conv_input_grad(g, rhs, tuple(lhs_shape), conv_params(p))
+
+    @register_impl(platform, conv.conv_weight_grad_p)
+    def _conv_weight_grad(lhs: Any, g: Any, *, rhs_shape: tuple[int, ...], **p: Any) -> Any:
+        return cuda_conv.conv_weight_grad(lhs, g, tuple(rhs_shape), conv_params(p))
 
 
 @functools.cache
