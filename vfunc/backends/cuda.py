@@ -141,7 +141,7 @@ def _bits_from_words(o0: Any, o1: Any, dtype: np.dtype) -> Any:
 
 
 def _register_impls(backend: CudaBackend) -> None:
-    from vfunc.backends import cuda_conv
+    from vfunc.backends import conv_taps
     from vfunc.primitives import conv
     from vfunc.primitives import random as rnd
 
@@ -200,15 +200,15 @@ def _register_impls(backend: CudaBackend) -> None:
 
     @register_impl(platform, conv.conv_general_dilated_p)
     def _conv(lhs: Any, rhs: Any, **p: Any) -> Any:
-        return cuda_conv.conv_forward(lhs, rhs, conv_params(p))
+        return conv_taps.conv_forward(cp, lhs, rhs, conv_params(p))
 
     @register_impl(platform, conv.conv_input_grad_p)
     def _conv_input_grad(g: Any, rhs: Any, *, lhs_shape: tuple[int, ...], **p: Any) -> Any:
-        return cuda_conv.conv_input_grad(g, rhs, tuple(lhs_shape), conv_params(p))
+        return conv_taps.conv_input_grad(cp, g, rhs, tuple(lhs_shape), conv_params(p))
 
     @register_impl(platform, conv.conv_weight_grad_p)
     def _conv_weight_grad(lhs: Any, g: Any, *, rhs_shape: tuple[int, ...], **p: Any) -> Any:
-        return cuda_conv.conv_weight_grad(lhs, g, tuple(rhs_shape), conv_params(p))
+        return conv_taps.conv_weight_grad(cp, lhs, g, tuple(rhs_shape), conv_params(p))
 
 
 @functools.cache

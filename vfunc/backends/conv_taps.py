@@ -1,4 +1,4 @@
-"""Convolutions on CuPy buffers: one batched matrix product (cuBLAS) per kernel tap.
+"""Convolutions as one batched matrix product per kernel tap, for any array module ``xp``.
 
 ``out[n, g, :, p] = sum over taps k of  w[g, :, :, k] @ x_k[n, g, :, p]``, where ``x_k`` is the
 padded (and lhs-dilated) input read at the output positions shifted by tap ``k``: a strided view,
@@ -7,7 +7,9 @@ im2col matrix). The two VJPs run the same loop transposed: the input gradient ad
 ``w_k.T @ g`` into a strided view of a padded buffer, the weight gradient contracts ``g`` with
 each ``x_k``. All three follow ``primitives.conv``'s parameters (N-D, strides, padding that may
 be negative, both dilations, feature groups), so every conv, transposed conv and their VJPs run
-here. A direct implicit-GEMM kernel (or cuDNN) is the faster successor for small channel counts.
+here. Written against an array module ``xp`` (CuPy on a GPU, where the products are cuBLAS
+calls; numpy in the tests, which check it against the CPU's numba kernels). A direct
+implicit-GEMM kernel (or cuDNN) is the faster successor for small channel counts.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import itertools
 import math
 from typing import Any
 
-import cupy as cp
-
 from vfunc.primitives.conv_kernels.plan import ConvParams
 
 
@@ -25,10 +25,10 @@ def _dilated(sizes: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ..
     return tuple((n - 1) * d + 1 if n else 0 for n, d in zip(sizes, dilation, strict=True))
 
 
-def _dilate_pad(x: Any, p: ConvParams) -> Any:
+def _dilate_pad(xp: Any, x: Any, p: ConvParams) -> Any:
     """``x`` with lhs dilation and padding applied (negative padding crops)."""
     if any(d != 1 for d in p.lhs_dilation):
-        buf = cp.zeros((*x.shape[:2], *_dilated(x.shape[2:], p.lhs_dilation)), x.dtype)
+        buf = xp.zeros((*x.shape[:2], *_dilated(x.shape[2:], p.lhs_dilation)), x.dtype)
         buf[(slice(None), slice(None), *(slice(None, None, d) for d in p.lhs_dilation))] = x
         x = buf
     crop = tuple(slice(max(-lo, 0), n - max(-hi, 0))
@@ -36,7 +36,7 @@ def _dilate_pad(x: Any, p: ConvParams) -> Any:
     x = x[(slice(None), slice(None), *crop)]
     pads = [(max(lo, 0), max(hi, 0)) for lo, hi in p.padding]
     if any(lo or hi for lo, hi in pads):
-        x = cp.pad(x, [(0, 0), (0, 0), *pads])
+        x = xp.pad(x, [(0, 0), (0, 0), *pads])
     return x
 
 
@@ -52,22 +52,24 @@ def _taps(padded: tuple[int, ...], kernel: tuple[int, ...], p: ConvParams):
     return out, taps
 
 
-def conv_forward(lhs: Any, rhs: Any, p: ConvParams) -> Any:
+def conv_forward(xp: Any, lhs: Any, rhs: Any, p: ConvParams) -> Any:
     """``conv_general_dilated`` of NC... ``lhs`` and OI... ``rhs``."""
-    x = _dilate_pad(lhs, p)
+    x = _dilate_pad(xp, lhs, p)
     n, g = lhs.shape[0], p.groups
     o, cg = rhs.shape[:2]
     out_sp, taps = _taps(x.shape[2:], rhs.shape[2:], p)
     size = math.prod(out_sp)
+    if size * n * o == 0:  # an empty output: the windows below would be empty slices
+        return xp.zeros((n, o, *out_sp), lhs.dtype)
     w = rhs.reshape(g, o // g, cg, *rhs.shape[2:])
-    out = cp.zeros((n, g, o // g, size), lhs.dtype)
+    out = xp.zeros((n, g, o // g, size), lhs.dtype)
     for k, window in taps:
         xs = x[window].reshape(n, g, cg, size)
-        out += cp.matmul(w[(slice(None), slice(None), slice(None), *k)], xs)
+        out += xp.matmul(w[(slice(None), slice(None), slice(None), *k)], xs)
     return out.reshape(n, o, *out_sp)
 
 
-def conv_input_grad(gr: Any, rhs: Any, lhs_shape: tuple[int, ...], p: ConvParams) -> Any:
+def conv_input_grad(xp: Any, gr: Any, rhs: Any, lhs_shape: tuple[int, ...], p: ConvParams) -> Any:
     """The cotangent of ``lhs`` given the output's ``gr``: the forward loop transposed."""
     n, c = lhs_shape[:2]
     g = p.groups
@@ -75,14 +77,16 @@ def conv_input_grad(gr: Any, rhs: Any, lhs_shape: tuple[int, ...], p: ConvParams
     dilated = _dilated(lhs_shape[2:], p.lhs_dilation)
     padded = tuple(m + lo + hi for m, (lo, hi) in zip(dilated, p.padding, strict=True))
     out_sp, taps = _taps(padded, rhs.shape[2:], p)
-    buf = cp.zeros((n, c, *padded), gr.dtype)
+    if math.prod(out_sp) * n * c == 0:  # nothing flows back
+        return xp.zeros(tuple(lhs_shape), gr.dtype)
+    buf = xp.zeros((n, c, *padded), gr.dtype)
     gg = gr.reshape(n, g, o // g, math.prod(out_sp))
     wt = rhs.reshape(g, o // g, cg, *rhs.shape[2:])
     for k, window in taps:
         w_k = wt[(slice(None), slice(None), slice(None), *k)].transpose(0, 2, 1)
-        buf[window] += cp.matmul(w_k, gg).reshape(n, c, *out_sp)
+        buf[window] += xp.matmul(w_k, gg).reshape(n, c, *out_sp)
     # Back from padded coordinates to the dilated input's (what padding cropped gets zeros).
-    res = cp.zeros((n, c, *dilated), gr.dtype)
+    res = xp.zeros((n, c, *dilated), gr.dtype)
     dst, src = [slice(None)] * 2, [slice(None)] * 2
     for m, q, (lo, _) in zip(dilated, padded, p.padding, strict=True):
         j0, j1 = max(0, -lo), max(max(0, -lo), min(m, q - lo))
@@ -92,16 +96,18 @@ def conv_input_grad(gr: Any, rhs: Any, lhs_shape: tuple[int, ...], p: ConvParams
     return res[(slice(None), slice(None), *(slice(None, None, d) for d in p.lhs_dilation))]
 
 
-def conv_weight_grad(lhs: Any, gr: Any, rhs_shape: tuple[int, ...], p: ConvParams) -> Any:
+def conv_weight_grad(xp: Any, lhs: Any, gr: Any, rhs_shape: tuple[int, ...], p: ConvParams) -> Any:
     """The cotangent of ``rhs`` given the output's ``gr``: ``gr`` contracted with each tap."""
-    x = _dilate_pad(lhs, p)
+    x = _dilate_pad(xp, lhs, p)
     n, g = lhs.shape[0], p.groups
     o, cg = rhs_shape[:2]
     out_sp, taps = _taps(x.shape[2:], tuple(rhs_shape[2:]), p)
     size = math.prod(out_sp)
+    if size * n == 0:
+        return xp.zeros(tuple(rhs_shape), lhs.dtype)
     gt = gr.reshape(n, g, o // g, size).transpose(1, 2, 0, 3).reshape(g, o // g, n * size)
-    dw = cp.empty((g, o // g, cg, *rhs_shape[2:]), lhs.dtype)
+    dw = xp.empty((g, o // g, cg, *rhs_shape[2:]), lhs.dtype)
     for k, window in taps:
         xs = x[window].reshape(n, g, cg, size).transpose(1, 0, 3, 2).reshape(g, n * size, cg)
-        dw[(slice(None), slice(None), slice(None), *k)] = cp.matmul(gt, xs)
+        dw[(slice(None), slice(None), slice(None), *k)] = xp.matmul(gt, xs)
     return dw.reshape(rhs_shape)
