@@ -9,6 +9,7 @@ random bits), to float32 rounding otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 
 import numpy as np
@@ -16,21 +17,229 @@ import pytest
 
 import vfunc
 import vfunc.numpy as vnp
-from vfunc import lax
-from vfunc.backends import DeviceMismatchError
+from vfunc import backends, lax
+from vfunc.backends import DeviceMismatchError, xp_impls
+from vfunc.devices import Device
+
+# --------------------------------------------------------------------------------------------
+# A stand-in GPU for machines without one (CI): its buffers hold numpy arrays but behave as
+# CuPy's do toward numpy, which is what the dispatch must get right. Functions and ufuncs
+# applied to them dispatch through NumPy's protocols and return buffers on the same device;
+# converting one to numpy implicitly (np.asarray, or mixing it with a numpy array in an op)
+# raises TypeError, as CuPy does; the module of its own (`xp`) creates buffers on the current
+# device. Two devices, so that device-to-device mismatches are tested too.
 
 
-def _gpus() -> list:
+class StandInBuffer:
+    """A device buffer of the stand-in GPU: a numpy array it never lets go of implicitly."""
+
+    __slots__ = ("a", "dev")
+    __array_priority__ = 200
+
+    def __init__(self, a: np.ndarray, dev: int):
+        self.a, self.dev = a, dev
+
+    shape = property(lambda self: self.a.shape)
+    dtype = property(lambda self: self.a.dtype)
+    ndim = property(lambda self: self.a.ndim)
+    size = property(lambda self: self.a.size)
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed (stand-in GPU)")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        if out is not None:
+            kwargs["out"] = tuple(_strict(o) for o in out)
+        result = getattr(ufunc, method)(*(_strict(a) for a in inputs), **kwargs)
+        return _stay(result, self.dev) if out is None else out[0]
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _stay(func(*_strict(args), **_strict(kwargs)), self.dev)
+
+    def __getattr__(self, name):  # methods (reshape, astype, view, sum, ...) and attributes
+        value = getattr(self.a, name)
+        if not callable(value):
+            return _stay(value, self.dev)
+        return lambda *a, **k: _stay(value(*_strict(a), **_strict(k)), self.dev)
+
+    def __getitem__(self, index):
+        return _stay(self.a[_strict(index)], self.dev)
+
+    def __setitem__(self, index, value):
+        self.a[_strict(index)] = _strict(value)
+
+    def __len__(self):
+        return len(self.a)
+
+    def __iter__(self):
+        return (_stay(row, self.dev) for row in self.a)
+
+    def __bool__(self):
+        return bool(self.a)
+
+    def __int__(self):
+        return int(self.a)
+
+    def __float__(self):
+        return float(self.a)
+
+    def __index__(self):
+        return self.a.__index__()
+
+    def __repr__(self):
+        return f"StandInBuffer({self.a!r}, dev={self.dev})"
+
+    def __str__(self):  # as CuPy prints its arrays
+        return str(self.a)
+
+
+def _operator(name):
+    ufunc = {
+        "add": np.add,
+        "sub": np.subtract,
+        "mul": np.multiply,
+        "truediv": np.true_divide,
+        "floordiv": np.floor_divide,
+        "mod": np.remainder,
+        "pow": np.power,
+        "and": np.bitwise_and,
+        "or": np.bitwise_or,
+        "xor": np.bitwise_xor,
+        "lshift": np.left_shift,
+        "rshift": np.right_shift,
+        "matmul": np.matmul,
+        "lt": np.less,
+        "le": np.less_equal,
+        "gt": np.greater,
+        "ge": np.greater_equal,
+        "eq": np.equal,
+        "ne": np.not_equal,
+    }[name]
+    setattr(StandInBuffer, f"__{name}__", lambda self, other: ufunc(self, other))
+    setattr(StandInBuffer, f"__r{name}__", lambda self, other: ufunc(other, self))
+    setattr(StandInBuffer, f"__i{name}__", lambda self, other: ufunc(self, other, out=(self,)))
+
+
+for _name in (
+    "add sub mul truediv floordiv mod pow and or xor lshift rshift matmul lt le gt ge eq ne"
+).split():
+    _operator(_name)
+StandInBuffer.__neg__ = lambda self: np.negative(self)
+StandInBuffer.__abs__ = lambda self: np.absolute(self)
+StandInBuffer.__invert__ = lambda self: np.invert(self)
+
+
+def _strict(x):
+    # Device buffers unwrap; a numpy array meeting one is the implicit transfer CuPy refuses.
+    if isinstance(x, StandInBuffer):
+        return x.a
+    if type(x) is np.ndarray:
+        raise TypeError(f"Unsupported type {type(x)} (a host array given to the stand-in GPU)")
+    if isinstance(x, (list, tuple)):
+        return type(x)(_strict(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _strict(v) for k, v in x.items()}
+    return x
+
+
+def _stay(x, dev):
+    # Results stay on the device; numpy scalars become 0-d buffers, as CuPy's reductions give.
+    if isinstance(x, (np.ndarray, np.generic)):
+        return StandInBuffer(np.asarray(x), dev)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_stay(v, dev) for v in x)
+    return x
+
+
+class StandInXp:
+    """The stand-in GPU's array module: numpy's names, creating buffers on the current device;
+    ``asarray`` is the explicit transfer."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def __getattr__(self, name):
+        value = getattr(np, name)
+        if isinstance(value, (type, np.ufunc)) or not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            args, kwargs = _lenient(args), _lenient(kwargs)
+            return _stay(value(*args, **kwargs), self._backend.current)
+
+        return call
+
+
+def _lenient(x):
+    if isinstance(x, StandInBuffer):
+        return x.a
+    if isinstance(x, (list, tuple)):
+        return type(x)(_lenient(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _lenient(v) for k, v in x.items()}
+    return x
+
+
+class StandInGpu(backends.Backend):
+    platform = "gpu"
+    array_type = StandInBuffer
+
+    def __init__(self):
+        super().__init__()
+        self.xp = StandInXp(self)
+        self.devices = [Device(i, "gpu", "stand-in GPU") for i in range(2)]
+        self.current = 0
+
+    def device_of(self, buffer):
+        return self.devices[buffer.dev]
+
+    def to_host(self, buffer):
+        return buffer.a.copy()
+
+    def synchronize(self, buffer):
+        pass
+
+    def put(self, value, device):
+        if isinstance(value, StandInBuffer):
+            return value if value.dev == device.id else StandInBuffer(value.a.copy(), device.id)
+        return StandInBuffer(np.array(value), device.id)
+
+    @contextlib.contextmanager
+    def scope(self, device):
+        saved, self.current = self.current, device.id
+        try:
+            yield
+        finally:
+            self.current = saved
+
+
+def _real_gpus() -> list:
     try:
         return vfunc.devices("gpu")
     except RuntimeError:
         return []
 
 
-GPUS = _gpus()
-gpu = pytest.mark.parametrize("device", GPUS or [pytest.param(None, marks=pytest.mark.skip(
-    reason="no GPU: CuPy (pip install vfunc[cuda]) and an NVIDIA GPU are needed"))],
-    ids=str)  # fmt: skip
+GPUS = _real_gpus()
+
+
+@pytest.fixture(scope="module")
+def stand_in():
+    """The stand-in GPU, installed for this module's tests where no real GPU is."""
+    if GPUS:
+        yield None
+        return
+    backend = backends.install(StandInGpu())
+    xp_impls.register(backend)
+    try:
+        yield backend
+    finally:
+        backends.uninstall("gpu")
+
+
+@pytest.fixture(params=GPUS or [0, 1], ids=lambda d: str(d) if GPUS else f"stand-in:{d}")
+def device(request, stand_in):
+    return request.param if GPUS else stand_in.devices[request.param]
 
 
 def _on(device, *arrays):
@@ -111,7 +320,7 @@ def test_conv_taps_agree_with_the_cpu_kernels():
 def test_unavailable_backend_says_what_is_missing():
     with pytest.raises(RuntimeError, match="backend 'tpu' is not available"):
         vfunc.devices("tpu")
-    if not GPUS:
+    if not GPUS and "gpu" not in backends._BACKENDS:
         with pytest.raises(RuntimeError, match=r"vfunc\[cuda\]|CUDA"):
             vfunc.device_put(vnp.ones(2), "gpu")
 
@@ -120,17 +329,14 @@ def test_unavailable_backend_says_what_is_missing():
 # On each GPU
 
 
-@gpu
 def test_device_put_round_trip(device):
-    import cupy
-
     host = np.arange(12, dtype=np.float32).reshape(3, 4)
     x = vfunc.device_put(host, device)
     assert x.device == device and x.devices() == {device}
-    assert isinstance(x._value, cupy.ndarray)
+    assert type(x._value) is backends._BACKENDS["gpu"].array_type
     assert x.sharding.device_set == {device}
     np.testing.assert_array_equal(np.asarray(x), host)  # an explicit copy to the host
-    assert repr(x).startswith("Array([[0., 1., 2., 3.]")
+    assert repr(x) == repr(vnp.asarray(host)) and str(x) == str(vnp.asarray(host))
     assert float(x[1, 2]) == 6.0 and x[2, 3].item() == 11.0 and x.tolist()[0] == [0, 1, 2, 3]
     np.testing.assert_array_equal(np.asarray(pickle.loads(pickle.dumps(x))), host)
     back = vfunc.device_put(x, "cpu")
@@ -138,7 +344,6 @@ def test_device_put_round_trip(device):
     assert x.block_until_ready() is x
 
 
-@gpu
 def test_elementwise_stays_on_the_gpu(device):
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((2, 64, 33)).astype(np.float32)
@@ -151,19 +356,26 @@ def test_elementwise_stays_on_the_gpu(device):
     _same(f(*_on(device, a, b)), f(vnp.asarray(a), vnp.asarray(b)))
 
 
-@gpu
 def test_reductions(device):
     rng = np.random.default_rng(1)
     a = rng.standard_normal((16, 40, 8)).astype(np.float32)
 
     def f(x):
-        return (x.sum(), x.sum(axis=(0, 2)), x.max(axis=1), x.mean(0), vnp.argmax(x, axis=1),
-                vnp.prod(x[:2, :3], axis=-1), vnp.any(x > 3), x.min(), vnp.cumsum(x, axis=1))  # fmt: skip
+        return (
+            x.sum(),
+            x.sum(axis=(0, 2)),
+            x.max(axis=1),
+            x.mean(0),
+            vnp.argmax(x, axis=1),
+            vnp.prod(x[:2, :3], axis=-1),
+            vnp.any(x > 3),
+            x.min(),
+            vnp.cumsum(x, axis=1),
+        )
 
     _same(f(*_on(device, a)), f(vnp.asarray(a)))
 
 
-@gpu
 def test_matmul_dot_general_einsum(device):
     rng = np.random.default_rng(2)
     a = rng.standard_normal((8, 32, 48)).astype(np.float32)
@@ -171,8 +383,12 @@ def test_matmul_dot_general_einsum(device):
     w = rng.standard_normal((16, 5)).astype(np.float32)
 
     def f(x, y, v):
-        return x @ y, vnp.einsum("bij,bjk->bik", x, y) @ v, vnp.dot(x[0], y[0]), vnp.tensordot(
-            x, y, axes=([0, 2], [0, 1]))  # fmt: skip
+        return (
+            x @ y,
+            vnp.einsum("bij,bjk->bik", x, y) @ v,
+            vnp.dot(x[0], y[0]),
+            vnp.tensordot(x, y, axes=([0, 2], [0, 1])),
+        )
 
     dev = f(*_on(device, a, b, w))
     host = f(vnp.asarray(a), vnp.asarray(b), vnp.asarray(w))
@@ -181,32 +397,45 @@ def test_matmul_dot_general_einsum(device):
         np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=1e-4, atol=1e-4)
 
 
-@gpu
 def test_shape_ops_and_indexing(device):
     a = np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5)
     idx = np.array([3, 0, 2], np.int32)
 
     def f(x, i):
-        return (x.reshape(6, 20).T, vnp.transpose(x, (3, 1, 0, 2)), vnp.broadcast_to(x[0, :1], (7, 4, 5)),
-                vnp.concatenate([x, x * 2], axis=2), x[:, 1:, ::2, -1], vnp.pad(x, ((0, 0), (1, 2), (0, 0), (2, 0))),
-                vnp.flip(x, 1), x[:, :, i], vnp.take(x, i, axis=3), x.at[0, 1].set(-1.0),
-                x.at[:, :, i].add(10.0), vnp.squeeze(x[:1]), vnp.stack([x, x], 1), vnp.roll(x, 2, axis=3),
-                lax.dynamic_slice(x, (1, 0, 1, 2), (1, 2, 3, 2)), vnp.sort(-x, axis=2))  # fmt: skip
+        return (
+            x.reshape(6, 20).T,
+            vnp.transpose(x, (3, 1, 0, 2)),
+            vnp.broadcast_to(x[0, :1], (7, 4, 5)),
+            vnp.concatenate([x, x * 2], axis=2),
+            x[:, 1:, ::2, -1],
+            vnp.pad(x, ((0, 0), (1, 2), (0, 0), (2, 0))),
+            vnp.flip(x, 1),
+            x[:, :, i],
+            vnp.take(x, i, axis=3),
+            x.at[0, 1].set(-1.0),
+            x.at[:, :, i].add(10.0),
+            vnp.squeeze(x[:1]),
+            vnp.stack([x, x], 1),
+            vnp.roll(x, 2, axis=3),
+            lax.dynamic_slice(x, (1, 0, 1, 2), (1, 2, 3, 2)),
+            vnp.sort(-x, axis=2),
+        )
 
     _same(f(*_on(device, a, idx)), f(vnp.asarray(a), vnp.asarray(idx)), exact=True)
 
 
-@gpu
 def test_random_bits_match_the_cpu(device):
     k_host = vfunc.random.key(42)
     k_dev = vfunc.device_put(k_host, device)
-    for fn in (lambda k: vfunc.random.bits(k, (1000,)),
-               lambda k: vfunc.random.bits(k, (7, 3), np.uint8),
-               lambda k: vfunc.random.uniform(k, (513,)),
-               lambda k: vfunc.random.split(k, 5),
-               lambda k: vfunc.random.fold_in(k, 7),
-               lambda k: vfunc.random.randint(k, (64,), 0, 10),
-               lambda k: vfunc.random.permutation(k, 50)):  # fmt: skip
+    for fn in (
+        lambda k: vfunc.random.bits(k, (1000,)),
+        lambda k: vfunc.random.bits(k, (7, 3), np.uint8),
+        lambda k: vfunc.random.uniform(k, (513,)),
+        lambda k: vfunc.random.split(k, 5),
+        lambda k: vfunc.random.fold_in(k, 7),
+        lambda k: vfunc.random.randint(k, (64,), 0, 10),
+        lambda k: vfunc.random.permutation(k, 50),
+    ):
         out_dev, out_host = fn(k_dev), fn(k_host)
         if isinstance(out_host, vfunc.random.PRNGKeyArray):  # typed keys: compare their bits
             out_dev, out_host = vfunc.random.key_data(out_dev), vfunc.random.key_data(out_host)
@@ -214,8 +443,12 @@ def test_random_bits_match_the_cpu(device):
         np.testing.assert_array_equal(np.asarray(out_dev), np.asarray(out_host))
     normal_dev = vfunc.random.normal(k_dev, (4096,))
     assert normal_dev.device == device
-    np.testing.assert_allclose(np.asarray(normal_dev), np.asarray(vfunc.random.normal(k_host, (4096,))),
-                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        np.asarray(normal_dev),
+        np.asarray(vfunc.random.normal(k_host, (4096,))),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def _mlp_loss(params, x, y):
@@ -226,20 +459,26 @@ def _mlp_loss(params, x, y):
 
 def _mlp_data(seed=3):
     rng = np.random.default_rng(seed)
-    params = {"w1": rng.standard_normal((6, 16)).astype(np.float32) / 3,
-              "b1": np.zeros(16, np.float32), "w2": rng.standard_normal((16, 2)).astype(np.float32) / 4}  # fmt: skip
+    params = {
+        "w1": rng.standard_normal((6, 16)).astype(np.float32) / 3,
+        "b1": np.zeros(16, np.float32),
+        "w2": rng.standard_normal((16, 2)).astype(np.float32) / 4,
+    }
     x = rng.standard_normal((32, 6)).astype(np.float32)
     y = rng.standard_normal((32, 2)).astype(np.float32)
     return params, x, y
 
 
-@gpu
 @pytest.mark.parametrize("transform", ["grad", "jit_grad", "vmap_grad", "grad_of_jit"])
 def test_grad_jit_vmap_over_gpu_arrays(device, transform):
     params, x, y = _mlp_data()
     g = vfunc.grad(_mlp_loss)
-    fn = {"grad": g, "jit_grad": vfunc.jit(g), "grad_of_jit": vfunc.grad(vfunc.jit(_mlp_loss)),
-          "vmap_grad": vfunc.vmap(g, in_axes=(None, 0, 0))}[transform]  # fmt: skip
+    fn = {
+        "grad": g,
+        "jit_grad": vfunc.jit(g),
+        "grad_of_jit": vfunc.grad(vfunc.jit(_mlp_loss)),
+        "vmap_grad": vfunc.vmap(g, in_axes=(None, 0, 0)),
+    }[transform]
     if transform == "vmap_grad":
         x, y = x[:4, None], y[:4, None]
     dev = fn(vfunc.device_put(params, device), *_on(device, x, y))
@@ -249,20 +488,19 @@ def test_grad_jit_vmap_over_gpu_arrays(device, transform):
         np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=1e-4, atol=1e-5)
 
 
-@gpu
 def test_jit_runs_on_the_gpu_and_caches(device):
     f = vfunc.jit(lambda x, y: vnp.sum(vnp.exp(x) * y + 1.0, axis=0))
     a = np.linspace(-1, 1, 300, dtype=np.float32).reshape(30, 10)
     x, y = _on(device, a, a[::-1].copy())
     out = f(x, y)
     assert out.device == device
-    np.testing.assert_allclose(np.asarray(out), np.asarray(f(vnp.asarray(a), vnp.asarray(a[::-1].copy()))),
-                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        np.asarray(out), np.asarray(f(vnp.asarray(a), vnp.asarray(a[::-1].copy()))), rtol=1e-5
+    )
     f(x, y)
     assert f._cache_size() == 1  # host and device calls share the traced program
 
 
-@gpu
 def test_control_flow_on_the_gpu(device):
     (x,) = _on(device, np.arange(5, dtype=np.float32))
 
@@ -276,7 +514,6 @@ def test_control_flow_on_the_gpu(device):
     _same(vfunc.jit(f)(x), f(vnp.arange(5, dtype=np.float32)))
 
 
-@gpu
 def test_conv_on_the_gpu(device):
     rng = np.random.default_rng(4)
     lhs = rng.standard_normal((2, 3, 12, 10)).astype(np.float32)
@@ -294,17 +531,15 @@ def test_conv_on_the_gpu(device):
         np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=1e-4, atol=1e-4)
 
 
-@gpu
 def test_default_device_creates_and_computes_there(device):
     with vfunc.default_device(device):
         x = vnp.ones((3, 4))
         y = vnp.arange(4.0) * 2 + x
         k = vfunc.random.normal(vfunc.random.key(0), (8,))
     assert x.device == y.device == k.device == device
-    np.testing.assert_array_equal(np.asarray(y), np.arange(4.0) * 2 + 1)
+    np.testing.assert_array_equal(np.asarray(y), np.arange(4.0) * 2 + np.ones((3, 4)))
 
 
-@gpu
 def test_uncommitted_host_arrays_follow_the_gpu(device):
     (x,) = _on(device, np.arange(4, dtype=np.float32))
     out = x + np.ones(4, np.float32) + vnp.arange(4.0) + 1.0  # NumPy, host vfunc, Python scalar
@@ -312,7 +547,6 @@ def test_uncommitted_host_arrays_follow_the_gpu(device):
     np.testing.assert_array_equal(np.asarray(out), 2 * np.arange(4) + 2)
 
 
-@gpu
 def test_mixing_committed_devices_names_the_op_and_both_devices(device):
     x = vfunc.device_put(vnp.arange(4.0), device)
     y = vfunc.device_put(vnp.arange(4.0), "cpu")

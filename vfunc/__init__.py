@@ -46,10 +46,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
     "custom_vjp", "debug", "default_device", "device_count", "device_put", "devices",
-    "disable_jit", "dtypes", "errors", "eval_shape", "example_libraries", "grad", "hessian", "io", "jacfwd", "jacobian", "jacrev",
-    "jit", "jvp", "lax", "linearize", "local_device_count", "local_devices", "losses", "make_jaxpr",
-    "nn", "numpy", "optim", "random", "remat", "testing", "tree", "tree_util", "value_and_grad",
-    "vjp", "vmap",
+    "disable_jit", "dtypes", "errors", "eval_shape", "example_libraries", "grad", "hessian",
+    "io", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "lax", "linearize",
+    "local_device_count", "local_devices", "losses", "make_jaxpr", "nn", "numpy", "optim",
+    "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip
 
 use_environment_default()  # VFUNC_DEFAULT_DEVICE=gpu: every primitive is registered by now

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vfunc import devices as _devices
 from vfunc import dtypes
 from vfunc.config import config
-from vfunc import devices as _devices
 from vfunc.devices import Device, SingleDeviceSharding, as_buffer, device_of, to_host
 from vfunc.errors import ConcretizationTypeError, DtypeError, UnexpectedTracerError
 

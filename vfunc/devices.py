@@ -22,6 +22,7 @@ import numpy as np
 
 __all__ = [
     "BufferKind",
+    "array_module",
     "Device",
     "SingleDeviceSharding",
     "device_count",
@@ -108,6 +109,8 @@ class SingleDeviceSharding:
 class BufferKind(Protocol):
     """What vfunc needs to know of a backend's array type (see ``register_buffer_type``)."""
 
+    xp: Any  # the array module creating such buffers (cupy)
+
     def device_of(self, buffer: Any) -> Device:
         """The device holding ``buffer``."""
         ...
@@ -132,6 +135,24 @@ def register_buffer_type(array_type: type, kind: BufferKind) -> None:
 def buffer_kind(value: Any) -> BufferKind | None:
     """The registered kind of a device buffer, or None for numpy arrays and anything else."""
     return _BUFFER_KINDS.get(type(value))
+
+
+def array_module(*values: Any) -> Any:
+    """The array module (``numpy``, ``cupy``) of the first device buffer among ``values``.
+
+    Impls that create arrays (``np.empty``, ``np.zeros``, ``np.arange``) create them with this
+    module, beside their operands; numpy's functions and ufuncs applied to the operands
+    dispatch to the buffers' own module by themselves.
+
+    Example:
+        >>> array_module(np.ones(3)) is np
+        True
+    """
+    for v in values:
+        kind = _BUFFER_KINDS.get(type(v))
+        if kind is not None:
+            return kind.xp
+    return np
 
 
 def as_buffer(value: Any) -> Any:

@@ -32,19 +32,28 @@ import functools
 import importlib.util
 import os
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from vfunc import devices as _devices
 from vfunc import tree
-from vfunc.core import ArrayImpl, Primitive, Tracer, registry, to_numpy_canonical, wrap_numpy
-from vfunc.devices import CPU, Device, SingleDeviceSharding, buffer_kind, device_of, to_host
+from vfunc.core import ArrayImpl, Primitive, Tracer, registry, to_numpy_canonical
+from vfunc.devices import (
+    CPU,
+    Device,
+    SingleDeviceSharding,
+    array_module,
+    buffer_kind,
+    device_of,
+    to_host,
+)
 from vfunc.errors import VfuncError
 from vfunc.jaxpr import eval_jaxpr
 
 __all__ = [
+    "Backend",
     "DeviceMismatchError",
     "array_module",
     "default_device",
@@ -105,11 +114,32 @@ def _load(platform: str) -> Backend:
     module = _MODULES.get(platform)
     if module is None:
         raise RuntimeError(f"backend {platform!r} is not available; vfunc knows 'cpu' and 'gpu'")
-    backend = importlib.import_module(module).load()  # raises RuntimeError saying what is missing
-    _BACKENDS[platform] = backend
+    return install(importlib.import_module(module).load())  # or RuntimeError: what is missing
+
+
+def install(backend: Backend) -> Backend:
+    """Make ``backend`` the one of its platform: its buffers become Array values and every
+    primitive's impl dispatches by where its operands live. ``load()`` of a backend module
+    returns what is installed here; the tests install a stand-in GPU this way."""
+    _BACKENDS[backend.platform] = backend
     _devices.register_buffer_type(backend.array_type, backend)
     _wrap_impls()
     return backend
+
+
+def uninstall(platform: str) -> None:
+    """Forget ``platform``'s backend; with none left, primitives get their own impls back and
+    vfunc is in its CPU-only state again (for tests)."""
+    global _wrapped
+    backend = _BACKENDS.pop(platform, None)
+    if backend is not None:
+        _devices._BUFFER_KINDS.pop(backend.array_type, None)
+    if not _BACKENDS:
+        for prim in registry.values():
+            if isinstance(prim.impl, DeviceImpl):
+                prim.impl = prim.impl.host_impl
+        _wrapped = 0
+        _devices.place_new = None
 
 
 def _platform_devices(platform: str) -> list[Device]:
@@ -127,23 +157,6 @@ def cuda_installed() -> bool:
 @functools.cache
 def _cupy_spec() -> bool:
     return importlib.util.find_spec("cupy") is not None
-
-
-def array_module(*values: Any) -> Any:
-    """The array module (``numpy`` or ``cupy``) of the first device buffer among ``values``.
-
-    Impls that create arrays (``np.empty``, ``np.zeros``, ``np.arange``) call it to create them
-    beside their operands; functions and ufuncs applied to operands dispatch by themselves.
-
-    Example:
-        >>> array_module(np.ones(3)) is np
-        True
-    """
-    for v in values:
-        kind = buffer_kind(v)
-        if kind is not None:
-            return kind.xp  # type: ignore[attr-defined]
-    return np
 
 
 def register_impl(platform: str, prim: Primitive) -> Callable[[Callable], Callable]:
@@ -172,6 +185,13 @@ def _committed_host(value: Any) -> bool:
     return type(value) is np.ndarray and _COMMITTED_HOST.get(id(value)) is value
 
 
+def _commit_host(out: Any) -> Any:
+    for o in out if isinstance(out, (list, tuple)) else (out,):
+        if type(o) is np.ndarray:
+            _COMMITTED_HOST[id(o)] = o
+    return out
+
+
 def _parse_device(name: str) -> Device:
     platform, _, index = name.partition(":")
     found = _devices.devices(platform)
@@ -179,8 +199,6 @@ def _parse_device(name: str) -> Device:
     if not 0 <= i < len(found):
         raise ValueError(f"device {name!r}: there are {len(found)} {platform} devices")
     return found[i]
-
-
 
 
 _DEFAULT: contextvars.ContextVar[Device | None] = contextvars.ContextVar(
@@ -268,7 +286,7 @@ def _put_leaf(leaf: Any, target: Device, commit: bool) -> Any:
         if host is value:
             host = value.view()  # a buffer of its own, so committing it commits no one else
         if commit:
-            _COMMITTED_HOST[id(host)] = host
+            _commit_host(host)
         out = ArrayImpl.__new__(ArrayImpl)
         out._value, out._weak = host, weak
         return out
@@ -301,8 +319,11 @@ class DeviceImpl:
         for a in args:
             if type(a) in kinds:
                 return _run_on_device(self, args, params, None)
+        if _COMMITTED_HOST and any(_committed_host(a) for a in args):
+            # computed from arrays committed to the CPU: committed there too, as in JAX
+            return _commit_host(self.host_impl(*args, **params))
         target = _default()
-        if target is None or any(_committed_host(a) for a in args):
+        if target is None:
             return self.host_impl(*args, **params)
         return _run_on_device(self, args, params, target)
 
@@ -379,24 +400,21 @@ def _mismatch(prim: Primitive, a: tuple[Device, str], b: tuple[Device, str]) -> 
 def device_aware(compiled: Any) -> Callable[..., Any]:
     """The function a jit cache entry calls for ``compiled`` (a ``codegen.Compiled``).
 
-    Without CuPy installed this is ``compiled.fn`` itself. Otherwise calls whose inputs include
-    device buffers (or that run under a device default) evaluate the optimised jaxpr with the
-    primitives' impls on the device instead of the generated host code; the generated host code
-    serves the rest. Device code generation (fused CUDA kernels) replaces this later.
+    Without CuPy (or another backend) installed this is ``compiled.fn`` itself. Otherwise
+    calls whose inputs include device buffers (or that run under a device default) evaluate
+    the optimised jaxpr with the primitives' impls on the device (``interpret``) instead of
+    the generated host code, which serves the rest. Device code generation (fused CUDA
+    kernels from the same fusion plan) replaces this later.
     """
     host_fn = compiled.fn
-    if not cuda_installed():
+    if not _BACKENDS and not cuda_installed():
         return host_fn
     consts: dict[Device, list] = {}
 
     def fn(*values: Any, _donated: Any = None) -> Any:
-        kinds = _devices._BUFFER_KINDS
-        for v in values:
-            if type(v) in kinds:
-                return _run_jaxpr(compiled, values, consts, device_of(v))
-        target = _default()
-        if target is not None and not any(_committed_host(v) for v in values):
-            return _run_jaxpr(compiled, values, consts, target)
+        device = _target(values)
+        if device is not None:
+            return _run_jaxpr(compiled, values, consts, device)
         if _donated is None:
             return host_fn(*values)
         return host_fn(*values, _donated=_donated)
@@ -404,21 +422,75 @@ def device_aware(compiled: Any) -> Callable[..., Any]:
     return fn
 
 
+def _target(values: tuple) -> Device | None:
+    """Where a compiled function called with ``values`` runs, or None for the host code."""
+    kinds = _devices._BUFFER_KINDS
+    for v in values:
+        if type(v) in kinds:
+            return device_of(v)
+    target = _default()
+    if target is not None and not any(_committed_host(v) for v in values):
+        return target
+    return None
+
+
 def _run_jaxpr(compiled: Any, values: tuple, consts: dict, device: Device) -> tuple:
-    _wrap_impls()
     closed = compiled.closed
     placed = consts.get(device)
     if placed is None:  # constants go to the device once, not at every call
         backend = _BACKENDS[device.platform]
         placed = consts[device] = [_const_on(c, backend, device) for c in closed.consts]
+    return tuple(interpret(closed.jaxpr, placed, values))
+
+
+def interpret(jaxpr: Any, consts: list, values: Sequence[Any]) -> list:
+    """Evaluate ``jaxpr`` on buffers by binding its primitives one by one (each runs where its
+    operands live): the device path of compiled code until device code generation exists."""
+    _wrap_impls()
     args = []
-    for v, aval in zip(values, closed.in_avals, strict=True):
+    for v, aval in zip(values, jaxpr.in_avals, strict=True):
         a = ArrayImpl.__new__(ArrayImpl)
         a._value, a._weak = v, aval.weak_type
         args.append(a)
-    outs = eval_jaxpr(closed.jaxpr, placed, *args)
-    return tuple(o._value if isinstance(o, ArrayImpl) else wrap_numpy(*to_numpy_canonical(o))._value
-                 for o in outs)  # fmt: skip
+    outs = eval_jaxpr(jaxpr, consts, *args)
+    return [o._value if isinstance(o, ArrayImpl) else np.asarray(o, aval.dtype)
+            for o, aval in zip(outs, jaxpr.out_avals, strict=True)]  # fmt: skip
+
+
+def device_aware_scan(
+    loop: Callable[..., Any], body: Any, num_consts: int, num_carry: int, length: int,
+    reverse: bool,
+) -> Callable[..., Any]:  # fmt: skip
+    """A compiled scan ``loop`` over ``body`` (a ClosedJaxpr) that runs the steps with
+    ``interpret`` when its operands are device buffers (see ``device_aware``)."""
+    if not _BACKENDS and not cuda_installed():
+        return loop
+
+    def fn(*values: Any) -> Any:
+        device = _target(values)
+        if device is None:
+            return loop(*values)
+        consts = list(values[:num_consts])
+        carry = list(values[num_consts : num_consts + num_carry])
+        xs = values[num_consts + num_carry :]
+        ys = []
+        for i in range(length - 1, -1, -1) if reverse else range(length):
+            out = interpret(body.jaxpr, body.consts, [*consts, *carry, *[x[i] for x in xs]])
+            carry = out[:num_carry]
+            ys.append(out[num_carry:])
+        if reverse:
+            ys.reverse()
+        backend = _BACKENDS[device.platform]
+        stacked = []
+        with backend.scope(device):
+            for j, aval in enumerate(body.out_avals[num_carry:]):
+                if ys:
+                    stacked.append(backend.xp.stack([backend.put(y[j], device) for y in ys]))
+                else:
+                    stacked.append(backend.xp.empty((0, *aval.shape), aval.dtype))
+        return (*carry, *stacked)
+
+    return fn
 
 
 def _const_on(c: Any, backend: Backend, device: Device) -> Any:
@@ -427,8 +499,6 @@ def _const_on(c: Any, backend: Backend, device: Device) -> Any:
         out._value, out._weak = backend.put(c._value, device), c._weak
         return out
     return c
-
-
 
 
 def use_environment_default() -> None:

@@ -46,8 +46,8 @@ def _taps(padded: tuple[int, ...], kernel: tuple[int, ...], p: ConvParams):
     out = tuple((n - k) // s + 1 for n, k, s in zip(padded, span, p.strides, strict=True))
     taps = []
     for k in itertools.product(*(range(n) for n in kernel)):
-        window = tuple(slice(j * d, j * d + (o - 1) * s + 1, s)
-                       for j, d, o, s in zip(k, p.rhs_dilation, out, p.strides, strict=True))  # fmt: skip
+        steps = zip(k, p.rhs_dilation, out, p.strides, strict=True)
+        window = tuple(slice(j * d, j * d + (o - 1) * s + 1, s) for j, d, o, s in steps)
         taps.append((k, (slice(None), slice(None), *window)))
     return out, taps
 
