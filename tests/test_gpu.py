@@ -553,3 +553,49 @@ def test_mixing_committed_devices_names_the_op_and_both_devices(device):
         x + y
     with pytest.raises(ValueError, match=r"dot_general: .*cpu:0"):
         y @ x
+
+
+def test_ops_on_arrays_committed_to_two_devices_raise(device):
+    others = [d for d in vfunc.devices("gpu") if d != device]
+    if not others:
+        pytest.skip("one GPU: no second device to mix with")
+    x = vfunc.device_put(vnp.arange(3.0), device)
+    y = vfunc.device_put(vnp.arange(3.0), others[0])
+    with pytest.raises(DeviceMismatchError, match=rf"mul: .* on {device} .* on {others[0]}"):
+        x * y
+    moved = vfunc.device_put(y, device)  # an explicit move between devices
+    assert moved.device == device
+    np.testing.assert_array_equal(np.asarray(x * moved), np.arange(3.0) ** 2)
+
+
+def test_results_of_committed_host_arrays_stay_committed(device):
+    y = vfunc.device_put(vnp.arange(4.0), "cpu")
+    z = y * 2 + 1  # computed on the host from a committed array: committed there too
+    assert z.device.platform == "cpu"
+    with pytest.raises(DeviceMismatchError, match=r"cpu:0"):
+        z + vfunc.device_put(vnp.arange(4.0), device)
+
+
+def test_jit_on_the_gpu_with_donation_and_default_device(device):
+    f = vfunc.jit(lambda x: vnp.tanh(x) * 2.0, donate_argnums=0)
+    x = vfunc.device_put(np.linspace(-2, 2, 16, dtype=np.float32), device)
+    out = vfunc.block_until_ready(f(x))
+    assert out.device == device
+    np.testing.assert_allclose(np.asarray(out), np.tanh(np.linspace(-2, 2, 16)) * 2, rtol=1e-6)
+    with vfunc.default_device(device):
+        g = vfunc.jit(lambda a, b: a @ b + 1.0)
+        res = g(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32))  # NumPy inputs
+    assert res.device == device
+    np.testing.assert_array_equal(np.asarray(res), np.full((2, 2), 4.0))
+
+
+def test_vmap_and_host_copies(device):
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    (x,) = _on(device, a)
+    out = vfunc.vmap(lambda r: r @ r + vnp.sum(r))(x)
+    assert out.device == device
+    np.testing.assert_array_equal(np.asarray(out), (a * a).sum(1) + a.sum(1))
+    assert not np.asarray(x).flags.writeable  # read-only, as for host arrays (and JAX's)
+    host = np.array(x)
+    host[0, 0] = 100.0  # a copy: the device array is unchanged
+    assert float(x[0, 0]) == 0.0

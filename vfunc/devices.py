@@ -132,6 +132,11 @@ def register_buffer_type(array_type: type, kind: BufferKind) -> None:
     _BUFFER_KINDS[array_type] = kind
 
 
+def device_backends_loaded() -> bool:
+    """Whether any device backend has registered its buffers (else every buffer is numpy)."""
+    return bool(_BUFFER_KINDS)
+
+
 def buffer_kind(value: Any) -> BufferKind | None:
     """The registered kind of a device buffer, or None for numpy arrays and anything else."""
     return _BUFFER_KINDS.get(type(value))

@@ -45,6 +45,7 @@ from vfunc.core import (
     _state,
     to_numpy_canonical,
 )
+from vfunc.devices import device_backends_loaded
 from vfunc.jaxpr import ClosedJaxpr
 from vfunc.transforms.compiler import codegen, passes
 from vfunc.transforms.staging import trace_to_jaxpr
@@ -78,15 +79,20 @@ def disable_jit(disable: bool = True) -> Iterator[None]:
 
 
 def block_until_ready(x: Any) -> Any:
-    """Return ``x`` unchanged: vfunc computes synchronously, so every Array is ready.
+    """Wait until every Array in ``x`` is computed and return ``x`` (as JAX's).
 
-    Kept for JAX compatibility (benchmark code calls it after every step).
+    Host arrays are ready when returned; arrays on a GPU may still be computing, and
+    benchmark code calls this after every step to time the work rather than its launch.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
         >>> vfunc.block_until_ready({"a": vnp.ones(2)})["a"].shape
         (2,)
     """
+    if device_backends_loaded():  # device work is asynchronous: wait for it
+        for leaf in tree.leaves(x):
+            if type(leaf) is ArrayImpl:
+                leaf.block_until_ready()
     return x
 
 
@@ -547,6 +553,8 @@ def _only_owner(value: np.ndarray) -> bool:
     ``np.asarray``. The count is: the Array's slot, the caller's ``values`` list, this
     function's argument and ``getrefcount``'s own.
     """
+    if type(value) is not np.ndarray:  # a device buffer: donation reuses host buffers only
+        return False
     return value.base is None and value.flags.c_contiguous and sys.getrefcount(value) <= 4
 
 
