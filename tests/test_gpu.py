@@ -19,7 +19,10 @@ import vfunc
 import vfunc.numpy as vnp
 from vfunc import backends, lax
 from vfunc.backends import DeviceMismatchError, xp_impls
+from vfunc.core import registry
 from vfunc.devices import Device
+
+import cases
 
 # --------------------------------------------------------------------------------------------
 # A stand-in GPU for machines without one (CI): its buffers hold numpy arrays but behave as
@@ -146,6 +149,8 @@ def _stay(x, dev):
     # Results stay on the device; numpy scalars become 0-d buffers, as CuPy's reductions give.
     if isinstance(x, (np.ndarray, np.generic)):
         return StandInBuffer(np.asarray(x), dev)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):  # numpy.linalg's named results
+        return type(x)(*(_stay(v, dev) for v in x))
     if isinstance(x, (list, tuple)):
         return type(x)(_stay(v, dev) for v in x)
     return x
@@ -599,3 +604,90 @@ def test_vmap_and_host_copies(device):
     host = np.array(x)
     host[0, 0] = 100.0  # a copy: the device array is unchanged
     assert float(x[0, 0]) == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# The registry battery's cases (tests/cases.py), each run with its array operands on a device
+
+# Primitives whose impls call numba kernels and have no device impl yet (issue 21): their
+# cases are expected to fail on a device. Strict: a primitive that starts working must leave.
+HOST_ONLY = {
+    "betainc",
+    "digamma",
+    "erf_inv",
+    "erfc",
+    "i0e",
+    "i1e",
+    "igamma",
+    "igammac",
+    "lgamma",
+    "log_ndtr",
+    "ndtri",
+    "zeta",
+    "logistic",  # special functions
+    "det",
+    "lu",
+    "lu_pivots_to_permutation",
+    "slogdet",
+    "triangular_solve",  # linear algebra
+    "reduce_window_max",
+    "reduce_window_sum",
+    "reduce_window_sum_transpose",
+    "select_and_gather_add",
+    "select_and_scatter_add",  # pooling windows
+    "random_discrete",
+    "random_gamma",
+    "random_gamma_grad",  # rejection samplers
+}
+
+
+@pytest.fixture
+def first_device(stand_in):
+    return GPUS[0] if GPUS else stand_in.devices[0]
+
+
+def _registry_names() -> list:
+    no_device_impl = pytest.mark.xfail(reason="numba kernels: no device impl yet", strict=True)
+    return [
+        pytest.param(n, marks=no_device_impl) if n in HOST_ONLY else n
+        for n in sorted(cases.EXAMPLES)
+    ]
+
+
+@pytest.mark.parametrize("name", _registry_names())
+def test_registry_cases_run_on_the_device(name, first_device):
+
+    import cases
+
+    prim = registry[name]
+    ran = 0
+    for case in cases.EXAMPLES[name]:
+        if not any(isinstance(a, np.ndarray) for a in case.args):
+            continue  # no array operand (Python scalars, iota): nothing says where to run
+        try:
+            ref = prim.bind(
+                *[lax.as_array(a) if isinstance(a, np.ndarray) else a for a in case.args],
+                **case.params,
+            )
+        except Exception:
+            continue  # a case of bad input: the shape rule's error, the same on any device
+        args = [
+            vfunc.device_put(a, first_device) if isinstance(a, np.ndarray) else a for a in case.args
+        ]
+        out = prim.bind(*args, **case.params)
+        outs, refs = (out, ref) if prim.multiple_results else ([out], [ref])
+        for o, r in zip(outs, refs, strict=True):
+            assert o.device == first_device, f"{name}/{case.name}: result left the device"
+            assert o.dtype == r.dtype and o.shape == r.shape
+            rtol = 1e-5 if not GPUS else 1e-4  # cuBLAS and CUDA's libm may round otherwise
+            np.testing.assert_allclose(
+                np.asarray(o),
+                np.asarray(r),
+                rtol=rtol,
+                atol=1e-6,
+                equal_nan=True,
+                err_msg=f"{name}/{case.name}",
+            )
+        ran += 1
+    if not ran:
+        pytest.skip(f"{name}: no case with an array operand")
