@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vfunc import devices as _devices
 from vfunc import dtypes
 from vfunc.config import config
-from vfunc.devices import Device, SingleDeviceSharding, as_buffer, device_of, to_host
+from vfunc.devices import (
+    Device,
+    SingleDeviceSharding,
+    as_buffer,
+    device_of,
+    hooks,
+    synchronize,
+    to_host,
+)
 from vfunc.errors import ConcretizationTypeError, DtypeError, UnexpectedTracerError
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +216,7 @@ class ArrayImpl(Array):
 
     def block_until_ready(self) -> ArrayImpl:
         """Wait until this Array is computed and return it (host arrays are ready already)."""
-        _devices.synchronize(self._value)
+        synchronize(self._value)
         return self
 
     def devices(self) -> set[Device]:
@@ -343,7 +350,7 @@ def _wrap(value: Any, weak: bool) -> ArrayImpl:
 
 def wrap_numpy(value: np.ndarray, weak: bool = False) -> ArrayImpl:
     """Wrap a numpy array that vfunc owns (nobody else holds a writable reference to it)."""
-    place = _devices.place_new
+    place = hooks.place_new
     if place is not None:  # a default_device other than the CPU may be active
         value = place(value)
     return _wrap(value, weak)

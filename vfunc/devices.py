@@ -190,9 +190,18 @@ def synchronize(value: Any) -> None:
         kind.synchronize(value)
 
 
-place_new: Callable[[np.ndarray], Any] | None = None
-"""Installed by ``vfunc.backends`` while a default device other than the CPU may be active:
-``place_new(host_array)`` moves a newly created array there (``core.wrap_numpy`` calls it)."""
+class _Hooks:
+    """What ``vfunc.backends`` installs for core to call (core never imports upward)."""
+
+    __slots__ = ("place_new",)
+
+    def __init__(self) -> None:
+        # While a default device other than the CPU may be active: ``place_new(host_array)``
+        # moves a newly created array there (``core.wrap_numpy`` calls it); else None.
+        self.place_new: Callable[[np.ndarray], Any] | None = None
+
+
+hooks = _Hooks()
 
 _platform_loader: Callable[[str], list[Device]] | None = None
 

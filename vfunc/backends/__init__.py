@@ -37,18 +37,22 @@ from typing import Any
 
 import numpy as np
 
-from vfunc import devices as _devices
 from vfunc import tree
 from vfunc.core import ArrayImpl, Primitive, Tracer, registry, to_numpy_canonical
 from vfunc.devices import (
+    _BUFFER_KINDS,
     CPU,
     Device,
     SingleDeviceSharding,
     array_module,
     buffer_kind,
     device_of,
+    hooks,
+    register_buffer_type,
+    set_platform_loader,
     to_host,
 )
+from vfunc.devices import devices as _platform_devices_of
 from vfunc.errors import VfuncError
 from vfunc.jaxpr import eval_jaxpr
 
@@ -122,7 +126,7 @@ def install(backend: Backend) -> Backend:
     primitive's impl dispatches by where its operands live. ``load()`` of a backend module
     returns what is installed here; the tests install a stand-in GPU this way."""
     _BACKENDS[backend.platform] = backend
-    _devices.register_buffer_type(backend.array_type, backend)
+    register_buffer_type(backend.array_type, backend)
     _wrap_impls()
     return backend
 
@@ -133,20 +137,20 @@ def uninstall(platform: str) -> None:
     global _wrapped
     backend = _BACKENDS.pop(platform, None)
     if backend is not None:
-        _devices._BUFFER_KINDS.pop(backend.array_type, None)
+        _BUFFER_KINDS.pop(backend.array_type, None)
     if not _BACKENDS:
         for prim in registry.values():
             if isinstance(prim.impl, DeviceImpl):
                 prim.impl = prim.impl.host_impl
         _wrapped = 0
-        _devices.place_new = None
+        hooks.place_new = None
 
 
 def _platform_devices(platform: str) -> list[Device]:
     return list(_load(platform).devices)
 
 
-_devices.set_platform_loader(_platform_devices)
+set_platform_loader(_platform_devices)
 
 
 def cuda_installed() -> bool:
@@ -194,7 +198,7 @@ def _commit_host(out: Any) -> Any:
 
 def _parse_device(name: str) -> Device:
     platform, _, index = name.partition(":")
-    found = _devices.devices(platform)
+    found = _platform_devices_of(platform)
     i = int(index) if index else 0
     if not 0 <= i < len(found):
         raise ValueError(f"device {name!r}: there are {len(found)} {platform} devices")
@@ -240,7 +244,7 @@ def default_device(device: Device | str | None) -> Iterator[None]:
         device = _parse_device(device)
     if device is not None and device.platform != "cpu":
         _load(device.platform)
-        _devices.place_new = _place_new
+        hooks.place_new = _place_new
     token = _DEFAULT.set(device)
     try:
         yield
@@ -315,7 +319,7 @@ class DeviceImpl:
         self.ufunc = isinstance(host_impl, np.ufunc)
 
     def __call__(self, *args: Any, **params: Any) -> Any:
-        kinds = _devices._BUFFER_KINDS
+        kinds = _BUFFER_KINDS
         for a in args:
             if type(a) in kinds:
                 return _run_on_device(self, args, params, None)
@@ -424,7 +428,7 @@ def device_aware(compiled: Any) -> Callable[..., Any]:
 
 def _target(values: tuple) -> Device | None:
     """Where a compiled function called with ``values`` runs, or None for the host code."""
-    kinds = _devices._BUFFER_KINDS
+    kinds = _BUFFER_KINDS
     for v in values:
         if type(v) in kinds:
             return device_of(v)
@@ -512,4 +516,4 @@ def use_environment_default() -> None:
     device = _parse_device(name)
     _DEFAULT = contextvars.ContextVar("vfunc_default_device", default=device)
     if device.platform != "cpu":
-        _devices.place_new = _place_new
+        hooks.place_new = _place_new
