@@ -691,3 +691,17 @@ def test_registry_cases_run_on_the_device(name, first_device):
         ran += 1
     if not ran:
         pytest.skip(f"{name}: no case with an array operand")
+
+
+def test_default_device_from_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    code = "import vfunc, vfunc.numpy as vnp; print(vnp.ones(3).device)"
+    env = dict(os.environ, VFUNC_DEFAULT_DEVICE="cpu")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "cpu:0", out.stderr
+    env["VFUNC_DEFAULT_DEVICE"] = "tpu"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "backend 'tpu' is not available" in out.stderr

@@ -3,9 +3,11 @@
 An Array's value is a *buffer*: a numpy array on the CPU, a ``cupy.ndarray`` on a GPU. Nothing
 in the primitive layer needs to know which: an impl written against numpy's functions and
 ufuncs runs on CuPy buffers unchanged (CuPy implements NumPy's ``__array_ufunc__`` and
-``__array_function__`` protocols), and one that creates arrays asks ``array_module(*operands)``
-for the module to create them with. Where the two APIs disagree (numba kernels, threefry), a
-backend registers its own impl for the primitive (``register_impl``).
+``__array_function__`` protocols), and one that creates arrays asks
+``vfunc.devices.array_module(*operands)`` for the module to create them with. Where the APIs
+disagree (the numba kernels), a backend registers its own impl for the primitive: written once
+against the array module in ``xp_impls`` (threefry, the normal sampler, conv as a product per
+kernel tap), or for one platform with ``register_impl``.
 
 Placement follows JAX's rules, simplified:
 
@@ -13,17 +15,20 @@ Placement follows JAX's rules, simplified:
 * An op runs on the device of its device operands. Host arrays that were never placed
   explicitly (NumPy inputs, constants, Python numbers, results of host ops) follow them there,
   as JAX's uncommitted arrays do.
-* ``device_put(x, device)`` commits ``x`` to ``device``: an op mixing arrays committed to
-  different devices raises ``DeviceMismatchError`` naming the op and both devices.
-* ``default_device(device)`` places new arrays there, and runs ops whose operands are all
-  uncommitted host arrays there.
+* ``device_put(x, device)`` commits ``x`` to ``device`` (host results computed from committed
+  host arrays are committed too): an op mixing arrays committed to different devices raises
+  ``DeviceMismatchError`` naming the op, the operands and both devices.
+* ``default_device(device)`` (or ``$VFUNC_DEFAULT_DEVICE``) places new arrays there and runs
+  ops whose operands are all uncommitted host arrays there.
 
 With no device backend loaded (the CPU install), none of this runs: primitives keep their own
-impls and nothing on the eager or jit path changes. Loading one (the first ``device_put`` to,
-``default_device`` of, or ``devices`` of a GPU) wraps every primitive's impl in a dispatcher
-that sends device operands to the backend.
+impls and nothing on the eager or jit path changes. Installing one (the first ``device_put``
+to, ``default_device`` of, or ``devices`` of a GPU) wraps every primitive's impl in a
+``DeviceImpl`` that sends device operands to the backend. Compiled code (``jit``, the bodies
+of ``cond``/``while_loop``/``scan``) is generated for the host; called with device buffers it
+``interpret``s its optimised jaxpr instead, each primitive running on the device. Generating
+device code (each fused elementwise cluster one CUDA kernel) is the next step.
 """
-
 from __future__ import annotations
 
 import contextlib
