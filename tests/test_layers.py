@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("vfunc.core", "vfunc.jaxpr", "vfunc.config", "vfunc.dtypes", "vfunc.devices",
               "vfunc.errors", "vfunc.tree", "vfunc.tree_util", "vfunc._array_methods")),
     ("primitives", ("vfunc.primitives",)),
+    ("backends", ("vfunc.backends",)),  # devices: impls per platform, placement
     ("transforms", ("vfunc.transforms",)),
     ("control flow", ("vfunc.control_flow",)),
     ("front ends", ("vfunc.numpy", "vfunc.lax", "vfunc.scipy", "vfunc.random", "vfunc.debug")),

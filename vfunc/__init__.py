@@ -29,6 +29,7 @@ from vfunc import (  # noqa: F401
     tree,
     tree_util,
 )
+from vfunc.backends import default_device, device_put, use_environment_default
 from vfunc.config import config
 from vfunc.core import Array, ShapeDtypeStruct
 from vfunc.devices import device_count, devices, local_device_count, local_devices
@@ -44,9 +45,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ShapeDtypeStruct", "block_until_ready", "checkpoint", "config", "custom_jvp",
-    "custom_vjp", "debug", "device_count", "devices", "disable_jit", "dtypes", "errors",
-    "eval_shape", "example_libraries", "grad", "hessian", "io", "jacfwd", "jacobian", "jacrev",
-    "jit", "jvp", "lax", "linearize", "local_device_count", "local_devices", "losses", "make_jaxpr",
-    "nn", "numpy", "optim", "random", "remat", "testing", "tree", "tree_util", "value_and_grad",
-    "vjp", "vmap",
+    "custom_vjp", "debug", "default_device", "device_count", "device_put", "devices",
+    "disable_jit", "dtypes", "errors", "eval_shape", "example_libraries", "grad", "hessian",
+    "io", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "lax", "linearize",
+    "local_device_count", "local_devices", "losses", "make_jaxpr", "nn", "numpy", "optim",
+    "random", "remat", "testing", "tree", "tree_util", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip
+
+use_environment_default()  # VFUNC_DEFAULT_DEVICE=gpu: every primitive is registered by now

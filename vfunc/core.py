@@ -25,7 +25,15 @@ import numpy as np
 
 from vfunc import dtypes
 from vfunc.config import config
-from vfunc.devices import CPU, Device, SingleDeviceSharding
+from vfunc.devices import (
+    Device,
+    SingleDeviceSharding,
+    as_buffer,
+    device_of,
+    hooks,
+    synchronize,
+    to_host,
+)
 from vfunc.errors import ConcretizationTypeError, DtypeError, UnexpectedTracerError
 
 # --------------------------------------------------------------------------------------------
@@ -207,20 +215,28 @@ class ArrayImpl(Array):
         return self._value is _DELETED
 
     def block_until_ready(self) -> ArrayImpl:
-        """Return this Array: vfunc computes synchronously, so it is ready already (as JAX's)."""
+        """Wait until this Array is computed and return it (host arrays are ready already)."""
+        synchronize(self._value)
         return self
 
     def devices(self) -> set[Device]:
         """The devices holding this Array, as ``jax.Array.devices``: ``{CpuDevice(id=0)}``."""
-        return {CPU}
+        return {device_of(self._value)}
+
+    @property
+    def device(self) -> Device:
+        """The device holding this Array (``cpu:0``, ``cuda:0``), as ``jax.Array.device``."""
+        return device_of(self._value)
 
     @property
     def sharding(self) -> SingleDeviceSharding:
-        """How this Array is laid out over devices: whole on the one CPU device."""
-        return SingleDeviceSharding(CPU)
+        """How this Array is laid out over devices: whole on one device."""
+        return SingleDeviceSharding(device_of(self._value))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         value = self._value
+        if type(value) is not np.ndarray:  # a device buffer (vfunc.backends): copy to host
+            value = to_host(value)
         # Outputs of impls are only made read-only here, on export, which keeps eager dispatch
         # cheap; nothing inside vfunc ever writes to an impl's output.
         value.flags.writeable = False
@@ -260,12 +276,12 @@ class ArrayImpl(Array):
 
     def __format__(self, spec: str) -> str:
         if self._value.ndim == 0:
-            return format(self._value[()], spec)
+            return format(to_host(self._value)[()], spec)
         return format(str(self), spec)
 
     def __reduce__(self):
         # Pickling stores the values, not the (possibly shared) buffer.
-        return (_unpickle, (np.array(self._value), self._weak))
+        return (_unpickle, (np.array(to_host(self._value)), self._weak))
 
     def item(self, *args: Any) -> Any:
         """The element as a Python scalar, like ``ndarray.item``."""
@@ -286,7 +302,8 @@ class ArrayImpl(Array):
         if self._value.size == 0:
             body = "[]" if self._value.ndim == 1 else repr(self._value.shape)
             return f"{prefix}{body}{suffix}"
-        body = np.array2string(self._value, prefix=prefix, suffix=suffix, separator=", ")
+        host = to_host(self._value)
+        body = np.array2string(host, prefix=prefix, suffix=suffix, separator=", ")
         return prefix + body + suffix
 
 
@@ -324,7 +341,7 @@ _new_array = object.__new__
 def _wrap(value: Any, weak: bool) -> ArrayImpl:
     """Wrap an impl's numpy output (assumed canonical and never to be written) as an Array."""
     if type(value) is not np.ndarray:
-        value = np.asarray(value)
+        value = as_buffer(value)  # device buffers stay where they are
     out = _new_array(ArrayImpl)
     out._value = value
     out._weak = weak
@@ -333,6 +350,9 @@ def _wrap(value: Any, weak: bool) -> ArrayImpl:
 
 def wrap_numpy(value: np.ndarray, weak: bool = False) -> ArrayImpl:
     """Wrap a numpy array that vfunc owns (nobody else holds a writable reference to it)."""
+    place = hooks.place_new
+    if place is not None:  # a default_device other than the CPU may be active
+        value = place(value)
     return _wrap(value, weak)
 
 
@@ -351,6 +371,8 @@ def to_numpy_canonical(value: Any, dtype=None) -> tuple[np.ndarray, bool]:
         arr, weak = value._value, value._weak
         if dtype is None:
             return arr, weak
+        if type(arr) is not np.ndarray:  # a device buffer converts where it lives
+            return call_quietly(arr.astype, dtypes.canonicalize(dtype)), False
     elif isinstance(value, Tracer):
         raise TypeError("to_numpy_canonical got a tracer; this is a vfunc bug")
     elif type(value) in _PY_SCALARS and dtype is None:
@@ -909,7 +931,7 @@ class Primitive:
                     finally:
                         _errstate_reset(token)
                     result = _new_array(ArrayImpl)
-                    result._value = out if type(out) is np.ndarray else np.asarray(out)
+                    result._value = out if type(out) is np.ndarray else as_buffer(out)
                     result._weak = weak
                     return result
         return self._dispatch(args, params)
@@ -935,7 +957,7 @@ class Primitive:
                     _errstate_reset(token)
                 if out is not None:
                     result = _new_array(ArrayImpl)
-                    result._value = out if type(out) is np.ndarray else np.asarray(out)
+                    result._value = out if type(out) is np.ndarray else as_buffer(out)
                     result._weak = x._weak and self._weak_follows
                     return result
         if otherwise is not None:
@@ -958,7 +980,7 @@ class Primitive:
                     _errstate_reset(token)
                 if out is not None:
                     result = _new_array(ArrayImpl)
-                    result._value = out if type(out) is np.ndarray else np.asarray(out)
+                    result._value = out if type(out) is np.ndarray else as_buffer(out)
                     result._weak = x._weak and y._weak and self._weak_follows
                     return result
         if otherwise is not None:
@@ -1044,7 +1066,7 @@ class Primitive:
         if self.multiple_results:
             return [_wrap(o, w) for o, w in zip(out, weak_types, strict=True)]
         if type(out) is not np.ndarray:
-            out = np.asarray(out)
+            out = as_buffer(out)
         result = _new_array(ArrayImpl)
         result._value = out
         result._weak = weak_types
@@ -1053,7 +1075,7 @@ class Primitive:
 
 def _check_impl_dtype(prim: Primitive, out: Any, expected: Any) -> None:
     outs, expected = (out, expected) if prim.multiple_results else ([out], (expected,))
-    got = tuple(np.asarray(o).dtype for o in outs)
+    got = tuple(as_buffer(o).dtype for o in outs)
     if got != tuple(expected):  # pragma: no cover - guarded by the registry consistency tests
         raise DtypeError(f"{prim.name}: impl returned {got}, shape rule promised {expected}")
 

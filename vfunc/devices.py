@@ -1,16 +1,28 @@
-"""Devices and shardings, as far as a CPU-only library has them: one CPU device.
+"""Devices, shardings and the buffers arrays live in: the bottom of vfunc's device support.
 
 JAX code asks where its arrays live (``x.devices()``, ``x.sharding``, ``jax.devices()``) to print
 it, to pick a device for ``device_put`` or to count devices for ``pmap``. vfunc computes with
-numpy on the host, so every array lives on the one ``Device`` here, ``cpu:0``; these objects let
-that code run and print what JAX prints on a CPU-only machine.
+numpy on the host, ``cpu:0``, and, with the optional CUDA backend (``pip install vfunc[cuda]``,
+``vfunc.backends``), with CuPy on NVIDIA GPUs, ``cuda:0``, ``cuda:1``, ...
+
+This module sits below ``vfunc.core``: it knows devices and how to ask a buffer where it lives,
+but nothing about GPUs. A backend registers its buffer type here (``register_buffer_type``)
+when it loads, so that core keeps such buffers as they are instead of converting them to numpy,
+and ``device_of``/``to_host`` answer for them. With no backend loaded, every buffer is a numpy
+array and nothing here costs more than a dict lookup.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
 
 __all__ = [
+    "BufferKind",
+    "array_module",
     "Device",
     "SingleDeviceSharding",
     "device_count",
@@ -22,12 +34,12 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Device:
-    """A device arrays live on. vfunc has one: the host CPU, ``id`` 0.
+    """A device arrays live on: the host CPU (``cpu:0``) or a CUDA GPU (``cuda:0``, ...).
 
     Attributes:
-        id: the device's number among ``devices()``.
-        platform: ``"cpu"``, as JAX names the host platform.
-        device_kind: ``"cpu"``, as JAX's CPU client reports it.
+        id: the device's number among ``devices(platform)``.
+        platform: ``"cpu"`` or ``"gpu"``, as JAX names them.
+        device_kind: ``"cpu"``, or the GPU's name as CUDA reports it (``"NVIDIA H100 80GB HBM3"``).
         process_index: the process that owns the device (always 0: vfunc is single-process).
 
     Example:
@@ -42,14 +54,15 @@ class Device:
     process_index: int = 0
 
     def __repr__(self) -> str:
-        return f"CpuDevice(id={self.id})"
+        return f"{'Cpu' if self.platform == 'cpu' else 'Cuda'}Device(id={self.id})"
 
     def __str__(self) -> str:
-        return f"{self.platform}:{self.id}"
+        # JAX prints GPUs by their CUDA name, cuda:0, though their platform is "gpu".
+        return f"{'cpu' if self.platform == 'cpu' else 'cuda'}:{self.id}"
 
 
 CPU = Device()
-"""The host CPU, where every vfunc array lives."""
+"""The host CPU, where arrays live unless placed elsewhere."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,28 +101,151 @@ class SingleDeviceSharding:
         return f"SingleDeviceSharding(device={self.device!r}, memory_kind={self.memory_kind})"
 
 
+# --------------------------------------------------------------------------------------------
+# Buffers: what an Array's value is. numpy arrays live on the CPU; a backend registers its own
+# array type (cupy.ndarray) with a BufferKind that says where each buffer lives.
+
+
+class BufferKind(Protocol):
+    """What vfunc needs to know of a backend's array type (see ``register_buffer_type``)."""
+
+    xp: Any  # the array module creating such buffers (cupy)
+
+    def device_of(self, buffer: Any) -> Device:
+        """The device holding ``buffer``."""
+        ...
+
+    def to_host(self, buffer: Any) -> np.ndarray:
+        """A numpy copy of ``buffer`` (waits for the work producing it)."""
+        ...
+
+    def synchronize(self, buffer: Any) -> None:
+        """Wait until the work producing ``buffer`` has finished."""
+        ...
+
+
+_BUFFER_KINDS: dict[type, BufferKind] = {}
+
+
+def register_buffer_type(array_type: type, kind: BufferKind) -> None:
+    """Make ``array_type`` a buffer vfunc Arrays may hold as they are (a backend's array)."""
+    _BUFFER_KINDS[array_type] = kind
+
+
+def device_backends_loaded() -> bool:
+    """Whether any device backend has registered its buffers (else every buffer is numpy)."""
+    return bool(_BUFFER_KINDS)
+
+
+def buffer_kind(value: Any) -> BufferKind | None:
+    """The registered kind of a device buffer, or None for numpy arrays and anything else."""
+    return _BUFFER_KINDS.get(type(value))
+
+
+def array_module(*values: Any) -> Any:
+    """The array module (``numpy``, ``cupy``) of the first device buffer among ``values``.
+
+    Impls that create arrays (``np.empty``, ``np.zeros``, ``np.arange``) create them with this
+    module, beside their operands; numpy's functions and ufuncs applied to the operands
+    dispatch to the buffers' own module by themselves.
+
+    Example:
+        >>> array_module(np.ones(3)) is np
+        True
+    """
+    for v in values:
+        kind = _BUFFER_KINDS.get(type(v))
+        if kind is not None:
+            return kind.xp
+    return np
+
+
+def as_buffer(value: Any) -> Any:
+    """``value`` itself if it is a registered device buffer, else ``np.asarray(value)``.
+
+    Core calls this where it used to call ``np.asarray`` on an impl's result (numpy scalars
+    from reductions), so that device buffers are never copied to the host behind one's back.
+    """
+    if type(value) in _BUFFER_KINDS:
+        return value
+    return np.asarray(value)
+
+
+def to_host(value: Any) -> np.ndarray:
+    """``value`` as a numpy array: device buffers are copied to the host, the rest as is."""
+    kind = _BUFFER_KINDS.get(type(value))
+    return np.asarray(value) if kind is None else kind.to_host(value)
+
+
+def device_of(value: Any) -> Device:
+    """The device holding a buffer: the CPU for numpy arrays."""
+    kind = _BUFFER_KINDS.get(type(value))
+    return CPU if kind is None else kind.device_of(value)
+
+
+def synchronize(value: Any) -> None:
+    """Wait for the work producing ``value`` (a no-op for numpy arrays, computed already)."""
+    kind = _BUFFER_KINDS.get(type(value))
+    if kind is not None:
+        kind.synchronize(value)
+
+
+class _Hooks:
+    """What ``vfunc.backends`` installs for core to call (core never imports upward)."""
+
+    __slots__ = ("place_new",)
+
+    def __init__(self) -> None:
+        # While a default device other than the CPU may be active: ``place_new(host_array)``
+        # moves a newly created array there (``core.wrap_numpy`` calls it); else None.
+        self.place_new: Callable[[np.ndarray], Any] | None = None
+
+
+hooks = _Hooks()
+
+_platform_loader: Callable[[str], list[Device]] | None = None
+
+
+def set_platform_loader(loader: Callable[[str], list[Device]]) -> None:
+    """Install ``loader(platform) -> devices`` (``vfunc.backends`` does, on import): the devices
+    of a platform other than the CPU, loading its backend or raising RuntimeError."""
+    global _platform_loader
+    _platform_loader = loader
+
+
+_PLATFORM_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
+
+
 def devices(backend: str | None = None) -> list[Device]:
-    """The devices of ``backend`` (default and only one: ``"cpu"``), as ``jax.devices``.
+    """The devices of ``backend``, as ``jax.devices``.
 
     Args:
-        backend: ``None`` or ``"cpu"``.
+        backend: ``None`` or ``"cpu"`` (the default backend is the CPU), or ``"gpu"``/``"cuda"``
+            for NVIDIA GPUs through CuPy (``pip install vfunc[cuda]``).
 
     Returns:
-        ``[CpuDevice(id=0)]``.
+        The devices, ordered by id.
 
     Raises:
-        RuntimeError: for any other backend (``"gpu"``, ``"tpu"``): vfunc runs on the CPU only.
+        RuntimeError: for a backend that is not available here (``"tpu"``; ``"gpu"`` without
+            CuPy or without a GPU), saying what is missing.
+
+    Differs from JAX: the default backend is the CPU even where a GPU is available; place
+    arrays on a GPU with ``device_put`` or ``default_device``.
 
     Example:
         >>> devices()
         [CpuDevice(id=0)]
     """
-    if backend not in (None, "cpu"):
+    platform = _PLATFORM_ALIASES.get(backend or "cpu")
+    if platform == "cpu":
+        return [CPU]
+    if platform is None or _platform_loader is None:
         raise RuntimeError(
-            f"devices: backend {backend!r} is not available; vfunc computes on the CPU only "
-            "(backend=None or 'cpu')."
+            f"devices: backend {backend!r} is not available; vfunc computes on 'cpu', or on "
+            "'gpu' (alias 'cuda') with CuPy installed (pip install vfunc[cuda])."
         )
-    return [CPU]
+    return _platform_loader(platform)
 
 
 def local_devices(process_index: int | None = None, backend: str | None = None) -> list[Device]:

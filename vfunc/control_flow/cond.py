@@ -25,6 +25,7 @@ from vfunc.control_flow.common import (
     types_match,
 )
 from vfunc.core import Array, Primitive, ShapedArray
+from vfunc.devices import as_buffer
 from vfunc.errors import DtypeError
 from vfunc.jaxpr import check_avals, eval_jaxpr
 from vfunc.primitives import builders as lax
@@ -57,7 +58,7 @@ def _cond_weak(weak: Sequence[bool], *, branches: tuple) -> Any:  # one per outp
 
 def _cond_impl(index, *ops, branches):
     i = min(max(int(index), 0), len(branches) - 1)
-    return [np.asarray(o) for o in compiled(branches[i])(*ops)]
+    return [as_buffer(o) for o in compiled(branches[i])(*ops)]  # device buffers stay
 
 
 def _cond_vjp(g, index, *ops, out, wants, branches):

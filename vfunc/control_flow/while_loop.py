@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from vfunc import dtypes, tree
 from vfunc.control_flow.common import (
     describe,
@@ -27,6 +25,7 @@ from vfunc.control_flow.common import (
 )
 from vfunc.control_flow.scan import scan
 from vfunc.core import Primitive, ShapedArray, Tracer
+from vfunc.devices import as_buffer
 from vfunc.errors import DtypeError
 from vfunc.jaxpr import check_avals, eval_jaxpr, types_str
 from vfunc.primitives import builders as lax
@@ -70,7 +69,7 @@ def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     cond_fn, body_fn = compiled(cond_jaxpr), compiled(body_jaxpr)
     while cond_fn(*cc, *carry)[0]:
         carry = body_fn(*bc, *carry)
-    return [np.asarray(c) for c in carry]
+    return [as_buffer(c) for c in carry]  # device buffers stay
 
 
 def _while_vjp(g, *args, out, **params):

@@ -19,6 +19,7 @@ import numpy as np
 import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 from vfunc import dtypes
 from vfunc.core import Fusion, Identities, Primitive, ShapedArray, never_weak, wrap_numpy
+from vfunc.devices import as_buffer
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import select_batch
 from vfunc.primitives._checks import (
@@ -342,15 +343,16 @@ def _shift_right_arithmetic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # Unsigned operands shift their bit pattern as if signed, as XLA does.
     _, amount = _shift_amount(x, y, x.dtype.itemsize * 8 - 1)
     signed = np.dtype(f"i{x.dtype.itemsize}")
-    shifted = np.right_shift(np.asarray(x).view(signed), amount.astype(signed, copy=False))
-    return np.asarray(shifted).view(x.dtype)
+    # as_buffer, not np.asarray: numpy scalars become arrays, device buffers stay
+    shifted = np.right_shift(as_buffer(x).view(signed), amount.astype(signed, copy=False))
+    return as_buffer(shifted).view(x.dtype)
 
 
 def _shift_right_logical(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     in_range, amount = _shift_amount(x, y, 0)
     unsigned = np.dtype(f"u{x.dtype.itemsize}")
-    shifted = np.right_shift(np.asarray(x).view(unsigned), amount.astype(unsigned, copy=False))
-    return np.where(in_range, np.asarray(shifted).view(x.dtype), 0).astype(x.dtype, copy=False)
+    shifted = np.right_shift(as_buffer(x).view(unsigned), amount.astype(unsigned, copy=False))
+    return np.where(in_range, as_buffer(shifted).view(x.dtype), 0).astype(x.dtype, copy=False)
 
 
 def _convert_impl(x: np.ndarray, *, new_dtype: np.dtype, weak_type: bool) -> np.ndarray:

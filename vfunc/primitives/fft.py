@@ -19,6 +19,7 @@ import numpy as np
 
 import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
+from vfunc.devices import array_module
 from vfunc.errors import ShapeError
 from vfunc.primitives._batching import move_axis
 from vfunc.primitives._checks import check_dtype_kind
@@ -69,7 +70,8 @@ def _fft_shape(x: ShapedArray, *, fft_type: str, fft_lengths: tuple[int, ...]) -
 def _fft_impl(x: np.ndarray, *, fft_type: str, fft_lengths: tuple[int, ...]) -> np.ndarray:
     out = _fft_shape(ShapedArray(x.shape, x.dtype), fft_type=fft_type, fft_lengths=fft_lengths)
     if 0 in fft_lengths or x.size == 0:
-        return np.zeros(out.shape, out.dtype)  # pocketfft refuses empty transforms
+        # pocketfft refuses empty transforms; the zeros are made beside x (a device buffer too)
+        return array_module(x).zeros(out.shape, out.dtype)
     axes = tuple(range(x.ndim - len(fft_lengths), x.ndim))
     if fft_type == "fft":
         y = np.fft.fftn(x, axes=axes)

@@ -27,6 +27,7 @@ import numpy as np
 import vfunc.primitives.builders as lax  # rules call it at run time, after the cycle resolves
 from vfunc import dtypes
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
+from vfunc.devices import array_module
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives._checks import broadcast_shapes
@@ -94,7 +95,8 @@ def numpy_index(shape: tuple[int, ...], spec: IndexSpec, indices, *, drop: bool)
             out.append(slice(*entry[1:]))
         else:
             size = next(axes)
-            index = np.asarray(indices[entry[1]]).astype(np.intp, copy=False)
+            index = indices[entry[1]]
+            index = array_module(index).asarray(index).astype(np.intp, copy=False)
             index = np.where(index < 0, index + size, index)
             if drop:
                 index = np.where((index < 0) | (index >= size), size, index)
@@ -312,11 +314,11 @@ def _scatter_impl(combine):
         # absorbs them, and the result is the view without it.
         array_axes = _array_axes(spec)
         padded = tuple(n + 1 if i in array_axes else n for i, n in enumerate(x.shape))
-        out = np.empty(padded, dtype=x.dtype)
+        out = array_module(x).empty(padded, dtype=x.dtype)
         inside = tuple(slice(0, n) for n in x.shape)
         out[inside] = x
         place = numpy_index(x.shape, spec, indices, drop=True)
-        target = index_result_shape("scatter", x.shape, spec, [np.shape(i) for i in indices])
+        target = index_result_shape("scatter", x.shape, spec, [i.shape for i in indices])
         combine(out, place, np.broadcast_to(updates, target))
         return out[inside]
 
@@ -339,7 +341,7 @@ def _set(out, place, updates):
 
 def _ufunc_at(ufunc):
     def combine(out, place, updates):
-        if any(isinstance(p, np.ndarray) for p in place):
+        if any(p is not None and not isinstance(p, slice) for p in place):  # index arrays
             ufunc.at(out, place, updates)  # accumulates duplicate indices, like np.add.at
         else:
             # Assign rather than ufunc(..., out=view): a 0-d place reads as a numpy scalar,

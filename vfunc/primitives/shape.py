@@ -14,6 +14,7 @@ import numpy as np
 import vfunc.primitives.builders as lax  # used at call time: the import cycle resolves by then
 from vfunc import dtypes
 from vfunc.core import Identities, Primitive, ShapedArray, wrap_numpy
+from vfunc.devices import array_module
 from vfunc.errors import DtypeError, ShapeError, ShapeTypeError
 from vfunc.primitives._batching import batch_size, move_axis, shift_axes, to_front
 from vfunc.primitives._checks import check_axes, check_dtype_kind, check_shape
@@ -49,7 +50,7 @@ def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
     for size, stride, d in zip(x.shape, x.strides, broadcast_dimensions, strict=True):
         expanded[d] = size
         strides[d] = stride if size != 1 else 0
-    if x.flags.c_contiguous:
+    if type(x) is np.ndarray and x.flags.c_contiguous:  # (device buffers: broadcast_to)
         # The same zero-stride view np.broadcast_to builds, for a tenth of its call overhead
         # (broadcasting scalars is what every VJP of a reduction does).
         return np.ndarray(shape, x.dtype, x, 0, strides)
@@ -423,7 +424,8 @@ def _pad_impl(x, padding_value, *, padding_config):
     grown = [
         max(lo, 0) + n + max(hi, 0) for n, (lo, hi, _) in zip(inner, padding_config, strict=True)
     ]
-    out = np.full(grown, padding_value, dtype=x.dtype)
+    out = array_module(x).empty(grown, x.dtype)  # beside x: a device buffer's module
+    out[...] = padding_value
     place = tuple(
         slice(max(lo, 0), max(lo, 0) + n, interior + 1)
         for n, (lo, _, interior) in zip(inner, padding_config, strict=True)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from vfunc.core import ArrayImpl, Primitive, ShapedArray, Tracer, _state, wrap_numpy
+from vfunc.devices import as_buffer
 from vfunc.errors import UnexpectedTracerError
 from vfunc.jaxpr import ClosedJaxpr, check_avals, eval_jaxpr
 from vfunc.primitives import builders as lax
@@ -91,9 +92,10 @@ def _eval(closed: ClosedJaxpr, args: Sequence[np.ndarray]) -> list[np.ndarray]:
     Freeing dead values is what keeps a checkpoint's backward pass, which recomputes the
     forward intermediates, within the memory rematerialization promises.
     """
-    ins = [a if isinstance(a, ArrayImpl) else wrap_numpy(np.asarray(a)) for a in args]
+    ins = [a if isinstance(a, ArrayImpl) else wrap_numpy(as_buffer(a)) for a in args]
     outs = eval_jaxpr(closed.jaxpr, closed.consts, *ins, release=True)
-    return [np.asarray(o) for o in outs]
+    # the buffers themselves: device buffers stay on their device (np.asarray copies them)
+    return [o._value if isinstance(o, ArrayImpl) else np.asarray(o) for o in outs]
 
 
 def _batch_operands(args: Sequence[Any], dims: Sequence[int | None]) -> tuple[int, list, list]:

@@ -43,6 +43,7 @@ import numpy as np
 import optree
 
 from vfunc import tree
+from vfunc.backends import device_aware
 from vfunc.config import config
 from vfunc.core import (
     ArrayImpl,
@@ -56,6 +57,7 @@ from vfunc.core import (
     to_numpy_canonical,
     wrap_numpy,
 )
+from vfunc.devices import as_buffer, device_backends_loaded
 from vfunc.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Var, check_avals
 from vfunc.primitives import axis_env
 from vfunc.primitives._batching import batch_size, to_front
@@ -94,15 +96,20 @@ def disable_jit(disable: bool = True) -> Iterator[None]:
 
 
 def block_until_ready(x: Any) -> Any:
-    """Return ``x`` unchanged: vfunc computes synchronously, so every Array is ready.
+    """Wait until every Array in ``x`` is computed and return ``x`` (as JAX's).
 
-    Kept for JAX compatibility (benchmark code calls it after every step).
+    Host arrays are ready when returned; arrays on a GPU may still be computing, and
+    benchmark code calls this after every step to time the work rather than its launch.
 
     Example:
         >>> import vfunc, vfunc.numpy as vnp
         >>> vfunc.block_until_ready({"a": vnp.ones(2)})["a"].shape
         (2,)
     """
+    if device_backends_loaded():  # device work is asynchronous: wait for it
+        for leaf in tree.leaves(x):
+            if type(leaf) is ArrayImpl:
+                leaf.block_until_ready()
     return x
 
 
@@ -121,7 +128,7 @@ class _Entry:
 
     def __init__(self, compiled: codegen.Compiled, out_tree: Any):
         self.compiled = compiled
-        self.fn = compiled.fn
+        self.fn = device_aware(compiled)  # compiled.fn itself where CuPy is not installed
         self.out_tree = out_tree
         self.out_weak = compiled.out_weak
         # A function returning one array (not a tuple or dict of them) skips the unflatten.
@@ -675,6 +682,8 @@ def _only_owner(value: np.ndarray) -> bool:
     ``np.asarray``. The count is: the Array's slot, the caller's ``values`` list, this
     function's argument and ``getrefcount``'s own.
     """
+    if type(value) is not np.ndarray:  # a device buffer: donation reuses host buffers only
+        return False
     return value.base is None and value.flags.c_contiguous and sys.getrefcount(value) <= 4
 
 
@@ -722,7 +731,7 @@ def _jit_weak(weak: Sequence[bool], *, jaxpr: ClosedJaxpr, name: str) -> list[bo
 
 
 def _jit_impl(*args: np.ndarray, jaxpr: ClosedJaxpr, name: str) -> list[np.ndarray]:
-    return [np.asarray(o) for o in compiled(jaxpr)(*args)]
+    return [as_buffer(o) for o in compiled(jaxpr)(*args)]  # device buffers stay put
 
 
 def _is_float(aval: Any) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from vfunc.backends import device_aware, device_aware_scan
 from vfunc.jaxpr import ClosedJaxpr
 from vfunc.transforms.compiler import passes
 
@@ -57,8 +58,8 @@ _LOOPS = JaxprCache()
 
 def compiled(closed: ClosedJaxpr) -> Callable:
     """``closed`` optimised and compiled to ``fn(*numpy_inputs) -> tuple of numpy outputs``."""
-    return _BODIES.get(
-        closed, make=lambda: _codegen.compile_jaxpr(passes.optimize(closed), "body").fn
+    return _BODIES.get(  # device_aware: the compiled fn itself without a device backend
+        closed, make=lambda: device_aware(_codegen.compile_jaxpr(passes.optimize(closed), "body"))
     )
 
 
@@ -70,6 +71,7 @@ def compiled_loop(
 
     def make() -> Callable:
         body = passes.optimize(closed)
-        return _codegen.compile_scan_loop(body, num_consts, num_carry, length, reverse).fn
+        loop = _codegen.compile_scan_loop(body, num_consts, num_carry, length, reverse).fn
+        return device_aware_scan(loop, body, num_consts, num_carry, length, reverse)
 
     return _LOOPS.get(closed, num_consts, num_carry, length, reverse, make=make)

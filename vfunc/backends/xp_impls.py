@@ -1,0 +1,156 @@
+"""Impls written once against an array module ``xp``, for every backend whose arrays follow
+NumPy's API (CuPy's do), replacing the primitives whose CPU impls call numba kernels.
+
+``register(backend)`` registers them for ``backend.platform`` with ``backend.xp``. Each is the
+CPU kernel's arithmetic as whole-array operations, so the results are the CPU's: threefry's bits
+exactly, the normal sampler's erfinv to the rounding of its last operations (the CPU kernels
+may contract them into FMAs). Being whole-array code, each costs one pass (one kernel launch on
+a GPU) per operation; fusing them into one kernel is the jit compiler's job on the device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from vfunc.backends import Backend, conv_taps
+from vfunc.primitives import conv
+from vfunc.primitives import random as rnd
+from vfunc.primitives import random_kernels as rk
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(xp: Any, k0: Any, k1: Any, x0: Any, x1: Any) -> tuple[Any, Any]:
+    """Threefry-2x32 (20 rounds) of uint32 counter words ``(x0, x1)`` under the key words
+    ``(k0, k1)``, broadcasting; the arithmetic of ``random_kernels.threefry2x32``."""
+    u32 = xp.uint32
+    ks = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    x0 = x0 + ks[0]
+    x1 = x1 + ks[1]
+    for g in range(5):
+        for r in _ROTATIONS[g % 2]:
+            x0 = x0 + x1
+            x1 = (x1 << u32(r)) | (x1 >> u32(32 - r))
+            x1 = x1 ^ x0
+        x0 = x0 + ks[(g + 1) % 3]
+        x1 = x1 + ks[(g + 2) % 3] + u32(g + 1)
+    return x0, x1
+
+
+def hash_counters(xp: Any, keys: Any, n: int) -> tuple[Any, Any]:
+    """Threefry of counters ``0..n-1`` under each key of ``keys`` (``(..., 2)`` uint32): the
+    two output words, ``(B, n)`` each, key-major as ``random_kernels.hash_counters``."""
+    keys = keys.reshape(-1, 2).astype(xp.uint32, copy=False)
+    counter = xp.arange(n, dtype=xp.uint64)
+    hi = (counter >> xp.uint64(32)).astype(xp.uint32)
+    lo = counter.astype(xp.uint32)
+    return threefry2x32(xp, keys[:, 0:1], keys[:, 1:2], hi[None, :], lo[None, :])
+
+
+def bits_from_words(xp: Any, o0: Any, o1: Any, dtype: np.dtype) -> Any:
+    """What the CPU kernels store per counter for ``dtype`` (``random_kernels._emit``)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint64 or dtype == np.float64:
+        wide = (o0.astype(xp.uint64) << xp.uint64(32)) | o1.astype(xp.uint64)
+        if dtype == np.uint64:
+            return wide
+        bits = (wide >> xp.uint64(12)) | xp.uint64(0x3FF0000000000000)
+        return bits.view(xp.float64) - xp.float64(1.0)
+    if dtype == np.float32:
+        bits = ((o0 ^ o1) >> xp.uint32(9)) | xp.uint32(0x3F800000)
+        return bits.view(xp.float32) - xp.float32(1.0)
+    if dtype == np.float16:  # 16 bits, as the CPU's float16 path
+        bits = (o0 ^ o1).astype(xp.uint16)
+        unit = (bits >> xp.uint16(6)) | xp.uint16(0x3C00)
+        return unit.view(xp.float16) - xp.float16(1)
+    return (o0 ^ o1).astype(dtype)
+
+
+def _horner(xp: Any, coefs: Any, t: Any) -> Any:
+    p = xp.zeros_like(t)
+    for c in coefs:
+        p = c + p * t
+    return p
+
+
+def erfinv(xp: Any, x: Any) -> Any:
+    """erfinv of float32/float64 ``x`` by XLA's polynomials (``random_kernels.erfinv32/64``)."""
+    w = -xp.log1p(-x * x)
+    s = xp.sqrt(w)
+    if x.dtype == np.float32:
+        central = w < xp.float32(5.0)
+        t = xp.where(central, w - xp.float32(2.5), s - xp.float32(3.0))
+        p = xp.where(central, _horner(xp, rk._C32_A, t), _horner(xp, rk._C32_B, t))
+    else:
+        p = xp.where(
+            w < 6.25, _horner(xp, rk._C64_A, w - 3.125),
+            xp.where(w < 16.0, _horner(xp, rk._C64_B, s - 3.25), _horner(xp, rk._C64_C, s - 5.0)),
+        )  # fmt: skip
+    return xp.where(xp.abs(x) == 1, x * x.dtype.type(np.inf), p * x)
+
+
+def fma(xp: Any, x: Any, y: Any, z: Any) -> Any:
+    """``x * y + z`` (float16/32 through float64: the product is exact there, so the result
+    is the single rounding of an FMA but for double-rounding ties, about one in 2**29)."""
+    if x.dtype == np.float64:
+        return x * y + z  # no portable FMA in the array API: two roundings
+    work = [a.astype(xp.float64) for a in (x, y, z)]
+    return (work[0] * work[1] + work[2]).astype(x.dtype)
+
+
+def register(backend: Backend) -> None:
+    """Register this module's impls for ``backend`` (with its array module ``backend.xp``)."""
+    xp = backend.xp
+    impls = backend.impls
+
+    def bits(keys: Any, *, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        o0, o1 = hash_counters(xp, keys, math.prod(shape))
+        return bits_from_words(xp, o0, o1, dtype).reshape((*keys.shape[:-1], *shape))
+
+    def split(keys: Any, *, shape: tuple[int, ...]) -> Any:
+        o0, o1 = hash_counters(xp, keys, math.prod(shape))
+        return xp.stack([o0, o1], axis=-1).reshape((*keys.shape[:-1], *shape, 2))
+
+    def fold_in(keys: Any, msgs: Any) -> Any:
+        flat = keys.reshape(-1, 2)
+        o0, o1 = threefry2x32(xp, flat[:, 0], flat[:, 1], xp.zeros_like(flat[:, 0]),
+                              msgs.reshape(-1).astype(xp.uint32))  # fmt: skip
+        return xp.stack([o0, o1], axis=-1).reshape(keys.shape)
+
+    def normal(keys: Any, *, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        # JAX's sampler: sqrt(2) * erfinv(max(lo, fma(u, scale, lo))), u uniform on [0, 1).
+        o0, o1 = hash_counters(xp, keys, math.prod(shape))
+        unit = bits_from_words(xp, o0, o1, dtype)
+        lo, scale, sqrt2 = rnd.normal_constants(np.dtype(dtype))
+        u = xp.maximum(lo, fma(xp, unit, xp.asarray(scale), xp.asarray(lo)))
+        return (sqrt2 * erfinv(xp, u)).reshape((*keys.shape[:-1], *shape))
+
+    def seed(seeds: Any) -> Any:
+        if seeds.dtype.itemsize == 8:
+            wide = seeds.astype(xp.uint64)  # two's complement bits
+            hi = (wide >> xp.uint64(32)).astype(xp.uint32)
+        else:  # JAX shifts the seed in its own width: nothing of a 32-bit seed is left
+            wide = seeds.astype(xp.int64).astype(xp.uint64)
+            hi = xp.zeros(seeds.shape, xp.uint32)
+        lo = (wide & xp.uint64(0xFFFFFFFF)).astype(xp.uint32)
+        return xp.stack([hi, lo], axis=-1)
+
+    def conv_forward(lhs: Any, rhs: Any, **p: Any) -> Any:
+        return conv_taps.conv_forward(xp, lhs, rhs, conv._params(p))
+
+    def conv_input_grad(g: Any, rhs: Any, *, lhs_shape: tuple[int, ...], **p: Any) -> Any:
+        return conv_taps.conv_input_grad(xp, g, rhs, tuple(lhs_shape), conv._params(p))
+
+    def conv_weight_grad(lhs: Any, g: Any, *, rhs_shape: tuple[int, ...], **p: Any) -> Any:
+        return conv_taps.conv_weight_grad(xp, lhs, g, tuple(rhs_shape), conv._params(p))
+
+    impls.update({
+        rnd.random_bits_p: bits, rnd.random_split_p: split, rnd.random_fold_in_p: fold_in,
+        rnd.random_normal_p: normal, rnd.random_seed_p: seed,
+        rnd.fma_p: lambda x, y, z: fma(xp, x, y, z),
+        conv.conv_general_dilated_p: conv_forward, conv.conv_input_grad_p: conv_input_grad,
+        conv.conv_weight_grad_p: conv_weight_grad,
+    })  # fmt: skip
