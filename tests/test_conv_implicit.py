@@ -142,3 +142,40 @@ def test_implicit_gemm_without_cblas_falls_back_to_numpy(monkeypatch):
     g = rng.normal(size=y.shape)
     np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, cp),
                                cref.conv_vjp(x, w, g, *params)[1], rtol=1e-10, atol=1e-10)
+
+
+def test_summed_regions_add_their_slices_in_a_fixed_order():
+    # float32 terms whose sum depends on the order of addition: the result must be the
+    # slice-by-slice sum (each slice in task order, slices in order), whoever ran what.
+    rng = np.random.default_rng(5)
+    terms = (rng.normal(size=(37, 4)) * 10.0 ** rng.integers(-6, 6, size=(37, 1))).astype(
+        np.float32
+    )
+    slices = min(len(terms), threads.SUM_SLICES)
+    expected = np.zeros(4, np.float32)
+    for i in range(slices):
+        part = np.zeros(4, np.float32)
+        for t in range(len(terms) * i // slices, len(terms) * (i + 1) // slices):
+            part += terms[t]
+        expected = part if i == 0 else expected + part
+
+    def work(task, _, part):
+        part += terms[task]
+
+    for _ in range(5):
+        got = threads.run_summed(work, len(terms), lambda: None, lambda: np.zeros(4, np.float32))
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2)], ids=["implicit", "strided"])
+def test_weight_gradient_has_the_same_bits_every_run(strides):
+    # Per-thread partial sums made the weight gradient depend on which pool thread claimed
+    # which image: a resumed training run drifted from the uninterrupted one.
+    rng = np.random.default_rng(0)
+    x = vnp.asarray(rng.normal(size=(64, 16, 8, 8)).astype(np.float32))
+    w = vnp.asarray(rng.normal(size=(32, 16, 3, 3)).astype(np.float32))
+    grad = vfunc.jit(vfunc.grad(
+        lambda w: vnp.sum(vnp.tanh(lax.conv_general_dilated(x, w, strides, "SAME")))))  # fmt: skip
+    first = np.asarray(grad(w))
+    for _ in range(10):
+        np.testing.assert_array_equal(np.asarray(grad(w)), first)

@@ -25,7 +25,7 @@ import numpy as np
 
 from vfunc.primitives.conv_kernels.blas import gemm
 from vfunc.primitives.conv_kernels.plan import ConvPlan, Tables
-from vfunc.primitives.conv_kernels.threads import run_tasks
+from vfunc.primitives.conv_kernels.threads import run_summed, run_tasks
 
 # What the slab nest does with each (slab row segment, input row) pair. The nest is specialised
 # per kind by a factory: numba reads the closure's ``kind`` as a constant and prunes the other
@@ -227,8 +227,8 @@ def input_grad(g5: np.ndarray, w5: np.ndarray, dx5: np.ndarray, plan: ConvPlan,
 
 def weight_grad(x5: np.ndarray, g5: np.ndarray, dw5: np.ndarray, plan: ConvPlan,
                 rows: int) -> None:  # fmt: skip
-    """Add the weight gradient into the zeroed ``dw5``: every thread sums ``g @ cols.T`` over
-    its slabs into its own partial result, and the partials are added at the end."""
+    """Add the weight gradient into the zeroed ``dw5``: the sum of ``g @ cols.T`` over the slabs
+    (``run_summed``: the same bits whichever thread runs which slab)."""
     if implicit_gemm(plan):
         grid_weight_grad(x5, g5, dw5, plan, rows)
         return
@@ -236,20 +236,15 @@ def weight_grad(x5: np.ndarray, g5: np.ndarray, dw5: np.ndarray, plan: ConvPlan,
     g3 = g5.reshape(plan.n, plan.o, -1)
     tasks, per = _slab_tasks(plan, rows)
 
-    def state():
-        return _slab_buffer(plan, rows, x5.dtype), np.zeros((plan.o, plan.cg * plan.taps),
-                                                             dtype=x5.dtype)  # fmt: skip
-
-    def work(task, st):
-        buf, part = st
+    def work(task, buf, part):
         n, q0, q1 = _slab_of(task, per, rows, plan)
         for grp, cols in _packed_groups(plan, x5, n, q0, q1, buf):
             o0, o1 = grp * og, (grp + 1) * og
             part[o0:o1] += np.dot(g3[n, o0:o1, q0 * ow : q1 * ow], cols.T)
 
-    dw2 = dw5.reshape(plan.o, -1)
-    for _, part in run_tasks(work, tasks, state):
-        dw2 += part
+    dw5.reshape(plan.o, -1)[...] += run_summed(
+        work, tasks, lambda: _slab_buffer(plan, rows, x5.dtype),
+        lambda: np.zeros((plan.o, plan.cg * plan.taps), dtype=x5.dtype))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,19 +328,17 @@ def grid_forward(x5, w5, y5, plan: ConvPlan, rows: int) -> None:
 
 
 def grid_weight_grad(x5, g5, dw5, plan: ConvPlan, rows: int) -> None:
-    """Add the weight gradient into the zeroed ``dw5`` by implicit GEMM: per-thread partial
-    ``(taps, O, cg)`` sums, added at the end."""
+    """Add the weight gradient into the zeroed ``dw5`` by implicit GEMM: ``(taps, O, cg)``
+    partial sums added in a fixed order (``run_summed``)."""
     per, bands, lo_h, lo_w = _band_geometry(plan, rows)
     og, offsets = plan.og, plan.grid.offsets
 
     def state():
         # Channels last: each tap's window is a block of whole rows, which this GEMM (a long
         # contraction, a small result) runs about 25% faster than the transposed view.
-        band = _Band(plan, rows, x5.dtype, channels_last=True)
-        return band, np.zeros((plan.taps, plan.o, plan.cg), x5.dtype)
+        return _Band(plan, rows, x5.dtype, channels_last=True)
 
-    def work(task, st):
-        band, part = st
+    def work(task, band, part):
         n, grp, q0, q1, length = _band_of(task, per, bands, rows, plan)
         _fill_band_channels_last(x5, n, grp * plan.cg, q0, lo_h, lo_w, band.padded)
         _band_in(g5, n, grp * og, q0, q1 - q0, plan.grid.pitch_w, band.line)
@@ -354,10 +347,8 @@ def grid_weight_grad(x5, g5, dw5, plan: ConvPlan, rows: int) -> None:
             window = band.flat[offsets[k] : offsets[k] + length]
             gemm(line, window, part[k, grp * og : (grp + 1) * og], 1.0)
 
-    parts = run_tasks(work, plan.n * per, state)
-    total = parts[0][1]
-    for _, part in parts[1:]:
-        total += part
+    total = run_summed(work, plan.n * per, state,
+                       lambda: np.zeros((plan.taps, plan.o, plan.cg), x5.dtype))  # fmt: skip
     dw5.reshape(plan.o, plan.cg, plan.taps)[...] += total.transpose(1, 2, 0)
 
 

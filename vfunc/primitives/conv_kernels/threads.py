@@ -167,6 +167,44 @@ def run_tasks(work: Callable[[int, Any], Any], tasks: int,
     return region.states
 
 
+# How many fixed slices a summed region is cut into (see run_summed): a constant, not the worker
+# count, so a gradient has the same bits on every machine and in every run.
+SUM_SLICES = 8
+
+
+def run_summed(work: Callable[[int, Any, np.ndarray], Any], tasks: int, state: Callable[[], Any],
+               zeros: Callable[[], np.ndarray]) -> np.ndarray:  # fmt: skip
+    """The sum over ``range(tasks)`` of what ``work(task, st, part)`` adds into ``part``, with
+    the same bits whichever thread runs what: the tasks are cut into ``SUM_SLICES`` fixed
+    contiguous slices, each slice adds its tasks in order into its own ``zeros()`` partial, and
+    the partials are added in slice order. (Per-thread partials would make the rounding depend
+    on which thread claimed which task: a training run would not repeat itself bit for bit.)
+    ``st = state()`` is per-thread scratch, as in ``run_tasks``."""
+    slices = min(tasks, SUM_SLICES)
+    # Finished slices wait here until every earlier one is in the total, then join it: memory
+    # stays at a few partials (one, with one worker) however many slices there are.
+    waiting: dict[int, np.ndarray] = {}
+    folded: list[Any] = [None, 0]  # the total so far, the next slice it takes
+    lock = threading.Lock()
+
+    def run_slice(i: int, st: Any) -> None:
+        part = zeros()
+        for task in range(tasks * i // slices, tasks * (i + 1) // slices):
+            work(task, st, part)
+        with lock:
+            waiting[i] = part
+            while folded[1] in waiting:
+                nxt = waiting.pop(folded[1])
+                if folded[0] is None:
+                    folded[0] = nxt
+                else:
+                    folded[0] += nxt
+                folded[1] += 1
+
+    run_tasks(run_slice, slices, state)
+    return folded[0]
+
+
 def run_over_planes(work: Callable[[int, int], Any], planes: int, size: int) -> None:
     """``work(b0, b1)`` over blocks of independent planes; ``size`` elements in all."""
     # Small problems are not worth a hand-off to the pool.
