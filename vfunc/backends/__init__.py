@@ -126,6 +126,22 @@ def _load(platform: str) -> Backend:
     return install(importlib.import_module(module).load())  # or RuntimeError: what is missing
 
 
+_ON_CHANGE: list[Callable[[], None]] = []
+
+
+def on_backend_change(hook: Callable[[], None]) -> Callable[[], None]:
+    """Register ``hook`` to run whenever a backend is installed or removed: caches of compiled
+    functions register here, since ``device_aware`` decides once, when it wraps a function,
+    whether device buffers must be routed away from the host code."""
+    _ON_CHANGE.append(hook)
+    return hook
+
+
+def _backends_changed() -> None:
+    for hook in _ON_CHANGE:
+        hook()
+
+
 def install(backend: Backend) -> Backend:
     """Make ``backend`` the one of its platform: its buffers become Array values and every
     primitive's impl dispatches by where its operands live. ``load()`` of a backend module
@@ -133,6 +149,7 @@ def install(backend: Backend) -> Backend:
     _BACKENDS[backend.platform] = backend
     register_buffer_type(backend.array_type, backend)
     _wrap_impls()
+    _backends_changed()
     return backend
 
 
@@ -149,6 +166,7 @@ def uninstall(platform: str) -> None:
                 prim.impl = prim.impl.host_impl
         _wrapped = 0
         hooks.place_new = None
+    _backends_changed()
 
 
 def _platform_devices(platform: str) -> list[Device]:

@@ -43,7 +43,7 @@ import numpy as np
 import optree
 
 from vfunc import tree
-from vfunc.backends import device_aware
+from vfunc.backends import device_aware, on_backend_change
 from vfunc.config import config
 from vfunc.core import (
     ArrayImpl,
@@ -448,6 +448,14 @@ def _function_caches(fun: Callable, options: tuple) -> _FunctionCaches:
     if caches is None:
         caches = per_options[options] = _FunctionCaches(fun, options)
     return caches
+
+
+@on_backend_change
+def _forget_compiled_entries() -> None:
+    # Each entry's device routing was fixed when it was compiled (see device_aware).
+    for per_options in _BY_FUNCTION.values():
+        for caches in per_options.values():
+            caches.entries.clear()
 
 
 def _forget_function(key: int, ref: weakref.ref) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from vfunc.backends import device_aware, device_aware_scan
+from vfunc.backends import device_aware, device_aware_scan, on_backend_change
 from vfunc.jaxpr import ClosedJaxpr
 from vfunc.transforms.compiler import passes
 
@@ -41,6 +41,10 @@ class JaxprCache:
             self._entries[full] = entry = (jaxpr, make())
         return entry[1]
 
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+
 
 _codegen: Any = None  # vfunc.transforms.compiler.codegen, once the compiler package installs it
 
@@ -54,6 +58,13 @@ def install_codegen(codegen: Any) -> None:
 
 _BODIES = JaxprCache()
 _LOOPS = JaxprCache()
+
+
+@on_backend_change
+def _forget_compiled() -> None:
+    # A function compiled before a backend came (or went) would keep its old routing.
+    _BODIES.clear()
+    _LOOPS.clear()
 
 
 def compiled(closed: ClosedJaxpr) -> Callable:
