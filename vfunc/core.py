@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -315,14 +315,18 @@ class _DeletedBuffer:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # protocol probes (doctest, copy, pickle) must stay quiet
             raise AttributeError(name)
+        self._explain()
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        self._explain()
+
+    @staticmethod
+    def _explain() -> NoReturn:
         raise RuntimeError(
             "Array has been deleted: it was passed in donate_argnums of a jit call, which may "
             "have reused its buffer for the outputs. Use the call's outputs instead, or do not "
             "donate arrays you still need."
         )
-
-    def __array__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.__getattr__("__array__")
 
     def __repr__(self) -> str:
         return "<deleted>"
