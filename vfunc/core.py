@@ -34,7 +34,12 @@ from vfunc.devices import (
     synchronize,
     to_host,
 )
-from vfunc.errors import ConcretizationTypeError, DtypeError, UnexpectedTracerError
+from vfunc.errors import (
+    ConcretizationTypeError,
+    DtypeError,
+    TracerArrayConversionError,
+    UnexpectedTracerError,
+)
 
 # --------------------------------------------------------------------------------------------
 # Abstract values
@@ -486,7 +491,15 @@ class Tracer(Array):
         return self.aval.weak_type
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return self._trace.concretize(self, "numpy.asarray")
+        # Never the primal value: NumPy would compute on it without the trace, and a gradient
+        # through it would silently be zero (as JAX, refuse; bool/int/float still concretize).
+        raise TracerArrayConversionError(
+            f"numpy.asarray() was called on a traced {self.aval.str_short()} inside "
+            f"{type(self._trace).__name__}: NumPy would compute on its value without the "
+            "transformation (under grad its derivative would silently be lost). Use the "
+            "vfunc.numpy function of the same name (import vfunc.numpy as vnp) instead of numpy's, "
+            "or move the NumPy code outside the transformed function."
+        )
 
     def __bool__(self) -> bool:
         return bool(self._trace.concretize(self, "bool"))

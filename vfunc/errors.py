@@ -36,6 +36,15 @@ class ConcretizationTypeError(VfuncError, TypeError):
     """
 
 
+class TracerArrayConversionError(VfuncError, TypeError):
+    """``numpy.asarray`` (or any NumPy function) was applied to a traced array.
+
+    NumPy computes on plain values: under ``grad`` the result would carry no derivative (a silent
+    zero gradient), under ``vmap`` it would lose the batch, under ``jit`` there is no value yet.
+    As JAX, vfunc refuses; use ``vfunc.numpy``'s function of the same name instead.
+    """
+
+
 class UnexpectedTracerError(VfuncError):
     """A tracer was used after the transformation that created it had finished."""
 
