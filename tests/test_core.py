@@ -392,3 +392,28 @@ def test_environment_variable_enables_x64():
 def test_unknown_config_flag():
     with pytest.raises(AttributeError, match="no flag 'enable_x32'"):
         vfunc.config.update("enable_x32", True)
+
+
+@pytest.mark.parametrize("transform", ["grad", "jvp", "vmap", "grad_of_vmap"])
+def test_numpy_on_a_traced_value_raises_instead_of_dropping_the_derivative(transform):
+    # np.asarray of a tracer used to hand out its primal: NumPy then computed without the
+    # trace, and grad returned a silent zero for that path (found by autograd's test suite).
+    from vfunc.errors import TracerArrayConversionError
+
+    def f(x):
+        return vnp.sum(np.asarray(x) * x)
+
+    x = vnp.arange(3.0)
+    run = {
+        "grad": lambda: vfunc.grad(f)(x),
+        "jvp": lambda: vfunc.jvp(f, (x,), (vnp.ones(3),)),
+        "vmap": lambda: vfunc.vmap(f)(vnp.ones((2, 3))),
+        "grad_of_vmap": lambda: vfunc.grad(lambda x: vnp.sum(vfunc.vmap(f)(x)))(vnp.ones((2, 3))),
+    }[transform]
+    # Under vmap the batched value has no single concrete value: that trace's own error.
+    expected = ConcretizationTypeError if "vmap" in transform else TracerArrayConversionError
+    with pytest.raises(expected) as info:
+        run()
+    assert isinstance(info.value, TypeError)  # `except TypeError` in user code still works
+    # The same function written with vfunc.numpy differentiates: 2x.
+    np.testing.assert_allclose(vfunc.grad(lambda x: vnp.sum(vnp.asarray(x) * x))(x), 2 * x)

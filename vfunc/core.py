@@ -493,6 +493,9 @@ class Tracer(Array):
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         # Never the primal value: NumPy would compute on it without the trace, and a gradient
         # through it would silently be zero (as JAX, refuse; bool/int/float still concretize).
+        # Where the trace has no value at all (jit, make_jaxpr) its own error says more: which
+        # argument the value depends on, and static_argnums.
+        self._trace.concretize(self, "numpy.asarray")
         raise TracerArrayConversionError(
             f"numpy.asarray() was called on a traced {self.aval.str_short()} inside "
             f"{type(self._trace).__name__}: NumPy would compute on its value without the "
