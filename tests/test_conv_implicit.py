@@ -19,6 +19,14 @@ from vfunc.primitives.conv_kernels.plan import conv_plan
 
 from references import conv as cref
 
+
+@pytest.fixture(autouse=True)
+def _small_planes_take_the_implicit_path(monkeypatch):
+    # These cases are small so the checks stay fast; by default planes this small take the
+    # packed slabs (see test_small_planes_take_the_packed_slabs).
+    monkeypatch.setattr(packed, "IMPLICIT_MIN_PIXELS", 1)
+
+
 IMPLICIT_CASES = [  # (x shape, w shape, padding, rhs_dil, groups)
     ((2, 16, 9, 10), (32, 16, 3, 3), ((1, 1), (1, 1)), (1, 1), 1),  # SAME
     ((2, 32, 7, 8), (32, 16, 3, 2), ((2, 0), (1, 2)), (2, 1), 2),  # groups, dilation, skewed pads
@@ -179,3 +187,12 @@ def test_weight_gradient_has_the_same_bits_every_run(strides):
     first = np.asarray(grad(w))
     for _ in range(10):
         np.testing.assert_array_equal(np.asarray(grad(w)), first)
+
+
+def test_small_planes_take_the_packed_slabs(monkeypatch):
+    monkeypatch.undo()  # the default threshold
+    same = ConvParams.of((1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
+    # The digits CNN's second conv (4x4 planes): one GEMM per tap would be 21,000 tiny calls
+    # an epoch, 2.5x slower than the packed slabs.
+    assert not packed.implicit_gemm(conv_plan((64, 32, 4, 4), (64, 32, 3, 3), same))
+    assert packed.implicit_gemm(conv_plan((32, 64, 56, 56), (64, 64, 3, 3), same))
