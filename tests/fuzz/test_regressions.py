@@ -275,3 +275,17 @@ def test_gamma_gradient_far_in_the_tail_does_not_raise():
     # In the body of the distribution the log-space division changes nothing.
     mid = gamma_grad(np.array([2.0, 0.5]), np.array([1.5, 0.3]))
     assert np.all(np.isfinite(mid)) and np.all(mid > 0)
+
+
+# Found by a deep run (seed 268826270717016911493491810082559761927, program seed 6865) and not
+# yet fixed: under vmap a switch with a batched index evaluates every branch, and the VJP of a
+# branch that was not selected multiplies its zero cotangent by a NaN derivative. JAX 0.10.2
+# returns [2., 2.] for this program (recorded by hand), as do the per-example eager gradients.
+@pytest.mark.xfail(strict=True, reason="NaN from an unselected switch branch under vmap")
+def test_grad_of_vmap_of_switch_ignores_nan_derivatives_of_unselected_branches():
+    def f(x, i):
+        return lax.switch(i, [lambda x: vnp.arctan2(x * 0.0, x * 0.0), lambda x: 2 * x], x)
+
+    index = vnp.asarray([1, 1])
+    got = vfunc.grad(lambda x: vnp.sum(vfunc.vmap(f)(x, index)))(vnp.ones(2))
+    np.testing.assert_array_equal(np.asarray(got), [2.0, 2.0])
