@@ -78,7 +78,7 @@ def guard_package_kernels() -> bool:
     package loads, before any kernel is compiled or loaded."""
     sources = sorted(PACKAGE.rglob("*.py"))
     # numba picks a directory per source folder; one probe per folder (each probe writes a file)
-    one_per_folder = {source.parent: source for source in sources}
-    cache_dirs = sorted({cache_directory(source) for source in one_per_folder.values()})
-    stamp_file = cache_directory(Path(__file__).resolve()) / STAMP_NAME
-    return drop_stale_kernels(sources, cache_dirs, stamp_file)
+    by_folder = {folder: cache_directory(source)
+                 for folder, source in {s.parent: s for s in sources}.items()}  # fmt: skip
+    stamp_file = by_folder[PACKAGE] / STAMP_NAME  # this module's folder, probed once above
+    return drop_stale_kernels(sources, sorted(set(by_folder.values())), stamp_file)

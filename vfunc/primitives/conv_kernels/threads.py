@@ -184,25 +184,27 @@ def run_summed(work: Callable[[int, Any, np.ndarray], Any], tasks: int, state: C
     # Finished slices wait here until every earlier one is in the total, then join it: memory
     # stays at a few partials (one, with one worker) however many slices there are.
     waiting: dict[int, np.ndarray] = {}
-    folded: list[Any] = [None, 0]  # the total so far, the next slice it takes
+    total: Any = None  # the sum of slices 0 .. next_slice - 1
+    next_slice = 0
     lock = threading.Lock()
 
     def run_slice(i: int, st: Any) -> None:
+        nonlocal total, next_slice
         part = zeros()
         for task in range(tasks * i // slices, tasks * (i + 1) // slices):
             work(task, st, part)
         with lock:
             waiting[i] = part
-            while folded[1] in waiting:
-                nxt = waiting.pop(folded[1])
-                if folded[0] is None:
-                    folded[0] = nxt
+            while next_slice in waiting:
+                ready = waiting.pop(next_slice)
+                if total is None:
+                    total = ready
                 else:
-                    folded[0] += nxt
-                folded[1] += 1
+                    total += ready
+                next_slice += 1
 
     run_tasks(run_slice, slices, state)
-    return folded[0]
+    return total
 
 
 def run_over_planes(work: Callable[[int, int], Any], planes: int, size: int) -> None:
