@@ -277,11 +277,17 @@ def test_gamma_gradient_far_in_the_tail_does_not_raise():
     assert np.all(np.isfinite(mid)) and np.all(mid > 0)
 
 
-# Found by a deep run (seed 268826270717016911493491810082559761927, program seed 6865) and not
-# yet fixed: under vmap a switch with a batched index evaluates every branch, and the VJP of a
-# branch that was not selected multiplies its zero cotangent by a NaN derivative. JAX 0.10.2
-# returns [2., 2.] for this program (recorded by hand), as do the per-example eager gradients.
-@pytest.mark.xfail(strict=True, reason="NaN from an unselected switch branch under vmap")
+# Found by a deep run (seed 268826270717016911493491810082559761927, program seed 6865): under
+# vmap a switch with a batched index evaluates every branch, and the VJP of a branch that was not
+# selected multiplied its zero cotangent by a NaN derivative. JAX 0.10.2 returns [2., 2.] for
+# this program (recorded by hand), as do the per-example eager gradients. Each branch now sees
+# its float operands through select(chosen, x, stop_gradient(x)), as JAX's batching rule does.
+def _branches(w):
+    return [lambda x: vnp.arctan2(x * 0.0, x * 0.0) * w,  # NaN derivative at the origin
+            lambda x: 2 * x * w,
+            lambda x: vnp.log(x - x) * w + x]  # -inf value and inf derivative
+
+
 def test_grad_of_vmap_of_switch_ignores_nan_derivatives_of_unselected_branches():
     def f(x, i):
         return lax.switch(i, [lambda x: vnp.arctan2(x * 0.0, x * 0.0), lambda x: 2 * x], x)
@@ -289,3 +295,44 @@ def test_grad_of_vmap_of_switch_ignores_nan_derivatives_of_unselected_branches()
     index = vnp.asarray([1, 1])
     got = vfunc.grad(lambda x: vnp.sum(vfunc.vmap(f)(x, index)))(vnp.ones(2))
     np.testing.assert_array_equal(np.asarray(got), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("wrap", ["plain", "jit"])
+def test_switch_under_vmap_gradients_equal_the_per_member_loop(wrap):
+    # An unbatched closed-over weight collects every member's cotangent, so it is where a NaN
+    # from an unchosen branch would land even when the batched operand is clean.
+    def loss(x, w, index):
+        per_member = vfunc.vmap(lambda xi, i: lax.switch(i, _branches(w), xi))(x, index)
+        return vnp.sum(per_member)
+
+    x, w, index = vnp.asarray([1.0, 2.0, 3.0]), vnp.asarray(1.5), vnp.asarray([1, 1, 0])
+    g = vfunc.grad(loss, argnums=(0, 1))
+    got = (vfunc.jit(g) if wrap == "jit" else g)(x, w, index)
+    # The same program one member at a time: eager switch runs only the chosen branch.
+    want_x, want_w = [], 0.0
+    for xi, i in zip([1.0, 2.0, 3.0], [1, 1, 0], strict=True):
+        gx, gw = vfunc.grad(lambda a, b, i=i: lax.switch(i, _branches(b), a),
+                            argnums=(0, 1))(vnp.asarray(xi), w)  # fmt: skip
+        want_x.append(float(gx))
+        want_w = want_w + float(gw)
+    # Member 2 chose arctan2 at the origin: JAX's gradient there is NaN as well (its own branch).
+    np.testing.assert_array_equal(np.asarray(got[0])[:2], want_x[:2])
+    assert np.isnan(want_x[2]) == np.isnan(np.asarray(got[0])[2])
+    assert np.isnan(want_w) == np.isnan(float(got[1]))
+
+
+def test_switch_under_vmap_keeps_clean_members_finite_and_values_unchanged():
+    def loss(x, w, index):
+        return vnp.sum(vfunc.vmap(lambda xi, i: lax.switch(i, _branches(w), xi))(x, index))
+
+    x, w = vnp.asarray([1.0, 2.0]), vnp.asarray(0.5)
+    index = vnp.asarray([1, 5])  # 5 clamps to the last branch, as switch does
+    value, (gx, gw) = vfunc.value_and_grad(loss, argnums=(0, 1))(x, w, index)
+    assert np.isneginf(float(value))  # the log branch's value is still -inf: only derivatives change
+    np.testing.assert_array_equal(np.asarray(gx)[0], 1.0)  # 2 * w, untouched by the other branches
+    own = vfunc.grad(lambda a: lax.switch(2, _branches(w), a))(vnp.asarray(2.0))
+    np.testing.assert_array_equal(np.asarray(gx)[1], np.asarray(own))  # its own branch's value
+    # grad of vmap of cond with a batched predicate goes through the same rule
+    h = vfunc.grad(lambda x: vnp.sum(vfunc.vmap(
+        lambda xi: lax.cond(xi > 0, lambda v: v * 3.0, lambda v: vnp.sqrt(v - v), xi))(x)))
+    np.testing.assert_array_equal(np.asarray(h(vnp.asarray([1.0, 4.0]))), [3.0, 3.0])

@@ -92,20 +92,31 @@ def _cond_batch(args, dims, *, branches):
         new = tuple(batch_jaxpr(b, size, batched, [True] * n_out)[0] for b in branches)
         return cond_p.bind(index, *ops, branches=new), [0] * n_out
     # A per-member index: every branch runs on the whole batch, then each member picks its own.
-    index = to_front(index, index_dim, size)
-    results = []
+    # Each branch sees its float operands through select(chosen, x, stop_gradient(x)): the
+    # values are the same, but members that did not choose the branch get no derivative
+    # from it, so a branch whose derivative is NaN or inf where it was not chosen (arctan2
+    # at the origin, log at 0) cannot turn the 0 cotangent of those members into NaN.
+    # Unbatched float operands are broadcast first, so the mask is per member (JAX does both).
+    index = lax.max(lax.min(to_front(index, index_dim, size), len(branches) - 1), 0)
+    ops = [lax.broadcast_in_dim(x, (size, *x.shape), tuple(range(1, x.ndim + 1)))
+           if not b and is_float(x) else x for x, b in zip(ops, batched, strict=True)]
+    batched = [b or is_float(x) for x, b in zip(ops, batched, strict=True)]
+    results: list = []
     for k, branch in enumerate(branches):
+        chosen = lax.eq(index, k)
+        masked = [_select_members(chosen, x, lax.stop_gradient(x)) if is_float(x) else x
+                  for x in ops]
         batched_branch = batch_jaxpr(branch, size, batched, [True] * n_out)[0]
-        outs = eval_jaxpr(batched_branch.jaxpr, batched_branch.consts, *ops)
-        if k == 0:
-            results = outs
-            continue
-        pick = lax.eq(index, k) if k < len(branches) - 1 else lax.ge(index, k)
-        results = [
-            lax.select(lax.broadcast_in_dim(pick, o.shape, (0,)), o, r)
-            for o, r in zip(outs, results, strict=True)
+        outs = eval_jaxpr(batched_branch.jaxpr, batched_branch.consts, *masked)
+        results = outs if k == 0 else [
+            _select_members(chosen, o, r) for o, r in zip(outs, results, strict=True)
         ]
     return results, [0] * n_out
+
+
+def _select_members(chosen: Any, on_true: Any, on_false: Any) -> Any:
+    """Per batch member (leading axis), ``on_true`` where ``chosen`` else ``on_false``."""
+    return lax.select(lax.broadcast_in_dim(chosen, on_true.shape, (0,)), on_true, on_false)
 
 
 cond_p = Primitive(
