@@ -89,6 +89,13 @@ def _solve_into(a: np.ndarray, b: np.ndarray, unit_diagonal: bool) -> None:
     _solve_into(a[:, half:, half:], bottom, unit_diagonal)
 
 
+@numba.njit(inline="always")
+def _pivot_size(x):  # pragma: no cover - compiled
+    # LAPACK's getrf ranks complex pivots by |re| + |im| (cabs1), so do we: the same pivots,
+    # hence the same factors, as JAX and SciPy. For real x it is |x|.
+    return abs(x.real) + abs(x.imag)
+
+
 @numba.njit(parallel=True, cache=True)
 def _lu_kernel(a, pivots, perm):  # pragma: no cover - compiled
     # Right-looking LU with partial pivoting on rows (contiguous): each step swaps in the
@@ -101,10 +108,11 @@ def _lu_kernel(a, pivots, perm):  # pragma: no cover - compiled
             perm[t, i] = i
         for k in range(n):
             p = k
-            best = abs(m[k, k])
+            best = _pivot_size(m[k, k])
             for i in range(k + 1, n):
-                if abs(m[i, k]) > best:
-                    best = abs(m[i, k])
+                size = _pivot_size(m[i, k])
+                if size > best:
+                    best = size
                     p = i
             pivots[t, k] = p
             if p != k:
