@@ -174,3 +174,43 @@ def _scipy_like_lu(a):
         lu[k + 1:, k] /= lu[k, k]
         lu[k + 1:, k + 1:] -= np.outer(lu[k + 1:, k], lu[k, k + 1:])
     return lu
+
+
+# What NumPy and JAX (checked when this was written: the same order and the same permutation)
+# give for a complex sort: real part first, then imaginary, NaNs last; ties keep their order.
+_UNSORTED = np.array([1 + 2j, 1 - 1j, 5j, np.nan, complex(1, np.nan), -1, 1 + 2j,
+                      complex(np.nan, np.nan), complex(np.nan, -3)])  # fmt: skip
+
+
+@pytest.mark.parametrize("how", ["eager", "jit", "vmap"])
+def test_sort_and_argsort_of_complex_are_numpys_lexicographic_order(how, x64):
+    def both(z):
+        return vnp.sort(z), vnp.argsort(z)
+
+    if how == "vmap":
+        zs = np.stack([_UNSORTED, _UNSORTED[::-1]])
+        got_s, got_i = vfunc.vmap(both)(vnp.asarray(zs))
+        for k in range(2):
+            np.testing.assert_array_equal(np.asarray(got_s[k]), np.sort(zs[k]))
+            np.testing.assert_array_equal(np.asarray(got_i[k]), np.argsort(zs[k], kind="stable"))
+        return
+    fn = vfunc.jit(both) if how == "jit" else both
+    got_s, got_i = fn(vnp.asarray(_UNSORTED))
+    np.testing.assert_array_equal(np.asarray(got_s), np.sort(_UNSORTED))
+    np.testing.assert_array_equal(np.asarray(got_i), [5, 2, 1, 0, 6, 4, 8, 3, 7])
+
+
+def test_grad_through_complex_sort_is_jaxs(x64):
+    z = vnp.asarray(np.array([1 + 2j, 1 - 1j, 5j, -1, 1 + 3j]))
+    g = vfunc.grad(lambda x: vnp.real(vnp.sum(vnp.sort(x) * (vnp.arange(5) + 1j))))(z)
+    np.testing.assert_allclose(np.asarray(g), [3 + 1j, 2 + 1j, 1 + 1j, 1j, 4 + 1j])  # JAX's
+
+
+def test_sort_of_complex_with_several_keys():
+    keys = np.array([1 + 1j, 1 + 1j, 1 - 1j, 0 + 9j], np.complex64)
+    second = np.array([3.0, 1.0, 2.0, 0.0], np.float32)
+    from vfunc import lax
+
+    k, s = lax.sort((vnp.asarray(keys), vnp.asarray(second)), num_keys=2)
+    np.testing.assert_array_equal(np.asarray(k), keys[[3, 2, 1, 0]])
+    np.testing.assert_array_equal(np.asarray(s), [0.0, 2.0, 1.0, 3.0])
