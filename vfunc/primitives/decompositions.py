@@ -27,6 +27,8 @@ the way in and out: ``ct = conj(adjoint(conj(g)))``. For real dtypes every conj 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 import vfunc.primitives.builders as lax  # rules call it at run time, after the cycle resolves
@@ -40,6 +42,7 @@ from vfunc.primitives.linalg_kernels import (
     blocked_cholesky,
     lower_triangular_solve,
     lu_factor,
+    run_lapack,
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -417,7 +420,7 @@ def _eigh_shape(a: ShapedArray) -> list[ShapedArray]:
 
 
 def _eigh_impl(a):
-    w, v = np.linalg.eigh(_hermitian_part(a))
+    w, v = run_lapack(np.linalg.eigh, _hermitian_part(a))
     return [w.astype(real_dtype(a.dtype), copy=False), v.astype(a.dtype, copy=False)]
 
 
@@ -465,10 +468,14 @@ def _svd_shape(a: ShapedArray, *, full_matrices: bool, compute_uv: bool) -> list
 def _svd_impl(a, *, full_matrices, compute_uv):
     real = real_dtype(a.dtype)
     if not compute_uv:
-        return [np.linalg.svd(a, compute_uv=False).astype(real, copy=False)]
-    u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
+        return [run_lapack(_singular_values, a).astype(real, copy=False)]
+    u, s, vh = run_lapack(functools.partial(np.linalg.svd, full_matrices=full_matrices), a)
     return [u.astype(a.dtype, copy=False), s.astype(real, copy=False),
             vh.astype(a.dtype, copy=False)]  # fmt: skip
+
+
+def _singular_values(a: np.ndarray) -> np.ndarray:
+    return np.linalg.svd(a, compute_uv=False)
 
 
 def _svd_vjp(g, a, *, out, full_matrices, compute_uv):
@@ -641,7 +648,7 @@ def _eig_shape(a: ShapedArray) -> list[ShapedArray]:
 
 
 def _eig_impl(a):
-    w, v = np.linalg.eig(a)  # real for a real matrix whose eigenvalues are all real
+    w, v = run_lapack(np.linalg.eig, a)  # real for a real matrix whose eigenvalues are all real
     dtype = complex_dtype(a.dtype)
     return [w.astype(dtype, copy=False), v.astype(dtype, copy=False)]
 
@@ -662,7 +669,7 @@ def _eigvals_shape(a: ShapedArray) -> ShapedArray:
 
 
 def _eigvals_impl(a):
-    return np.linalg.eigvals(a).astype(complex_dtype(a.dtype), copy=False)
+    return run_lapack(np.linalg.eigvals, a).astype(complex_dtype(a.dtype), copy=False)
 
 
 def _eigvals_vjp(g, a, *, out):

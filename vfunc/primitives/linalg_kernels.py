@@ -204,3 +204,40 @@ def blocked_cholesky(a: np.ndarray) -> np.ndarray:
     out = np.tril(work)
     out[failed] = np.nan
     return out
+
+
+# LAPACK's eigen and singular value drivers (syevd, gesdd, geev) spend much of their time in
+# level-2 BLAS (the reduction to tridiagonal / bidiagonal form), where OpenBLAS's threads mostly
+# wait on each other: a 256x256 float32 eigh took 31-39 ms multithreaded and 6-14 ms on one
+# thread, an svd 117-177 ms against 19-34 ms, on our 2 shared cores. Up to this order they run
+# with BLAS on one thread; a stack of matrices is split over the worker pool instead.
+SINGLE_THREAD_LAPACK_MAX = 512
+
+
+def run_lapack(fn, a: np.ndarray):
+    """``fn(a)`` (a ``numpy.linalg`` call on a stack ``a [..., m, n]`` returning an array or a
+    tuple of arrays, each with ``a``'s leading axes first) with OpenBLAS on one thread, the
+    stack's matrices split in contiguous chunks over the worker pool (NumPy's linalg releases
+    the GIL). Larger matrices keep BLAS's own threads."""
+    # imported here: the conv kernels package imports this module's dot_general users
+    from vfunc.primitives.conv_kernels.threads import run_tasks, single_threaded_blas, worker_count
+
+    if max(a.shape[-2:]) > SINGLE_THREAD_LAPACK_MAX:
+        return fn(a)
+    batch = a.shape[:-2]
+    count = int(np.prod(batch, dtype=np.int64))
+    chunks = min(count, worker_count())
+    if chunks < 2:
+        with single_threaded_blas():
+            return fn(a)
+    flat = a.reshape(-1, *a.shape[-2:])
+    parts: list = [None] * chunks
+
+    def work(i: int, _state) -> None:
+        parts[i] = fn(flat[count * i // chunks: count * (i + 1) // chunks])
+
+    run_tasks(work, chunks)  # BLAS single-threaded while it runs
+    if not isinstance(parts[0], tuple):
+        return np.concatenate(parts).reshape(*batch, *parts[0].shape[1:])
+    return tuple(np.concatenate(group).reshape(*batch, *group[0].shape[1:])
+                 for group in zip(*parts, strict=True))  # fmt: skip
