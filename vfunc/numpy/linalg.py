@@ -364,7 +364,8 @@ def _sym_from_triangle(a: Array, lower: bool) -> Array:
 
 
 def cholesky(a: ArrayLike, *, upper: bool = False, symmetrize_input: bool = True) -> Array:
-    """The Cholesky factor of symmetric positive definite matrices, as ``jax.numpy.linalg``.
+    """The Cholesky factor of symmetric (for complex input: Hermitian) positive definite
+    matrices, as ``jax.numpy.linalg``; ``L @ L^H == a``.
 
     Args:
         a: ``[..., n, n]`` symmetric positive definite matrices.
@@ -486,10 +487,12 @@ def _uplo(op: str, value: str | None) -> bool:
 
 
 def eigh(a: ArrayLike, UPLO: str | None = None, symmetrize_input: bool = True) -> EighResult:  # noqa: N803
-    """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices.
+    """Eigenvalues (ascending, real) and eigenvectors (columns) of symmetric or, for complex
+    input, Hermitian matrices.
 
     Args:
-        a: ``[..., n, n]`` symmetric matrices.
+        a: ``[..., n, n]`` symmetric (Hermitian) matrices; complex ones are read as
+            ``(a + a^H) / 2`` and their eigenvalues have the real dtype (float32 for complex64).
         UPLO: ``'L'`` (default) or ``'U'``: the triangle read when ``symmetrize_input`` is False.
         symmetrize_input: read ``a`` as ``(a + a.T) / 2`` (JAX's default), so the gradient is a
             symmetric matrix.
@@ -572,7 +575,8 @@ def svd(
         hermitian: accepted for NumPy compatibility; the general algorithm runs either way.
 
     Returns:
-        ``SVDResult(U, S, Vh)`` (``S`` descending) or ``S [..., k]``.
+        ``SVDResult(U, S, Vh)`` (``S`` descending and real, float32 for complex64 input) or
+        ``S [..., k]``.
 
     The derivative needs ``full_matrices=False`` (or square matrices) when ``U``/``Vh`` are
     used, as in JAX; where singular values are exactly equal the rotation within their
