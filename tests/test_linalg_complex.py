@@ -214,3 +214,32 @@ def test_sort_of_complex_with_several_keys():
     k, s = lax.sort((vnp.asarray(keys), vnp.asarray(second)), num_keys=2)
     np.testing.assert_array_equal(np.asarray(k), keys[[3, 2, 1, 0]])
     np.testing.assert_array_equal(np.asarray(s), [0.0, 2.0, 1.0, 3.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_eigh_gradient_at_exactly_degenerate_eigenvalues(dtype, x64):
+    # a = p diag(1, 1, 2) p^T with a permutation p: eigenvalues exactly equal. A symmetric
+    # function of them (sum(w^2) = |a|_F^2, gradient 2 conj(a)) and the projector onto the
+    # degenerate eigenspace (a function of the eigenspace alone) keep exact, finite gradients;
+    # JAX agrees on the first and gives NaN for the second.
+    p = np.eye(3)[[2, 0, 1]]
+    a = (p @ np.diag([1.0, 1.0, 2.0]) @ p.T).astype(dtype)
+    g = vfunc.grad(lambda x: vnp.sum(vnp.linalg.eigh(x)[0] ** 2))(vnp.asarray(a))
+    np.testing.assert_allclose(np.asarray(g), 2 * a.conj(), atol=1e-12)
+
+    weights = np.arange(9.0).reshape(3, 3)
+
+    def projector(x):
+        v = vnp.linalg.eigh(x)[1][:, :2]
+        return vnp.sum(vnp.real(v @ vnp.conj(v.T)) * weights)
+
+    got = np.asarray(vfunc.grad(projector)(vnp.asarray(a)))
+    assert np.all(np.isfinite(got))
+    eps, want = 1e-6, np.zeros((3, 3))
+    for i, j in np.ndindex(3, 3):  # symmetric perturbations: the input is read symmetrised
+        step = np.zeros((3, 3))
+        step[i, j] = step[j, i] = eps
+        want[i, j] = (float(projector(vnp.asarray(a + step)))
+                      - float(projector(vnp.asarray(a - step)))) / (2 * eps)  # fmt: skip
+    sym_got = np.real(got + got.T) / 2
+    np.testing.assert_allclose(sym_got * (2 - np.eye(3)), want, atol=1e-6)

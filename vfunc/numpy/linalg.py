@@ -501,9 +501,10 @@ def eigh(a: ArrayLike, UPLO: str | None = None, symmetrize_input: bool = True) -
         ``EighResult(eigenvalues [..., n], eigenvectors [..., n, n])``.
 
     Differs from JAX: where two eigenvalues are exactly equal, the eigenvector cotangent's
-    component that would rotate within their eigenspace is dropped (JAX gives inf/NaN);
-    gradients of eigenvalues, and of anything that doesn't depend on the basis chosen in that
-    eigenspace, are exact in both.
+    component that would rotate within their eigenspace is dropped (JAX gives inf/NaN).
+    Gradients of symmetric functions of the eigenvalues (``sum(w ** 2)``, ``max(w)`` of a
+    simple one) and of the eigenspaces' projectors stay exact; a matrix function
+    ``v f(w) v.T`` loses ``f'(w)`` times the degenerate block of its gradient.
 
     Example:
         >>> import vfunc.numpy as vnp

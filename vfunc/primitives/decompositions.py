@@ -12,9 +12,11 @@ are traceable: grad of grad, vmap of grad and jit of grad need nothing more.
 Conventions, as in JAX: ``cholesky`` and ``eigh`` read their input as ``(a + a.T) / 2`` (the
 public functions symmetrise, so gradients are symmetric matrices); ``svd`` returns ``vh``; where
 two eigenvalues (or singular values) are exactly equal the rotation within their eigenspace is
-undefined and its term is dropped from the eigenvector cotangent (JAX gives inf/NaN there;
-functions that don't depend on the basis of that eigenspace get their exact gradient either
-way). Failures (not positive definite, singular) give NaN/inf, as in JAX, not an exception.
+undefined and its term is dropped from the eigenvector cotangent (JAX gives inf/NaN there).
+Symmetric functions of the eigenvalues and functions of the eigenspaces alone (projectors) keep
+their exact gradient; a matrix function ``v f(w) v^H`` loses the part of its gradient inside the
+degenerate eigenspace (``f'(w)`` times that block), which JAX's formula cannot give either.
+Failures (not positive definite, singular) give NaN/inf, as in JAX, not an exception.
 
 Complex matrices (complex64/complex128) follow JAX: ``cholesky`` and ``eigh`` read the Hermitian
 part ``(a + a^H) / 2``; eigenvalues, singular values and ``logabsdet`` are real. VJP rules give
