@@ -6,8 +6,10 @@ decompositions bind the primitives of ``vfunc.primitives.decompositions`` (``cho
 batching rules; everything else (``inv``, ``det``, ``pinv``, ``lstsq``, ``matrix_power``,
 ``matrix_rank``, ``cond``, ``multi_dot``, the spectral norms) is composed from those, as in
 JAX. All accept stacks of matrices (leading axes), real or complex (complex64/complex128, with
-JAX's conventions for complex derivatives), and promote integer input to the default float. Failures give NaN/inf as in JAX (``cholesky`` of a matrix that is not positive definite,
-``solve`` with a singular matrix), not an exception.
+JAX's conventions for complex derivatives), and promote integer input to the default float.
+``eig``/``eigvals`` (general matrices, complex results) bind their own primitives. Failures give
+NaN/inf as in JAX (``cholesky`` of a matrix that is not positive definite, ``solve`` with a
+singular matrix), not an exception.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from vfunc import dtypes, lax
 from vfunc.core import Array
-from vfunc.errors import DtypeError, ShapeError
+from vfunc.errors import ShapeError
 from vfunc.numpy._promote import as_array, convert, promote_args
 from vfunc.numpy.contractions import _conj, einsum, outer, tensordot
 from vfunc.numpy.matrices import diagonal as _diagonal
