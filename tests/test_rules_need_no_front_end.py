@@ -545,6 +545,10 @@ NOT_DIFFERENTIABLE: dict[str, tuple[Callable, tuple]] = {
         lambda p: decompositions.lu_pivots_to_permutation_p.bind(p, size=4),
         (lax.as_array(np.array([[1, 3, 2], [0, 3, 3]], np.int32)),),
     ),
+    # eig has no derivative (as in JAX); eigvals' first derivatives are checked against JAX in
+    # test_linalg_complex.py (its rules need eig's vectors, so it has no second derivative)
+    "eig": (lambda a: decompositions.eig_p.bind(a)[0], (_f(2, 3, 3),)),
+    "eigvals": (lambda a: decompositions.eigvals_p.bind(a), (_f(2, 3, 3),)),
 }
 
 

@@ -5,9 +5,11 @@ decompositions bind the primitives of ``vfunc.primitives.decompositions`` (``cho
 ``solve``, ``slogdet``, ``eigh``, ``svd``, ``qr``, ``triangular_solve``), which carry VJP and
 batching rules; everything else (``inv``, ``det``, ``pinv``, ``lstsq``, ``matrix_power``,
 ``matrix_rank``, ``cond``, ``multi_dot``, the spectral norms) is composed from those, as in
-JAX. All accept stacks of matrices (leading axes) and promote integer input to the default
-float. Failures give NaN/inf as in JAX (``cholesky`` of a matrix that is not positive definite,
-``solve`` with a singular matrix), not an exception.
+JAX. All accept stacks of matrices (leading axes), real or complex (complex64/complex128, with
+JAX's conventions for complex derivatives), and promote integer input to the default float.
+``eig``/``eigvals`` (general matrices, complex results) bind their own primitives. Failures give
+NaN/inf as in JAX (``cholesky`` of a matrix that is not positive definite, ``solve`` with a
+singular matrix), not an exception.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from vfunc import dtypes, lax
 from vfunc.core import Array
-from vfunc.errors import DtypeError, ShapeError
+from vfunc.errors import ShapeError
 from vfunc.numpy._promote import as_array, convert, promote_args
 from vfunc.numpy.contractions import _conj, einsum, outer, tensordot
 from vfunc.numpy.matrices import diagonal as _diagonal
@@ -35,9 +37,11 @@ from vfunc.numpy.ufuncs import (
     broadcast_arrays,
     broadcast_to,
     equal,
+    imag,
     multiply,
     not_equal,
     power,
+    real,
     sqrt,
     where,
 )
@@ -53,7 +57,9 @@ __all__ = [
     "cond",
     "det",
     "diagonal",
+    "eig",
     "eigh",
+    "eigvals",
     "eigvalsh",
     "inv",
     "lstsq",
@@ -92,9 +98,16 @@ def _root(total: Array, p: float) -> Array:
     return where(zero, 0, root)
 
 
+def _squared_magnitude(x: Array) -> Array:
+    """``|x|**2``, real, with the derivative of ``re**2 + im**2`` (finite at 0)."""
+    if x.dtype.kind != "c":
+        return multiply(x, x)
+    re, im = real(x), imag(x)
+    return re * re + im * im
+
+
 def _sum_of_squares(x: Array, axes: tuple[int, ...]) -> Array:
-    magnitude = absolute(x) if x.dtype.kind == "c" else x
-    return lax.reduce_sum(multiply(magnitude, magnitude), axes)
+    return lax.reduce_sum(_squared_magnitude(x), axes)
 
 
 def _vector(x: Array, ord: Ord, axes: tuple[int, ...]) -> Array:  # noqa: A002
@@ -333,14 +346,10 @@ class SlogdetResult(NamedTuple):
 
 
 def _float_matrix(op: str, a: ArrayLike, square: bool = True) -> Array:
-    """``a`` as a float32/float64 Array with at least two axes, or the user-facing error."""
+    """``a`` as a float32/float64/complex64/complex128 Array with at least two axes, or the
+    user-facing error."""
     a = as_array(a, op)
-    if a.dtype.kind == "c":
-        raise DtypeError(
-            f"{op}: complex input (dtype {a.dtype}) is not supported yet; vfunc's linear algebra "
-            "takes real float32/float64 matrices"
-        )
-    if a.dtype.kind != "f":
+    if a.dtype.kind not in "fc":
         (a,) = promote_args(a, inexact=True)
     elif a.dtype.itemsize < 4:  # LAPACK has no half precision
         a = convert(a, np.dtype(np.float32))
@@ -349,14 +358,16 @@ def _float_matrix(op: str, a: ArrayLike, square: bool = True) -> Array:
 
 
 def _sym_from_triangle(a: Array, lower: bool) -> Array:
-    """The symmetric matrix that the ``lower`` (or upper) triangle of ``a`` describes."""
+    """The symmetric (Hermitian, for complex ``a``) matrix that the ``lower`` (or upper)
+    triangle of ``a`` describes."""
     if lower:
-        return dec.tril(a) + dec.mT(dec.tril(a, -1))
-    return dec.triu(a) + dec.mT(dec.triu(a, 1))
+        return dec.tril(a) + dec.mH(dec.tril(a, -1))
+    return dec.triu(a) + dec.mH(dec.triu(a, 1))
 
 
 def cholesky(a: ArrayLike, *, upper: bool = False, symmetrize_input: bool = True) -> Array:
-    """The Cholesky factor of symmetric positive definite matrices, as ``jax.numpy.linalg``.
+    """The Cholesky factor of symmetric (for complex input: Hermitian) positive definite
+    matrices, as ``jax.numpy.linalg``; ``L @ L^H == a``.
 
     Args:
         a: ``[..., n, n]`` symmetric positive definite matrices.
@@ -380,7 +391,7 @@ def cholesky(a: ArrayLike, *, upper: bool = False, symmetrize_input: bool = True
     if not symmetrize_input:
         a = _sym_from_triangle(a, lower=True)
     low = dec.cholesky_p.bind(a)
-    return dec.mT(low) if upper else low
+    return dec.mH(low) if upper else low
 
 
 def _broadcast_batch(a: Array, b: Array, b_core: int) -> tuple[Array, Array]:
@@ -478,10 +489,12 @@ def _uplo(op: str, value: str | None) -> bool:
 
 
 def eigh(a: ArrayLike, UPLO: str | None = None, symmetrize_input: bool = True) -> EighResult:  # noqa: N803
-    """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices.
+    """Eigenvalues (ascending, real) and eigenvectors (columns) of symmetric or, for complex
+    input, Hermitian matrices.
 
     Args:
-        a: ``[..., n, n]`` symmetric matrices.
+        a: ``[..., n, n]`` symmetric (Hermitian) matrices; complex ones are read as
+            ``(a + a^H) / 2`` and their eigenvalues have the real dtype (float32 for complex64).
         UPLO: ``'L'`` (default) or ``'U'``: the triangle read when ``symmetrize_input`` is False.
         symmetrize_input: read ``a`` as ``(a + a.T) / 2`` (JAX's default), so the gradient is a
             symmetric matrix.
@@ -490,9 +503,10 @@ def eigh(a: ArrayLike, UPLO: str | None = None, symmetrize_input: bool = True) -
         ``EighResult(eigenvalues [..., n], eigenvectors [..., n, n])``.
 
     Differs from JAX: where two eigenvalues are exactly equal, the eigenvector cotangent's
-    component that would rotate within their eigenspace is dropped (JAX gives inf/NaN);
-    gradients of eigenvalues, and of anything that doesn't depend on the basis chosen in that
-    eigenspace, are exact in both.
+    component that would rotate within their eigenspace is dropped (JAX gives inf/NaN).
+    Gradients of symmetric functions of the eigenvalues (``sum(w ** 2)``, ``max(w)`` of a
+    simple one) and of the eigenspaces' projectors stay exact; a matrix function
+    ``v f(w) v.T`` loses ``f'(w)`` times the degenerate block of its gradient.
 
     Example:
         >>> import vfunc.numpy as vnp
@@ -518,6 +532,39 @@ def eigvalsh(a: ArrayLike, UPLO: str | None = "L", *, symmetrize_input: bool = T
     return eigh(a, UPLO, symmetrize_input).eigenvalues
 
 
+class EigResult(NamedTuple):
+    eigenvalues: Array
+    eigenvectors: Array
+
+
+def eig(a: ArrayLike) -> EigResult:
+    """Eigenvalues and right eigenvectors (columns, unit norm) of general square matrices, as
+    ``jax.numpy.linalg.eig``: both complex whatever ``a``'s dtype (complex64 from float32).
+
+    Not differentiable (as in JAX): use ``eigvals`` for eigenvalue gradients, ``eigh`` for
+    symmetric or Hermitian matrices. The eigenvalues' order is LAPACK's (``geev``), unsorted.
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.linalg.eig(vnp.array([[2.0, 0.0], [0.0, 3.0]])).eigenvalues
+        Array([2.+0.j, 3.+0.j], dtype=complex64)
+    """
+    w, v = dec.eig_p.bind(_float_matrix("eig", a))
+    return EigResult(w, v)
+
+
+def eigvals(a: ArrayLike) -> Array:
+    """The eigenvalues (complex, LAPACK's order) of general square matrices, with JAX's
+    derivative ``dw = diag(v^-1 da v)`` (undefined where eigenvalues coincide).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> vnp.linalg.eigvals(vnp.array([[0.0, -1.0], [1.0, 0.0]]))
+        Array([0.+1.j, 0.-1.j], dtype=complex64)
+    """
+    return dec.eigvals_p.bind(_float_matrix("eigvals", a))
+
+
 def svd(
     a: ArrayLike, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False
 ) -> SVDResult | Array:
@@ -531,7 +578,8 @@ def svd(
         hermitian: accepted for NumPy compatibility; the general algorithm runs either way.
 
     Returns:
-        ``SVDResult(U, S, Vh)`` (``S`` descending) or ``S [..., k]``.
+        ``SVDResult(U, S, Vh)`` (``S`` descending and real, float32 for complex64 input) or
+        ``S [..., k]``.
 
     The derivative needs ``full_matrices=False`` (or square matrices) when ``U``/``Vh`` are
     used, as in JAX; where singular values are exactly equal the rotation within their
@@ -609,7 +657,7 @@ def pinv(
         s, axis=-1, keepdims=True)  # fmt: skip
     keep = s > cutoff
     s_inv = where(keep, 1 / where(keep, s, 1), 0)
-    return matmul(dec.mT(vh) * lax.expand_dims(s_inv, (s_inv.ndim - 1,)), dec.mT(u))
+    return matmul(dec.mH(vh) * lax.expand_dims(s_inv, (s_inv.ndim - 1,)), dec.mH(u))
 
 
 def lstsq(
@@ -651,13 +699,13 @@ def lstsq(
     keep = s > cutoff
     s_inv = where(keep, 1 / where(keep, s, 1), 0)
     col = b if b.ndim == 2 else lax.expand_dims(b, (1,))
-    x = matmul(dec.mT(vh), lax.expand_dims(s_inv, (1,)) * matmul(dec.mT(u), col))
+    x = matmul(dec.mH(vh), lax.expand_dims(s_inv, (1,)) * matmul(dec.mH(u), col))
     rank = lax.reduce_sum(convert(keep, np.dtype(dtypes.default_int())), (0,))
     if m > n:
         diff = col - matmul(a, x)
-        resid = lax.reduce_sum(diff * diff, (0,))
+        resid = lax.reduce_sum(_squared_magnitude(diff), (0,))
     else:
-        resid = lax.as_array(np.zeros((0,), a.dtype))
+        resid = lax.as_array(np.zeros((0,), dec.real_dtype(a.dtype)))
     if b.ndim == 1:
         x = lax.squeeze(x, (1,))
         resid = lax.squeeze(resid, (0,)) if resid.shape == (1,) else resid

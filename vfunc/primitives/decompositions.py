@@ -1,5 +1,5 @@
 """Matrix decompositions and solves: cholesky, triangular_solve, solve, slogdet, det, eigh, svd,
-qr, lu (and lu_pivots_to_permutation).
+qr, lu (and lu_pivots_to_permutation), eig and eigvals.
 
 Every primitive acts on the last two axes and maps over any leading ones (NumPy's batched
 ``linalg``), so the vmap rule only moves the mapped axis to the front. The impls call
@@ -12,12 +12,24 @@ are traceable: grad of grad, vmap of grad and jit of grad need nothing more.
 Conventions, as in JAX: ``cholesky`` and ``eigh`` read their input as ``(a + a.T) / 2`` (the
 public functions symmetrise, so gradients are symmetric matrices); ``svd`` returns ``vh``; where
 two eigenvalues (or singular values) are exactly equal the rotation within their eigenspace is
-undefined and its term is dropped from the eigenvector cotangent (JAX gives inf/NaN there;
-functions that don't depend on the basis of that eigenspace get their exact gradient either
-way). Failures (not positive definite, singular) give NaN/inf, as in JAX, not an exception.
+undefined and its term is dropped from the eigenvector cotangent (JAX gives inf/NaN there).
+Symmetric functions of the eigenvalues and functions of the eigenspaces alone (projectors) keep
+their exact gradient; a matrix function ``v f(w) v^H`` loses the part of its gradient inside the
+degenerate eigenspace (``f'(w)`` times that block), which JAX's formula cannot give either.
+Failures (not positive definite, singular) give NaN/inf, as in JAX, not an exception.
+
+Complex matrices (complex64/complex128) follow JAX: ``cholesky`` and ``eigh`` read the Hermitian
+part ``(a + a^H) / 2``; eigenvalues, singular values and ``logabsdet`` are real. VJP rules give
+JAX's cotangent, the transpose of the JVP under the real pairing ``Re(sum(u * v))``. For the
+maps that are holomorphic (solve, triangular_solve, det, lu, eigvals) that is the real formula
+with plain transposes; the others (cholesky, eigh, svd, qr, slogdet) are written as the adjoint
+under ``Re(sum(conj(u) * v))`` (the real formula with conjugate transposes) and conjugated on
+the way in and out: ``ct = conj(adjoint(conj(g)))``. For real dtypes every conj is a no-op.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -25,12 +37,14 @@ import vfunc.primitives.builders as lax  # rules call it at run time, after the 
 from vfunc.core import Primitive, ShapedArray, wrap_numpy
 from vfunc.errors import DtypeError, ShapeError
 from vfunc.primitives._batching import batch_size, to_front
+from vfunc.primitives.elementwise import conj_p, imag_p, real_p
 from vfunc.primitives.linalg import dot_general_p
 from vfunc.primitives.linalg_kernels import (
     BLOCKED_CHOLESKY_MIN,
     blocked_cholesky,
     lower_triangular_solve,
     lu_factor,
+    run_lapack,
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -38,7 +52,8 @@ from vfunc.primitives.linalg_kernels import (
 
 
 def check_matrix(op: str, x: ShapedArray, what: str = "a", square: bool = True) -> None:
-    """The user-facing errors of every decomposition: rank >= 2, square, float32/float64."""
+    """The user-facing errors of every decomposition: rank >= 2, square, and a LAPACK dtype
+    (float32, float64, complex64, complex128)."""
     if x.ndim < 2:
         raise ShapeError(
             f"{op}: {what} must have at least 2 axes (a matrix or a stack of matrices), got "
@@ -49,11 +64,25 @@ def check_matrix(op: str, x: ShapedArray, what: str = "a", square: bool = True) 
             f"{op}: {what} must be square in its last two axes, got shape {x.shape} "
             f"({x.shape[-2]} x {x.shape[-1]})"
         )
-    if x.dtype not in (np.float32, np.float64):
+    if x.dtype not in LAPACK_DTYPES:
         raise DtypeError(
-            f"{op}: {what} has dtype {x.dtype}; LAPACK routines take float32 or float64. "
-            "Convert with .astype(float), or call vfunc.numpy.linalg, which promotes integers."
+            f"{op}: {what} has dtype {x.dtype}; LAPACK routines take float32, float64, complex64 "
+            "or complex128. Convert with .astype(float), or call vfunc.numpy.linalg, which "
+            "promotes integers."
         )
+
+
+LAPACK_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))
+
+
+def real_dtype(dtype: np.dtype) -> np.dtype:
+    """The real dtype of a complex one (float32 for complex64); a real dtype unchanged."""
+    return np.finfo(dtype).dtype
+
+
+def complex_dtype(dtype: np.dtype) -> np.dtype:
+    """The complex dtype with ``dtype``'s precision (complex64 for float32)."""
+    return np.result_type(dtype, np.complex64)
 
 
 def _eye(n: int, dtype: np.dtype) -> np.ndarray:
@@ -68,6 +97,21 @@ def mT(x):  # noqa: N802 - the Array API's name
     """``x`` with its last two axes swapped."""
     perm = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
     return lax.transpose(x, perm)
+
+
+def conj(x):
+    """``conj(x)`` for complex ``x``; ``x`` itself for real (no operation traced)."""
+    return conj_p.bind(x) if x.dtype.kind == "c" else x
+
+
+def mH(x):  # noqa: N802
+    """The conjugate transpose of the last two axes (the transpose for real ``x``)."""
+    return conj(mT(x))
+
+
+def cast(x, dtype: np.dtype):
+    """``x`` converted to ``dtype`` (a real array to complex: imaginary part 0)."""
+    return x if x.dtype == dtype else lax.convert_element_type(x, dtype)
 
 
 def mm(a, b):
@@ -92,7 +136,8 @@ def triu(x, k: int = 0):
 
 
 def sym(x):
-    return lax.mul(lax.add(x, mT(x)), 0.5)
+    """The Hermitian (for real ``x``: symmetric) part ``(x + x^H) / 2``."""
+    return lax.mul(lax.add(x, mH(x)), 0.5)
 
 
 def diag_part(x):
@@ -166,35 +211,42 @@ def _cholesky_shape(a: ShapedArray) -> ShapedArray:
     return ShapedArray(a.shape, a.dtype)
 
 
+def _hermitian_part(a: np.ndarray) -> np.ndarray:
+    other = np.swapaxes(a, -1, -2)
+    if a.dtype.kind == "c":
+        other = other.conj()
+    return (a + other) * a.dtype.type(0.5)
+
+
 def _cholesky_impl(a):
-    work = (a + np.swapaxes(a, -1, -2)) * a.dtype.type(0.5)
+    work = _hermitian_part(a)
     n = a.shape[-1]
-    if n >= BLOCKED_CHOLESKY_MIN and work.size:
+    if n >= BLOCKED_CHOLESKY_MIN and work.size and a.dtype.kind == "f":
         return blocked_cholesky(work.reshape(-1, n, n)).reshape(a.shape)
     return _nan_on_failure(np.linalg.cholesky, work).astype(a.dtype, copy=False)
 
 
 def _cholesky_vjp(g, a, *, out):
-    # With dL = L phi(L^-1 dA L^-T) (phi: the lower triangle, half the diagonal), the cotangent
-    # is L^-T phi(L^T g) L^-1, symmetrised because the impl reads (a + a.T) / 2.
+    # With dL = L phi(L^-1 dA L^-H) (phi: the lower triangle, half the diagonal), the adjoint
+    # is L^-H phi(L^H g) L^-1, made Hermitian because the impl reads (a + a^H) / 2.
     del a
     low = out
-    lt_g = mm(mT(low), g)
+    lt_g = mm(mH(low), conj(g))
     p = lax.sub(tril(lt_g), lax.mul(diag_embed(diag_part(lt_g)), 0.5))
-    left = triangular_solve_p.bind(low, p, left_side=True, lower=True, transpose_a=True,
+    left = triangular_solve_p.bind(conj(low), p, left_side=True, lower=True, transpose_a=True,
                                    unit_diagonal=False)  # fmt: skip
     both = triangular_solve_p.bind(low, left, left_side=False, lower=True, transpose_a=False,
                                    unit_diagonal=False)  # fmt: skip
-    return (sym(both),)
+    return (conj(sym(both)),)
 
 
 def _cholesky_jvp(primals, tangents, *, out):
-    # dL = L phi(L^-1 sym(dA) L^-T): two triangular solves, where the transposed VJP needs more
+    # dL = L phi(L^-1 sym(dA) L^-H): two triangular solves, where the transposed VJP needs more
     del primals
     low = out
     kw = dict(lower=True, unit_diagonal=False)
     left = triangular_solve_p.bind(low, sym(tangents[0]), left_side=True, transpose_a=False, **kw)
-    inner = triangular_solve_p.bind(low, left, left_side=False, transpose_a=True, **kw)
+    inner = triangular_solve_p.bind(conj(low), left, left_side=False, transpose_a=True, **kw)
     phi = lax.sub(tril(inner), lax.mul(diag_embed(diag_part(inner)), 0.5))
     return mm(low, phi)
 
@@ -316,19 +368,23 @@ solve_p = _decomposition("solve", _solve_impl, _solve_shape, vjp=_solve_vjp, jvp
 
 def _slogdet_shape(a: ShapedArray) -> list[ShapedArray]:
     check_matrix("slogdet", a)
-    return [ShapedArray(a.shape[:-2], a.dtype), ShapedArray(a.shape[:-2], a.dtype)]
+    return [ShapedArray(a.shape[:-2], a.dtype), ShapedArray(a.shape[:-2], real_dtype(a.dtype))]
 
 
 def _slogdet_impl(a):
     sign, logabsdet = np.linalg.slogdet(a)
-    return [np.asarray(sign, a.dtype), np.asarray(logabsdet, a.dtype)]
+    return [np.asarray(sign, a.dtype), np.asarray(logabsdet, real_dtype(a.dtype))]
 
 
 def _slogdet_vjp(g, a, *, out):
-    # d log|det a| = tr(a^-1 da); the sign is piecewise constant.
-    del out
+    # With t = tr(a^-1 da): d log|det a| = Re(t); the sign is piecewise constant for real a and
+    # turns by i Im(t) for complex a (sign = det / |det|). Transposed: t's cotangent is
+    # g_log + i Im(g_sign sign), and t's own transpose is that times a^-T.
     inv_t = solve_p.bind(mT(a), _eye_stack(a))
-    scale = lax.broadcast_in_dim(g[1], a.shape, tuple(range(a.ndim - 2)))
+    g_t = g[1]
+    if a.dtype.kind == "c":
+        g_t = lax.complex(g_t, imag_p.bind(lax.mul(g[0], out[0])))
+    scale = lax.broadcast_in_dim(g_t, a.shape, tuple(range(a.ndim - 2)))
     return (lax.mul(scale, inv_t),)
 
 
@@ -362,30 +418,33 @@ det_p = _decomposition("det", lambda a: np.asarray(np.linalg.det(a), a.dtype), _
 
 def _eigh_shape(a: ShapedArray) -> list[ShapedArray]:
     check_matrix("eigh", a)
-    return [ShapedArray(a.shape[:-1], a.dtype), ShapedArray(a.shape, a.dtype)]
+    return [ShapedArray(a.shape[:-1], real_dtype(a.dtype)), ShapedArray(a.shape, a.dtype)]
 
 
 def _eigh_impl(a):
-    work = (a + np.swapaxes(a, -1, -2)) * a.dtype.type(0.5)
-    w, v = np.linalg.eigh(work)
-    return [w.astype(a.dtype, copy=False), v.astype(a.dtype, copy=False)]
+    w, v = run_lapack(np.linalg.eigh, _hermitian_part(a))
+    return [w.astype(real_dtype(a.dtype), copy=False), v.astype(a.dtype, copy=False)]
 
 
 def _eigh_vjp(g, a, *, out):
-    # a = v diag(w) v^T: cotangent v (diag(gw) + F * (v^T gv)) v^T, F_ij = 1 / (w_j - w_i).
-    del a
+    # a = v diag(w) v^H: adjoint v (diag(gw) + F * (v^H gv)) v^H, F_ij = 1 / (w_j - w_i), made
+    # Hermitian (which keeps only the skew-Hermitian part of v^H gv: the tangent space).
     gw, gv = g
     w, v = out
-    inner = lax.add(diag_embed(gw), lax.mul(_pairwise_inverse_gaps(w), mm(mT(v), gv)))
-    return (sym(mm(v, mm(inner, mT(v)))),)
+    gaps = cast(_pairwise_inverse_gaps(w), a.dtype)
+    inner = lax.add(cast(diag_embed(gw), a.dtype), lax.mul(gaps, mm(mH(v), conj(gv))))
+    return (conj(sym(mm(v, mm(inner, mH(v))))),)
 
 
 def _eigh_jvp(primals, tangents, *, out):
-    # v^T sym(dA) v = C: dw = diag(C), dv = v (F * C)
-    del primals
+    # v^H sym(dA) v = C: dw = Re diag(C), dv = v (F * C)
+    (a,) = primals
     w, v = out
-    c = mm(mT(v), mm(sym(tangents[0]), v))
-    return [diag_part(c), mm(v, lax.mul(_pairwise_inverse_gaps(w), c))]
+    c = mm(mH(v), mm(sym(tangents[0]), v))
+    dw = diag_part(c)
+    if a.dtype.kind == "c":
+        dw = real_p.bind(dw)
+    return [dw, mm(v, lax.mul(cast(_pairwise_inverse_gaps(w), a.dtype), c))]
 
 
 eigh_p = _decomposition("eigh", _eigh_impl, _eigh_shape, vjp=_eigh_vjp, jvp=_eigh_jvp,
@@ -400,7 +459,7 @@ def _svd_shape(a: ShapedArray, *, full_matrices: bool, compute_uv: bool) -> list
     check_matrix("svd", a, square=False)
     m, n = a.shape[-2:]
     k = min(m, n)
-    s = ShapedArray((*a.shape[:-2], k), a.dtype)
+    s = ShapedArray((*a.shape[:-2], k), real_dtype(a.dtype))
     if not compute_uv:
         return [s]
     cu, rv = (m, n) if full_matrices else (k, k)
@@ -409,17 +468,23 @@ def _svd_shape(a: ShapedArray, *, full_matrices: bool, compute_uv: bool) -> list
 
 
 def _svd_impl(a, *, full_matrices, compute_uv):
+    real = real_dtype(a.dtype)
     if not compute_uv:
-        return [np.linalg.svd(a, compute_uv=False).astype(a.dtype, copy=False)]
-    u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
-    return [x.astype(a.dtype, copy=False) for x in (u, s, vh)]
+        return [run_lapack(_singular_values, a).astype(real, copy=False)]
+    u, s, vh = run_lapack(functools.partial(np.linalg.svd, full_matrices=full_matrices), a)
+    return [u.astype(a.dtype, copy=False), s.astype(real, copy=False),
+            vh.astype(a.dtype, copy=False)]  # fmt: skip
+
+
+def _singular_values(a: np.ndarray) -> np.ndarray:
+    return np.linalg.svd(a, compute_uv=False)
 
 
 def _svd_vjp(g, a, *, out, full_matrices, compute_uv):
     m, n = a.shape[-2:]
-    if not compute_uv:
+    if not compute_uv:  # adjoint u diag(gs) vh, conjugated
         u, s, vh = svd_p.bind(a, full_matrices=False, compute_uv=True)
-        return (mm(lax.mul(u, _row(g[0])), vh),)
+        return (conj(mm(lax.mul(u, cast(_row(g[0]), a.dtype)), vh)),)
     if full_matrices and m != n:
         raise NotImplementedError(
             "svd: the derivative with full_matrices=True of a non-square matrix "
@@ -427,22 +492,30 @@ def _svd_vjp(g, a, *, out, full_matrices, compute_uv):
         )
     gu, gs, gvh = g
     u, s, vh = out
-    v, gv = mT(vh), mT(gvh)
-    # Townsend (2016): the symmetric-gap terms, then the parts of gu / gv outside the spans.
-    f = _pairwise_inverse_gaps(lax.mul(s, s))
-    ut_gu, vt_gv = mm(mT(u), gu), mm(mT(v), gv)
-    j = lax.mul(f, lax.sub(ut_gu, mT(ut_gu)))
-    k = lax.mul(f, lax.sub(vt_gv, mT(vt_gv)))
-    core = lax.add(lax.add(lax.mul(j, _row(s)), diag_embed(gs)), lax.mul(_col(s), k))
+    # The adjoint of conj(g) (see the module's docstring), conjugated at the end.
+    gu, gv = conj(gu), mT(gvh)
+    v = mH(vh)
+    dtype = a.dtype
+    # Townsend (2016): the skew-Hermitian gap terms, then the parts of gu / gv outside the
+    # spans; for complex a also the phase of each singular pair, i Im(diag(u^H gu)) / s.
+    f = cast(_pairwise_inverse_gaps(lax.mul(s, s)), dtype)
+    s_c, inv_s = cast(s, dtype), cast(lax.div(1.0, s), dtype)
+    ut_gu, vt_gv = mm(mH(u), gu), mm(mH(v), gv)
+    j = lax.mul(f, lax.sub(ut_gu, mH(ut_gu)))
+    k = lax.mul(f, lax.sub(vt_gv, mH(vt_gv)))
+    core = lax.add(lax.add(lax.mul(j, _row(s_c)), cast(diag_embed(gs), dtype)),
+                   lax.mul(_col(s_c), k))  # fmt: skip
+    if dtype.kind == "c":
+        phase = lax.complex(lax.mul(s, 0.0), imag_p.bind(diag_part(ut_gu)))
+        core = lax.add(core, diag_embed(lax.mul(phase, inv_s)))
     ct = mm(mm(u, core), vh)
-    inv_s = lax.div(1.0, s)
-    if m > n:  # (I - u u^T) gu diag(1/s) v^T
+    if m > n:  # (I - u u^H) gu diag(1/s) v^H
         outside = lax.sub(gu, mm(u, ut_gu))
         ct = lax.add(ct, mm(lax.mul(outside, _row(inv_s)), vh))
-    if n > m:  # u diag(1/s) gv^T (I - v v^T)
+    if n > m:  # u diag(1/s) gv^H (I - v v^H)
         outside = lax.sub(gv, mm(v, vt_gv))
-        ct = lax.add(ct, mm(lax.mul(u, _row(inv_s)), mT(outside)))
-    return (ct,)
+        ct = lax.add(ct, mm(lax.mul(u, _row(inv_s)), mH(outside)))
+    return (conj(ct),)
 
 
 def _row(v):
@@ -481,15 +554,20 @@ def _qr_vjp(g, a, *, out, full_matrices):
             f"qr: the derivative is implemented for m >= n with reduced factors (as in JAX); "
             f"got shape {a.shape} with full_matrices={full_matrices}"
         )
-    gq, gr = g
+    gq, gr = conj(g[0]), conj(g[1])
     q, r = out
-    # With b = gr r^T - q^T gq, the cotangent is (gq + q copy_upper(b)) r^-T, where copy_upper
-    # mirrors b's upper triangle (diagonal included) onto its lower one.
-    b = lax.sub(mm(gr, mT(r)), mm(mT(q), gq))
-    mirrored = lax.add(triu(b), mT(triu(b, 1)))
+    # With b = gr r^H - q^H gq, the adjoint is (gq + q copy_upper(b)) r^-H, where copy_upper
+    # mirrors b's strict upper triangle onto its lower one (conjugated) and keeps the real part
+    # of its diagonal (r's diagonal is real); conjugated, as the module's docstring says.
+    b = lax.sub(mm(gr, mH(r)), mm(mH(q), gq))
+    upper = triu(b, 1)
+    diagonal = diag_part(b)
+    if b.dtype.kind == "c":
+        diagonal = cast(real_p.bind(diagonal), b.dtype)
+    mirrored = lax.add(lax.add(upper, mH(upper)), diag_embed(diagonal))
     rhs = lax.add(gq, mm(q, mirrored))
-    return (triangular_solve_p.bind(r, rhs, left_side=False, lower=False, transpose_a=True,
-                                    unit_diagonal=False),)  # fmt: skip
+    return (conj(triangular_solve_p.bind(conj(r), rhs, left_side=False, lower=False,
+                                         transpose_a=True, unit_diagonal=False)),)  # fmt: skip
 
 
 qr_p = _decomposition("qr", _qr_impl, _qr_shape, vjp=_qr_vjp, multiple_results=True)
@@ -557,3 +635,61 @@ def _pivots_impl(pivots, *, size):
 lu_pivots_to_permutation_p = _decomposition(
     "lu_pivots_to_permutation", _pivots_impl, _pivots_shape, differentiable=False,
 )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# eig / eigvals: eigenvalues w and right eigenvectors v (columns, unit norm) of a general square
+# matrix, complex whatever the input's dtype (as in JAX). Only eigenvalues are differentiable,
+# as in JAX: eigenvectors of a non-normal matrix have no canonical phase or normalisation.
+
+
+def _eig_shape(a: ShapedArray) -> list[ShapedArray]:
+    check_matrix("eig", a)
+    dtype = complex_dtype(a.dtype)
+    return [ShapedArray(a.shape[:-1], dtype), ShapedArray(a.shape, dtype)]
+
+
+def _eig_impl(a):
+    w, v = run_lapack(np.linalg.eig, a)  # real for a real matrix whose eigenvalues are all real
+    dtype = complex_dtype(a.dtype)
+    return [w.astype(dtype, copy=False), v.astype(dtype, copy=False)]
+
+
+def _eig_vjp(g, a, *, out):
+    raise NotImplementedError(
+        "eig: derivatives of eigenvectors are not implemented (as in JAX); for eigenvalues "
+        "alone differentiate vfunc.numpy.linalg.eigvals, for symmetric/Hermitian matrices eigh"
+    )
+
+
+eig_p = _decomposition("eig", _eig_impl, _eig_shape, vjp=_eig_vjp, multiple_results=True)
+
+
+def _eigvals_shape(a: ShapedArray) -> ShapedArray:
+    check_matrix("eigvals", a)
+    return ShapedArray(a.shape[:-1], complex_dtype(a.dtype))
+
+
+def _eigvals_impl(a):
+    return run_lapack(np.linalg.eigvals, a).astype(complex_dtype(a.dtype), copy=False)
+
+
+def _eigvals_vjp(g, a, *, out):
+    # dw = diag(v^-1 da v) (holomorphic in a), so the cotangent is v^-T diag(g) v^T, and its
+    # real part for a real matrix (the transpose of the real-to-complex embedding).
+    del out
+    _, v = eig_p.bind(a)
+    ct = solve_p.bind(mT(v), lax.mul(_col(g), mT(v)))
+    return (real_p.bind(ct) if a.dtype.kind == "f" else ct,)
+
+
+def _eigvals_jvp(primals, tangents, *, out):
+    del out
+    (a,), (da,) = primals, tangents
+    _, v = eig_p.bind(a)
+    moved = solve_p.bind(v, mm(cast(da, v.dtype), v))
+    return diag_part(moved)
+
+
+eigvals_p = _decomposition("eigvals", _eigvals_impl, _eigvals_shape, vjp=_eigvals_vjp,
+                           jvp=_eigvals_jvp)  # fmt: skip

@@ -89,6 +89,13 @@ def _solve_into(a: np.ndarray, b: np.ndarray, unit_diagonal: bool) -> None:
     _solve_into(a[:, half:, half:], bottom, unit_diagonal)
 
 
+@numba.njit(inline="always")
+def _pivot_size(x):  # pragma: no cover - compiled
+    # LAPACK's getrf ranks complex pivots by |re| + |im| (cabs1), so do we: the same pivots,
+    # hence the same factors, as JAX and SciPy. For real x it is |x|.
+    return abs(x.real) + abs(x.imag)
+
+
 @numba.njit(parallel=True, cache=True)
 def _lu_kernel(a, pivots, perm):  # pragma: no cover - compiled
     # Right-looking LU with partial pivoting on rows (contiguous): each step swaps in the
@@ -101,10 +108,11 @@ def _lu_kernel(a, pivots, perm):  # pragma: no cover - compiled
             perm[t, i] = i
         for k in range(n):
             p = k
-            best = abs(m[k, k])
+            best = _pivot_size(m[k, k])
             for i in range(k + 1, n):
-                if abs(m[i, k]) > best:
-                    best = abs(m[i, k])
+                size = _pivot_size(m[i, k])
+                if size > best:
+                    best = size
                     p = i
             pivots[t, k] = p
             if p != k:
@@ -196,3 +204,40 @@ def blocked_cholesky(a: np.ndarray) -> np.ndarray:
     out = np.tril(work)
     out[failed] = np.nan
     return out
+
+
+# LAPACK's eigen and singular value drivers (syevd, gesdd, geev) spend much of their time in
+# level-2 BLAS (the reduction to tridiagonal / bidiagonal form), where OpenBLAS's threads mostly
+# wait on each other: a 256x256 float32 eigh took 31-39 ms multithreaded and 6-14 ms on one
+# thread, an svd 117-177 ms against 19-34 ms, on our 2 shared cores. Up to this order they run
+# with BLAS on one thread; a stack of matrices is split over the worker pool instead.
+SINGLE_THREAD_LAPACK_MAX = 512
+
+
+def run_lapack(fn, a: np.ndarray):
+    """``fn(a)`` (a ``numpy.linalg`` call on a stack ``a [..., m, n]`` returning an array or a
+    tuple of arrays, each with ``a``'s leading axes first) with OpenBLAS on one thread, the
+    stack's matrices split in contiguous chunks over the worker pool (NumPy's linalg releases
+    the GIL). Larger matrices keep BLAS's own threads."""
+    # imported here: the conv kernels package imports this module's dot_general users
+    from vfunc.primitives.conv_kernels.threads import run_tasks, single_threaded_blas, worker_count
+
+    if max(a.shape[-2:]) > SINGLE_THREAD_LAPACK_MAX:
+        return fn(a)
+    batch = a.shape[:-2]
+    count = int(np.prod(batch, dtype=np.int64))
+    chunks = min(count, worker_count())
+    if chunks < 2:
+        with single_threaded_blas():
+            return fn(a)
+    flat = a.reshape(-1, *a.shape[-2:])
+    parts: list = [None] * chunks
+
+    def work(i: int, _state) -> None:
+        parts[i] = fn(flat[count * i // chunks: count * (i + 1) // chunks])
+
+    run_tasks(work, chunks)  # BLAS single-threaded while it runs
+    if not isinstance(parts[0], tuple):
+        return np.concatenate(parts).reshape(*batch, *parts[0].shape[1:])
+    return tuple(np.concatenate(group).reshape(*batch, *group[0].shape[1:])
+                 for group in zip(*parts, strict=True))  # fmt: skip

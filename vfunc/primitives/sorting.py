@@ -24,7 +24,9 @@ def _sort_shape(*operands: ShapedArray, dimension: int, num_keys: int) -> list[S
     if not 1 <= num_keys <= len(operands):
         raise ShapeError(f"sort: num_keys={num_keys} must be between 1 and {len(operands)}")
     for o in operands[:num_keys]:
-        check_dtype_kind("sort", o.dtype, "biuf", "sort key")
+        # complex keys sort lexicographically (real part, then imaginary), NaNs last, as
+        # NumPy's and JAX's sorts do
+        check_dtype_kind("sort", o.dtype, "biufc", "sort key")
     return [ShapedArray(o.shape, o.dtype) for o in operands]
 
 

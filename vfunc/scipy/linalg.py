@@ -65,7 +65,7 @@ def solve_triangular(
         a: ``[..., n, n]``; only the ``lower`` (default upper) triangle is read, and not its
             diagonal when ``unit_diagonal``.
         b: ``[..., n]`` or ``[..., n, k]``.
-        trans: 0 / ``'N'`` (``a``), 1 / ``'T'`` or 2 / ``'C'`` (``a.T``; real input).
+        trans: 0 / ``'N'`` (``a``), 1 / ``'T'`` (``a.T``) or 2 / ``'C'`` (``a.conj().T``).
 
     Example:
         >>> from vfunc.scipy.linalg import solve_triangular
@@ -76,6 +76,8 @@ def solve_triangular(
     if trans not in (0, 1, 2, "N", "T", "C"):
         raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}")
     a, b, vector = _rhs("solve_triangular", a, b)
+    if trans in (2, "C"):
+        a = dec.conj(a)
     x = dec.triangular_solve_p.bind(a, b, left_side=True, lower=bool(lower),
                                     transpose_a=trans not in (0, "N"),
                                     unit_diagonal=bool(unit_diagonal))  # fmt: skip
@@ -84,7 +86,7 @@ def solve_triangular(
 
 def cholesky(a: ArrayLike, lower: bool = False, overwrite_a: bool = False,
              check_finite: bool = True) -> Array:  # fmt: skip
-    """The Cholesky factor, upper (``U.T @ U == a``) unless ``lower``, as SciPy: only that
+    """The Cholesky factor, upper (``U^H @ U == a``) unless ``lower``, as SciPy: only that
     triangle of ``a`` is read (no symmetrisation, as in SciPy and ``jax.scipy``).
 
     Differs from JAX: the gradient is the exact one of that function, so it lies in the
@@ -122,10 +124,11 @@ def cho_solve(c_and_lower: tuple[ArrayLike, bool], b: ArrayLike, overwrite_b: bo
     del overwrite_b, check_finite
     c, lower = c_and_lower
     c, b, vector = _rhs("cho_solve", c, b)
-    # a = L L^T: L y = b, L^T x = y; a = U^T U: U^T y = b, U x = y
+    # a = L L^H: L y = b, L^H x = y; a = U^H U: U^H y = b, U x = y
     kw = dict(left_side=True, lower=bool(lower), unit_diagonal=False)
-    y = dec.triangular_solve_p.bind(c, b, transpose_a=not lower, **kw)
-    x = dec.triangular_solve_p.bind(c, y, transpose_a=bool(lower), **kw)
+    y = dec.triangular_solve_p.bind(c if lower else dec.conj(c), b, transpose_a=not lower, **kw)
+    x = dec.triangular_solve_p.bind(dec.conj(c) if lower else c, y, transpose_a=bool(lower),
+                                    **kw)  # fmt: skip
     return _vector_out(x, vector)
 
 
@@ -255,7 +258,8 @@ def lu(a: ArrayLike, permute_l: bool = False, overwrite_a: bool = False,
     low = dec.tril(lu_, -1) + nla._eye_like(lu_)
     up = dec.triu(lu_)
     rows = lax.broadcasted_iota(np.dtype(np.int32), (*perm.shape, n), perm.ndim - 1)
-    p = convert(lax.eq(rows, lax.expand_dims(perm, (perm.ndim - 1,))), a.dtype)
+    # real even for complex a, as in JAX
+    p = convert(lax.eq(rows, lax.expand_dims(perm, (perm.ndim - 1,))), dec.real_dtype(a.dtype))
     return (matmul(p, low), up) if permute_l else (p, low, up)
 
 
@@ -306,14 +310,16 @@ def expm(A: ArrayLike, *, upper_triangular: bool = False, max_squarings: int = 1
     """
     del upper_triangular
     a = nla._float_matrix("expm", A)
-    degree = 13 if a.dtype == np.float64 else 7
+    real = dec.real_dtype(a.dtype)
+    degree = 13 if real == np.float64 else 7
     theta = _PADE[degree][0]
     norm1 = _max(lax.reduce_sum(absolute(a), (a.ndim - 2,)), axis=-1)
     # s = ceil(log2(norm1 / theta)) clipped to [0, max_squarings]; 0 for the zero matrix
     ratio = where(norm1 > 0, norm1 / theta, 1.0)
     s = minimum(maximum(ceil(log(ratio) / np.log(2.0)), 0.0), float(max_squarings))
     s = lax.stop_gradient(s)
-    scale = lax.expand_dims(lax.pow(convert(2.0, a.dtype), -s), (s.ndim, s.ndim + 1))
+    scale = lax.expand_dims(lax.pow(convert(2.0, real), -s), (s.ndim, s.ndim + 1))
+    scale = convert(scale, a.dtype)
     num, den = _pade(a * scale, degree)
     r = dec.solve_p.bind(den, num)
     rounds = max_squarings if isinstance(s, Tracer) else int(np.max(np.asarray(s), initial=0))
