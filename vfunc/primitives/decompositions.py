@@ -12,10 +12,11 @@ are traceable: grad of grad, vmap of grad and jit of grad need nothing more.
 Conventions, as in JAX: ``cholesky`` and ``eigh`` read their input as ``(a + a.T) / 2`` (the
 public functions symmetrise, so gradients are symmetric matrices); ``svd`` returns ``vh``; where
 two eigenvalues (or singular values) are exactly equal the rotation within their eigenspace is
-undefined and its term is dropped from the eigenvector cotangent (JAX gives inf/NaN there).
-Symmetric functions of the eigenvalues and functions of the eigenspaces alone (projectors) keep
-their exact gradient; a matrix function ``v f(w) v^H`` loses the part of its gradient inside the
-degenerate eigenspace (``f'(w)`` times that block), which JAX's formula cannot give either.
+undefined, and what a derivative needs there depends on the function of the factors (0 for a
+projector, ``f'(w)`` for a matrix function ``v f(w) v^H``): that term is NaN wherever the
+eigenvector (singular vector) cotangent or tangent is non-zero inside the degenerate block, as
+JAX's infinite gaps make it, and 0 where it is exactly zero, so functions of the eigenvalues
+alone keep their exact gradient.
 Failures (not positive definite, singular) give NaN/inf, as in JAX, not an exception.
 
 Complex matrices (complex64/complex128) follow JAX: ``cholesky`` and ``eigh`` read the Hermitian
@@ -163,6 +164,31 @@ def _pairwise_inverse_gaps(w):
     same = lax.eq(gap, 0.0)
     return lax.select(same, lax.mul(gap, 0.0), lax.div(1.0, lax.select(same, lax.add(gap, 1.0),
                                                                           gap)))  # fmt: skip
+
+
+def _times_inverse_gaps(w, x, dtype):
+    """``F * x`` with ``F`` from ``_pairwise_inverse_gaps(w)``, NaN where two distinct indices
+    have exactly equal ``w`` and ``x`` is non-zero there.
+
+    Inside a degenerate eigenspace (or singular subspace) the basis is arbitrary, and what the
+    derivative needs there depends on the function of the factors (``f'(w)`` for a matrix
+    function ``v f(w) v^H``, 0 for a projector): the cotangent or tangent alone cannot tell.
+    Dropping the term gave a finite, silently wrong gradient for matrix functions, so the
+    undefined term is NaN, as JAX's inf gaps make it. Where ``x`` is exactly 0 there (only the
+    eigenvalues are used) the term is 0 and the gradient stays exact.
+    """
+    n = w.shape[-1]
+    wi = lax.broadcast_in_dim(w, (*w.shape, n), (*range(w.ndim - 1), w.ndim - 1))
+    wj = lax.broadcast_in_dim(w, (*w.shape, n), (*range(w.ndim - 1), w.ndim))
+    off_diagonal = lax.ne(lax.broadcasted_iota(np.int32, (n, n), 0),
+                          lax.broadcasted_iota(np.int32, (n, n), 1))  # fmt: skip
+    undefined = lax.bitwise_and(
+        lax.bitwise_and(lax.eq(wi, wj), lax.broadcast_in_dim(off_diagonal, wi.shape,
+                                                             (wi.ndim - 2, wi.ndim - 1))),
+        lax.ne(x, 0.0),
+    )  # fmt: skip
+    term = lax.mul(cast(_pairwise_inverse_gaps(w), dtype), x)
+    return lax.select(undefined, lax.add(term, np.nan), term)
 
 
 def _decomposition(name: str, impl, shape, **rules) -> Primitive:
@@ -431,8 +457,8 @@ def _eigh_vjp(g, a, *, out):
     # Hermitian (which keeps only the skew-Hermitian part of v^H gv: the tangent space).
     gw, gv = g
     w, v = out
-    gaps = cast(_pairwise_inverse_gaps(w), a.dtype)
-    inner = lax.add(cast(diag_embed(gw), a.dtype), lax.mul(gaps, mm(mH(v), conj(gv))))
+    inner = lax.add(cast(diag_embed(gw), a.dtype), _times_inverse_gaps(w, mm(mH(v), conj(gv)),
+                                                                       a.dtype))  # fmt: skip
     return (conj(sym(mm(v, mm(inner, mH(v))))),)
 
 
@@ -444,7 +470,7 @@ def _eigh_jvp(primals, tangents, *, out):
     dw = diag_part(c)
     if a.dtype.kind == "c":
         dw = real_p.bind(dw)
-    return [dw, mm(v, lax.mul(cast(_pairwise_inverse_gaps(w), a.dtype), c))]
+    return [dw, mm(v, _times_inverse_gaps(w, c, a.dtype))]
 
 
 eigh_p = _decomposition("eigh", _eigh_impl, _eigh_shape, vjp=_eigh_vjp, jvp=_eigh_jvp,
@@ -498,11 +524,11 @@ def _svd_vjp(g, a, *, out, full_matrices, compute_uv):
     dtype = a.dtype
     # Townsend (2016): the skew-Hermitian gap terms, then the parts of gu / gv outside the
     # spans; for complex a also the phase of each singular pair, i Im(diag(u^H gu)) / s.
-    f = cast(_pairwise_inverse_gaps(lax.mul(s, s)), dtype)
+    s2 = lax.mul(s, s)
     s_c, inv_s = cast(s, dtype), cast(lax.div(1.0, s), dtype)
     ut_gu, vt_gv = mm(mH(u), gu), mm(mH(v), gv)
-    j = lax.mul(f, lax.sub(ut_gu, mH(ut_gu)))
-    k = lax.mul(f, lax.sub(vt_gv, mH(vt_gv)))
+    j = _times_inverse_gaps(s2, lax.sub(ut_gu, mH(ut_gu)), dtype)
+    k = _times_inverse_gaps(s2, lax.sub(vt_gv, mH(vt_gv)), dtype)
     core = lax.add(lax.add(lax.mul(j, _row(s_c)), cast(diag_embed(gs), dtype)),
                    lax.mul(_col(s_c), k))  # fmt: skip
     if dtype.kind == "c":
