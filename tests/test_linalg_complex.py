@@ -261,3 +261,57 @@ def test_eigh_gradient_at_exactly_degenerate_eigenvalues(dtype, x64):
     sym_got = np.real(got + got.T) / 2
     np.testing.assert_allclose(sym_got * (2 - np.eye(3)), _symmetric_finite_differences(
         matrix_exp, near.real), rtol=1e-4, atol=1e-4)  # fmt: skip
+
+
+def _finite_differences(fun, a, eps=1e-6):
+    want = np.zeros(a.shape)
+    for idx in np.ndindex(*a.shape):
+        step = np.zeros(a.shape)
+        step[idx] = eps
+        want[idx] = (float(fun(vnp.asarray(a + step)))
+                     - float(fun(vnp.asarray(a - step)))) / (2 * eps)  # fmt: skip
+    return want
+
+
+@pytest.mark.parametrize("where", ["identity", "orthogonal", "tall"])
+def test_pinv_and_lstsq_gradients_where_singular_values_repeat(where, x64):
+    # The pseudo-inverse is smooth at constant rank, also where singular values repeat (the
+    # identity, any orthogonal matrix); its derivative comes from pinv itself, not the SVD's
+    # rule (undefined there): the SVD path once gave -I instead of -ones at the identity.
+    rng = np.random.default_rng(0)
+    a = {"identity": np.eye(3),
+         "orthogonal": np.linalg.qr(rng.normal(size=(3, 3)))[0],
+         "tall": np.linalg.qr(rng.normal(size=(4, 3)))[0] * 2.0}[where]  # fmt: skip
+    weights = rng.normal(size=a.shape[::-1])
+    b = rng.normal(size=a.shape[0])
+
+    def through_pinv(x):
+        return vnp.sum(vnp.linalg.pinv(x) * weights)
+
+    def through_lstsq(x):
+        return vnp.sum(vnp.linalg.lstsq(x, b)[0] * weights[:, 0])
+
+    for fun in (through_pinv, through_lstsq):
+        want = _finite_differences(fun, a)
+        for g in (vfunc.grad(fun), vfunc.jit(vfunc.grad(fun))):
+            np.testing.assert_allclose(np.asarray(g(vnp.asarray(a))), want, atol=1e-6)
+    # vmap of grad over a batch holding both a repeated and a distinct spectrum
+    batch = np.stack([np.eye(3), np.diag([1.0, 2.0, 3.0])]) if where == "identity" else None
+    if batch is not None:
+        got = vfunc.vmap(vfunc.grad(through_pinv))(vnp.asarray(batch))
+        for k in range(2):
+            np.testing.assert_allclose(np.asarray(got)[k], _finite_differences(
+                through_pinv, batch[k]), atol=1e-6)  # fmt: skip
+
+
+def test_svd_vectors_at_repeated_singular_values_give_nan_not_a_wrong_gradient(x64):
+    # u diag(1/s) v^T is pinv: smooth at the identity, but the SVD's rule cannot know that
+    # (its skew terms vanish there); the undefined block is NaN, as JAX gives.
+    def pinv_by_hand(x):
+        u, s, vh = vnp.linalg.svd(x)
+        return vnp.sum((vh.T / s) @ u.T)
+
+    assert np.isnan(np.asarray(vfunc.grad(pinv_by_hand)(vnp.asarray(np.eye(3))))).any()
+    # singular values alone stay exact: the nuclear norm's gradient at the identity is I
+    nuc = vfunc.grad(lambda x: vnp.linalg.norm(x, ord="nuc"))(vnp.asarray(np.eye(3)))
+    np.testing.assert_allclose(np.asarray(nuc), np.eye(3), atol=1e-12)

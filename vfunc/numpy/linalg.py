@@ -652,12 +652,46 @@ def pinv(
     if rtol is not None and rcond is not None:
         raise ValueError("pinv: pass rtol or rcond, not both")
     cut = rtol if rtol is not None else rcond
+    return _pinv_with_its_own_derivative()(a, cut)
+
+
+def _pinv_from_svd(a: Array, cut: ArrayLike | None) -> Array:
     u, s, vh = svd(a, full_matrices=False)
     cutoff = (_default_rtol(a) if cut is None else convert(cut, s.dtype)) * _max(
         s, axis=-1, keepdims=True)  # fmt: skip
     keep = s > cutoff
     s_inv = where(keep, 1 / where(keep, s, 1), 0)
     return matmul(dec.mH(vh) * lax.expand_dims(s_inv, (s_inv.ndim - 1,)), dec.mH(u))
+
+
+_PINV: list[Any] = []
+
+
+def _pinv_with_its_own_derivative() -> Any:
+    """``pinv`` as a ``custom_jvp`` whose tangent is written with ``pinv`` itself (Golub and
+    Pereyra, as JAX does). Through the SVD's rule the derivative is undefined wherever two
+    singular values are equal (the identity, any orthogonal matrix), although the
+    pseudo-inverse is smooth there at constant rank."""
+    if not _PINV:
+        from vfunc.transforms.custom import custom_jvp  # a transform, below this front end
+
+        smooth = custom_jvp(_pinv_from_svd, nondiff_argnums=(1,))
+
+        @smooth.defjvp
+        def smooth_jvp(cut: Any, primals: Any, tangents: Any) -> Any:
+            (a,), (da,) = primals, tangents
+            p = smooth(a, cut)
+            p_h, da_h = dec.mH(p), dec.mH(da)
+            # dp = -p da p + (I - p a) da^H p^H p + p p^H da^H (I - a p)
+            dp = -matmul(p, matmul(da, p))
+            dp = dp + matmul(da_h, matmul(p_h, p)) - matmul(p, matmul(a, matmul(da_h,
+                                                                            matmul(p_h, p))))
+            dp = dp + matmul(matmul(p, p_h), da_h) - matmul(matmul(p, p_h), matmul(da_h,
+                                                                                matmul(a, p)))
+            return p, dp
+
+        _PINV.append(smooth)
+    return _PINV[0]
 
 
 def lstsq(
@@ -693,13 +727,14 @@ def lstsq(
         )
     b = convert(b, a.dtype)
     m, n = a.shape
-    u, s, vh = svd(a, full_matrices=False)
+    s = svd(a, compute_uv=False)
     cut = _default_rtol(a) if rcond is None else rcond
-    cutoff = cut * _max(s) if s.shape[0] else 0.0
-    keep = s > cutoff
-    s_inv = where(keep, 1 / where(keep, s, 1), 0)
+    keep = s > (cut * _max(s) if s.shape[0] else 0.0)
     col = b if b.ndim == 2 else lax.expand_dims(b, (1,))
-    x = matmul(dec.mH(vh), lax.expand_dims(s_inv, (1,)) * matmul(dec.mH(u), col))
+    if s.shape[0]:  # pinv's own derivative: smooth where singular values repeat (a = I)
+        x = matmul(_pinv_with_its_own_derivative()(a, rcond), col)
+    else:
+        x = convert(lax.broadcast_in_dim(lax.as_array(0.0), (n, col.shape[1]), ()), a.dtype)
     rank = lax.reduce_sum(convert(keep, np.dtype(dtypes.default_int())), (0,))
     if m > n:
         diff = col - matmul(a, x)

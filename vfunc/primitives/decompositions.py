@@ -166,9 +166,9 @@ def _pairwise_inverse_gaps(w):
                                                                           gap)))  # fmt: skip
 
 
-def _times_inverse_gaps(w, x, dtype):
+def _times_inverse_gaps(w, x, dtype, evidence=None):
     """``F * x`` with ``F`` from ``_pairwise_inverse_gaps(w)``, NaN where two distinct indices
-    have exactly equal ``w`` and ``x`` is non-zero there.
+    have exactly equal ``w`` and ``evidence`` (default ``x``) is non-zero there.
 
     Inside a degenerate eigenspace (or singular subspace) the basis is arbitrary, and what the
     derivative needs there depends on the function of the factors (``f'(w)`` for a matrix
@@ -185,7 +185,7 @@ def _times_inverse_gaps(w, x, dtype):
     undefined = lax.bitwise_and(
         lax.bitwise_and(lax.eq(wi, wj), lax.broadcast_in_dim(off_diagonal, wi.shape,
                                                              (wi.ndim - 2, wi.ndim - 1))),
-        lax.ne(x, 0.0),
+        lax.ne(x if evidence is None else evidence, 0.0),
     )  # fmt: skip
     term = lax.mul(cast(_pairwise_inverse_gaps(w), dtype), x)
     return lax.select(undefined, lax.add(term, np.nan), term)
@@ -527,8 +527,10 @@ def _svd_vjp(g, a, *, out, full_matrices, compute_uv):
     s2 = lax.mul(s, s)
     s_c, inv_s = cast(s, dtype), cast(lax.div(1.0, s), dtype)
     ut_gu, vt_gv = mm(mH(u), gu), mm(mH(v), gv)
-    j = _times_inverse_gaps(s2, lax.sub(ut_gu, mH(ut_gu)), dtype)
-    k = _times_inverse_gaps(s2, lax.sub(vt_gv, mH(vt_gv)), dtype)
+    # The skew parts can vanish where the derivative still needs the degenerate block (pinv of
+    # the identity): whether the block is used at all is read from the whole of u^H gu, v^H gv.
+    j = _times_inverse_gaps(s2, lax.sub(ut_gu, mH(ut_gu)), dtype, evidence=ut_gu)
+    k = _times_inverse_gaps(s2, lax.sub(vt_gv, mH(vt_gv)), dtype, evidence=vt_gv)
     core = lax.add(lax.add(lax.mul(j, _row(s_c)), cast(diag_embed(gs), dtype)),
                    lax.mul(_col(s_c), k))  # fmt: skip
     if dtype.kind == "c":
