@@ -1,0 +1,90 @@
+"""What JAX's documentation notebooks print or catch, checked against the outputs JAX 0.10.2 gave
+for the same cells (recorded once; issue 17 item 4): tracer reprs, the exception types user
+code catches, ``jax.debug.breakpoint``, and the stack family's refusal of nested sequences."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import vfunc
+import vfunc.numpy as vnp
+
+
+def _seen_repr(transform, x):
+    seen = []
+
+    def f(v):
+        seen.append((repr(v), str(v), f"{v}"))
+        return (v * 2).sum()
+
+    transform(f)(x)
+    return seen[0]
+
+
+def test_tracer_reprs_spell_as_in_jax():
+    # each line is what JAX 0.10.2 printed for print(x) inside the same transformation
+    assert _seen_repr(vfunc.jit, 1.0) == ("JitTracer(~float32[])",) * 3
+    assert _seen_repr(vfunc.make_jaxpr, vnp.ones((2, 3), bool))[0] == "JitTracer(bool[2,3])"
+    assert _seen_repr(vfunc.vmap, vnp.ones((2, 3)))[0] == (
+        "VmapTracer(aval=float32[3], batched=float32[2,3])"
+    )
+    assert _seen_repr(vfunc.grad, vnp.ones(3))[0] == (
+        "GradTracer(primal=[1. 1. 1.], typeof(tangent)=f32[3])"
+    )
+    assert _seen_repr(lambda f: vfunc.jit(vfunc.grad(f)), vnp.ones(3))[0] == (
+        "GradTracer(primal=JitTracer(float32[3]), typeof(tangent)=f32[3])"
+    )
+    seen = []
+    vfunc.jvp(lambda v: seen.append(repr(v)) or v.sum(), (vnp.ones(2),), (vnp.ones(2),))
+    assert seen == ["JVPTracer(primal=[1. 1.], tangent=[1. 1.])"]
+
+
+def test_traced_dimension_is_a_type_error_as_in_jax():
+    # control-flow.md: jit(example_fun)(10, 4) where example_fun builds jnp.ones((length,))
+    def example_fun(length, val):
+        return vnp.ones((length,)) * val
+
+    with pytest.raises(TypeError, match="static_argnums"):
+        vfunc.jit(example_fun)(10, 4)
+    with pytest.raises(ValueError):  # ShapeError's NumPy-side users keep working
+        vfunc.jit(example_fun)(10, 4)
+    good = vfunc.jit(example_fun, static_argnames="length")
+    assert good(5, 4).tolist() == [4.0] * 5
+
+
+def test_debug_breakpoint_stops_only_when_its_branch_runs(monkeypatch):
+    stops = []
+    monkeypatch.setattr(sys, "breakpointhook", lambda *a, **k: stops.append(1))
+
+    def breakpoint_if_nonfinite(x):
+        is_finite = vnp.isfinite(x).all()
+
+        def true_fn(x):
+            pass
+
+        def false_fn(x):
+            vfunc.debug.breakpoint()
+
+        vfunc.lax.cond(is_finite, true_fn, false_fn, x)
+
+    @vfunc.jit
+    def f(x, y):
+        z = x / y
+        breakpoint_if_nonfinite(z)
+        return z
+
+    assert float(f(2.0, 1.0)) == 2.0 and stops == []
+    f(2.0, 0.0)
+    f(2.0, 0.0)
+    assert stops == [1, 1]  # on every call, not once while tracing
+
+
+@pytest.mark.parametrize("op", ["vstack", "hstack", "stack", "concatenate", "dstack"])
+def test_stacking_nested_sequences_is_a_type_error(op):
+    # autodiff_cookbook: jnp.vstack([vjp_fun(mi) for mi in M]) stacks 1-tuples; JAX refuses
+    rows = [(vnp.ones(3),), (vnp.ones(3),)]
+    with pytest.raises(TypeError, match=rf"{op} requires ndarray or scalar arguments"):
+        getattr(vnp, op)(rows)
+    assert getattr(vnp, op)([vnp.ones(3), vnp.zeros(3)]).size == 6
