@@ -88,3 +88,98 @@ def test_stacking_nested_sequences_is_a_type_error(op):
     with pytest.raises(TypeError, match=rf"{op} requires ndarray or scalar arguments"):
         getattr(vnp, op)(rows)
     assert getattr(vnp, op)([vnp.ones(3), vnp.zeros(3)]).size == 6
+
+
+# ----------------------------------------------------------------------------------------------
+# custom_jvp / custom_vjp under differentiation alone: the rule runs on the primal values and
+# the function is not traced first (Custom_derivative_rules_for_Python_code.ipynb)
+
+
+def _logged_custom_jvp(log):
+    @vfunc.custom_jvp
+    def f(x):
+        log.append("f")
+        return vnp.sin(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        log.append("f_jvp")
+        (x,), (t,) = primals, tangents
+        return f(x), vnp.cos(x) * t
+
+    return f
+
+
+def test_custom_jvp_under_grad_calls_the_function_as_jax_does():
+    log = []
+    f = _logged_custom_jvp(log)
+    assert float(vfunc.grad(f)(3.0)) == pytest.approx(-0.9899925, abs=1e-6)
+    assert log == ["f_jvp", "f"]  # JAX: "called f_jvp!", "called f!"
+    log.clear()
+    _, t = vfunc.jvp(f, (3.0,), (1.0,))
+    assert log == ["f_jvp", "f"] and float(t) == pytest.approx(-0.9899925, abs=1e-6)
+    log.clear()
+    assert float(vfunc.grad(vfunc.grad(f))(3.0)) == pytest.approx(-0.14112, abs=1e-5)
+    assert log == ["f_jvp", "f_jvp", "f"]
+    # under jit and vmap the function is staged, and the rule still holds
+    log.clear()
+    assert float(vfunc.jit(vfunc.grad(f))(3.0)) == pytest.approx(-0.9899925, abs=1e-6)
+    got = vfunc.vmap(vfunc.grad(f))(vnp.arange(3.0))
+    assert got.tolist() == pytest.approx(vnp.cos(vnp.arange(3.0)).tolist(), abs=1e-6)
+
+
+def test_custom_jvp_with_python_control_flow_on_its_argument():
+    @vfunc.custom_jvp
+    def f(x):
+        return vnp.sin(x) if x > 0 else vnp.cos(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (x_dot,) = primals, tangents
+        ans = f(x)
+        return (ans, 2 * x_dot) if x > 0 else (ans, 3 * x_dot)
+
+    assert float(vfunc.grad(f)(1.0)) == 2.0
+    assert float(vfunc.grad(f)(-1.0)) == 3.0
+    assert float(vfunc.grad(lambda x: f(x) * x)(-1.0)) == pytest.approx(3.0 * -1 + float(vnp.cos(-1.0)))
+
+
+def test_custom_vjp_under_grad_runs_fwd_and_bwd_once():
+    log = []
+
+    @vfunc.custom_vjp
+    def f(x):
+        log.append("f")
+        return vnp.sin(x)
+
+    def f_fwd(x):
+        log.append("f_fwd")
+        return f(x), vnp.cos(x)
+
+    def f_bwd(cos_x, y_bar):
+        log.append("f_bwd")
+        return (cos_x * y_bar,)
+
+    f.defvjp(f_fwd, f_bwd)
+    assert float(vfunc.grad(f)(3.0)) == pytest.approx(-0.9899925, abs=1e-6)
+    assert log == ["f_fwd", "f", "f_bwd"]  # JAX's order
+    log.clear()
+    y, f_vjp = vfunc.vjp(f, 3.0)
+    assert log == ["f_fwd", "f"] and float(f_vjp(1.0)[0]) == pytest.approx(-0.9899925, abs=1e-6)
+
+
+def test_custom_vjp_pytree_output_structure_from_the_rule():
+    # the output structure comes from fwd when the function is not staged
+    @vfunc.custom_vjp
+    def f(x):
+        return {"a": x**2, "b": (vnp.sin(x), vnp.cos(x))}
+
+    def f_fwd(x):
+        return f(x), x
+
+    def f_bwd(x, g):
+        return (2 * x * g["a"] + vnp.cos(x) * g["b"][0] - vnp.sin(x) * g["b"][1],)
+
+    f.defvjp(f_fwd, f_bwd)
+    fun = lambda x: f(x)["a"] + f(x)["b"][0]  # noqa: E731
+    assert float(vfunc.grad(fun)(1.0)) == pytest.approx(2.0 + float(vnp.cos(1.0)), abs=1e-6)
