@@ -183,3 +183,13 @@ def test_custom_vjp_pytree_output_structure_from_the_rule():
     f.defvjp(f_fwd, f_bwd)
     fun = lambda x: f(x)["a"] + f(x)["b"][0]  # noqa: E731
     assert float(vfunc.grad(fun)(1.0)) == pytest.approx(2.0 + float(vnp.cos(1.0)), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "max", "min", "mean", "var", "argmax", "all"])
+def test_reductions_refuse_python_lists_as_jax_does(name):
+    # Common_Gotchas_in_JAX: jnp.sum([1, 2, 3]) raises TypeError; jnp.sum(jnp.array(x)) is the fix
+    with pytest.raises(TypeError, match=rf"{name} requires ndarray or scalar arguments"):
+        getattr(vnp, name)([1, 2, 3])
+    assert float(getattr(vnp, name)(vnp.array([1, 2, 3]))) == pytest.approx(
+        float(getattr(__import__("numpy"), name)([1, 2, 3])), rel=1e-6
+    )
