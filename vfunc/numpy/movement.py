@@ -28,7 +28,10 @@ def _axis(op: str, axis: int, ndim: int) -> int:
 def _check_parts(op: str, parts: Sequence[ArrayLike]) -> Sequence[ArrayLike]:
     """``parts`` unchanged, or TypeError for a list or tuple among them, as JAX does: a nested
     sequence is usually a mistake (``vstack`` of ``vjp_fun``'s 1-tuples), and treating it as an
-    array would silently add an axis. Wrap it in ``vnp.array`` to mean an array."""
+    array would silently add an axis. Wrap it in ``vnp.array`` to mean an array.
+
+    ``concatenate`` (which JAX checks too) still takes list parts: ``append`` and code that
+    joins a traced list onto an array rely on it, and there the parts keep their axis count."""
     if isinstance(parts, (Array, np.ndarray)):
         return parts
     for i, p in enumerate(parts):
@@ -50,7 +53,7 @@ def concatenate(arrays: Sequence[ArrayLike], axis: int | None = 0, dtype: Any = 
     """
     if not len(arrays):
         raise ValueError("concatenate: need at least one array to concatenate")
-    parts = promote_args(*_check_parts("concatenate", arrays))
+    parts = promote_args(*arrays)
     if dtype is not None:
         parts = [convert(p, dtypes.canonicalize(dtype)) for p in parts]
     if axis is None:
