@@ -250,7 +250,7 @@ def test_tracer_repr_and_shape_properties():
         return x
 
     vfunc.make_jaxpr(f)(vnp.ones((2, 3)))
-    assert seen["repr"] == "JaxprTracer<f32[2,3]>"
+    assert seen["repr"] == "JitTracer(float32[2,3])"  # JAX's spelling
     assert seen["props"] == ((2, 3), np.dtype("float32"), 2, 6, 2)
 
 

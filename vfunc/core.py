@@ -76,6 +76,11 @@ class ShapedArray:
         """The jaxpr spelling, e.g. ``f32[3,4]``."""
         return f"{dtypes.short_name(self.dtype)}[{','.join(map(str, self.shape))}]"
 
+    def str_long(self) -> str:
+        """JAX's spelling in tracer reprs, e.g. ``float32[3,4]``, ``~float32[]`` when weak."""
+        weak = "~" if self.weak_type else ""
+        return f"{weak}{self.dtype.name}[{','.join(map(str, self.shape))}]"
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, ShapedArray)
@@ -544,7 +549,7 @@ class Tracer(Array):
         return (row(self, i) for i in range(self.shape[0]))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}<{self.aval.str_short()}>"
+        return f"{type(self).__name__}({self.aval.str_long()})"
 
 
 # Row ``i`` of an array, as a traceable value. A slice is a primitive, and primitives are

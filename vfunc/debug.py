@@ -9,6 +9,7 @@ under `grad` with the primal values, as in JAX.
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from vfunc import tree
 from vfunc.core import Array
 from vfunc.primitives.debug import Callback, debug_callback_p
 
-__all__ = ["callback", "print"]
+__all__ = ["breakpoint", "callback", "print"]
 
 
 def callback(
@@ -76,3 +77,35 @@ def print(fmt: str, *args: Any, ordered: bool = False, **kwargs: Any) -> None:  
         builtins.print(fmt.format(*values, **named))
 
     callback(show, *args, ordered=ordered, **kwargs)
+
+
+def breakpoint(  # noqa: A001 - JAX's name
+    *,
+    backend: str | None = None,
+    filter_frames: bool = True,
+    num_frames: int | None = None,
+    ordered: bool = False,
+    token: Any = None,
+) -> None:
+    """Enters the Python debugger when the surrounding code runs, as `jax.debug.breakpoint`.
+
+    Staged like `callback`: inside `jit` it stops on every call, not once while tracing; inside
+    a `lax.cond` branch only when that branch is taken (so `cond(ok, pass_fn, stop_fn, x)` is
+    a conditional breakpoint); under `vmap` once per member of the batch.
+
+    Where we differ from JAX: JAX opens its own debugger over the frames it captured while
+    tracing, with their traced values made concrete; vfunc calls `sys.breakpointhook()` (pdb
+    unless `PYTHONBREAKPOINT` says otherwise), which shows the live Python stack of the call.
+
+    Args:
+        backend, filter_frames, num_frames, ordered, token: accepted for JAX compatibility.
+
+    Example:
+        >>> import vfunc, vfunc.numpy as vnp
+        >>> def stop_if_nonfinite(x):
+        ...     vfunc.lax.cond(vnp.isfinite(x).all(), lambda: None, breakpoint)
+        >>> vfunc.jit(lambda x: stop_if_nonfinite(x) or x)(1.0)  # finite: no stop
+        Array(1., dtype=float32, weak_type=True)
+    """
+    del backend, filter_frames, num_frames, ordered, token
+    callback(lambda: sys.breakpointhook())

@@ -25,6 +25,24 @@ def _axis(op: str, axis: int, ndim: int) -> int:
     return normalize_axis(op, operator.index(axis), ndim)
 
 
+def _check_parts(op: str, parts: Sequence[ArrayLike]) -> Sequence[ArrayLike]:
+    """``parts`` unchanged, or TypeError for a list or tuple among them, as JAX does: a nested
+    sequence is usually a mistake (``vstack`` of ``vjp_fun``'s 1-tuples), and treating it as an
+    array would silently add an axis. Wrap it in ``vnp.array`` to mean an array.
+
+    ``concatenate`` (which JAX checks too) still takes list parts: ``append`` and code that
+    joins a traced list onto an array rely on it, and there the parts keep their axis count."""
+    if isinstance(parts, (Array, np.ndarray)):
+        return parts
+    for i, p in enumerate(parts):
+        if isinstance(p, (list, tuple)):
+            raise TypeError(
+                f"{op} requires ndarray or scalar arguments, got {type(p)} at position {i}; "
+                "convert it with vnp.array(...) first (or unpack a 1-tuple such as vjp's result)"
+            )
+    return parts
+
+
 def concatenate(arrays: Sequence[ArrayLike], axis: int | None = 0, dtype: Any = None) -> Array:
     """Join arrays along an existing ``axis`` (flattened first when ``axis`` is None).
 
@@ -47,7 +65,7 @@ def concatenate(arrays: Sequence[ArrayLike], axis: int | None = 0, dtype: Any = 
 
 def stack(arrays: Sequence[ArrayLike], axis: int = 0, dtype: Any = None) -> Array:
     """Join arrays of one shape along a new ``axis``."""
-    parts = [as_array(a, "stack") for a in arrays]
+    parts = [as_array(a, "stack") for a in _check_parts("stack", arrays)]
     if not parts:
         raise ValueError("stack: need at least one array to stack")
     shapes = {p.shape for p in parts}
@@ -89,18 +107,18 @@ def atleast_3d(*arys: ArrayLike) -> Array | list[Array]:
 
 def hstack(tup: Sequence[ArrayLike], dtype: Any = None) -> Array:
     """Stack horizontally: along axis 1, or axis 0 for 1-D inputs."""
-    parts = [atleast_1d(a) for a in tup]
+    parts = [atleast_1d(a) for a in _check_parts("hstack", tup)]
     return concatenate(parts, 0 if parts[0].ndim == 1 else 1, dtype)
 
 
 def vstack(tup: Sequence[ArrayLike], dtype: Any = None) -> Array:
     """Stack vertically: along axis 0 after making inputs at least 2-D."""
-    return concatenate([atleast_2d(a) for a in tup], 0, dtype)
+    return concatenate([atleast_2d(a) for a in _check_parts("vstack", tup)], 0, dtype)
 
 
 def dstack(tup: Sequence[ArrayLike], dtype: Any = None) -> Array:
     """Stack along the third axis after making inputs at least 3-D."""
-    return concatenate([atleast_3d(a) for a in tup], 2, dtype)
+    return concatenate([atleast_3d(a) for a in _check_parts("dstack", tup)], 2, dtype)
 
 
 def column_stack(tup: Sequence[ArrayLike]) -> Array:

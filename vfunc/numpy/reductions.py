@@ -44,13 +44,25 @@ def _sum_dtype(dtype: np.dtype) -> np.dtype:
     return dtype
 
 
+def _operand(a: ArrayLike, name: str) -> Array:
+    """``a`` as an Array; a list or tuple is refused with TypeError, as JAX does: passing one
+    to a traced function makes every element a separate input, which JAX calls a silent
+    performance trap (the sharp bits). ``vnp.sum(vnp.array(x))`` states the conversion."""
+    if isinstance(a, (list, tuple)):
+        raise TypeError(
+            f"{name} requires ndarray or scalar arguments, got {type(a)} at position 0; convert "
+            f"it first: vnp.{name}(vnp.array(...))"
+        )
+    return as_array(a, name)
+
+
 def _accumulating(name: str, reducer, prim):
     def op(a: ArrayLike, axis: Axis = None, dtype: Any = None, keepdims: bool = False) -> Array:
         if dtype is None and isinstance(a, Array) and a.dtype.kind in "fc":
             # The common case (a float array, its own dtype) skips conversion entirely.
             axes = tuple(range(a.ndim)) if axis is None else canonical_axes(name, axis, a.ndim)
             return _keep(prim.bind(a, axes=axes), axes, keepdims)
-        x = as_array(a, name)
+        x = _operand(a, name)
         axes = canonical_axes(name, axis, x.ndim)
         target = dtypes.canonicalize(dtype) if dtype is not None else _sum_dtype(x.dtype)
         x = convert(x, target, x.weak_type and dtype is None)
@@ -70,7 +82,7 @@ prod = _accumulating("prod", lax.reduce_prod, reduce_prod_p)
 
 def _extremum(name: str, reducer):
     def op(a: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array:
-        x = as_array(a, name)
+        x = _operand(a, name)
         axes = canonical_axes(name, axis, x.ndim)
         if 0 in (x.shape[i] for i in axes):
             raise ShapeError(
@@ -91,7 +103,7 @@ amax, amin = max, min
 
 def mean(a: ArrayLike, axis: Axis = None, dtype: Any = None, keepdims: bool = False) -> Array:
     """Arithmetic mean over ``axis``; integer inputs give the default float (NaN if empty)."""
-    x = as_array(a, "mean")
+    x = _operand(a, "mean")
     axes = canonical_axes("mean", axis, x.ndim)
     if dtype is not None:
         x = convert(x, dtypes.canonicalize(dtype))
@@ -106,7 +118,7 @@ def var(
     a: ArrayLike, axis: Axis = None, dtype: Any = None, ddof: int = 0, keepdims: bool = False
 ) -> Array:
     """Variance ``mean(|x - mean(x)|**2)`` with ``ddof`` subtracted from the count."""
-    x = as_array(a, "var")
+    x = _operand(a, "var")
     axes = canonical_axes("var", axis, x.ndim)
     if x.dtype.kind not in "fc":
         (x,) = promote_args(x, inexact=True)
@@ -128,7 +140,7 @@ def std(
 
 def _arg(name: str, prim):
     def op(a: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Array:
-        x = as_array(a, name)
+        x = _operand(a, name)
         if axis is None:
             out = prim.bind(lax.reshape(x, (x.size,)), axis=0, index_dtype=dtypes.default_int())
             return lax.reshape(out, (1,) * x.ndim) if keepdims else out
@@ -147,7 +159,7 @@ argmin = _arg("argmin", argmin_p)
 
 def _logical_reduction(name: str, reducer):
     def op(a: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array:
-        x = as_array(a, name)
+        x = _operand(a, name)
         axes = canonical_axes(name, axis, x.ndim)
         truth = x if x.dtype == dtypes.bool_ else not_equal(x, 0)
         return _keep(reducer(truth, axes), axes, keepdims)
@@ -163,7 +175,7 @@ any = _logical_reduction("any", lax.reduce_max)  # noqa: A001  (max over bools i
 
 def count_nonzero(a: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Array:
     """Number of nonzero elements along ``axis`` (default int dtype)."""
-    x = as_array(a, "count_nonzero")
+    x = _operand(a, "count_nonzero")
     return sum(not_equal(x, 0), axis=axis, keepdims=keepdims)
 
 

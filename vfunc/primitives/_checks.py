@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vfunc.errors import DtypeError, ShapeError, ShapeTypeError
+from vfunc.errors import ConcretizationTypeError, DtypeError, ShapeError, ShapeTypeError
 
 _KIND_NAMES = {
     "b": "bool", "i": "signed integer", "u": "unsigned integer", "f": "floating", "c": "complex",
@@ -80,7 +80,15 @@ def check_shape(op: str, shape: Sequence[int], what: str = "shape") -> tuple[int
     try:
         out = tuple(int(d) for d in shape)
     except TypeError as err:
-        raise ShapeError(f"{op}: {what} must be a sequence of ints, got {shape!r}") from err
+        # A TypeError as well, as in JAX: ``except TypeError`` around a shape built from a traced
+        # value (``vnp.ones((n,))`` under jit) keeps working.
+        hint = ""
+        if isinstance(err, ConcretizationTypeError):
+            hint = (
+                "; a traced value cannot be a dimension: shapes must be known while tracing, so "
+                "pass that argument in static_argnums/static_argnames"
+            )
+        raise ShapeTypeError(f"{op}: {what} must be a sequence of ints, got {shape!r}{hint}") from err
     if any(d < 0 for d in out):
         raise ShapeError(f"{op}: {what} {out} has a negative dimension")
     return out

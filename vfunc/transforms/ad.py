@@ -116,6 +116,9 @@ class VJPTracer(Tracer):
     def weak_type(self) -> bool:  # type: ignore[override]
         return self.primal.weak_type
 
+    def __repr__(self) -> str:  # JAX's spelling
+        return f"GradTracer(primal={self.primal}, typeof(tangent)={self.aval.str_short()})"
+
 
 class VJPTrace(Trace):
     """Records primitives applied to its tracers on a tape for a later backward pass.
@@ -565,6 +568,10 @@ class JVPTracer(Tracer):
         self.primal = primal
         self.tangent = tangent
         self.aval = primal.aval if isinstance(primal, Array) else as_array(primal).aval
+
+    def __repr__(self) -> str:  # JAX's spelling
+        tangent = "0" if self.tangent is None else str(self.tangent)
+        return f"JVPTracer(primal={self.primal}, tangent={tangent})"
 
 
 class JVPTrace(Trace):

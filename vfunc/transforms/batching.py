@@ -58,6 +58,11 @@ class BatchTracer(Tracer):
             aval = aval.update(shape=shape)
         self.aval = aval
 
+    def __repr__(self) -> str:
+        # JAX's spelling: the per-member type and the batched value's type.
+        batched = self.val.aval.update(weak_type=False).str_long()
+        return f"VmapTracer(aval={self.aval.update(weak_type=False).str_long()}, batched={batched})"
+
 
 class BatchTrace(Trace):
     """Interprets primitives on batches through their batch rules."""

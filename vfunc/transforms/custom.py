@@ -5,7 +5,10 @@ Under any transformation each stages its function to a jaxpr and binds one primi
 that carries the function and the user's rules. Every interpreter then sees the rule, however
 the call is nested: inside ``lax.scan``/``cond``/``while_loop`` bodies, under ``vmap``, ``jit``
 and ``make_jaxpr``, and to any order of differentiation. With no transformation active the
-function simply runs.
+function simply runs; under differentiation alone (``grad``, ``jvp``, ``vjp`` with nothing
+staging around them) the rule runs at once on the primal values and the function is staged only
+if something later asks for its jaxpr (``StagedOnDemand``), so it runs as often as in JAX and
+may branch in Python on its arguments' values.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ import optree
 from vfunc import tree
 from vfunc.core import ShapeDtypeStruct, Tracer, _state, find_top_trace
 from vfunc.primitives.builders import as_array
+from vfunc.transforms.ad import JVPTrace, JVPTracer, VJPTrace, VJPTracer
 from vfunc.transforms.custom_rules import (
     JVPRule,
+    StagedOnDemand,
     VJPBwd,
     VJPFwd,
     checkpoint_p,
     custom_jvp_call_p,
     custom_vjp_call_p,
 )
-from vfunc.transforms.staging import trace_callable
+from vfunc.transforms.staging import trace_callable, trace_to_jaxpr
 
 
 def _split_nondiff(args: tuple, nondiff_argnums: tuple[int, ...]) -> tuple[tuple, list]:
@@ -49,6 +54,36 @@ def _stage(fun: Callable, values: Sequence[Any]) -> tuple[Any, list, Any]:
     return trace_callable(fun, avals)
 
 
+def _rule_runs_now(values: Sequence[Any]) -> bool:
+    """Whether only differentiation is active and its innermost level differentiates one of
+    ``values``: the rule then runs at once on primal values (see ``StagedOnDemand``) and the
+    function need not be traced, as in JAX. Under jit, vmap or a loop body it is staged."""
+    stack = _state.stack
+    if _state.dynamic is not None or not all(isinstance(t, (VJPTrace, JVPTrace)) for t in stack):
+        return False
+    top = find_top_trace(values)
+    for v in values:
+        if isinstance(v, Tracer) and v._trace is top:
+            if isinstance(v, VJPTracer) and v.slot is not None:
+                return True
+            if isinstance(v, JVPTracer) and v.tangent is not None:
+                return True
+    return False
+
+
+def _stage_later(fun: Callable, values: Sequence[Any], out_tree: list) -> StagedOnDemand:
+    """``fun``'s jaxpr staged on demand; ``out_tree`` (a one-slot list) receives its output
+    structure if that happens first."""
+    avals = tuple(ShapeDtypeStruct(v.shape, v.dtype, v.weak_type) for v in values)
+
+    def stage() -> Any:
+        closed, _, tree_out = trace_to_jaxpr(fun, avals)
+        out_tree[:] = [tree_out]
+        return closed
+
+    return StagedOnDemand(stage)
+
+
 def _name(fun: Callable, default: str) -> str:
     return getattr(fun, "__name__", default)
 
@@ -59,19 +94,21 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _output_and(result: Any, out_tree: Any, name: str, rule: str, second: str) -> tuple:
+def _output_and(result: Any, out_tree: list, name: str, rule: str, second: str) -> tuple:
     """A rule's ``(output, second)`` pair as (output leaves, second), checked against the
-    function's output structure."""
+    function's output structure ``out_tree[0]`` (set from the rule when still empty)."""
     if not (isinstance(result, (tuple, list)) and len(result) == 2):
         raise TypeError(
             f"{name}: {rule} must return a pair (output, {second}), got {_describe(result)}"
         )
     out, other = result
     out_leaves, rule_tree = tree.flatten(out)
-    if rule_tree != out_tree:
+    if not out_tree:  # the function was not staged: the rule's first result defines it
+        out_tree.append(rule_tree)
+    if rule_tree != out_tree[0]:
         raise ValueError(
             f"{name}: {rule} returned an output structured as {rule_tree}, but the function's "
-            f"output is {out_tree}; the rule's output comes first and must match it"
+            f"output is {out_tree[0]}; the rule's output comes first and must match it"
         )
     return out_leaves, other
 
@@ -153,13 +190,18 @@ class custom_vjp:  # noqa: N801 - named as in JAX
         def fun_flat(*xs: Any) -> Any:
             return self.fun(*_merge(tree.unflatten(in_tree, list(xs)), fixed, nondiff))
 
-        call_jaxpr, consts, out_tree = _stage(fun_flat, values)
-        fwd, bwd = self._rules(name, in_tree, out_tree, fixed, values)
+        box: list = []  # the output structure: from staging, or from fwd's first result
+        if _rule_runs_now(values):
+            call_jaxpr, consts = _stage_later(fun_flat, values, box), []
+        else:
+            call_jaxpr, consts, out_tree = _stage(fun_flat, values)
+            box.append(out_tree)
+        fwd, bwd = self._rules(name, in_tree, box, fixed, values)
         outs = custom_vjp_call_p.bind(*consts, *values, call_jaxpr=call_jaxpr, fwd=fwd, bwd=bwd,
                                       num_consts=len(consts))  # fmt: skip
-        return tree.unflatten(out_tree, outs)
+        return tree.unflatten(box[0], outs)
 
-    def _rules(self, name: str, in_tree: Any, out_tree: Any, fixed: list, values: list):
+    def _rules(self, name: str, in_tree: Any, out_tree: list, fixed: list, values: list):
         user_fwd, user_bwd, nondiff = self.fwd, self.bwd, self.nondiff_argnums
         n_diff = in_tree.num_children
         args = tree.unflatten(in_tree, list(values))
@@ -170,7 +212,7 @@ class custom_vjp:  # noqa: N801 - named as in JAX
             return _output_and(result, out_tree, name, "fwd", "residuals")
 
         def bwd(residuals: Any, g: list) -> list:
-            cts = user_bwd(*fixed, residuals, tree.unflatten(out_tree, g))
+            cts = user_bwd(*fixed, residuals, tree.unflatten(out_tree[0], g))
             if not isinstance(cts, (tuple, list)) or len(cts) != n_diff:
                 raise ValueError(
                     f"{name}: bwd must return a tuple with one cotangent per differentiable "
@@ -274,19 +316,24 @@ class custom_jvp:  # noqa: N801 - named as in JAX
             fixed_now, diff_now = unpack(xs)
             return self.fun(*_merge(diff_now, fixed_now, nondiff))
 
-        call_jaxpr, consts, out_tree = _stage(fun_flat, values)
+        box: list = []  # the output structure: from staging, or from the rule's first result
+        if _rule_runs_now(values):
+            call_jaxpr, consts = _stage_later(fun_flat, values, box), []
+        else:
+            call_jaxpr, consts, out_tree = _stage(fun_flat, values)
+            box.append(out_tree)
         user_rule = self.jvp_rule
 
         def rule(flat_args: list, flat_tangents: list) -> tuple[list, list]:
             fixed_now, primals = unpack(flat_args)
             _, tangents = unpack(flat_tangents)  # tangents of nondiff values are ignored
             result = user_rule(*fixed_now, tuple(primals), tuple(tangents))
-            out_leaves, t_out = _output_and(result, out_tree, name, "the jvp rule", "tangent_out")
+            out_leaves, t_out = _output_and(result, box, name, "the jvp rule", "tangent_out")
             return out_leaves, tree.leaves(t_out)
 
         outs = custom_jvp_call_p.bind(*consts, *values, call_jaxpr=call_jaxpr,
                                       jvp=JVPRule(rule, name), num_consts=len(consts))  # fmt: skip
-        return tree.unflatten(out_tree, outs)
+        return tree.unflatten(box[0], outs)
 
 
 def checkpoint(

@@ -199,6 +199,59 @@ class JVPRule:
         return f"<jvp rule of {self.name}>"
 
 
+class StagedOnDemand:
+    """A custom function's ``call_jaxpr`` that is staged only if something reads it.
+
+    Used when the function is called under differentiation alone (no ``jit``, ``vmap`` or loop
+    body around it) and the innermost differentiation sees its arguments: the rule then runs at
+    once on the primal values, as in JAX, and the function itself is never traced. Its Python
+    side effects happen as often as in JAX, and Python control flow on argument values
+    (``if x > 0:`` in the function or its rule) works, as under ``grad`` anywhere else.
+    ``stage()`` returns the closed jaxpr (closed-over tracers left in its consts).
+    """
+
+    def __init__(self, stage: Callable[[], ClosedJaxpr]):
+        self._stage = stage
+        self._closed: ClosedJaxpr | None = None
+
+    @property
+    def staged(self) -> bool:
+        """Whether the function has been traced."""
+        return self._closed is not None
+
+    def closed(self) -> ClosedJaxpr:
+        """The closed jaxpr, traced now if it was not yet."""
+        if self._closed is None:
+            self._closed = self._stage()
+        return self._closed
+
+    @property
+    def jaxpr(self) -> Any:
+        return self.closed().jaxpr
+
+    @property
+    def consts(self) -> list:
+        return self.closed().consts
+
+    @property
+    def in_avals(self) -> list:
+        return self.closed().in_avals
+
+    @property
+    def out_avals(self) -> list:
+        return self.closed().out_avals
+
+    def __repr__(self) -> str:
+        return f"StagedOnDemand({self._closed!r})"
+
+
+def _out_avals(call_jaxpr: Any, outs: Sequence[Any]) -> list:
+    """The function's output types, or (its jaxpr never staged) those of the rule's ``outs``."""
+    if isinstance(call_jaxpr, StagedOnDemand) and not call_jaxpr.staged:
+        return [as_array(o).aval.update(weak_type=False) for o in outs]
+    return call_jaxpr.out_avals
+
+
 def _check_outs(name: str, what: str, outs: Sequence[Any], avals: Sequence[ShapedArray]) -> list:
     """``outs`` as arrays of the function's output types (dtype converted, shapes checked)."""
     if len(outs) != len(avals):
@@ -241,9 +294,10 @@ def _cjvp_jvp_full(primals, tangents, *, call_jaxpr, jvp, num_consts):
         for a, t in zip(args, args_t, strict=True)
     ]
     outs, touts = jvp(args, seeds)
-    outs = _check_outs(jvp.name, "the rule's primal output", outs, call_jaxpr.out_avals)
+    out_avals = _out_avals(call_jaxpr, outs)
+    outs = _check_outs(jvp.name, "the rule's primal output", outs, out_avals)
     _check_no_escape(jvp.name, primals, outs)
-    touts = _check_outs(jvp.name, "the rule's tangent output", touts, call_jaxpr.out_avals)
+    touts = _check_outs(jvp.name, "the rule's tangent output", touts, out_avals)
     if any(t is not None for t in consts_t):
         touts = _add_tangents(touts, _closure_jvp(call_jaxpr, consts, args, consts_t))
     return outs, touts
@@ -261,10 +315,9 @@ def _cjvp_vjp_forward(*operands, call_jaxpr, jvp, num_consts):
     transpose of the rule's tangent map."""
     consts, args = _split(operands, num_consts)
     seeds = [zeros_like_aval(a.aval.update(weak_type=False)) for a in args]
-    out_avals = call_jaxpr.out_avals
-
     def tangent_map(*ts: Any) -> tuple:
         outs, touts = jvp(args, list(ts))
+        out_avals = _out_avals(call_jaxpr, outs)
         outs = _check_outs(jvp.name, "the rule's primal output", outs, out_avals)
         touts = _check_outs(jvp.name, "the rule's tangent output", touts, out_avals)
         return touts, outs
@@ -366,7 +419,7 @@ def _cvjp_vjp_forward(*operands, call_jaxpr, fwd, bwd, num_consts):
     del bwd
     _, args = _split(operands, num_consts)
     outs, residuals = fwd(args)
-    outs = _check_outs(fwd.name, "fwd's output", outs, call_jaxpr.out_avals)
+    outs = _check_outs(fwd.name, "fwd's output", outs, _out_avals(call_jaxpr, outs))
     _check_no_escape(fwd.name, operands, outs)
     return outs, residuals
 

@@ -42,6 +42,11 @@ class JaxprTracer(Tracer):
         self.aval = aval
         self.jaxpr_var = var
 
+    def __repr__(self) -> str:
+        # JAX's spelling (``JitTracer(~float32[])``): what a notebook printing a traced value
+        # under jit or make_jaxpr shows.
+        return f"JitTracer({self.aval.str_long()})"
+
 
 class JaxprTrace(Trace):
     """Records each primitive applied to its tracers as a jaxpr equation."""

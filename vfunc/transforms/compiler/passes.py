@@ -119,13 +119,34 @@ def _inlinable(eqn: JaxprEqn) -> bool:
 # Dead code and common subexpressions
 
 
+def _sub_jaxprs(value: Any) -> list[Jaxpr]:
+    if isinstance(value, ClosedJaxpr):
+        return [value.jaxpr]
+    if isinstance(value, Jaxpr):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [j for v in value for j in _sub_jaxprs(v)]
+    return []
+
+
+def has_effect(eqn: JaxprEqn) -> bool:
+    """Whether ``eqn`` must run even when nothing reads its outputs: an effectful primitive, or
+    one whose sub-jaxprs hold one (a ``debug.print`` or ``debug.breakpoint`` inside a
+    ``lax.cond`` branch or a loop body, whose results may be unused or absent)."""
+    if eqn.primitive.effectful:
+        return True
+    return any(
+        has_effect(inner) for v in eqn.params.values() for j in _sub_jaxprs(v) for inner in j.eqns
+    )
+
+
 def dead_code_elimination(closed: ClosedJaxpr) -> ClosedJaxpr:
     """Drop equations whose outputs are never read, and constants nobody uses."""
     jaxpr = closed.jaxpr
     live = {v for v in jaxpr.outvars if isinstance(v, Var)}
     kept = []
     for eqn in reversed(jaxpr.eqns):
-        if eqn.primitive.effectful or any(v in live for v in eqn.outvars):
+        if any(v in live for v in eqn.outvars) or has_effect(eqn):
             kept.append(eqn)
             live.update(v for v in eqn.invars if isinstance(v, Var))
     kept.reverse()
@@ -149,7 +170,7 @@ def common_subexpression_elimination(closed: ClosedJaxpr) -> ClosedJaxpr:
     for eqn in closed.jaxpr.eqns:
         invars = [rename(v) for v in eqn.invars]
         try:
-            if eqn.primitive.effectful:  # each one must run: never merged with its twin
+            if has_effect(eqn):  # each one must run: never merged with its twin
                 raise TypeError
             key = (
                 eqn.primitive,
@@ -188,7 +209,7 @@ def fold_constants(closed: ClosedJaxpr) -> ClosedJaxpr:
     for eqn in jaxpr.eqns:
         invars = [rename(v) for v in eqn.invars]
         out_small = all(v.aval.size <= FOLD_MAX_SIZE for v in eqn.outvars)
-        foldable = out_small and not eqn.primitive.effectful  # an effect happens at run time
+        foldable = out_small and not has_effect(eqn)  # an effect happens at run time
         if foldable and all(isinstance(v, Literal) or v in known for v in invars):
             args = [v.value if isinstance(v, Literal) else known[v] for v in invars]
             outs = eqn.primitive.bind(*args, **eqn.params)
