@@ -1166,6 +1166,14 @@ def _build_linalg():
              [F32, I32, I32])  # fmt: skip
     add_case("lu_pivots_to_permutation", "fewer_pivots", [np.array([2, 2], I32)],
              np.array([2, 0, 1, 3], I32), I32, size=4)  # fmt: skip
+    # eig/eigvals: complex results, in LAPACK's order (the same geev on float32 and float64
+    # here); eigenvectors are unit vectors whose phase LAPACK fixes (largest component real).
+    for label, shape in [("3x3", (3, 3)), ("batch", (2, 4, 4)), ("rotation", (2, 2))]:
+        x = (np.array([[0.0, -1.0], [1.0, 0.0]], F32) if label == "rotation"
+             else draw("svd", label, shape))  # fmt: skip
+        w, v = np.linalg.eig(f64(x))
+        add_case("eigvals", label, [x], w, C64, LINALG_TOL)
+        add_case("eig", label, [x], [w, v], [C64, C64], LINALG_TOL)
 
 
 def _lu_reference(a):
@@ -1306,6 +1314,10 @@ NO_GRAD_CHECK = {"cond", "while", "scan", "convert_element_type"}
 # accepted or rejected, and differs for a < 1): finite differences of bind are the wrong
 # reference. test_gamma_gradient_is_the_quantile_derivative checks it against the CDF inverse.
 NO_GRAD_CHECK |= {"random_gamma"}
+# eig and eigvals have complex outputs of real inputs and first derivatives only (eigenvalues;
+# eigenvectors refuse, as JAX): test_linalg_complex.py checks them against JAX fixtures and
+# finite differences.
+NO_GRAD_CHECK |= {"eig", "eigvals"}
 
 
 def _assign_grad_domains() -> None:

@@ -514,3 +514,26 @@ def test_rule_closing_over_a_value_of_a_finished_staging_is_explained():
     assert float(lax.scan(step, 1.0, xs)[0]) == 2.0  # evaluating is fine
     with pytest.raises(UnexpectedTracerError, match="Pass the value to the custom function"):
         vfunc.grad(lambda c0: lax.scan(step, c0, xs)[0])(1.0)
+
+
+@pytest.mark.parametrize("wrap", ["grad", "jit_of_grad"])
+def test_a_rule_whose_function_closes_over_a_differentiated_value_raises_a_type_error(wrap):
+    # The usual `return f(x), ...` in the rule re-enters the rule at the same level when f
+    # closes over a value being differentiated; under jit of grad that once recursed until
+    # Python's stack ran out (JAX raises UnexpectedTracerError here).
+    def make(w):
+        @vfunc.custom_jvp
+        def f(x):
+            return vnp.sin(x) * w
+
+        @f.defjvp
+        def f_jvp(primals, tangents):
+            (x,), (dx,) = primals, tangents
+            return f(x), vnp.cos(x) * w * dx
+
+        return f
+
+    g = vfunc.grad(lambda x, w: vnp.sum(make(w)(x)), argnums=(0, 1))
+    g = vfunc.jit(g) if wrap == "jit_of_grad" else g
+    with pytest.raises(TypeError, match="closes over a value that is being differentiated"):
+        g(vnp.asarray([0.3, 0.7]), vnp.asarray(2.0))

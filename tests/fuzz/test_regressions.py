@@ -328,7 +328,7 @@ def test_switch_under_vmap_keeps_clean_members_finite_and_values_unchanged():
     x, w = vnp.asarray([1.0, 2.0]), vnp.asarray(0.5)
     index = vnp.asarray([1, 5])  # 5 clamps to the last branch, as switch does
     value, (gx, gw) = vfunc.value_and_grad(loss, argnums=(0, 1))(x, w, index)
-    assert np.isneginf(float(value))  # the log branch's value is still -inf: only derivatives change
+    assert np.isneginf(float(value))  # the log branch's value stays -inf: only derivatives change
     np.testing.assert_array_equal(np.asarray(gx)[0], 1.0)  # 2 * w, untouched by the other branches
     own = vfunc.grad(lambda a: lax.switch(2, _branches(w), a))(vnp.asarray(2.0))
     np.testing.assert_array_equal(np.asarray(gx)[1], np.asarray(own))  # its own branch's value

@@ -331,8 +331,9 @@ class custom_jvp:  # noqa: N801 - named as in JAX
             out_leaves, t_out = _output_and(result, box, name, "the jvp rule", "tangent_out")
             return out_leaves, tree.leaves(t_out)
 
-        outs = custom_jvp_call_p.bind(*consts, *values, call_jaxpr=call_jaxpr,
-                                      jvp=JVPRule(rule, name), num_consts=len(consts))  # fmt: skip
+        jvp = JVPRule(rule, name, user_rule)
+        outs = custom_jvp_call_p.bind(*consts, *values, call_jaxpr=call_jaxpr, jvp=jvp,
+                                      num_consts=len(consts))  # fmt: skip
         return tree.unflatten(box[0], outs)
 
 

@@ -175,9 +175,11 @@ class JVPRule:
     the vmapped function.
     """
 
-    def __init__(self, fn: Callable[[list, list], tuple[list, list]], name: str):
+    def __init__(self, fn: Callable[[list, list], tuple[list, list]], name: str,
+                 origin: Any = None):  # fmt: skip
         self.fn = fn
         self.name = name
+        self.origin = fn if origin is None else origin  # the user's rule: one per custom_jvp
 
     def __call__(self, args: list, tangents: list) -> tuple[list, list]:
         return _run_rule(self, "jvp rule", args, tangents)
@@ -193,7 +195,7 @@ class JVPRule:
             outs, touts = vmap(member, (axes, axes), 0, size)(tuple(args), tuple(tangents))
             return list(outs), list(touts)
 
-        return JVPRule(fn, self.name)
+        return JVPRule(fn, self.name, self.origin)
 
     def __repr__(self) -> str:
         return f"<jvp rule of {self.name}>"
@@ -270,6 +272,32 @@ def _check_outs(name: str, what: str, outs: Sequence[Any], avals: Sequence[Shape
     return checked
 
 
+_CLOSURE_ERROR = (
+    "{name}: a custom rule closes over a value that is being differentiated. The rule only says "
+    "how to differentiate the function with respect to its arguments: pass that value as an "
+    "argument (and give its derivative in the rule)."
+)
+
+# (rule, level of its operands) pairs whose rule is running now. When a rule calls its own
+# function (the usual `return f(x), ...`) and that function closes over a value being
+# differentiated, the inner call binds at that differentiation level again, with operands of
+# the same level, and would run the same rule forever; such a re-entry is the closure error,
+# raised at once. Legitimate nesting (grad of grad) runs the rule on operands of another level.
+_RUNNING: set[tuple[int, int]] = set()
+
+
+def _run_once(name: str, jvp: Any, operands: Sequence[Any], run: Any) -> Any:
+    levels = (x._trace.level for x in operands if isinstance(x, Tracer))
+    key = (id(jvp.origin), max(levels, default=-1))
+    if key in _RUNNING:
+        raise TypeError(_CLOSURE_ERROR.format(name=name))
+    _RUNNING.add(key)
+    try:
+        return run()
+    finally:
+        _RUNNING.discard(key)
+
+
 def _check_no_escape(name: str, operands: Sequence[Any], results: Sequence[Any]) -> None:
     """Raise if a rule's primal results belong to a transformation above its operands: the rule
     closes over a value being differentiated, which only the function's arguments may be."""
@@ -279,11 +307,7 @@ def _check_no_escape(name: str, operands: Sequence[Any], results: Sequence[Any])
     ceiling = max(levels, default=-1)
     for r in results:
         if isinstance(r, Tracer) and r._trace.level > ceiling:
-            raise TypeError(
-                f"{name}: a custom rule closes over a value that is being differentiated. The "
-                "rule only says how to differentiate the function with respect to its "
-                "arguments: pass that value as an argument (and give its derivative in the rule)."
-            )
+            raise TypeError(_CLOSURE_ERROR.format(name=name))
 
 
 def _cjvp_jvp_full(primals, tangents, *, call_jaxpr, jvp, num_consts):
@@ -293,7 +317,7 @@ def _cjvp_jvp_full(primals, tangents, *, call_jaxpr, jvp, num_consts):
         zeros_like_aval(a.aval.update(weak_type=False)) if t is None else t
         for a, t in zip(args, args_t, strict=True)
     ]
-    outs, touts = jvp(args, seeds)
+    outs, touts = _run_once(jvp.name, jvp, primals, lambda: jvp(args, seeds))
     out_avals = _out_avals(call_jaxpr, outs)
     outs = _check_outs(jvp.name, "the rule's primal output", outs, out_avals)
     _check_no_escape(jvp.name, primals, outs)
@@ -322,7 +346,8 @@ def _cjvp_vjp_forward(*operands, call_jaxpr, jvp, num_consts):
         touts = _check_outs(jvp.name, "the rule's tangent output", touts, out_avals)
         return touts, outs
 
-    _, pullback, outs = ad.vjp(tangent_map, *seeds, has_aux=True)
+    _, pullback, outs = _run_once(jvp.name, jvp, operands,
+                                  lambda: ad.vjp(tangent_map, *seeds, has_aux=True))
     _check_no_escape(jvp.name, operands, outs)
     return outs, pullback
 
