@@ -4,6 +4,7 @@ NaN, infinities and signed zeros, and through jit and the VJP of maximum (ReLU).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -38,6 +39,9 @@ def test_the_loop_matches_np_where_bit_for_bit(dtype, rng):
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
         assert select_kernels.select(pred, t, f) is not None  # the loop ran, not np.where
+    # read-only and writeable operands share one compiled signature per dtype
+    kind = numba.from_dtype(a.dtype)
+    assert len([s for s in select_kernels._blend.signatures if s[1].dtype == kind]) == 1
 
 
 def test_other_layouts_fall_back_to_np_where(rng):

@@ -34,23 +34,28 @@ def _blend(pred, on_true, on_false, out, true_scalar, false_scalar):  # pragma: 
 
 
 def _flat(x: np.ndarray) -> tuple[np.ndarray, bool] | None:
-    """``x`` as the kernel takes it: (1-D data, is it a scalar), or None if neither form."""
+    """``x`` as the kernel takes it, (read-only 1-D view, is it a scalar), or None if neither
+    form. Every view is read-only, whatever ``x`` is: numba types read-only arrays apart, and
+    one signature per dtype is compiled instead of eight."""
     if x.flags.c_contiguous:
-        return x.reshape(-1), False
-    if not any(x.strides):
-        return x.reshape(-1)[:1], True  # a view (reshape of a 0-stride array copies)
-    return None
+        view, scalar = x.reshape(-1), False
+    elif not any(x.strides):
+        view, scalar = x[(slice(0, 1),) * x.ndim].reshape(1), True  # the one element
+    else:
+        return None
+    view.flags.writeable = False
+    return view, scalar
 
 
 def select(pred: np.ndarray, on_true: np.ndarray, on_false: np.ndarray) -> np.ndarray | None:
     """``np.where(pred, on_true, on_false)`` for same-shape numeric host operands (the impl
     checks types, shapes and sizes before calling); None where the caller should use
     ``np.where``."""
-    if not pred.flags.c_contiguous or on_true.dtype != on_false.dtype:
+    if on_true.dtype != on_false.dtype:
         return None
-    t, f = _flat(on_true), _flat(on_false)
-    if t is None or f is None:
+    p, t, f = _flat(pred), _flat(on_true), _flat(on_false)
+    if p is None or p[1] or t is None or f is None:
         return None
     out = np.empty(on_true.shape, on_true.dtype)
-    _blend(pred.reshape(-1), t[0], f[0], out.reshape(-1), t[1], f[1])
+    _blend(p[0], t[0], f[0], out.reshape(-1), t[1], f[1])
     return out
