@@ -433,3 +433,14 @@ def test_a_cached_grad_of_jit_leaves_with_its_function(x64):
     del f
     gc.collect()
     assert key not in jit_module._BY_FUNCTION
+
+
+def test_grad_of_an_inline_jitted_lambda_outlives_its_jit_wrapper(x64):
+    # Only the gradient function refers to the lambda: it must keep it alive.
+    g = vfunc.grad(vfunc.jit(lambda x: (x * x).sum()))
+    gc.collect()
+    np.testing.assert_allclose(np.asarray(g(vnp.asarray([1.0, -2.0]))), [2.0, -4.0])
+    with pytest.raises(TypeError, match="real scalar"):  # grad's own error, through the jit
+        vfunc.grad(vfunc.jit(lambda x: x * 2.0))(vnp.ones(3))
+    with pytest.raises(TypeError, match="real- or complex-valued inputs"):
+        vfunc.grad(vfunc.jit(lambda x: (x * x).sum()))(vnp.arange(3))

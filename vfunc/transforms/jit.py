@@ -218,14 +218,17 @@ class JitFunction:
             return None
         key = (transform, options)
         try:
-            found = self._caches.transformed.get(key)
+            transformed = self._caches.transformed.get(key)
         except TypeError:  # unhashable options: the plain path reports them
             return None
-        if found is None:
-            found = JitFunction(transform(_weak_target(self.fun), *options),
-                                self.static_argnums, self.static_argnames, ())  # fmt: skip
-            self._caches.transformed[key] = found
-        return found
+        if transformed is None:
+            # Kept in fun's caches, it reaches fun through a weak reference (see _weak_target);
+            # the jit caches of the transformed function are its own, found by its identity.
+            transformed = transform(_weak_target(self.fun), *options)
+            self._caches.transformed[key] = transformed
+        jitted = JitFunction(transformed, self.static_argnums, self.static_argnames, ())
+        jitted._vf_keep = self.fun  # the caller's reference: fun lives while this does
+        return jitted
 
     def _split(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple, list[str]]:
         nargs = len(args)
@@ -425,8 +428,8 @@ class _FunctionCaches:
         self.entries: dict[Any, _Entry] = {}
         self.staged: dict[Any, tuple[ClosedJaxpr, list, Any]] = {}
         self.traces = 0
-        # (transformation, its options) -> the jitted transformation (see _vf_transformed)
-        self.transformed: dict[tuple, JitFunction] = {}
+        # (transformation, its options) -> the transformed function (see _vf_transformed)
+        self.transformed: dict[tuple, Callable] = {}
         try:
             params = list(inspect.signature(fun).parameters.values())
         except (TypeError, ValueError):
