@@ -506,7 +506,7 @@ def _weak_target(fun: Callable) -> Callable:
         if hasattr(fun, attr):
             setattr(target, attr, getattr(fun, attr))
     try:
-        target.__signature__ = inspect.signature(fun)  # type: ignore[attr-defined]
+        target.__signature__ = inspect.signature(fun)
     except (TypeError, ValueError):
         pass
     return target
