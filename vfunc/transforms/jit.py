@@ -22,9 +22,13 @@ function is staged once per signature and applied as one ``jit`` equation (JAX's
 carrying its jaxpr. Its rules emit ``jit`` equations over derived jaxprs, cached per (jaxpr,
 transformation): forward mode a call of the JVP jaxpr; reverse mode a forward call that also
 returns the residuals and a backward call from them (the VJP jaxpr split by ``partial_eval``,
-as JAX linearizes and transposes); vmap a call of the batched jaxpr. So ``grad(jit(f))`` runs
-two compiled functions and interprets nothing, and an enclosing jit inlines the equation into
-its own compilation, where fusion crosses the call.
+as JAX linearizes and transposes); vmap a call of the batched jaxpr. So ``grad(g)`` of a ``g``
+calling ``jit(f)`` runs two compiled functions and interprets nothing, and an enclosing jit
+inlines the equation into its own compilation, where fusion crosses the call.
+
+``grad(jit(f))`` and ``value_and_grad(jit(f))`` themselves go further: they are
+``jit(grad(f))``, one compiled program made once per function and kept in its caches
+(``_vf_transformed``), so the forward and backward passes fuse and no tape runs at all.
 """
 
 from __future__ import annotations
