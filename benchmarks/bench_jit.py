@@ -381,17 +381,24 @@ def tanh_mlp_loss(tanh, params, x):
     return (h * h).mean()
 
 
+# BENCH_JIT_TIMER=cpu: the interleaved rows take the process's CPU time (every thread's) instead
+# of wall time: on a machine shared with other work a call waiting for a core counts nothing.
+CLOCK = time.process_time if os.environ.get("BENCH_JIT_TIMER") == "cpu" else time.perf_counter
+
+
 def interleaved(fns: dict, rounds: int = 40) -> dict:
-    """Best time per call of each function, calls alternating: on a loaded machine, a ratio of
-    two rows is then measured over the same stretch of time."""
+    """Best time per call of each function, calls alternating, each round in another order
+    (the first call of a round may find colder caches): on a loaded machine, a ratio of two
+    rows is then measured over the same stretch of time."""
     best = dict.fromkeys(fns, float("inf"))
     for fn in fns.values():
         fn()
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
+    items = list(fns.items())
+    for k in range(rounds):
+        for name, fn in items[k % len(items):] + items[: k % len(items)]:
+            start = CLOCK()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], CLOCK() - start)
     return best
 
 

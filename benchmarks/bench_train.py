@@ -17,24 +17,47 @@ own subprocess with the same weights and inputs; the losses are printed as a che
 
 The peers run with this interpreter when it can import them, else with ``BENCH_PEER_PYTHON``
 (jax and torch are never vfunc dependencies). ``BENCH_TRAIN_FRAMEWORKS=vfunc`` times one side.
+
+``BENCH_TRAIN_TIMER=cpu`` times the CPU time of the whole process (every thread's, BLAS and
+XLA pools included) instead of wall time: on a machine shared with other work, a thread
+waiting for a core counts nothing, so the figures move less between runs; a framework
+spinning idle threads pays for their spinning. ``BENCH_TRAIN_REPEAT`` sets the timed steps
+(20), ``BENCH_TRAIN_MODELS=mlp`` the models.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import best_time  # noqa: E402
 
-MODELS = ("mlp", "lenet")
+MODELS = tuple(os.environ.get("BENCH_TRAIN_MODELS", "mlp,lenet").split(","))
+TIMER = os.environ.get("BENCH_TRAIN_TIMER", "wall")
+REPEAT = int(os.environ.get("BENCH_TRAIN_REPEAT", "20"))
 FRAMEWORKS = tuple(os.environ.get("BENCH_TRAIN_FRAMEWORKS", "vfunc,torch,jax").split(","))
 LR = 0.01
+
+
+def timed(fn) -> float:
+    """The best time of one call of ``fn`` (wall or process CPU time, see ``TIMER``)."""
+    if TIMER == "wall":
+        return best_time(fn, repeat=REPEAT)
+    fn()
+    best = float("inf")
+    for _ in range(REPEAT):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
 
 
 def params(name: str) -> list[np.ndarray]:
@@ -115,7 +138,8 @@ def run_array_framework(fw: str) -> dict:
         x, y = (to(a) for a in batch(name))
         step = make_step(name, *ns)
         loss = float(step(p, x, y)[0])
-        out[name] = {"time": best_time(lambda: ready(step(p, x, y)), repeat=20), "loss": loss}
+        call = functools.partial(step, p, x, y)
+        out[name] = {"time": timed(lambda call=call: ready(call())), "loss": loss}
     return out
 
 
@@ -154,7 +178,7 @@ def run_torch() -> dict:
         for w, a in zip(p, params(name), strict=True):  # the timed steps start from the same
             with torch.no_grad():
                 w.copy_(torch.from_numpy(a))
-        out[name] = {"time": best_time(step, repeat=20), "loss": loss}
+        out[name] = {"time": timed(step), "loss": loss}
     out["threads"] = torch.get_num_threads()
     return out
 
@@ -178,6 +202,7 @@ def main() -> None:
             continue
         results[fw] = json.loads(proc.stdout.strip().splitlines()[-1])
     peers = [fw for fw in results if fw != "vfunc"]
+    print(f"{TIMER} time, best of {REPEAT} steps")
     head = f"{'step':6s} " + " ".join(f"{fw + ' ms':>10s}" for fw in results)
     print(head + ("  vfunc / best peer" if "vfunc" in results and peers else "") + "  losses")
     for name in MODELS:

@@ -162,7 +162,9 @@ def test_warm_transformations_of_jit_run_only_compiled_calls(monkeypatch, x64, r
     params, x = _mlp_args(rng)
     f = vfunc.jit(_mlp)
     xs = vnp.stack([x, x])
-    grad_f, vmap_f = vfunc.grad(f), vfunc.vmap(f, in_axes=(None, 0))
+    # grad of a function calling f (not f itself, which compiles as jit(grad(f)): below)
+    grad_f = vfunc.grad(lambda p, x: f(p, x))
+    vmap_f = vfunc.vmap(f, in_axes=(None, 0))
     jvp_f = lambda p, x: vfunc.jvp(lambda x: f(p, x), (x,), (x,))  # noqa: E731
     for fn, arg in ((grad_f, x), (vmap_f, xs), (jvp_f, x)):
         fn(params, arg)  # warm: stage and compile
@@ -181,7 +183,8 @@ def test_warm_transformations_of_jit_run_only_compiled_calls(monkeypatch, x64, r
 
 def test_grad_of_jit_stages_its_derived_programs_once(rng, x64):
     params, x = _mlp_args(rng)
-    f = vfunc.jit(_mlp)
+    jitted = vfunc.jit(_mlp)
+    f = vfunc.jit(lambda p, x: jitted(p, x) + 0.0)  # grad sees a jit call, not f itself
     vfunc.grad(f)(params, x)
     derived, traces = len(jit_module._DERIVED._entries), f._trace_count()
     for _ in range(3):
@@ -347,3 +350,97 @@ def test_eager_control_flow_closing_over_a_tracer_is_not_cached(x64):
     assert [float(vfunc.grad(loss)(vnp.asarray(w))) for w in (1.0, 2.0)] == [3.0, 3.0]
     assert float(loss(vnp.asarray(2.0))) == 6.0
     assert len(common._STAGED) <= before + 1  # only the concrete call's staging is kept
+
+
+# ----------------------------------------------------------------------------------------------
+# grad (and value_and_grad) of a jitted function compiles as jit(grad(f)): one program
+
+
+def _counted(log):
+    def loss(p, x, scale=1.0):
+        log.append(x.shape)
+        return _mlp(p, x) * scale
+
+    return loss
+
+
+def test_grad_of_a_jitted_function_is_one_compiled_program(monkeypatch, x64, rng):
+    params, x = _mlp_args(rng)
+    log = []
+    f = vfunc.jit(_counted(log))
+    plain = _counted([])
+    for make in (vfunc.grad, vfunc.value_and_grad,
+                 lambda f: vfunc.grad(f, argnums=(0, 1)),
+                 lambda f: vfunc.grad(lambda p, x: (f(p, x), x.sum()), has_aux=True)):  # fmt: skip
+        _close(make(f)(params, x), make(plain)(params, x))
+    check_grads(f, (params, x), order=1, modes=("rev",))
+    binds = _Binds(monkeypatch)
+    vfunc.grad(f)(params, x)
+    assert binds.names == []  # a compiled call binds nothing: no tape, no interpreted op
+    # made once per function: an inline grad(jit(f)) in a loop neither retraces nor recompiles
+    before = len(log)
+    for _ in range(3):
+        vfunc.grad(vfunc.jit(f.fun))(params, x)
+    assert len(log) == before
+    # a new shape or dtype is a new specialization, never a wrong cache hit
+    x3 = vnp.concatenate([x, x])
+    _close(vfunc.grad(f)(params, x3), vfunc.grad(plain)(params, x3))
+    p32 = [(w.astype(np.float32), b.astype(np.float32)) for w, b in params]
+    g32 = vfunc.grad(f)(p32, x.astype(np.float32))
+    assert vfunc.tree.leaves(g32)[0].dtype == np.float32
+    _close(g32, vfunc.grad(plain)(params, x), rtol=1e-4, atol=1e-5)
+    assert len(log) == before + 2
+
+
+def test_grad_of_jit_with_static_arguments_and_under_other_transformations(x64, rng):
+    params, x = _mlp_args(rng)
+    plain = _counted([])
+    f = vfunc.jit(plain, static_argnums=2)
+    for scale in (1.0, 3.0, 1.0):  # the static value is part of the key
+        _close(vfunc.grad(f)(params, x, scale), vfunc.grad(plain)(params, x, scale))
+    g = vfunc.jit(plain, static_argnames="scale")
+    _close(vfunc.grad(g)(params, x, scale=2.0), vfunc.grad(plain)(params, x, scale=2.0))
+    with pytest.raises(ValueError, match="static argument 2"):  # differentiating a static one
+        vfunc.grad(f, argnums=2)(params, x, 2.0)
+    # under vmap, grad and an enclosing jit: the same values as without jit
+    xs = vnp.stack([x, 2 * x])
+    h = vfunc.jit(_mlp)
+    _close(vfunc.vmap(vfunc.grad(h), in_axes=(None, 0))(params, xs),
+           vfunc.vmap(vfunc.grad(_mlp), in_axes=(None, 0))(params, xs))  # fmt: skip
+    inner = lambda f: lambda x, p: vfunc.grad(f)(p, x)[0][1].sum()  # noqa: E731
+    _close(vfunc.grad(inner(h))(x, params), vfunc.grad(inner(_mlp))(x, params))
+    _close(vfunc.jit(vfunc.grad(h))(params, x), vfunc.grad(_mlp)(params, x))
+    with vfunc.disable_jit():
+        _close(vfunc.grad(h)(params, x), vfunc.grad(_mlp)(params, x))
+
+
+def test_grad_of_jit_with_donation_keeps_the_forward_and_backward_calls(x64, rng):
+    params, x = _mlp_args(rng)
+    f = vfunc.jit(_mlp, donate_argnums=1)
+    assert f._vf_transformed(vfunc.grad, (0, False, False)) is None
+    _close(vfunc.grad(f)(params, x), vfunc.grad(_mlp)(params, x))
+
+
+def test_a_cached_grad_of_jit_leaves_with_its_function(x64):
+    def f(x):
+        return (vnp.sin(x) * x).sum()
+
+    x = vnp.asarray([0.5, 1.0])
+    np.testing.assert_allclose(np.asarray(vfunc.grad(vfunc.jit(f))(x)),
+                               np.cos([0.5, 1.0]) * [0.5, 1.0] + np.sin([0.5, 1.0]))  # fmt: skip
+    key = id(f)
+    assert key in jit_module._BY_FUNCTION
+    del f
+    gc.collect()
+    assert key not in jit_module._BY_FUNCTION
+
+
+def test_grad_of_an_inline_jitted_lambda_outlives_its_jit_wrapper(x64):
+    # Only the gradient function refers to the lambda: it must keep it alive.
+    g = vfunc.grad(vfunc.jit(lambda x: (x * x).sum()))
+    gc.collect()
+    np.testing.assert_allclose(np.asarray(g(vnp.asarray([1.0, -2.0]))), [2.0, -4.0])
+    with pytest.raises(TypeError, match="real scalar"):  # grad's own error, through the jit
+        vfunc.grad(vfunc.jit(lambda x: x * 2.0))(vnp.ones(3))
+    with pytest.raises(TypeError, match="real- or complex-valued inputs"):
+        vfunc.grad(vfunc.jit(lambda x: (x * x).sum()))(vnp.arange(3))

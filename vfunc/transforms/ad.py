@@ -427,6 +427,9 @@ def value_and_grad(
     """
     nums = _argnums_tuple(argnums)
     name = getattr(fun, "__name__", "function")
+    fused = _jitted_transformation(fun, nums, value_and_grad, (argnums, has_aux, holomorphic))
+    if fused is not None:
+        return fused
 
     only_first = nums in ((0,), (-1,))
 
@@ -474,6 +477,23 @@ def value_and_grad(
         return out, grads
 
     return value_and_grad_fun
+
+
+def _jitted_transformation(
+    fun: Callable, nums: tuple[int, ...], transform: Callable, options: tuple
+) -> Any:
+    """For a jitted ``fun``: ``jit(transform(fun.fun, *options))``, made once per
+    function (None otherwise, or where a static argument is differentiated: that call's own
+    error is the one to raise). ``grad(jit(f))`` then runs one compiled program, as
+    ``jit(grad(f))`` does, rather than a compiled forward call, the tape and a compiled
+    backward call; under a transformation it is one ``jit`` equation of the gradient."""
+    make = getattr(type(fun), "_vf_transformed", None)
+    if make is None:
+        return None
+    statics = fun.static_argnums
+    if statics and (any(i < 0 for i in nums) or set(nums) & set(statics)):
+        return None
+    return make(fun, transform, options)
 
 
 def _check_scalar_output(name: str, out: Any, holomorphic: bool = False) -> None:
@@ -544,6 +564,10 @@ def grad(
         >>> vfunc.grad(vnp.sin)(0.0)
         Array(1., dtype=float32, weak_type=True)
     """
+    options = (argnums, has_aux, holomorphic)
+    fused = _jitted_transformation(fun, _argnums_tuple(argnums), grad, options)
+    if fused is not None:
+        return fused
     value_and_grad_fun = value_and_grad(fun, argnums, has_aux, holomorphic)
 
     @functools.wraps(fun)

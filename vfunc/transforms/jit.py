@@ -22,9 +22,13 @@ function is staged once per signature and applied as one ``jit`` equation (JAX's
 carrying its jaxpr. Its rules emit ``jit`` equations over derived jaxprs, cached per (jaxpr,
 transformation): forward mode a call of the JVP jaxpr; reverse mode a forward call that also
 returns the residuals and a backward call from them (the VJP jaxpr split by ``partial_eval``,
-as JAX linearizes and transposes); vmap a call of the batched jaxpr. So ``grad(jit(f))`` runs
-two compiled functions and interprets nothing, and an enclosing jit inlines the equation into
-its own compilation, where fusion crosses the call.
+as JAX linearizes and transposes); vmap a call of the batched jaxpr. So ``grad(g)`` of a ``g``
+calling ``jit(f)`` runs two compiled functions and interprets nothing, and an enclosing jit
+inlines the equation into its own compilation, where fusion crosses the call.
+
+``grad(jit(f))`` and ``value_and_grad(jit(f))`` themselves go further: they are
+``jit(grad(f))``, one compiled program made once per function and kept in its caches
+(``_vf_transformed``), so the forward and backward passes fuse and no tape runs at all.
 """
 
 from __future__ import annotations
@@ -201,6 +205,34 @@ class JitFunction:
         """Forget every compiled specialization and staged jaxpr."""
         self._cache.clear()
         self._caches.staged.clear()
+        self._caches.transformed.clear()
+
+    def _vf_transformed(self, transform: Callable, options: tuple) -> JitFunction | None:
+        """``jit(transform(fun, *options))`` with this jit's static arguments, made once per
+        function and kept with its caches; None where that would change what a call does.
+
+        ``grad(jit(f))`` asks for it (``value_and_grad`` does): the gradient is then one
+        compiled program, forward and backward fused and scheduled together as
+        ``jit(grad(f))`` is, instead of a compiled forward call returning residuals and a
+        compiled backward call with the autodiff tape between them. The values are the same:
+        jit promises no more than the function's values. Donated arguments keep the two
+        calls (donation is the caller's, of the forward call's buffers).
+        """
+        if self.donate_argnums:
+            return None
+        key = (transform, options)
+        try:
+            transformed = self._caches.transformed.get(key)
+        except TypeError:  # unhashable options: the plain path reports them
+            return None
+        if transformed is None:
+            # Kept in fun's caches, it reaches fun through a weak reference (see _weak_target);
+            # the jit caches of the transformed function are its own, found by its identity.
+            transformed = transform(_weak_target(self.fun), *options)
+            self._caches.transformed[key] = transformed
+        jitted = JitFunction(transformed, self.static_argnums, self.static_argnames, ())
+        jitted._vf_keep = self.fun  # the caller's reference: fun lives while this does
+        return jitted
 
     def _split(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple, list[str]]:
         nargs = len(args)
@@ -392,13 +424,16 @@ class _FunctionCaches:
     transformations, and the options resolved against the signature."""
 
     __slots__ = ("entries", "staged", "traces", "positional", "static_argnums",
-                 "static_argnames", "donate_argnums", "name", "label", "__weakref__")  # fmt: skip
+                 "static_argnames", "donate_argnums", "name", "label", "transformed",
+                 "__weakref__")  # fmt: skip
 
     def __init__(self, fun: Callable, options: tuple) -> None:
         static_argnums, static_argnames, donate_argnums = options
         self.entries: dict[Any, _Entry] = {}
         self.staged: dict[Any, tuple[ClosedJaxpr, list, Any]] = {}
         self.traces = 0
+        # (transformation, its options) -> the transformed function (see _vf_transformed)
+        self.transformed: dict[tuple, Callable] = {}
         try:
             params = list(inspect.signature(fun).parameters.values())
         except (TypeError, ValueError):
@@ -456,6 +491,29 @@ def _forget_compiled_entries() -> None:
     for per_options in _BY_FUNCTION.values():
         for caches in per_options.values():
             caches.entries.clear()
+
+
+def _weak_target(fun: Callable) -> Callable:
+    """``fun`` called through a weak reference, with its name and signature: what a cached
+    transformation of ``fun`` (kept in ``fun``'s own caches) wraps, so that the caches do not
+    keep ``fun`` alive (they leave with it). A function taking no weak reference has caches of
+    its own wrapper, not the registry's: it is used as it is."""
+    try:
+        ref = weakref.ref(fun)
+    except TypeError:
+        return fun
+
+    def target(*args: Any, **kwargs: Any) -> Any:
+        return ref()(*args, **kwargs)  # type: ignore[misc]
+
+    for attr in ("__name__", "__qualname__", "__module__", "__doc__"):
+        if hasattr(fun, attr):
+            setattr(target, attr, getattr(fun, attr))
+    try:
+        target.__signature__ = inspect.signature(fun)
+    except (TypeError, ValueError):
+        pass
+    return target
 
 
 def _forget_function(key: int, ref: weakref.ref) -> None:
