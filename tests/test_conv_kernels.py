@@ -28,6 +28,12 @@ FAMILIES = {
     "packed_col2im": ((3, 6, 11, 9), (32, 3, 3, 2), (2, 3), ((2, 0), (1, 2)), (1, 1), (2, 1), 2),
     "packed_lhs_dilated": ((2, 4, 5, 6), (16, 4, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2), (1, 1),
                            1),
+    # Small output planes: slabs of whole images (one slab, or several with tiny budgets below).
+    "packed_images": ((5, 8, 6, 5), (32, 8, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1),
+    "packed_images_strided_grouped": ((4, 6, 9, 8), (32, 3, 3, 2), (2, 3), ((2, 0), (1, 2)),
+                                      (1, 1), (2, 1), 2),
+    "packed_images_lhs_dilated": ((3, 4, 4, 3), (16, 4, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2),
+                                  (1, 1), 1),
 }  # fmt: skip
 
 
@@ -39,8 +45,18 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 def _family(plan) -> str:
     if conv_kernels._use_blas(plan.og, plan.cg, plan.taps):
+        if conv_kernels._images_per_slab(plan, np.dtype(np.float32)):
+            return "packed_images"
         return "packed_contiguous_rows" if plan.contiguous_rows else "packed"
     return "direct_grid" if plan.grid is not None else "direct_tables"
+
+
+@pytest.fixture(autouse=True)
+def _row_slabs_for_small_planes(request, monkeypatch):
+    # The cases are small so the checks stay fast: the row-slab families see them only below
+    # the threshold at which whole-image slabs take over.
+    if "image" not in request.node.name:
+        monkeypatch.setattr(conv_kernels, "IMAGE_SLAB_PIXELS", 1)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -93,3 +109,42 @@ def test_pooling_kernels_take_read_only_operands_and_match_reference():
         want[i] = (cref.reduce_window("sum", e, *win[:3]) * g).sum()
     got_t = window_kernels.window_sum_transpose(g, x.shape, WindowParams.of(*win))
     np.testing.assert_allclose(got_t, want, **TOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("budget", ["one_slab", "four_slabs", "one_image_per_slab"])
+@pytest.mark.parametrize("name", ["packed_images", "packed_images_strided_grouped"])
+def test_image_slabs_match_reference_whatever_the_split(name, budget, dtype, monkeypatch):
+    # One inline slab by default; a problem over INLINE_MACS is cut into IMAGE_SLABS slabs; a
+    # tiny workspace budget leaves one image per slab (the last slab is shorter for 5 images).
+    if budget != "one_slab":
+        monkeypatch.setattr(conv_kernels, "INLINE_MACS", 0)
+    if budget == "one_image_per_slab":
+        monkeypatch.setattr(conv_kernels, "MAX_TILE_BYTES", 1)
+    xs, ws, *params = FAMILIES[name]
+    cp = ConvParams.of(*params)
+    plan = conv_plan(xs, ws, cp)
+    images = conv_kernels._images_per_slab(plan, np.dtype(dtype))
+    assert images == {"one_slab": xs[0], "four_slabs": -(-xs[0] // 4),
+                      "one_image_per_slab": 1}[budget]  # fmt: skip
+    rng = np.random.default_rng(3)
+    x, w = (_read_only(rng.normal(size=s).astype(dtype)) for s in (xs, ws))
+    tol = TOL if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    y = conv_kernels.conv_forward(x, w, cp)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, cref.conv(x, w, *params), **tol)
+    g = _read_only(rng.normal(size=y.shape).astype(dtype))
+    rdx, rdw = cref.conv_vjp(x, w, g, *params)
+    np.testing.assert_allclose(conv_kernels.conv_input_grad(g, w, xs, cp), rdx, **tol)
+    np.testing.assert_allclose(conv_kernels.conv_weight_grad(x, g, ws, cp), rdw, **tol)
+
+
+def test_image_slabs_only_for_small_planes_on_the_blas_path():
+    same = ConvParams.of((1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
+    f32 = np.dtype(np.float32)
+    digits = conv_plan((64, 32, 4, 4), (64, 32, 3, 3), same)  # the digits CNN's second conv
+    assert conv_kernels._images_per_slab(digits, f32) == 64  # one inline slab
+    assert conv_kernels._images_per_slab(conv_plan((8, 32, 16, 16), (32, 32, 3, 3), same),
+                                         f32) == 0  # 256-pixel planes: implicit GEMM
+    assert conv_kernels._images_per_slab(conv_plan((8, 32, 31, 31), (32, 32, 3, 3), ConvParams.of(
+        (2, 2), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)), f32) == 0  # 16x16 strided: row slabs

@@ -60,6 +60,9 @@ def _tile_rows(plan: ConvPlan, dtype: np.dtype) -> int:
     return max(1, min(rows, plan.n * plan.per_img // split))
 
 
+# Output planes below this many pixels pack slabs of whole images (``packed.forward_images``):
+# per-image slabs of so few columns made many tiny GEMMs, each a Python task.
+IMAGE_SLAB_PIXELS = 256
 # Below this many multiply-adds a whole convolution runs as one task on the caller: a hand-off
 # to the pool and back costs tens of microseconds on a busy machine, more than the products of
 # a LeNet-sized layer; BLAS may still use its own threads inside the one GEMM.
@@ -73,7 +76,7 @@ def _images_per_slab(plan: ConvPlan, dtype: np.dtype) -> int:
     """Whole images per packed slab when output planes are small, or 0 when they are not
     (slabs of rows within an image, or implicit GEMM, then)."""
     pixels = plan.per_img * plan.out_sp[2]
-    if packed.implicit_gemm(plan) or pixels >= packed.IMPLICIT_MIN_PIXELS:
+    if packed.implicit_gemm(plan) or pixels >= IMAGE_SLAB_PIXELS:
         return 0
     per_image = plan.cg * plan.taps * pixels * dtype.itemsize
     images = max(1, min(plan.n, MAX_TILE_BYTES // max(1, per_image)))
