@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vfunc.primitives import conv_kernels, window_kernels
+from vfunc.primitives.conv_kernels import direct, threads
 from vfunc.primitives.conv_kernels.plan import ConvParams, conv_plan
 from vfunc.primitives.window_kernels import WindowParams
 
@@ -59,12 +60,19 @@ def _row_slabs_for_small_planes(request, monkeypatch):
         monkeypatch.setattr(conv_kernels, "IMAGE_SLAB_PIXELS", 1)
 
 
+@pytest.mark.parametrize("threading", ["serial", "parallel"])
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_each_family_takes_read_only_operands_and_matches_reference(name):
+def test_each_family_takes_read_only_operands_and_matches_reference(name, threading,
+                                                                    monkeypatch):  # fmt: skip
     xs, ws, *params = FAMILIES[name]
+    if threading == "parallel":  # these small cases run serially by default
+        if not name.startswith("direct"):
+            pytest.skip("the packed family's threading is the pool's (test_conv_implicit)")
+        monkeypatch.setattr(direct, "SERIAL_MACS", 0)
     cp = ConvParams.of(*params)
     plan = conv_plan(xs, ws, cp)
     assert name.startswith(_family(plan)), "the case no longer reaches the family it names"
+    assert (direct._macs(plan) >= direct.SERIAL_MACS) == (threading == "parallel")
     rng = np.random.default_rng(sum(xs))
     x, w = (_read_only(rng.normal(size=s).astype(np.float32)) for s in (xs, ws))
     y = conv_kernels.conv_forward(x, w, cp)
@@ -87,7 +95,10 @@ def test_plan_is_built_once_and_is_immutable():
             table[0] = 7
 
 
-def test_pooling_kernels_take_read_only_operands_and_match_reference():
+@pytest.mark.parametrize("threading", ["inline", "pool"])
+def test_pooling_kernels_take_read_only_operands_and_match_reference(threading, monkeypatch):
+    if threading == "pool":  # small planes run inline by default
+        monkeypatch.setattr(threads, "INLINE_PLANE_ELEMENTS", 0)
     rng = np.random.default_rng(5)
     x = _read_only(rng.normal(size=(2, 3, 7, 6)).astype(np.float32))
     win = ((1, 1, 3, 2), (1, 1, 2, 1), ((0, 0), (0, 0), (1, 1), (0, 1)), (1,) * 4, (1,) * 4)

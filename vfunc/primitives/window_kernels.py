@@ -190,7 +190,7 @@ def window_reduce(kind: str, x: np.ndarray, params: WindowParams) -> np.ndarray:
 def window_sum_transpose(g: np.ndarray, shape: Sequence[int], params: WindowParams) -> np.ndarray:
     """The transpose (VJP) of the windowed sum: every output cotangent added to its window."""
     wp = window_plan(shape, params)
-    dx = np.zeros((wp.planes,) + wp.in3, g.dtype)
+    dx = np.zeros((wp.planes,) + wp.in3, g.dtype)  # zeros: the kernel runs only if g has any
     if g.size and dx.size:
         gp = wp.to_planes(g, wp.out3)
         run_over_planes(
@@ -207,12 +207,13 @@ def window_select(scatter: bool, src: np.ndarray, x: np.ndarray,
     first maximum of ``x``."""
     wp = window_plan(x.shape, params)
     xp = wp.to_planes(x, wp.in3)
+    # np.empty: the kernel clears each plane it scatters into, and writes every gathered one.
     if scatter:
-        dst = np.zeros((wp.planes,) + wp.in3, src.dtype)
+        dst = np.empty((wp.planes,) + wp.in3, src.dtype)
         sp = wp.to_planes(src, wp.out3)
         full = x.shape
     else:
-        dst = np.zeros((wp.planes,) + wp.out3, src.dtype)
+        dst = np.empty((wp.planes,) + wp.out3, src.dtype)
         sp = wp.to_planes(src, wp.in3)
         full = wp.out_shape
     if dst.size and sp.size:
