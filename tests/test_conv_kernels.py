@@ -159,3 +159,31 @@ def test_image_slabs_only_for_small_planes_on_the_blas_path():
                                          f32) == 0  # 256-pixel planes: implicit GEMM
     assert conv_kernels._images_per_slab(conv_plan((8, 32, 31, 31), (32, 32, 3, 3), ConvParams.of(
         (2, 2), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)), f32) == 0  # 16x16 strided: row slabs
+
+
+@pytest.mark.parametrize("window", [(2, 2), (3, 2), (1, 3)])
+@pytest.mark.parametrize("spatial", [(8, 6), (7, 7)], ids=["exact", "remainder"])
+def test_tiled_pooling_matches_reference_with_ties_nans_and_infinities(window, spatial):
+    # Windows as large as their strides (MaxPool2d(2)) take the tiled kernels; rows/columns
+    # that no window covers (7 = 3 * 2 + 1) get a zero cotangent.
+    rng = np.random.default_rng(7)
+    x = rng.integers(-2, 3, size=(3, 2, *spatial)).astype(np.float32)  # many ties
+    x[0, 0, 0, :3] = np.nan
+    x[1, 1, :2, :2] = -np.inf
+    x[2, 0, 1, 1] = np.inf
+    win = ((1, 1, *window), (1, 1, *window), ((0, 0),) * 4, (1,) * 4, (1,) * 4)
+    params = WindowParams.of(*win)
+    assert window_kernels.window_plan(x.shape, params).tiled == window
+    x = _read_only(x)
+    y = window_kernels.window_reduce("max", x, params)
+    np.testing.assert_array_equal(y, cref.reduce_window("max", x, *win[:3]))
+    g = _read_only(rng.normal(size=y.shape).astype(np.float32))
+    got = window_kernels.window_select(True, g, x, params)
+    np.testing.assert_array_equal(got, cref.window_argmax_vjp(g, x, *win[:3]))
+
+
+def test_pooling_with_padding_or_overlap_is_not_tiled():
+    for win in [((1, 1, 2, 2), (1, 1, 1, 1), ((0, 0),) * 4),
+                ((1, 1, 2, 2), (1, 1, 2, 2), ((0, 0), (0, 0), (1, 0), (0, 0)))]:  # fmt: skip
+        params = WindowParams.of(*win, (1,) * 4, (1,) * 4)
+        assert window_kernels.window_plan((2, 3, 6, 6), params).tiled is None
