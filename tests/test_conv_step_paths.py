@@ -108,3 +108,31 @@ def test_fused_batch_norm_gradient_matches_finite_differences(monkeypatch):
             lambda m: (m.weight, m.bias), bn, (w, b)), x))  # fmt: skip
         assert vfunc.jit(vfunc.grad(f)).lower(bn.weight, bn.bias, vnp.asarray(x)).compile().kernels
         check_grads(f, (bn.weight, bn.bias, x), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
+
+
+def test_a_jitted_step_with_small_products_runs_on_one_blas_thread():
+    # A LeNet-sized step: every product at most SINGLE_THREAD_PRODUCT multiply-adds, so the
+    # whole call holds BLAS at one thread and restores the count afterwards (also on error).
+    from vfunc.primitives.conv_kernels import threads
+    from vfunc.transforms.compiler import codegen
+
+    controls = threads._openblas_thread_controls()
+    rng = np.random.default_rng(4)
+    x = vnp.asarray(rng.normal(size=(64, 400)).astype(np.float32))
+    w = vnp.asarray(rng.normal(size=(400, 120)).astype(np.float32))
+
+    def f(x, w):
+        return vnp.tanh(x @ w)
+
+    small = vfunc.jit(f).lower(x, w).compile()
+    assert "with _single_blas():" in small.as_text()
+    before = controls[0]() if controls else None
+    np.testing.assert_allclose(vfunc.jit(f)(x, w), np.tanh(np.asarray(x) @ np.asarray(w)),
+                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    if controls is not None:
+        assert controls[0]() == before
+    big = vfunc.ShapeDtypeStruct((400, 400 * 120), np.float32)  # lowered, never run
+    assert 64 * 400 * 400 * 120 > codegen.SINGLE_THREAD_PRODUCT
+    assert "_single_blas" not in vfunc.jit(f).lower(x, big).compile().as_text()
+    # Without matrix products nothing changes.
+    assert "_single_blas" not in vfunc.jit(vnp.tanh).lower(x).compile().as_text()
