@@ -7,9 +7,15 @@ Layout and index tables are described in ``plan``; the families live beside it:
   when strides are 1 (long contiguous runs), else through the index tables;
 * ``packed`` -- BLAS, one single-threaded BLAS per thread (``threads``), for everything else:
   an implicit GEMM on a padded grid for unit strides (one GEMM per tap on shifted views of a
-  padded band, no im2col), bounded im2col slabs otherwise. The input gradient of a
-  unit-stride convolution is the forward convolution of ``g`` with the flipped, transposed
-  kernel, whose packing is cheaper than scattering a slab back.
+  padded band, no im2col), bounded im2col slabs otherwise: slabs of whole images when output
+  planes are small (under ``IMAGE_SLAB_PIXELS``; one GEMM per slab, and a single slab run
+  inline on the caller below ``INLINE_MACS``), of rows within an image when they are not. The
+  input gradient of a unit-stride convolution is the forward convolution of ``g`` with the
+  flipped, transposed kernel, whose packing is cheaper than scattering a slab back.
+
+Small problems stay on the calling thread (the direct family's serial builds below
+``direct.SERIAL_MACS``, one inline slab): on a busy 2-core machine a hand-off to other threads
+waits for them to be scheduled, which cost more than a LeNet-sized layer's whole work.
 
 The windowed reductions (pooling) have their own kernels in ``vfunc.primitives.window_kernels``.
 """
