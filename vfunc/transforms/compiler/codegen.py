@@ -395,17 +395,22 @@ SINGLE_THREAD_PRODUCT = 1 << 24
 
 
 def _small_products_only(jaxpr: Any) -> bool:
-    """Whether ``jaxpr`` has matrix products, all of at most ``SINGLE_THREAD_PRODUCT``
-    multiply-adds, and no sub-jaxprs (whose products are not looked at): then a whole jitted
-    call runs on one BLAS thread."""
+    """Whether ``jaxpr`` has matrix products, all 2-D (``Primitive.as_matmul``) with at most
+    ``SINGLE_THREAD_PRODUCT`` multiply-adds, and no sub-jaxprs (whose products are not looked
+    at): then a whole jitted call runs on one BLAS thread."""
     largest = 0
     for eqn in jaxpr.eqns:
         if any(isinstance(v, ClosedJaxpr) or hasattr(v, "eqns") for v in eqn.params.values()):
             return False
-        if eqn.primitive.name == "dot_general":
-            (contracting, _), _ = eqn.params["dimension_numbers"]
-            k = int(np.prod([eqn.invars[0].aval.shape[d] for d in contracting], dtype=np.int64))
-            largest = max(largest, eqn.outvars[0].aval.size * k)
+        as_matmul = eqn.primitive.as_matmul
+        if as_matmul is None:
+            continue
+        flags = as_matmul(eqn.params, *(v.aval for v in eqn.invars)) if len(eqn.invars) == 2 \
+            else None
+        if flags is None:  # a batched or higher-rank product: not sized here
+            return False
+        lhs = eqn.invars[0].aval
+        largest = max(largest, eqn.outvars[0].aval.size * lhs.shape[0 if flags[0] else 1])
     return 0 < largest <= SINGLE_THREAD_PRODUCT
 
 
