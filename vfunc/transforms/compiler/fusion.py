@@ -53,7 +53,8 @@ MIN_REDUCED_SIZE = 1 << 14
 # loops below 1M elements sequential; a single cache-resident leaf of 150k elements timed the
 # same either way. Below a quarter million elements (1 MB of float32, cache-resident) they are
 # serial: on a busy machine a parallel loop waits for its second thread to be scheduled, and
-# the digits CNN's 131k-element BatchNorm loops took 5 ms a call that way, 0.25 ms serial.
+# the digits CNN's 131k-element BatchNorm loops took 3.5-4.5 ms of wall time a call that way
+# on a loaded machine, for 0.25-0.35 ms of CPU time.
 PARALLEL_MIN_SIZE = 1 << 18
 
 _BOOL = np.dtype("bool")
