@@ -60,14 +60,18 @@ def _row_slabs_for_small_planes(request, monkeypatch):
         monkeypatch.setattr(conv_kernels, "IMAGE_SLAB_PIXELS", 1)
 
 
-@pytest.mark.parametrize("threading", ["serial", "parallel"])
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+# Every family as it runs these small cases (the direct ones serially), and the direct family's
+# parallel builds too (the packed family's threading is the pool's: test_conv_implicit).
+THREADINGS = [(name, "serial") for name in sorted(FAMILIES)] + [
+    (name, "parallel") for name in sorted(FAMILIES) if name.startswith("direct")
+]
+
+
+@pytest.mark.parametrize(("name", "threading"), THREADINGS)
 def test_each_family_takes_read_only_operands_and_matches_reference(name, threading,
                                                                     monkeypatch):  # fmt: skip
     xs, ws, *params = FAMILIES[name]
     if threading == "parallel":  # these small cases run serially by default
-        if not name.startswith("direct"):
-            pytest.skip("the packed family's threading is the pool's (test_conv_implicit)")
         monkeypatch.setattr(direct, "SERIAL_MACS", 0)
     cp = ConvParams.of(*params)
     plan = conv_plan(xs, ws, cp)
