@@ -461,7 +461,7 @@ def test_grad_through_an_optimizer_step_matches_finite_differences(x64):
 def test_jitted_donated_adamw_step_fuses_each_leaf_and_updates_in_place():
     from vfunc.transforms.compiler import fusion
 
-    n = fusion.MIN_FUSED_SIZE  # the smallest leaf that fuses; it also runs in parallel
+    n = fusion.PARALLEL_MIN_SIZE  # the smallest leaf whose fused loop runs in parallel
     rng = np.random.default_rng(3)
     params = {"a": vnp.asarray(rng.normal(size=n).astype(np.float32)),
               "b": vnp.asarray(rng.normal(size=(n // 64, 64)).astype(np.float32))}  # fmt: skip

@@ -7,9 +7,15 @@ Layout and index tables are described in ``plan``; the families live beside it:
   when strides are 1 (long contiguous runs), else through the index tables;
 * ``packed`` -- BLAS, one single-threaded BLAS per thread (``threads``), for everything else:
   an implicit GEMM on a padded grid for unit strides (one GEMM per tap on shifted views of a
-  padded band, no im2col), bounded im2col slabs otherwise. The input gradient of a
-  unit-stride convolution is the forward convolution of ``g`` with the flipped, transposed
-  kernel, whose packing is cheaper than scattering a slab back.
+  padded band, no im2col), bounded im2col slabs otherwise: slabs of whole images when output
+  planes are small (under ``IMAGE_SLAB_PIXELS``; one GEMM per slab, and a single slab run
+  inline on the caller below ``INLINE_MACS``), of rows within an image when they are not. The
+  input gradient of a unit-stride convolution is the forward convolution of ``g`` with the
+  flipped, transposed kernel, whose packing is cheaper than scattering a slab back.
+
+Small problems stay on the calling thread (the direct family's serial builds below
+``direct.SERIAL_MACS``, one inline slab): on a busy 2-core machine a hand-off to other threads
+waits for them to be scheduled, which cost more than a LeNet-sized layer's whole work.
 
 The windowed reductions (pooling) have their own kernels in ``vfunc.primitives.window_kernels``.
 """
@@ -60,6 +66,31 @@ def _tile_rows(plan: ConvPlan, dtype: np.dtype) -> int:
     return max(1, min(rows, plan.n * plan.per_img // split))
 
 
+# Output planes below this many pixels pack slabs of whole images (``packed.forward_images``):
+# per-image slabs of so few columns made many tiny GEMMs, each a Python task.
+IMAGE_SLAB_PIXELS = 256
+# Below this many multiply-adds a whole convolution runs as one task on the caller: a hand-off
+# to the pool and back costs tens of microseconds on a busy machine, more than the products of
+# a LeNet-sized layer; BLAS may still use its own threads inside the one GEMM.
+INLINE_MACS = 1 << 25
+# How many slabs a larger problem of small planes is cut into: a constant, not the worker count,
+# so the weight gradient has the same bits on every machine (see threads.run_summed).
+IMAGE_SLABS = 4
+
+
+def _images_per_slab(plan: ConvPlan, dtype: np.dtype) -> int:
+    """Whole images per packed slab when output planes are small, or 0 when they are not
+    (slabs of rows within an image, or implicit GEMM, then)."""
+    pixels = plan.per_img * plan.out_sp[2]
+    if packed.implicit_gemm(plan) or pixels >= IMAGE_SLAB_PIXELS:
+        return 0
+    per_image = plan.cg * plan.taps * pixels * dtype.itemsize
+    images = max(1, min(plan.n, MAX_TILE_BYTES // max(1, per_image)))
+    if plan.o * plan.cg * plan.taps * pixels * plan.n >= INLINE_MACS:
+        images = min(images, -(-plan.n // IMAGE_SLABS))
+    return images
+
+
 def _as5(a: np.ndarray) -> np.ndarray:
     """``a`` with its spatial axes padded to three (leading unit axes, a free view)."""
     a = np.ascontiguousarray(a)
@@ -77,7 +108,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams) -> np.ndarray
     if x5.size == 0 or w5.size == 0:
         y5[...] = 0
     elif _uses_blas(plan):
-        packed.forward(x5, w5, y5, plan, _tile_rows(plan, x.dtype))
+        if images := _images_per_slab(plan, x.dtype):
+            packed.forward_images(x5, w5, y5, plan, images)
+        else:
+            packed.forward(x5, w5, y5, plan, _tile_rows(plan, x.dtype))
     else:
         direct.run(direct.FORWARD, x5, w5, y5, plan)
     return y5.reshape(out_shape)
@@ -118,7 +152,10 @@ def conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
     if dw5.size == 0 or g5.size == 0 or x5.size == 0:
         pass
     elif _uses_blas(plan):
-        packed.weight_grad(x5, g5, dw5, plan, _tile_rows(plan, x.dtype))
+        if images := _images_per_slab(plan, x.dtype):
+            packed.weight_grad_images(x5, g5, dw5, plan, images)
+        else:
+            packed.weight_grad(x5, g5, dw5, plan, _tile_rows(plan, x.dtype))
     else:
         direct.run(direct.WEIGHT_GRAD, x5, g5, dw5, plan)
     return dw5.reshape(w_shape)

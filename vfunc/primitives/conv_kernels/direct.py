@@ -154,14 +154,16 @@ def _sizes(x, w) -> tuple[int, int, int, int, int]:  # pragma: no cover - compil
     return x.shape[0], x.shape[1], n_out, cg, n_out // (x.shape[1] // cg)
 
 
-def _table_kernel_for(kind: int):
+def _table_kernel_for(kind: int, parallel: bool):
 
-    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    @numba.njit(parallel=parallel, cache=True, fastmath=FASTMATH)
     def table_kernel(x, y, w, tables: Tables):  # pragma: no cover - compiled
         """The ``kind`` product through the index tables; each task owns the plane it writes
         (see ``_schedule``), the weight gradient summing over images in float64."""
         sizes = _sizes(x, w)
         tasks, pairs = _schedule(kind, sizes)
+        if not parallel:  # read, so that numba's disk cache keys the two builds apart
+            tasks = tasks + 0
         for task in numba.prange(tasks):
             n, c, o, cl = _pair(kind, task, 0, sizes)
             if kind == FORWARD:
@@ -253,16 +255,16 @@ def _grid_taps_for(kind: int):
 _grid_taps = _kind_dispatch(_grid_taps_for)
 
 
-def _grid_kernel_for(kind: int):
+def _grid_kernel_for(kind: int, parallel: bool):
 
-    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    @numba.njit(parallel=parallel, cache=True, fastmath=FASTMATH)
     def grid_kernel(x, y, w, grid: Grid, chunks: int):  # pragma: no cover - compiled
         """The ``kind`` product on the padded grid, tasks as ``table_kernel``'s; ``chunks``
-        tasks share one set of scratch buffers."""
+        tasks share one set of scratch buffers (one chunk when serial)."""
         sizes = _sizes(x, w)
         tasks, pairs = _schedule(kind, sizes)
         wf = w.reshape(w.shape[0], w.shape[1], -1)
-        chunks = min(chunks, tasks)
+        chunks = min(chunks, tasks) if parallel else 1
         for ch in numba.prange(chunks):
             padded = np.zeros(grid.plane, x.dtype)  # its padding stays zero
             line = np.zeros(grid.length, x.dtype)  # and so do its extra columns
@@ -302,8 +304,18 @@ def _grid_chunks() -> int:
     return 8 * numba.get_num_threads()
 
 
-_KERNELS = {kind: (_table_kernel_for(kind), _grid_kernel_for(kind))
-            for kind in (FORWARD, INPUT_GRAD, WEIGHT_GRAD)}  # fmt: skip
+# (kind, parallel): (table kernel, grid kernel). The serial builds run small problems on the
+# caller: a parallel region's launch, and OpenMP's threads spinning afterwards against
+# OpenBLAS's, cost more than a LeNet-sized layer's whole work on a busy 2-core machine.
+_KERNELS = {(kind, par): (_table_kernel_for(kind, par), _grid_kernel_for(kind, par))
+            for kind in (FORWARD, INPUT_GRAD, WEIGHT_GRAD) for par in (False, True)}  # fmt: skip
+
+# Below this many multiply-adds the serial kernels run (a few milliseconds at most).
+SERIAL_MACS = 1 << 23
+
+
+def _macs(plan: ConvPlan) -> int:
+    return plan.n * plan.o * plan.cg * plan.taps * plan.out_sp[0] * plan.out_sp[1] * plan.out_sp[2]
 
 
 def run(kind: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, plan: ConvPlan) -> None:
@@ -312,7 +324,7 @@ def run(kind: int, a: np.ndarray, b: np.ndarray, out: np.ndarray, plan: ConvPlan
     has one."""
     # The kernels take their operands by role: input-like, output-like, weights.
     x, y, w = {FORWARD: (a, out, b), INPUT_GRAD: (out, a, b), WEIGHT_GRAD: (a, b, out)}[kind]
-    table_kernel, grid_kernel = _KERNELS[kind]
+    table_kernel, grid_kernel = _KERNELS[kind, _macs(plan) >= SERIAL_MACS]
     if plan.grid is not None:
         grid_kernel(x, y, w, plan.grid, _grid_chunks())
     else:

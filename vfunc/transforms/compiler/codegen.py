@@ -158,7 +158,13 @@ class _Emitter:
         self.emit_body()
         outs = [self.output(v) for v in jaxpr.outvars]
         ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
-        return self.load(args, [*self.lines, f"return {ret}"])
+        lines = [*self.lines, f"return {ret}"]
+        if _small_products_only(jaxpr):
+            # As a scan loop's (SINGLE_THREAD_PRODUCT): a LeNet step's (64, 400) x (400, 120)
+            # products cost 8 ms of CPU each with two BLAS threads on a loaded machine.
+            self.namespace["_single_blas"] = single_threaded_blas
+            lines = ["with _single_blas():", *(f"    {line}" for line in lines)]
+        return self.load(args, lines)
 
     def emit_body(self) -> None:
         """Name the constants and emit every equation (fusible chains as one kernel call)."""
@@ -386,6 +392,26 @@ def compile_jaxpr(
 # and 1 ms with one, and the 2-layer LSTM of benchmarks/bench_nn.py took 4.0 s a training step
 # with the default threads and 0.76 s with its loops on one.
 SINGLE_THREAD_PRODUCT = 1 << 24
+
+
+def _small_products_only(jaxpr: Any) -> bool:
+    """Whether ``jaxpr`` has matrix products, all 2-D (``Primitive.as_matmul``) with at most
+    ``SINGLE_THREAD_PRODUCT`` multiply-adds, and no sub-jaxprs (whose products are not looked
+    at): then a whole jitted call runs on one BLAS thread."""
+    largest = 0
+    for eqn in jaxpr.eqns:
+        if any(isinstance(v, ClosedJaxpr) or hasattr(v, "eqns") for v in eqn.params.values()):
+            return False
+        as_matmul = eqn.primitive.as_matmul
+        if as_matmul is None:
+            continue
+        flags = as_matmul(eqn.params, *(v.aval for v in eqn.invars)) if len(eqn.invars) == 2 \
+            else None
+        if flags is None:  # a batched or higher-rank product: not sized here
+            return False
+        lhs = eqn.invars[0].aval
+        largest = max(largest, eqn.outvars[0].aval.size * lhs.shape[0 if flags[0] else 1])
+    return 0 < largest <= SINGLE_THREAD_PRODUCT
 
 
 class _LoopEmitter(_Emitter):

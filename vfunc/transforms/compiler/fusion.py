@@ -14,7 +14,8 @@ else reads it. Only reductions over separated axes with a short innermost run be
 elements one by one; elsewhere numpy's pairwise, vectorized reduce beats these scalar loops.
 
 Only large arrays are fused: below ``MIN_FUSED_SIZE`` elements numpy's per-call cost is small
-and compiling a kernel would not pay for itself. Kernels are cached in this process by source
+and compiling a kernel would not pay for itself (from 32k elements, a LeNet or digits CNN
+layer's activations, one pass instead of several does). Kernels are cached in this process by source
 and on disk by numba (the generated module is written to the cache directory, so a restarted
 process loads machine code instead of compiling).
 
@@ -42,15 +43,19 @@ import numpy as np
 
 from vfunc.jaxpr import Jaxpr, JaxprEqn, Literal, Var
 
-MIN_FUSED_SIZE = 1 << 17
+MIN_FUSED_SIZE = 1 << 15
 # Reductions compile from a smaller operand: numpy's reduce over separated axes (a max-pool's)
 # walks elements one by one, so even a LeNet-sized pooling pays for its loop.
 MIN_REDUCED_SIZE = 1 << 14
-# Every fused loop is parallel: one core cannot stream memory at the rate two can, and with
-# OMP_WAIT_POLICY=PASSIVE a launch costs microseconds. A jitted Adam step over a ResNet-18 tree
-# (13 leaves of 131k..2.4M elements, 187 MB of state) ran 1.7x faster than with loops below 1M
-# elements sequential; a single cache-resident leaf of 150k elements timed the same either way.
-PARALLEL_MIN_SIZE = MIN_FUSED_SIZE
+# Fused loops over large arrays are parallel: one core cannot stream memory at the rate two
+# can, and with OMP_WAIT_POLICY=PASSIVE a launch costs microseconds. A jitted Adam step over a
+# ResNet-18 tree (13 leaves of 131k..2.4M elements, 187 MB of state) ran 1.7x faster than with
+# loops below 1M elements sequential; a single cache-resident leaf of 150k elements timed the
+# same either way. Below a quarter million elements (1 MB of float32, cache-resident) they are
+# serial: on a busy machine a parallel loop waits for its second thread to be scheduled, and
+# the digits CNN's 131k-element BatchNorm loops took 3.5-4.5 ms of wall time a call that way
+# on a loaded machine, for 0.25-0.35 ms of CPU time.
+PARALLEL_MIN_SIZE = 1 << 18
 
 _BOOL = np.dtype("bool")
 # The dtypes a fused loop handles, by the kind letters of ``Fusion.operands``/``result``.
