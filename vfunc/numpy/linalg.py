@@ -727,7 +727,7 @@ def lstsq(
         )
     b = convert(b, a.dtype)
     m, n = a.shape
-    s = svd(a, compute_uv=False)
+    s = svdvals(a)
     cut = _default_rtol(a) if rcond is None else rcond
     keep = s > (cut * _max(s) if s.shape[0] else 0.0)
     col = b if b.ndim == 2 else lax.expand_dims(b, (1,))

@@ -191,6 +191,7 @@ class custom_vjp:  # noqa: N801 - named as in JAX
             return self.fun(*_merge(tree.unflatten(in_tree, list(xs)), fixed, nondiff))
 
         box: list = []  # the output structure: from staging, or from fwd's first result
+        consts: list
         if _rule_runs_now(values):
             call_jaxpr, consts = _stage_later(fun_flat, values, box), []
         else:
@@ -317,6 +318,7 @@ class custom_jvp:  # noqa: N801 - named as in JAX
             return self.fun(*_merge(diff_now, fixed_now, nondiff))
 
         box: list = []  # the output structure: from staging, or from the rule's first result
+        consts: list
         if _rule_runs_now(values):
             call_jaxpr, consts = _stage_later(fun_flat, values, box), []
         else:
