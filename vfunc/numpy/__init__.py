@@ -6,6 +6,8 @@ Python scalars weakly typed). In-place assignment becomes ``x.at[...]``.
 
 import numpy as _np
 
+from vfunc import dtypes as _dtypes
+
 from vfunc.core import Array as ndarray
 from vfunc.numpy import _methods, fft, linalg
 from vfunc.numpy.contractions import einsum, inner, kron, outer, tensordot, vdot
@@ -190,10 +192,14 @@ from vfunc.numpy.ufuncs import (
 from vfunc.numpy.vectorize import vectorize
 
 # dtype names, usable as `dtype=vnp.float32` and as scalar constructors, as in jax.numpy.
-bool_, int8, int16, int32, int64 = _np.bool_, _np.int8, _np.int16, _np.int32, _np.int64
-uint8, uint16, uint32, uint64 = _np.uint8, _np.uint16, _np.uint32, _np.uint64
-float16, float32, float64 = _np.float16, _np.float32, _np.float64
-complex64, complex128 = _np.complex64, _np.complex128
+# Calling one casts, as jnp.float32(x) does: `vnp.float32(x)` is `vnp.asarray(x, vnp.float32)`.
+_st = _dtypes.scalar_type
+bool_ = _st("bool_", _np.bool_)
+int8, int16, int32, int64 = (_st(f"int{b}", _np.dtype(f"int{b}")) for b in (8, 16, 32, 64))
+uint8, uint16, uint32, uint64 = (_st(f"uint{b}", _np.dtype(f"uint{b}")) for b in (8, 16, 32, 64))
+float16, float32, float64 = (_st(f"float{b}", _np.dtype(f"float{b}")) for b in (16, 32, 64))
+complex64, complex128 = _st("complex64", _np.complex64), _st("complex128", _np.complex128)
+int_, uint, float_, complex_ = int64, uint64, float64, complex128  # JAX's default-width names
 pi, e, inf, nan = _np.pi, _np.e, _np.inf, _np.nan
 newaxis = None
 
@@ -203,8 +209,8 @@ dtype, finfo, iinfo, issubdtype = _np.dtype, _np.finfo, _np.iinfo, _np.issubdtyp
 generic, number, integer, inexact = _np.generic, _np.number, _np.integer, _np.inexact
 signedinteger, unsignedinteger = _np.signedinteger, _np.unsignedinteger
 floating, complexfloating = _np.floating, _np.complexfloating
-bool = _np.bool_  # noqa: A001  (jax.numpy.bool; NumPy 2's numpy.bool)
-single, double, csingle, cdouble = _np.float32, _np.float64, _np.complex64, _np.complex128
+bool = bool_  # noqa: A001  (jax.numpy.bool; NumPy 2's numpy.bool)
+single, double, csingle, cdouble = float32, float64, complex64, complex128
 euler_gamma = _np.euler_gamma
 acos, asin, atan, atan2 = arccos, arcsin, arctan, arctan2
 acosh, asinh, atanh = arccosh, arcsinh, arctanh
