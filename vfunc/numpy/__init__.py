@@ -84,6 +84,29 @@ from vfunc.numpy.reductions import (
     var,
 )
 from vfunc.numpy.searching import nonzero
+from vfunc.numpy.statistics import (
+    average,
+    corrcoef,
+    cov,
+    median,
+    nanargmax,
+    nanargmin,
+    nancumprod,
+    nancumsum,
+    nanmax,
+    nanmean,
+    nanmedian,
+    nanmin,
+    nanpercentile,
+    nanprod,
+    nanquantile,
+    nanstd,
+    nansum,
+    nanvar,
+    percentile,
+    ptp,
+    quantile,
+)
 from vfunc.numpy.shapes import (
     astype,
     expand_dims,
