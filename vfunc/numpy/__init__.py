@@ -65,6 +65,16 @@ from vfunc.numpy.movement import (
     vsplit,
     vstack,
 )
+from vfunc.numpy.numerical import (
+    bincount,
+    digitize,
+    ediff1d,
+    histogram,
+    histogram_bin_edges,
+    interp,
+    searchsorted,
+    trapezoid,
+)
 from vfunc.numpy.products import convolve, correlate, cross, dot, matmul
 from vfunc.numpy.reductions import (
     all,
