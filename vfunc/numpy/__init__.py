@@ -117,6 +117,18 @@ from vfunc.numpy.statistics import (
     ptp,
     quantile,
 )
+from vfunc.numpy.setops import (
+    intersect1d,
+    isin,
+    setdiff1d,
+    setxor1d,
+    union1d,
+    unique,
+    unique_all,
+    unique_counts,
+    unique_inverse,
+    unique_values,
+)
 from vfunc.numpy.shapes import (
     astype,
     expand_dims,
