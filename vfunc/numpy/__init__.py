@@ -75,6 +75,19 @@ from vfunc.numpy.numerical import (
     searchsorted,
     trapezoid,
 )
+from vfunc.numpy.polynomial import (
+    poly,
+    polyadd,
+    polyder,
+    polydiv,
+    polyfit,
+    polyint,
+    polymul,
+    polysub,
+    polyval,
+    roots,
+    vander,
+)
 from vfunc.numpy.products import convolve, correlate, cross, dot, matmul
 from vfunc.numpy.reductions import (
     all,
