@@ -200,6 +200,6 @@ class _ScalarMeta(type):
         return isinstance(instance, cls.dtype.type)
 
 
-def scalar_type(name: str, np_type: type) -> type:
+def scalar_type(name: str, np_type: type | np.dtype) -> type:
     """A ``jax.numpy``-style scalar type ``name`` for the NumPy scalar type ``np_type``."""
     return _ScalarMeta(name, (object,), {"dtype": np.dtype(np_type), "__module__": "vfunc.numpy"})

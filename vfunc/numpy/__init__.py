@@ -7,7 +7,6 @@ Python scalars weakly typed). In-place assignment becomes ``x.at[...]``.
 import numpy as _np
 
 from vfunc import dtypes as _dtypes
-
 from vfunc.core import Array as ndarray
 from vfunc.numpy import _methods, fft, linalg
 from vfunc.numpy.contractions import einsum, inner, kron, outer, tensordot, vdot
@@ -107,29 +106,6 @@ from vfunc.numpy.reductions import (
     var,
 )
 from vfunc.numpy.searching import nonzero
-from vfunc.numpy.statistics import (
-    average,
-    corrcoef,
-    cov,
-    median,
-    nanargmax,
-    nanargmin,
-    nancumprod,
-    nancumsum,
-    nanmax,
-    nanmean,
-    nanmedian,
-    nanmin,
-    nanpercentile,
-    nanprod,
-    nanquantile,
-    nanstd,
-    nansum,
-    nanvar,
-    percentile,
-    ptp,
-    quantile,
-)
 from vfunc.numpy.setops import (
     intersect1d,
     isin,
@@ -152,6 +128,29 @@ from vfunc.numpy.shapes import (
     size,
     squeeze,
     transpose,
+)
+from vfunc.numpy.statistics import (
+    average,
+    corrcoef,
+    cov,
+    median,
+    nanargmax,
+    nanargmin,
+    nancumprod,
+    nancumsum,
+    nanmax,
+    nanmean,
+    nanmedian,
+    nanmin,
+    nanpercentile,
+    nanprod,
+    nanquantile,
+    nanstd,
+    nansum,
+    nanvar,
+    percentile,
+    ptp,
+    quantile,
 )
 from vfunc.numpy.ufuncs import (
     abs,

@@ -112,7 +112,9 @@ def _merge(arr: Array, flat: Array, side: str) -> Array:
     return back[n:]
 
 
-def digitize(x: ArrayLike, bins: ArrayLike, right: bool = False, *, method: str | None = None) -> Array:
+def digitize(
+    x: ArrayLike, bins: ArrayLike, right: bool = False, *, method: str | None = None
+) -> Array:
     """Index of the bin each ``x`` falls in, for monotonic ``bins`` (increasing or decreasing),
     as ``numpy.digitize``: ``bins[i-1] <= x < bins[i]`` (``<``/``<=`` swapped with ``right``).
     """
@@ -141,7 +143,8 @@ def interp(
 
     Example:
         >>> import vfunc.numpy as vnp
-        >>> vnp.interp(vnp.array([0.0, 1.5, 5.0]), vnp.array([1.0, 2.0, 3.0]), vnp.array([1.0, 4.0, 9.0]))
+        >>> xp, fp = vnp.array([1.0, 2.0, 3.0]), vnp.array([1.0, 4.0, 9.0])
+        >>> vnp.interp(vnp.array([0.0, 1.5, 5.0]), xp, fp)
         Array([1. , 2.5, 9. ], dtype=float32)
     """
     xa, xpa, fpa = promote_args(
@@ -298,7 +301,9 @@ def histogram(
     return counts, edges
 
 
-def trapezoid(y: ArrayLike, x: ArrayLike | None = None, dx: ArrayLike = 1.0, axis: int = -1) -> Array:
+def trapezoid(
+    y: ArrayLike, x: ArrayLike | None = None, dx: ArrayLike = 1.0, axis: int = -1
+) -> Array:
     """Integral of ``y`` along ``axis`` by the trapezoidal rule, with sample points ``x`` (1-D
     or ``y``'s shape) or spacing ``dx``.
 
@@ -339,4 +344,3 @@ def ediff1d(
     if to_end is not None:
         parts.append(convert(ravel(as_array(to_end, "ediff1d")), x.dtype))
     return lax.concatenate(parts, 0) if len(parts) > 1 else parts[0]
-

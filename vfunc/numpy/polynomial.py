@@ -149,7 +149,7 @@ def poly(seq_of_zeros: ArrayLike) -> Array:
     if z.ndim == 2 and z.shape[0] == z.shape[1] and z.shape[0] > 0:
         from vfunc.numpy import linalg
 
-        z = linalg.eigvals(z)
+        z = getattr(linalg, "eigvals")(z)  # noqa: B009  (added by another branch)
     elif z.ndim != 1:
         raise ShapeError(f"poly: needs a 1-D array of roots or a square matrix, got {z.shape}")
     (z,) = promote_args(z, inexact=True)
@@ -248,7 +248,8 @@ def roots(p: ArrayLike, *, strip_zeros: bool = True) -> Array:
     from vfunc.numpy import linalg
 
     (c,) = promote_args(_coefficients("roots", p), inexact=True)
-    if not hasattr(linalg, "eigvals"):
+    eigvals = getattr(linalg, "eigvals", None)  # another branch adds it; fail clearly until then
+    if eigvals is None:
         raise NotImplementedError("roots: needs vnp.linalg.eigvals, which this build lacks")
     trailing = 0
     if strip_zeros:
@@ -266,7 +267,7 @@ def roots(p: ArrayLike, *, strip_zeros: bool = True) -> Array:
             [lax.expand_dims(-c[1:] / c[0], (0,)), lax.as_array(np.eye(n - 1, n, dtype=c.dtype))],
             0,
         )
-        found = linalg.eigvals(companion)
+        found = eigvals(companion)
     if trailing:
         found = lax.concatenate([found, zeros((trailing,), found.dtype)], 0)
     return found

@@ -19,7 +19,7 @@ from vfunc.errors import ConcretizationTypeError
 from vfunc.numpy._promote import as_array, convert, promote_args
 from vfunc.numpy.creation import full
 from vfunc.numpy.indexing import take
-from vfunc.numpy.movement import cumsum, moveaxis
+from vfunc.numpy.movement import cumsum, moveaxis, sort
 from vfunc.numpy.numerical import searchsorted
 from vfunc.numpy.reductions import any as any_
 from vfunc.numpy.reductions import argmax, sum
@@ -76,13 +76,20 @@ def _first_kept(keep: Array, size: int) -> tuple[Array, Array]:
     of them exist: ``(positions, valid)``, missing positions replaced by the first one."""
     n = keep.shape[0]
     index_dtype = dtypes.default_int()
-    pos = lax.sort(where(keep, lax.iota(index_dtype, n), n), 0)
+    pos = sort(where(keep, lax.iota(index_dtype, n), n))
     if size > n:
         pos = lax.concatenate([pos, lax.as_array(np.full(size - n, n, index_dtype))], 0)
     pos = pos[:size]
     valid = less(pos, n)
     first = pos[:1] if size else pos
     return where(valid, pos, clip(first, 0, max(n - 1, 0))), valid
+
+
+def _sort_together(operands: list[Array], num_keys: int) -> list[Array]:
+    """``operands`` (1-D, one length) all permuted by a stable sort on the first ``num_keys``."""
+    out = lax.sort(operands, 0, num_keys=num_keys)
+    assert isinstance(out, list)
+    return out
 
 
 def _sort_keys(x: Array) -> list[Array]:
@@ -95,7 +102,7 @@ def _sort_keys(x: Array) -> list[Array]:
 
 
 class _Groups(NamedTuple):
-    index: Array  # (size,) first occurrence of each distinct row, padded with index[0]
+    first: Array  # (size,) first occurrence of each distinct row, padded with index[0]
     valid: Array  # (size,) whether that entry is a real group
     inverse: Array  # (n,) group of each input row
     counts: Array  # (size,) rows per group, 0 for padding
@@ -106,13 +113,13 @@ def _groups(op: str, rows: Array, equal_nan: bool, size: int | None) -> _Groups:
     n = rows.shape[0]
     index_dtype = dtypes.default_int()
     keys = _sort_keys(rows)
-    *skeys, perm = lax.sort([*keys, lax.iota(index_dtype, n)], 0, num_keys=len(keys))
-    differs = None
+    *skeys, perm = _sort_together([*keys, lax.iota(index_dtype, n)], len(keys))
+    differs = lax.as_array(np.zeros(n - 1, bool))
     for k in skeys:
         d = not_equal(k[1:], k[:-1])
         if equal_nan and k.dtype.kind == "f":
             d = logical_and(d, logical_not(logical_and(isnan(k[1:]), isnan(k[:-1]))))
-        differs = d if differs is None else logical_or(differs, d)
+        differs = logical_or(differs, d)
     start = lax.concatenate([lax.as_array(np.ones(1, bool)), differs], 0)
     size = _static_size(op, sum(start, dtype=index_dtype), size)
     # One entry more than asked, so the last group's end is known even when truncated.
@@ -120,7 +127,7 @@ def _groups(op: str, rows: Array, equal_nan: bool, size: int | None) -> _Groups:
     starts, valid = pos[:size], found[:size]
     counts = where(valid, where(found[1:], pos[1:], n) - starts, 0)
     group = cumsum(start, dtype=index_dtype) - 1
-    _, inverse = lax.sort([perm, group], 0, num_keys=1)
+    _, inverse = _sort_together([perm, group], 1)
     return _Groups(take(perm, starts), valid, inverse, counts)
 
 
@@ -164,21 +171,23 @@ def unique(
         return _pack(values, empty, inv, empty, return_index, return_inverse, return_counts)
     g = _groups("unique", rows, equal_nan, size)
     if axis is None:
-        values = take(rows[:, 0], g.index)
+        values = take(rows[:, 0], g.first)
         if fill_value is not None:
             values = where(g.valid, values, convert(as_array(fill_value), x.dtype))
     else:
-        values = take(moved, g.index, axis=0)
+        values = take(moved, g.first, axis=0)
         if fill_value is not None:
             mask = lax.reshape(g.valid, g.valid.shape + (1,) * (moved.ndim - 1))
             values = where(mask, values, convert(as_array(fill_value), x.dtype))
         values = moveaxis(values, 0, axis)
     inverse = lax.reshape(g.inverse, inverse_shape)
-    return _pack(values, g.index, inverse, g.counts, return_index, return_inverse, return_counts)
+    return _pack(values, g.first, inverse, g.counts, return_index, return_inverse, return_counts)
 
 
 def _pack(values, index, inverse, counts, want_index, want_inverse, want_counts):
-    extra = [a for a, w in ((index, want_index), (inverse, want_inverse), (counts, want_counts)) if w]
+    extra = [
+        a for a, w in ((index, want_index), (inverse, want_inverse), (counts, want_counts)) if w
+    ]
     return (values, *extra) if extra else values
 
 
@@ -245,7 +254,7 @@ def _unique_1d(op: str, ar: ArrayLike, assume_unique: bool, size: int | None):
         return x, lax.iota(index_dtype, n), all_valid
     rows = lax.reshape(x, (n, 1))
     g = _groups(op, rows, True, n if (isinstance(x, Tracer) or size is not None) else None)
-    return take(x, g.index), g.index, g.valid
+    return take(x, g.first), g.first, g.valid
 
 
 def _select(op: str, values: Array, keep: Array, size: int | None, fill_value: Any) -> Array:
@@ -257,7 +266,9 @@ def _select(op: str, values: Array, keep: Array, size: int | None, fill_value: A
         return lax.as_array(np.full(size, fill, values.dtype))
     pos, valid = _first_kept(keep, _static_size(op, sum(keep, dtype=dtypes.default_int()), size))
     out = take(values, pos)
-    return out if fill_value is None else where(valid, out, convert(as_array(fill_value), out.dtype))
+    return (
+        out if fill_value is None else where(valid, out, convert(as_array(fill_value), out.dtype))
+    )
 
 
 def union1d(ar1: ArrayLike, ar2: ArrayLike, *, size: int | None = None,
@@ -288,8 +299,8 @@ def setxor1d(ar1: ArrayLike, ar2: ArrayLike, assume_unique: bool = False, *,
     both = lax.concatenate([a, b], 0)
     # Kept values first, in sorted order: sort by (not kept, value).
     index_dtype = dtypes.default_int()
-    _, _, ordered = lax.sort([convert(logical_not(keep), index_dtype), both, both], 0, num_keys=2)
-    kept = lax.sort(keep, 0)[::-1]  # the same number of Trues, now leading
+    _, _, ordered = _sort_together([convert(logical_not(keep), index_dtype), both, both], 2)
+    kept = sort(keep, descending=True)  # as many Trues, now leading
     return _select("setxor1d", ordered, kept, size, fill_value)
 
 

@@ -19,11 +19,10 @@ from vfunc.core import Array, Tracer
 from vfunc.errors import ShapeError
 from vfunc.numpy._promote import as_array, convert, promote_args
 from vfunc.numpy.indexing import take_along_axis
-from vfunc.numpy.movement import cumprod, cumsum
+from vfunc.numpy.movement import cumprod, cumsum, sort
 from vfunc.numpy.products import matmul
 from vfunc.numpy.reductions import (
     Axis,
-    all as all_,
     argmax,
     argmin,
     canonical_axes,
@@ -32,7 +31,9 @@ from vfunc.numpy.reductions import (
     min,
     prod,
     sum,
-    var,
+)
+from vfunc.numpy.reductions import (
+    all as all_,
 )
 from vfunc.numpy.shapes import reshape
 from vfunc.numpy.ufuncs import (
@@ -61,7 +62,9 @@ def _to_last(x: Array, axes: tuple[int, ...]) -> Array:
     """``x`` with ``axes`` moved to the end and merged into one (a reshape of a transpose)."""
     rest = [i for i in range(x.ndim) if i not in axes]
     moved = lax.transpose(x, rest + list(axes))
-    return lax.reshape(moved, tuple(x.shape[i] for i in rest) + (math.prod(x.shape[i] for i in axes),))
+    return lax.reshape(
+        moved, tuple(x.shape[i] for i in rest) + (math.prod(x.shape[i] for i in axes),)
+    )
 
 
 def _quantile(
@@ -88,7 +91,8 @@ def _quantile(
     if n == 0:
         out = lax.broadcast_in_dim(lax.as_array(np.asarray(np.nan, x.dtype)), qb.shape, ())
     else:
-        ordered = lax.sort(flat, len(rest))  # NaNs last
+        ordered = sort(flat, axis=-1)  # NaNs last
+        last: Array | float
         if ignore_nan:
             count = sum(logical_not(isnan(flat)), axis=-1, keepdims=True)
             last = convert(subtract(count, 1), x.dtype)
@@ -287,8 +291,8 @@ def nanvar(a: ArrayLike, axis: Axis = None, dtype: Any = None, out: None = None,
         centered = lax.abs(centered)
     squares = sum(centered * centered, axes, keepdims=keepdims)
     count = convert(_count(x, axes, keepdims), squares.dtype)
-    out = lax.div(squares, count - ddof)
-    return out if dtype is None else convert(out, dtypes.canonicalize(dtype))
+    result = lax.div(squares, count - ddof)
+    return result if dtype is None else convert(result, dtypes.canonicalize(dtype))
 
 
 def nanstd(a: ArrayLike, axis: Axis = None, dtype: Any = None, out: None = None, ddof: int = 0,
