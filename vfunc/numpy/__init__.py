@@ -27,6 +27,33 @@ from vfunc.numpy.creation import (
 )
 from vfunc.numpy.index_tricks import c_, r_
 from vfunc.numpy.indexing import take, take_along_axis
+from vfunc.numpy.mathematical import (
+    bartlett,
+    bitwise_count,
+    blackman,
+    cbrt,
+    copysign,
+    divmod,
+    float_power,
+    fmod,
+    frexp,
+    gcd,
+    hamming,
+    hanning,
+    heaviside,
+    i0,
+    kaiser,
+    lcm,
+    ldexp,
+    modf,
+    nextafter,
+    rint,
+    signbit,
+    sort_complex,
+    spacing,
+    trunc,
+    unwrap,
+)
 from vfunc.numpy.matrices import diag, diagonal, meshgrid, trace, tril, triu
 from vfunc.numpy.movement import (
     append,
