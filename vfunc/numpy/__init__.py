@@ -25,6 +25,26 @@ from vfunc.numpy.creation import (
     zeros,
     zeros_like,
 )
+from vfunc.numpy.index_helpers import (
+    argwhere,
+    diag_indices,
+    diag_indices_from,
+    flatnonzero,
+    fromfunction,
+    index_exp,
+    indices,
+    ix_,
+    mask_indices,
+    mgrid,
+    ogrid,
+    ravel_multi_index,
+    s_,
+    tril_indices,
+    tril_indices_from,
+    triu_indices,
+    triu_indices_from,
+    unravel_index,
+)
 from vfunc.numpy.index_tricks import c_, r_
 from vfunc.numpy.indexing import take, take_along_axis
 from vfunc.numpy.mathematical import (

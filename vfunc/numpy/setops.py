@@ -56,7 +56,7 @@ class UniqueInverseResult(NamedTuple):
     inverse_indices: Array
 
 
-def _static_size(op: str, count: Array, size: int | None) -> int:
+def static_size(op: str, count: Array, size: int | None) -> int:
     """``size`` if given, else the concrete ``count`` (a traced one needs ``size=``)."""
     if size is not None:
         size = operator.index(size)
@@ -71,7 +71,7 @@ def _static_size(op: str, count: Array, size: int | None) -> int:
     return int(np.asarray(count))
 
 
-def _first_kept(keep: Array, size: int) -> tuple[Array, Array]:
+def kept_positions(keep: Array, size: int) -> tuple[Array, Array]:
     """Positions of the first ``size`` True entries of the 1-D ``keep`` (in order) and which
     of them exist: ``(positions, valid)``, missing positions replaced by the first one."""
     n = keep.shape[0]
@@ -121,9 +121,9 @@ def _groups(op: str, rows: Array, equal_nan: bool, size: int | None) -> _Groups:
             d = logical_and(d, logical_not(logical_and(isnan(k[1:]), isnan(k[:-1]))))
         differs = logical_or(differs, d)
     start = lax.concatenate([lax.as_array(np.ones(1, bool)), differs], 0)
-    size = _static_size(op, sum(start, dtype=index_dtype), size)
+    size = static_size(op, sum(start, dtype=index_dtype), size)
     # One entry more than asked, so the last group's end is known even when truncated.
-    pos, found = _first_kept(start, size + 1)
+    pos, found = kept_positions(start, size + 1)
     starts, valid = pos[:size], found[:size]
     counts = where(valid, where(found[1:], pos[1:], n) - starts, 0)
     group = cumsum(start, dtype=index_dtype) - 1
@@ -264,7 +264,7 @@ def _select(op: str, values: Array, keep: Array, size: int | None, fill_value: A
         size = size or 0
         fill = 0 if fill_value is None else fill_value
         return lax.as_array(np.full(size, fill, values.dtype))
-    pos, valid = _first_kept(keep, _static_size(op, sum(keep, dtype=dtypes.default_int()), size))
+    pos, valid = kept_positions(keep, static_size(op, sum(keep, dtype=dtypes.default_int()), size))
     out = take(values, pos)
     return (
         out if fill_value is None else where(valid, out, convert(as_array(fill_value), out.dtype))
