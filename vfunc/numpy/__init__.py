@@ -9,6 +9,44 @@ import numpy as _np
 from vfunc import dtypes as _dtypes
 from vfunc.core import Array as ndarray
 from vfunc.numpy import _methods, fft, linalg
+from vfunc.numpy.arrayfuncs import (
+    apply_along_axis,
+    apply_over_axes,
+    array_equal,
+    array_equiv,
+    block,
+    can_cast,
+    choose,
+    compress,
+    copy,
+    cumulative_prod,
+    cumulative_sum,
+    delete,
+    diagflat,
+    extract,
+    geomspace,
+    identity,
+    insert,
+    isdtype,
+    isscalar,
+    iterable,
+    lexsort,
+    logspace,
+    matrix_transpose,
+    matvec,
+    piecewise,
+    place,
+    promote_types,
+    put,
+    put_along_axis,
+    resize,
+    result_type,
+    tri,
+    trim_zeros,
+    unstack,
+    vecdot,
+    vecmat,
+)
 from vfunc.numpy.contractions import einsum, inner, kron, outer, tensordot, vdot
 from vfunc.numpy.creation import (
     arange,
@@ -316,6 +354,11 @@ floating, complexfloating = _np.floating, _np.complexfloating
 bool = bool_  # noqa: A001  (jax.numpy.bool; NumPy 2's numpy.bool)
 single, double, csingle, cdouble = float32, float64, complex64, complex128
 euler_gamma = _np.euler_gamma
+object_, character, flexible = _np.object_, _np.character, _np.flexible
+ComplexWarning = _np.exceptions.ComplexWarning
+printoptions, get_printoptions, set_printoptions = (
+    _np.printoptions, _np.get_printoptions, _np.set_printoptions
+)
 acos, asin, atan, atan2 = arccos, arcsin, arctan, arctan2
 acosh, asinh, atanh = arccosh, arcsinh, arctanh
 pow, concat, permute_dims = power, concatenate, transpose  # noqa: A001
