@@ -566,3 +566,92 @@ def iterable(y: Any) -> bool:
         return False
     return True
 
+
+
+def fill_diagonal(a: ArrayLike, val: ArrayLike, wrap: bool = False, *,
+                  inplace: bool = True) -> Array:  # fmt: skip
+    """``a`` with its main diagonal set to ``val`` (cycled). ``inplace=False``, as in JAX;
+    ``wrap`` continues the diagonal of a tall matrix after every ``cols + 1`` rows."""
+    _needs_copy("fill_diagonal", inplace)
+    x = as_array(a, "fill_diagonal")
+    if x.ndim < 2 or (x.ndim > 2 and len(set(x.shape)) != 1):
+        raise ShapeError(
+            f"fill_diagonal: needs a 2-D array or one whose axes all have one length, got {x.shape}"
+        )
+    if x.ndim == 2:
+        rows, cols = x.shape
+        step = cols + 1
+        end = rows * cols if wrap else builtins.min(rows, cols) * cols
+    else:
+        # One step along every axis at once: the sum of the C-order strides (in elements).
+        step = int(np.sum(np.cumprod((1,) + x.shape[:0:-1])))
+        end = x.size
+    flat_positions = np.arange(0, end, step)
+    return put(x, flat_positions, val, inplace=False)
+
+
+# NumPy's input, output and text helpers, with results as vfunc Arrays.
+def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
+    """The shape the given shapes broadcast to (NumPy's rules)."""
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def array_repr(arr: ArrayLike, max_line_width: int | None = None, precision: int | None = None,
+               suppress_small: bool | None = None) -> str:  # fmt: skip
+    """``repr`` of an array's values, as ``numpy.array_repr``."""
+    return np.array_repr(np.asarray(arr), max_line_width, precision, suppress_small)
+
+
+def array_str(a: ArrayLike, max_line_width: int | None = None, precision: int | None = None,
+              suppress_small: bool | None = None) -> str:  # fmt: skip
+    """``str`` of an array's values, as ``numpy.array_str``."""
+    return np.array_str(np.asarray(a), max_line_width, precision, suppress_small)
+
+
+def _from_numpy(values: Any, dtype: Any = None) -> Array:
+    from vfunc.numpy.creation import asarray
+
+    return asarray(values, dtype=dtype)
+
+
+def frombuffer(buffer: Any, dtype: Any = float, count: int = -1, offset: int = 0) -> Array:
+    """An Array from the bytes of ``buffer``, as ``numpy.frombuffer``."""
+    return _from_numpy(np.frombuffer(buffer, dtype=dtype, count=count, offset=offset))
+
+
+def fromstring(string: str, dtype: Any = float, count: int = -1, *, sep: str) -> Array:
+    """An Array from text numbers separated by ``sep``, as ``numpy.fromstring``."""
+    return _from_numpy(np.fromstring(string, dtype=dtype, count=count, sep=sep))
+
+
+def fromiter(iterable: Any, dtype: Any, count: int = -1) -> Array:
+    """An Array from the values of an iterable, as ``numpy.fromiter``."""
+    return _from_numpy(np.fromiter(iterable, dtype=dtype, count=count))
+
+
+def fromfile(*args: Any, **kwargs: Any) -> Array:
+    """An Array from a file, as ``numpy.fromfile``."""
+    return _from_numpy(np.fromfile(*args, **kwargs))
+
+
+def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> Array:
+    """An Array from any DLPack producer (a NumPy, PyTorch or CuPy-on-CPU tensor)."""
+    del device, copy  # the data is always copied into a host Array
+    return _from_numpy(np.from_dlpack(x))
+
+
+def load(file: Any, *args: Any, **kwargs: Any) -> Any:
+    """``numpy.load``, with a plain array result converted to an Array (``.npz`` archives are
+    returned as NumPy's lazy mapping)."""
+    out = np.load(file, *args, **kwargs)
+    return _from_numpy(out) if isinstance(out, np.ndarray) else out
+
+
+def save(file: Any, arr: ArrayLike, allow_pickle: bool = True) -> None:
+    """``numpy.save`` of an Array's values."""
+    np.save(file, np.asarray(arr), allow_pickle=allow_pickle)
+
+
+def savez(file: Any, *args: ArrayLike, **kwds: ArrayLike) -> None:
+    """``numpy.savez`` of Arrays' values."""
+    np.savez(file, *(np.asarray(a) for a in args), **{k: np.asarray(v) for k, v in kwds.items()})

@@ -325,3 +325,59 @@ def kaiser(M: int, beta: ArrayLike) -> Array:  # noqa: N803
     arg = b * power(maximum(1 - ratio * ratio, 0), 0.5)
     return i0(arg) / i0(b)
 
+
+
+def _bit_weights(bitorder: str, op: str) -> np.ndarray:
+    if bitorder not in ("big", "little"):
+        raise ValueError(f"{op}: bitorder must be 'big' or 'little', got {bitorder!r}")
+    weights = 1 << np.arange(8)
+    return weights[::-1].copy() if bitorder == "big" else weights
+
+
+def packbits(a: ArrayLike, axis: int | None = None, bitorder: str = "big") -> Array:
+    """Pack the truth of each element of ``a`` into bits of uint8s along ``axis`` (flattened
+    when None), zero-padding to a multiple of 8."""
+    x = as_array(a, "packbits")
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"packbits: needs an integer or bool array, got {x.dtype}")
+    weights = _bit_weights(bitorder, "packbits")
+    if axis is None:
+        x, axis = lax.reshape(x, (x.size,)), 0
+    axis = operator.index(axis) % x.ndim
+    bits = convert(not_equal(x, 0), dtypes.uint8)
+    n = bits.shape[axis]
+    pad = [(0, 0, 0)] * bits.ndim
+    pad[axis] = (0, -n % 8, 0)
+    bits = lax.pad(bits, lax.as_array(np.zeros((), np.uint8)), pad)
+    shape = bits.shape[:axis] + (bits.shape[axis] // 8, 8) + bits.shape[axis + 1 :]
+    grouped = lax.reshape(bits, shape)
+    w = lax.as_array(weights.astype(np.uint8).reshape((8,) + (1,) * (bits.ndim - axis - 1)))
+    return convert(lax.reduce_sum(grouped * w, (axis + 1,)), dtypes.uint8)
+
+
+def unpackbits(a: ArrayLike, axis: int | None = None, count: int | None = None,
+               bitorder: str = "big") -> Array:  # fmt: skip
+    """The bits of the uint8 array ``a`` as 0/1 uint8s along ``axis`` (flattened when None);
+    ``count`` keeps that many (a negative one drops from the end)."""
+    x = as_array(a, "unpackbits")
+    if x.dtype != dtypes.uint8:
+        raise TypeError(f"unpackbits: needs a uint8 array, got {x.dtype}")
+    shifts = np.log2(_bit_weights(bitorder, "unpackbits")).astype(np.uint8)
+    if axis is None:
+        x, axis = lax.reshape(x, (x.size,)), 0
+    axis = operator.index(axis) % x.ndim
+    expanded = lax.expand_dims(x, (axis + 1,))
+    s = lax.as_array(shifts.reshape((8,) + (1,) * (x.ndim - axis - 1)))
+    bits = bitwise_and(right_shift(expanded, s), 1)
+    shape = x.shape[:axis] + (x.shape[axis] * 8,) + x.shape[axis + 1 :]
+    bits = lax.reshape(convert(bits, dtypes.uint8), shape)
+    if count is None:
+        return bits
+    total = shape[axis]
+    keep = count if count >= 0 else max(total + count, 0)
+    if keep <= total:
+        index = tuple(slice(None) if d != axis else slice(0, keep) for d in range(bits.ndim))
+        return bits[index]
+    pad = [(0, 0, 0)] * bits.ndim
+    pad[axis] = (0, keep - total, 0)
+    return lax.pad(bits, lax.as_array(np.zeros((), np.uint8)), pad)

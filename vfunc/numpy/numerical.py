@@ -344,3 +344,65 @@ def ediff1d(
     if to_end is not None:
         parts.append(convert(ravel(as_array(to_end, "ediff1d")), x.dtype))
     return lax.concatenate(parts, 0) if len(parts) > 1 else parts[0]
+
+
+def histogramdd(
+    sample: ArrayLike, bins: Any = 10, range: Sequence[Any] | None = None,  # noqa: A002
+    weights: ArrayLike | None = None, density: bool | None = None,
+) -> tuple[Array, list[Array]]:  # fmt: skip
+    """The ``D``-dimensional histogram of ``sample`` (``N`` points, shape ``(N, D)``) and the
+    bin edges per dimension, as ``numpy.histogramdd`` (``bins`` an int, or one int or edge
+    array per dimension)."""
+    pts = as_array(sample, "histogramdd")
+    if pts.ndim == 1:
+        pts = lax.expand_dims(pts, (1,))
+    if pts.ndim != 2:
+        raise ShapeError(f"histogramdd: sample must be (N, D), got shape {pts.shape}")
+    (pts,) = promote_args(pts, inexact=True)
+    d = pts.shape[1]
+    per_dim = [bins] * d if isinstance(bins, (int, np.integer)) else list(bins)
+    ranges = [None] * d if range is None else list(range)
+    if len(per_dim) != d or len(ranges) != d:
+        raise ShapeError(f"histogramdd: bins and range need one entry per dimension ({d})")
+    edges = [histogram_bin_edges(pts[:, i], per_dim[i], ranges[i]) for i in builtins.range(d)]
+    flat = None
+    sizes = [e.shape[0] + 1 for e in edges]  # each axis: below, the bins, above
+    for i, e in enumerate(edges):
+        col = pts[:, i]
+        slot = where(equal(col, e[-1]), e.shape[0] - 1, searchsorted(e, col, side="right"))
+        flat = slot if flat is None else flat * sizes[i] + slot
+    n = pts.shape[0]
+    if weights is None:
+        w = lax.broadcast_in_dim(lax.as_array(np.asarray(1, pts.dtype)), (n,), ())
+    else:
+        w = ravel(as_array(weights, "histogramdd"))
+        if w.shape != (n,):
+            raise ShapeError(f"histogramdd: weights must have shape ({n},), got {w.shape}")
+    total = 1
+    for s in sizes:
+        total *= s
+    counts = lax.reshape(bincount(flat, w, length=total), tuple(sizes))
+    counts = counts[tuple(builtins.slice(1, s - 1) for s in sizes)]
+    if density:
+        cell = None
+        for i, e in enumerate(edges):
+            shape = tuple(e.shape[0] - 1 if j == i else 1 for j in builtins.range(d))
+            widths = lax.reshape(diff(e), shape)
+            cell = widths if cell is None else cell * widths
+        counts = counts / (cell * sum(counts))
+    return counts, edges
+
+
+def histogram2d(
+    x: ArrayLike, y: ArrayLike, bins: Any = 10, range: Sequence[Any] | None = None,  # noqa: A002
+    weights: ArrayLike | None = None, density: bool | None = None,
+) -> tuple[Array, Array, Array]:  # fmt: skip
+    """The 2-D histogram of the points ``(x, y)`` and the edges along each, as
+    ``numpy.histogram2d``."""
+    if not isinstance(bins, (int, np.integer)) and np.ndim(bins) == 1 and len(bins) != 2:
+        bins = [bins, bins]  # one edge array shared by both dimensions
+    pts = lax.concatenate(
+        [lax.expand_dims(v, (1,)) for v in promote_args(ravel(as_array(x)), ravel(as_array(y)))], 1
+    )
+    counts, (xe, ye) = histogramdd(pts, bins, range, weights, density)
+    return counts, xe, ye
