@@ -373,7 +373,9 @@ euler_gamma = _np.euler_gamma
 object_, character, flexible = _np.object_, _np.character, _np.flexible
 ComplexWarning = _np.exceptions.ComplexWarning
 printoptions, get_printoptions, set_printoptions = (
-    _np.printoptions, _np.get_printoptions, _np.set_printoptions
+    _np.printoptions,
+    _np.get_printoptions,
+    _np.set_printoptions,
 )
 acos, asin, atan, atan2 = arccos, arcsin, arctan, arctan2
 acosh, asinh, atanh = arccosh, arcsinh, arctanh

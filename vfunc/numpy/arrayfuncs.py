@@ -71,6 +71,7 @@ def logspace(
 ) -> Array:  # fmt: skip
     """``base ** linspace(start, stop, num)``."""
     exps = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    assert isinstance(exps, Array)  # retstep is off
     (b,) = promote_args(as_array(base, "logspace"), inexact=True)
     out = power(convert(b, exps.dtype) if b.dtype != exps.dtype else b, exps)
     return out if dtype is None else convert(out, dtypes.canonicalize(dtype))
@@ -169,7 +170,9 @@ def block(arrays: Any) -> Array:
     return assemble(arrays, 0)
 
 
-def choose(a: ArrayLike, choices: Sequence[ArrayLike], out: None = None, mode: str = "raise") -> Array:
+def choose(
+    a: ArrayLike, choices: Sequence[ArrayLike], out: None = None, mode: str = "raise"
+) -> Array:
     """``choices[a[i]][i]`` for every ``i`` (all broadcast together). ``mode`` "raise" (needs
     concrete ``a``), "wrap" or "clip" handles out-of-range choices."""
     if out is not None:
@@ -450,7 +453,9 @@ def apply_along_axis(func1d: Callable[..., Any], axis: int, arr: ArrayLike, *arg
     return moveaxis(out, tuple(range(x.ndim - 1, out.ndim)), tuple(range(ax, ax + extra)))
 
 
-def apply_over_axes(func: Callable[[Array, int], Array], a: ArrayLike, axes: Sequence[int]) -> Array:
+def apply_over_axes(
+    func: Callable[[Array, int], Array], a: ArrayLike, axes: Sequence[int]
+) -> Array:
     """``func(a, axis)`` applied for each axis in turn, keeping the rank (a reduced axis comes
     back with length 1)."""
     x = as_array(a, "apply_over_axes")
@@ -567,7 +572,6 @@ def iterable(y: Any) -> bool:
     return True
 
 
-
 def fill_diagonal(a: ArrayLike, val: ArrayLike, wrap: bool = False, *,
                   inplace: bool = True) -> Array:  # fmt: skip
     """``a`` with its main diagonal set to ``val`` (cycled). ``inplace=False``, as in JAX;
@@ -654,4 +658,5 @@ def save(file: Any, arr: ArrayLike, allow_pickle: bool = True) -> None:
 
 def savez(file: Any, *args: ArrayLike, **kwds: ArrayLike) -> None:
     """``numpy.savez`` of Arrays' values."""
-    np.savez(file, *(np.asarray(a) for a in args), **{k: np.asarray(v) for k, v in kwds.items()})
+    named: dict[str, Any] = {k: np.asarray(v) for k, v in kwds.items()}
+    np.savez(file, *(np.asarray(a) for a in args), **named)

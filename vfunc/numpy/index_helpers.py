@@ -35,18 +35,24 @@ def _int_array(values: np.ndarray) -> Array:
     return lax.as_array(np.asarray(values).astype(dtypes.default_int()))
 
 
-def flatnonzero(a: ArrayLike, *, size: int | None = None, fill_value: ArrayLike | None = None) -> Array:
+def flatnonzero(
+    a: ArrayLike, *, size: int | None = None, fill_value: ArrayLike | None = None
+) -> Array:
     """Indices of the nonzero elements of ``ravel(a)``; with ``size`` (needed under ``jit``)
     exactly ``size`` of them, padded with ``fill_value`` (default 0)."""
     flat = ravel(as_array(a, "flatnonzero"))
     keep = not_equal(flat, 0)
-    size = static_size("flatnonzero", lax.reduce_sum(convert(keep, dtypes.default_int()), (0,)), size)
+    size = static_size(
+        "flatnonzero", lax.reduce_sum(convert(keep, dtypes.default_int()), (0,)), size
+    )
     pos, valid = kept_positions(keep, size)
     fill = 0 if fill_value is None else fill_value
     return where(valid, pos, convert(as_array(fill), pos.dtype))
 
 
-def argwhere(a: ArrayLike, *, size: int | None = None, fill_value: ArrayLike | None = None) -> Array:
+def argwhere(
+    a: ArrayLike, *, size: int | None = None, fill_value: ArrayLike | None = None
+) -> Array:
     """Indices of the nonzero elements, one row per element (``(count, ndim)``); with ``size``
     exactly ``size`` rows, padded with ``fill_value`` (default 0)."""
     x = as_array(a, "argwhere")
@@ -128,10 +134,9 @@ def indices(
     array, or broadcastable pieces when ``sparse``)."""
     dims = tuple(operator.index(d) for d in dimensions)
     target = dtypes.default_int() if dtype is None else dtypes.canonicalize(dtype)
-    grids = np.indices(dims, dtype=target, sparse=sparse)
     if sparse:
-        return tuple(lax.as_array(g) for g in grids)
-    return lax.as_array(grids)
+        return tuple(lax.as_array(g) for g in np.indices(dims, dtype=target, sparse=True))
+    return lax.as_array(np.indices(dims, dtype=target))
 
 
 def ix_(*args: ArrayLike) -> tuple[Array, ...]:

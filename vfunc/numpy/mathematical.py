@@ -162,8 +162,9 @@ def _integers(op: str, x1: ArrayLike, x2: ArrayLike) -> tuple[Array, Array]:
     a, b = promote_args(as_array(x1, op), as_array(x2, op))
     if a.dtype.kind not in "iu":
         raise TypeError(f"{op}: needs integer arrays, got {a.dtype}")
-    a, b = lax.broadcast_in_dim(a, _shape(a, b), _dims(a, b)), lax.broadcast_in_dim(
-        b, _shape(a, b), _dims(b, a)
+    a, b = (
+        lax.broadcast_in_dim(a, _shape(a, b), _dims(a, b)),
+        lax.broadcast_in_dim(b, _shape(a, b), _dims(b, a)),
     )
     return a, b
 
@@ -324,7 +325,6 @@ def kaiser(M: int, beta: ArrayLike) -> Array:  # noqa: N803
     ratio = (n - alpha) / alpha
     arg = b * power(maximum(1 - ratio * ratio, 0), 0.5)
     return i0(arg) / i0(b)
-
 
 
 def _bit_weights(bitorder: str, op: str) -> np.ndarray:
