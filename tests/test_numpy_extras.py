@@ -407,3 +407,33 @@ def test_packbits_roundtrip_matches_numpy():
                     vnp.unpackbits(packed, axis, count, order),
                     np.unpackbits(packed, axis, count, bitorder=order),
                 )
+
+
+def test_named_calls_agree_with_numpy(tmp_path, x64):
+    # Each name once by name (the loops above reach them through getattr).
+    x = np.array([-2.5, -0.0, 0.0, 0.5, 1.5, 3.0])
+    np.testing.assert_array_equal(vnp.signbit(x), np.signbit(x))
+    np.testing.assert_array_equal(vnp.rint(x), np.rint(x))
+    np.testing.assert_array_equal(vnp.heaviside(x, 0.5), np.heaviside(x, 0.5))
+    np.testing.assert_allclose(vnp.i0(x), np.i0(x), rtol=1e-13)
+    np.testing.assert_array_equal(vnp.nextafter(x, 1.0), np.nextafter(x, 1.0))
+    np.testing.assert_array_equal(vnp.spacing(x), np.spacing(x))
+    for window in (vnp.bartlett, vnp.blackman, vnp.hamming, vnp.hanning):
+        np.testing.assert_allclose(window(9), getattr(np, window.__name__)(9), atol=1e-14)
+    for got, want in pairs(vnp.diag_indices(3, 3), np.diag_indices(3, 3)):
+        np.testing.assert_array_equal(got, want)
+    for got, want in pairs(vnp.triu_indices(4, 1), np.triu_indices(4, 1)):
+        np.testing.assert_array_equal(got, want)
+    raw = tmp_path / "values.bin"
+    np.arange(4.0).tofile(raw)
+    np.testing.assert_array_equal(vnp.fromfile(raw), np.arange(4.0))
+    archive = tmp_path / "pair.npz"
+    vnp.savez(archive, vnp.arange(3), w=vnp.ones(2))
+    with np.load(archive) as saved:
+        np.testing.assert_array_equal(saved["arr_0"], [0, 1, 2])
+        np.testing.assert_array_equal(saved["w"], [1.0, 1.0])
+    before = vnp.get_printoptions()["precision"]
+    with vnp.printoptions(precision=3):
+        assert vnp.get_printoptions()["precision"] == 3
+    vnp.set_printoptions(precision=before)
+    assert vnp.get_printoptions()["precision"] == before
