@@ -437,3 +437,12 @@ def test_named_calls_agree_with_numpy(tmp_path, x64):
         assert vnp.get_printoptions()["precision"] == 3
     vnp.set_printoptions(precision=before)
     assert vnp.get_printoptions()["precision"] == before
+
+
+def test_true_divide_of_integers_stays_true_after_floor_divide(x64):
+    # floor_divide binds the division primitive on integers; divide must still promote them
+    # to floats afterwards (once, a schedule computed 7 // 30 == 0 instead of 7 / 30).
+    ints = vnp.asarray(np.array([7, 3]))
+    vnp.floor_divide(ints, vnp.asarray(np.array([30, 2])))
+    np.testing.assert_allclose(ints / vnp.asarray(np.array([30, 2])), [7 / 30, 1.5])
+    np.testing.assert_allclose(vnp.divide(ints, ints + 1), [7 / 8, 3 / 4])

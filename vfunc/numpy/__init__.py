@@ -6,9 +6,9 @@ Python scalars weakly typed). In-place assignment becomes ``x.at[...]``.
 
 import numpy as _np
 
-from vfunc import dtypes as _dtypes
 from vfunc.core import Array as ndarray
 from vfunc.numpy import _methods, fft, linalg
+from vfunc.numpy import scalar_types as _scalar_types
 from vfunc.numpy.arrayfuncs import (
     apply_along_axis,
     apply_over_axes,
@@ -351,7 +351,7 @@ from vfunc.numpy.vectorize import vectorize
 
 # dtype names, usable as `dtype=vnp.float32` and as scalar constructors, as in jax.numpy.
 # Calling one casts, as jnp.float32(x) does: `vnp.float32(x)` is `vnp.asarray(x, vnp.float32)`.
-_st = _dtypes.scalar_type
+_st = _scalar_types.scalar_type
 bool_ = _st("bool_", _np.bool_)
 int8, int16, int32, int64 = (_st(f"int{b}", _np.dtype(f"int{b}")) for b in (8, 16, 32, 64))
 uint8, uint16, uint32, uint64 = (_st(f"uint{b}", _np.dtype(f"uint{b}")) for b in (8, 16, 32, 64))

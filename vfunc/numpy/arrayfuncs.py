@@ -46,6 +46,7 @@ from vfunc.numpy.ufuncs import (
     select,
     where,
 )
+from vfunc.transforms.batching import vmap
 
 ArrayLike = Any
 __all__ = ["matrix_transpose", "vecdot"]  # re-exported at vnp's top level, as NumPy 2 does
@@ -437,8 +438,6 @@ def put_along_axis(arr: ArrayLike, indices: ArrayLike, values: ArrayLike, axis: 
 def apply_along_axis(func1d: Callable[..., Any], axis: int, arr: ArrayLike, *args: Any,
                      **kwargs: Any) -> Array:  # fmt: skip
     """``func1d`` applied to every 1-D slice along ``axis`` (by ``vmap`` over the others)."""
-    from vfunc import vmap  # a transform, applied here as a user would
-
     x = as_array(arr, "apply_along_axis")
     ax = operator.index(axis) % x.ndim
     fn = lambda row: func1d(row, *args, **kwargs)  # noqa: E731

@@ -45,6 +45,7 @@ from vfunc.numpy.ufuncs import (
     sign,
     where,
 )
+from vfunc.primitives.special import i0e_p
 
 ArrayLike = Any
 
@@ -202,10 +203,8 @@ def lcm(x1: ArrayLike, x2: ArrayLike) -> Array:
 
 def i0(x: ArrayLike) -> Array:
     """The modified Bessel function of the first kind, order zero."""
-    from vfunc.scipy import special  # same level as vfunc.numpy; imported when used
-
     (v,) = _inexact("i0", x)
-    return special.i0(v)
+    return lax.mul(lax.exp(lax.abs(v)), i0e_p.bind(v))
 
 
 def nextafter(x1: ArrayLike, x2: ArrayLike, /) -> Array:
