@@ -8,6 +8,57 @@ import numpy as _np
 
 from vfunc.core import Array as ndarray
 from vfunc.numpy import _methods, fft, linalg
+from vfunc.numpy import scalar_types as _scalar_types
+from vfunc.numpy.arrayfuncs import (
+    apply_along_axis,
+    apply_over_axes,
+    array_equal,
+    array_equiv,
+    array_repr,
+    array_str,
+    block,
+    broadcast_shapes,
+    can_cast,
+    choose,
+    compress,
+    copy,
+    cumulative_prod,
+    cumulative_sum,
+    delete,
+    diagflat,
+    extract,
+    fill_diagonal,
+    from_dlpack,
+    frombuffer,
+    fromfile,
+    fromiter,
+    fromstring,
+    geomspace,
+    identity,
+    insert,
+    isdtype,
+    isscalar,
+    iterable,
+    lexsort,
+    load,
+    logspace,
+    matrix_transpose,
+    matvec,
+    piecewise,
+    place,
+    promote_types,
+    put,
+    put_along_axis,
+    resize,
+    result_type,
+    save,
+    savez,
+    tri,
+    trim_zeros,
+    unstack,
+    vecdot,
+    vecmat,
+)
 from vfunc.numpy.contractions import einsum, inner, kron, outer, tensordot, vdot
 from vfunc.numpy.creation import (
     arange,
@@ -24,8 +75,57 @@ from vfunc.numpy.creation import (
     zeros,
     zeros_like,
 )
+from vfunc.numpy.index_helpers import (
+    argwhere,
+    diag_indices,
+    diag_indices_from,
+    flatnonzero,
+    fromfunction,
+    index_exp,
+    indices,
+    ix_,
+    mask_indices,
+    mgrid,
+    ogrid,
+    ravel_multi_index,
+    s_,
+    tril_indices,
+    tril_indices_from,
+    triu_indices,
+    triu_indices_from,
+    unravel_index,
+)
 from vfunc.numpy.index_tricks import c_, r_
 from vfunc.numpy.indexing import take, take_along_axis
+from vfunc.numpy.mathematical import (
+    bartlett,
+    bitwise_count,
+    blackman,
+    cbrt,
+    copysign,
+    divmod,
+    float_power,
+    fmod,
+    frexp,
+    gcd,
+    hamming,
+    hanning,
+    heaviside,
+    i0,
+    kaiser,
+    lcm,
+    ldexp,
+    modf,
+    nextafter,
+    packbits,
+    rint,
+    signbit,
+    sort_complex,
+    spacing,
+    trunc,
+    unpackbits,
+    unwrap,
+)
 from vfunc.numpy.matrices import diag, diagonal, meshgrid, trace, tril, triu
 from vfunc.numpy.movement import (
     append,
@@ -63,6 +163,31 @@ from vfunc.numpy.movement import (
     vsplit,
     vstack,
 )
+from vfunc.numpy.numerical import (
+    bincount,
+    digitize,
+    ediff1d,
+    histogram,
+    histogram2d,
+    histogram_bin_edges,
+    histogramdd,
+    interp,
+    searchsorted,
+    trapezoid,
+)
+from vfunc.numpy.polynomial import (
+    poly,
+    polyadd,
+    polyder,
+    polydiv,
+    polyfit,
+    polyint,
+    polymul,
+    polysub,
+    polyval,
+    roots,
+    vander,
+)
 from vfunc.numpy.products import convolve, correlate, cross, dot, matmul
 from vfunc.numpy.reductions import (
     all,
@@ -82,6 +207,18 @@ from vfunc.numpy.reductions import (
     var,
 )
 from vfunc.numpy.searching import nonzero
+from vfunc.numpy.setops import (
+    intersect1d,
+    isin,
+    setdiff1d,
+    setxor1d,
+    union1d,
+    unique,
+    unique_all,
+    unique_counts,
+    unique_inverse,
+    unique_values,
+)
 from vfunc.numpy.shapes import (
     astype,
     expand_dims,
@@ -92,6 +229,29 @@ from vfunc.numpy.shapes import (
     size,
     squeeze,
     transpose,
+)
+from vfunc.numpy.statistics import (
+    average,
+    corrcoef,
+    cov,
+    median,
+    nanargmax,
+    nanargmin,
+    nancumprod,
+    nancumsum,
+    nanmax,
+    nanmean,
+    nanmedian,
+    nanmin,
+    nanpercentile,
+    nanprod,
+    nanquantile,
+    nanstd,
+    nansum,
+    nanvar,
+    percentile,
+    ptp,
+    quantile,
 )
 from vfunc.numpy.ufuncs import (
     abs,
@@ -190,10 +350,14 @@ from vfunc.numpy.ufuncs import (
 from vfunc.numpy.vectorize import vectorize
 
 # dtype names, usable as `dtype=vnp.float32` and as scalar constructors, as in jax.numpy.
-bool_, int8, int16, int32, int64 = _np.bool_, _np.int8, _np.int16, _np.int32, _np.int64
-uint8, uint16, uint32, uint64 = _np.uint8, _np.uint16, _np.uint32, _np.uint64
-float16, float32, float64 = _np.float16, _np.float32, _np.float64
-complex64, complex128 = _np.complex64, _np.complex128
+# Calling one casts, as jnp.float32(x) does: `vnp.float32(x)` is `vnp.asarray(x, vnp.float32)`.
+_st = _scalar_types.scalar_type
+bool_ = _st("bool_", _np.bool_)
+int8, int16, int32, int64 = (_st(f"int{b}", _np.dtype(f"int{b}")) for b in (8, 16, 32, 64))
+uint8, uint16, uint32, uint64 = (_st(f"uint{b}", _np.dtype(f"uint{b}")) for b in (8, 16, 32, 64))
+float16, float32, float64 = (_st(f"float{b}", _np.dtype(f"float{b}")) for b in (16, 32, 64))
+complex64, complex128 = _st("complex64", _np.complex64), _st("complex128", _np.complex128)
+int_, uint, float_, complex_ = int64, uint64, float64, complex128  # JAX's default-width names
 pi, e, inf, nan = _np.pi, _np.e, _np.inf, _np.nan
 newaxis = None
 
@@ -203,9 +367,16 @@ dtype, finfo, iinfo, issubdtype = _np.dtype, _np.finfo, _np.iinfo, _np.issubdtyp
 generic, number, integer, inexact = _np.generic, _np.number, _np.integer, _np.inexact
 signedinteger, unsignedinteger = _np.signedinteger, _np.unsignedinteger
 floating, complexfloating = _np.floating, _np.complexfloating
-bool = _np.bool_  # noqa: A001  (jax.numpy.bool; NumPy 2's numpy.bool)
-single, double, csingle, cdouble = _np.float32, _np.float64, _np.complex64, _np.complex128
+bool = bool_  # noqa: A001  (jax.numpy.bool; NumPy 2's numpy.bool)
+single, double, csingle, cdouble = float32, float64, complex64, complex128
 euler_gamma = _np.euler_gamma
+object_, character, flexible = _np.object_, _np.character, _np.flexible
+ComplexWarning = _np.exceptions.ComplexWarning
+printoptions, get_printoptions, set_printoptions = (
+    _np.printoptions,
+    _np.get_printoptions,
+    _np.set_printoptions,
+)
 acos, asin, atan, atan2 = arccos, arcsin, arctan, arctan2
 acosh, asinh, atanh = arccosh, arcsinh, arctanh
 pow, concat, permute_dims = power, concatenate, transpose  # noqa: A001

@@ -54,8 +54,11 @@ def _binary(name: str, prim: Primitive, inexact: bool):
         return prim.apply2(*promote_args(x, y, inexact=inexact))
 
     def op(x: ArrayLike, y: ArrayLike, /) -> Array:
-        # Eager on arrays of one dtype checked before: impl at once; else promote first.
-        return prim.apply2(x, y, promoted)
+        # Eager on arrays of one dtype checked before: impl at once; else promote first. An
+        # inexact op promotes first always: its primitive may have run eagerly on integers
+        # elsewhere (floor_divide binds div_p on ints), which opens apply2's fast path at that
+        # dtype, and `int_array / int_array` would then truncate.
+        return promoted(x, y) if inexact else prim.apply2(x, y, promoted)
 
     op.__name__ = op.__qualname__ = name
     promo = " Integer inputs are promoted to the default float." if inexact else ""
