@@ -60,6 +60,8 @@ def _ufunc_name(impl: Any) -> str | None:
 
 
 class _Emitter:
+    min_fused_size = fusion.MIN_FUSED_SIZE  # elementwise results at least this big are fused
+
     def __init__(self, closed: ClosedJaxpr, name: str, donated: frozenset[int]):
         self.closed = closed
         self.name = name
@@ -166,7 +168,7 @@ class _Emitter:
         for var, value in zip(jaxpr.constvars, self.closed.consts, strict=True):
             self.names[var] = self.const(np.asarray(value), "c")
             self.new_storage(var)
-        plan = fusion.plan(jaxpr)
+        plan = fusion.plan(jaxpr, self.min_fused_size)
         last_use = _last_uses(plan)
         outputs = {v for v in jaxpr.outvars if isinstance(v, Var)}
         for index, item in enumerate(plan):
@@ -285,7 +287,9 @@ class _Emitter:
         for v in cluster.inputs:
             name = self.ref(v)
             if not kernel.flat:
-                args.append(f"np.broadcast_to({name}, {shape!r})")
+                # (np.broadcast_to costs microseconds: an operand of the loop's shape needs none)
+                args.append(name if v.aval.shape == shape else
+                            f"np.broadcast_to({name}, {shape!r})")  # fmt: skip
             elif v.aval.shape == ():
                 args.append(f"np.reshape({name}, (1,))")
             else:
@@ -386,6 +390,8 @@ def compile_jaxpr(
 # and 1 ms with one, and the 2-layer LSTM of benchmarks/bench_nn.py took 4.0 s a training step
 # with the default threads and 0.76 s with its loops on one.
 SINGLE_THREAD_PRODUCT = 1 << 24
+# Elementwise chains of a loop body with results of at least this many elements are fused.
+LOOP_MIN_FUSED_SIZE = 1 << 10
 
 
 class _LoopEmitter(_Emitter):
@@ -407,6 +413,11 @@ class _LoopEmitter(_Emitter):
         self.preamble: list[str] = []
         self.hoisted: dict[tuple[str, str], str] = {}
         self.largest_product = 0  # multiply-adds of the loop's largest matrix product
+
+    # A loop body runs its operations thousands of times on small arrays, where numpy's cost
+    # per call (not per element) dominates: an LSTM step's dozen gate operations on (32, 128)
+    # arrays are one kernel call instead of a dozen ufunc calls.
+    min_fused_size = LOOP_MIN_FUSED_SIZE
 
     def emit(self) -> Compiled:
         jaxpr = self.closed.jaxpr
@@ -464,6 +475,19 @@ class _LoopEmitter(_Emitter):
                 self.preamble.append(f"{hoisted} = np.ascontiguousarray({name}.T)")
             return self.hoisted[key]
         return f"{name}.T"
+
+    def emit_cluster(self, cluster: Any, index: int, last_use: dict, outputs: set) -> None:
+        # A loop's fused operands are small: a strided view of the cluster's shape (an LSTM
+        # gate, a column block of the pre-activations) is copied to a contiguous array, a
+        # microsecond, so the kernel is a flat loop numba vectorizes. Over a strided view the
+        # transcendental functions run one element at a time: an LSTM step's gate kernel took
+        # 0.9 ms on (32, 128) gates.
+        for v in cluster.inputs:
+            if isinstance(v, Var) and v in self.maybe_views and v.aval.shape == cluster.shape:
+                name = self.ref(v)
+                self.lines.append(f"{name} = np.ascontiguousarray({name})")
+                self.maybe_views.discard(v)
+        super().emit_cluster(cluster, index, last_use, outputs)
 
     def emit_eqn(self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set) -> None:
         as_matmul = eqn.primitive.as_matmul
