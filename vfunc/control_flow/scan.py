@@ -344,8 +344,12 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
     lifted = [next(verdicts) if e else False for e in eligible]
     kept = [k for k, done in enumerate(lifted) if not done]
     kept_avals = [const_avals[k] for k in kept]
-    # The step also returns the per-step values the sums after the loop read.
-    capture = Jaxpr(sj.constvars, sj.invars, list(sj.outvars) + lifting.leaves, sj.eqns)
+    # The step also returns the per-step values the sums after the loop read, except those it
+    # already stacks as an x's cotangent (an LSTM's gate cotangents feed both the input's
+    # cotangent and the recurrent weight's sum: stored once, not twice a step).
+    stacked_ct = {v: p for p, v in enumerate(sj.outvars[nf:n_keep], nf) if isinstance(v, Var)}
+    leaves = [v for v in lifting.leaves if v not in stacked_ct]
+    capture = Jaxpr(sj.constvars, sj.invars, list(sj.outvars) + leaves, sj.eqns)
     n_outs = len(sj.outvars)
 
     def backward_step(*a: Any) -> list:
@@ -368,8 +372,11 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
     ct_init = iter(res[nk : nk + nf])
     ct_xs = iter(res[nk + nf : nk + n_keep])
     after = lifting.after
+    captured = iter(res[nk + n_keep :])
+    stacked_leaves = [res[nk + stacked_ct[v]] if v in stacked_ct else next(captured)
+                      for v in lifting.leaves]  # fmt: skip
     summed = iter(
-        eval_jaxpr(after.jaxpr, after.consts, *residuals, *xs, *g_ys, *res[nk + n_keep :])
+        eval_jaxpr(after.jaxpr, after.consts, *residuals, *xs, *g_ys, *stacked_leaves)
         if after is not None
         else []
     )
