@@ -162,6 +162,12 @@ class _Emitter:
         ret = "(" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")"
         return self.load(args, [*self.lines, f"return {ret}"])
 
+    def result_slot(self, var: Var) -> str | None:
+        """An expression for the buffer a fused kernel writes ``var`` into, or None for a fresh
+        one (or an input's)."""
+        del var
+        return None
+
     def emit_body(self) -> None:
         """Name the constants and emit every equation (fusible chains as one kernel call)."""
         jaxpr = self.closed.jaxpr
@@ -323,6 +329,13 @@ class _Emitter:
                 outs.append(out_name)
                 self.owned.add(out_name)
                 continue
+            slot = self.result_slot(var)
+            if slot is not None:  # written where the caller keeps it (a loop's stacked y)
+                out_name = self.fresh(var)
+                self.new_storage(var)
+                self.lines.append(f"{out_name} = {slot}")
+                outs.append(out_name)
+                continue
             fresh = f"np.empty({shape!r}, {dtype})"
             buffer, source = None, None
             for v in reusable:
@@ -413,11 +426,20 @@ class _LoopEmitter(_Emitter):
         self.preamble: list[str] = []
         self.hoisted: dict[tuple[str, str], str] = {}
         self.largest_product = 0  # multiply-adds of the loop's largest matrix product
+        self.y_slots: dict[Any, int] = {}  # ys a fused kernel may write in place: their index
+        self.in_place: set[Any] = set()  # those it does
 
     # A loop body runs its operations thousands of times on small arrays, where numpy's cost
     # per call (not per element) dominates: an LSTM step's dozen gate operations on (32, 128)
     # arrays are one kernel call instead of a dozen ufunc calls.
     min_fused_size = LOOP_MIN_FUSED_SIZE
+
+    def result_slot(self, var: Var) -> str | None:
+        k = self.y_slots.get(var)
+        if k is None:
+            return None
+        self.in_place.add(var)
+        return f"ys{k}[i]"
 
     def emit(self) -> Compiled:
         jaxpr = self.closed.jaxpr
@@ -426,6 +448,13 @@ class _LoopEmitter(_Emitter):
             self.fresh_input(var, i)
         self.invariant.update(jaxpr.invars[:c])
         self.invariant.update(jaxpr.constvars)
+        # A y computed by a fused kernel is written straight into its row of the stacked ys
+        # (not if it is also a carry: the carry would view that row, and the caller may reuse
+        # a result's buffer).
+        carry_out = {v for v in jaxpr.outvars[:m] if isinstance(v, Var)}
+        for k, var in enumerate(jaxpr.outvars[m:]):
+            if isinstance(var, Var) and var not in carry_out and var not in self.names:
+                self.y_slots.setdefault(var, k)
         self.emit_body()
         n_in = len(jaxpr.invars)
         params = [f"a{i}" for i in range(c)] + [f"init{j}" for j in range(m)]
@@ -441,7 +470,8 @@ class _LoopEmitter(_Emitter):
         ] + self.lines
         # ys first: a y may be the carry this step received, rebound just below.
         for k, var in enumerate(jaxpr.outvars[m:]):
-            loop.append(f"ys{k}[i] = {self.ref(var)}")
+            if not (var in self.in_place and self.y_slots[var] == k):
+                loop.append(f"ys{k}[i] = {self.ref(var)}")
         carry_out = [self.output(v) for v in jaxpr.outvars[:m]]
         if m:
             targets = ", ".join(f"a{c + j}" for j in range(m))
