@@ -174,3 +174,46 @@ def test_nn_lstm_and_gru_gradients_match_finite_differences(x64):
             return vnp.sum(out * out)
 
         check_grads(loss, (params, x), order=1, modes=("rev",))
+
+
+# ----------------------------------------------------------------------------------------------
+# Fused loop bodies (elementwise chains from LOOP_MIN_FUSED_SIZE elements, ys written in place)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_loop_body_with_ys_written_in_place(rng, reverse):
+    n, shape = 6, (16, 128)  # 2048 elements: above the loop's fusion threshold
+    xs = rng.standard_normal((n, *shape)).astype(np.float32)
+    c0 = rng.standard_normal(shape).astype(np.float32)
+
+    def step(c, x):
+        a, b = lax.split(x, (64, 64), 1)
+        a, b = vnp.concatenate([a, a], 1), vnp.concatenate([b, b], 1)
+        s = vfunc.nn.sigmoid(a)
+        t = vnp.tanh(b * c)
+        c = s * c + (1.0 - s) * t
+        # y: a new value, the same one twice, and the new carry itself
+        return c, (s * t, t, t, c)
+
+    def numpy_step(c, x):
+        a, b = np.split(x, 2, 1)
+        a, b = np.concatenate([a, a], 1), np.concatenate([b, b], 1)
+        s = 1 / (1 + np.exp(-a))
+        t = np.tanh(b * c)
+        c = s * c + (1 - s) * t
+        return c, (s * t, t, t, c)
+
+    order = range(n - 1, -1, -1) if reverse else range(n)
+    c, ys = c0, [None] * n
+    for i in order:
+        c, ys[i] = numpy_step(c, xs[i])
+    want = [np.stack([y[k] for y in ys]) for k in range(4)]
+    for f in (lambda c0, xs: lax.scan(step, c0, xs, reverse=reverse),
+              vfunc.jit(lambda c0, xs: lax.scan(step, c0, xs, reverse=reverse))):  # fmt: skip
+        got_c, got_ys = f(c0, xs)
+        np.testing.assert_allclose(np.asarray(got_c), c, rtol=1e-5, atol=1e-6)
+        for g, w in zip(got_ys, want, strict=True):
+            np.testing.assert_allclose(np.asarray(g), w, rtol=1e-5, atol=1e-6)
+    # Each y is its own array: the last row of the carry's stack is not the final carry's buffer.
+    _, (_, t1, t2, cs) = vfunc.jit(lambda c0, xs: lax.scan(step, c0, xs))(c0, xs)
+    assert not np.shares_memory(np.asarray(t1), np.asarray(t2))
