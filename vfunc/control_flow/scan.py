@@ -5,8 +5,10 @@
 The impl first runs the body's step-independent work once over all steps (the compiler's
 ``hoist_loop_invariants``), then one generated function holding the whole loop with the rest
 of the body inlined. Reverse mode runs the primal scan stacking residuals (``partial_eval`` of
-the body's VJP), then a reverse scan over the rest of the VJP; weight cotangents that end in
-a contraction are summed after the loop (``lift_step_sums``). Forward mode is a scan over the
+the body's VJP; those a few elementwise equations rebuild from other residuals are not stacked
+but rebuilt in the backward step), then a reverse scan over the rest of the VJP; weight
+cotangents that end in a contraction are summed after the loop (``lift_step_sums``), from
+per-step values stacked once even where an x's cotangent is the same value. Forward mode is a scan over the
 body's JVP; a batched scan is a scan over the batched body.
 """
 

@@ -380,7 +380,15 @@ def concatenate(operands: Sequence[ArrayLike], dimension: int) -> Array:
 
 def split(operand: ArrayLike, sizes: Sequence[int], axis: int = 0) -> list[Array]:
     """Cut ``operand`` along ``axis`` into consecutive pieces of ``sizes`` (which add up to
-    that axis's size), as ``jax.lax.split``; views when eager."""
+    that axis's size), as ``jax.lax.split``; views when eager. One equation whose VJP is one
+    concatenate (slices would pad each piece's cotangent to the full shape and add the pads).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import lax
+        >>> [p.shape for p in lax.split(vnp.ones((2, 5)), (2, 3), axis=1)]
+        [(2, 2), (2, 3)]
+    """
     x = as_array(operand)
     return list(split_p.bind(x, sizes=tuple(int(s) for s in sizes),
                              axis=normalize_axis("split", axis, x.ndim)))
