@@ -60,7 +60,7 @@ def _ufunc_name(impl: Any) -> str | None:
 
 
 class _Emitter:
-    min_fused_size = fusion.MIN_FUSED_SIZE  # elementwise results at least this big are fused
+    min_fused_size: int | None = None  # fused elementwise results' least size (None: the default)
 
     def __init__(self, closed: ClosedJaxpr, name: str, donated: frozenset[int]):
         self.closed = closed
@@ -434,7 +434,9 @@ class _LoopEmitter(_Emitter):
     # A loop body runs its operations thousands of times on small arrays, where numpy's cost
     # per call (not per element) dominates: an LSTM step's dozen gate operations on (32, 128)
     # arrays are one kernel call instead of a dozen ufunc calls.
-    min_fused_size = LOOP_MIN_FUSED_SIZE
+    @property
+    def min_fused_size(self) -> int:
+        return min(LOOP_MIN_FUSED_SIZE, fusion.MIN_FUSED_SIZE)
 
     def result_slot(self, var: Var) -> str | None:
         k = self.y_slots.get(var)

@@ -102,7 +102,7 @@ def _loop_dtype(dtype: np.dtype, kinds: str) -> bool:
     return any(dtype in _LOOP_DTYPES[k] for k in kinds)
 
 
-def _fusible(eqn: JaxprEqn, math_table: dict, min_size: int = MIN_FUSED_SIZE) -> bool:
+def _fusible(eqn: JaxprEqn, math_table: dict, min_size: int) -> bool:
     prim = eqn.primitive
     fusion = prim.fusion
     if fusion is None or not prim.elementwise or len(eqn.outvars) != 1:
@@ -172,9 +172,11 @@ def _mixes(eqn: JaxprEqn, *clusters: Cluster | None) -> bool:
     return partial and (is_reduction(eqn) or any(map(_has_reduction, members)))
 
 
-def plan(jaxpr: Jaxpr, min_size: int = MIN_FUSED_SIZE) -> list:
+def plan(jaxpr: Jaxpr, min_size: int | None = None) -> list:
     """The equations in a valid order, fusible chains grouped into ``Cluster``s (elementwise
-    results of at least ``min_size`` elements)."""
+    results of at least ``min_size`` elements, by default ``MIN_FUSED_SIZE``)."""
+    if min_size is None:
+        min_size = MIN_FUSED_SIZE
     math_table, _ = _math_functions()
     items: list = []
     open_clusters: list[Cluster] = []
