@@ -171,7 +171,7 @@ def _rematerialize(fwd: ClosedJaxpr, rest: ClosedJaxpr, n_out: int,
     for v in [*(u for e in fj.eqns for u in e.invars), *fj.outvars]:
         if isinstance(v, Var):
             uses[v] = uses.get(v, 0) + 1
-    position = {}
+    position: dict[Any, int] = {}
     for k, v in enumerate(res_f):
         if isinstance(v, Var):
             position.setdefault(v, k)
