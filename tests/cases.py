@@ -533,6 +533,10 @@ def _build_movement():
     i = np.arange(3, dtype=I32)
     add_case("concatenate", "int32", [i, i], np.concatenate([i, i]), I32, dimension=0)
 
+    add_case("split", "columns", [c], [c[:, :1], c[:, 1:]], [F32, F32], sizes=(1, 1), axis=1)
+    add_case("split", "with_empty", [x], [x[:0], x], [F32, F32], sizes=(0, x.shape[0]), axis=0)
+    add_case("split", "int32", [i], [i[:2], i[2:]], [I32, I32], sizes=(2, 1), axis=0)
+
     pad_configs = {
         "edges": ((1, 2, 0), (0, 1, 0)),
         "interior": ((0, 0, 1), (1, 1, 2)),

@@ -166,6 +166,7 @@ BOUND_CASES = {
     "iota": lambda: ([], {"dtype": np.dtype("float32"), "shape": (3, 4), "dimension": 1}),
     "rev": lambda: ([_floats((3, 4), 20)], {"dimensions": (1,)}),
     "concatenate": lambda: ([_floats((3, 4), 21), _floats((2, 4), 22)], {"dimension": 0}),
+    "split": lambda: ([_floats((3, 4), 45)], {"sizes": (1, 3), "axis": 1}),
     "pad": lambda: (
         [_floats((3, 4), 23), _floats((), 24)],
         {"padding_config": ((1, -1, 1), (0, 2, 0))},

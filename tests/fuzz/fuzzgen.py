@@ -184,6 +184,8 @@ TEMPLATES: list[tuple[tuple[str, ...], str, tuple[str, ...], str]] = [
     (("rev",), "any", (), "lax.rev({a}, (0,))"),
     (("slice", "concatenate"), "any", (),
      "vnp.concatenate([{a}[..., {k}:], {b}[..., :{k}]], axis=-1)"),
+    (("split", "concatenate"), "any", (),
+     "vnp.concatenate(lax.split({a}, ({k}, {n} - {k}), -1)[::-1], axis=-1) * {b}"),
     (("pad", "slice"), "any", (),
      "lax.pad({a}[..., 1:], vnp.sum({b}) * 0.1, " "[(0, 0, 0)] * ({nd} - 1) + [(0, 1, 0)])"),
     (("pad",), "1d", (), "lax.pad({a}, 0.5, [(1, -1, 0)])"),

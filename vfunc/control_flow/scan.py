@@ -5,8 +5,10 @@
 The impl first runs the body's step-independent work once over all steps (the compiler's
 ``hoist_loop_invariants``), then one generated function holding the whole loop with the rest
 of the body inlined. Reverse mode runs the primal scan stacking residuals (``partial_eval`` of
-the body's VJP), then a reverse scan over the rest of the VJP; weight cotangents that end in
-a contraction are summed after the loop (``lift_step_sums``). Forward mode is a scan over the
+the body's VJP; those a few elementwise equations rebuild from other residuals are not stacked
+but rebuilt in the backward step), then a reverse scan over the rest of the VJP; weight
+cotangents that end in a contraction are summed after the loop (``lift_step_sums``), from
+per-step values stacked once even where an x's cotangent is the same value. Forward mode is a scan over the
 body's JVP; a batched scan is a scan over the batched body.
 """
 
@@ -28,7 +30,15 @@ from vfunc.control_flow.common import (
 )
 from vfunc.core import Array, Primitive, ShapedArray
 from vfunc.errors import ShapeError
-from vfunc.jaxpr import ClosedJaxpr, Jaxpr, Var, check_avals, eval_jaxpr, types_str
+from vfunc.jaxpr import (
+    ClosedJaxpr,
+    Jaxpr,
+    JaxprEqn,
+    Var,
+    check_avals,
+    eval_jaxpr,
+    types_str,
+)
 from vfunc.primitives import builders as lax
 from vfunc.primitives._batching import batch_size, move_axis, to_front
 from vfunc.primitives.builders import as_array
@@ -138,6 +148,84 @@ def _scan_jvp(primals, tangents, *, out, jaxpr, num_consts, num_carry, length, r
     ]
 
 
+# At most this many elementwise equations are moved to rebuild one residual in the backward step.
+_REMAT_MAX_EQNS = 4
+
+
+def _rematerialize(fwd: ClosedJaxpr, rest: ClosedJaxpr, n_out: int,
+                   n_rest_in: int) -> tuple[ClosedJaxpr, ClosedJaxpr]:  # fmt: skip
+    """Residuals the backward step can rebuild from other residuals by a few elementwise
+    equations that the forward step computes for nothing else (``1 - sigmoid(f)``,
+    ``1 - tanh(c)**2`` for an LSTM): those equations move into the backward step and the
+    residual is no longer stacked. The work is the same, done in the other loop, and every
+    step stores one array fewer (a copy per step, and the length of the scan times its memory).
+
+    ``fwd`` outputs the primal outputs (``n_out``) then the residuals; ``rest`` reads the
+    residuals after its first ``n_rest_in`` inputs, in the same order.
+    """
+    fj, rj = fwd.jaxpr, rest.jaxpr
+    res_f = list(fj.outvars[n_out:])
+    res_r = list(rj.invars[n_rest_in:])
+    producer = {v: e for e in fj.eqns for v in e.outvars}
+    uses: dict[Any, int] = {}
+    for v in [*(u for e in fj.eqns for u in e.invars), *fj.outvars]:
+        if isinstance(v, Var):
+            uses[v] = uses.get(v, 0) + 1
+    position: dict[Any, int] = {}
+    for k, v in enumerate(res_f):
+        if isinstance(v, Var):
+            position.setdefault(v, k)
+    pinned: set = set()  # residuals some rebuilt residual reads: they stay stacked
+    dropped: dict[int, list] = {}
+
+    def rebuild(v: Var, eqns: list, reads: set) -> bool:
+        # The equations computing ``v`` from kept residuals and literals, each read only once.
+        eqn = producer.get(v)
+        if (eqn is None or not eqn.primitive.elementwise or eqn.primitive.effectful
+                or len(eqn.outvars) != 1 or uses.get(v) != 1):  # fmt: skip
+            return False
+        if len(eqns) >= _REMAT_MAX_EQNS:
+            return False
+        for u in eqn.invars:
+            if not isinstance(u, Var):
+                continue
+            k = position.get(u)
+            if k is not None and k not in dropped and u is not v:
+                reads.add(u)
+            elif not rebuild(u, eqns, reads):
+                return False
+        eqns.append(eqn)
+        return True
+
+    for k, r in enumerate(res_f):
+        if not isinstance(r, Var) or r in pinned or position.get(r) != k:
+            continue
+        eqns: list = []
+        reads: set = set()
+        if rebuild(r, eqns, reads) and not any(position[u] in dropped for u in reads):
+            dropped[k] = eqns
+            pinned |= reads
+    if not dropped:
+        return fwd, rest
+    kept = [k for k in range(len(res_f)) if k not in dropped]
+    new_fwd = passes.dead_code_elimination(ClosedJaxpr(
+        Jaxpr(fj.constvars, fj.invars, fj.outvars[:n_out] + [res_f[k] for k in kept], fj.eqns),
+        fwd.consts))  # fmt: skip
+    rename = {res_f[k]: res_r[k] for k in kept}
+    moved = []
+    for k, eqns in dropped.items():
+        local = dict(rename)
+        for e in eqns:
+            outs = [res_r[k] if o is res_f[k] else Var(o.aval) for o in e.outvars]
+            local.update(zip(e.outvars, outs, strict=True))
+            ins = [local[u] if isinstance(u, Var) else u for u in e.invars]
+            moved.append(JaxprEqn(e.primitive, ins, outs, e.params))
+    new_rest = ClosedJaxpr(
+        Jaxpr(rj.constvars, rj.invars[:n_rest_in] + [res_r[k] for k in kept], rj.outvars,
+              moved + list(rj.eqns)), rest.consts)  # fmt: skip
+    return new_fwd, new_rest
+
+
 class _VJPSplit:
     """A scan body's VJP split by what each equation depends on (``partial_eval``).
 
@@ -155,11 +243,14 @@ class _VJPSplit:
         n_in, n_ct = len(jaxpr.in_avals), len(vjp.in_avals) - len(jaxpr.in_avals)
         unknown = [False] * n_in + [True] * n_ct
         recompute = [True] * c + [False] * m + [True] * (n_in - c - m) + [False] * n_ct
-        known, self.rest = partial_eval(vjp, unknown, recompute)
-        self.residual_avals = known.out_avals
+        known, rest = partial_eval(vjp, unknown, recompute)
         # The primal body plus the known equations over the same inputs; CSE merges the primal
         # computation the VJP repeats.
-        self.fwd = join_known(jaxpr, known)
+        fwd = join_known(jaxpr, known)
+        n_res = len(known.out_avals)
+        self.fwd, self.rest = _rematerialize(fwd, rest, len(jaxpr.out_avals),
+                                             len(rest.jaxpr.invars) - n_res)  # fmt: skip
+        self.residual_avals = self.rest.in_avals[len(rest.jaxpr.invars) - n_res :]
 
     def backward(self, consts: Sequence, x: Sequence, cts: Sequence, res: Sequence) -> list:
         """The input cotangents of one step, from the residuals instead of the carry."""
@@ -255,8 +346,12 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
     lifted = [next(verdicts) if e else False for e in eligible]
     kept = [k for k, done in enumerate(lifted) if not done]
     kept_avals = [const_avals[k] for k in kept]
-    # The step also returns the per-step values the sums after the loop read.
-    capture = Jaxpr(sj.constvars, sj.invars, list(sj.outvars) + lifting.leaves, sj.eqns)
+    # The step also returns the per-step values the sums after the loop read, except those it
+    # already stacks as an x's cotangent (an LSTM's gate cotangents feed both the input's
+    # cotangent and the recurrent weight's sum: stored once, not twice a step).
+    stacked_ct = {v: p for p, v in enumerate(sj.outvars[nf:n_keep], nf) if isinstance(v, Var)}
+    leaves = [v for v in lifting.leaves if v not in stacked_ct]
+    capture = Jaxpr(sj.constvars, sj.invars, list(sj.outvars) + leaves, sj.eqns)
     n_outs = len(sj.outvars)
 
     def backward_step(*a: Any) -> list:
@@ -279,8 +374,11 @@ def _scan_vjp(g, *args, out, wants, jaxpr, num_consts, num_carry, length, revers
     ct_init = iter(res[nk : nk + nf])
     ct_xs = iter(res[nk + nf : nk + n_keep])
     after = lifting.after
+    captured = iter(res[nk + n_keep :])
+    stacked_leaves = [res[nk + stacked_ct[v]] if v in stacked_ct else next(captured)
+                      for v in lifting.leaves]  # fmt: skip
     summed = iter(
-        eval_jaxpr(after.jaxpr, after.consts, *residuals, *xs, *g_ys, *res[nk + n_keep :])
+        eval_jaxpr(after.jaxpr, after.consts, *residuals, *xs, *g_ys, *stacked_leaves)
         if after is not None
         else []
     )

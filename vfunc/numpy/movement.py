@@ -152,12 +152,18 @@ def _split(op: str, ary: ArrayLike, sections: Any, axis: int, even: bool) -> lis
     axis = _axis(op, axis, x.ndim)
     size = x.shape[axis]
     bounds = _split_points(op, size, sections, even)
+    # Each piece is ary[lo:hi] as NumPy slices it: negative points count from the end.
+    pieces = [slice(int(lo), int(hi)).indices(size)[:2]
+              for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+    pieces = [(lo, max(hi, lo)) for lo, hi in pieces]
+    if pieces[0][0] == 0 and pieces[-1][1] == size and all(
+            a[1] == b[0] for a, b in zip(pieces[:-1], pieces[1:], strict=True)):
+        # Consecutive pieces covering the axis: one split, whose gradient is one concatenate.
+        return lax.split(x, [hi - lo for lo, hi in pieces], axis)
     out = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        # Each piece is ary[lo:hi] as NumPy slices it: negative points count from the end.
-        lo, hi, _ = slice(int(lo), int(hi)).indices(size)
+    for lo, hi in pieces:
         start, limit = [0] * x.ndim, list(x.shape)
-        start[axis], limit[axis] = lo, max(hi, lo)
+        start[axis], limit[axis] = lo, hi
         out.append(lax.slice(x, start, limit))
     return out
 

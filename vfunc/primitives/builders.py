@@ -58,6 +58,7 @@ from vfunc.primitives.shape import (
     reshape_p,
     rev_p,
     slice_p,
+    split_p,
     squeeze_p,
     transpose_p,
 )
@@ -377,6 +378,22 @@ def concatenate(operands: Sequence[ArrayLike], dimension: int) -> Array:
     return concatenate_p.bind(*arrays, dimension=int(dimension))
 
 
+def split(operand: ArrayLike, sizes: Sequence[int], axis: int = 0) -> list[Array]:
+    """Cut ``operand`` along ``axis`` into consecutive pieces of ``sizes`` (which add up to
+    that axis's size), as ``jax.lax.split``; views when eager. One equation whose VJP is one
+    concatenate (slices would pad each piece's cotangent to the full shape and add the pads).
+
+    Example:
+        >>> import vfunc.numpy as vnp
+        >>> from vfunc import lax
+        >>> [p.shape for p in lax.split(vnp.ones((2, 5)), (2, 3), axis=1)]
+        [(2, 2), (2, 3)]
+    """
+    x = as_array(operand)
+    return list(split_p.bind(x, sizes=tuple(int(s) for s in sizes),
+                             axis=normalize_axis("split", axis, x.ndim)))
+
+
 def pad(operand: ArrayLike, padding_value: ArrayLike, padding_config: Sequence) -> Array:
     """Pad with ``padding_value``: ``padding_config`` holds one ``(low, high, interior)`` per axis.
 
@@ -627,6 +644,7 @@ __all__ = [
     "squeeze",
     "expand_dims",
     "slice",
+    "split",
     "index_in_dim",
     "dot_general",
     "dot",

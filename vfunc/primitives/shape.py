@@ -391,6 +391,52 @@ concatenate_p = Primitive(
 )
 
 
+# ----------------------------------------------------------------------------------------------
+# split: one operand cut into consecutive pieces along an axis. Its VJP is one concatenate of the
+# pieces' cotangents, where a slice per piece would pad each cotangent to the full shape and add
+# the pads (an LSTM's four gates: four full-size pads and three additions every step).
+
+
+def _split_shape(x: ShapedArray, *, sizes: tuple[int, ...], axis: int) -> list[ShapedArray]:
+    if not 0 <= axis < x.ndim:
+        raise ShapeError(
+            f"split: axis {axis} is out of range for an operand of shape {x.shape}"
+        )
+    if any(s < 0 for s in sizes) or sum(sizes) != x.shape[axis]:
+        raise ShapeError(
+            f"split: sizes {tuple(sizes)} must be non-negative and add up to the size "
+            f"{x.shape[axis]} of axis {axis} (operand shape {x.shape})"
+        )
+    return [ShapedArray(x.shape[:axis] + (s,) + x.shape[axis + 1 :], x.dtype) for s in sizes]
+
+
+def _split_impl(x, *, sizes, axis):
+    lead = (slice(None),) * axis
+    out, start = [], 0
+    for s in sizes:  # views, as slice's
+        out.append(x[(*lead, slice(start, start + s))])
+        start += s
+    return out
+
+
+def _split_vjp(g, x, *, out, sizes, axis):
+    del out, sizes
+    # g holds every piece's cotangent (zeros filled in by the caller).
+    return (lax.concatenate(list(g), axis) if len(g) > 1 else g[0],)
+
+
+def _split_batch(args, dims, *, sizes, axis):
+    (x,), (d,) = args, dims
+    outs = split_p.bind(x, sizes=sizes, axis=axis + (d <= axis))
+    return outs, [d] * len(outs)
+
+
+split_p = Primitive(
+    "split", _split_impl, _split_shape, vjp=_split_vjp, linear=(0,), batch=_split_batch,
+    multiple_results=True, strided_view=True,
+)
+
+
 def _pad_shape(x: ShapedArray, padding_value: ShapedArray, *, padding_config: tuple) -> ShapedArray:
     if padding_value.shape != () or padding_value.dtype != x.dtype:
         raise ShapeError(

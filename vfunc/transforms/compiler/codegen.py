@@ -60,6 +60,8 @@ def _ufunc_name(impl: Any) -> str | None:
 
 
 class _Emitter:
+    min_fused_size: int | None = None  # fused elementwise results' least size (None: the default)
+
     def __init__(self, closed: ClosedJaxpr, name: str, donated: frozenset[int]):
         self.closed = closed
         self.name = name
@@ -166,13 +168,19 @@ class _Emitter:
             lines = ["with _single_blas():", *(f"    {line}" for line in lines)]
         return self.load(args, lines)
 
+    def result_slot(self, var: Var) -> str | None:
+        """An expression for the buffer a fused kernel writes ``var`` into, or None for a fresh
+        one (or an input's)."""
+        del var
+        return None
+
     def emit_body(self) -> None:
         """Name the constants and emit every equation (fusible chains as one kernel call)."""
         jaxpr = self.closed.jaxpr
         for var, value in zip(jaxpr.constvars, self.closed.consts, strict=True):
             self.names[var] = self.const(np.asarray(value), "c")
             self.new_storage(var)
-        plan = fusion.plan(jaxpr)
+        plan = fusion.plan(jaxpr, self.min_fused_size)
         last_use = _last_uses(plan)
         outputs = {v for v in jaxpr.outvars if isinstance(v, Var)}
         for index, item in enumerate(plan):
@@ -291,7 +299,9 @@ class _Emitter:
         for v in cluster.inputs:
             name = self.ref(v)
             if not kernel.flat:
-                args.append(f"np.broadcast_to({name}, {shape!r})")
+                # (np.broadcast_to costs microseconds: an operand of the loop's shape needs none)
+                args.append(name if v.aval.shape == shape else
+                            f"np.broadcast_to({name}, {shape!r})")  # fmt: skip
             elif v.aval.shape == ():
                 args.append(f"np.reshape({name}, (1,))")
             else:
@@ -324,6 +334,13 @@ class _Emitter:
                                   f".reshape({var.aval.shape!r})")  # fmt: skip
                 outs.append(out_name)
                 self.owned.add(out_name)
+                continue
+            slot = self.result_slot(var)
+            if slot is not None:  # written where the caller keeps it (a loop's stacked y)
+                out_name = self.fresh(var)
+                self.new_storage(var)
+                self.lines.append(f"{out_name} = {slot}")
+                outs.append(out_name)
                 continue
             fresh = f"np.empty({shape!r}, {dtype})"
             buffer, source = None, None
@@ -392,6 +409,8 @@ def compile_jaxpr(
 # and 1 ms with one, and the 2-layer LSTM of benchmarks/bench_nn.py took 4.0 s a training step
 # with the default threads and 0.76 s with its loops on one.
 SINGLE_THREAD_PRODUCT = 1 << 24
+# Elementwise chains of a loop body with results of at least this many elements are fused.
+LOOP_MIN_FUSED_SIZE = 1 << 10
 
 
 def _small_products_only(jaxpr: Any) -> bool:
@@ -420,7 +439,9 @@ class _LoopEmitter(_Emitter):
     arrays. Calling a compiled body per step would cost a call, the error-state switch and
     tuple packing every iteration, several times the arithmetic of a small body. A loop whose
     matrix products are all small runs on one BLAS thread (``SINGLE_THREAD_PRODUCT``); the
-    previous thread count is restored when the loop ends or raises."""
+    previous thread count is restored when the loop ends or raises. Elementwise chains fuse
+    from ``LOOP_MIN_FUSED_SIZE`` elements, and a fused kernel writes a y straight into its row
+    of the stacked ys."""
 
     def __init__(self, closed: ClosedJaxpr, name: str, num_consts: int, num_carry: int,
                  length: int, reverse: bool):  # fmt: skip
@@ -433,6 +454,22 @@ class _LoopEmitter(_Emitter):
         self.preamble: list[str] = []
         self.hoisted: dict[tuple[str, str], str] = {}
         self.largest_product = 0  # multiply-adds of the loop's largest matrix product
+        self.y_slots: dict[Any, int] = {}  # ys a fused kernel may write in place: their index
+        self.in_place: set[Any] = set()  # those it does
+
+    # A loop body runs its operations thousands of times on small arrays, where numpy's cost
+    # per call (not per element) dominates: an LSTM step's dozen gate operations on (32, 128)
+    # arrays are one kernel call instead of a dozen ufunc calls.
+    @property
+    def min_fused_size(self) -> int:
+        return min(LOOP_MIN_FUSED_SIZE, fusion.MIN_FUSED_SIZE)
+
+    def result_slot(self, var: Var) -> str | None:
+        k = self.y_slots.get(var)
+        if k is None:
+            return None
+        self.in_place.add(var)
+        return f"ys{k}[i]"
 
     def emit(self) -> Compiled:
         jaxpr = self.closed.jaxpr
@@ -441,6 +478,13 @@ class _LoopEmitter(_Emitter):
             self.fresh_input(var, i)
         self.invariant.update(jaxpr.invars[:c])
         self.invariant.update(jaxpr.constvars)
+        # A y computed by a fused kernel is written straight into its row of the stacked ys
+        # (not if it is also a carry: the carry would view that row, and the caller may reuse
+        # a result's buffer).
+        carry_out = {v for v in jaxpr.outvars[:m] if isinstance(v, Var)}
+        for k, var in enumerate(jaxpr.outvars[m:]):
+            if isinstance(var, Var) and var not in carry_out and var not in self.names:
+                self.y_slots.setdefault(var, k)
         self.emit_body()
         n_in = len(jaxpr.invars)
         params = [f"a{i}" for i in range(c)] + [f"init{j}" for j in range(m)]
@@ -456,7 +500,8 @@ class _LoopEmitter(_Emitter):
         ] + self.lines
         # ys first: a y may be the carry this step received, rebound just below.
         for k, var in enumerate(jaxpr.outvars[m:]):
-            loop.append(f"ys{k}[i] = {self.ref(var)}")
+            if not (var in self.in_place and self.y_slots[var] == k):
+                loop.append(f"ys{k}[i] = {self.ref(var)}")
         carry_out = [self.output(v) for v in jaxpr.outvars[:m]]
         if m:
             targets = ", ".join(f"a{c + j}" for j in range(m))
@@ -490,6 +535,19 @@ class _LoopEmitter(_Emitter):
                 self.preamble.append(f"{hoisted} = np.ascontiguousarray({name}.T)")
             return self.hoisted[key]
         return f"{name}.T"
+
+    def emit_cluster(self, cluster: Any, index: int, last_use: dict, outputs: set) -> None:
+        # A loop's fused operands are small: a strided view of the cluster's shape (an LSTM
+        # gate, a column block of the pre-activations) is copied to a contiguous array, a
+        # microsecond, so the kernel is a flat loop numba vectorizes. Over a strided view the
+        # transcendental functions run one element at a time: an LSTM step's gate kernel took
+        # 0.9 ms on (32, 128) gates.
+        for v in cluster.inputs:
+            if isinstance(v, Var) and v in self.maybe_views and v.aval.shape == cluster.shape:
+                name = self.ref(v)
+                self.lines.append(f"{name} = np.ascontiguousarray({name})")
+                self.maybe_views.discard(v)
+        super().emit_cluster(cluster, index, last_use, outputs)
 
     def emit_eqn(self, eqn: JaxprEqn, index: int, last_use: dict, outputs: set) -> None:
         as_matmul = eqn.primitive.as_matmul
