@@ -81,4 +81,7 @@ def load() -> CudaBackend:
         raise RuntimeError("backend 'gpu' is not available: CUDA sees no GPU")
     backend = CudaBackend()
     xp_impls.register(backend)  # threefry, the normal sampler, conv: numba on the CPU
+    import cupyx.scipy.special
+
+    xp_impls.register_special(backend, cupyx.scipy.special)
     return backend

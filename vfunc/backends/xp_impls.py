@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from vfunc.backends import Backend, conv_taps
-from vfunc.primitives import conv
+from vfunc.backends import Backend, conv_taps, window_taps
+from vfunc.primitives import conv, decompositions, window
 from vfunc.primitives import random as rnd
 from vfunc.primitives import random_kernels as rk
 
@@ -147,6 +147,8 @@ def register(backend: Backend) -> None:
     def conv_weight_grad(lhs: Any, g: Any, *, rhs_shape: tuple[int, ...], **p: Any) -> Any:
         return conv_taps.conv_weight_grad(xp, lhs, g, tuple(rhs_shape), conv._params(p))
 
+    impls.update(_window_impls(xp))
+    impls.update(_linalg_impls(xp))
     impls.update({
         rnd.random_bits_p: bits, rnd.random_split_p: split, rnd.random_fold_in_p: fold_in,
         rnd.random_normal_p: normal, rnd.random_seed_p: seed,
@@ -154,3 +156,129 @@ def register(backend: Backend) -> None:
         conv.conv_general_dilated_p: conv_forward, conv.conv_input_grad_p: conv_input_grad,
         conv.conv_weight_grad_p: conv_weight_grad,
     })  # fmt: skip
+
+
+# The special functions whose CPU impls are numba kernels, by primitive name, and their names
+# in SciPy's ``scipy.special`` (which ``cupyx.scipy.special`` follows): a backend with such a
+# library passes its functions to ``register_special``.
+SPECIAL_NAMES = {
+    "lgamma": "gammaln", "digamma": "digamma", "erf_inv": "erfinv", "erfc": "erfc",
+    "i0e": "i0e", "i1e": "i1e", "igamma": "gammainc", "igammac": "gammaincc",
+    "log_ndtr": "log_ndtr", "ndtri": "ndtri", "zeta": "zeta", "logistic": "expit",
+    "betainc": "betainc",
+}  # fmt: skip
+
+
+def register_special(backend: Backend, library: Any) -> None:
+    """Register the special functions of ``library`` (a module with ``scipy.special``'s
+    names, e.g. ``cupyx.scipy.special``) as ``backend``'s impls of ``SPECIAL_NAMES``; results
+    are cast to the operand dtype, since some of the library's loops compute in float64."""
+    from vfunc.core import registry
+
+    for prim_name, lib_name in SPECIAL_NAMES.items():
+        fn = getattr(library, lib_name, None)
+        if fn is None:  # an older library: the primitive keeps the host round trip's error
+            continue
+
+        def impl(*args: Any, _fn: Any = fn) -> Any:
+            return _fn(*args).astype(args[-1].dtype, copy=False)
+
+        backend.impls[registry[prim_name]] = impl
+
+
+def _window_impls(xp: Any) -> dict:
+    def shape_of(x: Any, p: dict) -> tuple[int, ...]:
+        return window.window_shape("reduce_window", x.shape, window._args(p))
+
+    def reduce_max(x: Any, **p: Any) -> Any:
+        return window_taps.window_reduce(xp, "max", x, window._args(p), shape_of(x, p))
+
+    def reduce_sum(x: Any, **p: Any) -> Any:
+        return window_taps.window_reduce(xp, "sum", x, window._args(p), shape_of(x, p))
+
+    def sum_transpose(g: Any, *, operand_shape: tuple[int, ...], **p: Any) -> Any:
+        return window_taps.window_sum_transpose(xp, g, tuple(operand_shape), window._args(p))
+
+    def scatter(g: Any, x: Any, **p: Any) -> Any:
+        return window_taps.window_select(xp, True, g, x, window._args(p), shape_of(x, p))
+
+    def gather(t: Any, x: Any, **p: Any) -> Any:
+        return window_taps.window_select(xp, False, t, x, window._args(p), shape_of(x, p))
+
+    return {
+        window.reduce_window_max_p: reduce_max, window.reduce_window_sum_p: reduce_sum,
+        window.reduce_window_sum_transpose_p: sum_transpose,
+        window.select_and_scatter_add_p: scatter, window.select_and_gather_add_p: gather,
+    }  # fmt: skip
+
+
+def lu_pivots_to_permutation(xp: Any, pivots: Any, size: int) -> Any:
+    """LAPACK's row swaps ``pivots`` (``[..., k]``) applied in order to ``0..size-1``."""
+    batch = pivots.shape[:-1]
+    piv = pivots.reshape(-1, pivots.shape[-1]).astype(xp.int32)
+    flat = xp.broadcast_to(xp.arange(size, dtype=xp.int32), (piv.shape[0], size)).copy()
+    rows = xp.arange(piv.shape[0])
+    for i in range(piv.shape[-1]):  # one swap per column, every matrix of the batch at once
+        j = piv[:, i]
+        here, there = flat[rows, i].copy(), flat[rows, j].copy()
+        flat[rows, i] = there
+        flat[rows, j] = here
+    return flat.reshape(*batch, size)
+
+
+def lu(xp: Any, a: Any) -> list:
+    """``(lu, pivots, permutation)`` of square ``a`` by Gaussian elimination with partial
+    pivoting: one step per column over the whole batch (LAPACK's getrf's choices: the first
+    row of largest magnitude pivots)."""
+    n = a.shape[-1]
+    batch = a.shape[:-2]
+    m = a.reshape(-1, n, n).copy()
+    rows = xp.arange(m.shape[0])
+    pivots = xp.zeros((m.shape[0], n), dtype=xp.int32)
+    for k in range(n):
+        p = (xp.argmax(xp.abs(m[:, k:, k]), axis=1) + k).astype(xp.int32)
+        pivots[:, k] = p
+        row_k, row_p = m[rows, k].copy(), m[rows, p].copy()
+        m[rows, k] = row_p
+        m[rows, p] = row_k
+        if k + 1 < n:
+            d = m[:, k, k][:, None]
+            safe = xp.where(d == 0, xp.ones_like(d), d)  # a zero pivot leaves its column as is
+            col = xp.where(d == 0, m[:, k + 1 :, k], m[:, k + 1 :, k] / safe)
+            m[:, k + 1 :, k] = col
+            m[:, k + 1 :, k + 1 :] -= col[:, :, None] * m[:, k, k + 1 :][:, None, :]
+    perm = lu_pivots_to_permutation(xp, pivots, n)
+    return [m.reshape(a.shape), pivots.reshape(*batch, n), perm.reshape(*batch, n)]
+
+
+def triangular_solve(xp: Any, a: Any, b: Any, *, left_side: bool, lower: bool,
+                     transpose_a: bool, unit_diagonal: bool) -> Any:  # fmt: skip
+    """``triangular_solve_p``: the triangle of ``a`` the params name (its diagonal replaced
+    by ones for ``unit_diagonal``), solved by the batched LU solver of the array module."""
+    n = a.shape[-1]
+    eye = xp.eye(n, dtype=a.dtype)
+    tri = xp.tril(a) if lower else xp.triu(a)
+    if unit_diagonal:
+        tri = tri * (1 - eye) + eye
+    if transpose_a:
+        tri = xp.swapaxes(tri, -1, -2)
+    if left_side:
+        return xp.linalg.solve(tri, b)
+    # x @ t = b  <=>  t.T @ x.T = b.T
+    return xp.swapaxes(xp.linalg.solve(xp.swapaxes(tri, -1, -2), xp.swapaxes(b, -1, -2)),
+                       -1, -2)  # fmt: skip
+
+
+def _linalg_impls(xp: Any) -> dict:
+    def slogdet(a: Any) -> list:
+        sign, logabs = xp.linalg.slogdet(a)
+        return [sign.astype(a.dtype), logabs.astype(a.dtype)]
+
+    return {
+        decompositions.det_p: lambda a: xp.linalg.det(a).astype(a.dtype),
+        decompositions.slogdet_p: slogdet,
+        decompositions.lu_p: lambda a: lu(xp, a),
+        decompositions.lu_pivots_to_permutation_p: lambda piv, *, size: (
+            lu_pivots_to_permutation(xp, piv, size)),
+        decompositions.triangular_solve_p: lambda a, b, **p: triangular_solve(xp, a, b, **p),
+    }
