@@ -463,11 +463,21 @@ def _target(values: tuple) -> Device | None:
 
 def _run_jaxpr(compiled: Any, values: tuple, consts: dict, device: Device) -> tuple:
     closed = compiled.closed
-    placed = consts.get(device)
-    if placed is None:  # constants go to the device once, not at every call
-        backend = _BACKENDS[device.platform]
-        placed = consts[device] = [_const_on(c, backend, device) for c in closed.consts]
-    return tuple(interpret(closed.jaxpr, placed, values))
+    entry = consts.get(device)
+    backend = _BACKENDS[device.platform]
+    if entry is None:  # constants go to the device once, not at every call
+        placed = [_const_on(c, backend, device) for c in closed.consts]
+        # A backend that generates code for its devices (CUDA: fused kernels) compiles the
+        # jaxpr once per device; others interpret it primitive by primitive.
+        compile_jaxpr = getattr(backend, "compile_jaxpr", None)
+        _wrap_impls()
+        runner = compile_jaxpr(closed.jaxpr) if compile_jaxpr is not None else None
+        entry = consts[device] = (placed, runner)
+    placed, runner = entry
+    if runner is None:
+        return tuple(interpret(closed.jaxpr, placed, values))
+    with backend.scope(device):
+        return tuple(runner(placed, values))
 
 
 def interpret(jaxpr: Any, consts: list, values: Sequence[Any]) -> list:

@@ -37,6 +37,16 @@ class CudaBackend(Backend):
         self.devices = [Device(i, "gpu", _name(i)) for i in range(count)]
         self._single = count == 1
 
+    # Whether jit fuses elementwise clusters into one kernel each (``cuda_fusion``); False
+    # runs the same compiled steps one primitive at a time (for comparison).
+    fuse = True
+
+    def compile_jaxpr(self, jaxpr: Any) -> Any:
+        """A runner of ``jaxpr`` on this backend's buffers (``cuda_fusion.compile_jaxpr``)."""
+        from vfunc.backends import cuda_fusion
+
+        return cuda_fusion.compile_jaxpr(cp, jaxpr, fuse=self.fuse)
+
     def device_of(self, buffer: Any) -> Device:
         return self.devices[buffer.device.id]
 
