@@ -8,6 +8,8 @@
 - Adam on 64M float32 (28 bytes moved per element): vfunc jit fused and unfused, a hand CuPy
   kernel, PyTorch's fused Adam, JAX jit;
 - jit call overhead: a tiny jitted function on CPU arrays and on GPU arrays;
+- the ResNet basic-block stack of bench_nn.py (BatchNorm without affine parameters), batch 64:
+  vfunc jit(value_and_grad), PyTorch eager (cuDNN, TF32 off), JAX jit (HIGHEST precision);
 - an MLP train step, 784-512-512-10 (ReLU), batch 4096, cross-entropy, SGD inside the step:
   vfunc jit(value_and_grad), PyTorch eager, JAX jit; milliseconds per step (median).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -327,16 +330,133 @@ def _jax_mlp(rows: dict) -> None:
     rows["MLP step, JAX jit"] = (f"loss {float(losses[0]):.4f}", t, None)
 
 
+# --------------------------------------------------------------------------------------------
+# ResNet basic-block stack (bench_nn.py's model): 2 blocks, 64 channels, 56x56, BatchNorm in
+# training mode, loss mean(out**2), forward + backward; batch 64
+
+RESNET_BATCH = 64
+
+
+def _resnet_input() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((RESNET_BATCH, 64, 56, 56), np.float32)
+
+
+def _resnet_weights() -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [(rng.uniform(-1, 1, (64, 64, 3, 3)) / 24).astype(np.float32) for _ in range(4)]
+
+
+def _vfunc_resnet(rows: dict) -> None:
+    import cupy as cp
+
+    import vfunc
+    import vfunc.numpy as vnp
+    from vfunc import lax, nn
+
+    gpu = vfunc.devices("gpu")[0]
+    ws = vfunc.device_put(_resnet_weights(), gpu)
+    x = vfunc.device_put(_resnet_input(), gpu)
+
+    def bn(h):  # BatchNorm2d in training mode, unit scale and zero shift
+        mean = vnp.mean(h, axis=(0, 2, 3), keepdims=True)
+        var = vnp.mean((h - mean) ** 2, axis=(0, 2, 3), keepdims=True)
+        return (h - mean) * lax.rsqrt(var + 1e-5)
+
+    def conv(h, w):
+        return lax.conv_general_dilated(h, w, (1, 1), ((1, 1), (1, 1)))
+
+    def loss(ws, x):
+        for i in range(0, 4, 2):
+            y = nn.relu(bn(conv(x, ws[i])))
+            x = nn.relu(x + bn(conv(y, ws[i + 1])))
+        return vnp.mean(x * x)
+
+    step = vfunc.jit(vfunc.value_and_grad(loss))
+    out = []
+    t = median_time(lambda: out.append(step(ws, x)), cp.cuda.get_current_stream().synchronize,
+                    repeat=5)  # fmt: skip
+    rows["ResNet stack step, vfunc jit"] = (f"loss {float(out[0][0]):.5f}", t, None)
+
+
+def _torch_resnet(rows: dict) -> None:
+    import torch
+
+    ws = [torch.tensor(w, device="cuda", requires_grad=True) for w in _resnet_weights()]
+    x = torch.tensor(_resnet_input(), device="cuda")
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+
+    def bn(h):
+        return torch.nn.functional.batch_norm(h, None, None, training=True, eps=1e-5)
+
+    losses = []
+
+    def run() -> None:
+        h = x
+        for i in range(0, 4, 2):
+            y = torch.relu(bn(torch.nn.functional.conv2d(h, ws[i], padding=1)))
+            h = torch.relu(h + bn(torch.nn.functional.conv2d(y, ws[i + 1], padding=1)))
+        loss = (h * h).mean()
+        for w in ws:
+            w.grad = None
+        loss.backward()
+        losses.append(loss.detach())
+
+    t = median_time(run, torch.cuda.synchronize, repeat=10)
+    rows["ResNet stack step, PyTorch eager"] = (f"loss {float(losses[0]):.5f}", t, None)
+
+
+def _jax_resnet(rows: dict) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    ws = [jnp.asarray(w) for w in _resnet_weights()]
+    x = jnp.asarray(_resnet_input())
+
+    def bn(h):
+        mean = jnp.mean(h, axis=(0, 2, 3), keepdims=True)
+        var = jnp.mean((h - mean) ** 2, axis=(0, 2, 3), keepdims=True)
+        return (h - mean) * jax.lax.rsqrt(var + 1e-5)
+
+    def conv(h, w):
+        return jax.lax.conv_general_dilated(h, w, (1, 1), ((1, 1), (1, 1)),
+                                            precision=jax.lax.Precision.HIGHEST)  # fmt: skip
+
+    def loss(ws, x):
+        for i in range(0, 4, 2):
+            y = jax.nn.relu(bn(conv(x, ws[i])))
+            x = jax.nn.relu(x + bn(conv(y, ws[i + 1])))
+        return jnp.mean(x * x)
+
+    step = jax.jit(jax.value_and_grad(loss))
+    out = [step(ws, x)]
+
+    def run() -> None:
+        out[0] = step(ws, x)
+
+    t = median_time(run, lambda: out[0][0].block_until_ready(), repeat=10)
+    rows["ResNet stack step, JAX jit"] = (f"loss {float(out[0][0]):.5f}", t, None)
+
+
 def main() -> None:
     rows: dict[str, tuple[str, float, float | None]] = {}
     copy_bw = _cupy_rows(rows)
     parts = (_vfunc_gelu, _torch_gelu, _jax_gelu, _cupy_adam, _vfunc_adam, _torch_adam,
-             _jax_adam, _overhead, _vfunc_mlp, _torch_mlp, _jax_mlp)  # fmt: skip
+             _jax_adam, _overhead, _vfunc_mlp, _torch_mlp, _jax_mlp, _vfunc_resnet, _torch_resnet,
+             _jax_resnet)  # fmt: skip
+    import os
+    only = os.environ.get("BENCH_GPU_PARTS")  # e.g. "adam,resnet": rows whose name has one
+    if only:
+        parts = tuple(p for p in parts if any(k in p.__name__ for k in only.split(",")))
     for part in parts:
+        seen = set(rows)
         try:
             part(rows)
         except Exception as err:  # a peer missing on this machine: say so, go on
             print(f"{part.__name__}: skipped ({type(err).__name__}: {err})")
+            traceback.print_exc()
+        for name in rows.keys() - seen:  # as they come: a run cut short keeps what it had
+            print(f"  {name}: {rows[name][1] * 1e3:.3f} ms {rows[name][0]}", flush=True)
     print(f"\n{'row':52s} {'ms':>9s} {'GB/s':>8s} {'of copy':>8s}  note")
     for name, (note, t, bw) in rows.items():
         gbs = f"{bw / 1e9:8.0f}" if bw else " " * 8

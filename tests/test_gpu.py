@@ -697,3 +697,29 @@ def test_default_device_from_the_environment():
     env["VFUNC_DEFAULT_DEVICE"] = "tpu"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "backend 'tpu' is not available" in out.stderr
+
+
+@pytest.mark.skipif(not GPUS, reason="fused CUDA kernels need a real GPU (CuPy compiles them)")
+@pytest.mark.parametrize("fuse", [True, False])
+def test_jit_fused_clusters_match_the_cpu(fuse):
+    # Large enough for the fusion plan (fusion.MIN_FUSED_SIZE): each elementwise chain is one
+    # generated ElementwiseKernel on the GPU, one numba loop on the CPU; both against eager.
+    backend = backends._BACKENDS["gpu"]
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((2, 512, 600)).astype(np.float32)
+
+    def f(x, y):
+        z = vnp.tanh(x * 0.7) + x**3 - vnp.exp(-y * y) / (1.0 + vnp.abs(x))
+        w = vnp.where(x > y, vnp.maximum(z, y), vnp.minimum(z, -y)) * vnp.sqrt(vnp.abs(y))
+        s = vfunc.nn.sigmoid(w) + lax.rsqrt(1.0 + y * y) + vnp.log1p(vnp.abs(x))
+        return s, (z > 0), s.astype(np.float64) * 2.0, vnp.sum(w * w, axis=1)
+
+    backend.fuse = fuse
+    try:
+        dev = vfunc.jit(f)(*_on(GPUS[0], a, b))
+    finally:
+        backend.fuse = True
+    host = f(vnp.asarray(a), vnp.asarray(b))
+    for d, h in zip(dev, host, strict=True):
+        assert d.device == GPUS[0] and d.dtype == h.dtype and d.shape == h.shape
+        np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=2e-5, atol=2e-5)
