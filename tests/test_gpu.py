@@ -628,8 +628,7 @@ def test_vmap_and_host_copies(device):
 # cases are expected to fail on a device. Strict: a primitive that starts working must leave.
 HOST_ONLY = {
     "random_discrete",
-    "random_gamma",
-    "random_gamma_grad",  # rejection samplers: per-key loops of threefry draws
+    "random_gamma",  # rejection samplers: per-key loops of threefry draws
 }
 
 
