@@ -114,8 +114,9 @@ class _FusedKernel:
         args = []
         for v in self.inputs:
             a = env[v]
-            if not isinstance(a, cp.ndarray):  # a host scalar: a kernel argument
-                a = v.aval.dtype.type(np.asarray(a).item())
+            if not isinstance(a, cp.ndarray):
+                a = np.asarray(a)  # a host input (uncommitted): a scalar argument, or moved
+                a = v.aval.dtype.type(a.item()) if a.ndim == 0 else cp.asarray(a)
             args.append(a)
         outs = [cp.empty(self.shape, v.aval.dtype) for v in self.outputs]
         self.kernel(*args, *outs)
@@ -129,13 +130,16 @@ def _eqn_step(eqn: Any) -> Callable[[dict], None]:
     outvars = eqn.outvars
     multiple = eqn.primitive.multiple_results
 
+    dtypes = [v.aval.dtype for v in outvars]
+
     def step(env: dict) -> None:
         vals = [v.value._value if isinstance(v, Literal) else env[v] for v in invars]
         out = impl(*vals, **params)
-        if multiple:
-            env.update(zip(outvars, [as_buffer(o) for o in out], strict=True))
-        else:
-            env[outvars[0]] = as_buffer(out)
+        outs = out if multiple else [out]
+        for var, o, dtype in zip(outvars, outs, dtypes, strict=True):
+            o = as_buffer(o)
+            # what bind's eager path guarantees: the traced dtype (numpy scalars promote)
+            env[var] = o if o.dtype == dtype else o.astype(dtype)
 
     return step
 
