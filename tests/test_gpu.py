@@ -198,6 +198,12 @@ class StandInGpu(backends.Backend):
     def device_of(self, buffer):
         return self.devices[buffer.dev]
 
+    def compile_jaxpr(self, jaxpr):
+        # The CUDA backend's compiled steps, without fused kernels (CuPy compiles those).
+        from vfunc.backends import cuda_fusion
+
+        return cuda_fusion.compile_jaxpr(None, jaxpr, fuse=False)
+
     def to_host(self, buffer):
         return buffer.a.copy()
 
