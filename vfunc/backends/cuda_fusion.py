@@ -6,6 +6,8 @@ elementwise chains into clusters; here each cluster whose equations all have a C
 (``_C_FORMS``, the counterpart of the primitives' ``Fusion.expr`` for numba) becomes one
 ``cupy.ElementwiseKernel``: it reads every input once and writes every output once, where
 equation-by-equation evaluation launches one kernel and allocates one temporary per operation.
+Clusters of any size are fused: a launch costs microseconds whatever its size, so small
+arrays gain most from having fewer.
 Every other equation calls its primitive's impl on the buffers directly (the device impls of
 ``vfunc.backends``), without the Array wrappers and per-call checks of ``eval_jaxpr``: the
 types were checked when the jaxpr was traced.
@@ -148,7 +150,7 @@ def compile_jaxpr(cp: Any, jaxpr: Jaxpr, fuse: bool = True) -> Callable[[list, t
     """``run(consts, values)``: ``jaxpr`` evaluated on device buffers, its fusible clusters as
     one kernel each (with ``fuse``)."""
     steps: list = []
-    for k, item in enumerate(fusion.plan(jaxpr) if fuse else jaxpr.eqns):
+    for k, item in enumerate(fusion.plan(jaxpr, min_size=1) if fuse else jaxpr.eqns):
         if isinstance(item, fusion.Cluster):
             kernel = _FusedKernel.build(cp, item, f"vfunc_fused_{k}")
             if kernel is not None:

@@ -102,13 +102,13 @@ def _loop_dtype(dtype: np.dtype, kinds: str) -> bool:
     return any(dtype in _LOOP_DTYPES[k] for k in kinds)
 
 
-def _fusible(eqn: JaxprEqn, math_table: dict) -> bool:
+def _fusible(eqn: JaxprEqn, math_table: dict, min_size: int) -> bool:
     prim = eqn.primitive
     fusion = prim.fusion
     if fusion is None or not prim.elementwise or len(eqn.outvars) != 1:
         return False
     out = eqn.outvars[0].aval
-    if out.size < MIN_FUSED_SIZE:
+    if out.size < min_size:
         return False
     if fusion.vectorized is not None and fusion.vectorized not in math_table:
         return False
@@ -172,8 +172,9 @@ def _mixes(eqn: JaxprEqn, *clusters: Cluster | None) -> bool:
     return partial and (is_reduction(eqn) or any(map(_has_reduction, members)))
 
 
-def plan(jaxpr: Jaxpr) -> list:
-    """The equations in a valid order, fusible chains grouped into ``Cluster``s."""
+def plan(jaxpr: Jaxpr, min_size: int = MIN_FUSED_SIZE) -> list:
+    """The equations in a valid order, fusible chains grouped into ``Cluster``s of results of
+    at least ``min_size`` elements (a GPU, where every launch costs alike, fuses any size)."""
     math_table, _ = _math_functions()
     items: list = []
     open_clusters: list[Cluster] = []
@@ -187,7 +188,7 @@ def plan(jaxpr: Jaxpr) -> list:
         reads = [v for v in eqn.invars if isinstance(v, Var)]
         target = None
         reduction = _reducible(eqn) and _loop_pays(eqn)
-        fusible = reduction or _fusible(eqn, math_table)
+        fusible = reduction or _fusible(eqn, math_table, min_size)
         if fusible:
             shape = eqn.invars[0].aval.shape if reduction else eqn.outvars[0].aval.shape
             for v in reads:
