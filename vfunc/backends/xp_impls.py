@@ -11,12 +11,14 @@ a GPU) per operation; fusing them into one kernel is the jit compiler's job on t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from vfunc.backends import Backend, conv_taps, window_taps
-from vfunc.primitives import conv, decompositions, window
+from vfunc.devices import to_host
+from vfunc.primitives import conv, debug, decompositions, reduction, sorting, window
 from vfunc.primitives import random as rnd
 from vfunc.primitives import random_kernels as rk
 
@@ -148,6 +150,10 @@ def register(backend: Backend) -> None:
         return conv_taps.conv_weight_grad(xp, lhs, g, tuple(rhs_shape), conv._params(p))
 
     impls.update(_window_impls(xp))
+    impls.update(_ordering_impls(xp))
+    # The callback sees host arrays: it runs Python on their values (printing, logging).
+    impls[debug.debug_callback_p] = lambda *ops, callback: debug._impl(
+        *(to_host(o) for o in ops), callback=callback)
     impls.update(_linalg_impls(xp))
     impls.update({
         rnd.random_bits_p: bits, rnd.random_split_p: split, rnd.random_fold_in_p: fold_in,
@@ -181,7 +187,10 @@ def register_special(backend: Backend, library: Any) -> None:
             continue
 
         def impl(*args: Any, _fn: Any = fn) -> Any:
-            return _fn(*args).astype(args[-1].dtype, copy=False)
+            # In float64, as the CPU kernels compute: the library's float32/float16 loops
+            # overflow early (i0e of 500 is NaN) or round in half precision (expit).
+            wide = [a.astype(np.float64) if a.dtype.itemsize < 8 else a for a in args]
+            return _fn(*wide).astype(args[-1].dtype, copy=False)
 
         backend.impls[registry[prim_name]] = impl
     if all(hasattr(library, n) for n in ("gammainc", "gammaincc", "gammaln")):
@@ -295,7 +304,30 @@ def _linalg_impls(xp: Any) -> dict:
         sign, logabs = xp.linalg.slogdet(a)
         return [sign.astype(a.dtype), logabs.astype(a.dtype)]
 
+    def cholesky(a: Any) -> Any:
+        # cuSOLVER reports a matrix that is not positive definite only through a status word
+        # (CuPy does not raise by default): such members become NaN, as on the CPU, found by
+        # a non-finite factor or one that does not reproduce the matrix.
+        work = (a + xp.swapaxes(a, -1, -2)) * a.dtype.type(0.5)
+        try:
+            low = xp.tril(xp.linalg.cholesky(work))
+        except np.linalg.LinAlgError:  # a module that raises (numpy): member by member
+            n = a.shape[-1]
+            members = []
+            for m in work.reshape(-1, n, n):
+                try:
+                    members.append(xp.linalg.cholesky(m))
+                except np.linalg.LinAlgError:
+                    members.append(xp.full((n, n), np.nan, dtype=a.dtype))
+            low = xp.tril(xp.stack(members).reshape(a.shape))
+        err = xp.abs(low @ xp.swapaxes(low, -1, -2) - work).max(axis=(-2, -1))
+        scale = xp.abs(work).max(axis=(-2, -1))
+        tol = 100 * np.finfo(a.dtype).eps * a.shape[-1]
+        bad = ~(err <= tol * scale) | ~xp.isfinite(low).all(axis=(-2, -1))
+        return xp.where(bad[..., None, None], a.dtype.type(np.nan), low)
+
     return {
+        decompositions.cholesky_p: cholesky,
         decompositions.det_p: lambda a: xp.linalg.det(a).astype(a.dtype),
         decompositions.slogdet_p: slogdet,
         decompositions.lu_p: lambda a: lu(xp, a),
@@ -303,3 +335,59 @@ def _linalg_impls(xp: Any) -> dict:
             lu_pivots_to_permutation(xp, piv, size)),
         decompositions.triangular_solve_p: lambda a, b, **p: triangular_solve(xp, a, b, **p),
     }
+
+
+def _ordering_impls(xp: Any) -> dict:
+    """Reductions to extremes, sorts and running extremes: numpy's calls the array module
+    lacks (``ufunc.reduce(initial=)``, ``lexsort(axis=)``, ``maximum.accumulate``)."""
+
+    def extreme(name: str, identity: Callable[[np.dtype], Any]) -> Callable[..., Any]:
+        fn = getattr(xp, name)
+
+        def impl(x: Any, *, axes: tuple[int, ...]) -> Any:
+            if all(x.shape[a] for a in axes):
+                return fn(x, axis=tuple(axes))
+            kept = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+            return xp.full(kept, identity(x.dtype), dtype=x.dtype)  # an empty reduction
+
+        return impl
+
+    def sort(*operands: Any, dimension: int, num_keys: int) -> list:
+        if len(operands) == 1:
+            return [xp.sort(operands[0], axis=dimension)]
+        # Stable sorts from the last key to the first: the first key decides, later ones
+        # break its ties (lexsort's order); NaNs go last in each, as in numpy.
+        n = operands[0].shape[dimension]
+        shape = [1] * operands[0].ndim
+        shape[dimension] = n
+        order = xp.broadcast_to(xp.arange(n).reshape(shape), operands[0].shape)
+        for key in operands[:num_keys][::-1]:
+            step = xp.argsort(xp.take_along_axis(key, order, axis=dimension), axis=dimension,
+                              kind="stable")  # fmt: skip
+            order = xp.take_along_axis(order, step, axis=dimension)
+        return [xp.take_along_axis(o, order, axis=dimension) for o in operands]
+
+    def running(name: str) -> Callable[..., Any]:
+        combine = getattr(xp, name)
+
+        def impl(x: Any, *, axis: int, reverse: bool) -> Any:
+            # Hillis-Steele: after the pass with shift s each element combines the 2s before it
+            out = xp.flip(x, axis) if reverse else x.copy()
+            n, shift = x.shape[axis], 1
+            while shift < n:
+                head = [slice(None)] * x.ndim
+                tail = [slice(None)] * x.ndim
+                head[axis], tail[axis] = slice(shift, None), slice(None, n - shift)
+                moved = out.copy()
+                moved[tuple(head)] = combine(out[tuple(head)], out[tuple(tail)])
+                out, shift = moved, shift * 2
+            return xp.flip(out, axis) if reverse else out
+
+        return impl
+
+    return {
+        reduction.reduce_max_p: extreme("max", reduction._identity_for_max),
+        reduction.reduce_min_p: extreme("min", reduction._identity_for_min),
+        sorting.sort_p: sort,
+        sorting.cummax_p: running("maximum"), sorting.cummin_p: running("minimum"),
+    }  # fmt: skip
