@@ -26,8 +26,9 @@ impls and nothing on the eager or jit path changes. Installing one (the first ``
 to, ``default_device`` of, or ``devices`` of a GPU) wraps every primitive's impl in a
 ``DeviceImpl`` that sends device operands to the backend. Compiled code (``jit``, the bodies
 of ``cond``/``while_loop``/``scan``) is generated for the host; called with device buffers it
-``interpret``s its optimised jaxpr instead, each primitive running on the device. Generating
-device code (each fused elementwise cluster one CUDA kernel) is the next step.
+runs its optimised jaxpr on the device instead: compiled by the backend where it can
+(``Backend.compile_jaxpr``; CUDA's makes each fused elementwise cluster of the CPU's fusion
+plan one kernel, ``cuda_fusion``), else ``interpret``ed primitive by primitive.
 """
 from __future__ import annotations
 
@@ -83,7 +84,9 @@ class Backend:
     """A platform other than the CPU: its array module, devices, and the impls it overrides.
 
     Subclasses (``vfunc.backends.cuda.CudaBackend``) implement the buffer methods; they are
-    also the platform's ``vfunc.devices.BufferKind``.
+    also the platform's ``vfunc.devices.BufferKind``. One may also define
+    ``compile_jaxpr(jaxpr) -> run(consts, values)``, the device code of jitted functions
+    (without it they are interpreted primitive by primitive).
     """
 
     platform: str
@@ -428,10 +431,9 @@ def device_aware(compiled: Any) -> Callable[..., Any]:
     """The function a jit cache entry calls for ``compiled`` (a ``codegen.Compiled``).
 
     Without CuPy (or another backend) installed this is ``compiled.fn`` itself. Otherwise
-    calls whose inputs include device buffers (or that run under a device default) evaluate
-    the optimised jaxpr with the primitives' impls on the device (``interpret``) instead of
-    the generated host code, which serves the rest. Device code generation (fused CUDA
-    kernels from the same fusion plan) replaces this later.
+    calls whose inputs include device buffers (or that run under a device default) run the
+    optimised jaxpr on the device (the backend's ``compile_jaxpr``, once per device, or
+    ``interpret``) instead of the generated host code, which serves the rest.
     """
     host_fn = compiled.fn
     if not _BACKENDS and not cuda_installed():

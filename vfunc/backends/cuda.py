@@ -4,7 +4,8 @@ Imported only when a GPU is asked for (``vfunc.devices("gpu")``, ``device_put``,
 ``default_device``); it never loads on the CPU install. CuPy buffers are the arrays' values:
 primitives whose impls are written with numpy's functions and ufuncs run on them unchanged
 (CuPy implements NumPy's dispatch protocols); ``xp_impls`` replaces those that call numba
-kernels, written against the array module. CUDA-only impls (a raw kernel, cuDNN) register here
+kernels, written against the array module, and ``cuda_fusion`` compiles jitted jaxprs (each
+fused elementwise cluster one ``cupy.ElementwiseKernel``). CUDA-only impls (a raw kernel, cuDNN) register here
 with ``vfunc.backends.register_impl("gpu", prim)``.
 """
 
