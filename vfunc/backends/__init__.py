@@ -26,8 +26,9 @@ impls and nothing on the eager or jit path changes. Installing one (the first ``
 to, ``default_device`` of, or ``devices`` of a GPU) wraps every primitive's impl in a
 ``DeviceImpl`` that sends device operands to the backend. Compiled code (``jit``, the bodies
 of ``cond``/``while_loop``/``scan``) is generated for the host; called with device buffers it
-``interpret``s its optimised jaxpr instead, each primitive running on the device. Generating
-device code (each fused elementwise cluster one CUDA kernel) is the next step.
+runs its optimised jaxpr on the device instead: compiled by the backend where it can
+(``Backend.compile_jaxpr``; CUDA's makes each fused elementwise cluster of the CPU's fusion
+plan one kernel, ``cuda_fusion``), else ``interpret``ed primitive by primitive.
 """
 from __future__ import annotations
 
@@ -83,7 +84,9 @@ class Backend:
     """A platform other than the CPU: its array module, devices, and the impls it overrides.
 
     Subclasses (``vfunc.backends.cuda.CudaBackend``) implement the buffer methods; they are
-    also the platform's ``vfunc.devices.BufferKind``.
+    also the platform's ``vfunc.devices.BufferKind``. One may also define
+    ``compile_jaxpr(jaxpr) -> run(consts, values)``, the device code of jitted functions
+    (without it they are interpreted primitive by primitive).
     """
 
     platform: str
@@ -428,10 +431,9 @@ def device_aware(compiled: Any) -> Callable[..., Any]:
     """The function a jit cache entry calls for ``compiled`` (a ``codegen.Compiled``).
 
     Without CuPy (or another backend) installed this is ``compiled.fn`` itself. Otherwise
-    calls whose inputs include device buffers (or that run under a device default) evaluate
-    the optimised jaxpr with the primitives' impls on the device (``interpret``) instead of
-    the generated host code, which serves the rest. Device code generation (fused CUDA
-    kernels from the same fusion plan) replaces this later.
+    calls whose inputs include device buffers (or that run under a device default) run the
+    optimised jaxpr on the device (the backend's ``compile_jaxpr``, once per device, or
+    ``interpret``) instead of the generated host code, which serves the rest.
     """
     host_fn = compiled.fn
     if not _BACKENDS and not cuda_installed():
@@ -463,11 +465,21 @@ def _target(values: tuple) -> Device | None:
 
 def _run_jaxpr(compiled: Any, values: tuple, consts: dict, device: Device) -> tuple:
     closed = compiled.closed
-    placed = consts.get(device)
-    if placed is None:  # constants go to the device once, not at every call
-        backend = _BACKENDS[device.platform]
-        placed = consts[device] = [_const_on(c, backend, device) for c in closed.consts]
-    return tuple(interpret(closed.jaxpr, placed, values))
+    entry = consts.get(device)
+    backend = _BACKENDS[device.platform]
+    if entry is None:  # constants go to the device once, not at every call
+        placed = [_const_on(c, backend, device) for c in closed.consts]
+        # A backend that generates code for its devices (CUDA: fused kernels) compiles the
+        # jaxpr once per device; others interpret it primitive by primitive.
+        compile_jaxpr = getattr(backend, "compile_jaxpr", None)
+        _wrap_impls()
+        runner = compile_jaxpr(closed.jaxpr) if compile_jaxpr is not None else None
+        entry = consts[device] = (placed, runner)
+    placed, runner = entry
+    if runner is None:
+        return tuple(interpret(closed.jaxpr, placed, values))
+    with backend.scope(device):
+        return tuple(runner(placed, values))
 
 
 def interpret(jaxpr: Any, consts: list, values: Sequence[Any]) -> list:

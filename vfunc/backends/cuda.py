@@ -4,7 +4,8 @@ Imported only when a GPU is asked for (``vfunc.devices("gpu")``, ``device_put``,
 ``default_device``); it never loads on the CPU install. CuPy buffers are the arrays' values:
 primitives whose impls are written with numpy's functions and ufuncs run on them unchanged
 (CuPy implements NumPy's dispatch protocols); ``xp_impls`` replaces those that call numba
-kernels, written against the array module. CUDA-only impls (a raw kernel, cuDNN) register here
+kernels, written against the array module, and ``cuda_fusion`` compiles jitted jaxprs (each
+fused elementwise cluster one ``cupy.ElementwiseKernel``). CUDA-only impls (a raw kernel, cuDNN) register here
 with ``vfunc.backends.register_impl("gpu", prim)``.
 """
 
@@ -36,6 +37,16 @@ class CudaBackend(Backend):
         count = cp.cuda.runtime.getDeviceCount()
         self.devices = [Device(i, "gpu", _name(i)) for i in range(count)]
         self._single = count == 1
+
+    # Whether jit fuses elementwise clusters into one kernel each (``cuda_fusion``); False
+    # runs the same compiled steps one primitive at a time (for comparison).
+    fuse = True
+
+    def compile_jaxpr(self, jaxpr: Any) -> Any:
+        """A runner of ``jaxpr`` on this backend's buffers (``cuda_fusion.compile_jaxpr``)."""
+        from vfunc.backends import cuda_fusion
+
+        return cuda_fusion.compile_jaxpr(cp, jaxpr, fuse=self.fuse)
 
     def device_of(self, buffer: Any) -> Device:
         return self.devices[buffer.device.id]
@@ -81,4 +92,7 @@ def load() -> CudaBackend:
         raise RuntimeError("backend 'gpu' is not available: CUDA sees no GPU")
     backend = CudaBackend()
     xp_impls.register(backend)  # threefry, the normal sampler, conv: numba on the CPU
+    import cupyx.scipy.special
+
+    xp_impls.register_special(backend, cupyx.scipy.special)
     return backend

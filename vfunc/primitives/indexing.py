@@ -342,7 +342,9 @@ def _set(out, place, updates):
 def _ufunc_at(ufunc):
     def combine(out, place, updates):
         if any(p is not None and not isinstance(p, slice) for p in place):  # index arrays
-            ufunc.at(out, place, updates)  # accumulates duplicate indices, like np.add.at
+            # accumulates duplicate indices, like np.add.at (the buffer's module's ufunc: CuPy
+            # does not take numpy's ufunc.at)
+            getattr(array_module(out), ufunc.__name__).at(out, place, updates)
         else:
             # Assign rather than ufunc(..., out=view): a 0-d place reads as a numpy scalar,
             # which cannot be an out= target.

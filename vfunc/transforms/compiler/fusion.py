@@ -178,8 +178,9 @@ def _mixes(eqn: JaxprEqn, *clusters: Cluster | None) -> bool:
 
 
 def plan(jaxpr: Jaxpr, min_size: int | None = None) -> list:
-    """The equations in a valid order, fusible chains grouped into ``Cluster``s (elementwise
-    results of at least ``min_size`` elements, by default ``MIN_FUSED_SIZE``)."""
+    """The equations in a valid order, fusible chains grouped into ``Cluster``s of results of
+    at least ``min_size`` elements (default ``MIN_FUSED_SIZE``, read at call time so tests can
+    patch it; a scan loop passes less, and a GPU, where every launch costs alike, passes 1)."""
     if min_size is None:
         min_size = MIN_FUSED_SIZE
     math_table, _ = _math_functions()
