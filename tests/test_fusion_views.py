@@ -86,3 +86,15 @@ def test_logistic_keeps_float16_and_grad_under_jit():
     s = 1 / (1 + np.exp(-x.astype(np.float64)))
     # The VJP forms 1 - out, which loses digits in float32 where out is near 1.
     np.testing.assert_allclose(np.asarray(g), s * (1 - s), rtol=2e-5)
+
+
+@pytest.mark.parametrize("constant", [np.nan, np.inf, -np.inf])
+def test_a_fused_kernel_takes_non_finite_constants(constant):
+    # A literal NaN or inf in a fused cluster was written as the bare name nan / inf into the
+    # kernel's source, which numba could not compile (the eigh VJP's NaN for a degenerate
+    # eigenspace met it at 256x256 under jit).
+    x = np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32)
+    assert x.size >= fusion.MIN_FUSED_SIZE  # the cluster is fused, not run op by op
+    fun = vfunc.jit(lambda a: vnp.where(a > 0, a * 2.0 + constant, a - 1.0))
+    want = np.where(x > 0, x * np.float32(2.0) + np.float32(constant), x - np.float32(1.0))
+    np.testing.assert_array_equal(np.asarray(fun(vnp.asarray(x))), want)

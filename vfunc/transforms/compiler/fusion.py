@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 import sys
 import tempfile
@@ -290,7 +291,11 @@ def _literal(var: Literal) -> str:
     item = value.item()
     if value.dtype == _BOOL:
         return repr(bool(item))
-    return f"{_constructor(value.dtype)}({float(item)!r})"
+    number = float(item)
+    if not math.isfinite(number):  # repr gives nan / inf, which are no names in the kernel
+        number_text = "np.nan" if math.isnan(number) else ("np.inf" if number > 0 else "-np.inf")
+        return f"{_constructor(value.dtype)}({number_text})"
+    return f"{_constructor(value.dtype)}({number!r})"
 
 
 def _small_integer(var: Any) -> int | None:
