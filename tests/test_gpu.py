@@ -200,7 +200,7 @@ class StandInGpu(backends.Backend):
 
     def compile_jaxpr(self, jaxpr):
         # The CUDA backend's compiled steps, without fused kernels (CuPy compiles those).
-        from vfunc.backends import cuda_fusion
+        from vfunc.transforms.compiler import cuda_fusion
 
         return cuda_fusion.compile_jaxpr(None, jaxpr, fuse=False)
 
@@ -737,3 +737,12 @@ def test_jit_fused_clusters_match_the_cpu(fuse):
     for d, h in zip(dev, host, strict=True):
         assert d.device == GPUS[0] and d.dtype == h.dtype and d.shape == h.shape
         np.testing.assert_allclose(np.asarray(d), np.asarray(h), rtol=2e-5, atol=2e-5)
+
+
+def test_the_compiler_registers_the_gpu_code_generator_from_above_the_backends():
+    # backends sit below the transforms (tests/test_layers.py), so the compiler hands its CUDA
+    # code generator down; a backend without its own compile_jaxpr gets it for "gpu" devices.
+    import vfunc.backends as backends
+    from vfunc.transforms.compiler import cuda_fusion
+
+    assert backends._JAXPR_COMPILERS["gpu"] is cuda_fusion.compile_for_backend

@@ -27,8 +27,9 @@ to, ``default_device`` of, or ``devices`` of a GPU) wraps every primitive's impl
 ``DeviceImpl`` that sends device operands to the backend. Compiled code (``jit``, the bodies
 of ``cond``/``while_loop``/``scan``) is generated for the host; called with device buffers it
 runs its optimised jaxpr on the device instead: compiled by the backend where it can
-(``Backend.compile_jaxpr``; CUDA's makes each fused elementwise cluster of the CPU's fusion
-plan one kernel, ``cuda_fusion``), else ``interpret``ed primitive by primitive.
+(``Backend.compile_jaxpr``, or a maker registered by the compiler: CUDA's,
+``vfunc.transforms.compiler.cuda_fusion``, makes each fused elementwise cluster of the CPU's
+fusion plan one kernel), else ``interpret``ed primitive by primitive.
 """
 from __future__ import annotations
 
@@ -427,6 +428,17 @@ def _mismatch(prim: Primitive, a: tuple[Device, str], b: tuple[Device, str]) -> 
 # jit over device buffers
 
 
+# Device code generators by platform, registered from above this layer (the compiler owns the
+# fusion plan they build on): ``maker(backend, jaxpr) -> run(consts, values)``.
+_JAXPR_COMPILERS: dict[str, Callable[[Any, Any], Any]] = {}
+
+
+def register_jaxpr_compiler(platform: str, maker: Callable[[Any, Any], Any]) -> None:
+    """Make ``maker(backend, jaxpr)`` compile the jitted jaxprs that run on ``platform``'s
+    devices (a backend's own ``compile_jaxpr`` method, if it has one, comes first)."""
+    _JAXPR_COMPILERS[platform] = maker
+
+
 def device_aware(compiled: Any) -> Callable[..., Any]:
     """The function a jit cache entry calls for ``compiled`` (a ``codegen.Compiled``).
 
@@ -472,6 +484,9 @@ def _run_jaxpr(compiled: Any, values: tuple, consts: dict, device: Device) -> tu
         # A backend that generates code for its devices (CUDA: fused kernels) compiles the
         # jaxpr once per device; others interpret it primitive by primitive.
         compile_jaxpr = getattr(backend, "compile_jaxpr", None)
+        maker = _JAXPR_COMPILERS.get(device.platform)
+        if compile_jaxpr is None and maker is not None:
+            compile_jaxpr = functools.partial(maker, backend)
         _wrap_impls()
         runner = compile_jaxpr(closed.jaxpr) if compile_jaxpr is not None else None
         entry = consts[device] = (placed, runner)

@@ -4,9 +4,9 @@ Imported only when a GPU is asked for (``vfunc.devices("gpu")``, ``device_put``,
 ``default_device``); it never loads on the CPU install. CuPy buffers are the arrays' values:
 primitives whose impls are written with numpy's functions and ufuncs run on them unchanged
 (CuPy implements NumPy's dispatch protocols); ``xp_impls`` replaces those that call numba
-kernels, written against the array module, and ``cuda_fusion`` compiles jitted jaxprs (each
-fused elementwise cluster one ``cupy.ElementwiseKernel``). CUDA-only impls (a raw kernel, cuDNN) register here
-with ``vfunc.backends.register_impl("gpu", prim)``.
+kernels, written against the array module, and the compiler's ``cuda_fusion`` compiles jitted
+jaxprs (each fused elementwise cluster one ``cupy.ElementwiseKernel``). CUDA-only impls (a raw
+kernel, cuDNN) register here with ``vfunc.backends.register_impl("gpu", prim)``.
 """
 
 from __future__ import annotations
@@ -38,15 +38,9 @@ class CudaBackend(Backend):
         self.devices = [Device(i, "gpu", _name(i)) for i in range(count)]
         self._single = count == 1
 
-    # Whether jit fuses elementwise clusters into one kernel each (``cuda_fusion``); False
-    # runs the same compiled steps one primitive at a time (for comparison).
+    # Whether jit fuses elementwise clusters into one kernel each (the compiler's cuda_fusion);
+    # False runs the same compiled steps one primitive at a time (for comparison).
     fuse = True
-
-    def compile_jaxpr(self, jaxpr: Any) -> Any:
-        """A runner of ``jaxpr`` on this backend's buffers (``cuda_fusion.compile_jaxpr``)."""
-        from vfunc.backends import cuda_fusion
-
-        return cuda_fusion.compile_jaxpr(cp, jaxpr, fuse=self.fuse)
 
     def device_of(self, buffer: Any) -> Device:
         return self.devices[buffer.device.id]

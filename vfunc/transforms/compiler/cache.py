@@ -17,9 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from vfunc.backends import device_aware, device_aware_scan, on_backend_change
+from vfunc.backends import (
+    device_aware,
+    device_aware_scan,
+    on_backend_change,
+    register_jaxpr_compiler,
+)
 from vfunc.jaxpr import ClosedJaxpr
-from vfunc.transforms.compiler import passes
+from vfunc.transforms.compiler import cuda_fusion, passes
+
+# Jitted code on a GPU: each fused cluster of the CPU's fusion plan becomes one CUDA kernel.
+register_jaxpr_compiler("gpu", cuda_fusion.compile_for_backend)
 
 MAX_ENTRIES = 4096
 

@@ -171,3 +171,9 @@ def compile_jaxpr(cp: Any, jaxpr: Jaxpr, fuse: bool = True) -> Callable[[list, t
         return [v.value._value if isinstance(v, Literal) else env[v] for v in outvars]
 
     return run
+
+
+def compile_for_backend(backend: Any, jaxpr: Jaxpr) -> Callable[[list, tuple], list]:
+    """``compile_jaxpr`` for a backend's devices (its array module, and its ``fuse`` switch):
+    registered for the "gpu" platform by ``vfunc.transforms.compiler.cache``."""
+    return compile_jaxpr(backend.xp, jaxpr, fuse=getattr(backend, "fuse", True))
