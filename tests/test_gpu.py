@@ -746,3 +746,22 @@ def test_the_compiler_registers_the_gpu_code_generator_from_above_the_backends()
     from vfunc.transforms.compiler import cuda_fusion
 
     assert backends._JAXPR_COMPILERS["gpu"] is cuda_fusion.compile_for_backend
+
+
+def test_fused_cuda_source_writes_small_integer_powers_as_products():
+    # The CUDA form of pow is only used for other exponents: x ** 3 is x * x * x, as on the CPU
+    # (the declared Fusion.small_power says so). The kernel source is checked without a GPU.
+    import vfunc.numpy as vnp
+    from vfunc.transforms.compiler import cuda_fusion, fusion
+
+    class SourceOnly:
+        class ElementwiseKernel:
+            def __init__(self, ins, outs, body, name):
+                self.body = body
+
+    closed = vfunc.make_jaxpr(lambda x: vfunc.lax.pow(vnp.sin(x), 3.0) + x ** 2.5)(vnp.ones(8))
+    assert [e.primitive.name for e in closed.jaxpr.eqns].count("pow") == 2
+    clusters = [c for c in fusion.plan(closed.jaxpr, min_size=1) if isinstance(c, fusion.Cluster)]
+    body = cuda_fusion._FusedKernel.build(SourceOnly, clusters[0], "k").kernel.body
+    assert "sin(in0)" in body and body.count("pow(") == 1, body
+    assert " * ".join(["v0"] * 3) in body, body

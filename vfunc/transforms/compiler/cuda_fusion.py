@@ -95,7 +95,9 @@ class _FusedKernel:
                 if text is None:
                     return None
                 args.append(text)
-            power = _small_power(eqn.invars[1]) if eqn.primitive.name == "pow" else None
+            declared = eqn.primitive.fusion
+            small = declared is not None and declared.small_power
+            power = _small_power(eqn.invars[1]) if small else None
             if power is not None:  # x ** 3 as x * x * x, as the CPU loops
                 expr = f"(({_C_TYPES[out]})1)" if power == 0 else "(" + " * ".join(
                     [args[0]] * power) + ")"  # fmt: skip
