@@ -84,6 +84,18 @@ def _stage_later(fun: Callable, values: Sequence[Any], out_tree: list) -> Staged
     return StagedOnDemand(stage)
 
 
+def _stage_now_or_later(fun: Callable, values: Sequence[Any], out_tree: list) -> tuple[Any, list]:
+    """``(call_jaxpr, consts)`` of ``fun`` on ``values``: staged now, or on demand where only
+    differentiation is active (``_rule_runs_now``). ``out_tree`` (an empty one-slot list)
+    receives the output structure once known: at once when staged now, else from the rule's
+    first result or the later staging."""
+    if _rule_runs_now(values):
+        return _stage_later(fun, values, out_tree), []
+    call_jaxpr, consts, tree_out = _stage(fun, values)
+    out_tree.append(tree_out)
+    return call_jaxpr, consts
+
+
 def _name(fun: Callable, default: str) -> str:
     return getattr(fun, "__name__", default)
 
@@ -190,13 +202,8 @@ class custom_vjp:  # noqa: N801 - named as in JAX
         def fun_flat(*xs: Any) -> Any:
             return self.fun(*_merge(tree.unflatten(in_tree, list(xs)), fixed, nondiff))
 
-        box: list = []  # the output structure: from staging, or from fwd's first result
-        consts: list
-        if _rule_runs_now(values):
-            call_jaxpr, consts = _stage_later(fun_flat, values, box), []
-        else:
-            call_jaxpr, consts, out_tree = _stage(fun_flat, values)
-            box.append(out_tree)
+        box: list = []  # the output structure (see _stage_now_or_later)
+        call_jaxpr, consts = _stage_now_or_later(fun_flat, values, box)
         fwd, bwd = self._rules(name, in_tree, box, fixed, values)
         outs = custom_vjp_call_p.bind(*consts, *values, call_jaxpr=call_jaxpr, fwd=fwd, bwd=bwd,
                                       num_consts=len(consts))  # fmt: skip
@@ -317,13 +324,8 @@ class custom_jvp:  # noqa: N801 - named as in JAX
             fixed_now, diff_now = unpack(xs)
             return self.fun(*_merge(diff_now, fixed_now, nondiff))
 
-        box: list = []  # the output structure: from staging, or from the rule's first result
-        consts: list
-        if _rule_runs_now(values):
-            call_jaxpr, consts = _stage_later(fun_flat, values, box), []
-        else:
-            call_jaxpr, consts, out_tree = _stage(fun_flat, values)
-            box.append(out_tree)
+        box: list = []  # the output structure (see _stage_now_or_later)
+        call_jaxpr, consts = _stage_now_or_later(fun_flat, values, box)
         user_rule = self.jvp_rule
 
         def rule(flat_args: list, flat_tangents: list) -> tuple[list, list]:
