@@ -92,6 +92,17 @@ _pack = _slab_rows_for(PACK)
 _unpack_add = _slab_rows_for(UNPACK_ADD)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_tap(row, kh_n, kw_n, taps):  # pragma: no cover - compiled
+    """The (input channel, kd, kh, kw) of slab ``row``: rows run over channels, then taps."""
+    cl = row // taps
+    rem = row - cl * taps
+    kd = rem // (kh_n * kw_n)
+    rem -= kd * kh_n * kw_n
+    kh = rem // kw_n
+    return cl, kd, kh, rem - kh * kw_n
+
+
 @numba.njit(cache=True, nogil=True)
 def _pack_contiguous(x, c0, r0, r1, cols, tables: Tables):  # pragma: no cover - compiled
     # _pack when output rows are as wide as input rows and both H and W are unit-stride and
@@ -104,12 +115,7 @@ def _pack_contiguous(x, c0, r0, r1, cols, tables: Tables):  # pragma: no cover -
     per_img = tables.d.shape[0] * oh_n
     taps = kd_n * kh_n * kw_n
     for row in range(cols.shape[0]):
-        cl = row // taps
-        rem = row - cl * taps
-        kd = rem // (kh_n * kw_n)
-        rem -= kd * kh_n * kw_n
-        kh = rem // kw_n
-        kw = rem - kh * kw_n
+        cl, kd, kh, kw = _row_tap(row, kh_n, kw_n, taps)
         dst = cols[row]
         a, b, e = tables.w_lo[kw], tables.w_hi[kw], tables.w_off[kw]
         j = 0
@@ -199,12 +205,7 @@ def _pack_images(x, c0, n0, n1, cols, tables: Tables):  # pragma: no cover - com
     od_n, oh_n, ow_n = tables.d.shape[0], tables.h.shape[0], tables.w.shape[0]
     taps = kd_n * kh_n * kw_n
     for row in range(cols.shape[0]):
-        cl = row // taps
-        rem = row - cl * taps
-        kd = rem // (kh_n * kw_n)
-        rem -= kd * kh_n * kw_n
-        kh = rem // kw_n
-        kw = rem - kh * kw_n
+        cl, kd, kh, kw = _row_tap(row, kh_n, kw_n, taps)
         dst = cols[row]
         j = 0
         for n in range(n0, n1):
