@@ -155,20 +155,10 @@ def diag_embed(v, n: int | None = None):
     return lax.mul(full, _const(eye))
 
 
-def _pairwise_inverse_gaps(w):
-    """``F[..., i, j] = 1 / (w_j - w_i)`` off the diagonal, 0 on it and where ``w_i == w_j``."""
-    n = w.shape[-1]
-    wi = lax.broadcast_in_dim(w, (*w.shape, n), (*range(w.ndim - 1), w.ndim - 1))
-    wj = lax.broadcast_in_dim(w, (*w.shape, n), (*range(w.ndim - 1), w.ndim))
-    gap = lax.sub(wj, wi)
-    same = lax.eq(gap, 0.0)
-    return lax.select(same, lax.mul(gap, 0.0), lax.div(1.0, lax.select(same, lax.add(gap, 1.0),
-                                                                          gap)))  # fmt: skip
-
-
 def _times_inverse_gaps(w, x, dtype, evidence=None):
-    """``F * x`` with ``F`` from ``_pairwise_inverse_gaps(w)``, NaN where two distinct indices
-    have exactly equal ``w`` and ``evidence`` (default ``x``) is non-zero there.
+    """``F * x`` with ``F[..., i, j] = 1 / (w_j - w_i)`` off the diagonal and 0 on it, NaN where
+    two distinct indices have exactly equal ``w`` and ``evidence`` (default ``x``) is non-zero
+    there (0 where it is zero).
 
     Inside a degenerate eigenspace (or singular subspace) the basis is arbitrary, and what the
     derivative needs there depends on the function of the factors (``f'(w)`` for a matrix
@@ -180,14 +170,18 @@ def _times_inverse_gaps(w, x, dtype, evidence=None):
     n = w.shape[-1]
     wi = lax.broadcast_in_dim(w, (*w.shape, n), (*range(w.ndim - 1), w.ndim - 1))
     wj = lax.broadcast_in_dim(w, (*w.shape, n), (*range(w.ndim - 1), w.ndim))
+    gap = lax.sub(wj, wi)
+    same = lax.eq(gap, 0.0)
+    inverse = lax.select(same, lax.mul(gap, 0.0), lax.div(1.0, lax.select(same, lax.add(gap, 1.0),
+                                                                             gap)))  # fmt: skip
     off_diagonal = lax.ne(lax.broadcasted_iota(np.int32, (n, n), 0),
                           lax.broadcasted_iota(np.int32, (n, n), 1))  # fmt: skip
     undefined = lax.bitwise_and(
-        lax.bitwise_and(lax.eq(wi, wj), lax.broadcast_in_dim(off_diagonal, wi.shape,
-                                                             (wi.ndim - 2, wi.ndim - 1))),
+        lax.bitwise_and(same, lax.broadcast_in_dim(off_diagonal, gap.shape,
+                                                   (gap.ndim - 2, gap.ndim - 1))),
         lax.ne(x if evidence is None else evidence, 0.0),
     )  # fmt: skip
-    term = lax.mul(cast(_pairwise_inverse_gaps(w), dtype), x)
+    term = lax.mul(cast(inverse, dtype), x)
     return lax.select(undefined, lax.add(term, np.nan), term)
 
 
