@@ -14,6 +14,7 @@ singular matrix), not an exception.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Sequence
@@ -664,34 +665,30 @@ def _pinv_from_svd(a: Array, cut: ArrayLike | None) -> Array:
     return matmul(dec.mH(vh) * lax.expand_dims(s_inv, (s_inv.ndim - 1,)), dec.mH(u))
 
 
-_PINV: list[Any] = []
-
-
+@functools.cache
 def _pinv_with_its_own_derivative() -> Any:
     """``pinv`` as a ``custom_jvp`` whose tangent is written with ``pinv`` itself (Golub and
     Pereyra, as JAX does). Through the SVD's rule the derivative is undefined wherever two
     singular values are equal (the identity, any orthogonal matrix), although the
     pseudo-inverse is smooth there at constant rank."""
-    if not _PINV:
-        from vfunc.transforms.custom import custom_jvp  # a transform, below this front end
+    from vfunc.transforms.custom import custom_jvp  # a transform, below this front end
 
-        smooth = custom_jvp(_pinv_from_svd, nondiff_argnums=(1,))
+    smooth = custom_jvp(_pinv_from_svd, nondiff_argnums=(1,))
 
-        @smooth.defjvp
-        def smooth_jvp(cut: Any, primals: Any, tangents: Any) -> Any:
-            (a,), (da,) = primals, tangents
-            p = smooth(a, cut)
-            p_h, da_h = dec.mH(p), dec.mH(da)
-            # dp = -p da p + (I - p a) da^H p^H p + p p^H da^H (I - a p)
-            dp = -matmul(p, matmul(da, p))
-            dp = dp + matmul(da_h, matmul(p_h, p)) - matmul(p, matmul(a, matmul(da_h,
-                                                                            matmul(p_h, p))))
-            dp = dp + matmul(matmul(p, p_h), da_h) - matmul(matmul(p, p_h), matmul(da_h,
-                                                                                matmul(a, p)))
-            return p, dp
+    @smooth.defjvp
+    def smooth_jvp(cut: Any, primals: Any, tangents: Any) -> Any:
+        (a,), (da,) = primals, tangents
+        p = smooth(a, cut)
+        p_h, da_h = dec.mH(p), dec.mH(da)
+        # dp = -p da p + (I - p a) da^H p^H p + p p^H da^H (I - a p)
+        dp = -matmul(p, matmul(da, p))
+        pph = matmul(p_h, p)
+        dp = dp + matmul(da_h, pph) - matmul(p, matmul(a, matmul(da_h, pph)))
+        ppt = matmul(p, p_h)
+        dp = dp + matmul(ppt, da_h) - matmul(ppt, matmul(da_h, matmul(a, p)))
+        return p, dp
 
-        _PINV.append(smooth)
-    return _PINV[0]
+    return smooth
 
 
 def lstsq(
